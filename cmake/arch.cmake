@@ -1,0 +1,39 @@
+# The SIMD archs attune's tests are built for. Each entry: name, the xsimd arch type the kernels
+# are instantiated with, and the compiler flags that enable it. Tests for an arch are registered
+# only where the configuring machine can run it (checked by running a probe), so a test binary never
+# meets an illegal instruction.
+set(ATTUNE_ARCHS scalar sse2 avx2 avx512)
+set(ATTUNE_ARCH_TYPE_scalar "attune::simd::scalar")
+set(ATTUNE_ARCH_FLAGS_scalar "")
+set(ATTUNE_ARCH_TYPE_sse2 "xsimd::sse2")
+set(ATTUNE_ARCH_FLAGS_sse2 "-msse2")
+set(ATTUNE_ARCH_TYPE_avx2 "xsimd::fma3<xsimd::avx2>")
+set(ATTUNE_ARCH_FLAGS_avx2 "-mavx2;-mfma")
+set(ATTUNE_ARCH_TYPE_avx512 "xsimd::avx512bw")
+set(ATTUNE_ARCH_FLAGS_avx512 "-mavx512f;-mavx512cd;-mavx512dq;-mavx512bw;-mavx512vl;-mavx2;-mfma")
+
+if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+  set(ATTUNE_ARCHS scalar)
+  set(ATTUNE_ARCH_TYPE_native "attune::default_arch")
+endif()
+
+set(ATTUNE_RUNNABLE_ARCHS "")
+foreach(arch IN LISTS ATTUNE_ARCHS)
+  if(arch STREQUAL "scalar" OR arch STREQUAL "sse2")
+    list(APPEND ATTUNE_RUNNABLE_ARCHS ${arch})
+    continue()
+  endif()
+  set(probe_src "${CMAKE_BINARY_DIR}/arch_probe_${arch}.cpp")
+  file(WRITE "${probe_src}" "
+#include <xsimd/xsimd.hpp>
+int main() { return xsimd::available_architectures().best >= ${ATTUNE_ARCH_TYPE_${arch}}::version() ? 0 : 1; }\n")
+  get_target_property(xsimd_inc xsimd INTERFACE_INCLUDE_DIRECTORIES)
+  try_run(run_result compile_ok "${CMAKE_BINARY_DIR}/arch_probe_${arch}" "${probe_src}"
+          CMAKE_FLAGS "-DINCLUDE_DIRECTORIES=${xsimd_inc}"
+          COMPILE_DEFINITIONS ${ATTUNE_ARCH_FLAGS_${arch}}
+          CXX_STANDARD 17)
+  if(compile_ok AND run_result EQUAL 0)
+    list(APPEND ATTUNE_RUNNABLE_ARCHS ${arch})
+  endif()
+endforeach()
+message(STATUS "attune: test archs this machine runs: ${ATTUNE_RUNNABLE_ARCHS}")

@@ -1,0 +1,113 @@
+#pragma once
+// attune::attention — softmax-family attention over 4-D views, prefill and decode alike.
+//
+//   attune::attention(q, k, v, out);                              softmax, no mask, scale 1/√d
+//   attune::attention(q, k, v, out, attune::causal{});            bottom-right causal
+//   attune::attention(q, k, v, out, attune::variant<attune::causal>{}, opts, attune::serial_executor{});
+//
+// q: [B, Hq, Lq, Dk], k: [B, Hkv, Lk, Dk], v: [B, Hkv, Lk, Dv], out: [B, Hq, Lq, Dv]; Hq % Hkv == 0
+// (query head h reads kv head h / (Hq / Hkv)). Storage float, bf16 or half; computation in float.
+// Rows with no visible key give zeros (and LSE −inf). Bad input throws attune::error.
+#include <cmath>
+#include <type_traits>
+
+#include "attune/core/error.hpp"
+#include "attune/core/view.hpp"
+#include "attune/exec/executor.hpp"
+#include "attune/kernel/driver.hpp"
+#include "attune/simd/arch.hpp"
+#include "attune/variant.hpp"
+
+namespace attune {
+
+struct options {
+    float scale = 0.0f;        // score scale τ; 0 means 1/√Dk
+    tensor_view<float> lse{};  // optional output [B, Hq, Lq, 1]: natural-log sum-exp per row
+    index_t kv_splits = 0;     // key ranges merged with ⊕; 0 chooses from the executor's workers
+};
+
+// An LSE output view over contiguous float [batch][heads][tokens].
+inline tensor_view<float> lse_view(float* data, index_t batch, index_t heads, index_t tokens) {
+    return tensor_view<float>(data, {batch, heads, tokens, 1}, {heads * tokens, tokens, 1});
+}
+
+namespace detail {
+
+template <class T>
+struct view_element;
+template <class T>
+struct view_element<tensor_view<T>> {
+    using type = std::remove_const_t<T>;
+};
+
+template <class T>
+void require_data(const tensor_view<T>& v, const char* name) {
+    require(v.data() != nullptr || v.size() == 0, name, " has null data");
+}
+
+inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void*, const void*> b) {
+    if (a.first == nullptr || b.first == nullptr) return false;
+    return std::less<const void*>()(a.first, b.second) && std::less<const void*>()(b.first, a.second);
+}
+
+// Checks every shape relation of an attention call and builds the kernel's problem.
+template <class TQ, class TK, class TV, class TO>
+kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_view<const TK> k, tensor_view<const TV> v,
+                                             tensor_view<TO> out, const options& opt) {
+    require_data(q, "q");
+    require_data(k, "k");
+    require_data(v, "v");
+    require_data(out, "out");
+    require(q.batch() > 0, "q has batch size 0");
+    require(q.heads() > 0, "q has 0 heads");
+    require(k.heads() > 0, "k has 0 heads");
+    require(q.dim() > 0, "q has head dim 0");
+    require(v.dim() > 0, "v has head dim 0");
+    require(k.batch() == q.batch(), "k batch (", k.batch(), ") differs from q batch (", q.batch(), ")");
+    require(v.batch() == q.batch(), "v batch (", v.batch(), ") differs from q batch (", q.batch(), ")");
+    require(k.dim() == q.dim(), "k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
+    require(v.heads() == k.heads(), "v heads (", v.heads(), ") differ from k heads (", k.heads(), ")");
+    require(v.tokens() == k.tokens(), "v tokens (", v.tokens(), ") differ from k tokens (", k.tokens(), ")");
+    require(q.heads() % k.heads() == 0, "query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
+    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(),
+            "out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ",
+            q.heads(), ", ", q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
+    require(!overlaps(out.extent(), q.extent()) && !overlaps(out.extent(), k.extent()) && !overlaps(out.extent(), v.extent()),
+            "out overlaps an input (q, k or v): attention cannot run in place");
+    if (!opt.lse.empty()) {
+        require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() &&
+                    opt.lse.dim() == 1,
+                "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
+    }
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
+
+    kernel::problem<TQ, TK, TV, TO> p{q, k, v, out, opt.lse, 0.0f, 0, 0, 0, 0, 0, 0, 0, 0};
+    p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    p.batch = q.batch();
+    p.q_heads = q.heads();
+    p.kv_heads = k.heads();
+    p.group = q.heads() / k.heads();
+    p.lq = q.tokens();
+    p.lk = k.tokens();
+    p.dk = q.dim();
+    p.dv = v.dim();
+    return p;
+}
+
+}  // namespace detail
+
+template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
+void attention(const Q& q, const K& k, const V& v, const O& out, const Var& var = {}, const options& opt = {},
+               const Exec& exec = {}) {
+    using TQ = typename detail::view_element<Q>::type;
+    using TK = typename detail::view_element<K>::type;
+    using TV = typename detail::view_element<V>::type;
+    using TO = typename detail::view_element<O>::type;
+    static_assert(!std::is_const_v<typename O::element_type>, "attune::attention: out must be a view of non-const elements");
+    const auto p = detail::make_problem<TQ, TK, TV, TO>(q, k, v, out, opt);
+    const auto full = to_variant(var);
+    detail::require(opt.kv_splits >= 0, "kv_splits must be ≥ 0, got ", opt.kv_splits);
+    kernel::run<Arch>(p, full, exec, opt.kv_splits);
+}
+
+}  // namespace attune

@@ -1,0 +1,31 @@
+#pragma once
+// The small index structs every policy hook receives, instead of loose integers.
+// Positions are absolute: query i of Lq sits at q_pos = Lk − Lq + i (bottom-right alignment,
+// SPEC.md "Conventions"), so masks never need to know Lq or Lk.
+#include "attune/core/types.hpp"
+
+namespace attune {
+
+struct index_context {
+    index_t batch;
+    index_t q_head;
+    index_t kv_head;
+    index_t q_pos;
+    index_t k_pos;
+};
+
+// A rectangle of the score matrix: query positions [q_first, q_last] × key positions
+// [k_first, k_last], both inclusive, for one batch and kv head (all its query heads).
+struct tile_context {
+    index_t batch;
+    index_t kv_head;
+    index_t q_first;
+    index_t q_last;
+    index_t k_first;
+    index_t k_last;
+};
+
+// What a mask says about a whole tile: skip it, test each element, or take it whole.
+enum class tile_class { empty, partial, full };
+
+}  // namespace attune

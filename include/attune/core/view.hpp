@@ -1,0 +1,113 @@
+#pragma once
+// Non-owning 4-D strided views [batch, heads, tokens, dim] over user memory. The last dimension is
+// contiguous; the other three strides are free, so PyTorch's B,H,L,D and the inference engines'
+// B,L,H,D layouts (and padded or sliced tensors) are all just strides. Strides count elements.
+#include <array>
+#include <type_traits>
+
+#include "attune/core/error.hpp"
+#include "attune/core/types.hpp"
+
+namespace attune {
+
+template <class T>
+class tensor_view {
+public:
+    using element_type = T;
+    using value_type = std::remove_const_t<T>;
+    static_assert(is_storage_type_v<T>, "attune::tensor_view: element type must be float, Eigen::bfloat16 or Eigen::half");
+
+    tensor_view() = default;
+
+    // shape = {batch, heads, tokens, dim}; strides (in elements) for the first three dimensions.
+    tensor_view(T* data, std::array<index_t, 4> shape, std::array<index_t, 3> strides)
+        : data_(data), shape_(shape), strides_(strides) {
+        for (int i = 0; i < 4; ++i) detail::require(shape_[i] >= 0, "view dimension ", i, " is negative (", shape_[i], ")");
+    }
+
+    // A view of T converts to a view of const T, as a pointer does.
+    template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
+    tensor_view(const tensor_view<U>& other) : data_(other.data()), shape_(other.shape()), strides_(other.strides()) {}
+
+    T* data() const noexcept { return data_; }
+    const std::array<index_t, 4>& shape() const noexcept { return shape_; }
+    const std::array<index_t, 3>& strides() const noexcept { return strides_; }
+    index_t batch() const noexcept { return shape_[0]; }
+    index_t heads() const noexcept { return shape_[1]; }
+    index_t tokens() const noexcept { return shape_[2]; }
+    index_t dim() const noexcept { return shape_[3]; }
+    index_t size() const noexcept { return shape_[0] * shape_[1] * shape_[2] * shape_[3]; }
+    bool empty() const noexcept { return data_ == nullptr; }
+
+    // Pointer to the contiguous row of `dim()` elements at (b, h, t).
+    T* row(index_t b, index_t h, index_t t) const noexcept {
+        return data_ + b * strides_[0] + h * strides_[1] + t * strides_[2];
+    }
+    T& operator()(index_t b, index_t h, index_t t, index_t d) const noexcept { return row(b, h, t)[d]; }
+
+    // The first and one-past-last element addresses this view can touch (for overlap checks).
+    std::pair<const void*, const void*> extent() const noexcept {
+        if (data_ == nullptr || size() == 0) return {nullptr, nullptr};
+        const T* lo = data_;
+        const T* hi = data_;
+        for (int i = 0; i < 3; ++i) {
+            index_t reach = (shape_[i] - 1) * strides_[i];
+            if (reach < 0) lo += reach; else hi += reach;
+        }
+        return {lo, hi + shape_[3]};
+    }
+
+private:
+    T* data_ = nullptr;
+    std::array<index_t, 4> shape_{0, 0, 0, 0};
+    std::array<index_t, 3> strides_{0, 0, 0};
+};
+
+// PyTorch's contiguous layout: data[b][h][t][d].
+template <class T>
+tensor_view<T> view_bhld(T* data, index_t batch, index_t heads, index_t tokens, index_t dim) {
+    return tensor_view<T>(data, {batch, heads, tokens, dim}, {heads * tokens * dim, tokens * dim, dim});
+}
+
+// The inference engines' layout: data[b][t][h][d]; the view still reads [batch, heads, tokens, dim].
+template <class T>
+tensor_view<T> view_blhd(T* data, index_t batch, index_t tokens, index_t heads, index_t dim) {
+    return tensor_view<T>(data, {batch, heads, tokens, dim}, {tokens * heads * dim, dim, heads * dim});
+}
+
+// One head held in a row-major Eigen matrix (tokens × dim), e.g. Eigen::Matrix<float, -1, -1,
+// Eigen::RowMajor>, a Map or a Ref of one: no copy, the view aliases the matrix's storage.
+template <class Derived>
+auto view_of(Eigen::PlainObjectBase<Derived>& m) {
+    using Scalar = typename Derived::Scalar;
+    static_assert(Derived::IsRowMajor || Derived::ColsAtCompileTime == 1,
+                  "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
+    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+}
+template <class Derived>
+auto view_of(const Eigen::PlainObjectBase<Derived>& m) {
+    using Scalar = typename Derived::Scalar;
+    static_assert(Derived::IsRowMajor || Derived::ColsAtCompileTime == 1,
+                  "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
+    return tensor_view<const Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+}
+template <class PlainType, int Options, class StrideType>
+auto view_of(const Eigen::Map<PlainType, Options, StrideType>& m) {
+    using Scalar = std::remove_pointer_t<decltype(m.data())>;
+    static_assert(PlainType::IsRowMajor, "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
+    detail::require(m.innerStride() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
+    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+}
+template <class PlainType, int Options, class StrideType>
+auto view_of(const Eigen::Ref<PlainType, Options, StrideType>& m) {
+    using Scalar = std::remove_pointer_t<decltype(m.data())>;
+    static_assert(PlainType::IsRowMajor, "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
+    detail::require(m.innerStride() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
+    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+}
+
+// Row-major matrix aliases for users who keep one head per Eigen matrix.
+template <class T>
+using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+}  // namespace attune

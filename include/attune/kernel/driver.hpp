@@ -1,0 +1,61 @@
+#pragma once
+// Runs a validated problem: plans the work items, runs them on the executor and, when the keys
+// were split, merges the partial states with ⊕ and finalises. The split workspace is grow-only
+// and per calling thread, so repeated decode steps allocate nothing.
+#include "attune/kernel/engine.hpp"
+
+namespace attune::kernel {
+
+template <class Arch, class Variant, class Exec, class P>
+void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
+    const work_plan plan = make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits);
+    const index_t groups = p.batch * p.kv_heads * plan.q_tiles;
+    if (groups == 0) return;
+    auto coords = [&](index_t g, index_t& b, index_t& hkv, index_t& qt) {
+        qt = g % plan.q_tiles;
+        hkv = (g / plan.q_tiles) % p.kv_heads;
+        b = g / (plan.q_tiles * p.kv_heads);
+    };
+    if (plan.splits == 1) {
+        exec.parallel_for(groups, [&](index_t g) {
+            index_t b, hkv, qt;
+            coords(g, b, hkv, qt);
+            run_item<Arch>(p, var, plan, b, hkv, qt, 0, nullptr);
+        });
+        return;
+    }
+
+    // Partial results: per (group item, split) rows_max × (m, l, acc[dv]).
+    const index_t per_split = plan.rows_max * (2 + p.dv);
+    thread_local buffer workspace;
+    float* ws = workspace.get(groups * plan.splits * per_split);
+    auto slot = [&](index_t g, index_t sp) {
+        float* base = ws + (g * plan.splits + sp) * per_split;
+        return partial_result{base, base + plan.rows_max, base + 2 * plan.rows_max};
+    };
+    exec.parallel_for(groups * plan.splits, [&](index_t item) {
+        const index_t g = item / plan.splits, sp = item % plan.splits;
+        index_t b, hkv, qt;
+        coords(g, b, hkv, qt);
+        const partial_result out = slot(g, sp);
+        run_item<Arch>(p, var, plan, b, hkv, qt, sp, &out);
+    });
+    exec.parallel_for(groups, [&](index_t g) {
+        index_t b, hkv, qt;
+        coords(g, b, hkv, qt);
+        const index_t i0 = qt * plan.q_tile;
+        const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
+        const partial_result first = slot(g, 0);
+        for (index_t r = 0; r < p.group * nq; ++r) {
+            row_state st{first.m[r], first.l[r]};
+            float* acc = first.acc + r * p.dv;
+            for (index_t sp = 1; sp < plan.splits; ++sp) {
+                const partial_result other = slot(g, sp);
+                merge_into(st, acc, row_state{other.m[r], other.l[r]}, other.acc + r * p.dv, p.dv);
+            }
+            store_row<Arch>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc, st);
+        }
+    });
+}
+
+}  // namespace attune::kernel

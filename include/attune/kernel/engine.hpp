@@ -1,0 +1,160 @@
+#pragma once
+// The tile engine: every dense kernel is this one loop (DESIGN.md). For one work item — the query
+// rows of all query heads of a kv group, over one key range — it walks the kv tiles, asks the mask
+// to classify each (empty tiles are skipped, full ones skip the element test), computes scores with
+// the micro-kernel, applies the score modifier and the mask, lets the family turn scores into weights
+// and accumulates P·V. The item ends either finalised into the output or as a partial state for ⊕.
+#include <cmath>
+#include <type_traits>
+
+#include "attune/core/index_context.hpp"
+#include "attune/core/row_state.hpp"
+#include "attune/kernel/microkernel.hpp"
+#include "attune/kernel/problem.hpp"
+#include "attune/kernel/scratch.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::kernel {
+
+// Where a split item leaves its unnormalised result: rows × (m, l) and rows × dv accumulators.
+struct partial_result {
+    float* m;
+    float* l;
+    float* acc;  // [rows][dv]
+};
+
+// Writes one finished row: o = acc / l (zeros for an empty row) and its LSE.
+template <class Arch, class P>
+inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* acc, row_state st) {
+    using TO = typename decltype(p.out)::value_type;
+    TO* dst = p.out.row(b, h, t);
+    const float inv = st.l > 0.0f ? 1.0f / st.l : 0.0f;
+    if constexpr (std::is_same_v<TO, float>) {
+        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+        const simd::vec<Arch> s = simd::broadcast<Arch>(inv);
+        index_t d = 0;
+        for (; d + W <= p.dv; d += W) simd::store<Arch>(dst + d, simd::load<Arch>(acc + d) * s);
+        for (; d < p.dv; ++d) dst[d] = acc[d] * inv;
+    } else {
+        for (index_t d = 0; d < p.dv; ++d) dst[d] = from_float<TO>(acc[d] * inv);
+    }
+    if (!p.lse.empty()) *p.lse.row(b, h, t) = st.lse();
+}
+
+template <class Arch, class Variant, class P>
+void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt,
+              index_t split, const partial_result* partial) {
+    using TK = typename decltype(p.k)::value_type;
+    using TV = typename decltype(p.v)::value_type;
+    using family = typename Variant::family_type;
+    using score_t = typename Variant::score_type;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+
+    const index_t i0 = qt * plan.q_tile;
+    const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
+    const index_t rows = p.group * nq;
+    const index_t rp = round_up(rows, W);
+    const index_t dvp = round_up(p.dv, W);
+    const index_t k_begin = split * plan.split_len;
+    const index_t k_end = plan.split_len == 0 ? 0 : (k_begin + plan.split_len < p.lk ? k_begin + plan.split_len : p.lk);
+
+    item_scratch& s = item_scratch::local();
+    float* qtb = s.qt.get(p.dk * rp);
+    float* S = s.scores.get(plan.kv_tile * rp);
+    float* acc = s.acc.get(rows * dvp);
+    float* st = s.state.get(3 * rp);
+    float *m = st, *l = st + rp, *alpha = st + 2 * rp;
+
+    // Row r of the item is (query head hkv·group + r / nq, query token i0 + r % nq).
+    for (index_t r = 0; r < rows; ++r) {
+        const auto* src = p.q.row(b, hkv * p.group + r / nq, i0 + r % nq);
+        for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
+    }
+    for (index_t d = 0; d < p.dk; ++d)
+        for (index_t r = rows; r < rp; ++r) qtb[d * rp + r] = 0.0f;
+    for (index_t r = 0; r < rp; ++r) {
+        m[r] = neg_inf;
+        l[r] = 0.0f;
+    }
+    for (index_t i = 0; i < rows * dvp; ++i) acc[i] = 0.0f;
+
+    const index_t q_first = p.q_pos0() + i0;
+    const auto& mask = var.mask();
+    for (index_t n0 = k_begin; n0 < k_end; n0 += plan.kv_tile) {
+        const index_t nk = plan.kv_tile < k_end - n0 ? plan.kv_tile : k_end - n0;
+        const tile_class cls = mask.classify(tile_context{b, hkv, q_first, q_first + nq - 1, n0, n0 + nk - 1});
+        if (cls == tile_class::empty) continue;
+
+        // K rows as floats: the user's rows when stored as float, else a converted copy.
+        const float* kp;
+        index_t ks;
+        if constexpr (std::is_same_v<TK, float>) {
+            kp = p.k.row(b, hkv, n0);
+            ks = p.k.strides()[2];
+        } else {
+            float* kb = s.k_tile.get(plan.kv_tile * p.dk);
+            for (index_t n = 0; n < nk; ++n) simd::convert_row<Arch>(p.k.row(b, hkv, n0 + n), kb + n * p.dk, p.dk);
+            kp = kb;
+            ks = p.dk;
+        }
+        score_tile<Arch>(qtb, rp, kp, ks, nk, p.dk, S);
+
+        if constexpr (!score_t::is_none) {
+            const auto& score = var.score();
+            for (index_t n = 0; n < nk; ++n)
+                for (index_t r = 0; r < rows; ++r) {
+                    const index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, n0 + n};
+                    S[n * rp + r] = score(S[n * rp + r], c);
+                }
+        }
+        if (cls == tile_class::partial) {
+            for (index_t n = 0; n < nk; ++n)
+                for (index_t r = 0; r < rows; ++r) {
+                    const index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, n0 + n};
+                    if (!mask.visible(c)) S[n * rp + r] = neg_inf;
+                }
+        }
+
+        if (family::template update_tile<Arch>(S, nk, rp, m, l, alpha)) {
+            for (index_t r = 0; r < rows; ++r) {
+                if (alpha[r] == 1.0f) continue;
+                const simd::vec<Arch> a = simd::broadcast<Arch>(alpha[r]);
+                for (index_t d = 0; d < dvp; d += W)
+                    simd::store_aligned<Arch>(acc + r * dvp + d, simd::load_aligned<Arch>(acc + r * dvp + d) * a);
+            }
+        }
+
+        // V rows as floats readable up to dvp: the user's rows when that holds, else a padded copy.
+        const float* vp = nullptr;
+        index_t vs = 0;
+        if constexpr (std::is_same_v<TV, float>) {
+            if (p.dv == dvp) {
+                vp = p.v.row(b, hkv, n0);
+                vs = p.v.strides()[2];
+            }
+        }
+        if (vp == nullptr) {
+            float* vb = s.v_tile.get(plan.kv_tile * dvp);
+            for (index_t n = 0; n < nk; ++n) {
+                simd::convert_row<Arch>(p.v.row(b, hkv, n0 + n), vb + n * dvp, p.dv);
+                for (index_t d = p.dv; d < dvp; ++d) vb[n * dvp + d] = 0.0f;
+            }
+            vp = vb;
+            vs = dvp;
+        }
+        pv_tile<Arch>(S, rp, rows, vp, vs, nk, acc, dvp);
+    }
+
+    if (partial != nullptr) {
+        for (index_t r = 0; r < rows; ++r) {
+            partial->m[r] = m[r];
+            partial->l[r] = l[r];
+            for (index_t d = 0; d < p.dv; ++d) partial->acc[r * p.dv + d] = acc[r * dvp + d];
+        }
+        return;
+    }
+    for (index_t r = 0; r < rows; ++r)
+        store_row<Arch>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc + r * dvp, row_state{m[r], l[r]});
+}
+
+}  // namespace attune::kernel

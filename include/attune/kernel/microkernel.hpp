@@ -1,0 +1,152 @@
+#pragma once
+// Register-blocked micro-kernels of the tile engine.
+//
+// Scores are computed transposed, S[n][r] = Σ_d K[n][d]·Qt[d][r]: a vector holds W query rows, so
+// one K element is broadcast against it. K is read straight from the user's rows (or from a float
+// copy of the tile for bf16/half), Q is packed once per work item as Qt[d][rows_padded], scaled.
+// P·V then broadcasts P[n][r] against V[n][c..c+W): O[r][c] += Σ_n P[n][r]·V[n][c].
+// Block sizes: KR keys × RC row vectors (scores) and RR rows × CC column vectors (P·V), chosen
+// per arch to fill the register file without spilling (block_shape below).
+#include <utility>
+
+#include "attune/simd/vec.hpp"
+
+namespace attune::kernel {
+
+template <class Arch>
+struct block_shape {
+    // 32 registers (avx512): 6×4 accumulators + 4 loads + 1 broadcast.
+    static constexpr int score_keys = 6, score_rowvecs = 4;
+    static constexpr int pv_rows = 6, pv_colvecs = 4;
+};
+template <>
+struct block_shape<simd::scalar> {
+    static constexpr int score_keys = 4, score_rowvecs = 4;
+    static constexpr int pv_rows = 4, pv_colvecs = 4;
+};
+#if XSIMD_WITH_SSE2 || XSIMD_WITH_NEON
+// 16 registers: 4×3 accumulators + 3 loads + 1 broadcast.
+template <class Arch>
+struct narrow_block_shape {
+    static constexpr int score_keys = 4, score_rowvecs = 3;
+    static constexpr int pv_rows = 4, pv_colvecs = 3;
+};
+#endif
+#if XSIMD_WITH_SSE2
+template <> struct block_shape<xsimd::sse2> : narrow_block_shape<xsimd::sse2> {};
+template <> struct block_shape<xsimd::sse3> : narrow_block_shape<xsimd::sse3> {};
+template <> struct block_shape<xsimd::ssse3> : narrow_block_shape<xsimd::ssse3> {};
+template <> struct block_shape<xsimd::sse4_1> : narrow_block_shape<xsimd::sse4_1> {};
+template <> struct block_shape<xsimd::sse4_2> : narrow_block_shape<xsimd::sse4_2> {};
+template <> struct block_shape<xsimd::fma3<xsimd::sse4_2>> : narrow_block_shape<xsimd::fma3<xsimd::sse4_2>> {};
+template <> struct block_shape<xsimd::avx> : narrow_block_shape<xsimd::avx> {};
+template <> struct block_shape<xsimd::fma3<xsimd::avx>> : narrow_block_shape<xsimd::fma3<xsimd::avx>> {};
+template <> struct block_shape<xsimd::avx2> : narrow_block_shape<xsimd::avx2> {};
+template <> struct block_shape<xsimd::fma3<xsimd::avx2>> : narrow_block_shape<xsimd::fma3<xsimd::avx2>> {};
+#endif
+#if XSIMD_WITH_NEON
+template <> struct block_shape<xsimd::neon> : narrow_block_shape<xsimd::neon> {};
+#endif
+
+// ---- scores: S[n][r] for KR keys × RC row vectors ----
+template <class Arch, int KR, int RC>
+inline void score_block(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t dk,
+                        float* s) {
+    using V = simd::vec<Arch>;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    V acc[KR][RC];
+    for (int i = 0; i < KR; ++i)
+        for (int c = 0; c < RC; ++c) acc[i][c] = simd::broadcast<Arch>(0.0f);
+    for (index_t d = 0; d < dk; ++d) {
+        V q[RC];
+        for (int c = 0; c < RC; ++c) q[c] = simd::load_aligned<Arch>(qt + d * rows_padded + c * W);
+        for (int i = 0; i < KR; ++i) {
+            const V b = simd::broadcast<Arch>(k[i * k_stride + d]);
+            for (int c = 0; c < RC; ++c) acc[i][c] = simd::fma(b, q[c], acc[i][c]);
+        }
+    }
+    for (int i = 0; i < KR; ++i)
+        for (int c = 0; c < RC; ++c) simd::store_aligned<Arch>(s + i * rows_padded + c * W, acc[i][c]);
+}
+
+// Runtime (kr, rc) → the template instance, for the ragged edges of a tile.
+template <class Arch, int KR, int RC>
+inline void score_block_dispatch(int kr, int rc, const float* qt, index_t rows_padded, const float* k, index_t k_stride,
+                                 index_t dk, float* s) {
+    if constexpr (KR > 1) {
+        if (kr < KR) return score_block_dispatch<Arch, KR - 1, RC>(kr, rc, qt, rows_padded, k, k_stride, dk, s);
+    }
+    if constexpr (RC > 1) {
+        if (rc < RC) return score_block_dispatch<Arch, KR, RC - 1>(kr, rc, qt, rows_padded, k, k_stride, dk, s);
+    }
+    score_block<Arch, KR, RC>(qt, rows_padded, k, k_stride, dk, s);
+}
+
+// S[0..nk)[0..rows_padded) = K[0..nk) · Qt.
+template <class Arch>
+inline void score_tile(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t nk, index_t dk,
+                       float* s) {
+    constexpr int KR = block_shape<Arch>::score_keys, RC = block_shape<Arch>::score_rowvecs;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    const index_t rowvecs = rows_padded / W;
+    for (index_t c0 = 0; c0 < rowvecs; c0 += RC) {
+        const int rc = static_cast<int>(rowvecs - c0 < RC ? rowvecs - c0 : RC);
+        for (index_t n0 = 0; n0 < nk; n0 += KR) {
+            const int kr = static_cast<int>(nk - n0 < KR ? nk - n0 : KR);
+            score_block_dispatch<Arch, KR, RC>(kr, rc, qt + c0 * W, rows_padded, k + n0 * k_stride, k_stride, dk,
+                                               s + n0 * rows_padded + c0 * W);
+        }
+    }
+}
+
+// ---- P·V: O[r][c] += Σ_n P[n][r]·V[n][c] for RR rows × CC column vectors ----
+template <class Arch, int RR, int CC>
+inline void pv_block(const float* p, index_t rows_padded, const float* v, index_t v_stride, index_t nk, float* o,
+                     index_t o_stride) {
+    using V = simd::vec<Arch>;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    V acc[RR][CC];
+    for (int r = 0; r < RR; ++r)
+        for (int c = 0; c < CC; ++c) acc[r][c] = simd::load_aligned<Arch>(o + r * o_stride + c * W);
+    for (index_t n = 0; n < nk; ++n) {
+        V x[CC];
+        for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);
+        for (int r = 0; r < RR; ++r) {
+            const V b = simd::broadcast<Arch>(p[n * rows_padded + r]);
+            for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(b, x[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < RR; ++r)
+        for (int c = 0; c < CC; ++c) simd::store_aligned<Arch>(o + r * o_stride + c * W, acc[r][c]);
+}
+
+template <class Arch, int RR, int CC>
+inline void pv_block_dispatch(int rr, int cc, const float* p, index_t rows_padded, const float* v, index_t v_stride,
+                              index_t nk, float* o, index_t o_stride) {
+    if constexpr (RR > 1) {
+        if (rr < RR) return pv_block_dispatch<Arch, RR - 1, CC>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
+    }
+    if constexpr (CC > 1) {
+        if (cc < CC) return pv_block_dispatch<Arch, RR, CC - 1>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
+    }
+    pv_block<Arch, RR, CC>(p, rows_padded, v, v_stride, nk, o, o_stride);
+}
+
+// O[0..rows)[0..dv_padded) += Pᵀ · V, V rows of at least dv_padded readable floats.
+template <class Arch>
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const float* v, index_t v_stride, index_t nk,
+                    float* o, index_t dv_padded) {
+    constexpr int RR = block_shape<Arch>::pv_rows, CC = block_shape<Arch>::pv_colvecs;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    const index_t colvecs = dv_padded / W;
+    for (index_t r0 = 0; r0 < rows; r0 += RR) {
+        const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
+        for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
+            const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
+            pv_block_dispatch<Arch, RR, CC>(rr, cc, p + r0, rows_padded, v + c0 * W, v_stride, nk,
+                                            o + r0 * dv_padded + c0 * W, dv_padded);
+        }
+    }
+}
+
+}  // namespace attune::kernel

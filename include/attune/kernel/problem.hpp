@@ -1,0 +1,60 @@
+#pragma once
+// What one attention call computes (validated shapes, scale) and how its work is cut up.
+#include "attune/core/view.hpp"
+
+namespace attune::kernel {
+
+template <class TQ, class TK, class TV, class TO>
+struct problem {
+    tensor_view<const TQ> q;
+    tensor_view<const TK> k;
+    tensor_view<const TV> v;
+    tensor_view<TO> out;
+    tensor_view<float> lse;  // optional [batch, q_heads, lq, 1]
+    float scale;
+    index_t batch, q_heads, kv_heads, group, lq, lk, dk, dv;
+    index_t q_pos0() const noexcept { return lk - lq; }  // absolute position of query 0 (bottom-right)
+};
+
+// Work items are (batch, kv head, query tile, key split). All query heads of a kv group are
+// processed together so that every K/V byte of a tile is read once per group.
+struct work_plan {
+    index_t q_tile = 1;     // query tokens per item
+    index_t kv_tile = 64;   // keys per tile of the inner loop
+    index_t q_tiles = 1;
+    index_t splits = 1;     // key ranges merged with ⊕ afterwards
+    index_t split_len = 0;  // keys per split, a multiple of kv_tile
+    index_t rows_max = 1;   // group × q_tile: rows of one item
+};
+
+inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+inline index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
+
+// Rows per item ~128 (the score tile and accumulators stay in L2); splits only when the items
+// alone cannot keep the workers busy (decode: few items, long key range).
+inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index_t lq, index_t lk, index_t workers,
+                           index_t requested_splits) {
+    work_plan w;
+    const index_t target_rows = 128;
+    w.q_tile = target_rows / group > 0 ? target_rows / group : 1;
+    if (w.q_tile > lq) w.q_tile = lq > 0 ? lq : 1;
+    w.q_tiles = lq > 0 ? ceil_div(lq, w.q_tile) : 0;
+    w.rows_max = group * w.q_tile;
+    const index_t kv_tiles = lk > 0 ? ceil_div(lk, w.kv_tile) : 0;
+    index_t splits = 1;
+    if (requested_splits > 0) {
+        splits = requested_splits;
+    } else if (workers > 1) {
+        const index_t base = batch * kv_heads * w.q_tiles;
+        if (base > 0 && base < 2 * workers) splits = ceil_div(2 * workers, base);
+        const index_t max_useful = kv_tiles / 4 > 1 ? kv_tiles / 4 : 1;  // at least ~256 keys a split
+        if (splits > max_useful) splits = max_useful;
+    }
+    if (kv_tiles == 0) splits = 1;
+    if (splits > kv_tiles && kv_tiles > 0) splits = kv_tiles;
+    w.split_len = kv_tiles > 0 ? ceil_div(kv_tiles, splits) * w.kv_tile : 0;
+    w.splits = kv_tiles > 0 ? ceil_div(lk, w.split_len) : 1;
+    return w;
+}
+
+}  // namespace attune::kernel

@@ -1,0 +1,38 @@
+#pragma once
+// Grow-only, 64-byte aligned float buffers. The kernels keep one set per thread (thread_local), so
+// after the first call of a given size no step allocates: decode loops stay allocation-free.
+#include <vector>
+
+#include "attune/simd/xsimd.hpp"
+
+#include "attune/core/types.hpp"
+
+namespace attune::kernel {
+
+class buffer {
+public:
+    float* get(index_t n) {
+        if (static_cast<std::size_t>(n) > data_.size()) data_.resize(static_cast<std::size_t>(n));
+        return data_.data();
+    }
+
+private:
+    std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
+};
+
+// The per-thread working set of one work item of the tile engine.
+struct item_scratch {
+    buffer qt;      // packed, scaled queries: [dk][rows_padded]
+    buffer scores;  // scores, then weights: [tile_keys][rows_padded]
+    buffer acc;     // output accumulators: [rows][dv_padded]
+    buffer k_tile;  // K tile converted to float (bf16/half storage only): [tile_keys][dk]
+    buffer v_tile;  // V tile converted / padded: [tile_keys][dv_padded]
+    buffer state;   // m, l, alpha: 3 × rows_padded
+
+    static item_scratch& local() {
+        thread_local item_scratch s;
+        return s;
+    }
+};
+
+}  // namespace attune::kernel

@@ -1,0 +1,21 @@
+#pragma once
+// Causal mask, bottom-right aligned (SPEC.md "Conventions"): query position p sees key j iff j ≤ p,
+// with p = Lk − Lq + i. Decode (Lq = 1) sees the whole cache; chunked prefill sees the past chunks.
+// The element rule and the tile rule are written once, here, from the same inequality.
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+
+namespace attune {
+
+struct causal {
+    using policy_kind = mask_kind;
+    static constexpr bool is_none = false;
+    constexpr bool visible(const index_context& c) const noexcept { return c.k_pos <= c.q_pos; }
+    constexpr tile_class classify(const tile_context& t) const noexcept {
+        if (t.k_first > t.q_last) return tile_class::empty;   // every key is after every query
+        if (t.k_last <= t.q_first) return tile_class::full;   // every key is at or before every query
+        return tile_class::partial;
+    }
+};
+
+}  // namespace attune

@@ -1,0 +1,15 @@
+#pragma once
+// No mask: every key is visible to every query.
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+
+namespace attune {
+
+struct no_mask {
+    using policy_kind = mask_kind;
+    static constexpr bool is_none = true;
+    constexpr tile_class classify(const tile_context&) const noexcept { return tile_class::full; }
+    constexpr bool visible(const index_context&) const noexcept { return true; }
+};
+
+}  // namespace attune

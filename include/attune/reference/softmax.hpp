@@ -1,0 +1,76 @@
+#pragma once
+// Naive double-precision softmax-family attention: materialises the score matrix with Eigen and
+// applies the variant's score modifier and mask element by element. It is the ground truth for
+// tests and the baseline for benchmarks — written for clarity, not speed.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include "attune/core/index_context.hpp"
+#include "attune/core/view.hpp"
+#include "attune/variant.hpp"
+
+namespace attune::reference {
+
+// [batch][heads][tokens][dim] in double, plus one LSE per row.
+struct result {
+    index_t batch = 0, heads = 0, tokens = 0, dim = 0;
+    std::vector<double> out;
+    std::vector<double> lse;
+    double& at(index_t b, index_t h, index_t t, index_t d) { return out[((b * heads + h) * tokens + t) * dim + d]; }
+    double at(index_t b, index_t h, index_t t, index_t d) const { return out[((b * heads + h) * tokens + t) * dim + d]; }
+    double lse_at(index_t b, index_t h, index_t t) const { return lse[(b * heads + h) * tokens + t]; }
+};
+
+template <class T>
+Eigen::MatrixXd to_matrix(const tensor_view<T>& x, index_t b, index_t h) {
+    Eigen::MatrixXd m(x.tokens(), x.dim());
+    for (index_t t = 0; t < x.tokens(); ++t)
+        for (index_t d = 0; d < x.dim(); ++d) m(t, d) = static_cast<double>(to_float(x(b, h, t, d)));
+    return m;
+}
+
+// scale 0 means 1/√dk, as in attune::attention.
+template <class Var = variant<>, class TQ, class TK, class TV>
+result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {},
+                 double scale = 0.0) {
+    const auto var = to_variant(var_in);
+    const index_t B = q.batch(), Hq = q.heads(), Hkv = k.heads(), Lq = q.tokens(), Lk = k.tokens(), Dv = v.dim();
+    const index_t group = Hq / Hkv;
+    if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(q.dim()));
+    result r;
+    r.batch = B, r.heads = Hq, r.tokens = Lq, r.dim = Dv;
+    r.out.assign(static_cast<std::size_t>(B * Hq * Lq * Dv), 0.0);
+    r.lse.assign(static_cast<std::size_t>(B * Hq * Lq), -std::numeric_limits<double>::infinity());
+    for (index_t b = 0; b < B; ++b)
+        for (index_t h = 0; h < Hq; ++h) {
+            const index_t hk = h / group;
+            const Eigen::MatrixXd Q = to_matrix(q, b, h), K = to_matrix(k, b, hk), V = to_matrix(v, b, hk);
+            const Eigen::MatrixXd S = scale * Q * K.transpose();
+            for (index_t i = 0; i < Lq; ++i) {
+                Eigen::VectorXd s(Lk);
+                std::vector<bool> vis(static_cast<std::size_t>(Lk));
+                double mx = -std::numeric_limits<double>::infinity();
+                for (index_t j = 0; j < Lk; ++j) {
+                    const index_context c{b, h, hk, Lk - Lq + i, j};
+                    vis[static_cast<std::size_t>(j)] = var.mask().visible(c);
+                    s(j) = static_cast<double>(var.score()(static_cast<float>(S(i, j)), c));
+                    if constexpr (decltype(var)::score_type::is_none) s(j) = S(i, j);  // keep full double precision
+                    if (vis[static_cast<std::size_t>(j)] && s(j) > mx) mx = s(j);
+                }
+                if (mx == -std::numeric_limits<double>::infinity()) continue;  // nothing visible: zeros, LSE −inf
+                double sum = 0.0;
+                Eigen::VectorXd p = Eigen::VectorXd::Zero(Lk);
+                for (index_t j = 0; j < Lk; ++j)
+                    if (vis[static_cast<std::size_t>(j)]) sum += (p(j) = std::exp(s(j) - mx));
+                const Eigen::VectorXd o = V.transpose() * (p / sum);
+                for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
+                r.lse[static_cast<std::size_t>((b * Hq + h) * Lq + i)] = mx + std::log(sum);
+            }
+        }
+    return r;
+}
+
+}  // namespace attune::reference

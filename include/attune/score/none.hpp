@@ -1,0 +1,14 @@
+#pragma once
+// No score modifier: s' = s.
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+
+namespace attune {
+
+struct no_score {
+    using policy_kind = score_kind;
+    static constexpr bool is_none = true;
+    constexpr float operator()(float s, const index_context&) const noexcept { return s; }
+};
+
+}  // namespace attune

@@ -1,0 +1,39 @@
+#pragma once
+// Vector math for the kernels, each with its valid range and error stated.
+#include <cmath>
+#include <limits>
+
+#include "attune/simd/vec.hpp"
+
+namespace attune::simd {
+
+// exp(x) for float vectors.
+// Range: exact 0 for x < -87.33 (including -inf: masked scores), +inf above 88.376, NaN propagates.
+// Error: ≤ 2 ULP over [-87.33, 88.376] (Cody–Waite reduction by ln 2, degree-6 minimax polynomial on
+// [-ln2/2, ln2/2], result scaled by 2^n through the exponent bits). Checked in tests/simd/math.
+inline scalar_vec exp(scalar_vec x) { return std::exp(x.v); }
+
+template <class A>
+inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
+    using fb = xsimd::batch<float, A>;
+    using ib = xsimd::batch<int32_t, A>;
+    const fb lo(-87.33654f), hi(88.3762626f);
+    const fb xc = xsimd::min(xsimd::max(x, lo), hi);
+    const fb n = xsimd::nearbyint(xc * fb(1.44269504088896341f));
+    fb r = xsimd::fma(n, fb(-0.693359375f), xc);
+    r = xsimd::fma(n, fb(2.12194440e-4f), r);
+    fb p(1.9875691500e-4f);
+    p = xsimd::fma(p, r, fb(1.3981999507e-3f));
+    p = xsimd::fma(p, r, fb(8.3334519073e-3f));
+    p = xsimd::fma(p, r, fb(4.1665795894e-2f));
+    p = xsimd::fma(p, r, fb(1.6666665459e-1f));
+    p = xsimd::fma(p, r, fb(5.0000001201e-1f));
+    p = xsimd::fma(p, r * r, r + fb(1.0f));
+    const ib e = (xsimd::to_int(n) + ib(127)) << 23;
+    fb y = p * xsimd::bitwise_cast<fb>(e);
+    y = xsimd::select(x < lo, fb(0.0f), y);
+    y = xsimd::select(x > hi, fb(std::numeric_limits<float>::infinity()), y);
+    return xsimd::select(x != x, x, y);  // NaN in, NaN out
+}
+
+}  // namespace attune::simd

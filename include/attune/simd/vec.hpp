@@ -1,0 +1,149 @@
+#pragma once
+// The one place the kernels meet xsimd: a float vector type per arch, loads that convert from any
+// storage type, and the reductions xsimd 8.1 lacks (reduce_max). A move to a newer xsimd touches
+// this file (and math.hpp) only.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+
+#include "attune/core/types.hpp"
+#include "attune/simd/arch.hpp"
+
+namespace attune::simd {
+
+// One-lane vector for the scalar arch: the same operations the xsimd batches offer.
+struct scalar_vec {
+    float v;
+    static constexpr std::size_t size = 1;
+    scalar_vec() = default;
+    scalar_vec(float x) : v(x) {}
+    friend scalar_vec operator+(scalar_vec a, scalar_vec b) { return a.v + b.v; }
+    friend scalar_vec operator-(scalar_vec a, scalar_vec b) { return a.v - b.v; }
+    friend scalar_vec operator*(scalar_vec a, scalar_vec b) { return a.v * b.v; }
+    friend scalar_vec operator/(scalar_vec a, scalar_vec b) { return a.v / b.v; }
+    scalar_vec& operator+=(scalar_vec b) { v += b.v; return *this; }
+    scalar_vec& operator*=(scalar_vec b) { v *= b.v; return *this; }
+};
+
+template <class Arch>
+struct vec_traits {
+    using type = xsimd::batch<float, Arch>;
+};
+template <>
+struct vec_traits<scalar> {
+    using type = scalar_vec;
+};
+
+template <class Arch>
+using vec = typename vec_traits<Arch>::type;
+
+template <class Arch>
+inline constexpr std::size_t width = vec<Arch>::size;
+
+// ---- loads and stores (always unaligned: user views carry no alignment promise) ----
+
+inline scalar_vec fma(scalar_vec a, scalar_vec b, scalar_vec c) { return std::fma(a.v, b.v, c.v); }
+inline scalar_vec max(scalar_vec a, scalar_vec b) { return a.v > b.v ? a : b; }
+inline float reduce_add(scalar_vec a) { return a.v; }
+inline float reduce_max(scalar_vec a) { return a.v; }
+
+template <class A>
+inline xsimd::batch<float, A> fma(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
+                                  const xsimd::batch<float, A>& c) {
+    return xsimd::fma(a, b, c);
+}
+template <class A>
+inline xsimd::batch<float, A> max(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b) {
+    return xsimd::max(a, b);
+}
+template <class A>
+inline float reduce_add(const xsimd::batch<float, A>& a) {
+    return xsimd::hadd(a);
+}
+// xsimd 8.1 has no reduce_max: fold through memory (the compiler turns this into shuffles).
+template <class A>
+inline float reduce_max(const xsimd::batch<float, A>& a) {
+    alignas(64) float lanes[xsimd::batch<float, A>::size];
+    a.store_aligned(lanes);
+    float m = lanes[0];
+    for (std::size_t i = 1; i < xsimd::batch<float, A>::size; ++i) m = lanes[i] > m ? lanes[i] : m;
+    return m;
+}
+
+template <class Arch>
+inline vec<Arch> broadcast(float x) {
+    if constexpr (std::is_same_v<Arch, scalar>) return scalar_vec(x);
+    else return xsimd::batch<float, Arch>(x);
+}
+
+// Loads width<Arch> elements of storage type T as floats.
+template <class Arch, class T>
+inline vec<Arch> load(const T* p) {
+    if constexpr (std::is_same_v<Arch, scalar>) {
+        return scalar_vec(to_float(*p));
+    } else if constexpr (std::is_same_v<T, float>) {
+        return xsimd::batch<float, Arch>::load_unaligned(p);
+    } else if constexpr (std::is_same_v<T, bf16>) {
+        // bf16 is the top half of a float: widen to 32 bits and shift.
+        using ibatch = xsimd::batch<uint32_t, Arch>;
+        alignas(64) uint32_t w[ibatch::size];
+        for (std::size_t i = 0; i < ibatch::size; ++i) w[i] = uint32_t(Eigen::numext::bit_cast<uint16_t>(p[i])) << 16;
+        return xsimd::bitwise_cast<xsimd::batch<float, Arch>>(ibatch::load_aligned(w));
+    } else {
+        alignas(64) float f[xsimd::batch<float, Arch>::size];
+        for (std::size_t i = 0; i < xsimd::batch<float, Arch>::size; ++i) f[i] = to_float(p[i]);
+        return xsimd::batch<float, Arch>::load_aligned(f);
+    }
+}
+
+template <class Arch>
+inline void store(float* p, const vec<Arch>& x) {
+    if constexpr (std::is_same_v<Arch, scalar>) *p = x.v;
+    else x.store_unaligned(p);
+}
+
+// Aligned variants for attune's own padded buffers.
+template <class Arch>
+inline vec<Arch> load_aligned(const float* p) {
+    if constexpr (std::is_same_v<Arch, scalar>) return scalar_vec(*p);
+    else return xsimd::batch<float, Arch>::load_aligned(p);
+}
+template <class Arch>
+inline void store_aligned(float* p, const vec<Arch>& x) {
+    if constexpr (std::is_same_v<Arch, scalar>) *p = x.v;
+    else x.store_aligned(p);
+}
+
+// Converts n elements of storage type T to float (vector body, scalar tail).
+template <class Arch, class T>
+inline void convert_row(const T* src, float* dst, index_t n, float scale = 1.0f) {
+    constexpr index_t W = static_cast<index_t>(width<Arch>);
+    const vec<Arch> s = simd::broadcast<Arch>(scale);
+    index_t i = 0;
+    for (; i + W <= n; i += W) simd::store<Arch>(dst + i, simd::load<Arch>(src + i) * s);
+    for (; i < n; ++i) dst[i] = to_float(src[i]) * scale;
+}
+
+}  // namespace attune::simd
+
+namespace attune::simd {
+
+// Lanes equal to −inf become `repl` (the online-softmax guard for rows with nothing visible yet).
+inline scalar_vec replace_neg_inf(scalar_vec v, float repl) {
+    return v.v == -std::numeric_limits<float>::infinity() ? scalar_vec(repl) : v;
+}
+template <class A>
+inline xsimd::batch<float, A> replace_neg_inf(const xsimd::batch<float, A>& v, float repl) {
+    using fb = xsimd::batch<float, A>;
+    return xsimd::select(v == fb(-std::numeric_limits<float>::infinity()), fb(repl), v);
+}
+
+// True when every lane equals x.
+inline bool all_equal(scalar_vec v, float x) { return v.v == x; }
+template <class A>
+inline bool all_equal(const xsimd::batch<float, A>& v, float x) {
+    return xsimd::all(v == xsimd::batch<float, A>(x));
+}
+
+}  // namespace attune::simd

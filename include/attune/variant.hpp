@@ -1,0 +1,78 @@
+#pragma once
+// variant<P...>: an attention variant composed from policies at compile time, e.g.
+//   attune::variant<attune::causal>                      causal softmax
+//   attune::variant<attune::softmax, attune::no_mask>    the same as variant<>
+// Each policy fills one extension point (family, mask, score, sink); missing ones take the
+// defaults. Runtime parameters (window sizes, caps, slopes…) live in the policy objects.
+#include <tuple>
+
+#include "attune/core/policy.hpp"
+#include "attune/family/softmax.hpp"
+#include "attune/mask/none.hpp"
+#include "attune/score/none.hpp"
+#include "attune/sink/none.hpp"
+
+namespace attune {
+
+template <class... Ps>
+class variant {
+    static_assert((detail::has_policy_kind<Ps>::value && ...),
+                  "attune::variant: every argument must be a policy (a type with `using policy_kind = …`)");
+    static_assert(detail::count_kind_v<family_kind, Ps...> <= 1, "attune::variant: at most one family");
+    static_assert(detail::count_kind_v<mask_kind, Ps...> <= 1,
+                  "attune::variant: at most one mask (combine masks with the and/or combinators)");
+    static_assert(detail::count_kind_v<score_kind, Ps...> <= 1,
+                  "attune::variant: at most one score modifier (compose modifiers into one)");
+    static_assert(detail::count_kind_v<sink_kind, Ps...> <= 1, "attune::variant: at most one sink policy");
+
+    template <class Kind, class Default>
+    using pick = std::conditional_t<(detail::count_kind_v<Kind, Ps...> == 0), Default,
+                                    std::tuple_element_t<detail::find_kind<Kind, Ps..., Default>(), std::tuple<Ps..., Default>>>;
+
+    template <class Kind, class Default>
+    static const Default& get_or(const std::tuple<Ps...>& t, const Default& fallback) {
+        if constexpr (detail::count_kind_v<Kind, Ps...> == 0) return fallback;
+        else return std::get<detail::find_kind<Kind, Ps...>()>(t);
+    }
+
+public:
+    using family_type = pick<family_kind, softmax>;
+    using mask_type = pick<mask_kind, no_mask>;
+    using score_type = pick<score_kind, no_score>;
+    using sink_type = pick<sink_kind, no_sink>;
+
+    variant() = default;
+    explicit variant(Ps... ps) : parts_(std::move(ps)...) {}
+
+    const family_type& family() const { return get_or<family_kind>(parts_, family_default_); }
+    const mask_type& mask() const { return get_or<mask_kind>(parts_, mask_default_); }
+    const score_type& score() const { return get_or<score_kind>(parts_, score_default_); }
+    const sink_type& sink() const { return get_or<sink_kind>(parts_, sink_default_); }
+
+private:
+    std::tuple<Ps...> parts_;
+    family_type family_default_{};
+    mask_type mask_default_{};
+    score_type score_default_{};
+    sink_type sink_default_{};
+};
+
+template <class... Ps>
+variant(Ps...) -> variant<Ps...>;
+
+// A lone policy (or a variant) passed where a variant is expected.
+template <class P>
+struct as_variant {
+    using type = variant<P>;
+};
+template <class... Ps>
+struct as_variant<variant<Ps...>> {
+    using type = variant<Ps...>;
+};
+template <class P>
+typename as_variant<P>::type to_variant(const P& p) {
+    if constexpr (std::is_same_v<typename as_variant<P>::type, P>) return p;
+    else return typename as_variant<P>::type(p);
+}
+
+}  // namespace attune

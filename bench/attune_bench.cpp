@@ -1,0 +1,345 @@
+// attune_bench: attune's kernels, the naive reference and the machine's peaks in one Google
+// Benchmark binary, so that every ratio (kernel / peak, kernel / reference) comes from one run.
+//
+// Rows (fp32 unless the name says otherwise; threads = workers of attune::openmp_executor):
+//   peak/fma_fp32/threads:N                    register-only FMA loop, N OpenMP threads, total FLOP/s
+//   peak/read/threads:N                        streaming vectorised sum over 1 GiB, total B/s
+//   prefill/{causal,nomask}/L:<L>/D:<D>/threads:N          B 1, H 8, Lq = Lk = L
+//   prefill/causal/L:2048/D:128/bf16/threads:N             the same with bf16 Q, K, V (fp32 out)
+//   decode/Lk:<Lk>/D:128/kv:{fp32,bf16}/threads:N          B 1, Hq 32, Hkv 8, Lq 1, fp32 Q and out
+//   reference/{causal,nomask}/L:512/D:<D>                  attune::reference::attention (double)
+//
+// Counters (both benchmark::Counter::kIsRate over real time, so the JSON carries rates):
+//   flops  FLOP/s. Convention: a visible (query, key) pair costs 2·Dk FLOP for its score and
+//          2·Dv for its P·V update, so a call costs 2·B·Hq·(Dk + Dv)·pairs = 4·B·Hq·pairs·D when
+//          Dk = Dv = D. pairs = Lq·Lk without a mask; with the bottom-right causal mask it is the
+//          exact count of visible pairs, Σ_i (Lk − Lq + i + 1), = L(L+1)/2 for square prefill
+//          (≈ half of the non-causal count). Softmax (exp, max, sum) is not counted.
+//   bytes  B/s. Each input (Q, K, V) read once and the output written once, at their storage
+//          sizes; for decode this is essentially the K/V cache, the figure that bounds it.
+//
+// Thread counts: 1 and 2, plus those listed in the environment variable ATTUNE_BENCH_THREADS
+// (comma-separated, e.g. ATTUNE_BENCH_THREADS=1,16).
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers (the
+// _mm512_undefined_* idiom) wherever Eigen's or xsimd's AVX-512 code is inlined. The state of a
+// warning follows the location of the code, so ignoring it while those headers are first included
+// keeps -march=native -Werror builds clean without hiding warnings in this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Core>
+#include "attune/attune.hpp"
+#include "attune/reference/softmax.hpp"
+#include <xsimd/xsimd.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace {
+
+using attune::index_t;
+
+// ---------------------------------------------------------------------------------------------
+// Inputs: uniform random values in [-1, 1) from a fixed-seed splitmix64, so runs are repeatable
+// and nothing is zero (zeros would let a kernel or the FPU take shortcuts).
+template <class T>
+std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
+    std::vector<T> v(n);
+    std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (auto& x : v) {
+        s += 0x9E3779B97F4A7C15ull;
+        std::uint64_t z = s;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
+        x = static_cast<T>(2.0f * u - 1.0f);
+    }
+    return v;
+}
+
+// Visible (query, key) pairs of one head: Lq·Lk without a mask, the exact bottom-right causal
+// count with one.
+double visible_pairs(index_t lq, index_t lk, bool causal) {
+    if (!causal) return static_cast<double>(lq) * static_cast<double>(lk);
+    double pairs = 0;
+    for (index_t i = 0; i < lq; ++i) pairs += static_cast<double>(std::max<index_t>(0, std::min(lk, lk - lq + i + 1)));
+    return pairs;
+}
+
+struct shape {
+    index_t b, hq, hkv, lq, lk, d;
+    bool causal;
+    double flops() const { return 4.0 * static_cast<double>(b * hq) * visible_pairs(lq, lk, causal) * static_cast<double>(d); }
+    template <class TQ, class TK, class TV, class TO>
+    double bytes() const {
+        return static_cast<double>(b * hq * lq * d) * (sizeof(TQ) + sizeof(TO)) +
+               static_cast<double>(b * hkv * lk * d) * (sizeof(TK) + sizeof(TV));
+    }
+};
+
+void set_counters(benchmark::State& state, double flops_per_iter, double bytes_per_iter) {
+    const double iters = static_cast<double>(state.iterations());
+    state.counters["flops"] = benchmark::Counter(flops_per_iter * iters, benchmark::Counter::kIsRate);
+    state.counters["bytes"] = benchmark::Counter(bytes_per_iter * iters, benchmark::Counter::kIsRate);
+}
+
+// ---------------------------------------------------------------------------------------------
+// attune::attention over random inputs of `sh`, with `threads` OpenMP workers.
+template <class TQ, class TK, class TV>
+void bm_attention(benchmark::State& state, shape sh) {
+    const int threads = static_cast<int>(state.range(0));
+    const auto q = random_vector<TQ>(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d), 1);
+    const auto k = random_vector<TK>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 2);
+    const auto v = random_vector<TV>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 3);
+    std::vector<float> out(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d));
+    const auto qv = attune::view_bhld(q.data(), sh.b, sh.hq, sh.lq, sh.d);
+    const auto kv = attune::view_bhld(k.data(), sh.b, sh.hkv, sh.lk, sh.d);
+    const auto vv = attune::view_bhld(v.data(), sh.b, sh.hkv, sh.lk, sh.d);
+    const auto ov = attune::view_bhld(out.data(), sh.b, sh.hq, sh.lq, sh.d);
+#if defined(_OPENMP)
+    const attune::openmp_executor exec{threads};
+#else
+    const attune::serial_executor exec{};
+    if (threads > 1) {
+        state.SkipWithError("attune_bench was built without OpenMP: only threads:1 runs");
+        return;
+    }
+#endif
+    auto call = [&] {
+        if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
+        else attune::attention(qv, kv, vv, ov, attune::no_mask{}, attune::options{}, exec);
+    };
+    call();  // warm-up: first touch of the output, thread pool start, workspaces sized
+    for (auto _ : state) {
+        call();
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    set_counters(state, sh.flops(), sh.bytes<TQ, TK, TV, float>());
+}
+
+// The naive double-precision reference on the same inputs (single-threaded; slow).
+void bm_reference(benchmark::State& state, shape sh) {
+    const auto q = random_vector<float>(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d), 1);
+    const auto k = random_vector<float>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 2);
+    const auto v = random_vector<float>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 3);
+    const auto qv = attune::view_bhld(q.data(), sh.b, sh.hq, sh.lq, sh.d);
+    const auto kv = attune::view_bhld(k.data(), sh.b, sh.hkv, sh.lk, sh.d);
+    const auto vv = attune::view_bhld(v.data(), sh.b, sh.hkv, sh.lk, sh.d);
+    for (auto _ : state) {
+        if (sh.causal) {
+            auto r = attune::reference::attention(qv, kv, vv, attune::causal{});
+            benchmark::DoNotOptimize(r.out.data());
+        } else {
+            auto r = attune::reference::attention(qv, kv, vv, attune::no_mask{});
+            benchmark::DoNotOptimize(r.out.data());
+        }
+    }
+    set_counters(state, sh.flops(), sh.bytes<float, float, float, float>());
+}
+
+// ---------------------------------------------------------------------------------------------
+// peak/fma_fp32: kAcc independent FMA chains held in registers. An FMA unit has a latency of
+// ~4 cycles and a CPU has up to 2 of them, so ≥ 8 independent chains keep them busy; 12 leaves
+// headroom and fits the 16 vector registers of AVX2 (AVX-512 has 32). Counted: 2 FLOP per lane
+// per FMA, summed over all threads.
+using fbatch = xsimd::batch<float, attune::default_arch>;
+constexpr int kAcc = 12;
+constexpr std::int64_t kFmaSteps = 1 << 16;
+
+float fma_loop(float seed) {
+    const fbatch mul(0.999999f);
+    const fbatch add(1e-7f * seed);
+    std::array<fbatch, kAcc> acc;
+    for (int i = 0; i < kAcc; ++i) acc[static_cast<std::size_t>(i)] = fbatch(seed + static_cast<float>(i));
+    for (std::int64_t s = 0; s < kFmaSteps; ++s) {
+#pragma GCC unroll 16
+        for (int i = 0; i < kAcc; ++i) acc[static_cast<std::size_t>(i)] = xsimd::fma(acc[static_cast<std::size_t>(i)], mul, add);
+    }
+    fbatch total = acc[0];
+    for (int i = 1; i < kAcc; ++i) total += acc[static_cast<std::size_t>(i)];
+    return xsimd::hadd(total);
+}
+
+template <class F>
+float run_threads(int threads, F&& f) {
+    float sum = 0.0f;
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+    sum += f(omp_get_thread_num(), omp_get_num_threads());
+#else
+    (void)threads;
+    sum = f(0, 1);
+#endif
+    return sum;
+}
+
+void bm_peak_fma(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    for (auto _ : state) {
+        const float r = run_threads(threads, [](int t, int) { return fma_loop(1.0f + static_cast<float>(t)); });
+        benchmark::DoNotOptimize(r);
+    }
+    const double flops = 2.0 * static_cast<double>(kFmaSteps) * kAcc * static_cast<double>(fbatch::size) * threads;
+    set_counters(state, flops, 0.0);
+}
+
+// peak/read: every thread sums its contiguous share of a 1 GiB float buffer with 8 vector
+// accumulators. The buffer is first touched by the same static split, so pages sit on the reading
+// thread's NUMA node.
+constexpr std::size_t kReadFloats = std::size_t(1) << 28;  // 1 GiB
+
+struct read_buffer {
+    float* data = nullptr;
+    int touched_by = 0;
+    ~read_buffer() { std::free(data); }
+    const float* get(int threads) {
+        if (data == nullptr) {
+            data = static_cast<float*>(std::aligned_alloc(64, kReadFloats * sizeof(float)));
+            if (data == nullptr) return nullptr;
+        }
+        if (touched_by != threads) {
+            run_threads(threads, [&](int t, int n) {
+                const auto [lo, hi] = share(t, n);
+                for (std::size_t i = lo; i < hi; ++i) data[i] = 1.0f + static_cast<float>(i & 1023) * 1e-3f;
+                return 0.0f;
+            });
+            touched_by = threads;
+        }
+        return data;
+    }
+    static std::pair<std::size_t, std::size_t> share(int t, int n) {
+        const std::size_t chunk = (kReadFloats / static_cast<std::size_t>(n)) & ~std::size_t(255);
+        const std::size_t lo = chunk * static_cast<std::size_t>(t);
+        return {lo, t == n - 1 ? kReadFloats : lo + chunk};
+    }
+};
+read_buffer g_read;
+
+float sum_range(const float* p, std::size_t n) {
+    constexpr std::size_t W = fbatch::size;
+    fbatch a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f), a4(0.0f), a5(0.0f), a6(0.0f), a7(0.0f);
+    std::size_t i = 0;
+    for (; i + 8 * W <= n; i += 8 * W) {
+        a0 += fbatch::load_aligned(p + i);
+        a1 += fbatch::load_aligned(p + i + W);
+        a2 += fbatch::load_aligned(p + i + 2 * W);
+        a3 += fbatch::load_aligned(p + i + 3 * W);
+        a4 += fbatch::load_aligned(p + i + 4 * W);
+        a5 += fbatch::load_aligned(p + i + 5 * W);
+        a6 += fbatch::load_aligned(p + i + 6 * W);
+        a7 += fbatch::load_aligned(p + i + 7 * W);
+    }
+    float s = xsimd::hadd(((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)));
+    for (; i < n; ++i) s += p[i];
+    return s;
+}
+
+void bm_peak_read(benchmark::State& state) {
+    const int threads = static_cast<int>(state.range(0));
+    const float* buf = g_read.get(threads);
+    if (buf == nullptr) {
+        state.SkipWithError("cannot allocate the 1 GiB read buffer");
+        return;
+    }
+    for (auto _ : state) {
+        const float r = run_threads(threads, [&](int t, int n) {
+            const auto [lo, hi] = read_buffer::share(t, n);
+            return sum_range(buf + lo, hi - lo);
+        });
+        benchmark::DoNotOptimize(r);
+    }
+    set_counters(state, 0.0, static_cast<double>(kReadFloats * sizeof(float)));
+}
+
+// ---------------------------------------------------------------------------------------------
+std::vector<int> thread_counts() {
+    std::set<int> counts{1, 2};
+    if (const char* env = std::getenv("ATTUNE_BENCH_THREADS")) {
+        std::stringstream ss(env);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+            const int n = std::atoi(item.c_str());
+            if (n > 0) counts.insert(n);
+        }
+    }
+    return {counts.begin(), counts.end()};
+}
+
+template <class Fn, class... Args>
+benchmark::internal::Benchmark* add(const std::string& name, const std::vector<int>& threads, Fn fn, Args... args) {
+    auto* b = benchmark::RegisterBenchmark(name.c_str(), fn, args...);
+    b->ArgName("threads");
+    for (int t : threads) b->Arg(t);
+    b->UseRealTime()->Unit(benchmark::kMillisecond);
+    return b;
+}
+
+void register_all() {
+    const std::vector<int> threads = thread_counts();
+
+    add("peak/fma_fp32", threads, bm_peak_fma)->Unit(benchmark::kMicrosecond);
+    add("peak/read", threads, bm_peak_read);
+
+    for (index_t l : {512, 2048, 4096})
+        for (index_t d : {64, 128})
+            for (bool causal : {true, false}) {
+                const std::string name = std::string("prefill/") + (causal ? "causal" : "nomask") + "/L:" + std::to_string(l) +
+                                         "/D:" + std::to_string(d);
+                add(name, threads, bm_attention<float, float, float>, shape{1, 8, 8, l, l, d, causal});
+            }
+    add("prefill/causal/L:2048/D:128/bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16>,
+        shape{1, 8, 8, 2048, 2048, 128, true});
+
+    for (index_t lk : {1024, 8192, 32768}) {
+        const std::string name = "decode/Lk:" + std::to_string(lk) + "/D:128";
+        add(name + "/kv:fp32", threads, bm_attention<float, float, float>, shape{1, 32, 8, 1, lk, 128, false});
+        add(name + "/kv:bf16", threads, bm_attention<float, attune::bf16, attune::bf16>, shape{1, 32, 8, 1, lk, 128, false});
+    }
+
+    // The reference is single-threaded and slow (hundreds of ms a call): a fixed, small iteration count.
+    for (index_t d : {64, 128})
+        for (bool causal : {true, false}) {
+            const std::string name = std::string("reference/") + (causal ? "causal" : "nomask") + "/L:512/D:" + std::to_string(d);
+            benchmark::RegisterBenchmark(name.c_str(), bm_reference, shape{1, 8, 8, 512, 512, d, causal})
+                ->Iterations(2)
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
+        }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::AddCustomContext("attune_version", ATTUNE_VERSION_STRING);
+    benchmark::AddCustomContext("attune_arch", attune::simd::arch_name<attune::default_arch>());
+#if defined(_OPENMP)
+    benchmark::AddCustomContext("attune_openmp_max_threads", std::to_string(omp_get_max_threads()));
+#else
+    benchmark::AddCustomContext("attune_openmp_max_threads", "0 (built without OpenMP)");
+#endif
+    register_all();
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

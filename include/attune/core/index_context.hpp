@@ -25,6 +25,14 @@ struct tile_context {
     index_t k_last;
 };
 
+// Keys [first, last] (inclusive, absolute positions). Masks whose visible keys form one interval
+// per row expose it as `key_range keys(const index_context& row) const` (k_pos unused); the engine
+// then masks partial tiles lane-wise. It must agree with visible().
+struct key_range {
+    index_t first;
+    index_t last;
+};
+
 // What a mask says about a whole tile: skip it, test each element, or take it whole.
 enum class tile_class { empty, partial, full };
 

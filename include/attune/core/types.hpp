@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <type_traits>
 
-#include <Eigen/Core>
+#include "attune/core/third_party.hpp"
 
 namespace attune {
 

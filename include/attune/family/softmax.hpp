@@ -4,6 +4,8 @@
 // the row max, the exponentials and the row sums are plain lane-wise vector operations.
 #include "attune/core/policy.hpp"
 #include "attune/core/row_state.hpp"
+#include <limits>
+
 #include "attune/simd/math.hpp"
 
 namespace attune {
@@ -12,10 +14,16 @@ struct softmax {
     using policy_kind = family_kind;
     static constexpr bool has_lse = true;
 
-    // Turns the scores S[0..nk)[0..rows_padded) into weights p = exp(s − m_new) in place, updates
-    // the row states (m, l) and writes into alpha the factor by which each row's accumulator must
-    // be rescaled. Returns false when every alpha is 1 (the max did not move), so the caller can
-    // skip the rescale. A row that has seen only −inf keeps m = −inf, l = 0 and gets weights 0.
+    // The running max used as the exponent reference moves only when a tile's max exceeds it by
+    // more than this (natural-log units): weights stay ≤ e^8, far from float overflow, and most
+    // tiles then need no rescale of the accumulators (FlashAttention-4's conditional rescaling).
+    // The final o = a / l and LSE = m + ln l are exact whatever reference was kept.
+    static constexpr float rescale_threshold = 8.0f;
+
+    // Turns the scores S[0..nk)[0..rows_padded) into weights p = exp(s − m) in place, updates the
+    // row states (m, l) and writes into alpha the factor by which each row's accumulator must be
+    // rescaled. Returns false when no accumulator needs it. A row that has seen only −inf keeps
+    // m = −inf, l = 0 and gets weights 0.
     template <class Arch>
     static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha) {
         using V = simd::vec<Arch>;
@@ -25,7 +33,12 @@ struct softmax {
             V tile_max = simd::broadcast<Arch>(neg_inf);
             for (index_t n = 0; n < nk; ++n) tile_max = simd::max(tile_max, simd::load_aligned<Arch>(S + n * rows_padded + r));
             const V m_old = simd::load_aligned<Arch>(m + r);
-            const V m_new = simd::max(m_old, tile_max);
+            V m_new = m_old;
+            if (!simd::all_le(tile_max, m_old + simd::broadcast<Arch>(rescale_threshold))) {
+                m_new = simd::max(m_old, tile_max);
+                // Accumulators that hold something (finite m_old) and whose reference moved.
+                rescale = rescale || !simd::all_le(m_new, simd::replace_neg_inf(m_old, std::numeric_limits<float>::infinity()));
+            }
             const V m_ref = simd::replace_neg_inf(m_new, 0.0f);  // −inf − (−inf) would be NaN
             const V a = simd::exp(m_old - m_ref);
             V sum = simd::broadcast<Arch>(0.0f);
@@ -38,7 +51,6 @@ struct softmax {
             simd::store_aligned<Arch>(l + r, simd::fma(simd::load_aligned<Arch>(l + r), a, sum));
             simd::store_aligned<Arch>(m + r, m_new);
             simd::store_aligned<Arch>(alpha + r, a);
-            rescale = rescale || !simd::all_equal(a, 1.0f);
         }
         return rescale;
     }

@@ -16,6 +16,15 @@
 
 namespace attune::kernel {
 
+template <class M, class = void>
+struct has_key_range : std::false_type {};
+template <class M>
+struct has_key_range<M, std::void_t<decltype(std::declval<const M&>().keys(std::declval<const index_context&>()))>>
+    : std::true_type {};
+
+// Key positions are compared as floats in the lane-wise path: exact below 2^24 tokens.
+inline constexpr index_t max_float_exact_position = index_t(1) << 24;
+
 // Where a split item leaves its unnormalised result: rows × (m, l) and rows × dv accumulators.
 struct partial_result {
     float* m;
@@ -62,8 +71,8 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     float* qtb = s.qt.get(p.dk * rp);
     float* S = s.scores.get(plan.kv_tile * rp);
     float* acc = s.acc.get(rows * dvp);
-    float* st = s.state.get(3 * rp);
-    float *m = st, *l = st + rp, *alpha = st + 2 * rp;
+    float* st = s.state.get(5 * rp);
+    float *m = st, *l = st + rp, *alpha = st + 2 * rp, *lo = st + 3 * rp, *hi = st + 4 * rp;
 
     // Row r of the item is (query head hkv·group + r / nq, query token i0 + r % nq).
     for (index_t r = 0; r < rows; ++r) {
@@ -80,6 +89,19 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
 
     const index_t q_first = p.q_pos0() + i0;
     const auto& mask = var.mask();
+    using mask_t = std::decay_t<decltype(mask)>;
+    bool lanewise_mask = false;
+    if constexpr (has_key_range<mask_t>::value) {
+        lanewise_mask = p.lk < max_float_exact_position && q_first + nq < max_float_exact_position;
+        for (index_t r = 0; r < rp; ++r) {
+            lo[r] = 0.0f;  // padded rows: an empty range
+            hi[r] = -1.0f;
+            if (r >= rows) continue;
+            const key_range kr = mask.keys(index_context{b, hkv * p.group + r / nq, hkv, q_first + r % nq, 0});
+            lo[r] = static_cast<float>(kr.first < 0 ? -1 : kr.first);
+            hi[r] = static_cast<float>(kr.last >= max_float_exact_position ? max_float_exact_position : kr.last);
+        }
+    }
     for (index_t n0 = k_begin; n0 < k_end; n0 += plan.kv_tile) {
         const index_t nk = plan.kv_tile < k_end - n0 ? plan.kv_tile : k_end - n0;
         const tile_class cls = mask.classify(tile_context{b, hkv, q_first, q_first + nq - 1, n0, n0 + nk - 1});
@@ -107,7 +129,16 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                     S[n * rp + r] = score(S[n * rp + r], c);
                 }
         }
-        if (cls == tile_class::partial) {
+        if (cls == tile_class::partial && lanewise_mask) {
+            for (index_t n = 0; n < nk; ++n) {
+                const float kpos = static_cast<float>(n0 + n);
+                for (index_t r = 0; r < rp; r += W) {
+                    float* sp = S + n * rp + r;
+                    simd::store_aligned<Arch>(sp, simd::mask_outside(simd::load_aligned<Arch>(sp), kpos, simd::load_aligned<Arch>(lo + r),
+                                                                     simd::load_aligned<Arch>(hi + r)));
+                }
+            }
+        } else if (cls == tile_class::partial) {
             for (index_t n = 0; n < nk; ++n)
                 for (index_t r = 0; r < rows; ++r) {
                     const index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, n0 + n};

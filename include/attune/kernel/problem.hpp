@@ -30,12 +30,12 @@ struct work_plan {
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 inline index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
 
-// Rows per item ~128 (the score tile and accumulators stay in L2); splits only when the items
+// Rows per item ~64 (the score tile and accumulators stay in L2); splits only when the items
 // alone cannot keep the workers busy (decode: few items, long key range).
 inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index_t lq, index_t lk, index_t workers,
                            index_t requested_splits) {
     work_plan w;
-    const index_t target_rows = 128;
+    const index_t target_rows = 64;
     w.q_tile = target_rows / group > 0 ? target_rows / group : 1;
     if (w.q_tile > lq) w.q_tile = lq > 0 ? lq : 1;
     w.q_tiles = lq > 0 ? ceil_div(lq, w.q_tile) : 0;

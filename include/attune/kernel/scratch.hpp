@@ -3,7 +3,7 @@
 // after the first call of a given size no step allocates: decode loops stay allocation-free.
 #include <vector>
 
-#include "attune/simd/xsimd.hpp"
+#include "attune/core/third_party.hpp"
 
 #include "attune/core/types.hpp"
 

@@ -11,6 +11,9 @@ struct causal {
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
     constexpr bool visible(const index_context& c) const noexcept { return c.k_pos <= c.q_pos; }
+    // The visible keys of a row form one interval, so the engine masks partial tiles with two
+    // vector compares instead of a call per element.
+    constexpr key_range keys(const index_context& row) const noexcept { return {0, row.q_pos}; }
     constexpr tile_class classify(const tile_context& t) const noexcept {
         if (t.k_first > t.q_last) return tile_class::empty;   // every key is after every query
         if (t.k_last <= t.q_first) return tile_class::full;   // every key is at or before every query

@@ -6,7 +6,7 @@
 #include <limits>
 #include <vector>
 
-#include <Eigen/Core>
+#include "attune/core/third_party.hpp"
 
 #include "attune/core/index_context.hpp"
 #include "attune/core/view.hpp"

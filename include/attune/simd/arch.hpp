@@ -3,7 +3,7 @@
 // one-lane path, used where xsimd has no arch for the target and in tests as the plainest kernel.
 // Every kernel is a template on the arch; `default_arch` is the best one the compile flags enable
 // (build with -march=native, or -mavx2 -mfma, … to get the wide paths).
-#include "attune/simd/xsimd.hpp"
+#include "attune/core/third_party.hpp"
 
 namespace attune::simd {
 

@@ -147,3 +147,30 @@ inline bool all_equal(const xsimd::batch<float, A>& v, float x) {
 }
 
 }  // namespace attune::simd
+
+namespace attune::simd {
+
+// Lanes whose key position k lies outside [lo, hi] become −inf (positions as floats: exact below 2^24).
+inline scalar_vec mask_outside(scalar_vec s, float k, scalar_vec lo, scalar_vec hi) {
+    return (k < lo.v || k > hi.v) ? scalar_vec(-std::numeric_limits<float>::infinity()) : s;
+}
+template <class A>
+inline xsimd::batch<float, A> mask_outside(const xsimd::batch<float, A>& s, float k, const xsimd::batch<float, A>& lo,
+                                           const xsimd::batch<float, A>& hi) {
+    using fb = xsimd::batch<float, A>;
+    const fb kb(k);
+    return xsimd::select((kb < lo) || (kb > hi), fb(-std::numeric_limits<float>::infinity()), s);
+}
+
+}  // namespace attune::simd
+
+namespace attune::simd {
+
+// True when every lane of a is ≤ the same lane of b (false if any lane is NaN).
+inline bool all_le(scalar_vec a, scalar_vec b) { return a.v <= b.v; }
+template <class A>
+inline bool all_le(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b) {
+    return xsimd::all(a <= b);
+}
+
+}  // namespace attune::simd

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds attune with warnings as errors and runs every test (unit, golden, cmake consumers).
+# On a fresh Debian 12 machine it first installs the packages it needs.
+#   scripts/test.sh            (from anywhere; the build goes to <repo>/build)
+#   extra ctest arguments pass through, e.g. scripts/test.sh -L golden
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=deps.sh
+. "$root/scripts/deps.sh"
+attune_install_deps
+
+jobs="$(attune_jobs)"
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON
+cmake --build "$root/build" -j "$jobs"
+
+log="$root/build/ctest.log"
+set +e
+ctest --test-dir "$root/build" --output-on-failure -j "$jobs" "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+summary="$(grep -E 'tests passed|No tests were found' "$log" | tail -n 1 || true)"
+echo
+echo "attune tests: ${summary:-ctest printed no summary line}"
+exit "$status"

@@ -74,13 +74,18 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     float* st = s.state.get(5 * rp);
     float *m = st, *l = st + rp, *alpha = st + 2 * rp, *lo = st + 3 * rp, *hi = st + 4 * rp;
 
-    // Row r of the item is (query head hkv·group + r / nq, query token i0 + r % nq).
+    // Row r of the item is (query head hkv·group + r / nq, query token i0 + r % nq). Many rows:
+    // Q packed transposed, Qt[d][r], for the broadcast micro-kernel. Few rows (decode): Q rows
+    // [r][d] for the dot-product kernel, which streams K rows as vectors. Padding rows are zero.
+    const bool few_rows = rows * 2 <= W;
     for (index_t r = 0; r < rows; ++r) {
         const auto* src = p.q.row(b, hkv * p.group + r / nq, i0 + r % nq);
-        for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
+        if (few_rows) simd::convert_row<Arch>(src, qtb + r * p.dk, p.dk, p.scale);
+        else
+            for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
     }
-    for (index_t d = 0; d < p.dk; ++d)
-        for (index_t r = rows; r < rp; ++r) qtb[d * rp + r] = 0.0f;
+    for (index_t r = rows; r < rp; ++r)
+        for (index_t d = 0; d < p.dk; ++d) qtb[few_rows ? r * p.dk + d : d * rp + r] = 0.0f;
     for (index_t r = 0; r < rp; ++r) {
         m[r] = neg_inf;
         l[r] = 0.0f;
@@ -119,7 +124,8 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             kp = kb;
             ks = p.dk;
         }
-        score_tile<Arch>(qtb, rp, kp, ks, nk, p.dk, S);
+        if (few_rows) dot_tile<Arch>(qtb, p.dk, rows, kp, ks, nk, p.dk, S, rp);
+        else score_tile<Arch>(qtb, rp, kp, ks, nk, p.dk, S);
 
         if constexpr (!score_t::is_none) {
             const auto& score = var.score();

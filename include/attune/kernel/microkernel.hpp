@@ -99,6 +99,59 @@ inline void score_tile(const float* qt, index_t rows_padded, const float* k, ind
     }
 }
 
+// ---- scores for a few rows (decode): dot products along d, K read as contiguous vectors ----
+// With few query rows the transposed form would waste most lanes and stride across K rows; here
+// each K vector load feeds RB rows, and KB·RB = W accumulators are reduced in one haddp.
+template <class Arch>
+struct dot_shape {
+    static constexpr int W = static_cast<int>(simd::width<Arch>);
+    static constexpr int rows = W >= 4 ? 4 : W;
+    static constexpr int keys = W / rows;
+};
+
+// S[n][r] for KB keys × RB rows: key rows at k[i], query rows q + r·q_stride (dk floats each).
+template <class Arch, int KB, int RB>
+inline void dot_block(const float* q, index_t q_stride, const float* const* k, index_t dk, float* s, index_t rows_padded) {
+    using V = simd::vec<Arch>;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    static_assert(KB * RB == W, "dot_block: one accumulator per lane of the reduction");
+    V acc[KB * RB];
+    for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
+    const index_t body = dk - dk % W;
+    for (index_t d = 0; d < body; d += W) {
+        V qv[RB];
+        for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride + d);
+        for (int i = 0; i < KB; ++i) {
+            const V kv = simd::load<Arch>(k[i] + d);
+            for (int r = 0; r < RB; ++r) acc[i * RB + r] = simd::fma(kv, qv[r], acc[i * RB + r]);
+        }
+    }
+    alignas(64) float sums[W];
+    simd::store_aligned<Arch>(sums, simd::reduce_add_many(acc));
+    const int* lane = simd::haddp_lane<Arch>();
+    for (int i = 0; i < KB; ++i)
+        for (int r = 0; r < RB; ++r) {
+            float t = sums[lane[i * RB + r]];
+            for (index_t d = body; d < dk; ++d) t += k[i][d] * q[r * q_stride + d];
+            s[i * rows_padded + r] = t;
+        }
+}
+
+// S[0..nk)[0..rows_padded) = K · Qᵀ with q rows [rows_padded][q_stride], padding rows zero.
+// Keys past nk in the last block repeat key nk−1 and land in S rows < round_up(nk, KB), which the
+// caller's buffer holds; rows past the real ones land in padding lanes.
+template <class Arch>
+inline void dot_tile(const float* q, index_t q_stride, index_t rows, const float* k, index_t k_stride, index_t nk,
+                     index_t dk, float* s, index_t rows_padded) {
+    constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
+    for (index_t r0 = 0; r0 < rows; r0 += RB)
+        for (index_t n0 = 0; n0 < nk; n0 += KB) {
+            const float* kr[KB];
+            for (int i = 0; i < KB; ++i) kr[i] = k + (n0 + i < nk ? n0 + i : nk - 1) * k_stride;
+            dot_block<Arch, KB, RB>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
+        }
+}
+
 // ---- P·V: O[r][c] += Σ_n P[n][r]·V[n][c] for RR rows × CC column vectors ----
 template <class Arch, int RR, int CC>
 inline void pv_block(const float* p, index_t rows_padded, const float* v, index_t v_stride, index_t nk, float* o,

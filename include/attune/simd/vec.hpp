@@ -174,3 +174,34 @@ inline bool all_le(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>
 }
 
 }  // namespace attune::simd
+
+namespace attune::simd {
+
+// Horizontal sums of width<Arch> vectors at once (xsimd's haddp: a transpose-and-add tree, far
+// cheaper than width separate reductions). xsimd 8.1's AVX-512 haddp returns the sums in a
+// permuted lane order, so callers read sum j from lane haddp_lane<Arch>()[j]: the order is probed
+// once at first use, which stays right whether or not a later xsimd fixes it.
+inline scalar_vec reduce_add_many(const scalar_vec* rows) { return rows[0]; }
+template <class A>
+inline xsimd::batch<float, A> reduce_add_many(const xsimd::batch<float, A>* rows) {
+    return xsimd::haddp(rows);
+}
+
+template <class Arch>
+const int* haddp_lane() {
+    constexpr std::size_t W = width<Arch>;
+    static const auto order = [] {
+        struct table {
+            int lane[W];
+        } t{};
+        vec<Arch> rows[W];
+        for (std::size_t j = 0; j < W; ++j) rows[j] = simd::broadcast<Arch>(static_cast<float>(j));
+        alignas(64) float sums[W];
+        simd::store_aligned<Arch>(sums, simd::reduce_add_many(rows));
+        for (std::size_t lane = 0; lane < W; ++lane) t.lane[static_cast<std::size_t>(sums[lane]) / W] = static_cast<int>(lane);
+        return t;
+    }();
+    return order.lane;
+}
+
+}  // namespace attune::simd

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Side-by-side table of attune_bench's results and PyTorch's CPU scaled_dot_product_attention.
+
+    ./attune_bench --benchmark_out=bench.json --benchmark_out_format=json
+    python3 bench/compare_torch.py bench.json [--markdown compare.md]
+
+For every prefill/ and decode/ row of attune_bench's JSON, the same shape, dtype, mask and thread
+count runs through torch.nn.functional.scaled_dot_product_attention (torch.set_num_threads(N)),
+timed as the median of several runs after a warm-up. Both sides are credited with attune's work
+count for the row (the FLOP and byte conventions of attune_bench.cpp), so the ratio is the ratio
+of times. Prefill rows are in GFLOP/s and compared with peak/fma_fp32, decode rows in GB/s and
+compared with peak/read, both from the same JSON and at the same thread count.
+
+Without PyTorch the script still prints attune's columns (and says PyTorch is missing).
+"""
+import argparse
+import json
+import math
+import platform
+import re
+import statistics
+import sys
+import time
+
+UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+# Shapes attune_bench uses where the row name does not carry them (a name may override with B:, H:, Hq:, Hkv:).
+PREFILL_DEFAULTS = {"B": 1, "H": 8}
+DECODE_DEFAULTS = {"B": 1, "Hq": 32, "Hkv": 8, "Lq": 1}
+
+
+def parse_name(name):
+    """'prefill/causal/L:2048/D:128/threads:1/real_time' -> ('prefill', {'L': '2048', ...}, {'causal', 'real_time'})."""
+    parts = name.split("/")
+    keys, flags = {}, set()
+    for p in parts[1:]:
+        if ":" in p:
+            k, v = p.split(":", 1)
+            keys[k] = v
+        else:
+            flags.add(p)
+    return parts[0], keys, flags
+
+
+def load_rows(path):
+    """Rows of attune_bench's JSON, one per run name (the median aggregate when repetitions ran)."""
+    with open(path) as f:
+        data = json.load(f)
+    by_name = {}
+    for b in data.get("benchmarks", []):
+        if b.get("error_occurred") or b.get("skipped"):
+            continue
+        run_name = b.get("run_name", b["name"])
+        entry = by_name.setdefault(run_name, {"iterations": [], "median": None})
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                entry["median"] = b
+        else:
+            entry["iterations"].append(b)
+    rows = []
+    for run_name, entry in by_name.items():
+        if entry["median"] is not None:
+            b = entry["median"]
+        elif entry["iterations"]:
+            its = sorted(entry["iterations"], key=lambda r: r.get("real_time", 0.0))
+            b = its[len(its) // 2]
+        else:
+            continue
+        kind, keys, flags = parse_name(run_name)
+        seconds = b["real_time"] * UNIT_SECONDS.get(b.get("time_unit", "ns"), 1e-9)
+        rows.append({
+            "name": run_name,
+            "kind": kind,
+            "keys": keys,
+            "flags": flags,
+            "threads": int(keys.get("threads", "1")),
+            "seconds": seconds,
+            "flops": float(b.get("flops", 0.0)),
+            "bytes": float(b.get("bytes", 0.0)),
+        })
+    return data.get("context", {}), rows
+
+
+def case_label(row):
+    """The row's name without the thread count and Google Benchmark's suffixes."""
+    kind, keys, flags = row["kind"], row["keys"], row["flags"]
+    parts = [kind] + [f for f in row["name"].split("/")[1:]
+                      if f not in ("real_time",) and not f.startswith("threads:") and not f.startswith("iterations:")]
+    del kind, keys, flags
+    return "/".join(parts)
+
+
+def torch_case(row):
+    """What PyTorch runs for an attune row: shapes, dtypes and mask."""
+    k, flags = row["keys"], row["flags"]
+    if row["kind"] == "prefill":
+        b = int(k.get("B", PREFILL_DEFAULTS["B"]))
+        h = int(k.get("H", PREFILL_DEFAULTS["H"]))
+        length, d = int(k["L"]), int(k["D"])
+        dt = "bf16" if "bf16" in flags else "fp32"
+        return {"B": b, "Hq": h, "Hkv": h, "Lq": length, "Lk": length, "D": d, "causal": "causal" in flags,
+                "q_dtype": dt, "kv_dtype": dt}
+    if row["kind"] == "decode":
+        dt = k.get("kv", "fp32")
+        return {"B": int(k.get("B", DECODE_DEFAULTS["B"])), "Hq": int(k.get("Hq", DECODE_DEFAULTS["Hq"])),
+                "Hkv": int(k.get("Hkv", DECODE_DEFAULTS["Hkv"])), "Lq": int(k.get("Lq", DECODE_DEFAULTS["Lq"])),
+                "Lk": int(k["Lk"]), "D": int(k["D"]), "causal": False,
+                # SDPA wants one dtype for q, k and v: with bf16 K/V the (tiny) query is bf16 too.
+                "q_dtype": dt, "kv_dtype": dt}
+    return None
+
+
+class TorchRunner:
+    def __init__(self, warmup, repeats, min_run_s):
+        self.error = None
+        try:
+            import torch  # noqa: F401
+            import torch.nn.functional as F  # noqa: F401
+        except Exception as e:  # ImportError, or a broken install
+            self.torch = None
+            self.error = f"{type(e).__name__}: {e}"
+            return
+        self.torch = torch
+        self.F = torch.nn.functional
+        self.warmup = warmup
+        self.repeats = repeats
+        self.min_run_s = min_run_s
+        self.gqa_native = None  # decided on first use: enable_gqa=True (torch ≥ 2.5) or repeat_interleave
+        self.notes = set()
+
+    @property
+    def available(self):
+        return self.torch is not None
+
+    def describe(self):
+        if not self.available:
+            return f"PyTorch is missing ({self.error})"
+        return f"PyTorch {self.torch.__version__}"
+
+    def _tensor(self, shape, dtype, seed):
+        torch = self.torch
+        g = torch.Generator().manual_seed(seed)
+        t = torch.rand(shape, generator=g, dtype=torch.float32) * 2.0 - 1.0  # uniform [-1, 1), like attune_bench
+        return t.to(torch.bfloat16 if dtype == "bf16" else torch.float32).contiguous()
+
+    def _sdpa(self, q, k, v, causal, hq, hkv):
+        F = self.F
+        if hq == hkv:
+            return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        if self.gqa_native is None:
+            try:
+                F.scaled_dot_product_attention(q[:, :, :1], k[:, :, :2], v[:, :, :2], enable_gqa=True)
+                self.gqa_native = True
+            except TypeError:
+                self.gqa_native = False
+        if self.gqa_native:
+            self.notes.add("GQA through SDPA's enable_gqa=True.")
+            return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+        # Older PyTorch: K/V repeated to the query heads once, outside the timed region.
+        self.notes.add("GQA: this PyTorch has no enable_gqa; K/V repeated to the query heads outside the timed region.")
+        kk = k.repeat_interleave(hq // hkv, dim=1)
+        vv = v.repeat_interleave(hq // hkv, dim=1)
+        return lambda: F.scaled_dot_product_attention(q, kk, vv, is_causal=causal)
+
+    def time_case(self, case, threads):
+        """Median seconds of one SDPA call for the case at `threads` threads."""
+        torch = self.torch
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            q = self._tensor((case["B"], case["Hq"], case["Lq"], case["D"]), case["q_dtype"], 1)
+            k = self._tensor((case["B"], case["Hkv"], case["Lk"], case["D"]), case["kv_dtype"], 2)
+            v = self._tensor((case["B"], case["Hkv"], case["Lk"], case["D"]), case["kv_dtype"], 3)
+            # is_causal in SDPA is top-left aligned: only used for square prefill, where it equals
+            # attune's bottom-right causal mask. Decode (Lq = 1) sees the whole cache either way.
+            causal = case["causal"] and case["Lq"] == case["Lk"]
+            fn = self._sdpa(q, k, v, causal, case["Hq"], case["Hkv"])
+            t0 = time.perf_counter()
+            fn()
+            first = time.perf_counter() - t0
+            for _ in range(max(0, self.warmup - 1)):
+                fn()
+            # Short calls are looped so that one timed run lasts ≥ min_run_s; long ones get fewer repeats.
+            inner = max(1, int(math.ceil(self.min_run_s / max(first, 1e-7))))
+            repeats = self.repeats if first * inner < 1.0 else max(3, self.repeats // 2)
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                times.append((time.perf_counter() - t0) / inner)
+            return statistics.median(times)
+
+
+def fmt(x, digits=1):
+    if x is None:
+        return "—"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.{digits}f}"
+    return f"{x:.{digits + 1}f}"
+
+
+def fmt_ratio(x):
+    return "—" if x is None else f"{x:.2f}×"
+
+
+def fmt_pct(x):
+    return "—" if x is None else f"{100.0 * x:.0f}%"
+
+
+def markdown_table(header, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h)) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("bench_json", help="attune_bench --benchmark_out=FILE --benchmark_out_format=json output")
+    ap.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
+    ap.add_argument("--filter", default="", help="only rows whose name matches this regular expression")
+    ap.add_argument("--no-torch", action="store_true", help="do not run PyTorch (attune's columns only)")
+    ap.add_argument("--warmup", type=int, default=2, help="PyTorch warm-up calls per case (default 2)")
+    ap.add_argument("--repeats", type=int, default=7, help="PyTorch timed runs per case; the median is used (default 7)")
+    ap.add_argument("--min-run-ms", type=float, default=20.0, help="short calls are looped to last this long per timed run")
+    args = ap.parse_args(argv)
+
+    context, rows = load_rows(args.bench_json)
+    rx = re.compile(args.filter) if args.filter else None
+    if rx:
+        rows = [r for r in rows if rx.search(r["name"])]
+
+    peak_fma = {r["threads"]: r["flops"] for r in rows if r["kind"] == "peak" and "fma_fp32" in r["flags"]}
+    peak_read = {r["threads"]: r["bytes"] for r in rows if r["kind"] == "peak" and "read" in r["flags"]}
+    if rx:  # peaks are needed whatever the filter says
+        _, all_rows = load_rows(args.bench_json)
+        peak_fma = {r["threads"]: r["flops"] for r in all_rows if r["kind"] == "peak" and "fma_fp32" in r["flags"]}
+        peak_read = {r["threads"]: r["bytes"] for r in all_rows if r["kind"] == "peak" and "read" in r["flags"]}
+
+    runner = None if args.no_torch else TorchRunner(args.warmup, args.repeats, args.min_run_ms / 1000.0)
+    have_torch = runner is not None and runner.available
+
+    table = []
+    cases = [r for r in rows if r["kind"] in ("prefill", "decode")]
+    for i, r in enumerate(cases):
+        prefill = r["kind"] == "prefill"
+        unit = "GFLOP/s" if prefill else "GB/s"
+        ours = (r["flops"] if prefill else r["bytes"]) / 1e9
+        work = ours * r["seconds"]  # GFLOP or GB per call, attune's convention
+        peak = (peak_fma if prefill else peak_read).get(r["threads"])
+        peak = peak / 1e9 if peak else None
+        theirs = None
+        if have_torch:
+            case = torch_case(r)
+            print(f"[{i + 1}/{len(cases)}] PyTorch {case_label(r)} threads:{r['threads']}", file=sys.stderr, flush=True)
+            try:
+                theirs = work / runner.time_case(case, r["threads"])
+            except Exception as e:  # e.g. out of memory, an unsupported dtype on an old PyTorch
+                print(f"  PyTorch failed: {type(e).__name__}: {e}", file=sys.stderr)
+        table.append([
+            case_label(r), r["threads"], unit, fmt(ours), fmt(theirs),
+            fmt_ratio(ours / theirs if theirs else None),
+            fmt_pct(ours / peak if peak else None),
+            fmt_pct(theirs / peak if (peak and theirs) else None),
+        ])
+
+    header = ["case", "threads", "unit", "attune", "PyTorch", "attune ÷ PyTorch", "attune % of peak", "PyTorch % of peak"]
+
+    # attune against its naive reference, same shape, 1 thread.
+    ref_rows = []
+    for r in rows:
+        if r["kind"] != "reference":
+            continue
+        label = case_label(r).replace("reference/", "prefill/", 1)
+        ours = next((x for x in rows if x["kind"] == "prefill" and case_label(x) == label and x["threads"] == 1), None)
+        ref_rows.append([label, fmt(ours["flops"] / 1e9) if ours else "—", fmt(r["flops"] / 1e9),
+                         fmt_ratio(ours["flops"] / r["flops"]) if ours and r["flops"] else "—"])
+
+    peak_rows = [[t, fmt(peak_fma[t] / 1e9) if t in peak_fma else "—", fmt(peak_read[t] / 1e9) if t in peak_read else "—"]
+                 for t in sorted(set(peak_fma) | set(peak_read))]
+
+    ctx = context
+    kinds = {"Data": "d", "Instruction": "i"}
+    caches = ", ".join(f"L{c.get('level')}{kinds.get(c.get('type'), '')} {c.get('size', 0) // 1024} KiB"
+                       for c in ctx.get("caches", []))
+    machine = (f"{ctx.get('host_name', platform.node())}: {ctx.get('num_cpus', '?')} CPUs at "
+               f"{ctx.get('mhz_per_cpu', '?')} MHz ({caches}); attune arch {ctx.get('attune_arch', '?')}; "
+               f"{platform.processor() or platform.machine()}")
+    torch_line = ("PyTorch not run (--no-torch)" if runner is None else runner.describe())
+
+    out = []
+    out.append(f"Machine: {machine}")
+    out.append(f"Run: {ctx.get('date', '?')}, attune {ctx.get('attune_version', '?')}; {torch_line}")
+    if runner is not None and not have_torch:
+        out.append("PyTorch is missing: only attune's columns are filled. Install it (pip install torch) to compare.")
+    out.append("")
+    out.append(markdown_table(header, table))
+    out.append("")
+    out.append("Prefill in GFLOP/s (4·B·H·pairs·D; causal counts the visible pairs exactly), % of peak/fma_fp32 at the same "
+               "threads; decode in GB/s (K/V, Q and output bytes once), % of peak/read at the same threads. Both sides are "
+               "credited with the same work, so attune ÷ PyTorch is PyTorch's time over attune's. PyTorch: median of "
+               f"{args.repeats} runs after {args.warmup} warm-up calls; decode with bf16 K/V runs a bf16 query in PyTorch.")
+    if have_torch:
+        for n in sorted(runner.notes):
+            out.append(n)
+    if ref_rows:
+        out.append("")
+        out.append(markdown_table(["case (1 thread)", "attune GFLOP/s", "reference GFLOP/s", "attune ÷ reference"], ref_rows))
+    if peak_rows:
+        out.append("")
+        out.append(markdown_table(["threads", "peak/fma_fp32 GFLOP/s", "peak/read GB/s"], peak_rows))
+    text = "\n".join(out)
+    print(text)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("# attune vs PyTorch SDPA\n\n" + text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "attune/core/types.hpp"
 #include "attune/simd/arch.hpp"
@@ -77,24 +78,45 @@ inline vec<Arch> broadcast(float x) {
     else return xsimd::batch<float, Arch>(x);
 }
 
+// Widening loads xsimd 8.1 lacks (16-bit → 32-bit lanes): bf16 is the top half of a float, half
+// converts with the F16C/AVX-512 instruction. One instruction or two per vector where the target
+// has them; a scalar widening loop elsewhere.
+namespace detail {
+template <class Arch, class Base>
+inline constexpr bool arch_is = std::is_base_of_v<Base, Arch>;
+
+template <class Arch, class T>
+inline xsimd::batch<float, Arch> load_widened(const T* p) {
+    using fb = xsimd::batch<float, Arch>;
+    constexpr bool is_bf16 = std::is_same_v<T, bf16>;
+#if XSIMD_WITH_AVX512F
+    if constexpr (arch_is<Arch, xsimd::avx512f>) {
+        const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+        if constexpr (is_bf16) return fb(_mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16)));
+        else return fb(_mm512_cvtph_ps(raw));
+    }
+#endif
+#if XSIMD_WITH_AVX2
+    if constexpr (arch_is<Arch, xsimd::avx2> && !arch_is<Arch, xsimd::avx512f>) {
+        const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        if constexpr (is_bf16) return fb(_mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16)));
+#if defined(__F16C__)
+        else return fb(_mm256_cvtph_ps(raw));
+#endif
+    }
+#endif
+    alignas(64) float f[fb::size];
+    for (std::size_t i = 0; i < fb::size; ++i) f[i] = to_float(p[i]);
+    return fb::load_aligned(f);
+}
+}  // namespace detail
+
 // Loads width<Arch> elements of storage type T as floats.
 template <class Arch, class T>
 inline vec<Arch> load(const T* p) {
-    if constexpr (std::is_same_v<Arch, scalar>) {
-        return scalar_vec(to_float(*p));
-    } else if constexpr (std::is_same_v<T, float>) {
-        return xsimd::batch<float, Arch>::load_unaligned(p);
-    } else if constexpr (std::is_same_v<T, bf16>) {
-        // bf16 is the top half of a float: widen to 32 bits and shift.
-        using ibatch = xsimd::batch<uint32_t, Arch>;
-        alignas(64) uint32_t w[ibatch::size];
-        for (std::size_t i = 0; i < ibatch::size; ++i) w[i] = uint32_t(Eigen::numext::bit_cast<uint16_t>(p[i])) << 16;
-        return xsimd::bitwise_cast<xsimd::batch<float, Arch>>(ibatch::load_aligned(w));
-    } else {
-        alignas(64) float f[xsimd::batch<float, Arch>::size];
-        for (std::size_t i = 0; i < xsimd::batch<float, Arch>::size; ++i) f[i] = to_float(p[i]);
-        return xsimd::batch<float, Arch>::load_aligned(f);
-    }
+    if constexpr (std::is_same_v<Arch, scalar>) return scalar_vec(to_float(*p));
+    else if constexpr (std::is_same_v<T, float>) return xsimd::batch<float, Arch>::load_unaligned(p);
+    else return detail::load_widened<Arch>(p);
 }
 
 template <class Arch>

@@ -1,0 +1,203 @@
+// Golden cases: outputs computed by PyTorch in float64 from float32 inputs (../shared/golden, see
+// its README.md). Each case reads q, k, v and out from <dir>/<case>/*.npy and its mask, scale and GQA
+// factor from <dir>/manifest.json; dir is $ATTUNE_GOLDEN_DIR, or ATTUNE_GOLDEN_DEFAULT_DIR (baked in
+// by CMake: ../shared/golden next to the source tree). A missing directory or file FAILS the test.
+// Tolerance (golden/README.md): max |ours − ref| ≤ 1e-4 and ‖ours − ref‖/‖ref‖ ≤ 1e-5.
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "npy.hpp"
+#include "support.hpp"
+
+#ifndef ATTUNE_TEST_ARCH
+#error "ATTUNE_TEST_ARCH must name the arch type the kernels are instantiated with"
+#endif
+#ifndef ATTUNE_GOLDEN_DEFAULT_DIR
+#error "ATTUNE_GOLDEN_DEFAULT_DIR must name the default golden directory"
+#endif
+
+using attune::index_t;
+using namespace attune_test;
+using arch = ATTUNE_TEST_ARCH;
+
+namespace {
+
+std::string golden_dir() {
+    const char* env = std::getenv("ATTUNE_GOLDEN_DIR");
+    return env != nullptr && *env != '\0' ? std::string(env) : std::string(ATTUNE_GOLDEN_DEFAULT_DIR);
+}
+
+bool is_directory(const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The few fields of a manifest entry the softmax cases use.
+struct manifest_entry {
+    std::string kind, mask;
+    double scale = 0.0;
+    index_t gqa = 0;  // 0: absent
+    std::map<std::string, std::vector<std::size_t>> shapes;
+};
+
+// Ad-hoc reader for manifest.json: finds "<case>": { … } (braces matched outside strings) and
+// reads flat fields and the "shapes" object from it. Enough for this file's fixed structure.
+std::string object_text(const std::string& json, const std::string& key, std::size_t from = 0) {
+    const std::string k = "\"" + key + "\"";
+    std::size_t at = json.find(k, from);
+    if (at == std::string::npos) return {};
+    std::size_t open = json.find_first_not_of(" \n\r\t:", at + k.size());
+    if (open == std::string::npos || json[open] != '{') return {};
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = open; i < json.size(); ++i) {
+        const char c = json[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') in_string = true;
+        else if (c == '{') ++depth;
+        else if (c == '}' && --depth == 0) return json.substr(open, i - open + 1);
+    }
+    return {};
+}
+
+// The raw value text of "key" at nesting depth 1 of an object's text.
+std::string field(const std::string& obj, const std::string& key) {
+    const std::string k = "\"" + key + "\"";
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < obj.size(); ++i) {
+        const char c = obj[i];
+        if (in_string) {
+            if (c == '\\') ++i;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '{' || c == '[') ++depth;
+        else if (c == '}' || c == ']') --depth;
+        else if (c == '"') {
+            if (depth == 1 && obj.compare(i, k.size(), k) == 0) {
+                std::size_t v = obj.find_first_not_of(" \n\r\t:", i + k.size());
+                if (obj[v] == '"') return obj.substr(v + 1, obj.find('"', v + 1) - v - 1);
+                std::size_t e = obj.find_first_of(",}\n", v);
+                if (obj[v] == '[') e = obj.find(']', v) + 1;
+                return obj.substr(v, e - v);
+            }
+            in_string = true;
+        }
+    }
+    return {};
+}
+
+std::vector<std::size_t> int_list(const std::string& text) {
+    std::vector<std::size_t> out;
+    std::istringstream is(text);
+    char c;
+    std::size_t v;
+    while (is >> c) {
+        if (c >= '0' && c <= '9') {
+            is.putback(c);
+            is >> v;
+            out.push_back(v);
+        }
+    }
+    return out;
+}
+
+manifest_entry read_manifest(const std::string& dir, const std::string& name) {
+    std::ifstream f(dir + "/manifest.json");
+    INFO("manifest " << dir << "/manifest.json");
+    REQUIRE(f.good());
+    const std::string json((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string obj = object_text(json, name);
+    INFO("case " << name);
+    REQUIRE(!obj.empty());
+    manifest_entry m;
+    m.kind = field(obj, "kind");
+    m.mask = field(obj, "mask");
+    const std::string scale = field(obj, "scale");
+    REQUIRE(!scale.empty());
+    m.scale = std::stod(scale);
+    const std::string gqa = field(obj, "gqa");
+    if (!gqa.empty()) m.gqa = std::stol(gqa);
+    const std::string shapes = object_text(obj, "shapes");
+    for (const char* a : {"q", "k", "v", "out"}) m.shapes[a] = int_list(field(shapes, a));
+    return m;
+}
+
+std::vector<float> as_float(const npy::array& a) { return std::vector<float>(a.data.begin(), a.data.end()); }
+
+void run_golden(const std::string& name) {
+    const std::string dir = golden_dir();
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ", golden case " << name << " in " << dir
+                 << " (set ATTUNE_GOLDEN_DIR to the directory holding manifest.json)");
+    REQUIRE(is_directory(dir));
+    const manifest_entry m = read_manifest(dir, name);
+    INFO("manifest: kind " << m.kind << " mask " << m.mask << " scale " << m.scale << " gqa " << m.gqa);
+    REQUIRE(m.kind == "softmax");
+    const bool causal = m.mask == "causal" || m.mask == "causal_bottom_right";
+    REQUIRE((causal || m.mask == "none"));
+
+    const npy::array qa = npy::load(dir + "/" + name + "/q.npy"), ka = npy::load(dir + "/" + name + "/k.npy"),
+                     va = npy::load(dir + "/" + name + "/v.npy"), oa = npy::load(dir + "/" + name + "/out.npy");
+    REQUIRE(qa.descr == "<f4");
+    REQUIRE(ka.descr == "<f4");
+    REQUIRE(va.descr == "<f4");
+    REQUIRE(qa.shape == m.shapes.at("q"));
+    REQUIRE(ka.shape == m.shapes.at("k"));
+    REQUIRE(va.shape == m.shapes.at("v"));
+    REQUIRE(oa.shape == m.shapes.at("out"));
+    REQUIRE(qa.shape.size() == 4);
+    const auto dim = [](const npy::array& a, int i) { return static_cast<index_t>(a.shape[static_cast<std::size_t>(i)]); };
+    const index_t B = dim(qa, 0), Hq = dim(qa, 1), Lq = dim(qa, 2), Dk = dim(qa, 3), Hkv = dim(ka, 1), Lk = dim(ka, 2), Dv = dim(va, 3);
+    if (m.gqa != 0) REQUIRE(Hq / Hkv == m.gqa);
+    else REQUIRE(Hq == Hkv);
+
+    std::vector<float> q = as_float(qa), k = as_float(ka), v = as_float(va);
+    attune::reference::result ref;
+    ref.batch = B, ref.heads = Hq, ref.tokens = Lq, ref.dim = Dv;
+    ref.out = oa.data;
+    ref.lse.assign(static_cast<std::size_t>(B * Hq * Lq), 0.0);
+
+    // Default executor and automatic splits, then serial with forced splits: both must match.
+    for (index_t splits : {0, 3}) {
+        CAPTURE(splits);
+        tensor<float> out(B, Hq, Lq, Dv);
+        out.poison();
+        lse_buffer lse(B, Hq, Lq);
+        attune::options opt;
+        opt.scale = static_cast<float>(m.scale);
+        opt.lse = lse.view;
+        opt.kv_splits = splits;
+        const auto qv = attune::view_bhld(static_cast<const float*>(q.data()), B, Hq, Lq, Dk);
+        const auto kv = attune::view_bhld(static_cast<const float*>(k.data()), B, Hkv, Lk, Dk);
+        const auto vv = attune::view_bhld(static_cast<const float*>(v.data()), B, Hkv, Lk, Dv);
+        if (splits == 0) {
+            if (causal) attune::attention<arch>(qv, kv, vv, out.view, attune::causal{}, opt);
+            else attune::attention<arch>(qv, kv, vv, out.view, attune::no_mask{}, opt);
+        } else {
+            if (causal) attune::attention<arch>(qv, kv, vv, out.view, attune::causal{}, opt, attune::serial_executor{});
+            else attune::attention<arch>(qv, kv, vv, out.view, attune::no_mask{}, opt, attune::serial_executor{});
+        }
+        check_against_reference(out, ref, fp32_tolerance());
+        index_t bad_lse = 0;  // every golden row sees at least one key: finite LSE
+        for (float x : lse.data) bad_lse += !std::isfinite(x);
+        CHECK(bad_lse == 0);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("golden softmax_plain", "[golden]") { run_golden("softmax_plain"); }
+TEST_CASE("golden softmax_causal", "[golden]") { run_golden("softmax_causal"); }
+TEST_CASE("golden softmax_causal_gqa_chunk", "[golden]") { run_golden("softmax_causal_gqa_chunk"); }
+TEST_CASE("golden softmax_decode_gqa", "[golden]") { run_golden("softmax_decode_gqa"); }
+TEST_CASE("golden softmax_d80_scale", "[golden]") { run_golden("softmax_d80_scale"); }

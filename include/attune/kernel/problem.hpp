@@ -20,7 +20,7 @@ struct problem {
 // processed together so that every K/V byte of a tile is read once per group.
 struct work_plan {
     index_t q_tile = 1;     // query tokens per item
-    index_t kv_tile = 64;   // keys per tile of the inner loop
+    static constexpr index_t kv_tile = 64;  // keys per tile of the inner loop
     index_t q_tiles = 1;
     index_t splits = 1;     // key ranges merged with ⊕ afterwards
     index_t split_len = 0;  // keys per split, a multiple of kv_tile

@@ -57,6 +57,7 @@ inline void score_block(const float* qt, index_t rows_padded, const float* k, in
     V acc[KR][RC];
     for (int i = 0; i < KR; ++i)
         for (int c = 0; c < RC; ++c) acc[i][c] = simd::broadcast<Arch>(0.0f);
+#pragma GCC unroll 2
     for (index_t d = 0; d < dk; ++d) {
         V q[RC];
         for (int c = 0; c < RC; ++c) q[c] = simd::load_aligned<Arch>(qt + d * rows_padded + c * W);
@@ -161,6 +162,7 @@ inline void pv_block(const float* p, index_t rows_padded, const float* v, index_
     V acc[RR][CC];
     for (int r = 0; r < RR; ++r)
         for (int c = 0; c < CC; ++c) acc[r][c] = simd::load_aligned<Arch>(o + r * o_stride + c * W);
+#pragma GCC unroll 2
     for (index_t n = 0; n < nk; ++n) {
         V x[CC];
         for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);

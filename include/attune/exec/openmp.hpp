@@ -1,0 +1,40 @@
+#pragma once
+// OpenMP threads: the default executor. attune::attune links OpenMP when CMake finds it; a build
+// without OpenMP still compiles this executor and runs its items serially (workers() == 1).
+#include "attune/core/types.hpp"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+namespace attune {
+
+// `threads` threads (0: OpenMP's default). Dynamic scheduling, because causal items differ in cost.
+struct openmp_executor {
+    int threads = 0;
+    openmp_executor() = default;
+    explicit openmp_executor(int n) : threads(n) {}
+    index_t workers() const noexcept {
+#if defined(_OPENMP)
+        return threads > 0 ? threads : omp_get_max_threads();
+#else
+        return 1;
+#endif
+    }
+    template <class F>
+    void parallel_for(index_t n, F&& f) const {
+        const int t = static_cast<int>(workers() < n ? workers() : n);
+        if (t <= 1) {
+            for (index_t i = 0; i < n; ++i) f(i);
+            return;
+        }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(t)
+#endif
+        for (index_t i = 0; i < n; ++i) f(i);
+    }
+};
+
+using default_executor = openmp_executor;
+
+}  // namespace attune

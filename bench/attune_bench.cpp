@@ -179,24 +179,37 @@ float fma_loop(float seed) {
     return xsimd::hadd(total);
 }
 
+// Runs f(thread, team size) on `threads` OpenMP threads and sums the results; `team` receives the
+// number of threads OpenMP actually started.
 template <class F>
-float run_threads(int threads, F&& f) {
+float run_threads(int threads, F&& f, int* team = nullptr) {
     float sum = 0.0f;
+    int started = 1;
 #if defined(_OPENMP)
 #pragma omp parallel num_threads(threads) reduction(+ : sum)
-    sum += f(omp_get_thread_num(), omp_get_num_threads());
+    {
+        sum += f(omp_get_thread_num(), omp_get_num_threads());
+#pragma omp master
+        started = omp_get_num_threads();
+    }
 #else
     (void)threads;
     sum = f(0, 1);
 #endif
+    if (team != nullptr) *team = started;
     return sum;
 }
 
 void bm_peak_fma(benchmark::State& state) {
     const int threads = static_cast<int>(state.range(0));
+    int team = threads;
     for (auto _ : state) {
-        const float r = run_threads(threads, [](int t, int) { return fma_loop(1.0f + static_cast<float>(t)); });
+        const float r = run_threads(threads, [](int t, int) { return fma_loop(1.0f + static_cast<float>(t)); }, &team);
         benchmark::DoNotOptimize(r);
+    }
+    if (team != threads) {
+        state.SkipWithError(("OpenMP started " + std::to_string(team) + " threads, not " + std::to_string(threads)).c_str());
+        return;
     }
     const double flops = 2.0 * static_cast<double>(kFmaSteps) * kAcc * static_cast<double>(fbatch::size) * threads;
     set_counters(state, flops, 0.0);

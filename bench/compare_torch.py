@@ -83,10 +83,8 @@ def load_rows(path):
 
 def case_label(row):
     """The row's name without the thread count and Google Benchmark's suffixes."""
-    kind, keys, flags = row["kind"], row["keys"], row["flags"]
-    parts = [kind] + [f for f in row["name"].split("/")[1:]
-                      if f not in ("real_time",) and not f.startswith("threads:") and not f.startswith("iterations:")]
-    del kind, keys, flags
+    parts = [p for p in row["name"].split("/")
+             if p != "real_time" and not p.startswith("threads:") and not p.startswith("iterations:")]
     return "/".join(parts)
 
 

@@ -30,8 +30,14 @@ struct softmax {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         bool rescale = false;
         for (index_t r = 0; r < rows_padded; r += W) {
-            V tile_max = simd::broadcast<Arch>(neg_inf);
-            for (index_t n = 0; n < nk; ++n) tile_max = simd::max(tile_max, simd::load_aligned<Arch>(S + n * rows_padded + r));
+            // Four independent max chains: one chain would wait on the max latency every key.
+            V mx[4] = {simd::broadcast<Arch>(neg_inf), simd::broadcast<Arch>(neg_inf), simd::broadcast<Arch>(neg_inf),
+                       simd::broadcast<Arch>(neg_inf)};
+            index_t n = 0;
+            for (; n + 4 <= nk; n += 4)
+                for (int c = 0; c < 4; ++c) mx[c] = simd::max(mx[c], simd::load_aligned<Arch>(S + (n + c) * rows_padded + r));
+            for (; n < nk; ++n) mx[0] = simd::max(mx[0], simd::load_aligned<Arch>(S + n * rows_padded + r));
+            const V tile_max = simd::max(simd::max(mx[0], mx[1]), simd::max(mx[2], mx[3]));
             const V m_old = simd::load_aligned<Arch>(m + r);
             V m_new = m_old;
             if (!simd::all_le(tile_max, m_old + simd::broadcast<Arch>(rescale_threshold))) {
@@ -42,9 +48,9 @@ struct softmax {
             const V m_ref = simd::replace_neg_inf(m_new, 0.0f);  // −inf − (−inf) would be NaN
             const V a = simd::exp(m_old - m_ref);
             V sum = simd::broadcast<Arch>(0.0f);
-            for (index_t n = 0; n < nk; ++n) {
-                float* s = S + n * rows_padded + r;
-                const V p = simd::exp(simd::load_aligned<Arch>(s) - m_ref);
+            for (index_t k = 0; k < nk; ++k) {
+                float* s = S + k * rows_padded + r;
+                const V p = simd::exp_nonpositive(simd::load_aligned<Arch>(s) - m_ref);
                 simd::store_aligned<Arch>(s, p);
                 sum += p;
             }

@@ -112,20 +112,17 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         const tile_class cls = mask.classify(tile_context{b, hkv, q_first, q_first + nq - 1, n0, n0 + nk - 1});
         if (cls == tile_class::empty) continue;
 
-        // K rows as floats: the user's rows when stored as float, else a converted copy.
-        const float* kp;
-        index_t ks;
-        if constexpr (std::is_same_v<TK, float>) {
-            kp = p.k.row(b, hkv, n0);
-            ks = p.k.strides()[2];
+        // Scores. Few rows: the dot kernel reads the user's K rows in any storage type. Many rows:
+        // the broadcast kernel reads float K rows, the user's or a converted copy of the tile.
+        if (few_rows) {
+            dot_tile<Arch>(qtb, p.dk, rows, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S, rp);
+        } else if constexpr (std::is_same_v<TK, float>) {
+            score_tile<Arch>(qtb, rp, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S);
         } else {
             float* kb = s.k_tile.get(plan.kv_tile * p.dk);
             for (index_t n = 0; n < nk; ++n) simd::convert_row<Arch>(p.k.row(b, hkv, n0 + n), kb + n * p.dk, p.dk);
-            kp = kb;
-            ks = p.dk;
+            score_tile<Arch>(qtb, rp, kb, p.dk, nk, p.dk, S);
         }
-        if (few_rows) dot_tile<Arch>(qtb, p.dk, rows, kp, ks, nk, p.dk, S, rp);
-        else score_tile<Arch>(qtb, rp, kp, ks, nk, p.dk, S);
 
         if constexpr (!score_t::is_none) {
             const auto& score = var.score();
@@ -161,25 +158,18 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             }
         }
 
-        // V rows as floats readable up to dvp: the user's rows when that holds, else a padded copy.
-        const float* vp = nullptr;
-        index_t vs = 0;
-        if constexpr (std::is_same_v<TV, float>) {
-            if (p.dv == dvp) {
-                vp = p.v.row(b, hkv, n0);
-                vs = p.v.strides()[2];
-            }
-        }
-        if (vp == nullptr) {
+        // P·V reads the user's V rows when they hold dvp elements and are float, or (few rows) are
+        // widened in registers; otherwise a float copy of the tile, zero-padded to dvp.
+        if (p.dv == dvp && (std::is_same_v<TV, float> || few_rows)) {
+            pv_tile<Arch>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
+        } else {
             float* vb = s.v_tile.get(plan.kv_tile * dvp);
             for (index_t n = 0; n < nk; ++n) {
                 simd::convert_row<Arch>(p.v.row(b, hkv, n0 + n), vb + n * dvp, p.dv);
                 for (index_t d = p.dv; d < dvp; ++d) vb[n * dvp + d] = 0.0f;
             }
-            vp = vb;
-            vs = dvp;
+            pv_tile<Arch>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp);
         }
-        pv_tile<Arch>(S, rp, rows, vp, vs, nk, acc, dvp);
     }
 
     if (partial != nullptr) {

@@ -111,8 +111,8 @@ struct dot_shape {
 };
 
 // S[n][r] for KB keys × RB rows: key rows at k[i], query rows q + r·q_stride (dk floats each).
-template <class Arch, int KB, int RB>
-inline void dot_block(const float* q, index_t q_stride, const float* const* k, index_t dk, float* s, index_t rows_padded) {
+template <class Arch, int KB, int RB, class TK>
+inline void dot_block(const float* q, index_t q_stride, const TK* const* k, index_t dk, float* s, index_t rows_padded) {
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     static_assert(KB * RB == W, "dot_block: one accumulator per lane of the reduction");
@@ -133,29 +133,30 @@ inline void dot_block(const float* q, index_t q_stride, const float* const* k, i
     for (int i = 0; i < KB; ++i)
         for (int r = 0; r < RB; ++r) {
             float t = sums[lane[i * RB + r]];
-            for (index_t d = body; d < dk; ++d) t += k[i][d] * q[r * q_stride + d];
+            for (index_t d = body; d < dk; ++d) t += to_float(k[i][d]) * q[r * q_stride + d];
             s[i * rows_padded + r] = t;
         }
 }
 
 // S[0..nk)[0..rows_padded) = K · Qᵀ with q rows [rows_padded][q_stride], padding rows zero.
+// K rows of any storage type are read where they are (bf16/half widened in registers).
 // Keys past nk in the last block repeat key nk−1 and land in S rows < round_up(nk, KB), which the
 // caller's buffer holds; rows past the real ones land in padding lanes.
-template <class Arch>
-inline void dot_tile(const float* q, index_t q_stride, index_t rows, const float* k, index_t k_stride, index_t nk,
+template <class Arch, class TK>
+inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k, index_t k_stride, index_t nk,
                      index_t dk, float* s, index_t rows_padded) {
     constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
     for (index_t r0 = 0; r0 < rows; r0 += RB)
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
-            const float* kr[KB];
+            const TK* kr[KB];
             for (int i = 0; i < KB; ++i) kr[i] = k + (n0 + i < nk ? n0 + i : nk - 1) * k_stride;
-            dot_block<Arch, KB, RB>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
+            dot_block<Arch, KB, RB, TK>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
         }
 }
 
 // ---- P·V: O[r][c] += Σ_n P[n][r]·V[n][c] for RR rows × CC column vectors ----
-template <class Arch, int RR, int CC>
-inline void pv_block(const float* p, index_t rows_padded, const float* v, index_t v_stride, index_t nk, float* o,
+template <class Arch, int RR, int CC, class TV>
+inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v_stride, index_t nk, float* o,
                      index_t o_stride) {
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
@@ -175,30 +176,32 @@ inline void pv_block(const float* p, index_t rows_padded, const float* v, index_
         for (int c = 0; c < CC; ++c) simd::store_aligned<Arch>(o + r * o_stride + c * W, acc[r][c]);
 }
 
-template <class Arch, int RR, int CC>
-inline void pv_block_dispatch(int rr, int cc, const float* p, index_t rows_padded, const float* v, index_t v_stride,
+template <class Arch, int RR, int CC, class TV>
+inline void pv_block_dispatch(int rr, int cc, const float* p, index_t rows_padded, const TV* v, index_t v_stride,
                               index_t nk, float* o, index_t o_stride) {
     if constexpr (RR > 1) {
-        if (rr < RR) return pv_block_dispatch<Arch, RR - 1, CC>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
+        if (rr < RR) return pv_block_dispatch<Arch, RR - 1, CC, TV>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
     }
     if constexpr (CC > 1) {
-        if (cc < CC) return pv_block_dispatch<Arch, RR, CC - 1>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
+        if (cc < CC) return pv_block_dispatch<Arch, RR, CC - 1, TV>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
     }
-    pv_block<Arch, RR, CC>(p, rows_padded, v, v_stride, nk, o, o_stride);
+    pv_block<Arch, RR, CC, TV>(p, rows_padded, v, v_stride, nk, o, o_stride);
 }
 
-// O[0..rows)[0..dv_padded) += Pᵀ · V, V rows of at least dv_padded readable floats.
-template <class Arch>
-inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const float* v, index_t v_stride, index_t nk,
+// O[0..rows)[0..dv_padded) += Pᵀ · V, V rows of at least dv_padded readable elements (float, or
+// bf16/half widened in registers: worth it when few rows reuse each V load, as in decode).
+template <class Arch, class TV>
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, index_t nk,
                     float* o, index_t dv_padded) {
     constexpr int RR = block_shape<Arch>::pv_rows, CC = block_shape<Arch>::pv_colvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     const index_t colvecs = dv_padded / W;
-    for (index_t r0 = 0; r0 < rows; r0 += RR) {
-        const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
-        for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
-            const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
-            pv_block_dispatch<Arch, RR, CC>(rr, cc, p + r0, rows_padded, v + c0 * W, v_stride, nk,
+    // Column blocks outer: one block's slice of V stays in L1 while every row block reuses it.
+    for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
+        const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
+        for (index_t r0 = 0; r0 < rows; r0 += RR) {
+            const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
+            pv_block_dispatch<Arch, RR, CC, TV>(rr, cc, p + r0, rows_padded, v + c0 * W, v_stride, nk,
                                             o + r0 * dv_padded + c0 * W, dv_padded);
         }
     }

@@ -36,4 +36,28 @@ inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
     return xsimd::select(x != x, x, y);  // NaN in, NaN out
 }
 
+// exp(x) for x ≤ 88.376 (callers guarantee it: softmax exponents s − m are ≤ the rescale
+// threshold). Same error and low range as exp() and NaN still propagates; the upper clamp is gone.
+inline scalar_vec exp_nonpositive(scalar_vec x) { return std::exp(x.v); }
+
+template <class A>
+inline xsimd::batch<float, A> exp_nonpositive(const xsimd::batch<float, A>& x) {
+    using fb = xsimd::batch<float, A>;
+    using ib = xsimd::batch<int32_t, A>;
+    const fb lo(-87.33654f);
+    const fb xc = xsimd::max(x, lo);
+    const fb n = xsimd::nearbyint(xc * fb(1.44269504088896341f));
+    fb r = xsimd::fma(n, fb(-0.693359375f), xc);
+    r = xsimd::fma(n, fb(2.12194440e-4f), r);
+    fb p(1.9875691500e-4f);
+    p = xsimd::fma(p, r, fb(1.3981999507e-3f));
+    p = xsimd::fma(p, r, fb(8.3334519073e-3f));
+    p = xsimd::fma(p, r, fb(4.1665795894e-2f));
+    p = xsimd::fma(p, r, fb(1.6666665459e-1f));
+    p = xsimd::fma(p, r, fb(5.0000001201e-1f));
+    p = xsimd::fma(p, r * r, r + fb(1.0f));
+    const fb y = p * xsimd::bitwise_cast<fb>((xsimd::to_int(n) + ib(127)) << 23);
+    return xsimd::select(x < lo, fb(0.0f), xsimd::select(x != x, x, y));
+}
+
 }  // namespace attune::simd

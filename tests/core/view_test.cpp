@@ -103,6 +103,31 @@ TEST_CASE("view_of an Eigen Map with padded rows uses the outer stride", "[view]
     CHECK(v(0, 0, 3, 5) == m(3, 5));
 }
 
+TEST_CASE("view_of an Eigen Ref to a column block has padded rows", "[view][eigen]") {
+    attune::matrix<float> m(6, 10);
+    for (index_t i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(i);
+    Eigen::Ref<attune::matrix<float>, 0, Eigen::OuterStride<>> r = m.block(1, 2, 4, 5);
+    const auto v = attune::view_of(r);
+    CHECK(v.shape() == std::array<index_t, 4>{1, 1, 4, 5});
+    CHECK(v.strides()[2] == 10);
+    CHECK(&v(0, 0, 0, 0) == &m(1, 2));
+    CHECK(&v(0, 0, 3, 4) == &m(4, 6));
+    const Eigen::Ref<const attune::matrix<float>, 0, Eigen::OuterStride<>> cr = m.block(0, 0, 2, 3);
+    const auto cv = attune::view_of(cr);
+    STATIC_REQUIRE(std::is_same_v<std::decay_t<decltype(cv)>, attune::tensor_view<const float>>);
+    CHECK(&cv(0, 0, 1, 2) == &m(1, 2));
+}
+
+TEST_CASE("view_of a column vector is one head of dim 1 with consecutive tokens", "[view][eigen]") {
+    // view.hpp accepts ColsAtCompileTime == 1 (a column vector: tokens × 1). Token t is element t.
+    Eigen::VectorXf x(5);
+    for (index_t i = 0; i < 5; ++i) x(i) = static_cast<float>(i);
+    const auto v = attune::view_of(x);
+    CHECK(v.shape() == std::array<index_t, 4>{1, 1, 5, 1});
+    CHECK(v.strides()[2] == 1);
+    CHECK(v.row(0, 0, 1) == &x(1));  // compared as addresses: never dereferenced
+}
+
 TEST_CASE("attention on views of Eigen matrices equals attention on the same data as bhld", "[view][eigen]") {
     std::mt19937 rng(11);
     std::normal_distribution<float> dist;

@@ -23,13 +23,17 @@ constexpr std::size_t W = attune::simd::width<arch>;
 
 namespace {
 
+// Which vector exp: exp (full range) or exp_nonpositive (the softmax kernels' one, x ≤ 88.376).
+enum class which { exp, exp_nonpositive };
+
 // exp<arch> of each element, a vector at a time.
-std::vector<float> vexp(const std::vector<float>& x) {
+std::vector<float> vexp(const std::vector<float>& x, which w = which::exp) {
     std::vector<float> in(x), out(x.size() + W);
     in.resize((x.size() + W - 1) / W * W, 0.0f);
     out.resize(in.size());
     for (std::size_t i = 0; i < in.size(); i += W)
-        attune::simd::store<arch>(out.data() + i, attune::simd::exp(attune::simd::load<arch>(in.data() + i)));
+        attune::simd::store<arch>(out.data() + i, w == which::exp ? attune::simd::exp(attune::simd::load<arch>(in.data() + i))
+                                                                  : attune::simd::exp_nonpositive(attune::simd::load<arch>(in.data() + i)));
     out.resize(x.size());
     return out;
 }
@@ -43,11 +47,11 @@ double ulp_error(float x, float y) {
     return std::abs(static_cast<double>(y) - exact) / ulp;
 }
 
-double max_ulp_over(float lo, float hi, std::size_t n, float& worst_x) {
+double max_ulp_over(float lo, float hi, std::size_t n, float& worst_x, which w = which::exp) {
     std::vector<float> x(n);
     for (std::size_t i = 0; i < n; ++i) x[i] = lo + (hi - lo) * static_cast<float>(static_cast<double>(i) / static_cast<double>(n - 1));
     x.back() = hi;
-    const auto y = vexp(x);
+    const auto y = vexp(x, w);
     double worst = 0.0;
     for (std::size_t i = 0; i < n; ++i) {
         const double u = ulp_error(x[i], y[i]);
@@ -177,4 +181,22 @@ TEST_CASE("reduce_max and reduce_add over the lanes", "[simd]") {
     CHECK(attune::simd::reduce_add(v) == sum);
     const auto ni = attune::simd::broadcast<arch>(-std::numeric_limits<float>::infinity());
     CHECK(attune::simd::reduce_max(ni) == -std::numeric_limits<float>::infinity());
+}
+
+TEST_CASE("simd::exp_nonpositive (softmax weights) is within 2 ULP, 0 for -inf and very negative, NaN propagates", "[simd][exp]") {
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME);
+    float worst_x = 0.0f;
+    const double wide = max_ulp_over(-87.33f, 88.376f, std::size_t(1) << 22, worst_x, which::exp_nonpositive);
+    INFO("dense sweep of [-87.33, 88.376]: max " << wide << " ULP at x = " << worst_x);
+    CHECK(wide <= 2.0);
+    const double softmax_range = max_ulp_over(-30.0f, 8.0f, std::size_t(1) << 21, worst_x, which::exp_nonpositive);
+    INFO("sweep of [-30, 8] (s - m up to the rescale threshold): max " << softmax_range << " ULP at x = " << worst_x);
+    CHECK(softmax_range <= 2.0);
+    const float inf = std::numeric_limits<float>::infinity();
+    const auto y = vexp({-inf, -1000.0f, -104.0f, std::numeric_limits<float>::quiet_NaN(), 0.0f}, which::exp_nonpositive);
+    CHECK(y[0] == 0.0f);
+    CHECK(y[1] == 0.0f);
+    CHECK(y[2] == 0.0f);
+    CHECK(std::isnan(y[3]));
+    CHECK(y[4] == 1.0f);
 }

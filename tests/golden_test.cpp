@@ -3,6 +3,8 @@
 // factor from <dir>/manifest.json; dir is $ATTUNE_GOLDEN_DIR, or ATTUNE_GOLDEN_DEFAULT_DIR (baked in
 // by CMake: ../shared/golden next to the source tree). A missing directory or file FAILS the test.
 // Tolerance (golden/README.md): max |ours − ref| ≤ 1e-4 and ‖ours − ref‖/‖ref‖ ≤ 1e-5.
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <map>
@@ -166,6 +168,19 @@ void run_golden(const std::string& name) {
     ref.batch = B, ref.heads = Hq, ref.tokens = Lq, ref.dim = Dv;
     ref.out = oa.data;
     ref.lse.assign(static_cast<std::size_t>(B * Hq * Lq), 0.0);
+
+    // The tests' oracle, attune::reference, must agree with PyTorch's float64 result to double rounding.
+    {
+        const auto qv = attune::view_bhld(static_cast<const float*>(q.data()), B, Hq, Lq, Dk);
+        const auto kv = attune::view_bhld(static_cast<const float*>(k.data()), B, Hkv, Lk, Dk);
+        const auto vv = attune::view_bhld(static_cast<const float*>(v.data()), B, Hkv, Lk, Dv);
+        const auto mine = causal ? attune::reference::attention(qv, kv, vv, attune::causal{}, m.scale)
+                                 : attune::reference::attention(qv, kv, vv, attune::no_mask{}, m.scale);
+        double worst = 0.0;
+        for (std::size_t i = 0; i < mine.out.size(); ++i) worst = std::max(worst, std::abs(mine.out[i] - ref.out[i]));
+        INFO("attune::reference vs golden: max abs difference " << worst);
+        CHECK(worst <= 1e-9);
+    }
 
     // Default executor and automatic splits, then serial with forced splits: both must match.
     for (index_t splits : {0, 3}) {

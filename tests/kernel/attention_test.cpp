@@ -379,6 +379,54 @@ TEST_CASE("bf16 and half inputs with bf16 and half outputs", "[attention][lowp]"
     check_case<attune::half, attune::half>(c, seed++);
 }
 
+TEST_CASE("bf16 and half decode and prefill with odd head dims (vector tails)", "[attention][lowp]") {
+    std::uint32_t seed = 9500;
+    struct dims {
+        index_t Dk, Dv;
+    };
+    int i = 0;
+    for (index_t Lq : {1, 2, 33})
+        for (const dims d : {dims{17, 33}, dims{3, 7}, dims{130, 24}}) {
+            case_t c;
+            c.Hkv = 2;
+            c.Hq = 8;
+            c.Lq = Lq;
+            c.Lk = 257;
+            c.Dk = d.Dk;
+            c.Dv = d.Dv;
+            c.causal = i % 2 == 1;
+            c.lk = cycle(i);
+            c.pad = 1;
+            c.splits = i % 3;
+            check_case<attune::bf16>(c, seed++);
+            check_case<attune::half>(c, seed++);
+            ++i;
+        }
+}
+
+TEST_CASE("mixed storage types: q float, k bf16, v half", "[attention][lowp]") {
+    std::mt19937 rng(9600);
+    const index_t Hq = 8, Hkv = 2, D = 64;
+    for (index_t Lq : {1, 40}) {
+        const index_t Lk = 300;
+        INFO("arch " << ATTUNE_TEST_ARCH_NAME << " Lq " << Lq);
+        tensor<float> q(1, Hq, Lq, D);
+        tensor<attune::bf16> k(1, Hkv, Lk, D, layout::blhd);
+        tensor<attune::half> v(1, Hkv, Lk, D, layout::blhd, 3);
+        q.fill_random(rng);
+        k.fill_random(rng);
+        v.fill_random(rng);
+        tensor<float> out(1, Hq, Lq, D);
+        out.poison();
+        lse_buffer lse(1, Hq, Lq);
+        attune::options opt;
+        opt.lse = lse.view;
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::causal{}, opt, attune::serial_executor{});
+        check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::causal{}), fp32_tolerance(),
+                                &lse);
+    }
+}
+
 TEST_CASE("forced kv_splits 1, 2, 3, 7 equal the unsplit result", "[attention][splits]") {
     std::uint32_t seed = 10000;
     struct shape {

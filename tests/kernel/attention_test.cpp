@@ -327,6 +327,36 @@ TEST_CASE("fp32: scores growing along the keys rescale the accumulators every ti
     }
 }
 
+TEST_CASE("fp32: unusual strides: reversed tokens (negative stride) and K/V broadcast over the batch (zero stride)", "[attention]") {
+    std::mt19937 rng(7200);
+    const index_t B = 3, Hq = 8, Hkv = 2, Lq = 5, Lk = 200, D = 64;
+    tensor<float> q(B, Hq, Lq, D), k(1, Hkv, Lk, D), v(1, Hkv, Lk, D);
+    q.fill_random(rng);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    // K/V of batch 0 seen by every batch (batch stride 0), tokens read last to first.
+    auto reversed = [&](const tensor<float>& t) {
+        const auto& s = t.view.strides();
+        return attune::tensor_view<const float>(t.view.row(0, 0, Lk - 1), {B, Hkv, Lk, D}, {0, s[1], -s[2]});
+    };
+    const auto kr = reversed(k), vr = reversed(v);
+    for (bool causal : {false, true})
+        for (index_t splits : {1, 3}) {
+            INFO("arch " << ATTUNE_TEST_ARCH_NAME << (causal ? " causal" : " no mask") << " splits " << splits);
+            tensor<float> out(B, Hq, Lq, D);
+            out.poison();
+            lse_buffer lse(B, Hq, Lq);
+            attune::options opt;
+            opt.lse = lse.view;
+            opt.kv_splits = splits;
+            if (causal) attune::attention<arch>(q.cview(), kr, vr, out.view, attune::causal{}, opt, attune::serial_executor{});
+            else attune::attention<arch>(q.cview(), kr, vr, out.view, attune::no_mask{}, opt, attune::serial_executor{});
+            const auto ref = causal ? attune::reference::attention(q.cview(), kr, vr, attune::causal{})
+                                    : attune::reference::attention(q.cview(), kr, vr, attune::no_mask{});
+            check_against_reference(out, ref, fp32_tolerance(), &lse);
+        }
+}
+
 TEST_CASE("bf16 and half inputs, float output", "[attention][lowp]") {
     std::uint32_t seed = 8000;
     int i = 0;

@@ -633,6 +633,7 @@ TEST_CASE("NaN in q or k reaches exactly the outputs it touches", "[attention][n
             index_t nans = 0;
             for (index_t d = 0; d < c.Dv; ++d) nans += std::isnan(out.view(0, 0, t, d));
             CHECK(nans == (t >= 20 ? c.Dv : 0));
+            INFO("LSE " << *lse.view.row(0, 0, t));
             CHECK(std::isnan(*lse.view.row(0, 0, t)) == (t >= 20));
         }
     }

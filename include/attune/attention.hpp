@@ -8,6 +8,9 @@
 // q: [B, Hq, Lq, Dk], k: [B, Hkv, Lk, Dk], v: [B, Hkv, Lk, Dv], out: [B, Hq, Lq, Dv]; Hq % Hkv == 0
 // (query head h reads kv head h / (Hq / Hkv)). Storage float, bf16 or half; computation in float.
 // Rows with no visible key give zeros (and LSE −inf). Bad input throws attune::error.
+// NaN: a NaN in q, k or v reaches every output row that sees it (and its LSE, for q and k). A row
+// that cannot see a NaN value stays finite when that key's whole tile is masked for the row's query
+// tile; inside a partly visible tile it may get NaN through 0·NaN in P·V (as PyTorch does).
 #include <cmath>
 #include <type_traits>
 

@@ -42,6 +42,7 @@ public:
     using sink_type = pick<sink_kind, no_sink>;
 
     variant() = default;
+    template <std::size_t N = sizeof...(Ps), std::enable_if_t<(N > 0), int> = 0>
     explicit variant(Ps... ps) : parts_(std::move(ps)...) {}
 
     const family_type& family() const { return get_or<family_kind>(parts_, family_default_); }

@@ -17,8 +17,8 @@ struct row_state {
     float m = neg_inf;  // running max of the scores seen
     float l = 0.0f;     // Σ exp(s − m)
     bool empty() const noexcept { return l == 0.0f; }
-    // Natural-log sum-exp of the scores seen; −inf for an empty row.
-    float lse() const noexcept { return l > 0.0f ? m + std::log(l) : neg_inf; }
+    // Natural-log sum-exp of the scores seen; −inf for an empty row, NaN when a NaN was seen.
+    float lse() const noexcept { return l == 0.0f ? neg_inf : m + std::log(l); }
 };
 
 // Weights to apply to each side's accumulator when merging; returns the merged state.

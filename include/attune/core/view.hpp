@@ -82,28 +82,28 @@ auto view_of(Eigen::PlainObjectBase<Derived>& m) {
     using Scalar = typename Derived::Scalar;
     static_assert(Derived::IsRowMajor || Derived::ColsAtCompileTime == 1,
                   "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
-    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
 template <class Derived>
 auto view_of(const Eigen::PlainObjectBase<Derived>& m) {
     using Scalar = typename Derived::Scalar;
     static_assert(Derived::IsRowMajor || Derived::ColsAtCompileTime == 1,
                   "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
-    return tensor_view<const Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+    return tensor_view<const Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
 template <class PlainType, int Options, class StrideType>
 auto view_of(const Eigen::Map<PlainType, Options, StrideType>& m) {
     using Scalar = std::remove_pointer_t<decltype(m.data())>;
     static_assert(PlainType::IsRowMajor, "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
-    detail::require(m.innerStride() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
-    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+    detail::require(m.colStride() == 1 || m.cols() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
+    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
 template <class PlainType, int Options, class StrideType>
 auto view_of(const Eigen::Ref<PlainType, Options, StrideType>& m) {
     using Scalar = std::remove_pointer_t<decltype(m.data())>;
     static_assert(PlainType::IsRowMajor, "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
-    detail::require(m.innerStride() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
-    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.outerStride()});
+    detail::require(m.colStride() == 1 || m.cols() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
+    return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
 
 // Row-major matrix aliases for users who keep one head per Eigen matrix.

@@ -37,7 +37,7 @@ template <class Arch, class P>
 inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* acc, row_state st) {
     using TO = typename decltype(p.out)::value_type;
     TO* dst = p.out.row(b, h, t);
-    const float inv = st.l > 0.0f ? 1.0f / st.l : 0.0f;
+    const float inv = st.l == 0.0f ? 0.0f : 1.0f / st.l;  // empty row → zeros; NaN stays NaN
     if constexpr (std::is_same_v<TO, float>) {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const simd::vec<Arch> s = simd::broadcast<Arch>(inv);
@@ -91,6 +91,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         l[r] = 0.0f;
     }
     for (index_t i = 0; i < rows * dvp; ++i) acc[i] = 0.0f;
+    // The dot kernel writes rows in blocks of a few; the lanes past them must hold a fixed value
+    // (the softmax update reads whole vectors), so the result never depends on stale memory.
+    if (few_rows)
+        for (index_t i = 0; i < plan.kv_tile * rp; ++i) S[i] = 0.0f;
 
     const index_t q_first = p.q_pos0() + i0;
     const auto& mask = var.mask();

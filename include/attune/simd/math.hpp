@@ -11,7 +11,11 @@ namespace attune::simd {
 // Range: exact 0 for x < -87.33 (including -inf: masked scores), +inf above 88.376, NaN propagates.
 // Error: ≤ 2 ULP over [-87.33, 88.376] (Cody–Waite reduction by ln 2, degree-6 minimax polynomial on
 // [-ln2/2, ln2/2], result scaled by 2^n through the exponent bits). Checked in tests/simd/math.
-inline scalar_vec exp(scalar_vec x) { return std::exp(x.v); }
+inline scalar_vec exp(scalar_vec x) {
+    if (x.v < -87.33654f) return 0.0f;
+    if (x.v > 88.3762626f) return std::numeric_limits<float>::infinity();
+    return std::exp(x.v);
+}
 
 template <class A>
 inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
@@ -33,12 +37,12 @@ inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
     fb y = p * xsimd::bitwise_cast<fb>(e);
     y = xsimd::select(x < lo, fb(0.0f), y);
     y = xsimd::select(x > hi, fb(std::numeric_limits<float>::infinity()), y);
-    return xsimd::select(x != x, x, y);  // NaN in, NaN out
+    return xsimd::select(xsimd::isnan(x), x, y);  // NaN in, NaN out (xsimd's != is ordered)
 }
 
 // exp(x) for x ≤ 88.376 (callers guarantee it: softmax exponents s − m are ≤ the rescale
 // threshold). Same error and low range as exp() and NaN still propagates; the upper clamp is gone.
-inline scalar_vec exp_nonpositive(scalar_vec x) { return std::exp(x.v); }
+inline scalar_vec exp_nonpositive(scalar_vec x) { return x.v < -87.33654f ? 0.0f : std::exp(x.v); }
 
 template <class A>
 inline xsimd::batch<float, A> exp_nonpositive(const xsimd::batch<float, A>& x) {
@@ -57,7 +61,7 @@ inline xsimd::batch<float, A> exp_nonpositive(const xsimd::batch<float, A>& x) {
     p = xsimd::fma(p, r, fb(5.0000001201e-1f));
     p = xsimd::fma(p, r * r, r + fb(1.0f));
     const fb y = p * xsimd::bitwise_cast<fb>((xsimd::to_int(n) + ib(127)) << 23);
-    return xsimd::select(x < lo, fb(0.0f), xsimd::select(x != x, x, y));
+    return xsimd::select(x < lo, fb(0.0f), xsimd::select(xsimd::isnan(x), x, y));
 }
 
 }  // namespace attune::simd

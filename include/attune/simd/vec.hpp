@@ -88,7 +88,7 @@ inline constexpr bool arch_is = std::is_base_of_v<Base, Arch>;
 template <class Arch, class T>
 inline xsimd::batch<float, Arch> load_widened(const T* p) {
     using fb = xsimd::batch<float, Arch>;
-    constexpr bool is_bf16 = std::is_same_v<T, bf16>;
+    [[maybe_unused]] constexpr bool is_bf16 = std::is_same_v<T, bf16>;
 #if XSIMD_WITH_AVX512F
     if constexpr (arch_is<Arch, xsimd::avx512f>) {
         const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));

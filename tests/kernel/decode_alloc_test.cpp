@@ -1,0 +1,81 @@
+// A decode loop allocates nothing on the heap after its first step: scratch buffers are per thread
+// and grow only, the split workspace likewise. Counted by replacing the global operator new, so this
+// test is its own executable.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "attune/attune.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}
+
+void* operator new(std::size_t n) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+    throw std::bad_alloc();
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    const std::size_t al = static_cast<std::size_t>(a);
+    if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+    throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace {
+
+template <class T, class Exec>
+long allocations_in_decode_loop(const Exec& exec, attune::index_t kv_splits) {
+    using attune::index_t;
+    const index_t Hq = 32, Hkv = 8, D = 128, capacity = 1100, first = 1000, steps = 40;
+    std::mt19937 gen(7);
+    std::normal_distribution<float> dist;
+    std::vector<float> q(Hq * D);
+    std::vector<T> k(Hkv * capacity * D), v(Hkv * capacity * D);
+    for (auto& x : q) x = dist(gen);
+    for (auto& x : k) x = T(dist(gen));
+    for (auto& x : v) x = T(dist(gen));
+    std::vector<float> out(Hq * D), lse(Hq);
+    attune::options opt;
+    opt.lse = attune::lse_view(lse.data(), 1, Hq, 1);
+    opt.kv_splits = kv_splits;
+    // The cache holds `capacity` token slots per head; step s attends to the first first + s.
+    auto step = [&](index_t len) {
+        const attune::tensor_view<const T> K(k.data(), {1, Hkv, len, D}, {Hkv * capacity * D, capacity * D, D});
+        const attune::tensor_view<const T> V(v.data(), {1, Hkv, len, D}, {Hkv * capacity * D, capacity * D, D});
+        attune::attention(attune::view_bhld<const float>(q.data(), 1, Hq, 1, D), K, V,
+                          attune::view_bhld(out.data(), 1, Hq, 1, D), attune::causal{}, opt, exec);
+    };
+    step(first + steps);  // warm-up at the longest length: buffers reach their final size
+    step(first);
+    const long before = g_allocations.load();
+    for (index_t s = 0; s < steps; ++s) step(first + s);
+    return g_allocations.load() - before;
+}
+
+}  // namespace
+
+TEST_CASE("decode steps allocate nothing after warm-up", "[decode][alloc]") {
+    SECTION("serial, float K/V") { CHECK(allocations_in_decode_loop<float>(attune::serial_executor{}, 0) == 0); }
+    SECTION("serial, bf16 K/V, 4 splits") { CHECK(allocations_in_decode_loop<attune::bf16>(attune::serial_executor{}, 4) == 0); }
+    SECTION("OpenMP, 2 threads, float K/V") { CHECK(allocations_in_decode_loop<float>(attune::openmp_executor{2}, 0) == 0); }
+    SECTION("OpenMP, 2 threads, half K/V, 3 splits") {
+        CHECK(allocations_in_decode_loop<attune::half>(attune::openmp_executor{2}, 3) == 0);
+    }
+}
+
+TEST_CASE("the allocation counter sees allocations", "[decode][alloc]") {
+    const long before = g_allocations.load();
+    auto* p = new std::vector<float>(100);
+    delete p;
+    CHECK(g_allocations.load() - before >= 2);
+}

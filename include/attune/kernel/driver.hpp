@@ -11,13 +11,13 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
     const work_plan plan = make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits);
     const index_t groups = p.batch * p.kv_heads * plan.q_tiles;
     if (groups == 0) return;
-    // Last query tiles first: under a causal mask they see the most keys, so the dynamic schedule
-    // starts the longest items early and ends on short ones instead of idling on one long tail.
+    // Items of one kv head are consecutive (its K/V stay in cache from one item to the next), and
+    // within a head the last query tiles come first: under a causal mask they see the most keys,
+    // so the dynamic schedule starts long items early and ends on short ones.
     auto coords = [&](index_t g, index_t& b, index_t& hkv, index_t& qt) {
-        const index_t heads = p.batch * p.kv_heads;
-        qt = plan.q_tiles - 1 - g / heads;
-        hkv = (g % heads) % p.kv_heads;
-        b = (g % heads) / p.kv_heads;
+        qt = plan.q_tiles - 1 - g % plan.q_tiles;
+        hkv = (g / plan.q_tiles) % p.kv_heads;
+        b = g / (plan.q_tiles * p.kv_heads);
     };
     if (plan.splits == 1) {
         exec.parallel_for(groups, [&](index_t g) {

@@ -3,7 +3,29 @@
 //   index_t workers() const;                                   how many items may run at once
 //   template <class F> void parallel_for(index_t n, F&& f) const;   calls f(i) for i in [0, n)
 // Items never share output memory, so any order and any thread assignment is correct.
-// Built-ins: serial_executor, openmp_executor (= default_executor with OpenMP), pool_executor.
+// An executor may also take parallel_for(n, f, uniform_work) for items of equal cost; the
+// kernels use it where it exists and fall back to parallel_for(n, f).
+// Built-ins: serial_executor, openmp_executor (= default_executor), pool_executor.
+#include <type_traits>
+#include <utility>
+
 #include "attune/exec/openmp.hpp"
 #include "attune/exec/pool.hpp"
 #include "attune/exec/serial.hpp"
+
+namespace attune::detail {
+
+template <class E, class F, class = void>
+struct takes_uniform_hint : std::false_type {};
+template <class E, class F>
+struct takes_uniform_hint<E, F, std::void_t<decltype(std::declval<const E&>().parallel_for(index_t{}, std::declval<F&>(), uniform_work))>>
+    : std::true_type {};
+
+// Runs items of equal cost: with the hint where the executor takes it.
+template <class E, class F>
+void parallel_for_uniform(const E& exec, index_t n, F&& f) {
+    if constexpr (takes_uniform_hint<E, F>::value) exec.parallel_for(n, f, uniform_work);
+    else exec.parallel_for(n, f);
+}
+
+}  // namespace attune::detail

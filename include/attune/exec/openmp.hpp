@@ -9,6 +9,11 @@
 
 namespace attune {
 
+// Hint that every item costs the same (decode's key splits): an executor may then give each
+// worker a fixed share, so repeated calls touch the same data from the same core.
+struct uniform_work_t {};
+inline constexpr uniform_work_t uniform_work{};
+
 // `threads` threads (0: OpenMP's default). Dynamic scheduling, because causal items differ in cost.
 struct openmp_executor {
     int threads = 0;
@@ -30,6 +35,18 @@ struct openmp_executor {
         }
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(t)
+#endif
+        for (index_t i = 0; i < n; ++i) f(i);
+    }
+    template <class F>
+    void parallel_for(index_t n, F&& f, uniform_work_t) const {
+        const int t = static_cast<int>(workers() < n ? workers() : n);
+        if (t <= 1) {
+            for (index_t i = 0; i < n; ++i) f(i);
+            return;
+        }
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(t)
 #endif
         for (index_t i = 0; i < n; ++i) f(i);
     }

@@ -2,6 +2,7 @@
 // Runs a validated problem: plans the work items, runs them on the executor and, when the keys
 // were split, merges the partial states with ⊕ and finalises. The split workspace is grow-only
 // and per calling thread, so repeated decode steps allocate nothing.
+#include "attune/exec/executor.hpp"
 #include "attune/kernel/engine.hpp"
 
 namespace attune::kernel {
@@ -36,14 +37,15 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         float* base = ws + (g * plan.splits + sp) * per_split;
         return partial_result{base, base + plan.rows_max, base + 2 * plan.rows_max};
     };
-    exec.parallel_for(groups * plan.splits, [&](index_t item) {
+    // Splits exist only when there are few groups: every item then covers an equal key range.
+    detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
         const index_t g = item / plan.splits, sp = item % plan.splits;
         index_t b, hkv, qt;
         coords(g, b, hkv, qt);
         const partial_result out = slot(g, sp);
         run_item<Arch>(p, var, plan, b, hkv, qt, sp, &out);
     });
-    exec.parallel_for(groups, [&](index_t g) {
+    detail::parallel_for_uniform(exec, groups, [&](index_t g) {
         index_t b, hkv, qt;
         coords(g, b, hkv, qt);
         const index_t i0 = qt * plan.q_tile;

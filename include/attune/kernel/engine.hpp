@@ -164,15 +164,17 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
 
         // P·V reads the user's V rows when they hold dvp elements and are float, or (few rows) are
         // widened in registers; otherwise a float copy of the tile, zero-padded to dvp.
-        if (p.dv == dvp && (std::is_same_v<TV, float> || few_rows)) {
-            pv_tile<Arch>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
+        if (p.dv == dvp && few_rows) {
+            pv_tile<Arch, true>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
+        } else if (p.dv == dvp && std::is_same_v<TV, float>) {
+            pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else {
             float* vb = s.v_tile.get(plan.kv_tile * dvp);
             for (index_t n = 0; n < nk; ++n) {
                 simd::convert_row<Arch>(p.v.row(b, hkv, n0 + n), vb + n * dvp, p.dv);
                 for (index_t d = p.dv; d < dvp; ++d) vb[n * dvp + d] = 0.0f;
             }
-            pv_tile<Arch>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp);
+            pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp);
         }
     }
 

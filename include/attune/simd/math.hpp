@@ -17,12 +17,13 @@ inline scalar_vec exp(scalar_vec x) {
     return std::exp(x.v);
 }
 
+namespace detail {
+// e^x for x already clamped to [-87.34, 88.38]: Cody–Waite reduction by ln 2, degree-6 minimax
+// polynomial on [-ln2/2, ln2/2], scaled by 2^n through the exponent bits.
 template <class A>
-inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
+inline xsimd::batch<float, A> exp_clamped(const xsimd::batch<float, A>& xc) {
     using fb = xsimd::batch<float, A>;
     using ib = xsimd::batch<int32_t, A>;
-    const fb lo(-87.33654f), hi(88.3762626f);
-    const fb xc = xsimd::min(xsimd::max(x, lo), hi);
     const fb n = xsimd::nearbyint(xc * fb(1.44269504088896341f));
     fb r = xsimd::fma(n, fb(-0.693359375f), xc);
     r = xsimd::fma(n, fb(2.12194440e-4f), r);
@@ -33,8 +34,15 @@ inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
     p = xsimd::fma(p, r, fb(1.6666665459e-1f));
     p = xsimd::fma(p, r, fb(5.0000001201e-1f));
     p = xsimd::fma(p, r * r, r + fb(1.0f));
-    const ib e = (xsimd::to_int(n) + ib(127)) << 23;
-    fb y = p * xsimd::bitwise_cast<fb>(e);
+    return p * xsimd::bitwise_cast<fb>((xsimd::to_int(n) + ib(127)) << 23);
+}
+}  // namespace detail
+
+template <class A>
+inline xsimd::batch<float, A> exp(const xsimd::batch<float, A>& x) {
+    using fb = xsimd::batch<float, A>;
+    const fb lo(-87.33654f), hi(88.3762626f);
+    fb y = detail::exp_clamped(xsimd::min(xsimd::max(x, lo), hi));
     y = xsimd::select(x < lo, fb(0.0f), y);
     y = xsimd::select(x > hi, fb(std::numeric_limits<float>::infinity()), y);
     return xsimd::select(xsimd::isnan(x), x, y);  // NaN in, NaN out (xsimd's != is ordered)
@@ -47,20 +55,8 @@ inline scalar_vec exp_nonpositive(scalar_vec x) { return x.v < -87.33654f ? 0.0f
 template <class A>
 inline xsimd::batch<float, A> exp_nonpositive(const xsimd::batch<float, A>& x) {
     using fb = xsimd::batch<float, A>;
-    using ib = xsimd::batch<int32_t, A>;
     const fb lo(-87.33654f);
-    const fb xc = xsimd::max(x, lo);
-    const fb n = xsimd::nearbyint(xc * fb(1.44269504088896341f));
-    fb r = xsimd::fma(n, fb(-0.693359375f), xc);
-    r = xsimd::fma(n, fb(2.12194440e-4f), r);
-    fb p(1.9875691500e-4f);
-    p = xsimd::fma(p, r, fb(1.3981999507e-3f));
-    p = xsimd::fma(p, r, fb(8.3334519073e-3f));
-    p = xsimd::fma(p, r, fb(4.1665795894e-2f));
-    p = xsimd::fma(p, r, fb(1.6666665459e-1f));
-    p = xsimd::fma(p, r, fb(5.0000001201e-1f));
-    p = xsimd::fma(p, r * r, r + fb(1.0f));
-    const fb y = p * xsimd::bitwise_cast<fb>((xsimd::to_int(n) + ib(127)) << 23);
+    const fb y = detail::exp_clamped(xsimd::max(x, lo));
     return xsimd::select(x < lo, fb(0.0f), xsimd::select(xsimd::isnan(x), x, y));
 }
 

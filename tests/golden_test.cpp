@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/mask/sinks_window.hpp"
 #include "npy.hpp"
 #include "support.hpp"
 
@@ -46,6 +47,7 @@ struct manifest_entry {
     std::string kind, mask;
     double scale = 0.0;
     index_t gqa = 0;  // 0: absent
+    index_t window = -1, sinks = -1;  // mask "causal+window": -1 when absent
     std::map<std::string, std::vector<std::size_t>> shapes;
 };
 
@@ -130,12 +132,32 @@ manifest_entry read_manifest(const std::string& dir, const std::string& name) {
     m.scale = std::stod(scale);
     const std::string gqa = field(obj, "gqa");
     if (!gqa.empty()) m.gqa = std::stol(gqa);
+    const std::string window = field(obj, "window"), sinks = field(obj, "sinks");
+    if (!window.empty()) m.window = std::stol(window);
+    if (!sinks.empty()) m.sinks = std::stol(sinks);
     const std::string shapes = object_text(obj, "shapes");
     for (const char* a : {"q", "k", "v", "out"}) m.shapes[a] = int_list(field(shapes, a));
     return m;
 }
 
 std::vector<float> as_float(const npy::array& a) { return std::vector<float>(a.data.begin(), a.data.end()); }
+
+// Calls f with the manifest's mask as an attune mask.
+//  "causal+window" (softmax_sink_window): "key j visible to query i iff j<=i and (i-j<window or
+//  j<sinks)" is sinks_window{sinks, window} term for term (window counts the query itself, i.e. a
+//  sliding_window left of window − 1, and i is the bottom-right position, here Lq = Lk).
+template <class F>
+void with_mask(const manifest_entry& m, F&& f) {
+    if (m.mask == "causal+window") {
+        REQUIRE(m.window >= 0);
+        REQUIRE(m.sinks >= 0);
+        f(attune::sinks_window(m.sinks, m.window));
+    } else if (m.mask == "none") {
+        f(attune::no_mask{});
+    } else {
+        f(attune::causal{});
+    }
+}
 
 void run_golden(const std::string& name) {
     const std::string dir = golden_dir();
@@ -146,7 +168,7 @@ void run_golden(const std::string& name) {
     INFO("manifest: kind " << m.kind << " mask " << m.mask << " scale " << m.scale << " gqa " << m.gqa);
     REQUIRE(m.kind == "softmax");
     const bool causal = m.mask == "causal" || m.mask == "causal_bottom_right";
-    REQUIRE((causal || m.mask == "none"));
+    REQUIRE((causal || m.mask == "none" || m.mask == "causal+window"));
 
     const npy::array qa = npy::load(dir + "/" + name + "/q.npy"), ka = npy::load(dir + "/" + name + "/k.npy"),
                      va = npy::load(dir + "/" + name + "/v.npy"), oa = npy::load(dir + "/" + name + "/out.npy");
@@ -174,8 +196,8 @@ void run_golden(const std::string& name) {
         const auto qv = attune::view_bhld(static_cast<const float*>(q.data()), B, Hq, Lq, Dk);
         const auto kv = attune::view_bhld(static_cast<const float*>(k.data()), B, Hkv, Lk, Dk);
         const auto vv = attune::view_bhld(static_cast<const float*>(v.data()), B, Hkv, Lk, Dv);
-        const auto mine = causal ? attune::reference::attention(qv, kv, vv, attune::causal{}, m.scale)
-                                 : attune::reference::attention(qv, kv, vv, attune::no_mask{}, m.scale);
+        attune::reference::result mine;
+        with_mask(m, [&](const auto& mask) { mine = attune::reference::attention(qv, kv, vv, mask, m.scale); });
         double worst = 0.0;
         for (std::size_t i = 0; i < mine.out.size(); ++i) worst = std::max(worst, std::abs(mine.out[i] - ref.out[i]));
         INFO("attune::reference vs golden: max abs difference " << worst);
@@ -195,13 +217,10 @@ void run_golden(const std::string& name) {
         const auto qv = attune::view_bhld(static_cast<const float*>(q.data()), B, Hq, Lq, Dk);
         const auto kv = attune::view_bhld(static_cast<const float*>(k.data()), B, Hkv, Lk, Dk);
         const auto vv = attune::view_bhld(static_cast<const float*>(v.data()), B, Hkv, Lk, Dv);
-        if (splits == 0) {
-            if (causal) attune::attention<arch>(qv, kv, vv, out.view, attune::causal{}, opt);
-            else attune::attention<arch>(qv, kv, vv, out.view, attune::no_mask{}, opt);
-        } else {
-            if (causal) attune::attention<arch>(qv, kv, vv, out.view, attune::causal{}, opt, attune::serial_executor{});
-            else attune::attention<arch>(qv, kv, vv, out.view, attune::no_mask{}, opt, attune::serial_executor{});
-        }
+        with_mask(m, [&](const auto& mask) {
+            if (splits == 0) attune::attention<arch>(qv, kv, vv, out.view, mask, opt);
+            else attune::attention<arch>(qv, kv, vv, out.view, mask, opt, attune::serial_executor{});
+        });
         check_against_reference(out, ref, fp32_tolerance());
         index_t bad_lse = 0;  // every golden row sees at least one key: finite LSE
         for (float x : lse.data) bad_lse += !std::isfinite(x);
@@ -216,3 +235,4 @@ TEST_CASE("golden softmax_causal", "[golden]") { run_golden("softmax_causal"); }
 TEST_CASE("golden softmax_causal_gqa_chunk", "[golden]") { run_golden("softmax_causal_gqa_chunk"); }
 TEST_CASE("golden softmax_decode_gqa", "[golden]") { run_golden("softmax_decode_gqa"); }
 TEST_CASE("golden softmax_d80_scale", "[golden]") { run_golden("softmax_d80_scale"); }
+TEST_CASE("golden softmax_sink_window", "[golden]") { run_golden("softmax_sink_window"); }

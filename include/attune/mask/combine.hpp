@@ -1,0 +1,81 @@
+#pragma once
+// and_mask<A, B> / or_mask<A, B>: a key is visible when both / either of two masks see it.
+//
+//   attune::and_mask(attune::causal{}, attune::document_mask(ids))    (CTAD; also and_mask<A, B>{a, b})
+//   attune::or_mask(attune::sliding_window(128, 0), my_global_tokens{})
+//
+// Tile classes combine as sets do: and → empty if either is empty, full if both are full;
+// or → full if either is full, empty if both are empty; partial otherwise (always correct, and
+// exact whenever the parts are). and_mask exposes keys() (the intersection of two intervals is an
+// interval) when both parts do; or_mask never does (a union of intervals is not one).
+#include <type_traits>
+#include <utility>
+
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/mask/interval.hpp"
+
+namespace attune {
+
+namespace detail {
+template <class M, class = void>
+struct mask_has_keys : std::false_type {};
+template <class M>
+struct mask_has_keys<M, std::void_t<decltype(std::declval<const M&>().keys(std::declval<const index_context&>()))>>
+    : std::true_type {};
+}  // namespace detail
+
+template <class A, class B>
+struct and_mask {
+    static_assert(std::is_same_v<typename A::policy_kind, mask_kind> && std::is_same_v<typename B::policy_kind, mask_kind>,
+                  "attune::and_mask: both parts must be masks");
+    using policy_kind = mask_kind;
+    static constexpr bool is_none = false;
+
+    A a;
+    B b;
+
+    and_mask() = default;  // when both parts have defaults (variant<> keeps a default copy)
+    and_mask(A first, B second) : a(std::move(first)), b(std::move(second)) {}
+
+    bool visible(const index_context& c) const { return a.visible(c) && b.visible(c); }
+    tile_class classify(const tile_context& t) const {
+        const tile_class ca = a.classify(t);
+        if (ca == tile_class::empty) return ca;
+        return detail::and_classes(ca, b.classify(t));
+    }
+    template <class AA = A, class BB = B,
+              std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
+    key_range keys(const index_context& row) const {
+        const key_range x = a.keys(row), y = b.keys(row);
+        return {detail::max_of(x.first, y.first), detail::min_of(x.last, y.last)};
+    }
+};
+
+template <class A, class B>
+struct or_mask {
+    static_assert(std::is_same_v<typename A::policy_kind, mask_kind> && std::is_same_v<typename B::policy_kind, mask_kind>,
+                  "attune::or_mask: both parts must be masks");
+    using policy_kind = mask_kind;
+    static constexpr bool is_none = false;
+
+    A a;
+    B b;
+
+    or_mask() = default;
+    or_mask(A first, B second) : a(std::move(first)), b(std::move(second)) {}
+
+    bool visible(const index_context& c) const { return a.visible(c) || b.visible(c); }
+    tile_class classify(const tile_context& t) const {
+        const tile_class ca = a.classify(t);
+        if (ca == tile_class::full) return ca;
+        return detail::or_classes(ca, b.classify(t));
+    }
+};
+
+template <class A, class B>
+and_mask(A, B) -> and_mask<A, B>;
+template <class A, class B>
+or_mask(A, B) -> or_mask<A, B>;
+
+}  // namespace attune

@@ -1,0 +1,78 @@
+#pragma once
+// Building blocks shared by the masks: key intervals, saturating position arithmetic, and the tile
+// rules derived from a mask's element rule. A mask writes its rule once — as a per-row key interval
+// or as an element predicate over a few classified parts — and its classify() comes from here, so
+// the element test and the tile test cannot disagree.
+#include <limits>
+
+#include "attune/core/index_context.hpp"
+
+namespace attune {
+
+// "No limit" for window sides and similar lengths: no sequence reaches it.
+inline constexpr index_t unbounded = std::numeric_limits<index_t>::max();
+
+namespace detail {
+
+inline constexpr bool contains(const key_range& r, index_t k) noexcept { return r.first <= k && k <= r.last; }
+inline constexpr bool is_empty(const key_range& r) noexcept { return r.first > r.last; }
+
+// p − n and p + n, clamped to the index range (n ≥ 0), so unbounded sides never overflow.
+inline constexpr index_t sat_sub(index_t p, index_t n) noexcept {
+    return p < std::numeric_limits<index_t>::min() + n ? std::numeric_limits<index_t>::min() : p - n;
+}
+inline constexpr index_t sat_add(index_t p, index_t n) noexcept {
+    return p > std::numeric_limits<index_t>::max() - n ? std::numeric_limits<index_t>::max() : p + n;
+}
+inline constexpr index_t max_of(index_t a, index_t b) noexcept { return a < b ? b : a; }
+inline constexpr index_t min_of(index_t a, index_t b) noexcept { return a < b ? a : b; }
+
+// Tile class of a mask whose visible keys of row p are one interval keys(p) = [lo(p), hi(p)] with
+// lo and hi non-decreasing in p (causal, windows, sinks, a column band…). Correct from that
+// monotonicity alone:
+//   every row covers the tile  ⇐  lo(q_last) ≤ k_first and hi(q_first) ≥ k_last      → full
+//   no row reaches the tile    ⇐  hi(q_last) < k_first or lo(q_first) > k_last        → empty
+// and partial otherwise. It is exact (partial means some key visible and some not) when the
+// intervals are non-empty and consecutive rows' intervals overlap or touch.
+template <class KeysOfPos>
+constexpr tile_class classify_monotone(const tile_context& t, const KeysOfPos& keys_of) noexcept {
+    const key_range top = keys_of(t.q_first), bottom = keys_of(t.q_last);
+    if (bottom.last < t.k_first || top.first > t.k_last) return tile_class::empty;
+    if (bottom.first <= t.k_first && top.last >= t.k_last) return tile_class::full;
+    return tile_class::partial;
+}
+
+// A key set that is the intersection (and) / union (or) of two sets, from their tile classes.
+inline constexpr tile_class and_classes(tile_class a, tile_class b) noexcept {
+    if (a == tile_class::empty || b == tile_class::empty) return tile_class::empty;
+    if (a == tile_class::full && b == tile_class::full) return tile_class::full;
+    return tile_class::partial;
+}
+inline constexpr tile_class or_classes(tile_class a, tile_class b) noexcept {
+    if (a == tile_class::full || b == tile_class::full) return tile_class::full;
+    if (a == tile_class::empty && b == tile_class::empty) return tile_class::empty;
+    return tile_class::partial;
+}
+
+// The part of tile t inside the rectangle of query positions [q0, q1] × keys [k0, k1] (inclusive);
+// `ok` is false when they do not meet.
+struct clipped_tile {
+    tile_context tile;
+    bool ok;
+};
+inline constexpr clipped_tile clip(const tile_context& t, index_t q0, index_t q1, index_t k0, index_t k1) noexcept {
+    tile_context c = t;
+    c.q_first = max_of(t.q_first, q0);
+    c.q_last = min_of(t.q_last, q1);
+    c.k_first = max_of(t.k_first, k0);
+    c.k_last = min_of(t.k_last, k1);
+    return {c, c.q_first <= c.q_last && c.k_first <= c.k_last};
+}
+
+// Whether the rectangle [q0, q1] × [k0, k1] holds the whole tile.
+inline constexpr bool covers(const tile_context& t, index_t q0, index_t q1, index_t k0, index_t k1) noexcept {
+    return q0 <= t.q_first && t.q_last <= q1 && k0 <= t.k_first && t.k_last <= k1;
+}
+
+}  // namespace detail
+}  // namespace attune

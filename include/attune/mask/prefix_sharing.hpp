@@ -1,0 +1,81 @@
+#pragma once
+// Prefix sharing (Uni-Encoder's candidates, shared-prompt batching in one sequence): a shared
+// context of P tokens followed by segments that each see the context and themselves, never each
+// other.
+//
+//     positions [0, P)                 the shared context: sees itself only
+//     segment s: [start_s, end_s)      sees the context [0, P) and its own segment
+//     inside the context and inside a segment: causal (j ≤ p) or full, by the `causal` flag
+//
+//   attune::prefix_sharing m(/*prefix*/ 128, /*segment lengths*/ {40, 40, 52}, /*causal*/ false);
+//
+// The layout covers P + Σ lengths positions, which must be Lk (absolute, bottom-right aligned
+// positions p = Lk − Lq + i, as every mask); positions past it see nothing.
+//
+// It is a composition of two masks and nothing else, so its element and tile rules are theirs:
+// document_mask over ids (context = 0, segment s = s + 1) or prefix_keys{P} (keys [0, P) to every
+// query at p ≥ P).
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/mask/combine.hpp"
+#include "attune/mask/document.hpp"
+#include "attune/mask/interval.hpp"
+
+namespace attune {
+
+// Keys [0, prefix) are visible to every query at position p ≥ prefix (and nothing else): global
+// context columns for the rows after it. One interval per row, monotone in p.
+class prefix_keys {
+public:
+    using policy_kind = mask_kind;
+    static constexpr bool is_none = false;
+
+    prefix_keys() noexcept : prefix_(0) {}
+    explicit prefix_keys(index_t prefix) : prefix_(prefix) {
+        detail::require(prefix >= 0, "prefix_keys: prefix length (", prefix, ") must be ≥ 0");
+    }
+    index_t prefix() const noexcept { return prefix_; }
+
+    key_range keys(const index_context& row) const noexcept { return keys_at(row.q_pos); }
+    bool visible(const index_context& c) const noexcept { return detail::contains(keys_at(c.q_pos), c.k_pos); }
+    tile_class classify(const tile_context& t) const noexcept {
+        return detail::classify_monotone(t, [this](index_t p) { return keys_at(p); });
+    }
+    key_range keys_at(index_t p) const noexcept { return {0, p >= prefix_ ? prefix_ - 1 : -1}; }
+
+private:
+    index_t prefix_;
+};
+
+class prefix_sharing : public or_mask<document_mask, prefix_keys> {
+public:
+    // Default: empty layout, nothing visible (variant<> keeps a default-constructed copy).
+    prefix_sharing() : or_mask<document_mask, prefix_keys>(document_mask(), prefix_keys()), prefix_(0), segments_(0) {}
+    prefix_sharing(index_t prefix, const std::vector<index_t>& segment_lengths, bool causal = true)
+        : or_mask<document_mask, prefix_keys>(document_mask(ids_for(prefix, segment_lengths), causal), prefix_keys(prefix)),
+          prefix_(prefix),
+          segments_(static_cast<index_t>(segment_lengths.size())) {}
+
+    index_t prefix() const noexcept { return prefix_; }
+    index_t segments() const noexcept { return segments_; }
+    index_t length() const noexcept { return a.length(); }
+    bool is_causal() const noexcept { return a.is_causal(); }
+
+private:
+    static std::vector<document_mask::id_type> ids_for(index_t prefix, const std::vector<index_t>& lengths) {
+        detail::require(prefix >= 0, "prefix_sharing: prefix length (", prefix, ") must be ≥ 0");
+        std::vector<document_mask::id_type> ids(static_cast<std::size_t>(prefix), 0);
+        for (std::size_t s = 0; s < lengths.size(); ++s) {
+            detail::require(lengths[s] >= 0, "prefix_sharing: segment ", s, " has length ", lengths[s], " < 0");
+            ids.insert(ids.end(), static_cast<std::size_t>(lengths[s]), static_cast<document_mask::id_type>(s + 1));
+        }
+        return ids;
+    }
+    index_t prefix_;
+    index_t segments_;
+};
+
+}  // namespace attune

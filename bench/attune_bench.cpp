@@ -6,6 +6,7 @@
 //   peak/read/threads:N                        streaming vectorised sum over 1 GiB, total B/s
 //   prefill/{causal,nomask}/L:<L>/D:<D>/threads:N          B 1, H 8, Lq = Lk = L
 //   prefill/causal/L:2048/D:128/bf16/threads:N             the same with bf16 Q, K, V (fp32 out)
+//   prefill/sinks_window/L:2048/D:128/S:4/W:256/threads:N  StreamingLLM mask: 4 sinks + 256-token window
 //   decode/Lk:<Lk>/D:128/kv:{fp32,bf16}/threads:N          B 1, Hq 32, Hkv 8, Lq 1, fp32 Q and out
 //   reference/{causal,nomask}/L:512/D:<D>                  attune::reference::attention (double)
 //
@@ -42,6 +43,7 @@
 #endif
 #include <Eigen/Core>
 #include "attune/attune.hpp"
+#include "attune/mask/sinks_window.hpp"
 #include "attune/reference/softmax.hpp"
 #include <xsimd/xsimd.hpp>
 #if defined(__GNUC__) && !defined(__clang__)
@@ -84,10 +86,23 @@ double visible_pairs(index_t lq, index_t lk, bool causal) {
     return pairs;
 }
 
+// Visible pairs of the sinks + window mask, counted through the mask itself.
+double visible_pairs(index_t lq, index_t lk, const attune::sinks_window& m) {
+    double pairs = 0;
+    for (index_t i = 0; i < lq; ++i)
+        for (index_t j = 0; j < lk; ++j) pairs += m.visible(attune::index_context{0, 0, 0, lk - lq + i, j}) ? 1.0 : 0.0;
+    return pairs;
+}
+
 struct shape {
     index_t b, hq, hkv, lq, lk, d;
     bool causal;
-    double flops() const { return 4.0 * static_cast<double>(b * hq) * visible_pairs(lq, lk, causal) * static_cast<double>(d); }
+    index_t sinks = -1, window = -1;  // ≥ 0: the sinks + window mask instead (causal inside)
+    bool streaming() const { return sinks >= 0; }
+    double pairs() const {
+        return streaming() ? visible_pairs(lq, lk, attune::sinks_window(sinks, window)) : visible_pairs(lq, lk, causal);
+    }
+    double flops() const { return 4.0 * static_cast<double>(b * hq) * pairs() * static_cast<double>(d); }
     template <class TQ, class TK, class TV, class TO>
     double bytes() const {
         return static_cast<double>(b * hq * lq * d) * (sizeof(TQ) + sizeof(TO)) +
@@ -124,7 +139,8 @@ void bm_attention(benchmark::State& state, shape sh) {
     }
 #endif
     auto call = [&] {
-        if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
+        if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), attune::options{}, exec);
+        else if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
         else attune::attention(qv, kv, vv, ov, attune::no_mask{}, attune::options{}, exec);
     };
     call();  // warm-up: first touch of the output, thread pool start, workspaces sized
@@ -319,6 +335,9 @@ void register_all() {
                                          "/D:" + std::to_string(d);
                 add(name, threads, bm_attention<float, float, float>, shape{1, 8, 8, l, l, d, causal});
             }
+    // Sinks + window (StreamingLLM): its time should follow its visible keys, not L².
+    add("prefill/sinks_window/L:2048/D:128/S:4/W:256", threads, bm_attention<float, float, float>,
+        shape{1, 8, 8, 2048, 2048, 128, true, 4, 256});
     add("prefill/causal/L:2048/D:128/bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16>,
         shape{1, 8, 8, 2048, 2048, 128, true});
 

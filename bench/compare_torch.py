@@ -96,8 +96,11 @@ def torch_case(row):
         h = int(k.get("H", PREFILL_DEFAULTS["H"]))
         length, d = int(k["L"]), int(k["D"])
         dt = "bf16" if "bf16" in flags else "fp32"
-        return {"B": b, "Hq": h, "Hkv": h, "Lq": length, "Lk": length, "D": d, "causal": "causal" in flags,
+        case = {"B": b, "Hq": h, "Hkv": h, "Lq": length, "Lk": length, "D": d, "causal": "causal" in flags,
                 "q_dtype": dt, "kv_dtype": dt}
+        if "sinks_window" in flags:
+            case.update(causal=True, sinks=int(k["S"]), window=int(k["W"]))
+        return case
     if row["kind"] == "decode":
         dt = k.get("kv", "fp32")
         return {"B": int(k.get("B", DECODE_DEFAULTS["B"])), "Hq": int(k.get("Hq", DECODE_DEFAULTS["Hq"])),
@@ -160,6 +163,35 @@ class TorchRunner:
         vv = v.repeat_interleave(hq // hkv, dim=1)
         return lambda: F.scaled_dot_product_attention(q, kk, vv, is_causal=causal)
 
+    def _sinks_window(self, q, k, v, case):
+        """The sinks + window mask: FlexAttention (compiled, with a block mask that skips empty
+        blocks) where it works on this CPU, else SDPA with the dense boolean mask."""
+        torch = self.torch
+        S, W, L = case["sinks"], case["window"], case["Lq"]
+
+        def mask_mod(b, h, q_idx, kv_idx):
+            return (kv_idx <= q_idx) & ((kv_idx < S) | (q_idx - kv_idx < W))
+
+        key = (S, W, L, case["q_dtype"])
+        if getattr(self, "_flex", None) is None:
+            self._flex = {}
+        if key not in self._flex:
+            try:
+                from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+                bm = create_block_mask(mask_mod, B=None, H=None, Q_LEN=L, KV_LEN=L, device="cpu")
+                compiled = torch.compile(flex_attention)
+                compiled(q, k, v, block_mask=bm)  # compile now, outside the timed region
+                self._flex[key] = lambda q, k, v: compiled(q, k, v, block_mask=bm)
+                self.notes.add("sinks_window: PyTorch runs FlexAttention (torch.compile, block mask).")
+            except Exception as e:  # no compiler, or FlexAttention unsupported on this CPU build
+                qi = torch.arange(L).view(-1, 1)
+                ki = torch.arange(L).view(1, -1)
+                dense = (ki <= qi) & ((ki < S) | (qi - ki < W))
+                self._flex[key] = lambda q, k, v: self.F.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+                self.notes.add(f"sinks_window: FlexAttention failed here ({type(e).__name__}); PyTorch runs SDPA with the dense boolean mask.")
+        run = self._flex[key]
+        return lambda: run(q, k, v)
+
     def time_case(self, case, threads):
         """Median seconds of one SDPA call for the case at `threads` threads."""
         torch = self.torch
@@ -171,7 +203,10 @@ class TorchRunner:
             # is_causal in SDPA is top-left aligned: only used for square prefill, where it equals
             # attune's bottom-right causal mask. Decode (Lq = 1) sees the whole cache either way.
             causal = case["causal"] and case["Lq"] == case["Lk"]
-            fn = self._sdpa(q, k, v, causal, case["Hq"], case["Hkv"])
+            if "sinks" in case:
+                fn = self._sinks_window(q, k, v, case)
+            else:
+                fn = self._sdpa(q, k, v, causal, case["Hq"], case["Hkv"])
             t0 = time.perf_counter()
             fn()
             first = time.perf_counter() - t0

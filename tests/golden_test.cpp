@@ -1,6 +1,7 @@
 // Golden cases: outputs computed by PyTorch in float64 from float32 inputs (../shared/golden, see
-// its README.md). Each case reads q, k, v and out from <dir>/<case>/*.npy and its mask, scale and GQA
-// factor from <dir>/manifest.json; dir is $ATTUNE_GOLDEN_DIR, or ATTUNE_GOLDEN_DEFAULT_DIR (baked in
+// its README.md). Each case reads q, k, v and out from <dir>/<case>/*.npy and its kind (softmax,
+// sigmoid), mask, scale, GQA factor and variant parameters (alibi_slopes, softcap, bias,
+// max_distance; sinks.npy, table.npy) from <dir>/manifest.json; dir is $ATTUNE_GOLDEN_DIR, or ATTUNE_GOLDEN_DEFAULT_DIR (baked in
 // by CMake: ../shared/golden next to the source tree). A missing directory or file FAILS the test.
 // Tolerance (golden/README.md): max |ours − ref| ≤ 1e-4 and ‖ours − ref‖/‖ref‖ ≤ 1e-5.
 #include <algorithm>
@@ -49,6 +50,7 @@ struct manifest_entry {
     index_t gqa = 0;  // 0: absent
     index_t window = -1, sinks = -1;  // mask "causal+window": -1 when absent
     std::map<std::string, std::vector<std::size_t>> shapes;
+    std::string obj;  // the entry's raw text, for the score modifier / sink / family parameters
 };
 
 // Ad-hoc reader for manifest.json: finds "<case>": { … } (braces matched outside strings) and
@@ -125,6 +127,7 @@ manifest_entry read_manifest(const std::string& dir, const std::string& name) {
     INFO("case " << name);
     REQUIRE(!obj.empty());
     manifest_entry m;
+    m.obj = obj;
     m.kind = field(obj, "kind");
     m.mask = field(obj, "mask");
     const std::string scale = field(obj, "scale");
@@ -136,7 +139,7 @@ manifest_entry read_manifest(const std::string& dir, const std::string& name) {
     if (!window.empty()) m.window = std::stol(window);
     if (!sinks.empty()) m.sinks = std::stol(sinks);
     const std::string shapes = object_text(obj, "shapes");
-    for (const char* a : {"q", "k", "v", "out"}) m.shapes[a] = int_list(field(shapes, a));
+    for (const char* a : {"q", "k", "v", "out", "sinks"}) m.shapes[a] = int_list(field(shapes, a));
     return m;
 }
 
@@ -159,6 +162,54 @@ void with_mask(const manifest_entry& m, F&& f) {
     }
 }
 
+// A number field of the entry (REQUIREd present), and a list of numbers ("[0.5, 0.25]").
+double number(const manifest_entry& m, const std::string& key) {
+    const std::string t = field(m.obj, key);
+    INFO("manifest field " << key);
+    REQUIRE(!t.empty());
+    return std::stod(t);
+}
+std::vector<float> number_list(const manifest_entry& m, const std::string& key) {
+    std::string t = field(m.obj, key);
+    INFO("manifest field " << key);
+    REQUIRE(!t.empty());
+    for (char& c : t)
+        if (c == '[' || c == ']' || c == ',') c = ' ';
+    std::istringstream is(t);
+    std::vector<float> out;
+    double x;
+    while (is >> x) out.push_back(static_cast<float>(x));
+    return out;
+}
+
+// Calls f with the case's whole variant: its mask (with_mask), the family from `kind`, and the
+// score modifier or sink its parameters name (alibi_slopes, softcap, max_distance + table.npy,
+// sinks.npy; sigmoid's bias).
+template <class F>
+void with_variant(const std::string& dir, const std::string& name, const manifest_entry& m, F&& f) {
+    with_mask(m, [&](const auto& mask) {
+        if (m.kind == "sigmoid") {
+            f(attune::variant(attune::sigmoid{static_cast<float>(number(m, "bias"))}, mask));
+        } else if (!field(m.obj, "alibi_slopes").empty()) {
+            f(attune::variant(mask, attune::alibi{number_list(m, "alibi_slopes")}));
+        } else if (!field(m.obj, "softcap").empty()) {
+            f(attune::variant(mask, attune::softcap{static_cast<float>(number(m, "softcap"))}));
+        } else if (!field(m.obj, "max_distance").empty()) {
+            const npy::array t = npy::load(dir + "/" + name + "/table.npy");
+            const auto R = static_cast<index_t>(number(m, "max_distance"));
+            REQUIRE(t.shape.size() == 2);
+            REQUIRE(t.shape[1] == static_cast<std::size_t>(2 * R + 1));
+            f(attune::variant(mask, attune::relative_bias{as_float(t), R}));
+        } else if (!m.shapes.at("sinks").empty()) {
+            const npy::array z = npy::load(dir + "/" + name + "/sinks.npy");
+            REQUIRE(z.shape == m.shapes.at("sinks"));
+            f(attune::variant(mask, attune::sink_logit{as_float(z)}));
+        } else {
+            f(attune::variant(mask));
+        }
+    });
+}
+
 void run_golden(const std::string& name) {
     const std::string dir = golden_dir();
     INFO("arch " << ATTUNE_TEST_ARCH_NAME << ", golden case " << name << " in " << dir
@@ -166,7 +217,7 @@ void run_golden(const std::string& name) {
     REQUIRE(is_directory(dir));
     const manifest_entry m = read_manifest(dir, name);
     INFO("manifest: kind " << m.kind << " mask " << m.mask << " scale " << m.scale << " gqa " << m.gqa);
-    REQUIRE(m.kind == "softmax");
+    REQUIRE((m.kind == "softmax" || m.kind == "sigmoid"));
     const bool causal = m.mask == "causal" || m.mask == "causal_bottom_right";
     REQUIRE((causal || m.mask == "none" || m.mask == "causal+window"));
 
@@ -197,11 +248,14 @@ void run_golden(const std::string& name) {
         const auto kv = attune::view_bhld(static_cast<const float*>(k.data()), B, Hkv, Lk, Dk);
         const auto vv = attune::view_bhld(static_cast<const float*>(v.data()), B, Hkv, Lk, Dv);
         attune::reference::result mine;
-        with_mask(m, [&](const auto& mask) { mine = attune::reference::attention(qv, kv, vv, mask, m.scale); });
+        with_variant(dir, name, m, [&](const auto& var) { mine = attune::reference::attention(qv, kv, vv, var, m.scale); });
         double worst = 0.0;
         for (std::size_t i = 0; i < mine.out.size(); ++i) worst = std::max(worst, std::abs(mine.out[i] - ref.out[i]));
         INFO("attune::reference vs golden: max abs difference " << worst);
-        CHECK(worst <= 1e-9);
+        // Parameters given in float32 (the kernels take them so: sigmoid's bias, a float64 table)
+        // move the result by float rounding; exactly representable ones keep double rounding.
+        const bool float_params = m.kind == "sigmoid" || !field(m.obj, "max_distance").empty();
+        CHECK(worst <= (float_params ? 1e-6 : 1e-9));
     }
 
     // Default executor and automatic splits, then serial with forced splits: both must match.
@@ -217,14 +271,18 @@ void run_golden(const std::string& name) {
         const auto qv = attune::view_bhld(static_cast<const float*>(q.data()), B, Hq, Lq, Dk);
         const auto kv = attune::view_bhld(static_cast<const float*>(k.data()), B, Hkv, Lk, Dk);
         const auto vv = attune::view_bhld(static_cast<const float*>(v.data()), B, Hkv, Lk, Dv);
-        with_mask(m, [&](const auto& mask) {
-            if (splits == 0) attune::attention<arch>(qv, kv, vv, out.view, mask, opt);
-            else attune::attention<arch>(qv, kv, vv, out.view, mask, opt, attune::serial_executor{});
+        bool has_lse = true;
+        with_variant(dir, name, m, [&](const auto& var) {
+            using family = typename std::decay_t<decltype(var)>::family_type;
+            has_lse = family::has_lse;
+            if (!has_lse) opt.lse = {};  // sigmoid: no LSE
+            if (splits == 0) attune::attention<arch>(qv, kv, vv, out.view, var, opt);
+            else attune::attention<arch>(qv, kv, vv, out.view, var, opt, attune::serial_executor{});
         });
         check_against_reference(out, ref, fp32_tolerance());
         index_t bad_lse = 0;  // every golden row sees at least one key: finite LSE
         for (float x : lse.data) bad_lse += !std::isfinite(x);
-        CHECK(bad_lse == 0);
+        if (has_lse) CHECK(bad_lse == 0);
     }
 }
 
@@ -236,3 +294,8 @@ TEST_CASE("golden softmax_causal_gqa_chunk", "[golden]") { run_golden("softmax_c
 TEST_CASE("golden softmax_decode_gqa", "[golden]") { run_golden("softmax_decode_gqa"); }
 TEST_CASE("golden softmax_d80_scale", "[golden]") { run_golden("softmax_d80_scale"); }
 TEST_CASE("golden softmax_sink_window", "[golden]") { run_golden("softmax_sink_window"); }
+TEST_CASE("golden softmax_alibi", "[golden]") { run_golden("softmax_alibi"); }
+TEST_CASE("golden softmax_softcap", "[golden]") { run_golden("softmax_softcap"); }
+TEST_CASE("golden softmax_sink_logit", "[golden]") { run_golden("softmax_sink_logit"); }
+TEST_CASE("golden softmax_relbias", "[golden]") { run_golden("softmax_relbias"); }
+TEST_CASE("golden sigmoid_causal", "[golden]") { run_golden("sigmoid_causal"); }

@@ -1,13 +1,19 @@
 #pragma once
-// attune::attention — softmax-family attention over 4-D views, prefill and decode alike.
+// attune::attention — attention over 4-D views, prefill and decode alike, for any variant
+// (family × mask × score modifier × sink, variant.hpp).
 //
 //   attune::attention(q, k, v, out);                              softmax, no mask, scale 1/√d
 //   attune::attention(q, k, v, out, attune::causal{});            bottom-right causal
 //   attune::attention(q, k, v, out, attune::variant<attune::causal>{}, opts, attune::serial_executor{});
+//   attune::attention(q, k, v, out, attune::variant(attune::sigmoid{b}, attune::causal{}, attune::alibi{slopes}));
 //
 // q: [B, Hq, Lq, Dk], k: [B, Hkv, Lk, Dk], v: [B, Hkv, Lk, Dv], out: [B, Hq, Lq, Dv]; Hq % Hkv == 0
 // (query head h reads kv head h / (Hq / Hkv)). Storage float, bf16 or half; computation in float.
-// Rows with no visible key give zeros (and LSE −inf). Bad input throws attune::error.
+// Rows with no visible key give zeros (and LSE −inf); with a sink policy, v* (or zeros) and LSE z.
+// Bad input throws attune::error, including policy parameters that do not fit the shapes (too few
+// ALiBi slopes, a bias table of the wrong size, …) and an LSE output with a family that has none.
+// A variant object is used in place; a lone policy is wrapped into a variant (a copy: for
+// policies holding tables, pass a variant in a decode loop to keep steps allocation-free).
 // NaN: a NaN in q, k or v reaches every output row that sees it (and its LSE, for q and k). A row
 // that cannot see a NaN value stays finite when that key's whole tile is masked for the row's query
 // tile; inside a partly visible tile it may get NaN through 0·NaN in P·V (as PyTorch does).
@@ -97,6 +103,19 @@ kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_vie
     return p;
 }
 
+template <class Arch, class Variant, class Exec, class P>
+void run_variant(const P& p, const Variant& var, const options& opt, const Exec& exec) {
+    using family = typename Variant::family_type;
+    if constexpr (!family::has_lse)
+        require(opt.lse.empty(), "options::lse was given, but this variant's family (e.g. sigmoid) has no log-sum-exp: "
+                                 "its weights are not normalised per row");
+    validate_policy(var.family(), p);
+    validate_policy(var.mask(), p);
+    validate_policy(var.score(), p);
+    validate_policy(var.sink(), p);
+    kernel::run<Arch>(p, var, exec, opt.kv_splits);
+}
+
 }  // namespace detail
 
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
@@ -108,9 +127,12 @@ void attention(const Q& q, const K& k, const V& v, const O& out, const Var& var 
     using TO = typename detail::view_element<O>::type;
     static_assert(!std::is_const_v<typename O::element_type>, "attune::attention: out must be a view of non-const elements");
     const auto p = detail::make_problem<TQ, TK, TV, TO>(q, k, v, out, opt);
-    const auto full = to_variant(var);
     detail::require(opt.kv_splits >= 0, "kv_splits must be ≥ 0, got ", opt.kv_splits);
-    kernel::run<Arch>(p, full, exec, opt.kv_splits);
+    if constexpr (std::is_same_v<typename as_variant<Var>::type, Var>) {
+        detail::run_variant<Arch>(p, var, opt, exec);
+    } else {
+        detail::run_variant<Arch>(p, to_variant(var), opt, exec);
+    }
 }
 
 }  // namespace attune

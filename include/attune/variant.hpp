@@ -9,6 +9,7 @@
 #include "attune/core/policy.hpp"
 #include "attune/family/softmax.hpp"
 #include "attune/mask/none.hpp"
+#include "attune/score/modifier.hpp"
 #include "attune/score/none.hpp"
 #include "attune/sink/none.hpp"
 
@@ -40,6 +41,8 @@ public:
     using mask_type = pick<mask_kind, no_mask>;
     using score_type = pick<score_kind, no_score>;
     using sink_type = pick<sink_kind, no_sink>;
+    static_assert(family_type::row_statistics || detail::is_none_v<sink_type>,
+                  "attune::variant: sink policies belong to the softmax family (a family with row statistics)");
 
     variant() = default;
     template <std::size_t N = sizeof...(Ps), std::enable_if_t<(N > 0), int> = 0>

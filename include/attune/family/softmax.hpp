@@ -13,6 +13,9 @@ namespace attune {
 struct softmax {
     using policy_kind = family_kind;
     static constexpr bool has_lse = true;
+    // The engine keeps the online row state (m, l), rescales accumulators, finalises o = a / l and
+    // merges split partials with ⊕ (family/sigmoid.hpp is the family without row statistics).
+    static constexpr bool row_statistics = true;
 
     // The running max used as the exponent reference moves only when a tile's max exceeds it by
     // more than this (natural-log units): weights stay ≤ e^8, far from float overflow, and most

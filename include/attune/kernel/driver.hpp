@@ -9,6 +9,7 @@ namespace attune::kernel {
 
 template <class Arch, class Variant, class Exec, class P>
 void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
+    using family = typename Variant::family_type;
     const work_plan plan = make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits);
     const index_t groups = p.batch * p.kv_heads * plan.q_tiles;
     if (groups == 0) return;
@@ -29,7 +30,8 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         return;
     }
 
-    // Partial results: per (group item, split) rows_max × (m, l, acc[dv]).
+    // Partial results: per (group item, split) rows_max × (m, l, acc[dv]). Softmax-like families
+    // merge them with ⊕; families without row statistics (sigmoid) add them.
     const index_t per_split = plan.rows_max * (2 + p.dv);
     thread_local buffer workspace;
     float* ws = workspace.get(groups * plan.splits * per_split);
@@ -56,9 +58,13 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
             float* acc = first.acc + r * p.dv;
             for (index_t sp = 1; sp < plan.splits; ++sp) {
                 const partial_result other = slot(g, sp);
-                merge_into(st, acc, row_state{other.m[r], other.l[r]}, other.acc + r * p.dv, p.dv);
+                if constexpr (family::row_statistics) {
+                    merge_into(st, acc, row_state{other.m[r], other.l[r]}, other.acc + r * p.dv, p.dv);
+                } else {
+                    for (index_t d = 0; d < p.dv; ++d) acc[d] += other.acc[r * p.dv + d];
+                }
             }
-            store_row<Arch>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc, st);
+            store_row<Arch, family>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc, st);
         }
     });
 }

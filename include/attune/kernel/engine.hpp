@@ -12,7 +12,9 @@
 #include "attune/kernel/microkernel.hpp"
 #include "attune/kernel/problem.hpp"
 #include "attune/kernel/scratch.hpp"
+#include "attune/score/modifier.hpp"
 #include "attune/simd/vec.hpp"
+#include "attune/sink/sink.hpp"
 
 namespace attune::kernel {
 
@@ -32,12 +34,14 @@ struct partial_result {
     float* acc;  // [rows][dv]
 };
 
-// Writes one finished row: o = acc / l (zeros for an empty row) and its LSE.
-template <class Arch, class P>
+// Writes one finished row. Families with row statistics (softmax): o = acc / l (zeros for an empty
+// row) and its LSE. Without (sigmoid): o = acc, the plain sum of weighted values.
+template <class Arch, class Family, class P>
 inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* acc, row_state st) {
     using TO = typename decltype(p.out)::value_type;
     TO* dst = p.out.row(b, h, t);
-    const float inv = st.l == 0.0f ? 0.0f : 1.0f / st.l;  // empty row → zeros; NaN stays NaN
+    // softmax: empty row → zeros; NaN stays NaN. sigmoid: 1.
+    const float inv = Family::row_statistics ? (st.l == 0.0f ? 0.0f : 1.0f / st.l) : 1.0f;
     if constexpr (std::is_same_v<TO, float>) {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const simd::vec<Arch> s = simd::broadcast<Arch>(inv);
@@ -47,7 +51,8 @@ inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* 
     } else {
         for (index_t d = 0; d < p.dv; ++d) dst[d] = from_float<TO>(acc[d] * inv);
     }
-    if (!p.lse.empty()) *p.lse.row(b, h, t) = st.lse();
+    if constexpr (Family::has_lse)
+        if (!p.lse.empty()) *p.lse.row(b, h, t) = st.lse();
 }
 
 template <class Arch, class Variant, class P>
@@ -57,6 +62,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     using TV = typename decltype(p.v)::value_type;
     using family = typename Variant::family_type;
     using score_t = typename Variant::score_type;
+    using sink_t = typename Variant::sink_type;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
 
     const index_t i0 = qt * plan.q_tile;
@@ -91,6 +97,15 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         l[r] = 0.0f;
     }
     for (index_t i = 0; i < rows * dvp; ++i) acc[i] = 0.0f;
+    // The sink enters each row's state once: in the item of split 0 (sink/sink.hpp).
+    if constexpr (!detail::is_none_v<sink_t>) {
+        if (split == 0)
+            for (index_t r = 0; r < rows; ++r) {
+                const sink_row row{b, hkv * p.group + r / nq, hkv, p.q_pos0() + i0 + r % nq, few_rows ? qtb + r * p.dk : qtb + r,
+                                   few_rows ? 1 : rp, p.dk, p.dv};
+                var.sink().start(row, m[r], l[r], acc + r * dvp);
+            }
+    }
     // The dot kernel writes rows in blocks of a few; the lanes past them must hold a fixed value
     // (the softmax update reads whole vectors), so the result never depends on stale memory.
     if (few_rows)
@@ -100,6 +115,16 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     const auto& mask = var.mask();
     using mask_t = std::decay_t<decltype(mask)>;
     bool lanewise_mask = false;
+    // Score modifier: the item's rows as lanes (query positions as floats) and its per-item lane data.
+    [[maybe_unused]] score_rows srows{};
+    [[maybe_unused]] float* score_lanes = nullptr;
+    if constexpr (!detail::is_none_v<score_t>) {
+        float* buf = score_lane_scratch().get((1 + score_hooks::lane_arrays_v<score_t>) * rp);
+        for (index_t r = 0; r < rp; ++r) buf[r] = static_cast<float>(q_first + (r < rows ? r % nq : 0));
+        srows = score_rows{b, hkv, p.group, nq, q_first, rows, rp, buf};
+        score_lanes = buf + rp;
+        score_hooks::prepare(var.score(), srows, score_lanes);
+    }
     if constexpr (has_key_range<mask_t>::value) {
         lanewise_mask = p.lk < max_float_exact_position && q_first + nq < max_float_exact_position;
         for (index_t r = 0; r < rp; ++r) {
@@ -128,14 +153,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             score_tile<Arch>(qtb, rp, kb, p.dk, nk, p.dk, S);
         }
 
-        if constexpr (!score_t::is_none) {
-            const auto& score = var.score();
-            for (index_t n = 0; n < nk; ++n)
-                for (index_t r = 0; r < rows; ++r) {
-                    const index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, n0 + n};
-                    S[n * rp + r] = score(S[n * rp + r], c);
-                }
-        }
+        if constexpr (!detail::is_none_v<score_t>) score_hooks::apply<Arch>(var.score(), S, n0, nk, srows, score_lanes);
         if (cls == tile_class::partial && lanewise_mask) {
             for (index_t n = 0; n < nk; ++n) {
                 const float kpos = static_cast<float>(n0 + n);
@@ -153,13 +171,17 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 }
         }
 
-        if (family::template update_tile<Arch>(S, nk, rp, m, l, alpha)) {
-            for (index_t r = 0; r < rows; ++r) {
-                if (alpha[r] == 1.0f) continue;
-                const simd::vec<Arch> a = simd::broadcast<Arch>(alpha[r]);
-                for (index_t d = 0; d < dvp; d += W)
-                    simd::store_aligned<Arch>(acc + r * dvp + d, simd::load_aligned<Arch>(acc + r * dvp + d) * a);
+        if constexpr (family::row_statistics) {
+            if (family::template update_tile<Arch>(S, nk, rp, m, l, alpha)) {
+                for (index_t r = 0; r < rows; ++r) {
+                    if (alpha[r] == 1.0f) continue;
+                    const simd::vec<Arch> a = simd::broadcast<Arch>(alpha[r]);
+                    for (index_t d = 0; d < dvp; d += W)
+                        simd::store_aligned<Arch>(acc + r * dvp + d, simd::load_aligned<Arch>(acc + r * dvp + d) * a);
+                }
             }
+        } else {
+            var.family().template weights_tile<Arch>(S, nk, rp);  // no row state: weights are final
         }
 
         // P·V reads the user's V rows when they hold dvp elements and are float, or (few rows) are
@@ -187,7 +209,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         return;
     }
     for (index_t r = 0; r < rows; ++r)
-        store_row<Arch>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc + r * dvp, row_state{m[r], l[r]});
+        store_row<Arch, family>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc + r * dvp, row_state{m[r], l[r]});
 }
 
 }  // namespace attune::kernel

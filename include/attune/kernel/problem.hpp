@@ -1,5 +1,8 @@
 #pragma once
 // What one attention call computes (validated shapes, scale) and how its work is cut up.
+#include <type_traits>
+#include <utility>
+
 #include "attune/core/view.hpp"
 
 namespace attune::kernel {
@@ -58,3 +61,20 @@ inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index
 }
 
 }  // namespace attune::kernel
+
+namespace attune::detail {
+template <class P, class Shape, class = void>
+struct has_validate : std::false_type {};
+template <class P, class Shape>
+struct has_validate<P, Shape, std::void_t<decltype(std::declval<const P&>().validate(std::declval<const Shape&>()))>>
+    : std::true_type {};
+
+// Checks a policy's runtime parameters (slopes, tables, sink logits…) against the call's shapes
+// when it has a `template <class Shape> void validate(const Shape&) const` member (Shape is a
+// kernel::problem: q_heads, kv_heads, lq, lk, dk, dv…); it throws attune::error.
+template <class P, class Shape>
+inline void validate_policy(const P& policy, const Shape& shape) {
+    if constexpr (has_validate<P, Shape>::value) policy.validate(shape);
+    else (void)policy, (void)shape;
+}
+}  // namespace attune::detail

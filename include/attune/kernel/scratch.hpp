@@ -27,12 +27,19 @@ struct item_scratch {
     buffer acc;     // output accumulators: [rows][dv_padded]
     buffer k_tile;  // K tile converted to float (bf16/half storage only): [tile_keys][dk]
     buffer v_tile;  // V tile converted / padded: [tile_keys][dv_padded]
-    buffer state;   // m, l, alpha: 3 × rows_padded
+    buffer state;   // m, l, alpha, mask lo/hi: 5 × rows_padded
 
     static item_scratch& local() {
         thread_local item_scratch s;
         return s;
     }
 };
+
+// The score modifier's per-item lanes: query positions + its lane arrays, (1 + n) × rows_padded.
+// Apart from item_scratch so that variants without a modifier keep the same per-thread set.
+inline buffer& score_lane_scratch() {
+    thread_local buffer b;
+    return b;
+}
 
 }  // namespace attune::kernel

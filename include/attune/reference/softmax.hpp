@@ -1,7 +1,12 @@
 #pragma once
-// Naive double-precision softmax-family attention: materialises the score matrix with Eigen and
-// applies the variant's score modifier and mask element by element. It is the ground truth for
-// tests and the baseline for benchmarks — written for clarity, not speed.
+// Naive double-precision attention for any variant: materialises the score matrix with Eigen and
+// applies the variant's score modifier (in double when its operator() is a template on the scalar
+// type, as the built-ins' are) and mask element by element, then the family:
+//  - softmax: p_ij = e^{s_ij − LSE_i} over visible j, with the sink policy's logit z (and value v*)
+//    as one more term of every row (sink/sink.hpp): LSE_i = ln(e^z + Σ_j e^{s_ij}); a row with nothing
+//    visible gives v* (zeros without a sink value) and LSE z, or zeros and −inf without a sink;
+//  - sigmoid: o_i = Σ_j σ(s_ij + b)·v_j over visible j; LSE is left −inf (the family has none).
+// It is the ground truth for tests and the baseline for benchmarks — written for clarity, not speed.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -10,6 +15,7 @@
 
 #include "attune/core/index_context.hpp"
 #include "attune/core/view.hpp"
+#include "attune/sink/sink.hpp"
 #include "attune/variant.hpp"
 
 namespace attune::reference {
@@ -37,6 +43,9 @@ template <class Var = variant<>, class TQ, class TK, class TV>
 result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {},
                  double scale = 0.0) {
     const auto var = to_variant(var_in);
+    using V = std::decay_t<decltype(var)>;
+    using family = typename V::family_type;
+    constexpr bool has_sink = !detail::is_none_v<typename V::sink_type>;
     const index_t B = q.batch(), Hq = q.heads(), Hkv = k.heads(), Lq = q.tokens(), Lk = k.tokens(), Dv = v.dim();
     const index_t group = Hq / Hkv;
     if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(q.dim()));
@@ -47,25 +56,48 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
     for (index_t b = 0; b < B; ++b)
         for (index_t h = 0; h < Hq; ++h) {
             const index_t hk = h / group;
-            const Eigen::MatrixXd Q = to_matrix(q, b, h), K = to_matrix(k, b, hk), V = to_matrix(v, b, hk);
+            const Eigen::MatrixXd Q = to_matrix(q, b, h), K = to_matrix(k, b, hk), Vm = to_matrix(v, b, hk);
             const Eigen::MatrixXd S = scale * Q * K.transpose();
             for (index_t i = 0; i < Lq; ++i) {
+                const double inf = std::numeric_limits<double>::infinity();
                 Eigen::VectorXd s(Lk);
                 std::vector<bool> vis(static_cast<std::size_t>(Lk));
                 double mx = -std::numeric_limits<double>::infinity();
                 for (index_t j = 0; j < Lk; ++j) {
                     const index_context c{b, h, hk, Lk - Lq + i, j};
                     vis[static_cast<std::size_t>(j)] = var.mask().visible(c);
-                    s(j) = static_cast<double>(var.score()(static_cast<float>(S(i, j)), c));
-                    if constexpr (decltype(var)::score_type::is_none) s(j) = S(i, j);  // keep full double precision
+                    s(j) = static_cast<double>(var.score()(S(i, j), c));
                     if (vis[static_cast<std::size_t>(j)] && s(j) > mx) mx = s(j);
                 }
-                if (mx == -std::numeric_limits<double>::infinity()) continue;  // nothing visible: zeros, LSE −inf
-                double sum = 0.0;
+                if constexpr (!family::row_statistics) {  // sigmoid: independent weights, plain sum
+                    const double bias = static_cast<double>(var.family().bias);
+                    Eigen::VectorXd p = Eigen::VectorXd::Zero(Lk);
+                    for (index_t j = 0; j < Lk; ++j)
+                        if (vis[static_cast<std::size_t>(j)]) p(j) = 1.0 / (1.0 + std::exp(-(s(j) + bias)));
+                    const Eigen::VectorXd o = Vm.transpose() * p;
+                    for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
+                    continue;
+                }
+                // The sink: one more logit z (and value v*) in the row, outside masks and modifiers.
+                double z = -inf, l0 = 0.0;
+                Eigen::VectorXd a0 = Eigen::VectorXd::Zero(Dv);
+                if constexpr (has_sink) {
+                    const Eigen::VectorXd qi = scale * Q.row(i).transpose();
+                    const basic_sink_row<double> row{b, h, hk, Lk - Lq + i, qi.data(), 1, q.dim(), Dv};
+                    var.sink().start(row, z, l0, a0.data());
+                    if (z > mx) mx = z;
+                }
+                if (mx == -inf) {  // nothing visible, no sink: zeros, LSE −inf
+                    if (l0 > 0.0)
+                        for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = a0(d) / l0;
+                    continue;
+                }
+                const double wz = z == -inf ? 0.0 : std::exp(z - mx);
+                double sum = l0 * wz;
                 Eigen::VectorXd p = Eigen::VectorXd::Zero(Lk);
                 for (index_t j = 0; j < Lk; ++j)
                     if (vis[static_cast<std::size_t>(j)]) sum += (p(j) = std::exp(s(j) - mx));
-                const Eigen::VectorXd o = V.transpose() * (p / sum);
+                const Eigen::VectorXd o = (Vm.transpose() * p + a0 * wz) / sum;
                 for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
                 r.lse[static_cast<std::size_t>((b * Hq + h) * Lq + i)] = mx + std::log(sum);
             }

@@ -8,7 +8,10 @@ namespace attune {
 struct no_score {
     using policy_kind = score_kind;
     static constexpr bool is_none = true;
-    constexpr float operator()(float s, const index_context&) const noexcept { return s; }
+    template <class T>
+    constexpr T operator()(T s, const index_context&) const noexcept {
+        return s;
+    }
 };
 
 }  // namespace attune

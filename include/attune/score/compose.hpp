@@ -1,0 +1,51 @@
+#pragma once
+// compose<A, B>: one score modifier that applies A, then B (s' = B(A(s))). Nest for more:
+// compose<A, compose<B, C>>. Each part keeps its own fast path: a part with a tile hook runs
+// tile-wise, a per-element part (a user's struct) element by element.
+#include <utility>
+
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/kernel/problem.hpp"
+#include "attune/score/modifier.hpp"
+
+namespace attune {
+
+template <class A, class B>
+struct compose {
+    using policy_kind = score_kind;
+    static constexpr bool is_none = false;
+    static constexpr int lane_arrays = score_hooks::lane_arrays_v<A> + score_hooks::lane_arrays_v<B>;
+    A first;
+    B second;
+
+    compose() = default;
+    compose(A a, B b) : first(std::move(a)), second(std::move(b)) {}
+
+    template <class T>
+    auto operator()(T s, const index_context& c) const {
+        return second(first(s, c), c);
+    }
+
+    void prepare(const score_rows& rows, float* lanes) const {
+        score_hooks::prepare(first, rows, lanes);
+        score_hooks::prepare(second, rows, lanes + score_hooks::lane_arrays_v<A> * rows.rows_padded);
+    }
+
+    template <class Arch>
+    void apply_tile(float* S, index_t k_first, index_t nk, const score_rows& rows, const float* lanes) const {
+        score_hooks::apply<Arch>(first, S, k_first, nk, rows, lanes);
+        score_hooks::apply<Arch>(second, S, k_first, nk, rows, lanes + score_hooks::lane_arrays_v<A> * rows.rows_padded);
+    }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::validate_policy(first, p);
+        detail::validate_policy(second, p);
+    }
+};
+
+template <class A, class B>
+compose(A, B) -> compose<A, B>;
+
+}  // namespace attune

@@ -1,0 +1,91 @@
+#pragma once
+// Relative position bias table (T5 / Music Transformer style, SPEC.md §4):
+//   s += table[h, clamp(j − p, −R, R) + R]
+// table is [heads][2R + 1] row-major (query head h, R = max_distance; at least one row per query
+// head, extra rows unused), p the query's absolute
+// position (bottom-right), j the key's. Distances beyond ±R share the edge buckets.
+// Tile path: lane-wise, a gather per tile column: lane r reads table[lane base + clamp(j − p_r, −R, R)]
+// with the lane base (head offset + R) prepared once per item; positions are floats (exact below
+// 2^24) and so are table indices (the table must have fewer than 2^24 entries). The scalar arch
+// walks each row instead: consecutive keys read consecutive table entries.
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/score/modifier.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune {
+
+struct relative_bias {
+    using policy_kind = score_kind;
+    static constexpr bool is_none = false;
+    std::vector<float> table;  // [heads][2·max_distance + 1]
+    index_t max_distance = 0;  // R
+
+    relative_bias() = default;
+    relative_bias(std::vector<float> t, index_t r) : table(std::move(t)), max_distance(r) {}
+
+    index_t bucket(index_t q_pos, index_t k_pos) const noexcept {
+        const index_t d = k_pos - q_pos;
+        return (d < -max_distance ? -max_distance : d > max_distance ? max_distance : d) + max_distance;
+    }
+    const float* head_row(index_t h) const noexcept { return table.data() + h * (2 * max_distance + 1); }
+
+    template <class T>
+    T operator()(T s, const index_context& c) const {
+        return s + static_cast<T>(head_row(c.q_head)[bucket(c.q_pos, c.k_pos)]);
+    }
+
+    static constexpr int lane_arrays = 1;  // per lane: head_row offset + R, as float
+
+    void prepare(const score_rows& rows, float* lanes) const {
+        for (index_t r = 0; r < rows.rows_padded; ++r)
+            lanes[r] = static_cast<float>((r < rows.rows ? rows.q_head(r) : 0) * (2 * max_distance + 1) + max_distance);
+    }
+
+    template <class Arch>
+    void apply_tile(float* S, index_t k_first, index_t nk, const score_rows& rows, const float* lanes) const {
+        const index_t rp = rows.rows_padded;
+        if constexpr (!std::is_same_v<Arch, simd::scalar>) {
+            using fb = xsimd::batch<float, Arch>;
+            constexpr index_t W = static_cast<index_t>(fb::size);
+            const fb lo(static_cast<float>(-max_distance)), hi(static_cast<float>(max_distance)), one(1.0f);
+            for (index_t r = 0; r < rp; r += W) {
+                const fb base = fb::load_aligned(lanes + r);
+                fb d = fb(static_cast<float>(k_first)) - fb::load_aligned(rows.q_pos_lanes + r);  // j − p
+                for (index_t n = 0; n < nk; ++n, d += one) {
+                    const auto idx = xsimd::to_int(xsimd::min(xsimd::max(d, lo), hi) + base);
+                    float* s = S + n * rp + r;
+                    (fb::load_aligned(s) + fb::gather(table.data(), idx)).store_aligned(s);
+                }
+            }
+            return;
+        }
+        for (index_t r = 0; r < rows.rows; ++r) {
+            const float* t = head_row(rows.q_head(r));
+            const index_t p = rows.q_pos(r);
+            // keys with j − p ≤ −R use t[0]; j − p ≥ R use t[2R]; in between t[j − p + R].
+            index_t n = 0;
+            const float lo = t[0], hi = t[2 * max_distance];
+            for (; n < nk && k_first + n - p <= -max_distance; ++n) S[n * rp + r] += lo;
+            for (; n < nk && k_first + n - p < max_distance; ++n) S[n * rp + r] += t[k_first + n - p + max_distance];
+            for (; n < nk; ++n) S[n * rp + r] += hi;
+        }
+    }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::require(max_distance >= 0, "relative_bias: max_distance must be ≥ 0, got ", max_distance);
+        detail::require(table.size() < (std::size_t(1) << 24), "relative_bias: the table must have fewer than 2^24 entries");
+        const index_t row = 2 * max_distance + 1;
+        detail::require(static_cast<index_t>(table.size()) % row == 0 && static_cast<index_t>(table.size()) >= p.q_heads * row,
+                        "relative_bias: table has ", table.size(), " entries, expected rows of 2·max_distance + 1 = ", row,
+                        " for each of the ", p.q_heads, " query heads");
+    }
+};
+
+}  // namespace attune

@@ -1,0 +1,46 @@
+#pragma once
+// Key-bias sink (Gu et al., "When Attention Sink Emerges", SPEC.md §6): a learnable key k* and value
+// v* per kv head, prepended to every row's keys: z_i = τ·q_i·k*, the state starts at (z_i, 1, v*).
+// Per kv head (the sink is a K/V token, so with GQA the query heads of a group share it):
+// k_star [kv_heads][dk], v_star [kv_heads][dv], row-major; v_star may be all zeros.
+// Exactly once per row (sink.hpp: split 0 only). A row with nothing visible gives o = v* and
+// LSE = z_i. LSE includes the sink term. Masks and score modifiers do not touch the sink.
+#include <utility>
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/sink/sink.hpp"
+
+namespace attune {
+
+struct key_bias_sink {
+    using policy_kind = sink_kind;
+    static constexpr bool is_none = false;
+    std::vector<float> k_star;  // [kv_heads][dk]
+    std::vector<float> v_star;  // [kv_heads][dv]
+
+    key_bias_sink() = default;
+    key_bias_sink(std::vector<float> k, std::vector<float> v) : k_star(std::move(k)), v_star(std::move(v)) {}
+
+    template <class T>
+    void start(const basic_sink_row<T>& row, T& m, T& l, T* acc) const {
+        const float* k = k_star.data() + row.kv_head * row.dk;
+        T z = T(0);
+        for (index_t d = 0; d < row.dk; ++d) z += row.q[d * row.q_stride] * static_cast<T>(k[d]);
+        m = z;
+        l = T(1);
+        const float* v = v_star.data() + row.kv_head * row.dv;
+        for (index_t d = 0; d < row.dv; ++d) acc[d] = static_cast<T>(v[d]);
+    }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::require(static_cast<index_t>(k_star.size()) == p.kv_heads * p.dk, "key_bias_sink: k_star has ", k_star.size(),
+                        " elements, expected kv_heads × dk = ", p.kv_heads, " × ", p.dk);
+        detail::require(static_cast<index_t>(v_star.size()) == p.kv_heads * p.dv, "key_bias_sink: v_star has ", v_star.size(),
+                        " elements, expected kv_heads × dv = ", p.kv_heads, " × ", p.dv);
+    }
+};
+
+}  // namespace attune

@@ -88,6 +88,31 @@ void check_keys(const M& m, index_t L, index_t q_min) {
 template <class M>
 constexpr bool has_keys = attune::detail::mask_has_keys<M>::value;
 
+// span(tile) holds every visible key of the tile, and is tight at both ends for rows at p ≥ 0
+// (its first and last keys are visible to some row) unless it is empty.
+template <class M>
+void check_span(const M& m, index_t L, index_t q_min, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<index_t> qd(q_min, L - 1), kd(0, L - 1), hd(1, 80), wd(1, 64);
+    for (int n = 0; n < 400; ++n) {
+        attune::tile_context t{0, 0, qd(rng), 0, kd(rng), 0};
+        t.q_last = std::min(t.q_first + hd(rng) - 1, L - 1);
+        t.k_last = std::min(t.k_first + wd(rng) - 1, L - 1);
+        const attune::key_range sp = m.span(t);
+        index_t first = L, last = -1;
+        for (index_t p = t.q_first; p <= t.q_last; ++p)
+            for (index_t j = t.k_first; j <= t.k_last; ++j)
+                if (m.visible(attune::index_context{0, 0, 0, p, j})) {
+                    first = std::min(first, j);
+                    last = std::max(last, j);
+                }
+        INFO("tile q [" << t.q_first << ", " << t.q_last << "] k [" << t.k_first << ", " << t.k_last << "]: span [" << sp.first << ", "
+                        << sp.last << "], visible keys [" << first << ", " << last << "]");
+        if (last >= 0) REQUIRE((sp.first <= first && last <= sp.last));
+        if (t.q_first >= 0 && sp.first <= sp.last) REQUIRE((sp.first == first && sp.last == last));
+    }
+}
+
 std::string thrown_message(const std::function<void()>& f) {
     try {
         f();
@@ -127,6 +152,7 @@ TEST_CASE("sliding_window: classify and keys agree with visible", "[mask]") {
         const attune::sliding_window m(lr.first, lr.second);
         check_classify(m, L, -40, seed++, /*exact*/ true);
         check_keys(m, L, -10);
+        check_span(m, L, -40, seed++);
     }
     // Causal is window {∞, 0}: the same tile classes as attune::causal.
     const attune::sliding_window w(attune::unbounded, 0);
@@ -167,6 +193,7 @@ TEST_CASE("sinks_window: classify agrees with visible; SPEC's rule", "[mask]") {
         const attune::sinks_window m(sw.first, sw.second);
         INFO("sinks " << sw.first << " window " << sw.second);
         check_classify(m, L, -30, seed++);
+        check_span(m, L, -30, seed++);
         for (index_t p = -3; p < L; p += 5)
             for (index_t j = 0; j < L; ++j) {
                 const bool rule = j <= p && (j < sw.first || p - j < sw.second);
@@ -258,6 +285,7 @@ TEST_CASE("prefix_sharing: segments see the shared context and themselves only",
     }
     check_classify(attune::prefix_keys(50), 300, -10, 302, /*exact*/ false);
     check_keys(attune::prefix_keys(50), 300, -5);
+    check_span(attune::prefix_keys(50), 300, -10, 303);
 }
 
 TEST_CASE("and_mask / or_mask: classes combine as sets, keys() only for and of intervals", "[mask]") {

@@ -42,6 +42,22 @@ constexpr tile_class classify_monotone(const tile_context& t, const KeysOfPos& k
     return tile_class::partial;
 }
 
+// The smallest key range of tile t that holds every visible key of its rows, for the same
+// monotone-interval masks: [max(lo(q_first), k_first), min(hi(q_last), k_last)] (empty when
+// first > last). It always holds every visible key; it is tight when the rows' intervals are not
+// empty. Offered as `key_range span(const tile_context&) const` so that an engine can
+// compute only those keys of a partial tile (e.g. the 4 sink keys of a 64-key tile).
+template <class KeysOfPos>
+constexpr key_range span_monotone(const tile_context& t, const KeysOfPos& keys_of) noexcept {
+    return {max_of(keys_of(t.q_first).first, t.k_first), min_of(keys_of(t.q_last).last, t.k_last)};
+}
+// The hull of two key ranges, ignoring an empty one.
+inline constexpr key_range hull(const key_range& a, const key_range& b) noexcept {
+    if (is_empty(a)) return b;
+    if (is_empty(b)) return a;
+    return {min_of(a.first, b.first), max_of(a.last, b.last)};
+}
+
 // A key set that is the intersection (and) / union (or) of two sets, from their tile classes.
 inline constexpr tile_class and_classes(tile_class a, tile_class b) noexcept {
     if (a == tile_class::empty || b == tile_class::empty) return tile_class::empty;

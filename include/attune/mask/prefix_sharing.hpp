@@ -44,6 +44,9 @@ public:
     tile_class classify(const tile_context& t) const noexcept {
         return detail::classify_monotone(t, [this](index_t p) { return keys_at(p); });
     }
+    key_range span(const tile_context& t) const noexcept {
+        return detail::span_monotone(t, [this](index_t p) { return keys_at(p); });
+    }
     key_range keys_at(index_t p) const noexcept { return {0, p >= prefix_ ? prefix_ - 1 : -1}; }
 
 private:

@@ -48,6 +48,14 @@ public:
                                   detail::classify_monotone(t, [this](index_t p) { return window_keys(p); }));
     }
 
+    // The keys of tile t that any of its rows sees (the sinks' and the window's parts): on the
+    // tile holding the sinks, only keys [0, sinks) when the window is far (not yet used by the engine).
+    key_range span(const tile_context& t) const noexcept {
+        const key_range s = detail::span_monotone(t, [this](index_t p) { return sink_keys(p); });
+        if (window_ == 0) return s;  // every window interval is empty
+        return detail::hull(s, detail::span_monotone(t, [this](index_t p) { return window_keys(p); }));
+    }
+
 private:
     index_t sinks_;
     index_t window_;

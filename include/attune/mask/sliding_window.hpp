@@ -43,6 +43,11 @@ public:
         return detail::classify_monotone(t, [this](index_t p) { return keys_at(p); });
     }
 
+    // The keys of tile t that any of its rows sees: [first, last] of the tile (not yet used by the engine).
+    key_range span(const tile_context& t) const noexcept {
+        return detail::span_monotone(t, [this](index_t p) { return keys_at(p); });
+    }
+
     // [p − left, p + right], clamped below at key 0 (never overflows for unbounded sides).
     key_range keys_at(index_t p) const noexcept {
         return {detail::max_of(detail::sat_sub(p, left_), 0), detail::sat_add(p, right_)};

@@ -4,8 +4,10 @@
 // table is [heads][2R + 1] row-major (query head h, R = max_distance; at least one row per query
 // head, extra rows unused), p the query's absolute
 // position (bottom-right), j the key's. Distances beyond ±R share the edge buckets.
-// Tile path: lane-wise, a gather per tile column: lane r reads table[lane base + clamp(j − p_r, −R, R)]
-// with the lane base (head offset + R) prepared once per item; positions are floats (exact below
+// Tile path, lane-wise: a tile whose distances j − p all lie beyond ±R (most tiles of a long
+// sequence) adds one per-lane constant, its head's edge bucket; other tiles gather per column:
+// lane r reads table[lane base + clamp(j − p_r, −R, R)], lane base = head offset + R, prepared once
+// per item; positions are floats (exact below
 // 2^24) and so are table indices (the table must have fewer than 2^24 entries). The scalar arch
 // walks each row instead: consecutive keys read consecutive table entries.
 #include <type_traits>
@@ -40,11 +42,17 @@ struct relative_bias {
         return s + static_cast<T>(head_row(c.q_head)[bucket(c.q_pos, c.k_pos)]);
     }
 
-    static constexpr int lane_arrays = 1;  // per lane: head_row offset + R, as float
+    // Per lane: head_row offset + R (as float), the head's bucket −R, and its bucket +R.
+    static constexpr int lane_arrays = 3;
 
     void prepare(const score_rows& rows, float* lanes) const {
-        for (index_t r = 0; r < rows.rows_padded; ++r)
-            lanes[r] = static_cast<float>((r < rows.rows ? rows.q_head(r) : 0) * (2 * max_distance + 1) + max_distance);
+        const index_t rp = rows.rows_padded;
+        for (index_t r = 0; r < rp; ++r) {
+            const index_t h = r < rows.rows ? rows.q_head(r) : 0;
+            lanes[r] = static_cast<float>(h * (2 * max_distance + 1) + max_distance);
+            lanes[rp + r] = head_row(h)[0];
+            lanes[2 * rp + r] = head_row(h)[2 * max_distance];
+        }
     }
 
     template <class Arch>
@@ -54,6 +62,20 @@ struct relative_bias {
             using fb = xsimd::batch<float, Arch>;
             constexpr index_t W = static_cast<index_t>(fb::size);
             const fb lo(static_cast<float>(-max_distance)), hi(static_cast<float>(max_distance)), one(1.0f);
+            const index_t q_last = rows.q_first + rows.nq - 1;
+            const bool all_low = k_first + nk - 1 - rows.q_first <= -max_distance;  // every j − p ≤ −R
+            const bool all_high = k_first - q_last >= max_distance;                // every j − p ≥ R
+            if (all_low || all_high) {
+                const float* edge = lanes + (all_low ? rp : 2 * rp);
+                for (index_t r = 0; r < rp; r += W) {
+                    const fb e = fb::load_aligned(edge + r);
+                    for (index_t n = 0; n < nk; ++n) {
+                        float* s = S + n * rp + r;
+                        (fb::load_aligned(s) + e).store_aligned(s);
+                    }
+                }
+                return;
+            }
             for (index_t r = 0; r < rp; r += W) {
                 const fb base = fb::load_aligned(lanes + r);
                 fb d = fb(static_cast<float>(k_first)) - fb::load_aligned(rows.q_pos_lanes + r);  // j − p

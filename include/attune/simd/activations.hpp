@@ -36,11 +36,11 @@ inline xsimd::batch<float, A> reciprocal_ge1(const xsimd::batch<float, A>& x) {
 }
 
 // tanh(x).
-// Range: every float; ±1 exactly for |x| ≥ 9.5 (float rounding; the argument is clamped there),
-// ±inf → ±1, NaN propagates.
+// Range: every float; ±1 exactly for |x| ≥ 9.01 (float rounding), ±inf → ±1, NaN propagates.
 // Error: ≤ 3 ULP. |x| < 0.625: x + x³·P(x²), Cephes' degree-4 minimax polynomial (no cancellation
-// near 0, so tanh stays accurate relative to x). |x| ≥ 0.625: 1 − 2/(e^{2|x|} + 1) with the sign of x,
-// the quotient by reciprocal_ge1. Checked in tests/score.
+// near 0, so tanh stays accurate relative to x). |x| ≥ 0.625: with t = e^{−2|x|} ∈ [0, 0.29]
+// (exp_nonpositive), tanh|x| = 1 − 2t/(1 + t), the quotient by reciprocal_ge1, and the sign of x.
+// Checked in tests/score.
 inline scalar_vec tanh(scalar_vec x) { return std::tanh(x.v); }
 
 template <class A>
@@ -54,25 +54,25 @@ inline xsimd::batch<float, A> tanh(const xsimd::batch<float, A>& x) {
     p = xsimd::fma(p, z, fb(1.33314422036e-1f));
     p = xsimd::fma(p, z, fb(-3.33332819422e-1f));
     const fb small = xsimd::fma(p * z, x, x);
-    const fb axc = xsimd::min(ax, fb(9.5f));
-    const fb e = simd::exp(axc + axc);
-    fb big = fb(1.0f) - fb(2.0f) * reciprocal_ge1(e + fb(1.0f));
-    big = xsimd::select(x < fb(0.0f), -big, big);
-    return xsimd::select(ax < fb(0.625f), small, xsimd::select(xsimd::isnan(x), x, big));
+    const fb t = simd::exp_nonpositive(fb(-2.0f) * ax);  // NaN stays NaN, −inf → 0
+    const fb big = xsimd::fnma(fb(2.0f) * t, reciprocal_ge1(fb(1.0f) + t), fb(1.0f));
+    // NaN: the comparison is false and big is NaN.
+    return xsimd::select(ax < fb(0.625f), small, xsimd::select(x < fb(0.0f), -big, big));
 }
 
 // σ(x) = 1 / (1 + e^{−x}).
 // Range: every float; exactly 0 for x < −87.33 (including −inf: masked scores contribute exactly 0;
 // σ there is below 1.2e-38), exactly 1 for x > 17.33 (float rounding), NaN propagates.
-// Error: ≤ 4 ULP relative (exp's 2 ULP, one add, the quotient by reciprocal_ge1); no cancellation.
+// Error: ≤ 4 ULP relative. With t = e^{−|x|} ∈ [0, 1] (exp_nonpositive, 2 ULP) and r = 1/(1 + t)
+// (reciprocal_ge1): σ = r for x ≥ 0, t·r for x < 0 — no cancellation on either side.
 inline scalar_vec sigmoid(scalar_vec x) { return x.v < -87.33654f ? 0.0f : 1.0f / (1.0f + simd::exp(scalar_vec(-x.v)).v); }
 
 template <class A>
 inline xsimd::batch<float, A> sigmoid(const xsimd::batch<float, A>& x) {
     using fb = xsimd::batch<float, A>;
-    const fb lo(-87.33654f);
-    const fb y = reciprocal_ge1(fb(1.0f) + simd::exp(-xsimd::max(x, lo)));
-    return xsimd::select(x < lo, fb(0.0f), xsimd::select(xsimd::isnan(x), x, y));
+    const fb t = simd::exp_nonpositive(-xsimd::abs(x));
+    const fb r = reciprocal_ge1(fb(1.0f) + t);
+    return xsimd::select(x >= fb(0.0f), r, t * r);  // NaN: t·r is NaN
 }
 
 }  // namespace attune::simd

@@ -54,6 +54,8 @@ inline xsimd::batch<float, A> tanh(const xsimd::batch<float, A>& x) {
     p = xsimd::fma(p, z, fb(1.33314422036e-1f));
     p = xsimd::fma(p, z, fb(-3.33332819422e-1f));
     const fb small = xsimd::fma(p * z, x, x);
+    // Soft-capped scores mostly lie well inside the cap: skip the exp when every lane does.
+    if (xsimd::all(ax < fb(0.625f))) return small;
     const fb t = simd::exp_nonpositive(fb(-2.0f) * ax);  // NaN stays NaN, −inf → 0
     const fb big = xsimd::fnma(fb(2.0f) * t, reciprocal_ge1(fb(1.0f) + t), fb(1.0f));
     // NaN: the comparison is false and big is NaN.

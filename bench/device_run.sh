@@ -6,6 +6,7 @@
 #   bench/device_run.sh                          results in $OUT (default build-device/out)
 #   ATTUNE_BENCH_THREADS=1,16                    thread counts besides 1 and 2 (default 1,16)
 #   BENCH_FILTER='prefill|decode|peak'           a --benchmark_filter (default: every row)
+#   BENCH_ARGS='--benchmark_repetitions=3 --benchmark_report_aggregates_only=true'   more arguments
 # Writes $OUT/bench.json (attune_bench's JSON), bench.txt, compare.md (the table), machine.txt.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,6 +40,9 @@ cmake --build "$build" -j "$jobs" --target attune_bench
 export ATTUNE_BENCH_THREADS="${ATTUNE_BENCH_THREADS:-1,16}"
 bench_args=(--benchmark_out="$OUT/bench.json" --benchmark_out_format=json)
 [ -n "${BENCH_FILTER:-}" ] && bench_args+=(--benchmark_filter="$BENCH_FILTER")
+# e.g. BENCH_ARGS="--benchmark_repetitions=3 --benchmark_report_aggregates_only=true" (medians)
+# shellcheck disable=SC2206
+[ -n "${BENCH_ARGS:-}" ] && bench_args+=($BENCH_ARGS)
 start=$(date +%s)
 "$build/bench/attune_bench" "${bench_args[@]}" | tee "$OUT/bench.txt"
 echo "attune_bench took $(( $(date +%s) - start )) s"

@@ -8,6 +8,7 @@
 #include "attune/exec/executor.hpp"
 #include "attune/mask/none.hpp"
 #include "attune/mask/causal.hpp"
+#include "attune/mask/masks.hpp"
 #include "attune/family/softmax.hpp"
 #include "attune/family/sigmoid.hpp"
 #include "attune/score/none.hpp"

@@ -16,6 +16,7 @@ Without PyTorch the script still prints attune's columns (and says PyTorch is mi
 import argparse
 import json
 import math
+import os
 import platform
 import re
 import statistics
@@ -172,11 +173,17 @@ class TorchRunner:
         def mask_mod(b, h, q_idx, kv_idx):
             return (kv_idx <= q_idx) & ((kv_idx < S) | (q_idx - kv_idx < W))
 
-        key = (S, W, L, case["q_dtype"])
+        # Compiled per thread count: a kernel compiled for one OpenMP team size corrupted the heap
+        # when run with another (PyTorch 2.11 CPU, seen on the Xeon). Hence the reset and the key.
+        key = (S, W, L, case["q_dtype"], torch.get_num_threads())
         if getattr(self, "_flex", None) is None:
             self._flex = {}
         if key not in self._flex:
             try:
+                if os.environ.get("ATTUNE_COMPARE_NO_FLEX"):
+                    raise RuntimeError("FlexAttention disabled by ATTUNE_COMPARE_NO_FLEX")
+                torch._dynamo.reset()
+                self._flex = {}
                 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
                 bm = create_block_mask(mask_mod, B=None, H=None, Q_LEN=L, KV_LEN=L, device="cpu")
                 compiled = torch.compile(flex_attention)

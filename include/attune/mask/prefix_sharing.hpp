@@ -28,25 +28,14 @@ namespace attune {
 
 // Keys [0, prefix) are visible to every query at position p ≥ prefix (and nothing else): global
 // context columns for the rows after it. One interval per row, monotone in p.
-class prefix_keys {
+class prefix_keys : public interval_mask<prefix_keys> {
 public:
-    using policy_kind = mask_kind;
-    static constexpr bool is_none = false;
-
     prefix_keys() noexcept : prefix_(0) {}
     explicit prefix_keys(index_t prefix) : prefix_(prefix) {
         detail::require(prefix >= 0, "prefix_keys: prefix length (", prefix, ") must be ≥ 0");
     }
     index_t prefix() const noexcept { return prefix_; }
 
-    key_range keys(const index_context& row) const noexcept { return keys_at(row.q_pos); }
-    bool visible(const index_context& c) const noexcept { return detail::contains(keys_at(c.q_pos), c.k_pos); }
-    tile_class classify(const tile_context& t) const noexcept {
-        return detail::classify_monotone(t, [this](index_t p) { return keys_at(p); });
-    }
-    key_range span(const tile_context& t) const noexcept {
-        return detail::span_monotone(t, [this](index_t p) { return keys_at(p); });
-    }
     key_range keys_at(index_t p) const noexcept { return {0, p >= prefix_ ? prefix_ - 1 : -1}; }
 
 private:

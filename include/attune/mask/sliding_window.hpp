@@ -21,11 +21,8 @@
 
 namespace attune {
 
-class sliding_window {
+class sliding_window : public interval_mask<sliding_window> {
 public:
-    using policy_kind = mask_kind;
-    static constexpr bool is_none = false;
-
     // Default: {unbounded, 0}, i.e. causal (variant<> keeps a default-constructed copy).
     sliding_window() noexcept : left_(unbounded), right_(0) {}
     // left, right ≥ 0 (attune::unbounded for no limit on a side).
@@ -36,17 +33,6 @@ public:
 
     index_t left() const noexcept { return left_; }
     index_t right() const noexcept { return right_; }
-
-    key_range keys(const index_context& row) const noexcept { return keys_at(row.q_pos); }
-    bool visible(const index_context& c) const noexcept { return detail::contains(keys_at(c.q_pos), c.k_pos); }
-    tile_class classify(const tile_context& t) const noexcept {
-        return detail::classify_monotone(t, [this](index_t p) { return keys_at(p); });
-    }
-
-    // The keys of tile t that any of its rows sees: [first, last] of the tile (not yet used by the engine).
-    key_range span(const tile_context& t) const noexcept {
-        return detail::span_monotone(t, [this](index_t p) { return keys_at(p); });
-    }
 
     // [p − left, p + right], clamped below at key 0 (never overflows for unbounded sides).
     key_range keys_at(index_t p) const noexcept {

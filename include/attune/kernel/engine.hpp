@@ -27,6 +27,12 @@ struct has_key_range<M, std::void_t<decltype(std::declval<const M&>().keys(std::
 // Key positions are compared as floats in the lane-wise path: exact below 2^24 tokens.
 inline constexpr index_t max_float_exact_position = index_t(1) << 24;
 
+template <class M, class = void>
+struct has_span : std::false_type {};
+template <class M>
+struct has_span<M, std::void_t<decltype(std::declval<const M&>().span(std::declval<const tile_context&>()))>>
+    : std::true_type {};
+
 // Where a split item leaves its unnormalised result: rows × (m, l) and rows × dv accumulators.
 struct partial_result {
     float* m;
@@ -136,10 +142,23 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             hi[r] = static_cast<float>(kr.last >= max_float_exact_position ? max_float_exact_position : kr.last);
         }
     }
-    for (index_t n0 = k_begin; n0 < k_end; n0 += plan.kv_tile) {
-        const index_t nk = plan.kv_tile < k_end - n0 ? plan.kv_tile : k_end - n0;
-        const tile_class cls = mask.classify(tile_context{b, hkv, q_first, q_first + nq - 1, n0, n0 + nk - 1});
+    for (index_t tile0 = k_begin; tile0 < k_end; tile0 += plan.kv_tile) {
+        const index_t tile_keys = plan.kv_tile < k_end - tile0 ? plan.kv_tile : k_end - tile0;
+        const tile_class cls = mask.classify(tile_context{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1});
         if (cls == tile_class::empty) continue;
+        // Keys [n0, n0 + nk) of the tile are computed: all of them, or on a partial tile of a mask
+        // that knows its span, only those some row sees (the 4 sinks of a 64-key tile, say).
+        index_t n0 = tile0, nk = tile_keys;
+        if constexpr (has_span<mask_t>::value) {
+            if (cls == tile_class::partial) {
+                const key_range sp = mask.span(tile_context{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1});
+                const index_t first = sp.first > tile0 ? sp.first : tile0;
+                const index_t last = sp.last < tile0 + tile_keys - 1 ? sp.last : tile0 + tile_keys - 1;
+                if (last < first) continue;
+                n0 = first;
+                nk = last - first + 1;
+            }
+        }
 
         // Scores. Few rows: the dot kernel reads the user's K rows in any storage type. Many rows:
         // the broadcast kernel reads float K rows, the user's or a converted copy of the tile.
@@ -164,11 +183,13 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 }
             }
         } else if (cls == tile_class::partial) {
-            for (index_t n = 0; n < nk; ++n)
-                for (index_t r = 0; r < rows; ++r) {
-                    const index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, n0 + n};
+            for (index_t r = 0; r < rows; ++r) {
+                index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, 0};
+                for (index_t n = 0; n < nk; ++n) {
+                    c.k_pos = n0 + n;
                     if (!mask.visible(c)) S[n * rp + r] = neg_inf;
                 }
+            }
         }
 
         if constexpr (family::row_statistics) {

@@ -18,6 +18,7 @@
 #include <catch2/catch.hpp>
 
 #include "attune/mask/masks.hpp"
+#include "mask/sparse_layout.hpp"
 #include "support.hpp"
 
 #ifndef ATTUNE_TEST_ARCH
@@ -110,26 +111,6 @@ std::vector<index_t> doc_lengths(index_t lk) {
     return out;
 }
 
-// Block-sparse layout over Lk positions: every third query block empty, kv blocks full, partial
-// (causal inside) or absent in a fixed pseudo-random pattern.
-template <class Inner = attune::causal>
-attune::block_sparse<Inner> sparse_layout(index_t lk, index_t qb, index_t kb, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    const index_t nq = (lk + qb - 1) / qb, nk = (lk + kb - 1) / kb;
-    std::vector<index_t> offsets{0}, cols;
-    std::vector<std::uint8_t> full;
-    for (index_t r = 0; r < nq; ++r) {
-        if (r % 3 != 1)
-            for (index_t c = 0; c < nk; ++c) {
-                const unsigned u = rng() % 4;
-                if (u == 0) continue;
-                cols.push_back(c);
-                full.push_back(u == 3 ? 1 : 0);
-            }
-        offsets.push_back(static_cast<index_t>(cols.size()));
-    }
-    return attune::block_sparse<Inner>(qb, kb, offsets, cols, full);
-}
 
 }  // namespace
 

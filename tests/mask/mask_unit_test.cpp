@@ -17,6 +17,7 @@
 
 #include "attune/attune.hpp"
 #include "attune/mask/masks.hpp"
+#include "mask/sparse_layout.hpp"
 
 using attune::index_t;
 using attune::tile_class;
@@ -122,24 +123,6 @@ std::string thrown_message(const std::function<void()>& f) {
     return "(nothing thrown)";
 }
 
-// Block-sparse layout with every third query block empty and random full/partial kv blocks.
-attune::block_sparse<> random_layout(index_t L, index_t qb, index_t kb, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    const index_t nq = (L + qb - 1) / qb, nk = (L + kb - 1) / kb;
-    std::vector<index_t> offsets{0}, cols;
-    std::vector<std::uint8_t> full;
-    for (index_t r = 0; r < nq; ++r) {
-        if (r % 3 != 1)
-            for (index_t c = 0; c < nk; ++c) {
-                const unsigned u = rng() % 4;
-                if (u == 0) continue;
-                cols.push_back(c);
-                full.push_back(u == 3 ? 1 : 0);
-            }
-        offsets.push_back(static_cast<index_t>(cols.size()));
-    }
-    return attune::block_sparse<>(qb, kb, offsets, cols, full);
-}
 
 }  // namespace
 
@@ -249,7 +232,7 @@ TEST_CASE("block_sparse: classify combines the blocks a tile overlaps", "[mask]"
     std::uint32_t seed = 200;
     for (auto b : std::vector<std::pair<index_t, index_t>>{{16, 32}, {7, 13}, {64, 64}, {128, 16}, {1, 1}, {100, 300}}) {
         INFO("blocks " << b.first << " x " << b.second);
-        const auto m = random_layout(L, b.first, b.second, seed);
+        const auto m = attune_test::sparse_layout(L, b.first, b.second, seed);
         check_classify(m, L, -20, seed++);
         const attune::block_sparse<attune::no_mask> plain(b.first, b.second, {0, 1, 1, 2}, {0, 1}, {0, 1});
         check_classify(plain, L, -20, seed++);

@@ -12,26 +12,15 @@
 #include "attune/kernel/microkernel.hpp"
 #include "attune/kernel/problem.hpp"
 #include "attune/kernel/scratch.hpp"
+#include "attune/mask/traits.hpp"
 #include "attune/score/modifier.hpp"
 #include "attune/simd/vec.hpp"
 #include "attune/sink/sink.hpp"
 
 namespace attune::kernel {
 
-template <class M, class = void>
-struct has_key_range : std::false_type {};
-template <class M>
-struct has_key_range<M, std::void_t<decltype(std::declval<const M&>().keys(std::declval<const index_context&>()))>>
-    : std::true_type {};
-
 // Key positions are compared as floats in the lane-wise path: exact below 2^24 tokens.
 inline constexpr index_t max_float_exact_position = index_t(1) << 24;
-
-template <class M, class = void>
-struct has_span : std::false_type {};
-template <class M>
-struct has_span<M, std::void_t<decltype(std::declval<const M&>().span(std::declval<const tile_context&>()))>>
-    : std::true_type {};
 
 // Where a split item leaves its unnormalised result: rows × (m, l) and rows × dv accumulators.
 struct partial_result {
@@ -131,7 +120,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         score_lanes = buf + rp;
         score_hooks::prepare(var.score(), srows, score_lanes);
     }
-    if constexpr (has_key_range<mask_t>::value) {
+    if constexpr (detail::mask_has_keys<mask_t>::value) {
         lanewise_mask = p.lk < max_float_exact_position && q_first + nq < max_float_exact_position;
         for (index_t r = 0; r < rp; ++r) {
             lo[r] = 0.0f;  // padded rows: an empty range
@@ -149,7 +138,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         // Keys [n0, n0 + nk) of the tile are computed: all of them, or on a partial tile of a mask
         // that knows its span, only those some row sees (the 4 sinks of a 64-key tile, say).
         index_t n0 = tile0, nk = tile_keys;
-        if constexpr (has_span<mask_t>::value) {
+        if constexpr (detail::mask_has_span<mask_t>::value) {
             if (cls == tile_class::partial) {
                 const key_range sp = mask.span(tile_context{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1});
                 const index_t first = sp.first > tile0 ? sp.first : tile0;

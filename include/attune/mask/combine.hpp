@@ -14,16 +14,10 @@
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
 #include "attune/mask/interval.hpp"
+#include "attune/mask/traits.hpp"
 
 namespace attune {
 
-namespace detail {
-template <class M, class = void>
-struct mask_has_keys : std::false_type {};
-template <class M>
-struct mask_has_keys<M, std::void_t<decltype(std::declval<const M&>().keys(std::declval<const index_context&>()))>>
-    : std::true_type {};
-}  // namespace detail
 
 template <class A, class B>
 struct and_mask {

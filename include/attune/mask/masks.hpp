@@ -3,6 +3,7 @@
 #include "attune/mask/none.hpp"
 #include "attune/mask/causal.hpp"
 #include "attune/mask/interval.hpp"
+#include "attune/mask/traits.hpp"
 #include "attune/mask/sliding_window.hpp"
 #include "attune/mask/sinks_window.hpp"
 #include "attune/mask/document.hpp"

@@ -26,56 +26,16 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsic headers (the
-// _mm512_undefined_* idiom) wherever Eigen's or xsimd's AVX-512 code is inlined. The state of a
-// warning follows the location of the code, so ignoring it while those headers are first included
-// keeps -march=native -Werror builds clean without hiding warnings in this file.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#include "attune/attune.hpp"
+#include "support.hpp"
 #include "attune/mask/sinks_window.hpp"
 #include "attune/reference/softmax.hpp"
-#include <xsimd/xsimd.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
-
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
 
 namespace {
 
-using attune::index_t;
-
-// ---------------------------------------------------------------------------------------------
-// Inputs: uniform random values in [-1, 1) from a fixed-seed splitmix64, so runs are repeatable
-// and nothing is zero (zeros would let a kernel or the FPU take shortcuts).
-template <class T>
-std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
-    std::vector<T> v(n);
-    std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (auto& x : v) {
-        s += 0x9E3779B97F4A7C15ull;
-        std::uint64_t z = s;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        const float u = static_cast<float>(z >> 40) * (1.0f / 16777216.0f);  // [0, 1)
-        x = static_cast<T>(2.0f * u - 1.0f);
-    }
-    return v;
-}
+using namespace attune_bench;
 
 // Visible (query, key) pairs of one head: Lq·Lk without a mask, the exact bottom-right causal
 // count with one.
@@ -110,12 +70,6 @@ struct shape {
     }
 };
 
-void set_counters(benchmark::State& state, double flops_per_iter, double bytes_per_iter) {
-    const double iters = static_cast<double>(state.iterations());
-    state.counters["flops"] = benchmark::Counter(flops_per_iter * iters, benchmark::Counter::kIsRate);
-    state.counters["bytes"] = benchmark::Counter(bytes_per_iter * iters, benchmark::Counter::kIsRate);
-}
-
 // ---------------------------------------------------------------------------------------------
 // attune::attention over random inputs of `sh`, with `threads` OpenMP workers.
 template <class TQ, class TK, class TV>
@@ -129,15 +83,8 @@ void bm_attention(benchmark::State& state, shape sh) {
     const auto kv = attune::view_bhld(k.data(), sh.b, sh.hkv, sh.lk, sh.d);
     const auto vv = attune::view_bhld(v.data(), sh.b, sh.hkv, sh.lk, sh.d);
     const auto ov = attune::view_bhld(out.data(), sh.b, sh.hq, sh.lq, sh.d);
-#if defined(_OPENMP)
-    const attune::openmp_executor exec{threads};
-#else
-    const attune::serial_executor exec{};
-    if (threads > 1) {
-        state.SkipWithError("attune_bench was built without OpenMP: only threads:1 runs");
-        return;
-    }
-#endif
+    executor exec;
+    if (!make_executor(state, threads, exec)) return;
     auto call = [&] {
         if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), attune::options{}, exec);
         else if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
@@ -300,28 +247,6 @@ void bm_peak_read(benchmark::State& state) {
 }
 
 // ---------------------------------------------------------------------------------------------
-std::vector<int> thread_counts() {
-    std::set<int> counts{1, 2};
-    if (const char* env = std::getenv("ATTUNE_BENCH_THREADS")) {
-        std::stringstream ss(env);
-        std::string item;
-        while (std::getline(ss, item, ',')) {
-            const int n = std::atoi(item.c_str());
-            if (n > 0) counts.insert(n);
-        }
-    }
-    return {counts.begin(), counts.end()};
-}
-
-template <class Fn, class... Args>
-benchmark::internal::Benchmark* add(const std::string& name, const std::vector<int>& threads, Fn fn, Args... args) {
-    auto* b = benchmark::RegisterBenchmark(name.c_str(), fn, args...);
-    b->ArgName("threads");
-    for (int t : threads) b->Arg(t);
-    b->UseRealTime()->Unit(benchmark::kMillisecond);
-    return b;
-}
-
 void register_all() {
     const std::vector<int> threads = thread_counts();
 
@@ -356,6 +281,8 @@ void register_all() {
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
         }
+
+    for (const auto& rows : extra_rows()) rows(threads);
 }
 
 }  // namespace

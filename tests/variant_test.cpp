@@ -35,6 +35,16 @@ struct distance_penalty {
     }
 };
 
+// A mask with no default constructor: its window is a required parameter.
+struct required_window {
+    using policy_kind = attune::mask_kind;
+    static constexpr bool is_none = false;
+    index_t window;
+    explicit required_window(index_t w) : window(w) {}
+    bool visible(const attune::index_context& c) const noexcept { return c.k_pos <= c.q_pos && c.q_pos - c.k_pos < window; }
+    attune::tile_class classify(const attune::tile_context&) const noexcept { return attune::tile_class::partial; }
+};
+
 template <class Var>
 void check_variant(const Var& var, std::uint32_t seed) {
     std::mt19937 rng(seed);
@@ -112,4 +122,14 @@ TEST_CASE("a user-written mask policy runs through the engine and matches the re
 TEST_CASE("a user-written score modifier runs through the engine and matches the reference", "[variant]") {
     check_variant(attune::variant<distance_penalty>(distance_penalty{0.125f}), 7);
     check_variant(attune::variant<attune::causal, distance_penalty>(attune::causal{}, distance_penalty{0.5f}), 8);
+}
+
+TEST_CASE("policies without a default constructor compose into a variant and run", "[variant]") {
+    static_assert(!std::is_default_constructible_v<required_window>);
+    static_assert(!std::is_default_constructible_v<attune::variant<required_window>>);
+    const attune::variant<required_window, distance_penalty> var(required_window{5}, distance_penalty{0.25f});
+    CHECK(var.mask().window == 5);
+    CHECK(var.score().slope == 0.25f);
+    check_variant(var, 9);
+    check_variant(required_window{3}, 10);  // a lone policy is wrapped into a variant
 }

@@ -30,10 +30,16 @@ class variant {
     using pick = std::conditional_t<(detail::count_kind_v<Kind, Ps...> == 0), Default,
                                     std::tuple_element_t<detail::find_kind<Kind, Ps..., Default>(), std::tuple<Ps..., Default>>>;
 
+    // The policy of kind Kind, or a shared default instance when the variant has none. Only
+    // missing kinds are default-constructed, so a user's policy needs no default constructor.
     template <class Kind, class Default>
-    static const Default& get_or(const std::tuple<Ps...>& t, const Default& fallback) {
-        if constexpr (detail::count_kind_v<Kind, Ps...> == 0) return fallback;
-        else return std::get<detail::find_kind<Kind, Ps...>()>(t);
+    static const Default& get_or(const std::tuple<Ps...>& t) {
+        if constexpr (detail::count_kind_v<Kind, Ps...> == 0) {
+            static const Default fallback{};
+            return fallback;
+        } else {
+            return std::get<detail::find_kind<Kind, Ps...>()>(t);
+        }
     }
 
 public:
@@ -44,21 +50,18 @@ public:
     static_assert(family_type::row_statistics || detail::is_none_v<sink_type>,
                   "attune::variant: sink policies belong to the softmax family (a family with row statistics)");
 
+    // Default-constructible when every policy is.
     variant() = default;
     template <std::size_t N = sizeof...(Ps), std::enable_if_t<(N > 0), int> = 0>
     explicit variant(Ps... ps) : parts_(std::move(ps)...) {}
 
-    const family_type& family() const { return get_or<family_kind>(parts_, family_default_); }
-    const mask_type& mask() const { return get_or<mask_kind>(parts_, mask_default_); }
-    const score_type& score() const { return get_or<score_kind>(parts_, score_default_); }
-    const sink_type& sink() const { return get_or<sink_kind>(parts_, sink_default_); }
+    const family_type& family() const { return get_or<family_kind, family_type>(parts_); }
+    const mask_type& mask() const { return get_or<mask_kind, mask_type>(parts_); }
+    const score_type& score() const { return get_or<score_kind, score_type>(parts_); }
+    const sink_type& sink() const { return get_or<sink_kind, sink_type>(parts_); }
 
 private:
     std::tuple<Ps...> parts_;
-    family_type family_default_{};
-    mask_type mask_default_{};
-    score_type score_default_{};
-    sink_type sink_default_{};
 };
 
 template <class... Ps>

@@ -54,11 +54,6 @@ void require_data(const tensor_view<T>& v, const char* name) {
     require(v.data() != nullptr || v.size() == 0, name, " has null data");
 }
 
-inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void*, const void*> b) {
-    if (a.first == nullptr || b.first == nullptr) return false;
-    return std::less<const void*>()(a.first, b.second) && std::less<const void*>()(b.first, a.second);
-}
-
 // Checks every shape relation of an attention call and builds the kernel's problem.
 template <class TQ, class TK, class TV, class TO>
 kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_view<const TK> k, tensor_view<const TV> v,

@@ -15,6 +15,7 @@
 #include "attune/score/softcap.hpp"
 #include "attune/score/alibi.hpp"
 #include "attune/score/relative_bias.hpp"
+#include "attune/score/music_relative.hpp"
 #include "attune/score/compose.hpp"
 #include "attune/sink/none.hpp"
 #include "attune/sink/sink_logit.hpp"
@@ -22,3 +23,5 @@
 #include "attune/variant.hpp"
 #include "attune/attention.hpp"
 #include "attune/merge.hpp"
+#include "attune/prepass/layer_norm.hpp"
+#include "attune/prepass/qk_norm.hpp"

@@ -3,6 +3,8 @@
 // contiguous; the other three strides are free, so PyTorch's B,H,L,D and the inference engines'
 // B,L,H,D layouts (and padded or sliced tensors) are all just strides. Strides count elements.
 #include <array>
+#include <functional>
+#include <utility>
 #include <type_traits>
 
 #include "attune/core/error.hpp"
@@ -62,6 +64,14 @@ private:
     std::array<index_t, 4> shape_{0, 0, 0, 0};
     std::array<index_t, 3> strides_{0, 0, 0};
 };
+
+namespace detail {
+// Whether two extents (view::extent()) share memory; empty extents share none.
+inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void*, const void*> b) {
+    if (a.first == nullptr || b.first == nullptr) return false;
+    return std::less<const void*>()(a.first, b.second) && std::less<const void*>()(b.first, a.second);
+}
+}  // namespace detail
 
 // PyTorch's contiguous layout: data[b][h][t][d].
 template <class T>

@@ -116,7 +116,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     if constexpr (!detail::is_none_v<score_t>) {
         float* buf = score_lane_scratch().get((1 + score_hooks::lane_arrays_v<score_t>) * rp);
         for (index_t r = 0; r < rp; ++r) buf[r] = static_cast<float>(q_first + (r < rows ? r % nq : 0));
-        srows = score_rows{b, hkv, p.group, nq, q_first, rows, rp, buf};
+        srows = score_rows{b, hkv, p.group, nq, q_first, rows, rp, buf, qtb, few_rows ? p.dk : 1, few_rows ? 1 : rp, p.dk};
         score_lanes = buf + rp;
         score_hooks::prepare(var.score(), srows, score_lanes);
     }

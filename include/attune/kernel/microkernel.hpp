@@ -83,13 +83,14 @@ inline void score_block_dispatch(int kr, int rc, const float* qt, index_t rows_p
     score_block<Arch, KR, RC>(qt, rows_padded, k, k_stride, dk, s);
 }
 
-// S[0..nk)[0..rows_padded) = K[0..nk) · Qt.
+// S[0..nk)[0..lanes) = K[0..nk) · Qt, rows_padded apart in Qt and S; lanes (a multiple of the
+// width) defaults to all rows_padded.
 template <class Arch>
 inline void score_tile(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t nk, index_t dk,
-                       float* s) {
+                       float* s, index_t lanes = 0) {
     constexpr int KR = block_shape<Arch>::score_keys, RC = block_shape<Arch>::score_rowvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-    const index_t rowvecs = rows_padded / W;
+    const index_t rowvecs = (lanes > 0 ? lanes : rows_padded) / W;
     for (index_t c0 = 0; c0 < rowvecs; c0 += RC) {
         const int rc = static_cast<int>(rowvecs - c0 < RC ? rowvecs - c0 : RC);
         for (index_t n0 = 0; n0 < nk; n0 += KR) {

@@ -58,7 +58,9 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
             const index_t hk = h / group;
             const Eigen::MatrixXd Q = to_matrix(q, b, h), K = to_matrix(k, b, hk), Vm = to_matrix(v, b, hk);
             const Eigen::MatrixXd S = scale * Q * K.transpose();
+            const Eigen::MatrixXd Qs = scale * Q;  // rows τ·q_i: what query-dependent modifiers and sinks see
             for (index_t i = 0; i < Lq; ++i) {
+                const query_row<double> qrow{Qs.data() + i, Qs.rows(), q.dim()};  // column-major: step = rows
                 const double inf = std::numeric_limits<double>::infinity();
                 Eigen::VectorXd s(Lk);
                 std::vector<bool> vis(static_cast<std::size_t>(Lk));
@@ -66,7 +68,7 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                 for (index_t j = 0; j < Lk; ++j) {
                     const index_context c{b, h, hk, Lk - Lq + i, j};
                     vis[static_cast<std::size_t>(j)] = var.mask().visible(c);
-                    s(j) = static_cast<double>(var.score()(S(i, j), c));
+                    s(j) = static_cast<double>(score_hooks::call(var.score(), S(i, j), c, qrow));
                     if (vis[static_cast<std::size_t>(j)] && s(j) > mx) mx = s(j);
                 }
                 if constexpr (!family::row_statistics) {  // sigmoid: independent weights, plain sum

@@ -26,6 +26,12 @@ struct compose {
     auto operator()(T s, const index_context& c) const {
         return second(first(s, c), c);
     }
+    // Query-dependent when a part is (score/modifier.hpp, form 3).
+    template <class T, class U = T,
+              std::enable_if_t<score_hooks::takes_query_v<A, U> || score_hooks::takes_query_v<B, U>, int> = 0>
+    auto operator()(T s, const index_context& c, const query_row<T>& q) const {
+        return score_hooks::call(second, static_cast<T>(score_hooks::call(first, s, c, q)), c, q);
+    }
 
     void prepare(const score_rows& rows, float* lanes) const {
         score_hooks::prepare(first, rows, lanes);

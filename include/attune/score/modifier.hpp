@@ -23,6 +23,10 @@
 //     is applied a whole tile at a time, lane-wise with simd::vec<Arch>. It must also keep the
 //     per-element operator() (the reference uses it); both must agree.
 // Lanes past `rows` (padding rows) may be modified freely but must not become NaN from finite input.
+//  3. Query-dependent (Music Transformer's relative attention): a modifier whose per-element form
+//       template <class T> T operator()(T s, const index_context& c, const query_row<T>& q) const;
+//     also receives the row's scaled query τ·q (Dk elements). In the tile hook, score_rows::query(r)
+//     gives lane r's, and score_rows::q / q_lane_step / q_dim_step the packed tile of them.
 #include <type_traits>
 #include <utility>
 
@@ -32,8 +36,17 @@
 
 namespace attune {
 
+// One query row as a query-dependent modifier sees it: the scaled query τ·q, `dim` elements `step` apart.
+template <class T>
+struct query_row {
+    const T* data;
+    index_t step;
+    index_t dim;
+    T operator[](index_t d) const noexcept { return data[d * step]; }
+};
+
 // The rows of one work item as score hooks see them: lane r is query head q_head(r) at absolute
-// position q_pos(r), for r < rows; lanes [rows, rows_padded) are padding.
+// position q_pos(r), for r < rows; lanes [rows, rows_padded) are padding (zero queries).
 struct score_rows {
     index_t batch;
     index_t kv_head;
@@ -43,8 +56,15 @@ struct score_rows {
     index_t rows;
     index_t rows_padded;
     const float* q_pos_lanes;  // [rows_padded] q_pos(r) as float (exact below 2^24); padding: q_first
+    // The packed, scaled queries: element d of lane r is q[r·q_lane_step + d·q_dim_step]. Many rows:
+    // transposed, Qt[d][rows_padded] (lane step 1); few rows (decode): rows [r][dk] (dim step 1).
+    const float* q = nullptr;
+    index_t q_lane_step = 0;
+    index_t q_dim_step = 0;
+    index_t dk = 0;
     index_t q_head(index_t r) const noexcept { return kv_head * group + r / nq; }
     index_t q_pos(index_t r) const noexcept { return q_first + r % nq; }
+    query_row<float> query(index_t r) const noexcept { return {q + r * q_lane_step, q_dim_step, dk}; }
 };
 
 namespace detail {
@@ -76,9 +96,27 @@ template <class M>
 struct has_prepare<M, std::void_t<decltype(std::declval<const M&>().prepare(std::declval<const score_rows&>(),
                                                                             std::declval<float*>()))>> : std::true_type {};
 
+template <class M, class T, class = void>
+struct takes_query : std::false_type {};
+template <class M, class T>
+struct takes_query<M, T,
+                   std::void_t<decltype(std::declval<const M&>()(std::declval<T>(), std::declval<const index_context&>(),
+                                                                 std::declval<const query_row<T>&>()))>> : std::true_type {};
+
 }  // namespace detail
 
 namespace score_hooks {
+
+// True when the modifier's per-element form wants the query row (form 3 above).
+template <class M, class T = float>
+inline constexpr bool takes_query_v = detail::takes_query<M, T>::value;
+
+// The per-element modifier, with the query row when the modifier takes one.
+template <class M, class T>
+inline auto call(const M& mod, T s, const index_context& c, const query_row<T>& q) {
+    if constexpr (takes_query_v<M, T>) return mod(s, c, q);
+    else return (void)q, mod(s, c);
+}
 
 template <class M>
 inline constexpr int lane_arrays_v = detail::score_lane_arrays<M>::value;
@@ -100,7 +138,7 @@ inline void apply(const M& mod, float* S, index_t k_first, index_t nk, const sco
             for (index_t r = 0; r < rows.rows; ++r) {
                 const index_context c{rows.batch, rows.q_head(r), rows.kv_head, rows.q_pos(r), k_first + n};
                 float& s = S[n * rows.rows_padded + r];
-                s = static_cast<float>(mod(s, c));
+                s = static_cast<float>(call(mod, s, c, rows.query(r)));
             }
     }
 }

@@ -147,6 +147,18 @@ inline void convert_row(const T* src, float* dst, index_t n, float scale = 1.0f)
     for (; i < n; ++i) dst[i] = to_float(src[i]) * scale;
 }
 
+// Σ a[i]·b[i] over n floats (vector body, scalar tail).
+template <class Arch>
+inline float dot(const float* a, const float* b, index_t n) {
+    constexpr index_t W = static_cast<index_t>(width<Arch>);
+    vec<Arch> acc = simd::broadcast<Arch>(0.0f);
+    index_t i = 0;
+    for (; i + W <= n; i += W) acc = simd::fma(simd::load<Arch>(a + i), simd::load<Arch>(b + i), acc);
+    float s = simd::reduce_add(acc);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
 }  // namespace attune::simd
 
 namespace attune::simd {

@@ -1,0 +1,15 @@
+# Cross builds (../aarch64-linux-gnu.cmake): Catch2's headers from Debian's catch2 package, and
+# Catch2WithMain built for the target from tests/catch_main.cpp (Debian's libCatch2WithMain.a is x86).
+include(${CMAKE_CURRENT_LIST_DIR}/attune_cross_headers.cmake)
+if(NOT TARGET Catch2::Catch2)
+  attune_cross_header_dir(_attune_inc catch2)
+  add_library(Catch2::Catch2 INTERFACE IMPORTED)
+  set_target_properties(Catch2::Catch2 PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${_attune_inc}")
+  get_filename_component(_attune_main "${CMAKE_CURRENT_LIST_DIR}/../../../tests/catch_main.cpp" ABSOLUTE)
+  add_library(attune_catch2_main STATIC "${_attune_main}")
+  target_link_libraries(attune_catch2_main PUBLIC Catch2::Catch2)
+  add_library(Catch2::Catch2WithMain INTERFACE IMPORTED)
+  set_target_properties(Catch2::Catch2WithMain PROPERTIES INTERFACE_LINK_LIBRARIES attune_catch2_main)
+endif()
+set(Catch2_FOUND TRUE)
+set(Catch2_VERSION 2.13.10)

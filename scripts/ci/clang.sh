@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# CI job "clang": everything (library, tests, benchmarks, examples) built with clang 14 and
+# -Wall -Wextra -Werror, then every ctest test, in build-clang/.
+#   scripts/ci/clang.sh [extra ctest arguments]
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+attune_install_deps
+ci_install clang-14 libomp-14-dev
+
+dir="$root/build-clang"
+cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON \
+  -DCMAKE_CXX_COMPILER=clang++-14
+cmake --build "$dir" -j "$jobs"
+ci_ctest clang "$dir" "$@"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# CI job "sanitize": g++ with AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the
+# test: -fno-sanitize-recover=all), -O1 -g, in build-asan/. Tests are built for the widest arch
+# this machine runs (ATTUNE_TEST_ARCHS=best, e.g. avx512) plus the arch-independent ones; every
+# ctest test but the CMake consumers (which build attune again without sanitizers) runs.
+#   scripts/ci/sanitize.sh [extra ctest arguments]
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+attune_install_deps
+
+dir="$root/build-asan"
+san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS="$san" \
+  -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
+  -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=OFF
+cmake --build "$dir" -j "$jobs"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+ci_ctest sanitize "$dir" -LE cmake "$@"

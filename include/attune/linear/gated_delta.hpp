@@ -1,0 +1,216 @@
+#pragma once
+// Gated delta rule (SPEC.md §3; Yang et al., Gated Delta Networks), per (batch, kv head) with state
+// S (dk×dv, o = Sᵀq):
+//   S_t = α_t S_{t−1} + β_t k_t (v_t − α_t S_{t−1}ᵀ k_t)ᵀ,   o_t = S_tᵀ (τ q_t),   α_t = e^{g_t}
+// q and k are L2-normalised first (gated_delta_options::normalize_qk; a zero vector stays zero),
+// τ = 1/√dk unless scale says otherwise. g [B, Hkv, L, 1] (log-gates, g ≤ 0 in the model; any finite
+// value computes) and β [B, Hkv, L, 1] (in (0, 1) in the model) are per token and kv head.
+//
+//   linear::state st(B, Hkv, dk, dv);                           S lives in linear::state (its z is unused)
+//   linear::gated_delta_step(q, k, v, g, beta, out, st);        recurrent: O(dk·dv) per token
+//   linear::gated_delta_chunked(q, k, v, g, beta, out, st);     chunked, continuing from st
+//
+// Chunked form (the WY representation): within a chunk of c tokens with cumulative log-gates G_t
+// (γ_t = e^{G_t}), S_t = γ_t S_0 + Σ_{i≤t} (γ_t/γ_i) k_i u_iᵀ, where the rows u_i solve the unit
+// lower-triangular system (I + diag(β)·L) U = diag(β)(V − diag(γ) K S_0), L_ti = (γ_t/γ_i) k_t·k_i
+// for i < t. Solving for [Ũ | W] with right-hand side [diag(β) V | diag(βγ) K] gives U = Ũ − W·S_0, then
+//   O = τ·[diag(γ) Q S_0 + (Q Kᵀ ⊙ Γ ⊙ M) U]  (Γ_ti = γ_t/γ_i, M lower incl. diagonal),
+//   S_c = γ_c S_0 + (diag(γ_c/γ) K)ᵀ U.
+// Ratios γ_t/γ_i are taken as e^{G_t − G_i}, so strong decay underflows to 0 rather than overflowing.
+#include <cmath>
+
+#include "attune/exec/executor.hpp"
+#include "attune/linear/check.hpp"
+#include "attune/linear/kernels.hpp"
+#include "attune/linear/state.hpp"
+#include "attune/simd/arch.hpp"
+
+namespace attune::linear {
+
+struct gated_delta_options {
+    float scale = 0.0f;         // τ; 0 means 1/√dk
+    bool normalize_qk = true;   // L2-normalise q and k per token
+    index_t chunk = 64;         // tokens per chunk of the chunked form
+};
+
+namespace detail {
+
+// dst = src·f/‖src‖ (or src·f when !normalize); a zero vector stays zero.
+template <class Arch, class T>
+inline void load_normalised(const T* src, float* dst, index_t n, bool normalize, float f) {
+    simd::convert_row<Arch>(src, dst, n);
+    float g = f;
+    if (normalize) {
+        const float nn = dot<Arch>(dst, dst, n);
+        g = nn > 0.0f ? f / std::sqrt(nn) : 0.0f;
+    }
+    store_scaled<Arch>(dst, dst, n, g);
+}
+
+template <class T>
+inline float scalar_at(const tensor_view<const T>& x, index_t b, index_t h, index_t t) {
+    return to_float(*x.row(b, h, t));
+}
+
+template <class Arch, class TQ, class TK, class TV, class TG, class TB, class TO>
+void gated_delta_step_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q,
+                           const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<const TG>& g,
+                           const tensor_view<const TB>& beta, const tensor_view<TO>& out, index_t b, index_t hkv,
+                           index_t group, float* S) {
+    const index_t L = k.tokens(), dk = q.dim(), dv = v.dim(), dvp = padded(dv), cv = colvecs<Arch>(dv);
+    auto& ws = linear_scratch::local();
+    float* kn = ws.kphi.get(dk);
+    float* qn = ws.qphi.get(dk);
+    float* u = ws.vc.get(2 * dvp);
+    float* w = u + dvp;
+    float* o = ws.o.get(dvp);
+    for (index_t t = 0; t < L; ++t) {
+        const float alpha = std::exp(scalar_at(g, b, hkv, t)), bt = scalar_at(beta, b, hkv, t);
+        load_normalised<Arch>(k.row(b, hkv, t), kn, dk, opt.normalize_qk, 1.0f);
+        gemm<Arch, false>(kn, 0, 1, S, dvp, 1, dk, cv, u, dvp);  // u = Sᵀk
+        const TV* vr = v.row(b, hkv, t);
+        for (index_t j = 0; j < dv; ++j) w[j] = bt * (to_float(vr[j]) - alpha * u[j]);
+        for (index_t j = dv; j < dvp; ++j) w[j] = 0.0f;
+        for (index_t i = 0; i < dk * dvp; ++i) S[i] *= alpha;
+        gemm<Arch, true>(kn, 1, 0, w, 0, dk, 1, cv, S, dvp);  // S += k·wᵀ
+        for (index_t gq = 0; gq < group; ++gq) {
+            const index_t h = hkv * group + gq;
+            load_normalised<Arch>(q.row(b, h, t), qn, dk, opt.normalize_qk, tau);
+            gemm<Arch, false>(qn, 0, 1, S, dvp, 1, dk, cv, o, dvp);  // o = Sᵀ(τq)
+            store_scaled<Arch>(out.row(b, h, t), o, dv, 1.0f);
+        }
+    }
+}
+
+template <class Arch, class TQ, class TK, class TV, class TG, class TB, class TO>
+void gated_delta_chunk_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q,
+                            const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<const TG>& g,
+                            const tensor_view<const TB>& beta, const tensor_view<TO>& out, index_t b, index_t hkv,
+                            index_t group, float* S) {
+    constexpr int RR = kernel::block_shape<Arch>::pv_rows;
+    constexpr index_t W = lanes<Arch>;
+    const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
+    const index_t C = opt.chunk < L ? opt.chunk : L;
+    const index_t dvp = padded(dv), dkp = padded(dk), cp = padded(C), cv = colvecs<Arch>(dv), e = dk + cp, xw = dvp + dkp;
+    auto& ws = linear_scratch::local();
+    float* kn = ws.kphi.get(C * dk + 3 * C);  // normalised K rows [c][dk], then G, β, decay-to-end
+    float* G = kn + C * dk;
+    float* bt = G + C;
+    float* kdec = ws.den.get(C * dk);         // K rows scaled by γ_c/γ_i
+    float* kt = ws.kt.get(dk * cp);           // Kᵀ [dk][cp]
+    float* ext = ws.qphi.get(C * e);          // [γ_t τq_t | P_t] rows, then reused for K·Kᵀ
+    float* su = ws.vc.get((dk + C) * dvp);    // [S_0 ; U] rows
+    float* U = su + dk * dvp;
+    float* X = ws.a.get(C * xw);              // [Ũ | W] rows [c][dvp + dkp]
+    float* o = ws.o.get(C * dvp);
+    for (index_t i = 0; i < dk * dvp; ++i) su[i] = S[i];
+    for (index_t t0 = 0; t0 < L; t0 += C) {
+        const index_t c = L - t0 < C ? L - t0 : C;
+        float cum = 0.0f;
+        for (index_t n = 0; n < c; ++n) {
+            cum += scalar_at(g, b, hkv, t0 + n);
+            G[n] = cum;
+            bt[n] = scalar_at(beta, b, hkv, t0 + n);
+            float* kr = kn + n * dk;
+            load_normalised<Arch>(k.row(b, hkv, t0 + n), kr, dk, opt.normalize_qk, 1.0f);
+            for (index_t i = 0; i < dk; ++i) kt[i * cp + n] = kr[i];
+        }
+        for (index_t i = 0; i < dk; ++i)
+            for (index_t n = c; n < colvecs<Arch>(c) * W; ++n) kt[i * cp + n] = 0.0f;
+        // K·Kᵀ (lower triangle) into ext's score columns, then the system's rows in X.
+        float* kk = ext + dk;
+        gemm<Arch, false, triangle::columns>(kn, dk, 1, kt, cp, c, dk, colvecs<Arch>(c), kk, e);
+        for (index_t t = 0; t < c; ++t) {
+            float* xr = X + t * xw;
+            const TV* vr = v.row(b, hkv, t0 + t);
+            const float gam = std::exp(G[t]);
+            for (index_t j = 0; j < dv; ++j) xr[j] = bt[t] * to_float(vr[j]);
+            for (index_t j = dv; j < dvp; ++j) xr[j] = 0.0f;
+            for (index_t i = 0; i < dk; ++i) xr[dvp + i] = bt[t] * gam * kn[t * dk + i];
+            for (index_t i = dk; i < dkp; ++i) xr[dvp + i] = 0.0f;
+            // Forward substitution: X_t −= β_t Σ_{i<t} e^{G_t − G_i} (k_t·k_i) X_i
+            for (index_t i = 0; i < t; ++i) {
+                const float coef = -bt[t] * std::exp(G[t] - G[i]) * kk[t * e + i];
+                const simd::vec<Arch> cvec = simd::broadcast<Arch>(coef);
+                const float* xi = X + i * xw;
+                for (index_t j = 0; j < xw; j += W) simd::store<Arch>(xr + j, simd::fma(cvec, simd::load<Arch>(xi + j), simd::load<Arch>(xr + j)));
+            }
+        }
+        // U = Ũ − W·S_0
+        gemm<Arch, false>(X + dvp, xw, 1, su, dvp, c, dk, cv, o, dvp);
+        for (index_t t = 0; t < c; ++t)
+            for (index_t j = 0; j < dvp; ++j) U[t * dvp + j] = X[t * xw + j] - o[t * dvp + j];
+        for (index_t gq = 0; gq < group; ++gq) {
+            const index_t h = hkv * group + gq;
+            for (index_t t = 0; t < c; ++t) load_normalised<Arch>(q.row(b, h, t0 + t), ext + t * e, dk, opt.normalize_qk, tau);
+            float* p = ext + dk;
+            gemm<Arch, false, triangle::columns>(ext, e, 1, kt, cp, c, dk, colvecs<Arch>(c), p, e);  // τQ·Kᵀ
+            for (index_t t = 0; t < c; ++t) {
+                float* pr = p + t * e;
+                for (index_t i = 0; i <= t; ++i) pr[i] *= std::exp(G[t] - G[i]);
+                const index_t end = t + RR < c ? t + RR : c;
+                for (index_t i = t + 1; i < end; ++i) pr[i] = 0.0f;
+                store_scaled<Arch>(ext + t * e, ext + t * e, dk, std::exp(G[t]));  // γ_t τq_t
+            }
+            gemm<Arch, false, triangle::depth>(ext, e, 1, su, dvp, c, dk + c, cv, o, dvp, dk);
+            for (index_t t = 0; t < c; ++t) store_scaled<Arch>(out.row(b, h, t0 + t), o + t * dvp, dv, 1.0f);
+        }
+        // S_c = γ_c S_0 + (diag(γ_c/γ) K)ᵀ U
+        const float gam_c = std::exp(G[c - 1]);
+        for (index_t i = 0; i < dk * dvp; ++i) su[i] *= gam_c;
+        for (index_t t = 0; t < c; ++t) store_scaled<Arch>(kdec + t * dk, kn + t * dk, dk, std::exp(G[c - 1] - G[t]));
+        gemm<Arch, true>(kdec, 1, dk, U, dvp, dk, c, cv, su, dvp);
+    }
+    for (index_t i = 0; i < dk * dvp; ++i) S[i] = su[i];
+}
+
+template <class Q, class K, class V, class G, class B, class O>
+void check_gated_delta(const char* fn, const Q& q, const K& k, const V& v, const G& g, const B& beta, const O& out,
+                       const state& st, const gated_delta_options& opt) {
+    check_qkvo(fn, q, k, v, out, true);
+    check_per_token(fn, "g", g, k.batch(), k.heads(), k.tokens());
+    check_per_token(fn, "beta", beta, k.batch(), k.heads(), k.tokens());
+    require(!st.empty() && st.batch() == q.batch() && st.heads() == k.heads() && st.dk() == q.dim() && st.dv() == v.dim(),
+            fn, ": state shape (batch ", st.batch(), ", kv heads ", st.heads(), ", dk ", st.dk(), ", dv ", st.dv(),
+            ") does not match the inputs (batch ", q.batch(), ", kv heads ", k.heads(), ", dk ", q.dim(), ", dv ", v.dim(), ")");
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ",
+            opt.scale);
+    require(opt.chunk > 0, fn, ": gated_delta_options::chunk must be ≥ 1, got ", opt.chunk);
+}
+
+template <bool Chunked, class Arch, class Q, class K, class V, class G, class B, class O, class Exec>
+void gated_delta_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const G& g_in, const B& b_in,
+                     const O& out_in, state& st, const gated_delta_options& opt, const Exec& exec) {
+    const tensor_view<const element_t<Q>> q = q_in;
+    const tensor_view<const element_t<K>> k = k_in;
+    const tensor_view<const element_t<V>> v = v_in;
+    const tensor_view<const element_t<G>> g = g_in;
+    const tensor_view<const element_t<B>> beta = b_in;
+    const tensor_view<element_t<O>> out = out_in;
+    check_gated_delta(fn, q, k, v, g, beta, out, st, opt);
+    const float tau = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
+    if (q.tokens() > 0)
+        exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+            const index_t b = item / kv_heads, h = item % kv_heads;
+            if constexpr (Chunked) gated_delta_chunk_item<Arch>(opt, tau, q, k, v, g, beta, out, b, h, group, st.s(b, h));
+            else gated_delta_step_item<Arch>(opt, tau, q, k, v, g, beta, out, b, h, group, st.s(b, h));
+        });
+    st.add_tokens(q.tokens());
+}
+
+}  // namespace detail
+
+template <class Arch = default_arch, class Q, class K, class V, class G, class B, class O, class Exec = default_executor>
+void gated_delta_step(const Q& q, const K& k, const V& v, const G& g, const B& beta, const O& out, state& st,
+                      const gated_delta_options& opt = {}, const Exec& exec = {}) {
+    detail::gated_delta_run<false, Arch>("linear::gated_delta_step", q, k, v, g, beta, out, st, opt, exec);
+}
+
+template <class Arch = default_arch, class Q, class K, class V, class G, class B, class O, class Exec = default_executor>
+void gated_delta_chunked(const Q& q, const K& k, const V& v, const G& g, const B& beta, const O& out, state& st,
+                         const gated_delta_options& opt = {}, const Exec& exec = {}) {
+    detail::gated_delta_run<true, Arch>("linear::gated_delta_chunked", q, k, v, g, beta, out, st, opt, exec);
+}
+
+}  // namespace attune::linear

@@ -1,0 +1,222 @@
+#pragma once
+// Per-(batch, kv head) kernels of kernelised linear attention (options.hpp gives the formula):
+//   noncausal_item  S = φ(K)ᵀV, z = Σφ(k) over all keys, then o_i = φ(q_i)ᵀS / (φ(q_i)ᵀz + ε);
+//   causal_item     the chunked form of SPEC.md §3: per chunk n of C tokens
+//                     O_n = φ(Q_n)·S_n + (φ(Q_n)φ(K_n)ᵀ ⊙ M)·V_n    M lower-triangular incl. diagonal
+//                     S_{n+1} = S_n + φ(K_n)ᵀ·V_n,  z likewise
+//                   four small products per chunk, all on the register-blocked kernel of gemm.hpp;
+//                   the masked ones skip the zero triangle in whole register blocks;
+//   step_item       the recurrent form: per token S += φ(k)vᵀ, z += φ(k), then o = φ(q)ᵀS / (φ(q)ᵀz + ε).
+// All query heads of a kv head (GQA) run in one item, so φ(K), V and S are prepared once per group.
+// Buffers are per thread and grow-only: after the first call of a size nothing allocates.
+#include <type_traits>
+
+#include "attune/core/view.hpp"
+#include "attune/kernel/scratch.hpp"
+#include "attune/linear/feature_map.hpp"
+#include "attune/linear/gemm.hpp"
+#include "attune/linear/options.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::linear::detail {
+
+struct linear_scratch {
+    kernel::buffer kphi, kt, qphi, vc, o, a, den, state;
+    static linear_scratch& local() {
+        thread_local linear_scratch s;
+        return s;
+    }
+};
+
+// Σ_i a[i]·b[i] in float, vector body and scalar tail.
+template <class Arch>
+inline float dot(const float* a, const float* b, index_t n) {
+    constexpr index_t W = lanes<Arch>;
+    simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
+    index_t i = 0;
+    for (; i + W <= n; i += W) acc = simd::fma(simd::load<Arch>(a + i), simd::load<Arch>(b + i), acc);
+    float s = simd::reduce_add(acc);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+// y[i] += x[i]
+template <class Arch>
+inline void add_to(float* y, const float* x, index_t n) {
+    constexpr index_t W = lanes<Arch>;
+    index_t i = 0;
+    for (; i + W <= n; i += W) simd::store<Arch>(y + i, simd::load<Arch>(y + i) + simd::load<Arch>(x + i));
+    for (; i < n; ++i) y[i] += x[i];
+}
+
+// dst[0..n) = src[0..n)·f converted to T.
+template <class Arch, class T>
+inline void store_scaled(T* dst, const float* src, index_t n, float f) {
+    index_t i = 0;
+    if constexpr (std::is_same_v<T, float>) {
+        constexpr index_t W = lanes<Arch>;
+        const simd::vec<Arch> fv = simd::broadcast<Arch>(f);
+        for (; i + W <= n; i += W) simd::store<Arch>(dst + i, simd::load<Arch>(src + i) * fv);
+    }
+    for (; i < n; ++i) dst[i] = from_float<T>(src[i] * f);
+}
+
+// V rows converted to float, zero-padded to `stride` (the padding meets whole-vector products).
+template <class Arch, class T>
+inline void load_rows(const T* src, index_t src_stride, index_t n, index_t dv, float* dst, index_t stride) {
+    for (index_t r = 0; r < n; ++r) {
+        simd::convert_row<Arch>(src + r * src_stride, dst + r * stride, dv);
+        for (index_t j = dv; j < stride; ++j) dst[r * stride + j] = 0.0f;
+    }
+}
+
+// 1 / (den + ε), 0 where that is exactly 0 (nothing to attend to: zeros, never NaN); 1 unnormalised.
+inline float normaliser(const options& opt, float den) {
+    if (!opt.normalize) return 1.0f;
+    const float d = den + opt.eps;
+    return d == 0.0f ? 0.0f : 1.0f / d;
+}
+
+template <class Arch>
+inline index_t colvecs(index_t n) {
+    return (n + lanes<Arch> - 1) / lanes<Arch>;
+}
+
+// ---- non-causal ----
+template <class Arch, class Map, class TQ, class TK, class TV, class TO>
+void noncausal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+                    const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group) {
+    const index_t lq = q.tokens(), lk = k.tokens(), dk = q.dim(), dv = v.dim();
+    const index_t dvp = padded(dv), cv = colvecs<Arch>(dv);
+    const index_t C = 64;  // tokens per pass: keeps φ(K) and V of a pass in L1/L2
+    auto& ws = linear_scratch::local();
+    float* S = ws.state.get(dk * dvp + padded(dk));
+    float* z = S + dk * dvp;
+    for (index_t i = 0; i < dk * dvp + padded(dk); ++i) S[i] = 0.0f;
+    float* kphi = ws.kphi.get(C * dk);
+    float* vc = ws.vc.get(C * dvp);
+    for (index_t t0 = 0; t0 < lk; t0 += C) {
+        const index_t c = lk - t0 < C ? lk - t0 : C;
+        for (index_t n = 0; n < c; ++n) {
+            apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
+            add_to<Arch>(z, kphi + n * dk, dk);
+        }
+        load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
+        gemm<Arch, true>(kphi, 1, dk, vc, dvp, dk, c, cv, S, dvp);
+    }
+    float* qphi = ws.qphi.get(C * dk);
+    float* o = ws.o.get(C * dvp);
+    for (index_t g = 0; g < group; ++g) {
+        const index_t h = hkv * group + g;
+        for (index_t t0 = 0; t0 < lq; t0 += C) {
+            const index_t c = lq - t0 < C ? lq - t0 : C;
+            for (index_t n = 0; n < c; ++n) apply_map<Arch>(map, q.row(b, h, t0 + n), qphi + n * dk, dk);
+            gemm<Arch, false>(qphi, dk, 1, S, dvp, c, dk, cv, o, dvp);
+            for (index_t n = 0; n < c; ++n)
+                store_scaled<Arch>(out.row(b, h, t0 + n), o + n * dvp, dv, normaliser(opt, dot<Arch>(qphi + n * dk, z, dk)));
+        }
+    }
+}
+
+// ---- causal, chunked; S (row stride padded(dv)) and z hold the state before the first token and
+// after the last ----
+// The inter- and intra-chunk products share one accumulation: with E = [φQ_n | A⊙M] (c × (dk + c))
+// and B = [S_n ; V_n] ((dk + c) × dv), O_n = E·B, one pass over the output instead of two. S therefore
+// lives, for the whole item, in the rows just above the chunk's V.
+template <class Arch, class T>
+inline void prefetch_rows(const T* first, index_t stride, index_t n, index_t dim) {
+    for (index_t r = 0; r < n; ++r) kernel::prefetch_row(first + r * stride, dim);
+}
+
+template <class Arch, class Map, class TQ, class TK, class TV, class TO>
+void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+                 const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
+                 float* z) {
+    constexpr int RR = kernel::block_shape<Arch>::pv_rows;
+    constexpr index_t W = lanes<Arch>;
+    const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
+    const index_t C = opt.chunk < L ? opt.chunk : L;
+    const index_t dvp = padded(dv), cp = padded(C), cv = colvecs<Arch>(dv), e = dk + cp;
+    auto& ws = linear_scratch::local();
+    float* kphi = ws.kphi.get(C * dk);       // φ(K_n) rows [c][dk]
+    float* kt = ws.kt.get(dk * cp);          // φ(K_n)ᵀ [dk][cp]
+    float* ext = ws.qphi.get(C * e);         // E = [φ(Q_n) | A] rows [c][dk + cp]
+    float* sv = ws.vc.get((dk + C) * dvp);   // B = [S ; V_n] rows [dk + c][dvp]
+    float* vc = sv + dk * dvp;
+    float* o = ws.o.get(C * dvp);            // O_n [c][dvp]
+    float* den = ws.den.get(C);
+    for (index_t i = 0; i < dk * dvp; ++i) sv[i] = S[i];
+    for (index_t t0 = 0; t0 < L; t0 += C) {
+        const index_t c = L - t0 < C ? L - t0 : C;
+        if (t0 + c < L) {  // the next chunk's rows arrive while this one computes
+            const index_t cn = L - t0 - c < C ? L - t0 - c : C;
+            prefetch_rows<Arch>(k.row(b, hkv, t0 + c), k.strides()[2], cn, dk);
+            prefetch_rows<Arch>(v.row(b, hkv, t0 + c), v.strides()[2], cn, dv);
+        }
+        for (index_t n = 0; n < c; ++n) {
+            float* kr = kphi + n * dk;
+            apply_map<Arch>(map, k.row(b, hkv, t0 + n), kr, dk);
+            for (index_t i = 0; i < dk; ++i) kt[i * cp + n] = kr[i];
+        }
+        // Columns past c of a short last chunk meet whole-vector products: keep them finite.
+        for (index_t i = 0; i < dk; ++i)
+            for (index_t n = c; n < colvecs<Arch>(c) * W; ++n) kt[i * cp + n] = 0.0f;
+        load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
+        for (index_t g = 0; g < group; ++g) {
+            const index_t h = hkv * group + g;
+            if (t0 + c < L) prefetch_rows<Arch>(q.row(b, h, t0 + c), q.strides()[2], L - t0 - c < C ? L - t0 - c : C, dk);
+            for (index_t n = 0; n < c; ++n) apply_map<Arch>(map, q.row(b, h, t0 + n), ext + n * e, dk);
+            float* a = ext + dk;
+            gemm<Arch, false, triangle::columns>(ext, e, 1, kt, cp, c, dk, colvecs<Arch>(c), a, e);  // A = φQ·φKᵀ
+            for (index_t r = 0; r < c; ++r) {
+                float* ar = a + r * e;
+                // Zero the future keys that the depth-limited product reads (up to its row block's end).
+                const index_t end = r + RR < c ? r + RR : c;
+                for (index_t n = r + 1; n < end; ++n) ar[n] = 0.0f;
+                if (opt.normalize) {
+                    simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
+                    index_t n = 0;
+                    for (; n + W <= r + 1; n += W) acc += simd::load<Arch>(ar + n);
+                    float rowsum = simd::reduce_add(acc);
+                    for (; n <= r; ++n) rowsum += ar[n];
+                    den[r] = dot<Arch>(ext + r * e, z, dk) + rowsum;
+                }
+            }
+            // O = φQ·S + (A⊙M)·V in one pass
+            gemm<Arch, false, triangle::depth>(ext, e, 1, sv, dvp, c, dk + c, cv, o, dvp, dk);
+            for (index_t r = 0; r < c; ++r) store_scaled<Arch>(out.row(b, h, t0 + r), o + r * dvp, dv, normaliser(opt, den[r]));
+        }
+        gemm<Arch, true>(kphi, 1, dk, vc, dvp, dk, c, cv, sv, dvp);  // S += φKᵀ·V
+        for (index_t n = 0; n < c; ++n) add_to<Arch>(z, kphi + n * dk, dk);
+    }
+    for (index_t i = 0; i < dk * dvp; ++i) S[i] = sv[i];
+}
+
+// ---- recurrent: token by token ----
+template <class Arch, class Map, class TQ, class TK, class TV, class TO>
+void step_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+               const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
+               float* z) {
+    const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
+    const index_t dvp = padded(dv), cv = colvecs<Arch>(dv);
+    auto& ws = linear_scratch::local();
+    float* kphi = ws.kphi.get(dk);
+    float* qphi = ws.qphi.get(dk);
+    float* vc = ws.vc.get(dvp);
+    float* o = ws.o.get(dvp);
+    for (index_t t = 0; t < L; ++t) {
+        apply_map<Arch>(map, k.row(b, hkv, t), kphi, dk);
+        load_rows<Arch>(v.row(b, hkv, t), 0, 1, dv, vc, dvp);
+        gemm<Arch, true>(kphi, 1, 0, vc, 0, dk, 1, cv, S, dvp);  // S += φ(k)·vᵀ (rank 1)
+        add_to<Arch>(z, kphi, dk);
+        for (index_t g = 0; g < group; ++g) {
+            const index_t h = hkv * group + g;
+            apply_map<Arch>(map, q.row(b, h, t), qphi, dk);
+            gemm<Arch, false>(qphi, 0, 1, S, dvp, 1, dk, cv, o, dvp);  // o = φ(q)ᵀS
+            const float den = opt.normalize ? dot<Arch>(qphi, z, dk) : 0.0f;
+            store_scaled<Arch>(out.row(b, h, t), o, dv, normaliser(opt, den));
+        }
+    }
+}
+
+}  // namespace attune::linear::detail

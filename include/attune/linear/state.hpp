@@ -1,0 +1,89 @@
+#pragma once
+// The recurrent state of causal linear attention: per (batch, kv head) S = Σ_j φ(k_j) v_jᵀ (dk×dv)
+// and z = Σ_j φ(k_j) (dk), over the tokens seen so far. prefill() (chunked) and step() (one token
+// at a time) both continue from it and leave it at the last token, so a decode loop is
+//   linear::state st(B, Hkv, dk, dv);  linear::prefill(q, k, v, out, st);  linear::step(q1, k1, v1, o1, st);
+// Its size does not depend on the tokens seen: a step costs O(dk·dv) per head, whatever the history.
+// It is a value: copying it saves it (std::vector inside); save()/restore() move it through a flat
+// float array in a fixed layout, [batch][kv head]{S[dk][dv], z[dk]}, independent of the SIMD arch.
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/third_party.hpp"
+#include "attune/core/types.hpp"
+#include "attune/linear/gemm.hpp"
+
+namespace attune::linear {
+
+class state {
+public:
+    state() = default;
+    state(index_t batch, index_t kv_heads, index_t dk, index_t dv) : batch_(batch), heads_(kv_heads), dk_(dk), dv_(dv) {
+        attune::detail::require(batch > 0 && kv_heads > 0 && dk > 0 && dv > 0, "linear::state: batch (", batch, "), kv heads (",
+                                kv_heads, "), dk (", dk, ") and dv (", dv, ") must all be > 0");
+        data_.assign(static_cast<std::size_t>(batch * kv_heads * per_head()), 0.0f);
+    }
+
+    index_t batch() const noexcept { return batch_; }
+    index_t heads() const noexcept { return heads_; }
+    index_t dk() const noexcept { return dk_; }
+    index_t dv() const noexcept { return dv_; }
+    index_t tokens() const noexcept { return tokens_; }  // tokens folded in since construction / reset / restore
+    bool empty() const noexcept { return data_.empty(); }
+
+    // S of (b, h): dk rows of dv values, row stride s_stride(); z: dk values.
+    index_t s_stride() const noexcept { return detail::padded(dv_); }
+    float* s(index_t b, index_t h) noexcept { return data_.data() + (b * heads_ + h) * per_head(); }
+    const float* s(index_t b, index_t h) const noexcept { return data_.data() + (b * heads_ + h) * per_head(); }
+    float* z(index_t b, index_t h) noexcept { return s(b, h) + dk_ * s_stride(); }
+    const float* z(index_t b, index_t h) const noexcept { return s(b, h) + dk_ * s_stride(); }
+
+    void reset() noexcept {
+        for (float& x : data_) x = 0.0f;
+        tokens_ = 0;
+    }
+
+    // Floats in save()'s layout.
+    index_t saved_size() const noexcept { return batch_ * heads_ * (dk_ * dv_ + dk_); }
+
+    std::vector<float> save() const {
+        std::vector<float> out(static_cast<std::size_t>(saved_size()));
+        float* o = out.data();
+        for (index_t b = 0; b < batch_; ++b)
+            for (index_t h = 0; h < heads_; ++h) {
+                for (index_t i = 0; i < dk_; ++i)
+                    for (index_t j = 0; j < dv_; ++j) *o++ = s(b, h)[i * s_stride() + j];
+                for (index_t i = 0; i < dk_; ++i) *o++ = z(b, h)[i];
+            }
+        return out;
+    }
+
+    // Sets S and z from save()'s layout; `tokens` is what tokens() reports afterwards.
+    void restore(const std::vector<float>& saved, index_t tokens = 0) {
+        attune::detail::require(!empty(), "linear::state::restore: the state has no shape (default-constructed)");
+        attune::detail::require(static_cast<index_t>(saved.size()) == saved_size(), "linear::state::restore: ", saved.size(),
+                                " floats given, this state's layout holds ", saved_size(), " (batch ", batch_, ", heads ",
+                                heads_, ", dk ", dk_, ", dv ", dv_, ")");
+        attune::detail::require(tokens >= 0, "linear::state::restore: tokens must be ≥ 0, got ", tokens);
+        reset();
+        const float* p = saved.data();
+        for (index_t b = 0; b < batch_; ++b)
+            for (index_t h = 0; h < heads_; ++h) {
+                for (index_t i = 0; i < dk_; ++i)
+                    for (index_t j = 0; j < dv_; ++j) s(b, h)[i * s_stride() + j] = *p++;
+                for (index_t i = 0; i < dk_; ++i) z(b, h)[i] = *p++;
+            }
+        tokens_ = tokens;
+    }
+
+    void add_tokens(index_t n) noexcept { tokens_ += n; }
+
+private:
+    // S rows padded to 16 floats (the kernels read whole vectors; padding stays 0), then z.
+    index_t per_head() const noexcept { return dk_ * detail::padded(dv_) + detail::padded(dk_); }
+
+    index_t batch_ = 0, heads_ = 0, dk_ = 0, dv_ = 0, tokens_ = 0;
+    std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
+};
+
+}  // namespace attune::linear

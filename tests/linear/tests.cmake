@@ -1,0 +1,9 @@
+# The linear-attention family (include/attune/linear/): one test binary per arch,
+# attune_linear_tests_<arch>; ctest runs linear.<arch>.<tag> and golden.<arch>.linear_elu_*.
+attune_add_kernel_suite(linear
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/linear_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/variants_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/golden_linear_test.cpp
+  TAGS linear decode inline flow gated_delta aaren errors
+  GOLDEN linear_elu_noncausal linear_elu_causal)

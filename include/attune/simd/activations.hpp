@@ -65,16 +65,18 @@ inline xsimd::batch<float, A> tanh(const xsimd::batch<float, A>& x) {
 // σ(x) = 1 / (1 + e^{−x}).
 // Range: every float; exactly 0 for x < −87.33 (including −inf: masked scores contribute exactly 0;
 // σ there is below 1.2e-38), exactly 1 for x > 17.33 (float rounding), NaN propagates.
-// Error: ≤ 4 ULP relative. With t = e^{−|x|} ∈ [0, 1] (exp_nonpositive, 2 ULP) and r = 1/(1 + t)
-// (reciprocal_ge1): σ = r for x ≥ 0, t·r for x < 0 — no cancellation on either side.
+// Error: ≤ 4 ULP relative. σ = 1/(1 + t), t = e^{−x} (2 ULP) and the quotient by reciprocal_ge1
+// (1 ULP): 1 + t has no cancellation (t > 0), and for x < 0 the quotient's relative error is t's.
 inline scalar_vec sigmoid(scalar_vec x) { return x.v < -87.33654f ? 0.0f : 1.0f / (1.0f + simd::exp(scalar_vec(-x.v)).v); }
 
 template <class A>
 inline xsimd::batch<float, A> sigmoid(const xsimd::batch<float, A>& x) {
     using fb = xsimd::batch<float, A>;
-    const fb t = simd::exp_nonpositive(-xsimd::abs(x));
-    const fb r = reciprocal_ge1(fb(1.0f) + t);
-    return xsimd::select(x >= fb(0.0f), r, t * r);  // NaN: t·r is NaN
+    // e^{−x} with −x clamped to ≤ 87.34, so 1 + e^{−x} stays finite and ≥ 1 for reciprocal_ge1
+    // (NaN kept by the clamp's operand order); below x = −87.34 the result is 0 by the select.
+    const fb lo(-87.33654f);
+    const fb t = detail::exp_clamped(-detail::clamp_below_keep_nan(x, lo));
+    return xsimd::select(x < lo, fb(0.0f), reciprocal_ge1(fb(1.0f) + t));
 }
 
 }  // namespace attune::simd

@@ -2,6 +2,7 @@
 // Vector math for the kernels, each with its valid range and error stated.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "attune/simd/vec.hpp"
 
@@ -34,7 +35,19 @@ inline xsimd::batch<float, A> exp_clamped(const xsimd::batch<float, A>& xc) {
     p = xsimd::fma(p, r, fb(1.6666665459e-1f));
     p = xsimd::fma(p, r, fb(5.0000001201e-1f));
     p = xsimd::fma(p, r * r, r + fb(1.0f));
+#if XSIMD_WITH_AVX512F
+    // p·2^n in one instruction (vscalefps) instead of four (convert, add the bias, shift, multiply):
+    // the same bits, since scaling by a power of two is exact here.
+    if constexpr (std::is_base_of_v<xsimd::avx512f, A>) return fb(_mm512_scalef_ps(p, n));
+#endif
     return p * xsimd::bitwise_cast<fb>((xsimd::to_int(n) + ib(127)) << 23);
+}
+
+// max(lo, x) that keeps x's NaN: x86's maxps returns its second operand when either is NaN, and
+// NEON's max returns NaN; so a NaN input needs no separate isnan test after clamping from below.
+template <class A>
+inline xsimd::batch<float, A> clamp_below_keep_nan(const xsimd::batch<float, A>& x, const xsimd::batch<float, A>& lo) {
+    return xsimd::max(lo, x);
 }
 }  // namespace detail
 
@@ -56,8 +69,8 @@ template <class A>
 inline xsimd::batch<float, A> exp_nonpositive(const xsimd::batch<float, A>& x) {
     using fb = xsimd::batch<float, A>;
     const fb lo(-87.33654f);
-    const fb y = detail::exp_clamped(xsimd::max(x, lo));
-    return xsimd::select(x < lo, fb(0.0f), xsimd::select(xsimd::isnan(x), x, y));
+    const fb y = detail::exp_clamped(detail::clamp_below_keep_nan(x, lo));  // NaN in, NaN out
+    return xsimd::select(x < lo, fb(0.0f), y);
 }
 
 }  // namespace attune::simd

@@ -7,6 +7,9 @@
 //   prefill/{causal,nomask}/L:<L>/D:<D>/threads:N          B 1, H 8, Lq = Lk = L
 //   prefill/causal/L:2048/D:128/bf16/threads:N             the same with bf16 Q, K, V (fp32 out)
 //   prefill/sinks_window/L:2048/D:128/S:4/W:256/threads:N  StreamingLLM mask: 4 sinks + 256-token window
+//   prefill/causal/L:2048/D:128/{mod:softcap,mod:alibi,mod:relbias,mod:music,family:sigmoid}/threads:N
+//                                              the causal row with a score modifier (relbias R 128, music
+//                                              with one shared E row per position) or the sigmoid family
 //   decode/Lk:<Lk>/D:128/kv:{fp32,bf16}/threads:N          B 1, Hq 32, Hkv 8, Lq 1, fp32 Q and out
 //   reference/{causal,nomask}/L:512/D:<D>                  attune::reference::attention (double)
 //
@@ -23,10 +26,12 @@
 // (comma-separated, e.g. ATTUNE_BENCH_THREADS=1,16).
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
@@ -58,6 +63,8 @@ struct shape {
     index_t b, hq, hkv, lq, lk, d;
     bool causal;
     index_t sinks = -1, window = -1;  // ≥ 0: the sinks + window mask instead (causal inside)
+    // A variant on top of the mask (the /mod: and /family: rows): its cost against plain softmax.
+    enum class extra { none, softcap, alibi, relbias, music, sigmoid } variant = extra::none;
     bool streaming() const { return sinks >= 0; }
     double pairs() const {
         return streaming() ? visible_pairs(lq, lk, attune::sinks_window(sinks, window)) : visible_pairs(lq, lk, causal);
@@ -85,7 +92,26 @@ void bm_attention(benchmark::State& state, shape sh) {
     const auto ov = attune::view_bhld(out.data(), sh.b, sh.hq, sh.lq, sh.d);
     executor exec;
     if (!make_executor(state, threads, exec)) return;
+    // Variants are built once, outside the timed loop (tables and slopes are owned by the policies).
+    using extra = shape::extra;
+    const auto softcap = attune::variant(attune::causal{}, attune::softcap{50.0f});
+    const auto alibi = attune::variant(attune::causal{}, attune::alibi{attune::alibi_slopes(sh.hq)});
+    const index_t R = 128;
+    std::vector<float> table(static_cast<std::size_t>(sh.hq * (2 * R + 1)));
+    for (std::size_t i = 0; i < table.size(); ++i) table[i] = 0.01f * static_cast<float>(i % 97);
+    const auto relbias = attune::variant(attune::causal{}, attune::relative_bias{table, R});
+    const auto music =
+        attune::variant(attune::causal{}, attune::music_relative{random_vector<float>(static_cast<std::size_t>(sh.lk * sh.d), 4), 1, sh.lk, sh.d});
+    const auto sigmoid = attune::variant(attune::sigmoid{-std::log(static_cast<float>(sh.lk))}, attune::causal{});
     auto call = [&] {
+        switch (sh.variant) {
+            case extra::softcap: return attune::attention(qv, kv, vv, ov, softcap, attune::options{}, exec);
+            case extra::alibi: return attune::attention(qv, kv, vv, ov, alibi, attune::options{}, exec);
+            case extra::relbias: return attune::attention(qv, kv, vv, ov, relbias, attune::options{}, exec);
+            case extra::music: return attune::attention(qv, kv, vv, ov, music, attune::options{}, exec);
+            case extra::sigmoid: return attune::attention(qv, kv, vv, ov, sigmoid, attune::options{}, exec);
+            case extra::none: break;
+        }
         if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), attune::options{}, exec);
         else if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
         else attune::attention(qv, kv, vv, ov, attune::no_mask{}, attune::options{}, exec);
@@ -263,6 +289,18 @@ void register_all() {
     // Sinks + window (StreamingLLM): its time should follow its visible keys, not L².
     add("prefill/sinks_window/L:2048/D:128/S:4/W:256", threads, bm_attention<float, float, float>,
         shape{1, 8, 8, 2048, 2048, 128, true, 4, 256});
+    // Variants on the causal row (same FLOP credit): what a score modifier or the sigmoid family costs.
+    {
+        using extra = shape::extra;
+        const std::pair<const char*, extra> variants[] = {{"mod:softcap", extra::softcap}, {"mod:alibi", extra::alibi},
+                                                          {"mod:relbias", extra::relbias}, {"mod:music", extra::music},
+                                                          {"family:sigmoid", extra::sigmoid}};
+        for (const auto& [tag, kind] : variants) {
+            shape sh{1, 8, 8, 2048, 2048, 128, true};
+            sh.variant = kind;
+            add(std::string("prefill/causal/L:2048/D:128/") + tag, threads, bm_attention<float, float, float>, sh);
+        }
+    }
     add("prefill/causal/L:2048/D:128/bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16>,
         shape{1, 8, 8, 2048, 2048, 128, true});
 

@@ -33,13 +33,23 @@ inline merge_weights merge_coefficients(row_state a, row_state b) noexcept {
     if (m == neg_inf) return {row_state{}, 0.0f, 0.0f};
     const float wa = a.m == neg_inf ? 0.0f : std::exp(a.m - m);
     const float wb = b.m == neg_inf ? 0.0f : std::exp(b.m - m);
-    return {row_state{m, a.l * wa + b.l * wb}, wa, wb};
+    // x·wa + y·wb may be contracted into an FMA (aarch64; x86 with -mfma), which rounds only one of
+    // the two products. One expression with the side of the larger max (weight exactly 1) first,
+    // whichever argument holds it, keeps ⊕ exactly commutative (on a tie both weights are 1).
+    const bool b_first = b.m > a.m;
+    const float lx = b_first ? b.l : a.l, wx = b_first ? wb : wa;
+    const float ly = b_first ? a.l : b.l, wy = b_first ? wa : wb;
+    return {row_state{m, lx * wx + ly * wy}, wa, wb};
 }
 
-// a ⊕= b for a row of n accumulator values.
+// a ⊕= b for a row of n accumulator values (operands ordered as in merge_coefficients).
 inline void merge_into(row_state& a, float* acc_a, row_state b, const float* acc_b, index_t n) noexcept {
     const merge_weights w = merge_coefficients(a, b);
-    for (index_t i = 0; i < n; ++i) acc_a[i] = acc_a[i] * w.wa + acc_b[i] * w.wb;
+    const bool b_first = b.m > a.m;
+    const float* x = b_first ? acc_b : acc_a;
+    const float* y = b_first ? acc_a : acc_b;
+    const float wx = b_first ? w.wb : w.wa, wy = b_first ? w.wa : w.wb;
+    for (index_t i = 0; i < n; ++i) acc_a[i] = x[i] * wx + y[i] * wy;
     a = w.state;
 }
 

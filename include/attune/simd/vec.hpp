@@ -196,6 +196,19 @@ inline xsimd::batch<float, A> mask_outside(const xsimd::batch<float, A>& s, floa
     return xsimd::select((kb < lo) || (kb > hi), fb(-std::numeric_limits<float>::infinity()), s);
 }
 
+// The same for the union of two intervals: −inf where k lies outside both.
+inline scalar_vec mask_outside2(scalar_vec s, float k, scalar_vec lo1, scalar_vec hi1, scalar_vec lo2, scalar_vec hi2) {
+    return ((k < lo1.v || k > hi1.v) && (k < lo2.v || k > hi2.v)) ? scalar_vec(-std::numeric_limits<float>::infinity()) : s;
+}
+template <class A>
+inline xsimd::batch<float, A> mask_outside2(const xsimd::batch<float, A>& s, float k, const xsimd::batch<float, A>& lo1,
+                                            const xsimd::batch<float, A>& hi1, const xsimd::batch<float, A>& lo2,
+                                            const xsimd::batch<float, A>& hi2) {
+    using fb = xsimd::batch<float, A>;
+    const fb kb(k);
+    return xsimd::select(((kb < lo1) || (kb > hi1)) && ((kb < lo2) || (kb > hi2)), fb(-std::numeric_limits<float>::infinity()), s);
+}
+
 }  // namespace attune::simd
 
 namespace attune::simd {
@@ -223,7 +236,7 @@ inline xsimd::batch<float, A> reduce_add_many(const xsimd::batch<float, A>* rows
 
 template <class Arch>
 const int* haddp_lane() {
-    constexpr std::size_t W = width<Arch>;
+    static constexpr std::size_t W = width<Arch>;  // static: clang 14 does not capture it implicitly
     static const auto order = [] {
         struct table {
             int lane[W];

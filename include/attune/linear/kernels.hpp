@@ -82,6 +82,12 @@ inline index_t colvecs(index_t n) {
     return (n + lanes<Arch> - 1) / lanes<Arch>;
 }
 
+template <class T>
+inline void prefetch_for_write(T* row, index_t n) {
+    char* p = reinterpret_cast<char*>(row);
+    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) __builtin_prefetch(p + off, 1, 3);
+}
+
 // ---- non-causal ----
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void noncausal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
@@ -98,6 +104,10 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
     for (index_t t0 = 0; t0 < lk; t0 += C) {
         const index_t c = lk - t0 < C ? lk - t0 : C;
         for (index_t n = 0; n < c; ++n) {
+            if (t0 + 2 * C + n < lk) {  // two passes ahead, as in causal_item
+                kernel::prefetch_row(k.row(b, hkv, t0 + 2 * C + n), dk);
+                kernel::prefetch_row(v.row(b, hkv, t0 + 2 * C + n), dv);
+            }
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
             add_to<Arch>(z, kphi + n * dk, dk);
         }
@@ -110,7 +120,13 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
         const index_t h = hkv * group + g;
         for (index_t t0 = 0; t0 < lq; t0 += C) {
             const index_t c = lq - t0 < C ? lq - t0 : C;
-            for (index_t n = 0; n < c; ++n) apply_map<Arch>(map, q.row(b, h, t0 + n), qphi + n * dk, dk);
+            for (index_t n = 0; n < c; ++n) {
+                if (t0 + 2 * C + n < lq) {
+                    kernel::prefetch_row(q.row(b, h, t0 + 2 * C + n), dk);
+                    prefetch_for_write(out.row(b, h, t0 + 2 * C + n), dv);
+                }
+                apply_map<Arch>(map, q.row(b, h, t0 + n), qphi + n * dk, dk);
+            }
             gemm<Arch, false>(qphi, dk, 1, S, dvp, c, dk, cv, o, dvp);
             for (index_t n = 0; n < c; ++n)
                 store_scaled<Arch>(out.row(b, h, t0 + n), o + n * dvp, dv, normaliser(opt, dot<Arch>(qphi + n * dk, z, dk)));
@@ -118,24 +134,61 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
     }
 }
 
+#if XSIMD_WITH_AVX512F
+// 16×16 in registers: dst[c·ds + r] = src[r·ss + c]. Unpacks pair rows, then 128-bit lane shuffles
+// gather each column (64 shuffles for 256 elements instead of 256 scalar stores).
+inline void transpose16_avx512(const float* src, index_t ss, float* dst, index_t ds) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+    }
+    // r[4a + j] now holds, in 128-bit lane l, column 4l + j of rows 4a..4a+3.
+    for (int j = 0; j < 4; ++j) {
+        t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+        t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
+        t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+        t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+    }
+    for (int j = 0; j < 4; ++j) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+        r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ds, r[i]);
+}
+#endif
+
 // dst[i][n] = src[n][i] for n < rows, i < cols; dst[i][rows..padded_rows) = 0 (whole-vector products
-// read them). Contiguous stores, strided loads (loads have twice the ports). Not gathers: since the
-// Gather Data Sampling mitigation they cost more than the scalar loads (measured: chunked causal 2×
-// slower on AVX-512).
+// read them). AVX-512: whole 16×16 tiles in registers. Elsewhere, and for the edges, contiguous
+// stores with strided loads (loads have twice the ports). Not gathers: since the Gather Data
+// Sampling mitigation they cost more than scalar loads (measured: chunked causal 2× slower).
 template <class Arch>
 inline void transpose_rows(const float* src, index_t cols, index_t rows, index_t padded_rows, float* dst, index_t dst_stride) {
+    index_t rows_done = 0, cols_done = 0;
+#if XSIMD_WITH_AVX512F
+    if constexpr (simd::detail::arch_is<Arch, xsimd::avx512f>) {
+        rows_done = rows / 16 * 16;
+        cols_done = cols / 16 * 16;
+        for (index_t n0 = 0; n0 < rows_done; n0 += 16)
+            for (index_t i0 = 0; i0 < cols_done; i0 += 16) transpose16_avx512(src + n0 * cols + i0, cols, dst + i0 * dst_stride + n0, dst_stride);
+    }
+#endif
     for (index_t i = 0; i < cols; ++i) {
         float* d = dst + i * dst_stride;
-        for (index_t n = 0; n < rows; ++n) d[n] = src[n * cols + i];
+        for (index_t n = i < cols_done ? rows_done : 0; n < rows; ++n) d[n] = src[n * cols + i];
         for (index_t n = rows; n < padded_rows; ++n) d[n] = 0.0f;
     }
 }
 
-template <class T>
-inline void prefetch_for_write(T* row, index_t n) {
-    char* p = reinterpret_cast<char*>(row);
-    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) __builtin_prefetch(p + off, 1, 3);
-}
 
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
@@ -157,12 +210,14 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
     for (index_t i = 0; i < dk * dvp; ++i) sv[i] = S[i];
     for (index_t t0 = 0; t0 < L; t0 += C) {
         const index_t c = L - t0 < C ? L - t0 : C;
-        // The next chunk's rows are fetched while this one computes: one chunk ahead, row by row.
-        const index_t next = L - t0 - c < C ? L - t0 - c : C;
+        // Rows two chunks ahead are fetched while this one computes, row by row (one chunk ahead
+        // measured slower at L 8192: the data is not there in time).
+        const index_t pf0 = t0 + c + C;
+        const index_t next = L - pf0 < C ? (L - pf0 > 0 ? L - pf0 : 0) : C;
         for (index_t n = 0; n < c; ++n) {
             if (n < next) {
-                kernel::prefetch_row(k.row(b, hkv, t0 + c + n), dk);
-                kernel::prefetch_row(v.row(b, hkv, t0 + c + n), dv);
+                kernel::prefetch_row(k.row(b, hkv, pf0 + n), dk);
+                kernel::prefetch_row(v.row(b, hkv, pf0 + n), dv);
             }
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
         }
@@ -172,8 +227,8 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
             const index_t h = hkv * group + g;
             for (index_t n = 0; n < c; ++n) {
                 if (n < next) {
-                    kernel::prefetch_row(q.row(b, h, t0 + c + n), dk);
-                    prefetch_for_write(out.row(b, h, t0 + c + n), dv);
+                    kernel::prefetch_row(q.row(b, h, pf0 + n), dk);
+                    prefetch_for_write(out.row(b, h, pf0 + n), dv);
                 }
                 apply_map<Arch>(map, q.row(b, h, t0 + n), ext + n * e, dk);
             }

@@ -72,10 +72,12 @@ inline scalar_vec sigmoid(scalar_vec x) { return x.v < -87.33654f ? 0.0f : 1.0f 
 template <class A>
 inline xsimd::batch<float, A> sigmoid(const xsimd::batch<float, A>& x) {
     using fb = xsimd::batch<float, A>;
-    // e^{−x} with −x clamped to ≤ 87.34, so 1 + e^{−x} stays finite and ≥ 1 for reciprocal_ge1
-    // (NaN kept by the clamp's operand order); below x = −87.34 the result is 0 by the select.
-    const fb lo(-87.33654f);
-    const fb t = detail::exp_clamped(-detail::clamp_below_keep_nan(x, lo));
+    // e^{−x} with x clamped to [−87.34, 87.34] (exp_clamped's range), so 1 + e^{−x} stays finite
+    // and ≥ 1 for reciprocal_ge1 (NaN kept by both clamps' operand order); below x = −87.34 the
+    // result is 0 by the select, above 87.34 it is 1 (1 + 1.2e-38 rounds to 1). Without the upper
+    // clamp, x ≳ 1e12 gave NaN (tests/hostile: huge scores).
+    const fb lo(-87.33654f), hi(87.33654f);
+    const fb t = detail::exp_clamped(-xsimd::min(hi, detail::clamp_below_keep_nan(x, lo)));
     return xsimd::select(x < lo, fb(0.0f), reciprocal_ge1(fb(1.0f) + t));
 }
 

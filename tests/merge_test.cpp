@@ -24,7 +24,7 @@ attune::tensor_view<T> token_slice(const attune::tensor_view<T>& x, index_t firs
 // j iff j ≤ p + offset, offset = the suffix length, so that positions match the whole-range call.
 struct causal_offset {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;  // masks need not declare it (clang: unused)
     index_t offset = 0;
     bool visible(const attune::index_context& c) const noexcept { return c.k_pos <= c.q_pos + offset; }
     attune::tile_class classify(const attune::tile_context& t) const noexcept {

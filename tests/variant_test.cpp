@@ -17,7 +17,7 @@ namespace {
 // Keys with an even position, plus causal: a mask with holes (no single interval per row).
 struct even_keys_causal {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;  // masks need not declare it (clang: unused)
     bool visible(const attune::index_context& c) const noexcept { return c.k_pos <= c.q_pos && c.k_pos % 2 == 0; }
     attune::tile_class classify(const attune::tile_context& t) const noexcept {
         return t.k_first > t.q_last ? attune::tile_class::empty : attune::tile_class::partial;
@@ -38,7 +38,7 @@ struct distance_penalty {
 // A mask with no default constructor: its window is a required parameter.
 struct required_window {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;
     index_t window;
     explicit required_window(index_t w) : window(w) {}
     bool visible(const attune::index_context& c) const noexcept { return c.k_pos <= c.q_pos && c.q_pos - c.k_pos < window; }

@@ -88,6 +88,22 @@ void check_keys(const M& m, index_t L, index_t q_min) {
 
 template <class M>
 constexpr bool has_keys = attune::detail::mask_has_keys<M>::value;
+template <class M>
+constexpr bool has_key_pair = attune::detail::mask_has_key_pair<M>::value;
+
+// key_pair(row) is exactly the set visible() accepts (the union of its two parts).
+template <class M>
+void check_key_pair(const M& m, index_t L, index_t q_min) {
+    for (index_t p = q_min; p < L; ++p) {
+        const attune::key_range_pair r = m.key_pair(attune::index_context{0, 0, 0, p, 0});
+        for (index_t j = 0; j < L; ++j) {
+            INFO("row " << p << " key " << j << " key_pair() [" << r.first.first << ", " << r.first.last << "] ∪ [" << r.second.first
+                        << ", " << r.second.last << "]");
+            const bool in = (r.first.first <= j && j <= r.first.last) || (r.second.first <= j && j <= r.second.last);
+            REQUIRE(m.visible(attune::index_context{0, 0, 0, p, j}) == in);
+        }
+    }
+}
 
 // span(tile) holds every visible key of the tile, and is tight at both ends for rows at p ≥ 0
 // (its first and last keys are visible to some row) unless it is empty.
@@ -177,6 +193,7 @@ TEST_CASE("sinks_window: classify agrees with visible; SPEC's rule", "[mask]") {
         INFO("sinks " << sw.first << " window " << sw.second);
         check_classify(m, L, -30, seed++);
         check_span(m, L, -30, seed++);
+        check_key_pair(m, L, -30);
         for (index_t p = -3; p < L; p += 5)
             for (index_t j = 0; j < L; ++j) {
                 const bool rule = j <= p && (j < sw.first || p - j < sw.second);
@@ -189,6 +206,8 @@ TEST_CASE("sinks_window: classify agrees with visible; SPEC's rule", "[mask]") {
     for (index_t k = 0; k < 2112; k += 64) tiles += m.classify({0, 0, 2000, 2063, k, k + 63}) != tile_class::empty;
     CHECK(tiles == 1 + 6);  // the sink tile and the tiles of keys [1745, 2063]
     STATIC_REQUIRE(!has_keys<attune::sinks_window>);
+    STATIC_REQUIRE(has_key_pair<attune::sinks_window>);
+    STATIC_REQUIRE(attune::detail::mask_row_intervals<attune::sinks_window> == 2);
     CHECK_THAT(thrown_message([] { attune::sinks_window(-1, 3); }), Catch::Contains("sinks (-1)"));
     CHECK_THAT(thrown_message([] { attune::sinks_window(1, -3); }), Catch::Contains("window (-3)"));
 }
@@ -271,7 +290,7 @@ TEST_CASE("prefix_sharing: segments see the shared context and themselves only",
     check_span(attune::prefix_keys(50), 300, -10, 303);
 }
 
-TEST_CASE("and_mask / or_mask: classes combine as sets, keys() only for and of intervals", "[mask]") {
+TEST_CASE("and_mask / or_mask: classes combine as sets, keys() for and of intervals, key_pair() for or", "[mask]") {
     const index_t L = 300;
     const auto docs = attune::document_mask::from_lengths({1, 50, 7, 100, 1, 141});
     check_classify(attune::and_mask(attune::causal{}, docs), L, -10, 400);
@@ -283,6 +302,9 @@ TEST_CASE("and_mask / or_mask: classes combine as sets, keys() only for and of i
     STATIC_REQUIRE(has_keys<attune::and_mask<attune::sliding_window, attune::causal>>);
     STATIC_REQUIRE(!has_keys<attune::and_mask<attune::sliding_window, attune::document_mask>>);
     STATIC_REQUIRE(!has_keys<attune::or_mask<attune::sliding_window, attune::causal>>);
+    STATIC_REQUIRE(has_key_pair<attune::or_mask<attune::sliding_window, attune::prefix_keys>>);
+    STATIC_REQUIRE(!has_key_pair<attune::or_mask<attune::sliding_window, attune::document_mask>>);
+    check_key_pair(attune::or_mask(attune::sliding_window(16, 0), attune::prefix_keys(8)), L, -10);
     STATIC_REQUIRE(std::is_same_v<attune::variant<attune::or_mask<attune::causal, attune::document_mask>>::mask_type,
                                   attune::or_mask<attune::causal, attune::document_mask>>);
     // and: empty if either is; full if both are. or: full if either is; empty if both are.

@@ -33,6 +33,13 @@ struct key_range {
     index_t last;
 };
 
+// Two intervals per row (sinks + window): `key_range_pair key_pair(const index_context& row) const`;
+// the row sees the union, either part may be empty (last < first). Also lane-wise in the engine.
+struct key_range_pair {
+    key_range first;
+    key_range second;
+};
+
 // What a mask says about a whole tile: skip it, test each element, or take it whole.
 enum class tile_class { empty, partial, full };
 

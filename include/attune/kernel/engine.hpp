@@ -72,8 +72,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     float* qtb = s.qt.get(p.dk * rp);
     float* S = s.scores.get(plan.kv_tile * rp);
     float* acc = s.acc.get(rows * dvp);
-    float* st = s.state.get(5 * rp);
-    float *m = st, *l = st + rp, *alpha = st + 2 * rp, *lo = st + 3 * rp, *hi = st + 4 * rp;
+    float* st = s.state.get(7 * rp);
+    // Row state, then the rows' visible key intervals as floats (lane-wise masking): [lo, hi] and,
+    // for two-interval masks, [lo2, hi2].
+    float *m = st, *l = st + rp, *alpha = st + 2 * rp, *lo = st + 3 * rp, *hi = st + 4 * rp, *lo2 = st + 5 * rp, *hi2 = st + 6 * rp;
 
     // Row r of the item is (query head hkv·group + r / nq, query token i0 + r % nq). Many rows:
     // Q packed transposed, Qt[d][r], for the broadcast micro-kernel. Few rows (decode): Q rows
@@ -120,15 +122,25 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         score_lanes = buf + rp;
         score_hooks::prepare(var.score(), srows, score_lanes);
     }
-    if constexpr (detail::mask_has_keys<mask_t>::value) {
+    constexpr int row_intervals = detail::mask_row_intervals<mask_t>;
+    if constexpr (row_intervals > 0) {
         lanewise_mask = p.lk < max_float_exact_position && q_first + nq < max_float_exact_position;
+        const auto put = [](const key_range& kr, float& l0, float& h0) {
+            l0 = static_cast<float>(kr.first < 0 ? -1 : kr.first);
+            h0 = static_cast<float>(kr.last >= max_float_exact_position ? max_float_exact_position : kr.last);
+        };
         for (index_t r = 0; r < rp; ++r) {
-            lo[r] = 0.0f;  // padded rows: an empty range
-            hi[r] = -1.0f;
+            lo[r] = lo2[r] = 0.0f;  // padded rows: empty ranges
+            hi[r] = hi2[r] = -1.0f;
             if (r >= rows) continue;
-            const key_range kr = mask.keys(index_context{b, hkv * p.group + r / nq, hkv, q_first + r % nq, 0});
-            lo[r] = static_cast<float>(kr.first < 0 ? -1 : kr.first);
-            hi[r] = static_cast<float>(kr.last >= max_float_exact_position ? max_float_exact_position : kr.last);
+            const index_context row{b, hkv * p.group + r / nq, hkv, q_first + r % nq, 0};
+            if constexpr (row_intervals == 1) {
+                put(mask.keys(row), lo[r], hi[r]);
+            } else {
+                const key_range_pair kp = mask.key_pair(row);
+                put(kp.first, lo[r], hi[r]);
+                put(kp.second, lo2[r], hi2[r]);
+            }
         }
     }
     for (index_t tile0 = k_begin; tile0 < k_end; tile0 += plan.kv_tile) {
@@ -149,16 +161,57 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             }
         }
 
+        // A partial tile of a lane-wise mask (many rows): each row's keys in [n0, n0 + nk) as offsets,
+        // and their hull per row vector, so the micro-kernels skip the (key block, row vector) and
+        // (row block, key) pairs that no row sees: the triangles of diagonal and window-edge tiles.
+        const bool bounded = !few_rows && cls == tile_class::partial && lanewise_mask;
+        index_t *row_first = nullptr, *row_last = nullptr, *vec_first = nullptr, *vec_last = nullptr;
+        if (bounded) {
+            index_t* bd = s.bounds.get(2 * rp + 2 * (rp / W));
+            row_first = bd, row_last = bd + rp, vec_first = bd + 2 * rp, vec_last = vec_first + rp / W;
+            const float t0 = static_cast<float>(n0), t1 = static_cast<float>(n0 + nk - 1);
+            for (index_t r = 0; r < rp; ++r) {
+                float f = lo[r] > t0 ? lo[r] : t0, l = hi[r] < t1 ? hi[r] : t1;
+                if constexpr (row_intervals == 2) {
+                    const float f2 = lo2[r] > t0 ? lo2[r] : t0, l2 = hi2[r] < t1 ? hi2[r] : t1;
+                    if (f2 <= l2) {
+                        if (f > l) f = f2, l = l2;
+                        else f = f < f2 ? f : f2, l = l > l2 ? l : l2;
+                    }
+                }
+                row_first[r] = f <= l ? static_cast<index_t>(f) - n0 : 1;
+                row_last[r] = f <= l ? static_cast<index_t>(l) - n0 : 0;
+            }
+            for (index_t c = 0; c < rp / W; ++c) {
+                index_t f = 1, l = 0;
+                for (index_t r = c * W; r < (c + 1) * W; ++r) {
+                    if (row_first[r] > row_last[r]) continue;
+                    if (f > l) f = row_first[r], l = row_last[r];
+                    else f = f < row_first[r] ? f : row_first[r], l = l > row_last[r] ? l : row_last[r];
+                }
+                vec_first[c] = f;
+                vec_last[c] = l;
+            }
+        }
+
         // Scores. Few rows: the dot kernel reads the user's K rows in any storage type. Many rows:
         // the broadcast kernel reads float K rows, the user's or a converted copy of the tile.
         if (few_rows) {
             dot_tile<Arch>(qtb, p.dk, rows, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S, rp);
-        } else if constexpr (std::is_same_v<TK, float>) {
-            score_tile<Arch>(qtb, rp, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S);
         } else {
-            float* kb = s.k_tile.get(plan.kv_tile * p.dk);
-            for (index_t n = 0; n < nk; ++n) simd::convert_row<Arch>(p.k.row(b, hkv, n0 + n), kb + n * p.dk, p.dk);
-            score_tile<Arch>(qtb, rp, kb, p.dk, nk, p.dk, S);
+            const float* kt;
+            index_t kt_stride;
+            if constexpr (std::is_same_v<TK, float>) {
+                kt = p.k.row(b, hkv, n0);
+                kt_stride = p.k.strides()[2];
+            } else {
+                float* kb = s.k_tile.get(plan.kv_tile * p.dk);
+                for (index_t n = 0; n < nk; ++n) simd::convert_row<Arch>(p.k.row(b, hkv, n0 + n), kb + n * p.dk, p.dk);
+                kt = kb;
+                kt_stride = p.dk;
+            }
+            if (bounded) score_tile_bounded<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, vec_first, vec_last);
+            else score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S);
         }
 
         if constexpr (!detail::is_none_v<score_t>) score_hooks::apply<Arch>(var.score(), S, n0, nk, srows, score_lanes);
@@ -167,8 +220,12 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 const float kpos = static_cast<float>(n0 + n);
                 for (index_t r = 0; r < rp; r += W) {
                     float* sp = S + n * rp + r;
-                    simd::store_aligned<Arch>(sp, simd::mask_outside(simd::load_aligned<Arch>(sp), kpos, simd::load_aligned<Arch>(lo + r),
-                                                                     simd::load_aligned<Arch>(hi + r)));
+                    const auto sv = simd::load_aligned<Arch>(sp);
+                    if constexpr (row_intervals == 1)
+                        simd::store_aligned<Arch>(sp, simd::mask_outside(sv, kpos, simd::load_aligned<Arch>(lo + r), simd::load_aligned<Arch>(hi + r)));
+                    else
+                        simd::store_aligned<Arch>(sp, simd::mask_outside2(sv, kpos, simd::load_aligned<Arch>(lo + r), simd::load_aligned<Arch>(hi + r),
+                                                                          simd::load_aligned<Arch>(lo2 + r), simd::load_aligned<Arch>(hi2 + r)));
                 }
             }
         } else if (cls == tile_class::partial) {
@@ -199,14 +256,16 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         if (p.dv == dvp && few_rows) {
             pv_tile<Arch, true>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else if (p.dv == dvp && std::is_same_v<TV, float>) {
-            pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
+            if (bounded) pv_tile_bounded<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], acc, dvp, row_first, row_last);
+            else pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else {
             float* vb = s.v_tile.get(plan.kv_tile * dvp);
             for (index_t n = 0; n < nk; ++n) {
                 simd::convert_row<Arch>(p.v.row(b, hkv, n0 + n), vb + n * dvp, p.dv);
                 for (index_t d = p.dv; d < dvp; ++d) vb[n * dvp + d] = 0.0f;
             }
-            pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp);
+            if (bounded) pv_tile_bounded<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, acc, dvp, row_first, row_last);
+            else pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp);
         }
     }
 

@@ -9,16 +9,18 @@
 
 namespace attune::kernel {
 
-class buffer {
+template <class T>
+class basic_buffer {
 public:
-    float* get(index_t n) {
+    T* get(index_t n) {
         if (static_cast<std::size_t>(n) > data_.size()) data_.resize(static_cast<std::size_t>(n));
         return data_.data();
     }
 
 private:
-    std::vector<float, xsimd::aligned_allocator<float, 64>> data_;
+    std::vector<T, xsimd::aligned_allocator<T, 64>> data_;
 };
+using buffer = basic_buffer<float>;
 
 // The per-thread working set of one work item of the tile engine.
 struct item_scratch {
@@ -27,7 +29,8 @@ struct item_scratch {
     buffer acc;     // output accumulators: [rows][dv_padded]
     buffer k_tile;  // K tile converted to float (bf16/half storage only): [tile_keys][dk]
     buffer v_tile;  // V tile converted / padded: [tile_keys][dv_padded]
-    buffer state;   // m, l, alpha, mask lo/hi: 5 × rows_padded
+    buffer state;   // m, l, alpha, mask lo/hi (two intervals): 7 × rows_padded
+    basic_buffer<index_t> bounds;  // a partial tile's keys per row and per row vector: 2 × rows_padded + 2 × vectors
 
     static item_scratch& local() {
         thread_local item_scratch s;

@@ -7,7 +7,8 @@
 // Tile classes combine as sets do: and → empty if either is empty, full if both are full;
 // or → full if either is full, empty if both are empty; partial otherwise (always correct, and
 // exact whenever the parts are). and_mask exposes keys() (the intersection of two intervals is an
-// interval) when both parts do; or_mask never does (a union of intervals is not one).
+// interval) when both parts do; or_mask exposes key_pair() then (a union of two intervals), which
+// the engine also masks lane-wise.
 #include <type_traits>
 #include <utility>
 
@@ -64,6 +65,11 @@ struct or_mask {
         const tile_class ca = a.classify(t);
         if (ca == tile_class::full) return ca;
         return detail::or_classes(ca, b.classify(t));
+    }
+    template <class AA = A, class BB = B,
+              std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
+    key_range_pair key_pair(const index_context& row) const {
+        return {a.keys(row), b.keys(row)};
     }
 };
 

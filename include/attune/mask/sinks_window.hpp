@@ -40,6 +40,9 @@ public:
         return {detail::max_of(detail::sat_add(detail::sat_sub(p, window_), 1), 0), p};
     }
 
+    // Both parts at once: the engine masks partial tiles lane-wise with them.
+    key_range_pair key_pair(const index_context& c) const noexcept { return {sink_keys(c.q_pos), window_keys(c.q_pos)}; }
+
     bool visible(const index_context& c) const noexcept {
         return detail::contains(sink_keys(c.q_pos), c.k_pos) || detail::contains(window_keys(c.q_pos), c.k_pos);
     }

@@ -3,6 +3,7 @@
 // policies (a mask and a score modifier) running through the tile engine like built-in ones.
 #include <cmath>
 #include <random>
+#include <stdexcept>
 #include <type_traits>
 
 #include <catch2/catch.hpp>
@@ -43,6 +44,24 @@ struct required_window {
     explicit required_window(index_t w) : window(w) {}
     bool visible(const attune::index_context& c) const noexcept { return c.k_pos <= c.q_pos && c.q_pos - c.k_pos < window; }
     attune::tile_class classify(const attune::tile_context&) const noexcept { return attune::tile_class::partial; }
+};
+
+// A mask that differs per query head: even heads causal, odd heads a causal window of 5 keys.
+// classify() sees the query heads of the tile and answers for their union.
+struct per_head_window {
+    using policy_kind = attune::mask_kind;
+    static constexpr bool is_none = false;
+    bool visible(const attune::index_context& c) const noexcept {
+        return c.k_pos <= c.q_pos && (c.q_head % 2 == 0 || c.q_pos - c.k_pos < 5);
+    }
+    attune::tile_class classify(const attune::tile_context& t) const {
+        if (t.q_head_first < 0 || t.q_head_last < t.q_head_first || t.q_head_last >= 4)
+            throw std::logic_error("tile_context lacks the query heads of the tile");
+        if (t.k_first > t.q_last) return attune::tile_class::empty;
+        const bool any_even = t.q_head_first % 2 == 0 || t.q_head_last > t.q_head_first;
+        if (!any_even && t.k_last < t.q_first - 5) return attune::tile_class::empty;  // odd heads only: the window
+        return attune::tile_class::partial;
+    }
 };
 
 template <class Var>
@@ -132,4 +151,17 @@ TEST_CASE("policies without a default constructor compose into a variant and run
     CHECK(var.score().slope == 0.25f);
     check_variant(var, 9);
     check_variant(required_window{3}, 10);  // a lone policy is wrapped into a variant
+}
+
+TEST_CASE("tile_context carries the query heads of the tile: a per-head mask", "[variant]") {
+    check_variant(per_head_window{}, 11);  // Hq 4, Hkv 2: groups of heads {0, 1} and {2, 3}
+    // One query head per kv head: tiles of odd heads skip everything outside the window.
+    std::mt19937 rng(12);
+    tensor<float> q(1, 4, 150, 16), k(1, 4, 150, 16), v(1, 4, 150, 16), out(1, 4, 150, 16);
+    q.fill_random(rng);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    out.poison();
+    attune::attention(q.cview(), k.cview(), v.cview(), out.view, per_head_window{}, {}, attune::serial_executor{});
+    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), per_head_window{}), fp32_tolerance());
 }

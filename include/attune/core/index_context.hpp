@@ -15,7 +15,9 @@ struct index_context {
 };
 
 // A rectangle of the score matrix: query positions [q_first, q_last] × key positions
-// [k_first, k_last], both inclusive, for one batch and kv head (all its query heads).
+// [k_first, k_last], both inclusive, for one batch and kv head, and the query heads
+// [q_head_first, q_head_last] of that kv head the rectangle's rows belong to (a mask that differs
+// per head classifies the union; when a caller leaves them out, the range spans every head).
 struct tile_context {
     index_t batch;
     index_t kv_head;
@@ -23,6 +25,8 @@ struct tile_context {
     index_t q_last;
     index_t k_first;
     index_t k_last;
+    index_t q_head_first = 0;
+    index_t q_head_last = index_t(1) << 62;
 };
 
 // Keys [first, last] (inclusive, absolute positions). Masks whose visible keys form one interval

@@ -145,14 +145,15 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     }
     for (index_t tile0 = k_begin; tile0 < k_end; tile0 += plan.kv_tile) {
         const index_t tile_keys = plan.kv_tile < k_end - tile0 ? plan.kv_tile : k_end - tile0;
-        const tile_class cls = mask.classify(tile_context{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1});
+        const tile_context tile{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1, hkv * p.group, hkv * p.group + p.group - 1};
+        const tile_class cls = mask.classify(tile);
         if (cls == tile_class::empty) continue;
         // Keys [n0, n0 + nk) of the tile are computed: all of them, or on a partial tile of a mask
         // that knows its span, only those some row sees (the 4 sinks of a 64-key tile, say).
         index_t n0 = tile0, nk = tile_keys;
         if constexpr (detail::mask_has_span<mask_t>::value) {
             if (cls == tile_class::partial) {
-                const key_range sp = mask.span(tile_context{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1});
+                const key_range sp = mask.span(tile);
                 const index_t first = sp.first > tile0 ? sp.first : tile0;
                 const index_t last = sp.last < tile0 + tile_keys - 1 ? sp.last : tile0 + tile_keys - 1;
                 if (last < first) continue;

@@ -83,6 +83,11 @@ inline index_t colvecs(index_t n) {
 }
 
 template <class T>
+inline void prefetch_for_read(const T* row, index_t n) {
+    const char* p = reinterpret_cast<const char*>(row);
+    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) __builtin_prefetch(p + off, 0, 3);
+}
+template <class T>
 inline void prefetch_for_write(T* row, index_t n) {
     char* p = reinterpret_cast<char*>(row);
     for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) __builtin_prefetch(p + off, 1, 3);
@@ -105,8 +110,8 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
         const index_t c = lk - t0 < C ? lk - t0 : C;
         for (index_t n = 0; n < c; ++n) {
             if (t0 + 2 * C + n < lk) {  // two passes ahead, as in causal_item
-                kernel::prefetch_row(k.row(b, hkv, t0 + 2 * C + n), dk);
-                kernel::prefetch_row(v.row(b, hkv, t0 + 2 * C + n), dv);
+                prefetch_for_read(k.row(b, hkv, t0 + 2 * C + n), dk);
+                prefetch_for_read(v.row(b, hkv, t0 + 2 * C + n), dv);
             }
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
             add_to<Arch>(z, kphi + n * dk, dk);
@@ -122,7 +127,7 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
             const index_t c = lq - t0 < C ? lq - t0 : C;
             for (index_t n = 0; n < c; ++n) {
                 if (t0 + 2 * C + n < lq) {
-                    kernel::prefetch_row(q.row(b, h, t0 + 2 * C + n), dk);
+                    prefetch_for_read(q.row(b, h, t0 + 2 * C + n), dk);
                     prefetch_for_write(out.row(b, h, t0 + 2 * C + n), dv);
                 }
                 apply_map<Arch>(map, q.row(b, h, t0 + n), qphi + n * dk, dk);
@@ -138,30 +143,34 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
 // 16×16 in registers: dst[c·ds + r] = src[r·ss + c]. Unpacks pair rows, then 128-bit lane shuffles
 // gather each column (64 shuffles for 256 elements instead of 256 scalar stores).
 inline void transpose16_avx512(const float* src, index_t ss, float* dst, index_t ds) {
+    // The zero-masking forms with a full mask are the same instructions; the plain forms start
+    // from _mm512_undefined_*, which GCC 12 reports as uninitialised under -Werror.
+    const __mmask16 all = 0xFFFF;
+    const __mmask8 all8 = 0xFF;
     __m512 r[16], t[16];
     for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
     for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+        t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
+        t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
     }
     for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, _mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, _mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
+        r[i + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, _mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
+        r[i + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, _mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
     }
     // r[4a + j] now holds, in 128-bit lane l, column 4l + j of rows 4a..4a+3.
     for (int j = 0; j < 4; ++j) {
-        t[j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-        t[4 + j] = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xdd);
-        t[8 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-        t[12 + j] = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xdd);
+        t[j] = _mm512_maskz_shuffle_f32x4(all, r[j], r[4 + j], 0x88);
+        t[4 + j] = _mm512_maskz_shuffle_f32x4(all, r[j], r[4 + j], 0xdd);
+        t[8 + j] = _mm512_maskz_shuffle_f32x4(all, r[8 + j], r[12 + j], 0x88);
+        t[12 + j] = _mm512_maskz_shuffle_f32x4(all, r[8 + j], r[12 + j], 0xdd);
     }
     for (int j = 0; j < 4; ++j) {
-        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-        r[4 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0x88);
-        r[12 + j] = _mm512_shuffle_f32x4(t[4 + j], t[12 + j], 0xdd);
+        r[j] = _mm512_maskz_shuffle_f32x4(all, t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_maskz_shuffle_f32x4(all, t[j], t[8 + j], 0xdd);
+        r[4 + j] = _mm512_maskz_shuffle_f32x4(all, t[4 + j], t[12 + j], 0x88);
+        r[12 + j] = _mm512_maskz_shuffle_f32x4(all, t[4 + j], t[12 + j], 0xdd);
     }
     for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ds, r[i]);
 }
@@ -216,8 +225,8 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
         const index_t next = L - pf0 < C ? (L - pf0 > 0 ? L - pf0 : 0) : C;
         for (index_t n = 0; n < c; ++n) {
             if (n < next) {
-                kernel::prefetch_row(k.row(b, hkv, pf0 + n), dk);
-                kernel::prefetch_row(v.row(b, hkv, pf0 + n), dv);
+                prefetch_for_read(k.row(b, hkv, pf0 + n), dk);
+                prefetch_for_read(v.row(b, hkv, pf0 + n), dv);
             }
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
         }
@@ -227,7 +236,7 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
             const index_t h = hkv * group + g;
             for (index_t n = 0; n < c; ++n) {
                 if (n < next) {
-                    kernel::prefetch_row(q.row(b, h, pf0 + n), dk);
+                    prefetch_for_read(q.row(b, h, pf0 + n), dk);
                     prefetch_for_write(out.row(b, h, pf0 + n), dv);
                 }
                 apply_map<Arch>(map, q.row(b, h, t0 + n), ext + n * e, dk);

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 
@@ -87,6 +88,11 @@ def case_label(row):
     parts = [p for p in row["name"].split("/")
              if p != "real_time" and not p.startswith("threads:") and not p.startswith("iterations:")]
     return "/".join(parts)
+
+
+def is_variant_row(row):
+    """A /mod:…/ or /family:…/ row: a variant on top of a plain shape."""
+    return "mod" in row["keys"] or "family" in row["keys"]
 
 
 def torch_case(row):
@@ -164,71 +170,97 @@ class TorchRunner:
         vv = v.repeat_interleave(hq // hkv, dim=1)
         return lambda: F.scaled_dot_product_attention(q, kk, vv, is_causal=causal)
 
-    def _sinks_window(self, q, k, v, case):
-        """The sinks + window mask: FlexAttention (compiled, with a block mask that skips empty
-        blocks) where it works on this CPU, else SDPA with the dense boolean mask."""
+    def _dense_sinks_window(self, q, k, v, case):
+        """SDPA with the dense boolean sinks + window mask (every key computed, then masked)."""
         torch = self.torch
+        S, W, L = case["sinks"], case["window"], case["Lq"]
+        qi = torch.arange(L).view(-1, 1)
+        ki = torch.arange(L).view(1, -1)
+        dense = (ki <= qi) & ((ki < S) | (qi - ki < W))
+        return lambda: self.F.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+
+    def _flex_seconds(self, case, threads):
+        """FlexAttention (torch.compile, block mask that skips empty blocks) for the sinks + window
+        case, timed in a child process: a kernel compiled for one OpenMP team size corrupted the heap
+        when run with another (PyTorch 2.11 CPU, seen on the Xeon), so each thread count gets a fresh
+        interpreter. Returns seconds, or None (and a note) when FlexAttention fails here."""
+        if os.environ.get("ATTUNE_COMPARE_NO_FLEX"):
+            self.notes.add("sinks_window: FlexAttention disabled by ATTUNE_COMPARE_NO_FLEX; PyTorch runs SDPA with the dense boolean mask.")
+            return None
+        cmd = [sys.executable, os.path.abspath(__file__), "--flex-one", json.dumps(case), "--flex-threads", str(threads),
+               "--warmup", str(self.warmup), "--repeats", str(self.repeats), "--min-run-ms", str(self.min_run_s * 1000.0)]
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+            lines = [x for x in res.stdout.splitlines() if x.startswith("FLEX_SECONDS ")]
+            if res.returncode != 0 or not lines:
+                tail = (res.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"exit {res.returncode}: {tail[:200]}")
+            self.notes.add("sinks_window: PyTorch runs FlexAttention (torch.compile, block mask; one process per thread count).")
+            return float(lines[-1].split()[1])
+        except Exception as e:
+            self.notes.add(f"sinks_window: FlexAttention failed at {threads} threads ({type(e).__name__}: {e}); "
+                           "PyTorch runs SDPA with the dense boolean mask there.")
+            return None
+
+    def flex_one(self, case, threads):
+        """Child process of _flex_seconds: compile and time FlexAttention once, print the seconds."""
+        torch = self.torch
+        torch.set_num_threads(threads)
+        from torch.nn.attention.flex_attention import create_block_mask, flex_attention
         S, W, L = case["sinks"], case["window"], case["Lq"]
 
         def mask_mod(b, h, q_idx, kv_idx):
             return (kv_idx <= q_idx) & ((kv_idx < S) | (q_idx - kv_idx < W))
 
-        # Compiled per thread count: a kernel compiled for one OpenMP team size corrupted the heap
-        # when run with another (PyTorch 2.11 CPU, seen on the Xeon). Hence the reset and the key.
-        key = (S, W, L, case["q_dtype"], torch.get_num_threads())
-        if getattr(self, "_flex", None) is None:
-            self._flex = {}
-        if key not in self._flex:
-            try:
-                if os.environ.get("ATTUNE_COMPARE_NO_FLEX"):
-                    raise RuntimeError("FlexAttention disabled by ATTUNE_COMPARE_NO_FLEX")
-                torch._dynamo.reset()
-                self._flex = {}
-                from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-                bm = create_block_mask(mask_mod, B=None, H=None, Q_LEN=L, KV_LEN=L, device="cpu")
-                compiled = torch.compile(flex_attention)
-                compiled(q, k, v, block_mask=bm)  # compile now, outside the timed region
-                self._flex[key] = lambda q, k, v: compiled(q, k, v, block_mask=bm)
-                self.notes.add("sinks_window: PyTorch runs FlexAttention (torch.compile, block mask).")
-            except Exception as e:  # no compiler, or FlexAttention unsupported on this CPU build
-                qi = torch.arange(L).view(-1, 1)
-                ki = torch.arange(L).view(1, -1)
-                dense = (ki <= qi) & ((ki < S) | (qi - ki < W))
-                self._flex[key] = lambda q, k, v: self.F.scaled_dot_product_attention(q, k, v, attn_mask=dense)
-                self.notes.add(f"sinks_window: FlexAttention failed here ({type(e).__name__}); PyTorch runs SDPA with the dense boolean mask.")
-        run = self._flex[key]
-        return lambda: run(q, k, v)
+        with torch.inference_mode():
+            q, k, v = self._inputs(case)
+            bm = create_block_mask(mask_mod, B=None, H=None, Q_LEN=L, KV_LEN=L, device="cpu")
+            compiled = torch.compile(flex_attention)
+            compiled(q, k, v, block_mask=bm)  # compile outside the timed region
+            print(f"FLEX_SECONDS {self._time(lambda: compiled(q, k, v, block_mask=bm))}", flush=True)
+
+    def _inputs(self, case):
+        q = self._tensor((case["B"], case["Hq"], case["Lq"], case["D"]), case["q_dtype"], 1)
+        k = self._tensor((case["B"], case["Hkv"], case["Lk"], case["D"]), case["kv_dtype"], 2)
+        v = self._tensor((case["B"], case["Hkv"], case["Lk"], case["D"]), case["kv_dtype"], 3)
+        return q, k, v
+
+    def _time(self, fn):
+        """Median seconds of fn() after the warm-up calls (short calls looped per timed run)."""
+        t0 = time.perf_counter()
+        fn()
+        first = time.perf_counter() - t0
+        for _ in range(max(0, self.warmup - 1)):
+            fn()
+        # Short calls are looped so that one timed run lasts ≥ min_run_s; long ones get fewer repeats.
+        inner = max(1, int(math.ceil(self.min_run_s / max(first, 1e-7))))
+        repeats = self.repeats if first * inner < 1.0 else max(3, self.repeats // 2)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times.append((time.perf_counter() - t0) / inner)
+        return statistics.median(times)
 
     def time_case(self, case, threads):
-        """Median seconds of one SDPA call for the case at `threads` threads."""
+        """Median seconds of one PyTorch call for the case at `threads` threads."""
         torch = self.torch
+        if "sinks" in case:
+            flex = self._flex_seconds(case, threads)
+            if flex is not None:
+                return flex
         torch.set_num_threads(threads)
         with torch.inference_mode():
-            q = self._tensor((case["B"], case["Hq"], case["Lq"], case["D"]), case["q_dtype"], 1)
-            k = self._tensor((case["B"], case["Hkv"], case["Lk"], case["D"]), case["kv_dtype"], 2)
-            v = self._tensor((case["B"], case["Hkv"], case["Lk"], case["D"]), case["kv_dtype"], 3)
+            q, k, v = self._inputs(case)
             # is_causal in SDPA is top-left aligned: only used for square prefill, where it equals
             # attune's bottom-right causal mask. Decode (Lq = 1) sees the whole cache either way.
             causal = case["causal"] and case["Lq"] == case["Lk"]
             if "sinks" in case:
-                fn = self._sinks_window(q, k, v, case)
+                fn = self._dense_sinks_window(q, k, v, case)
             else:
                 fn = self._sdpa(q, k, v, causal, case["Hq"], case["Hkv"])
-            t0 = time.perf_counter()
-            fn()
-            first = time.perf_counter() - t0
-            for _ in range(max(0, self.warmup - 1)):
-                fn()
-            # Short calls are looped so that one timed run lasts ≥ min_run_s; long ones get fewer repeats.
-            inner = max(1, int(math.ceil(self.min_run_s / max(first, 1e-7))))
-            repeats = self.repeats if first * inner < 1.0 else max(3, self.repeats // 2)
-            times = []
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                for _ in range(inner):
-                    fn()
-                times.append((time.perf_counter() - t0) / inner)
-            return statistics.median(times)
+            return self._time(fn)
 
 
 def fmt(x, digits=1):
@@ -269,7 +301,12 @@ def main(argv=None):
     ap.add_argument("--warmup", type=int, default=2, help="PyTorch warm-up calls per case (default 2)")
     ap.add_argument("--repeats", type=int, default=7, help="PyTorch timed runs per case; the median is used (default 7)")
     ap.add_argument("--min-run-ms", type=float, default=20.0, help="short calls are looped to last this long per timed run")
+    ap.add_argument("--flex-one", metavar="CASE_JSON", help=argparse.SUPPRESS)  # child process of a FlexAttention timing
+    ap.add_argument("--flex-threads", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.flex_one:
+        TorchRunner(args.warmup, args.repeats, args.min_run_ms / 1000.0).flex_one(json.loads(args.flex_one), args.flex_threads)
+        return 0
 
     context, rows = load_rows(args.bench_json)
     rx = re.compile(args.filter) if args.filter else None
@@ -287,7 +324,9 @@ def main(argv=None):
     have_torch = runner is not None and runner.available
 
     table = []
-    cases = [r for r in rows if r["kind"] in ("prefill", "decode")]
+    # Variant rows (a score modifier or another family on a prefill shape) are compared with attune's
+    # own plain row in the variants table below, not with PyTorch (SDPA has no such variant).
+    cases = [r for r in rows if r["kind"] in ("prefill", "decode") and not is_variant_row(r)]
     for i, r in enumerate(cases):
         prefill = r["kind"] == "prefill"
         unit = "GFLOP/s" if prefill else "GB/s"
@@ -322,6 +361,33 @@ def main(argv=None):
         ref_rows.append([label, fmt(ours["flops"] / 1e9) if ours else "—", fmt(r["flops"] / 1e9),
                          fmt_ratio(ours["flops"] / r["flops"]) if ours and r["flops"] else "—"])
 
+    # Variants against attune's plain causal row of the same shape and threads (same run): time ratio.
+    var_rows = []
+    for r in rows:
+        if r["kind"] != "prefill" or not (is_variant_row(r) or "sinks_window" in r["flags"]):
+            continue
+        k = r["keys"]
+        base = next((x for x in rows if x["kind"] == "prefill" and "causal" in x["flags"] and not is_variant_row(x)
+                     and x["keys"].get("L") == k.get("L") and x["keys"].get("D") == k.get("D") and x["threads"] == r["threads"]
+                     and "bf16" not in x["flags"]), None)
+        if base is None:
+            continue
+        t_ratio = r["seconds"] / base["seconds"]
+        work_ratio = (r["flops"] * r["seconds"]) / (base["flops"] * base["seconds"])  # visible pairs ratio
+        var_rows.append([case_label(r), r["threads"], fmt(r["flops"] / 1e9), f"{t_ratio:.3f}", f"{work_ratio:.3f}",
+                         f"{t_ratio / work_ratio:.2f}×"])
+
+    # Rows of other kernel families (linear/, sparse/, …): attune's figures and % of peak.
+    other_rows = []
+    for r in rows:
+        if r["kind"] in ("prefill", "decode", "reference", "peak"):
+            continue
+        peak_f, peak_b = peak_fma.get(r["threads"]), peak_read.get(r["threads"])
+        other_rows.append([case_label(r), r["threads"], f"{r['seconds'] * 1e3:.3g}",
+                           fmt(r["flops"] / 1e9) if r["flops"] else "—", fmt(r["bytes"] / 1e9) if r["bytes"] else "—",
+                           fmt_pct(r["flops"] / peak_f if (peak_f and r["flops"]) else None),
+                           fmt_pct(r["bytes"] / peak_b if (peak_b and r["bytes"]) else None)])
+
     peak_rows = [[t, fmt(peak_fma[t] / 1e9) if t in peak_fma else "—", fmt(peak_read[t] / 1e9) if t in peak_read else "—"]
                  for t in sorted(set(peak_fma) | set(peak_read))]
 
@@ -352,6 +418,16 @@ def main(argv=None):
     if ref_rows:
         out.append("")
         out.append(markdown_table(["case (1 thread)", "attune GFLOP/s", "reference GFLOP/s", "attune ÷ reference"], ref_rows))
+    if var_rows:
+        out.append("")
+        out.append(markdown_table(["variant (vs plain causal, same L, D, threads)", "threads", "GFLOP/s", "time ÷ causal",
+                                   "visible pairs ÷ causal", "time ÷ (pairs ratio × causal time)"], var_rows))
+        out.append("A modifier or family keeps the causal pairs (ratio 1), so its time ÷ causal is its cost; a sparser mask "
+                   "should cost in proportion to its visible pairs (last column ≈ 1).")
+    if other_rows:
+        out.append("")
+        out.append(markdown_table(["case", "threads", "ms", "GFLOP/s", "GB/s", "% of peak/fma_fp32", "% of peak/read"],
+                                  other_rows))
     if peak_rows:
         out.append("")
         out.append(markdown_table(["threads", "peak/fma_fp32 GFLOP/s", "peak/read GB/s"], peak_rows))

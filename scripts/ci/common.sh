@@ -34,6 +34,14 @@ ci_ctest() {
   local summary
   summary="$(grep -E 'tests passed|No tests were found' "$log" | tail -n 1 || true)"
   echo
+  ci_random_summary "$dir"
   echo "attune $job: ${summary:-ctest printed no summary line}"
   return "$status"
+}
+
+# ci_random_summary <build dir>: the randomized test's count lines from ctest's last log
+# ("random [avx512]: 4000 cases, 0 failed, …").
+ci_random_summary() {
+  local last="$1/Testing/Temporary/LastTest.log"
+  [ -f "$last" ] && grep -E '^random \[[a-z0-9]+\]: [0-9]+ cases' "$last" | sed 's/; cases per variant:.*//' || true
 }

@@ -98,6 +98,7 @@ template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void noncausal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
                     const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group) {
     const index_t lq = q.tokens(), lk = k.tokens(), dk = q.dim(), dv = v.dim();
+    constexpr index_t W = lanes<Arch>;
     const index_t dvp = padded(dv), cv = colvecs<Arch>(dv);
     const index_t C = 64;  // tokens per pass: keeps φ(K) and V of a pass in L1/L2
     auto& ws = linear_scratch::local();
@@ -116,8 +117,14 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
             add_to<Arch>(z, kphi + n * dk, dk);
         }
-        load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
-        gemm<Arch, true>(kphi, 1, dk, vc, dvp, dk, c, cv, S, dvp);
+        // V_n: float rows of whole vectors are read where they are; others are converted / padded.
+        const float* vb = vc;
+        index_t vs = dvp;
+        if constexpr (std::is_same_v<TV, float>) {
+            if (dv % W == 0) vb = v.row(b, hkv, t0), vs = v.strides()[2];
+        }
+        if (vb == vc) load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
+        gemm<Arch, true>(kphi, 1, dk, vb, vs, dk, c, cv, S, dvp);
     }
     float* qphi = ws.qphi.get(C * dk);
     float* o = ws.o.get(C * dvp);
@@ -199,6 +206,19 @@ inline void transpose_rows(const float* src, index_t cols, index_t rows, index_t
 }
 
 
+// x with lanes ≥ n set to 0 (n ≥ 1).
+template <class Arch>
+inline simd::vec<Arch> keep_first(const simd::vec<Arch>& x, index_t n) {
+    if constexpr (std::is_same_v<Arch, simd::scalar>) {
+        return n >= 1 ? x : simd::vec<Arch>(0.0f);
+    } else {
+        using fb = xsimd::batch<float, Arch>;
+        alignas(64) float lane[fb::size];
+        for (std::size_t j = 0; j < fb::size; ++j) lane[j] = static_cast<float>(j);
+        return xsimd::select(fb::load_aligned(lane) < fb(static_cast<float>(n)), x, fb(0.0f));
+    }
+}
+
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
                  const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
@@ -231,7 +251,13 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
         }
         transpose_rows<Arch>(kphi, dk, c, colvecs<Arch>(c) * W, kt, cp);
-        load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
+        // V_n: float rows of whole vectors are read where they are; others are converted / padded.
+        const float* vb = vc;
+        index_t vs = dvp;
+        if constexpr (std::is_same_v<TV, float>) {
+            if (dv % W == 0) vb = v.row(b, hkv, t0), vs = v.strides()[2];
+        }
+        if (vb == vc) load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
         for (index_t g = 0; g < group; ++g) {
             const index_t h = hkv * group + g;
             for (index_t n = 0; n < c; ++n) {
@@ -245,15 +271,15 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
             gemm<Arch, false, triangle::columns>(ext, e, 1, kt, cp, c, dk, colvecs<Arch>(c), a, e);  // A = φQ·φKᵀ
             for (index_t r = 0; r < c; ++r) {
                 float* ar = a + r * e;
-                // Zero the future keys that the depth-limited product reads (up to its row block's end)
-                // and those of the row's last vector, so the row sum runs over whole vectors.
-                const index_t whole = (r + W) / W * W;  // ≤ cp: inside the row
+                // Zero the future keys that the depth-limited product reads (up to its row block's end).
                 const index_t block_end = r + RR < c ? r + RR : c;
-                const index_t end = whole > block_end ? whole : block_end;
-                for (index_t n = r + 1; n < end; ++n) ar[n] = 0.0f;
                 if (opt.normalize) {  // φq_r·z + Σ_{n≤r} A[r][n], one reduction
+                    // Whole vectors, the last one masked to n ≤ r: vector loads over the scalar
+                    // zeroing stores below would wait for them (no store forwarding).
+                    const index_t last = r / W * W;
                     simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
-                    for (index_t n = 0; n < whole; n += W) acc += simd::load<Arch>(ar + n);
+                    for (index_t n = 0; n < last; n += W) acc += simd::load<Arch>(ar + n);
+                    acc += keep_first<Arch>(simd::load<Arch>(ar + last), r - last + 1);
                     const float* qr = ext + r * e;
                     index_t i = 0;
                     for (; i + W <= dk; i += W) acc = simd::fma(simd::load<Arch>(qr + i), simd::load<Arch>(z + i), acc);
@@ -261,12 +287,13 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
                     for (; i < dk; ++i) sum += qr[i] * z[i];
                     den[r] = sum;
                 }
+                for (index_t n = r + 1; n < block_end; ++n) ar[n] = 0.0f;
             }
             // O = φQ·S + (A⊙M)·V in one pass
-            gemm<Arch, false, triangle::depth>(ext, e, 1, sv, dvp, c, dk + c, cv, o, dvp, dk);
+            gemm<Arch, false, triangle::depth>(ext, e, 1, sv, dvp, c, dk + c, cv, o, dvp, dk, dk, vb, vs);
             for (index_t r = 0; r < c; ++r) store_scaled<Arch>(out.row(b, h, t0 + r), o + r * dvp, dv, normaliser(opt, den[r]));
         }
-        gemm<Arch, true>(kphi, 1, dk, vc, dvp, dk, c, cv, sv, dvp);  // S += φKᵀ·V
+        gemm<Arch, true>(kphi, 1, dk, vb, vs, dk, c, cv, sv, dvp);  // S += φKᵀ·V
         for (index_t n = 0; n < c; ++n) add_to<Arch>(z, kphi + n * dk, dk);
     }
     for (index_t i = 0; i < dk * dvp; ++i) S[i] = sv[i];

@@ -1,0 +1,190 @@
+#pragma once
+// h2o_cache<T>: heavy-hitter oracle (H2O) cache, SPEC.md §4: per kv head, every held key carries
+// score_j = Σ over the queries processed since it arrived of p_ij; the cache keeps the last
+// `recent` tokens and the `heavy` older ones of highest score, and evicts the rest with their scores.
+//
+//   attune::h2o_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*heavy*/ 4, /*recent*/ 512);
+//   cache.step(q_prompt, k_prompt, v_prompt, out_prompt);   // prefill: causal over the prompt, then evict
+//   cache.step(q, k, v, out);                               // decode: one token per step
+//
+// Choices (SPEC leaves them open; tests/sparse pins them against a naive implementation):
+//  - GQA: the cache's heads are kv heads; a key's score sums p_ij over every query head of its group.
+//  - A step of n tokens appends them, runs causal attention of its n queries over held ∪ new (every
+//    held key precedes the chunk; new keys sit at the end of each head's slots, so the bottom-right
+//    causal mask of attune::attention is exactly right whatever order the held slots are in), adds
+//    every query's probabilities, then evicts down to heavy + recent. A prompt given as one step is
+//    therefore scored by all its queries before anything is evicted (H2O's prefill).
+//  - Ties: among equal scores the older token (smaller position) is evicted first.
+//  - Probabilities come from a second pass over the held keys: p = exp(τ·q·k − LSE) with the LSE the
+//    kernel returned (sparse/probabilities.hpp), accumulated in double.
+// Memory: heads × (heavy + recent + largest step) × dim; decode steps allocate nothing once warm.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "attune/attention.hpp"
+#include "attune/cache/chunk.hpp"
+#include "attune/core/error.hpp"
+#include "attune/core/view.hpp"
+#include "attune/mask/causal.hpp"
+#include "attune/sparse/probabilities.hpp"
+
+namespace attune {
+
+template <class T = float>
+class h2o_cache {
+    static_assert(is_storage_type_v<T>, "attune::h2o_cache: storage must be float, bf16 or half");
+
+public:
+    using value_type = T;
+
+    h2o_cache(index_t heads, index_t dk, index_t dv, index_t heavy, index_t recent)
+        : heads_(heads), dk_(dk), dv_(dv), heavy_(heavy), recent_(recent) {
+        detail::require(heads > 0 && dk > 0 && dv > 0, "h2o_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
+        detail::require(heavy >= 0 && recent >= 0 && heavy + recent >= 1, "h2o_cache: heavy (", heavy, ") and recent (", recent,
+                        ") must be ≥ 0 with heavy + recent ≥ 1");
+        reserve(heavy + recent + 1);
+    }
+
+    index_t heads() const noexcept { return heads_; }
+    index_t dk() const noexcept { return dk_; }
+    index_t dv() const noexcept { return dv_; }
+    index_t heavy() const noexcept { return heavy_; }
+    index_t recent() const noexcept { return recent_; }
+    index_t seen() const noexcept { return seen_; }
+    index_t size() const noexcept { return size_; }  // tokens held per head (the same in every head)
+    index_t budget() const noexcept { return heavy_ + recent_; }
+
+    // Held tokens, [1, heads, size, dim], slot order (differs per head).
+    tensor_view<const T> keys() const {
+        return tensor_view<const T>(k_.data(), {1, heads_, size_, dk_}, {heads_ * cap_ * dk_, cap_ * dk_, dk_});
+    }
+    tensor_view<const T> values() const {
+        return tensor_view<const T>(v_.data(), {1, heads_, size_, dv_}, {heads_ * cap_ * dv_, cap_ * dv_, dv_});
+    }
+    index_t position(index_t h, index_t s) const { return pos_[at(h, s)]; }
+    double score(index_t h, index_t s) const { return score_[at(h, s)]; }
+    // The positions head h holds, ascending.
+    std::vector<index_t> held_positions(index_t h) const {
+        detail::require(h >= 0 && h < heads_, "h2o_cache::held_positions: head ", h, " outside [0, ", heads_, ")");
+        std::vector<index_t> p(pos_.begin() + h * cap_, pos_.begin() + h * cap_ + size_);
+        std::sort(p.begin(), p.end());
+        return p;
+    }
+
+    // One step of n tokens: q [1, Hq, n, dk], k [1, heads, n, dk], v [1, heads, n, dv], out [1, Hq, n, dv].
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
+              const options& opt_in = {}, const Exec& exec = {}) {
+        const index_t n = detail::check_chunk("h2o_cache::step", k, v, heads_, dk_, dv_);
+        detail::check_queries("h2o_cache::step", q, out, heads_, dk_, dv_);
+        detail::require(q.tokens() == n, "h2o_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
+        if (n == 0) return;
+        reserve(size_ + n);
+        for (index_t h = 0; h < heads_; ++h)
+            for (index_t t = 0; t < n; ++t) {
+                detail::copy_row(k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * dk_, dk_);
+                detail::copy_row(v.row(0, h, t), v_.data() + (h * cap_ + size_ + t) * dv_, dv_);
+                pos_[at(h, size_ + t)] = seen_ + t;
+                score_[at(h, size_ + t)] = 0.0;
+            }
+        const index_t held = size_;
+        size_ += n;
+        seen_ += n;
+
+        // Attention of the chunk's queries; the LSE is needed for the probabilities.
+        const index_t hq = q.heads(), group = hq / heads_;
+        options opt = opt_in;
+        if (opt.lse.empty()) {
+            lse_.resize(static_cast<std::size_t>(hq * n));
+            opt.lse = lse_view(lse_.data(), 1, hq, n);
+        }
+        attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<causal>{}, opt, exec);
+
+        // Scores: query i of the chunk sees the held slots and the new ones up to itself.
+        const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(dk_));
+        const tensor_view<const T> kv = keys();
+        exec.parallel_for(heads_, [&](index_t h) {
+            double* acc = score_.data() + h * cap_;
+            for (index_t g = 0; g < group; ++g)
+                for (index_t i = 0; i < n; ++i)
+                    sparse::detail::accumulate_probabilities<Arch>(q.row(0, h * group + g, i), scale, kv, 0, h, held + i + 1,
+                                                                   *opt.lse.row(0, h * group + g, i), acc);
+        });
+        evict();
+    }
+
+    void clear() noexcept { size_ = seen_ = 0; }
+
+private:
+    std::size_t at(index_t h, index_t s) const { return static_cast<std::size_t>(h * cap_ + s); }
+
+    // Per head: the tokens older than the last `recent` compete for `heavy` places; the lowest
+    // scores leave (ties: the older first); the slots left free are filled from the end.
+    void evict() {
+        const index_t first_recent = seen_ - recent_;  // positions ≥ this are among the last `recent`
+        index_t keep = size_;
+        for (index_t h = 0; h < heads_; ++h) {
+            cand_.clear();
+            for (index_t s = 0; s < size_; ++s)
+                if (pos_[at(h, s)] < first_recent) cand_.push_back(s);
+            const index_t evict_n = static_cast<index_t>(cand_.size()) - heavy_;
+            if (evict_n <= 0) continue;
+            const double* sc = score_.data() + h * cap_;
+            const index_t* ps = pos_.data() + h * cap_;
+            std::nth_element(cand_.begin(), cand_.begin() + (evict_n - 1), cand_.end(), [&](index_t a, index_t b) {
+                return sc[a] < sc[b] || (sc[a] == sc[b] && ps[a] < ps[b]);
+            });
+            // cand_[0, evict_n) leave. Fill their slots, lowest first, with kept slots from the end.
+            std::sort(cand_.begin(), cand_.begin() + evict_n);
+            gone_.assign(static_cast<std::size_t>(size_), 0);
+            for (index_t e = 0; e < evict_n; ++e) gone_[static_cast<std::size_t>(cand_[static_cast<std::size_t>(e)])] = 1;
+            index_t last = size_ - 1;
+            for (index_t e = 0; e < evict_n; ++e) {
+                const index_t hole = cand_[static_cast<std::size_t>(e)];
+                while (last > hole && gone_[static_cast<std::size_t>(last)]) --last;
+                if (last > hole) {
+                    move_slot(h, last, hole);
+                    gone_[static_cast<std::size_t>(last)] = 1;
+                    gone_[static_cast<std::size_t>(hole)] = 0;
+                    --last;
+                }
+            }
+            keep = size_ - evict_n;
+        }
+        size_ = keep;  // every head evicts the same number: the same recent tokens, the same heavy count
+    }
+
+    void move_slot(index_t h, index_t from, index_t to) {
+        std::copy_n(k_.data() + (h * cap_ + from) * dk_, dk_, k_.data() + (h * cap_ + to) * dk_);
+        std::copy_n(v_.data() + (h * cap_ + from) * dv_, dv_, v_.data() + (h * cap_ + to) * dv_);
+        pos_[at(h, to)] = pos_[at(h, from)];
+        score_[at(h, to)] = score_[at(h, from)];
+    }
+
+    void reserve(index_t cap) {
+        if (cap <= cap_) return;
+        std::vector<T> k(static_cast<std::size_t>(heads_ * cap * dk_)), v(static_cast<std::size_t>(heads_ * cap * dv_));
+        std::vector<index_t> p(static_cast<std::size_t>(heads_ * cap));
+        std::vector<double> sc(static_cast<std::size_t>(heads_ * cap));
+        for (index_t h = 0; h < heads_; ++h) {
+            std::copy_n(k_.begin() + h * cap_ * dk_, size_ * dk_, k.begin() + h * cap * dk_);
+            std::copy_n(v_.begin() + h * cap_ * dv_, size_ * dv_, v.begin() + h * cap * dv_);
+            std::copy_n(pos_.begin() + h * cap_, size_, p.begin() + h * cap);
+            std::copy_n(score_.begin() + h * cap_, size_, sc.begin() + h * cap);
+        }
+        k_.swap(k), v_.swap(v), pos_.swap(p), score_.swap(sc);
+        cap_ = cap;
+    }
+
+    index_t heads_, dk_, dv_, heavy_, recent_;
+    index_t seen_ = 0, size_ = 0, cap_ = 0;
+    std::vector<T> k_, v_;
+    std::vector<index_t> pos_;
+    std::vector<double> score_;
+    std::vector<float> lse_;
+    std::vector<index_t> cand_;
+    std::vector<unsigned char> gone_;
+};
+
+}  // namespace attune

@@ -1,0 +1,117 @@
+#pragma once
+// Gather (top-k) attention, SPEC.md §4: each query row attends only to a given list of keys.
+//
+//   attune::index_view idx{list.data(), /*batch*/ 1, /*heads*/ Hkv, /*tokens*/ 1, /*count*/ n};
+//   attune::sparse::gather_attention(q, k, v, idx, out);
+//
+// idx is a contiguous [batch][heads][tokens][count] array of key positions in [0, Lk) of k and v:
+//  - heads is Hkv (one list per kv head, shared by its group's query heads) or Hq (one per query head);
+//  - tokens is Lq (one list per query token) or 1 (one list for every query token);
+//  - a negative entry is padding (lists of different lengths); an entry listed twice counts twice.
+// The listed keys are the row's whole visible set: no mask applies on top. Rows with no key give
+// zeros (LSE −inf), as attune::attention does.
+//
+// How: per (batch, list head, list token) the listed K and V rows are gathered into a small
+// per-thread scratch tile (count × dim, the cache's storage type; the cache itself is never copied
+// whole) and attune::attention runs on it with the serial executor — every item is one call of the
+// ordinary tile engine, the items run in parallel on the caller's executor.
+#include <algorithm>
+#include <vector>
+
+#include "attune/attention.hpp"
+#include "attune/cache/chunk.hpp"
+#include "attune/core/error.hpp"
+#include "attune/core/view.hpp"
+#include "attune/exec/serial.hpp"
+
+namespace attune {
+
+// Lists of key positions, contiguous [batch][heads][tokens][count]; entries < 0 are padding.
+struct index_view {
+    const index_t* data = nullptr;
+    index_t batch = 0, heads = 0, tokens = 0, count = 0;
+    const index_t* row(index_t b, index_t h, index_t t) const noexcept { return data + ((b * heads + h) * tokens + t) * count; }
+};
+
+namespace sparse {
+namespace detail {
+
+template <class TK, class TV>
+struct gather_scratch {
+    std::vector<TK> k;
+    std::vector<TV> v;
+    static gather_scratch& local() {
+        thread_local gather_scratch s;
+        return s;
+    }
+};
+
+}  // namespace detail
+
+template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
+                      const tensor_view<O>& out, const options& opt = {}, const Exec& exec = {}) {
+    using attune::detail::require;
+    using TK = std::remove_const_t<K>;
+    using TV = std::remove_const_t<V>;
+    const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens(), Hkv = k.heads(), Lk = k.tokens();
+    require(k.batch() == B && v.batch() == B && out.batch() == B, "gather_attention: q, k, v and out must have the same batch");
+    require(Hkv > 0 && Hq % Hkv == 0, "gather_attention: query heads (", Hq, ") are not a multiple of kv heads (", Hkv, ")");
+    require(v.heads() == Hkv && v.tokens() == Lk, "gather_attention: v must have k's heads and tokens");
+    require(k.dim() == q.dim(), "gather_attention: k head dim (", k.dim(), ") differs from q's (", q.dim(), ")");
+    require(out.heads() == Hq && out.tokens() == Lq && out.dim() == v.dim(), "gather_attention: out must be [", B, ", ", Hq, ", ", Lq,
+            ", ", v.dim(), "]");
+    require(idx.batch == B, "gather_attention: index batch (", idx.batch, ") differs from q's (", B, ")");
+    require(idx.heads == Hkv || idx.heads == Hq, "gather_attention: index heads (", idx.heads, ") must be the kv heads (", Hkv,
+            ") or the query heads (", Hq, ")");
+    require(idx.tokens == Lq || idx.tokens == 1, "gather_attention: index tokens (", idx.tokens, ") must be q's tokens (", Lq,
+            ") or 1");
+    require(idx.count >= 0, "gather_attention: index count must be ≥ 0");
+    require(idx.count == 0 || idx.data != nullptr || B * idx.heads * idx.tokens == 0, "gather_attention: index list has null data");
+    require(opt.lse.empty() || (opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq),
+            "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
+    // Every index is checked before any work starts (errors cannot leave a parallel region).
+    const index_t total = B * idx.heads * idx.tokens * idx.count;
+    for (index_t e = 0; e < total; ++e)
+        require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e, " is out of range (k has ", Lk,
+                " tokens)");
+
+    const index_t per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
+    const index_t toks = idx.tokens == 1 ? Lq : 1;        // query tokens per list
+    const index_t items = B * idx.heads * idx.tokens;
+    const index_t dk = k.dim(), dv = v.dim();
+    exec.parallel_for(items, [&](index_t it) {
+        const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
+        const index_t hkv = idx.heads == Hq ? hi / (Hq / Hkv) : hi;
+        const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
+        auto& s = detail::gather_scratch<TK, TV>::local();
+        if (static_cast<index_t>(s.k.size()) < idx.count * dk) s.k.resize(static_cast<std::size_t>(idx.count * dk));
+        if (static_cast<index_t>(s.v.size()) < idx.count * dv) s.v.resize(static_cast<std::size_t>(idx.count * dv));
+        const index_t* list = idx.row(b, hi, t);
+        index_t m = 0;
+        for (index_t e = 0; e < idx.count; ++e) {
+            const index_t j = list[e];
+            if (j < 0) continue;
+            attune::detail::copy_row(k.row(b, hkv, j), s.k.data() + m * dk, dk);
+            attune::detail::copy_row(v.row(b, hkv, j), s.v.data() + m * dv, dv);
+            ++m;
+        }
+        const auto& qs = q.strides();
+        const auto& os = out.strides();
+        const tensor_view<const std::remove_const_t<Q>> qv(q.row(b, h0, t0), {1, per, toks, dk}, {0, qs[1], qs[2]});
+        const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
+        const tensor_view<const TK> kv(s.k.data(), {1, 1, m, dk}, {0, 0, dk});
+        const tensor_view<const TV> vv(s.v.data(), {1, 1, m, dv}, {0, 0, dv});
+        options o;
+        o.scale = opt.scale;
+        if (!opt.lse.empty()) {
+            const auto& ls = opt.lse.strides();
+            o.lse = tensor_view<float>(opt.lse.row(b, h0, t0), {1, per, toks, 1}, {0, ls[1], ls[2]});
+        }
+        // Bottom-right alignment is irrelevant here: no mask, every gathered key is visible.
+        attention<Arch>(qv, kv, vv, ov, variant<>{}, o, serial_executor{});
+    });
+}
+
+}  // namespace sparse
+}  // namespace attune

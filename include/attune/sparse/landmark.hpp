@@ -1,0 +1,125 @@
+#pragma once
+// Landmark block retrieval, inference form (SPEC.md §4): the cache is cut into blocks of B tokens;
+// each complete block has a representative key (the landmark); a query retrieves, per query head,
+// the top-k blocks by landmark score q·landmark and attends to the retrieved blocks plus its local
+// window.
+//
+//   attune::landmark_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*block*/ 64);
+//   cache.append(k_new, v_new);                                         // landmarks follow appends
+//   cache.attend(q, out, /*top_k*/ 4, /*window*/ 256);                  // the last Lq tokens' queries
+//
+// Choices (the paper's landmark is a trained token; without one):
+//  - the landmark of a block is the mean of its keys, computed in float when the block completes
+//    (a running sum per head, so append costs O(dk) per token);
+//  - query position p (bottom-right: the last Lq tokens of the cache) has the local window
+//    [w, p], w = the start of the block holding max(p − window + 1, 0): the window is widened down
+//    to a block boundary so the window and the candidate blocks (every block before w, all of them
+//    complete) are disjoint and every key is reachable;
+//  - the k best candidates by q·landmark per query head (ties: the earlier block) are retrieved;
+//    rows with fewer candidates take them all;
+//  - attention is sparse::gather_attention over the retrieved blocks' tokens and the window, one
+//    list per (query head, query token): the cache is not copied.
+// selected() returns the last attend's blocks: [Hq][Lq][top_k], −1 = none.
+#include <algorithm>
+#include <vector>
+
+#include "attune/cache/kv_cache.hpp"
+#include "attune/core/error.hpp"
+#include "attune/simd/vec.hpp"
+#include "attune/sparse/gather.hpp"
+
+namespace attune {
+
+template <class T = float>
+class landmark_cache {
+public:
+    using value_type = T;
+
+    landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, index_t max_tokens = unbounded)
+        : kv_(heads, dk, dv, max_tokens), block_(block), sum_(static_cast<std::size_t>(heads * dk), 0.0f) {
+        detail::require(block >= 1, "landmark_cache: block (", block, ") must be ≥ 1");
+    }
+
+    const kv_cache<T>& kv() const noexcept { return kv_; }
+    index_t heads() const noexcept { return kv_.heads(); }
+    index_t tokens() const noexcept { return kv_.tokens(); }
+    index_t block() const noexcept { return block_; }
+    index_t blocks() const noexcept { return static_cast<index_t>(reps_.size()) / (heads() * kv_.dk()); }  // complete blocks
+    // The landmark of block c in head h (dk floats).
+    const float* landmark(index_t h, index_t c) const {
+        detail::require(h >= 0 && h < heads() && c >= 0 && c < blocks(), "landmark_cache::landmark: (head ", h, ", block ", c,
+                        ") outside [0, ", heads(), ") × [0, ", blocks(), ")");
+        return reps_.data() + (c * heads() + h) * kv_.dk();
+    }
+    const std::vector<index_t>& selected() const noexcept { return selected_; }
+
+    template <class K, class V>
+    void append(const tensor_view<K>& k, const tensor_view<V>& v) {
+        const index_t first = kv_.tokens();
+        kv_.append(k, v);  // checks shapes and capacity
+        const index_t H = heads(), dk = kv_.dk();
+        for (index_t t = first; t < kv_.tokens(); ++t) {
+            for (index_t h = 0; h < H; ++h) {
+                const T* kr = kv_.key_row(h, t);
+                float* s = sum_.data() + h * dk;
+                for (index_t d = 0; d < dk; ++d) s[d] += to_float(kr[d]);
+            }
+            if ((t + 1) % block_ == 0) {  // the block is complete: its landmark is the mean key
+                const float inv = 1.0f / static_cast<float>(block_);
+                for (index_t i = 0; i < H * dk; ++i) reps_.push_back(sum_[static_cast<std::size_t>(i)] * inv);
+                std::fill(sum_.begin(), sum_.end(), 0.0f);
+            }
+        }
+    }
+
+    // Attention of q [1, Hq, Lq, dk] (the last Lq tokens of the cache) into out [1, Hq, Lq, dv].
+    template <class Arch = default_arch, class Q, class O, class Exec = default_executor>
+    void attend(const tensor_view<Q>& q, const tensor_view<O>& out, index_t top_k, index_t window, const options& opt = {},
+                const Exec& exec = {}) {
+        using detail::require;
+        detail::check_queries("landmark_cache::attend", q, out, heads(), kv_.dk(), kv_.dv());
+        require(top_k >= 0 && window >= 1, "landmark_cache::attend: top_k (", top_k, ") must be ≥ 0 and window (", window, ") ≥ 1");
+        const index_t Hq = q.heads(), Lq = q.tokens(), Lk = kv_.tokens(), group = Hq / heads(), dk = kv_.dk();
+        require(Lq <= Lk, "landmark_cache::attend: ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
+        auto win_start = [&](index_t p) { return (p - window + 1 > 0 ? p - window + 1 : 0) / block_ * block_; };
+        const index_t count = top_k * block_ + (Lk - 1) - win_start(Lk - 1) + 1;  // the last row's window is the widest
+        list_.assign(static_cast<std::size_t>(Hq * Lq * count), -1);
+        selected_.assign(static_cast<std::size_t>(Hq * Lq * top_k), -1);
+        exec.parallel_for(Hq * Lq, [&](index_t r) {
+            const index_t h = r / Lq, i = r % Lq, p = Lk - Lq + i, w = win_start(p), cands = w / block_;
+            thread_local std::vector<float> qf, score;
+            thread_local std::vector<index_t> order;
+            qf.resize(static_cast<std::size_t>(dk));
+            simd::convert_row<Arch>(q.row(0, h, i), qf.data(), dk);
+            score.resize(static_cast<std::size_t>(cands));
+            order.resize(static_cast<std::size_t>(cands));
+            for (index_t c = 0; c < cands; ++c) {
+                score[static_cast<std::size_t>(c)] = simd::dot<Arch>(qf.data(), reps_.data() + (c * heads() + h / group) * dk, dk);
+                order[static_cast<std::size_t>(c)] = c;
+            }
+            const index_t n = top_k < cands ? top_k : cands;
+            const float* sc = score.data();
+            std::partial_sort(order.begin(), order.begin() + n, order.end(),
+                              [sc](index_t a, index_t b) { return sc[a] > sc[b] || (sc[a] == sc[b] && a < b); });
+            std::sort(order.begin(), order.begin() + n);
+            index_t* dst = list_.data() + r * count;
+            index_t* chosen = selected_.data() + r * top_k;
+            for (index_t e = 0; e < n; ++e) {
+                const index_t c = order[static_cast<std::size_t>(e)];
+                chosen[e] = c;
+                for (index_t j = 0; j < block_; ++j) *dst++ = c * block_ + j;
+            }
+            for (index_t j = w; j <= p; ++j) *dst++ = j;
+        });
+        sparse::gather_attention<Arch>(q, kv_.keys(), kv_.values(), index_view{list_.data(), 1, Hq, Lq, count}, out, opt, exec);
+    }
+
+private:
+    kv_cache<T> kv_;
+    index_t block_;
+    std::vector<float> sum_;   // [heads][dk]: the incomplete block's key sum
+    std::vector<float> reps_;  // [blocks][heads][dk]
+    std::vector<index_t> list_, selected_;
+};
+
+}  // namespace attune

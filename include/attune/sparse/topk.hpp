@@ -1,0 +1,134 @@
+#pragma once
+// Top-k decode and recycled attention, SPEC.md §4.
+//
+//   attune::key_selection sel;
+//   attune::sparse::topk_decode(q, k, v, out, /*top_k*/ 256, sel);   // full step + the 256 most attended keys
+//   attune::sparse::gather_attention(q2, k2, v2, sel.view(), out2);  // later: only those keys
+//
+//   attune::sparse::recycled_attention rec(/*top_k*/ 256);
+//   for (step = 0; …; ++step) rec.step(q, cache.keys(), cache.values(), out, /*full*/ step % S == 0);
+//
+// topk_decode is one decode step (Lq = 1) of full attention (attune::attention, no mask, LSE kept)
+// plus a pass over the keys computing p_j = exp(τ·q·k_j − LSE) (sparse/probabilities.hpp); a key's
+// weight is Σ p_j over the query heads of its kv group. The selection per (batch, kv head) is the
+// top_k keys by weight (ties: the smaller position first), stored in ascending position order;
+// with fewer than top_k keys every key is selected and the rest is padding (−1).
+// recycled_attention: a full step (the caller decides when) runs topk_decode and remembers the
+// selection and the cache length L_full; every other step attends (gather_attention) to the
+// selection plus every key at a position ≥ L_full — the tokens appended since the full step.
+#include <algorithm>
+#include <vector>
+
+#include "attune/attention.hpp"
+#include "attune/core/error.hpp"
+#include "attune/sparse/gather.hpp"
+#include "attune/sparse/probabilities.hpp"
+
+namespace attune {
+
+// Selected key positions per (batch, kv head): [batch][heads][count], ascending, −1 = padding.
+struct key_selection {
+    index_t batch = 0, heads = 0, count = 0;
+    std::vector<index_t> positions;
+    const index_t* row(index_t b, index_t h) const noexcept { return positions.data() + (b * heads + h) * count; }
+    index_view view() const noexcept { return {positions.data(), batch, heads, 1, count}; }
+};
+
+namespace sparse {
+namespace detail {
+struct topk_scratch {
+    std::vector<double> weight;
+    std::vector<index_t> order;
+    static topk_scratch& local() {
+        thread_local topk_scratch s;
+        return s;
+    }
+};
+}  // namespace detail
+
+template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
+                 index_t top_k, key_selection& sel, const options& opt_in = {}, const Exec& exec = {}) {
+    using attune::detail::require;
+    require(top_k >= 1, "topk_decode: top_k (", top_k, ") must be ≥ 1");
+    require(q.tokens() == 1, "topk_decode: a decode step takes one query token, got ", q.tokens());
+    options opt = opt_in;
+    thread_local std::vector<float> lse_buf;
+    if (opt.lse.empty()) {
+        lse_buf.resize(static_cast<std::size_t>(q.batch() * q.heads()));
+        opt.lse = lse_view(lse_buf.data(), q.batch(), q.heads(), 1);
+    }
+    attention<Arch>(tensor_view<const std::remove_const_t<Q>>(q), tensor_view<const std::remove_const_t<K>>(k),
+                    tensor_view<const std::remove_const_t<V>>(v), out, variant<>{}, opt, exec);
+
+    const index_t B = q.batch(), Hkv = k.heads(), group = q.heads() / Hkv, Lk = k.tokens();
+    const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    sel.batch = B, sel.heads = Hkv, sel.count = top_k;
+    sel.positions.resize(static_cast<std::size_t>(B * Hkv * top_k));
+    const tensor_view<const std::remove_const_t<K>> kc(k);
+    exec.parallel_for(B * Hkv, [&](index_t item) {
+        const index_t b = item / Hkv, h = item % Hkv;
+        auto& s = detail::topk_scratch::local();
+        s.weight.assign(static_cast<std::size_t>(Lk), 0.0);
+        for (index_t g = 0; g < group; ++g)
+            detail::accumulate_probabilities<Arch>(q.row(b, h * group + g, 0), scale, kc, b, h, Lk, *opt.lse.row(b, h * group + g, 0),
+                                                   s.weight.data());
+        s.order.resize(static_cast<std::size_t>(Lk));
+        for (index_t j = 0; j < Lk; ++j) s.order[static_cast<std::size_t>(j)] = j;
+        const index_t n = top_k < Lk ? top_k : Lk;
+        const double* w = s.weight.data();
+        if (n < Lk)
+            std::nth_element(s.order.begin(), s.order.begin() + n, s.order.end(),
+                             [w](index_t a, index_t c) { return w[a] > w[c] || (w[a] == w[c] && a < c); });
+        std::sort(s.order.begin(), s.order.begin() + n);
+        index_t* dst = sel.positions.data() + item * top_k;
+        for (index_t i = 0; i < top_k; ++i) dst[i] = i < n ? s.order[static_cast<std::size_t>(i)] : -1;
+    });
+}
+
+// Recycled attention: full steps chosen by the caller, top-k + new tokens in between.
+class recycled_attention {
+public:
+    explicit recycled_attention(index_t top_k) : top_k_(top_k) {
+        attune::detail::require(top_k >= 1, "recycled_attention: top_k (", top_k, ") must be ≥ 1");
+    }
+
+    index_t top_k() const noexcept { return top_k_; }
+    bool has_selection() const noexcept { return full_length_ >= 0; }
+    index_t full_length() const noexcept { return full_length_; }  // Lk at the last full step
+    const key_selection& selection() const noexcept { return sel_; }
+
+    // One decode step over the cache's k, v (all tokens so far, the new one included).
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, bool full,
+              const options& opt = {}, const Exec& exec = {}) {
+        using attune::detail::require;
+        if (full) {
+            topk_decode<Arch>(q, k, v, out, top_k_, sel_, opt, exec);
+            full_length_ = k.tokens();
+            return;
+        }
+        require(has_selection(), "recycled_attention::step: the first step must be a full one (no selection yet)");
+        require(k.batch() == sel_.batch && k.heads() == sel_.heads, "recycled_attention::step: k's batch and heads (", k.batch(), ", ",
+                k.heads(), ") differ from the full step's (", sel_.batch, ", ", sel_.heads, ")");
+        require(k.tokens() >= full_length_, "recycled_attention::step: the cache has ", k.tokens(),
+                " tokens, fewer than at the last full step (", full_length_, ")");
+        const index_t fresh = k.tokens() - full_length_, count = sel_.count + fresh;
+        list_.resize(static_cast<std::size_t>(sel_.batch * sel_.heads * count));
+        for (index_t r = 0; r < sel_.batch * sel_.heads; ++r) {
+            index_t* dst = list_.data() + r * count;
+            std::copy_n(sel_.positions.data() + r * sel_.count, sel_.count, dst);
+            for (index_t i = 0; i < fresh; ++i) dst[sel_.count + i] = full_length_ + i;
+        }
+        gather_attention<Arch>(q, k, v, index_view{list_.data(), sel_.batch, sel_.heads, 1, count}, out, opt, exec);
+    }
+
+private:
+    index_t top_k_;
+    index_t full_length_ = -1;
+    key_selection sel_;
+    std::vector<index_t> list_;
+};
+
+}  // namespace sparse
+}  // namespace attune

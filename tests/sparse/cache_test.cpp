@@ -1,0 +1,331 @@
+// KV caches against a plain cache plus the matching mask, computed by the double reference:
+//  - kv_cache: chunks appended (float and bf16 storage) read back exactly; causal attention over
+//    its views equals the reference over the whole K/V;
+//  - streaming_cache: 10 000 decode steps equal sinks + window attention over the full history
+//    (checked at steps around the ring's wrap-arounds and at the end), chunked steps too; slots'
+//    positions and in-cache (RoPE) positions; constant memory;
+//  - h2o_cache: keeps exactly the tokens a naive implementation (double, every key's probability
+//    summed over the group's query heads) keeps, after a prompt and every decode step, including
+//    ties (keys with probability exactly 0) broken by position; outputs equal the reference over
+//    the naive kept set;
+//  - bad input throws attune::error.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "attune/cache.hpp"
+#include "sparse/helpers.hpp"
+#include "support.hpp"
+
+#ifndef ATTUNE_TEST_ARCH
+#error "ATTUNE_TEST_ARCH must name the arch type the kernels are instantiated with"
+#endif
+
+using attune::index_t;
+using namespace attune_test;
+using namespace sparse_test;
+using arch = ATTUNE_TEST_ARCH;
+
+namespace {
+
+template <class T>
+void check_kv_cache(std::uint32_t seed) {
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>());
+    const index_t Hkv = 2, Hq = 6, D = 40, L = 300;
+    std::mt19937 rng(seed);
+    tensor<T> k(1, Hkv, L, D, layout::blhd), v(1, Hkv, L, D, layout::blhd);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    attune::kv_cache<T> cache(Hkv, D, D);
+    index_t at = 0;
+    for (index_t n : {1, 0, 15, 64, 1, 100, 119}) {
+        cache.append(tokens_of(k.view, at, n), tokens_of(v.view, at, n));
+        at += n;
+    }
+    REQUIRE(at == L);
+    REQUIRE(cache.tokens() == L);
+    index_t diff = 0;
+    for (index_t h = 0; h < Hkv; ++h)
+        for (index_t t = 0; t < L; ++t)
+            for (index_t d = 0; d < D; ++d) {
+                diff += attune::to_float(cache.keys()(0, h, t, d)) != attune::to_float(k.view(0, h, t, d));
+                diff += attune::to_float(cache.values()(0, h, t, d)) != attune::to_float(v.view(0, h, t, d));
+            }
+    CHECK(diff == 0);
+    // Chunked prefill's last 7 queries through the cache, causal.
+    tensor<float> q(1, Hq, 7, D), out(1, Hq, 7, D);
+    q.fill_random(rng);
+    out.poison();
+    lse_buffer lse(1, Hq, 7);
+    attune::options opt;
+    opt.lse = lse.view;
+    attune::attention<arch>(q.cview(), cache.keys(), cache.values(), out.view, attune::causal{}, opt);
+    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::causal{}), fp32_tolerance(), &lse);
+}
+
+}  // namespace
+
+TEST_CASE("kv_cache: appended chunks read back; attention equals the reference", "[sparse]") {
+    check_kv_cache<float>(1);
+    check_kv_cache<attune::bf16>(2);
+    check_kv_cache<attune::half>(3);
+}
+
+TEST_CASE("kv_cache: capacity and shapes are checked", "[sparse]") {
+    attune::kv_cache<float> cache(2, 8, 4, /*max_tokens*/ 10);
+    tensor<float> k(1, 2, 6, 8), v(1, 2, 6, 4), bad_k(1, 3, 6, 8), bad_dim(1, 2, 6, 5), two(2, 2, 6, 8);
+    cache.append(k.cview(), v.cview());
+    CHECK_THROWS_WITH(cache.append(k.cview(), v.cview()), Catch::Contains("capacity exceeded") && Catch::Contains("max_tokens 10"));
+    CHECK(cache.tokens() == 6);
+    CHECK_THROWS_WITH(cache.append(bad_k.cview(), v.cview()), Catch::Contains("must have 2 heads"));
+    CHECK_THROWS_WITH(cache.append(k.cview(), bad_dim.cview()), Catch::Contains("v head dim 5"));
+    CHECK_THROWS_WITH(cache.append(two.cview(), v.cview()), Catch::Contains("batch 1"));
+    CHECK_THROWS_WITH(cache.append(tokens_of(k.view, 0, 3), v.cview()), Catch::Contains("k has 3 tokens but v has 6"));
+    CHECK_THROWS_AS(cache.keys(4, 3), attune::error);
+    CHECK_THROWS_AS(attune::kv_cache<float>(0, 8, 8), attune::error);
+}
+
+namespace {
+
+// 10 000 decode steps of a streaming cache; at checkpoints the step's output is compared with the
+// reference's sinks + window attention of that query over the whole history.
+template <class T>
+void check_streaming_decode(index_t S, index_t R, index_t steps, std::uint32_t seed) {
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>() << ", S " << S << ", R " << R);
+    const index_t Hkv = 2, Hq = 4, D = 32;
+    std::mt19937 rng(seed);
+    tensor<T> k(1, Hkv, steps, D), v(1, Hkv, steps, D);
+    tensor<float> q(1, Hq, steps, D);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    q.fill_random(rng);
+    attune::streaming_cache<T> cache(Hkv, D, D, S, R);
+    const std::size_t bytes = cache.bytes();
+    std::set<index_t> checkpoints{0, 1, S - 1, S, S + 1, S + R - 1, S + R, S + R + 1, 2 * R + S + 3, steps / 2, steps - 2, steps - 1};
+    tensor<float> out(1, Hq, 1, D);
+    lse_buffer lse(1, Hq, 1);
+    attune::options opt;
+    opt.lse = lse.view;
+    for (index_t t = 0; t < steps; ++t) {
+        out.poison();
+        cache.template step<arch>(row_of(q.view, 0, 0, Hq, t), tokens_of(k.view, t, 1), tokens_of(v.view, t, 1), out.view, opt,
+                                  attune::serial_executor{});
+        if (!checkpoints.count(t)) continue;
+        INFO("step " << t);
+        const auto ref = attune::reference::attention(row_of(q.view, 0, 0, Hq, t), tokens_of(k.view, 0, t + 1),
+                                                      tokens_of(v.view, 0, t + 1), attune::sinks_window(S, R));
+        check_against_reference(out, ref, fp32_tolerance(), &lse);
+    }
+    CHECK(cache.seen() == steps);
+    CHECK(cache.size() == std::min(steps, S + R));
+    CHECK(cache.bytes() == bytes);  // constant memory
+    // Slots hold the sinks and the last R tokens; cache positions rank them in history order.
+    std::vector<index_t> hist, in_cache;
+    cache.positions(hist, in_cache);
+    std::vector<index_t> sorted = hist;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<index_t> expect;
+    for (index_t p = 0; p < std::min(S, steps); ++p) expect.push_back(p);
+    for (index_t p = std::max(S, steps - R); p < steps; ++p) expect.push_back(p);
+    CHECK(sorted == expect);
+    index_t wrong_rank = 0, wrong_key = 0;
+    for (std::size_t s = 0; s < hist.size(); ++s) {
+        wrong_rank += expect[static_cast<std::size_t>(in_cache[s])] != hist[s];
+        for (index_t d = 0; d < D; ++d)
+            wrong_key += attune::to_float(cache.keys()(0, 1, static_cast<index_t>(s), d)) != attune::to_float(k.view(0, 1, hist[s], d));
+    }
+    CHECK(wrong_rank == 0);
+    CHECK(wrong_key == 0);
+}
+
+}  // namespace
+
+TEST_CASE("streaming_cache: 10 000 decode steps equal sinks + window over the full history", "[sparse]") {
+    check_streaming_decode<float>(4, 64, 10000, 11);
+    check_streaming_decode<attune::bf16>(4, 100, 1000, 12);
+    check_streaming_decode<float>(0, 7, 300, 13);   // no sinks: a plain window
+    check_streaming_decode<float>(3, 1, 50, 14);    // a ring of one
+}
+
+TEST_CASE("streaming_cache: chunked steps equal sinks + window over the full history", "[sparse]") {
+    const index_t Hkv = 2, Hq = 6, D = 24, S = 4, R = 50, L = 700;
+    std::mt19937 rng(21);
+    tensor<float> k(1, Hkv, L, D), v(1, Hkv, L, D), q(1, Hq, L, D);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    q.fill_random(rng);
+    attune::streaming_cache<float> cache(Hkv, D, D, S, R);
+    index_t at = 0;
+    for (index_t n : {1, 2, 3, 70, 1, 5, 130, 1, 49, 50, 51, 1, 200, 136}) {
+        INFO("chunk of " << n << " at " << at);
+        tensor<float> out(1, Hq, n, D);
+        out.poison();
+        lse_buffer lse(1, Hq, n);
+        attune::options opt;
+        opt.lse = lse.view;
+        const attune::tensor_view<const float> qc(q.view.row(0, 0, at), {1, Hq, n, D}, q.view.strides());
+        cache.step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), out.view, opt);
+        at += n;
+        const auto ref = attune::reference::attention(qc, tokens_of(k.view, 0, at), tokens_of(v.view, 0, at), attune::sinks_window(S, R));
+        check_against_reference(out, ref, fp32_tolerance(), &lse);
+    }
+    CHECK(at == L);
+}
+
+TEST_CASE("streaming_cache: bad input", "[sparse]") {
+    CHECK_THROWS_WITH((attune::streaming_cache<float>(2, 8, 8, 4, 0)), Catch::Contains("recent (0)"));
+    attune::streaming_cache<float> cache(2, 8, 8, 4, 16);
+    tensor<float> k(1, 2, 3, 8), v(1, 2, 3, 8), q(1, 3, 3, 8), q4(1, 4, 2, 8), out(1, 4, 2, 8), kbad(1, 2, 3, 9);
+    CHECK_THROWS_WITH(cache.step<arch>(q.cview(), k.cview(), v.cview(), out.view), Catch::Contains("multiple of the cache's kv heads"));
+    CHECK_THROWS_WITH(cache.step<arch>(q4.cview(), k.cview(), v.cview(), out.view), Catch::Contains("q has 2 tokens but the chunk has 3"));
+    CHECK_THROWS_WITH(cache.append(kbad.cview(), v.cview()), Catch::Contains("k head dim 9"));
+    CHECK_THROWS_WITH(cache.position(0), Catch::Contains("outside the 0 held"));
+    CHECK(cache.seen() == 0);
+}
+
+namespace {
+
+// The naive H2O: kept positions and double scores per kv head; a chunk of n tokens adds them, runs
+// causal softmax in double for each query of the group over kept ∪ new, adds the probabilities,
+// then evicts the lowest scores (ties: smaller position) among those older than the last `recent`.
+struct naive_h2o {
+    index_t heads, heavy, recent, seen = 0;
+    std::vector<std::vector<index_t>> kept;
+    std::vector<std::vector<double>> score;
+    naive_h2o(index_t h, index_t hv, index_t r) : heads(h), heavy(hv), recent(r), kept(h), score(h) {}
+
+    template <class T>
+    void step(const attune::tensor_view<const float>& q_all, const attune::tensor_view<T>& k_all, index_t n, float scale) {
+        const index_t Hq = q_all.heads(), group = Hq / heads, D = k_all.dim();
+        for (index_t h = 0; h < heads; ++h) {
+            const std::size_t held = kept[h].size();
+            for (index_t t = 0; t < n; ++t) kept[h].push_back(seen + t), score[h].push_back(0.0);
+            for (index_t g = 0; g < group; ++g)
+                for (index_t i = 0; i < n; ++i) {
+                    const std::size_t visible = held + static_cast<std::size_t>(i) + 1;
+                    std::vector<double> s(visible);
+                    double mx = -INFINITY;
+                    for (std::size_t j = 0; j < visible; ++j) {
+                        double dot = 0;
+                        for (index_t d = 0; d < D; ++d)
+                            dot += static_cast<double>(attune::to_float(q_all(0, h * group + g, seen + i, d))) *
+                                   attune::to_float(k_all(0, h, kept[h][j], d));
+                        s[j] = dot * scale;
+                        mx = std::max(mx, s[j]);
+                    }
+                    double sum = 0;
+                    for (double x : s) sum += std::exp(x - mx);
+                    for (std::size_t j = 0; j < visible; ++j) score[h][j] += std::exp(s[j] - mx) / sum;
+                }
+        }
+        seen += n;
+        for (index_t h = 0; h < heads; ++h) {
+            std::vector<std::size_t> cand;
+            for (std::size_t j = 0; j < kept[h].size(); ++j)
+                if (kept[h][j] < seen - recent) cand.push_back(j);
+            const index_t evict = static_cast<index_t>(cand.size()) - heavy;
+            if (evict <= 0) continue;
+            std::sort(cand.begin(), cand.end(), [&](std::size_t a, std::size_t b) {
+                return score[h][a] < score[h][b] || (score[h][a] == score[h][b] && kept[h][a] < kept[h][b]);
+            });
+            std::vector<bool> gone(kept[h].size(), false);
+            for (index_t e = 0; e < evict; ++e) gone[cand[static_cast<std::size_t>(e)]] = true;
+            std::vector<index_t> k2;
+            std::vector<double> s2;
+            for (std::size_t j = 0; j < kept[h].size(); ++j)
+                if (!gone[j]) k2.push_back(kept[h][j]), s2.push_back(score[h][j]);
+            kept[h] = k2, score[h] = s2;
+        }
+    }
+    std::vector<index_t> sorted(index_t h) const {
+        std::vector<index_t> p = kept[static_cast<std::size_t>(h)];
+        std::sort(p.begin(), p.end());
+        return p;
+    }
+};
+
+// Runs the cache and the naive H2O side by side: a prompt of `prompt` tokens in one step, then
+// decode steps; compares the kept sets after every step and the outputs with the reference over
+// the keys the naive cache held during the step.
+template <class T>
+void check_h2o(index_t heavy, index_t recent, index_t prompt, index_t steps, bool ties, std::uint32_t seed) {
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>() << ", heavy " << heavy << ", recent " << recent
+                 << ", ties " << ties);
+    const index_t Hkv = 2, Hq = 4, group = 2, D = 16, L = prompt + steps;
+    std::mt19937 rng(seed);
+    tensor<T> k(1, Hkv, L, D), v(1, Hkv, L, D);
+    tensor<float> q(1, Hq, L, D);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    q.fill_random(rng);
+    if (ties) {
+        // Every query is e0; keys are live (random) at positions ≡ 0 mod 5, dead elsewhere: k = −20000·e0
+        // scores −5000, probability exactly 0 in float and double while a live key is visible (one
+        // always is: recent ≥ 5). Dead keys then all score 0: ties, evicted oldest first.
+        for (index_t h = 0; h < Hq; ++h)
+            for (index_t t = 0; t < L; ++t)
+                for (index_t d = 0; d < D; ++d) q.view(0, h, t, d) = d == 0 ? 1.0f : 0.0f;
+        for (index_t h = 0; h < Hkv; ++h)
+            for (index_t t = 0; t < L; ++t)
+                if (t % 5 != 0)
+                    for (index_t d = 0; d < D; ++d) k.view(0, h, t, d) = attune::from_float<T>(d == 0 ? -20000.0f : 0.0f);
+    }
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    attune::h2o_cache<T> cache(Hkv, D, D, heavy, recent);
+    naive_h2o naive(Hkv, heavy, recent);
+    index_t at = 0;
+    for (index_t s = 0; s <= steps; ++s) {
+        const index_t n = s == 0 ? prompt : 1;
+        INFO("step " << s << " (" << n << " tokens at " << at << ")");
+        std::vector<std::vector<index_t>> before = naive.kept;
+        tensor<float> out(1, Hq, n, D);
+        out.poison();
+        const attune::tensor_view<const float> qc(q.view.row(0, 0, at), {1, Hq, n, D}, q.view.strides());
+        cache.template step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), out.view);
+        naive.step(q.cview(), k.cview(), n, scale);
+        // Reference output: per kv head, causal attention over the naive's held keys plus the chunk.
+        auto ref = empty_result(1, Hq, n, D);
+        for (index_t h = 0; h < Hkv; ++h) {
+            std::vector<index_t> keys = before[static_cast<std::size_t>(h)];
+            std::sort(keys.begin(), keys.end());
+            for (index_t t = 0; t < n; ++t) keys.push_back(at + t);
+            const auto kg = gather_rows(k.view, 0, h, keys), vg = gather_rows(v.view, 0, h, keys);
+            const attune::tensor_view<const float> qh(qc.row(0, h * group, 0), {1, group, n, D}, {0, qc.strides()[1], qc.strides()[2]});
+            put(ref, attune::reference::attention(qh, kg.cview(), vg.cview(), attune::causal{}), 0, h * group, 0);
+        }
+        check_against_reference(out, ref, fp32_tolerance());
+        at += n;
+        REQUIRE(cache.size() == static_cast<index_t>(naive.kept[0].size()));
+        for (index_t h = 0; h < Hkv; ++h) {
+            INFO("kv head " << h);
+            REQUIRE(cache.held_positions(h) == naive.sorted(h));
+        }
+    }
+    CHECK(cache.size() == std::min(L, heavy + recent));
+}
+
+}  // namespace
+
+TEST_CASE("h2o_cache keeps exactly the naive implementation's tokens", "[sparse]") {
+    check_h2o<float>(5, 7, 20, 80, false, 31);
+    check_h2o<float>(4, 16, 40, 60, false, 32);
+    check_h2o<float>(3, 6, 1, 60, true, 33);   // ties: dead keys evicted oldest first
+    check_h2o<float>(6, 5, 30, 40, true, 34);
+    check_h2o<attune::half>(5, 8, 10, 50, false, 35);
+    check_h2o<float>(0, 9, 12, 20, false, 36);  // recent only: a window
+    check_h2o<float>(8, 0, 12, 20, false, 37);  // heavy only
+}
+
+TEST_CASE("h2o_cache: bad input", "[sparse]") {
+    CHECK_THROWS_WITH((attune::h2o_cache<float>(2, 8, 8, 0, 0)), Catch::Contains("heavy + recent ≥ 1"));
+    attune::h2o_cache<float> cache(2, 8, 8, 2, 2);
+    tensor<float> k(1, 2, 1, 8), v(1, 2, 1, 8), q(1, 4, 1, 8), out(1, 4, 1, 8), out_bad(1, 4, 1, 7), k3(1, 3, 1, 8);
+    CHECK_THROWS_WITH(cache.step<arch>(q.cview(), k.cview(), v.cview(), out_bad.view), Catch::Contains("out must be [1, 4, 1, 8]"));
+    CHECK_THROWS_WITH(cache.step<arch>(q.cview(), k3.cview(), v.cview(), out.view), Catch::Contains("must have 2 heads"));
+    CHECK_THROWS_WITH(cache.held_positions(2), Catch::Contains("head 2 outside"));
+    CHECK(cache.size() == 0);
+}

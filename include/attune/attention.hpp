@@ -108,6 +108,7 @@ void run_variant(const P& p, const Variant& var, const options& opt, const Exec&
     validate_policy(var.mask(), p);
     validate_policy(var.score(), p);
     validate_policy(var.sink(), p);
+    validate_policy(var.router(), p);
     kernel::run<Arch>(p, var, exec, opt.kv_splits);
 }
 

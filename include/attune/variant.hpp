@@ -2,13 +2,14 @@
 // variant<P...>: an attention variant composed from policies at compile time, e.g.
 //   attune::variant<attune::causal>                      causal softmax
 //   attune::variant<attune::softmax, attune::no_mask>    the same as variant<>
-// Each policy fills one extension point (family, mask, score, sink); missing ones take the
+// Each policy fills one extension point (family, mask, score, sink, router); missing ones take the
 // defaults. Runtime parameters (window sizes, caps, slopes…) live in the policy objects.
 #include <tuple>
 
 #include "attune/core/policy.hpp"
 #include "attune/family/softmax.hpp"
 #include "attune/mask/none.hpp"
+#include "attune/router/all_heads.hpp"
 #include "attune/score/modifier.hpp"
 #include "attune/score/none.hpp"
 #include "attune/sink/none.hpp"
@@ -25,6 +26,7 @@ class variant {
     static_assert(detail::count_kind_v<score_kind, Ps...> <= 1,
                   "attune::variant: at most one score modifier (compose modifiers into one)");
     static_assert(detail::count_kind_v<sink_kind, Ps...> <= 1, "attune::variant: at most one sink policy");
+    static_assert(detail::count_kind_v<router_kind, Ps...> <= 1, "attune::variant: at most one head router");
 
     template <class Kind, class Default>
     using pick = std::conditional_t<(detail::count_kind_v<Kind, Ps...> == 0), Default,
@@ -47,6 +49,7 @@ public:
     using mask_type = pick<mask_kind, no_mask>;
     using score_type = pick<score_kind, no_score>;
     using sink_type = pick<sink_kind, no_sink>;
+    using router_type = pick<router_kind, all_heads>;
     static_assert(family_type::row_statistics || detail::is_none_v<sink_type>,
                   "attune::variant: sink policies belong to the softmax family (a family with row statistics)");
 
@@ -59,6 +62,7 @@ public:
     const mask_type& mask() const { return get_or<mask_kind, mask_type>(parts_); }
     const score_type& score() const { return get_or<score_kind, score_type>(parts_); }
     const sink_type& sink() const { return get_or<sink_kind, sink_type>(parts_); }
+    const router_type& router() const { return get_or<router_kind, router_type>(parts_); }
 
 private:
     std::tuple<Ps...> parts_;

@@ -109,4 +109,33 @@ void sweep(const Var& var, std::uint32_t seed, float sigma = 1.0f) {
         }
 }
 
+// The same sweep for variants whose parameters depend on the case (per-head tables sized to
+// c.Hq, embeddings of c.Dk): make(c) builds the variant for each case. Adds GQA group 8.
+template <class MakeVar>
+void sweep_built(MakeVar make, std::uint32_t seed) {
+    struct lens {
+        index_t lq, lk;
+    };
+    int i = 0;
+    for (lens L : {lens{1, 1}, lens{7, 7}, lens{63, 63}, lens{65, 65}, lens{129, 129}, lens{7, 129}, lens{65, 129}, lens{129, 63},
+                   lens{1, 1000}, lens{3, 1000}})
+        for (index_t g : {1, 4, 8}) {
+            vcase c;
+            c.Hkv = g == 8 ? 1 : 2;
+            c.Hq = c.Hkv * g;
+            c.Lq = L.lq;
+            c.Lk = L.lk;
+            c.Dk = c.Dv = (i % 3 == 0) ? 80 : (i % 3 == 1 ? 32 : 64);
+            c.lay = i % 2 == 0 ? layout::bhld : layout::blhd;
+            c.splits = 1 + i % 3;
+            check_variant(make(c), c, seed++);
+            if (L.lk >= 129) {
+                c.splits = 0;
+                c.threads = true;
+                check_variant(make(c), c, seed++);
+            }
+            ++i;
+        }
+}
+
 }  // namespace attune_test

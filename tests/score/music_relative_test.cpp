@@ -22,60 +22,32 @@ attune::music_relative embeddings(index_t heads, index_t distances, index_t dim,
     return attune::music_relative{std::move(e), heads, distances, dim};
 }
 
-// The sizes of check_variant.hpp's sweep with the embeddings built for each case's heads and dim.
-template <class MakeVar>
-void music_sweep(MakeVar make, std::uint32_t seed) {
-    struct lens {
-        index_t lq, lk;
-    };
-    int i = 0;
-    for (lens L : {lens{1, 1}, lens{7, 7}, lens{63, 63}, lens{65, 65}, lens{129, 129}, lens{7, 129}, lens{65, 129}, lens{129, 63},
-                   lens{1, 1000}, lens{3, 1000}})
-        for (index_t g : {1, 4, 8}) {
-            vcase c;
-            c.Hkv = g == 8 ? 1 : 2;
-            c.Hq = c.Hkv * g;
-            c.Lq = L.lq;
-            c.Lk = L.lk;
-            c.Dk = c.Dv = (i % 3 == 0) ? 80 : (i % 3 == 1 ? 32 : 64);
-            c.lay = i % 2 == 0 ? layout::bhld : layout::blhd;
-            c.splits = 1 + i % 3;
-            check_variant(make(c), c, seed++);
-            if (L.lk >= 129) {
-                c.splits = 0;
-                c.threads = true;
-                check_variant(make(c), c, seed++);
-            }
-            ++i;
-        }
-}
-
 }  // namespace
 
 TEST_CASE("music_relative against the reference: shared and per-head embeddings, clipped distances", "[variants]") {
     for (index_t distances : {1, 9, 100, 2000}) {
         INFO("distances " << distances);
-        music_sweep([&](const vcase& c) { return attune::variant(attune::causal{}, embeddings(1, distances, c.Dk)); },
+        sweep_built([&](const vcase& c) { return attune::variant(attune::causal{}, embeddings(1, distances, c.Dk)); },
                     static_cast<std::uint32_t>(10 * distances));
-        music_sweep([&](const vcase& c) { return attune::variant(attune::causal{}, embeddings(c.Hq, distances, c.Dk)); },
+        sweep_built([&](const vcase& c) { return attune::variant(attune::causal{}, embeddings(c.Hq, distances, c.Dk)); },
                     static_cast<std::uint32_t>(10 * distances + 5000));
     }
 }
 
 TEST_CASE("music_relative without a mask (keys after the query get no term), composed, sigmoid", "[variants]") {
-    music_sweep([](const vcase& c) { return attune::variant(embeddings(c.Hq, 40, c.Dk)); }, 100);
-    music_sweep(
+    sweep_built([](const vcase& c) { return attune::variant(embeddings(c.Hq, 40, c.Dk)); }, 100);
+    sweep_built(
         [](const vcase& c) {
             return attune::variant(attune::causal{}, attune::compose{embeddings(1, 70, c.Dk, 1.0f), attune::softcap{4.0f}});
         },
         200);
-    music_sweep(
+    sweep_built(
         [](const vcase& c) {
             return attune::variant(attune::sliding_window(20, 0),
                                    attune::compose{attune::alibi{attune::alibi_slopes(c.Hq)}, embeddings(c.Hq, 30, c.Dk)});
         },
         300);
-    music_sweep([](const vcase& c) { return attune::variant(attune::sigmoid{-2.0f}, attune::causal{}, embeddings(1, 50, c.Dk)); },
+    sweep_built([](const vcase& c) { return attune::variant(attune::sigmoid{-2.0f}, attune::causal{}, embeddings(1, 50, c.Dk)); },
                 400);
 }
 

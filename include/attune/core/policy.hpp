@@ -1,7 +1,7 @@
 #pragma once
 // Policies are small types that the tile engine inlines. Each declares which extension point it
 // fills through `using policy_kind = …`; a `variant<P...>` collects at most one of each kind and
-// fills the rest with the defaults (softmax, no mask, no score modifier, no sink).
+// fills the rest with the defaults (softmax, no mask, no score modifier, no sink, all heads).
 #include <tuple>
 #include <type_traits>
 
@@ -11,6 +11,7 @@ struct family_kind {};
 struct mask_kind {};
 struct score_kind {};
 struct sink_kind {};
+struct router_kind {};
 
 namespace detail {
 template <class P, class = void>

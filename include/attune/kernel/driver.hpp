@@ -52,8 +52,11 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         coords(g, b, hkv, qt);
         const index_t i0 = qt * plan.q_tile;
         const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
+        // The same rows the items computed (every pair, or the router's active ones).
+        const item_rows R = gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local());
+        store_inactive_rows(var.router(), p, b, hkv, i0, nq);
         const partial_result first = slot(g, 0);
-        for (index_t r = 0; r < p.group * nq; ++r) {
+        for (index_t r = 0; r < R.count; ++r) {
             row_state st{first.m[r], first.l[r]};
             float* acc = first.acc + r * p.dv;
             for (index_t sp = 1; sp < plan.splits; ++sp) {
@@ -64,7 +67,7 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
                     for (index_t d = 0; d < p.dv; ++d) acc[d] += other.acc[r * p.dv + d];
                 }
             }
-            store_row<Arch, family>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc, st);
+            store_row<Arch, family>(p, b, R.head[r], R.token[r], acc, st, R.gate ? R.gate[r] : 1.0f);
         }
     });
 }

@@ -11,6 +11,7 @@
 #include "attune/core/row_state.hpp"
 #include "attune/kernel/microkernel.hpp"
 #include "attune/kernel/problem.hpp"
+#include "attune/kernel/rows.hpp"
 #include "attune/kernel/scratch.hpp"
 #include "attune/mask/traits.hpp"
 #include "attune/score/modifier.hpp"
@@ -32,11 +33,11 @@ struct partial_result {
 // Writes one finished row. Families with row statistics (softmax): o = acc / l (zeros for an empty
 // row) and its LSE. Without (sigmoid): o = acc, the plain sum of weighted values.
 template <class Arch, class Family, class P>
-inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* acc, row_state st) {
+inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* acc, row_state st, float gate = 1.0f) {
     using TO = typename decltype(p.out)::value_type;
     TO* dst = p.out.row(b, h, t);
-    // softmax: empty row → zeros; NaN stays NaN. sigmoid: 1.
-    const float inv = Family::row_statistics ? (st.l == 0.0f ? 0.0f : 1.0f / st.l) : 1.0f;
+    // softmax: empty row → zeros; NaN stays NaN. sigmoid: 1. Times the router's gate.
+    const float inv = (Family::row_statistics ? (st.l == 0.0f ? 0.0f : 1.0f / st.l) : 1.0f) * gate;
     if constexpr (std::is_same_v<TO, float>) {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const simd::vec<Arch> s = simd::broadcast<Arch>(inv);
@@ -48,6 +49,24 @@ inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* 
     }
     if constexpr (Family::has_lse)
         if (!p.lse.empty()) *p.lse.row(b, h, t) = st.lse();
+}
+
+// Rows a router switched off: zeros and LSE −inf, never computed.
+template <class Router, class P>
+inline void store_inactive_rows(const Router& router, const P& p, index_t b, index_t hkv, index_t i0, index_t nq) {
+    if constexpr (!detail::is_none_v<Router>) {
+        using TO = typename decltype(p.out)::value_type;
+        for (index_t g = 0; g < p.group; ++g)
+            for (index_t t = i0; t < i0 + nq; ++t) {
+                const index_t h = hkv * p.group + g;
+                if (router.gate(row_context{b, h, t, p.q_pos0() + t}) != 0.0f) continue;
+                TO* dst = p.out.row(b, h, t);
+                for (index_t d = 0; d < p.dv; ++d) dst[d] = from_float<TO>(0.0f);
+                if (!p.lse.empty()) *p.lse.row(b, h, t) = neg_inf;
+            }
+    } else {
+        (void)router, (void)p, (void)b, (void)hkv, (void)i0, (void)nq;
+    }
 }
 
 template <class Arch, class Variant, class P>
@@ -62,7 +81,11 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
 
     const index_t i0 = qt * plan.q_tile;
     const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
-    const index_t rows = p.group * nq;
+    // The rows to compute: every (head, token) pair of the tile, or the router's active ones.
+    const item_rows R = gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local());
+    if (partial == nullptr) store_inactive_rows(var.router(), p, b, hkv, i0, nq);
+    const index_t rows = R.count;
+    if (rows == 0) return;  // every row switched off: no K/V read
     const index_t rp = round_up(rows, W);
     const index_t dvp = round_up(p.dv, W);
     const index_t k_begin = split * plan.split_len;
@@ -77,12 +100,12 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     // for two-interval masks, [lo2, hi2].
     float *m = st, *l = st + rp, *alpha = st + 2 * rp, *lo = st + 3 * rp, *hi = st + 4 * rp, *lo2 = st + 5 * rp, *hi2 = st + 6 * rp;
 
-    // Row r of the item is (query head hkv·group + r / nq, query token i0 + r % nq). Many rows:
-    // Q packed transposed, Qt[d][r], for the broadcast micro-kernel. Few rows (decode): Q rows
-    // [r][d] for the dot-product kernel, which streams K rows as vectors. Padding rows are zero.
+    // Row r of the item is (query head R.head[r], query token R.token[r]). Many rows: Q packed
+    // transposed, Qt[d][r], for the broadcast micro-kernel. Few rows (decode): Q rows [r][d] for
+    // the dot-product kernel, which streams K rows as vectors. Padding rows are zero.
     const bool few_rows = rows * 2 <= W;
     for (index_t r = 0; r < rows; ++r) {
-        const auto* src = p.q.row(b, hkv * p.group + r / nq, i0 + r % nq);
+        const auto* src = p.q.row(b, R.head[r], R.token[r]);
         if (few_rows) simd::convert_row<Arch>(src, qtb + r * p.dk, p.dk, p.scale);
         else
             for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
@@ -98,7 +121,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     if constexpr (!detail::is_none_v<sink_t>) {
         if (split == 0)
             for (index_t r = 0; r < rows; ++r) {
-                const sink_row row{b, hkv * p.group + r / nq, hkv, p.q_pos0() + i0 + r % nq, few_rows ? qtb + r * p.dk : qtb + r,
+                const sink_row row{b, R.head[r], hkv, p.q_pos0() + R.token[r], few_rows ? qtb + r * p.dk : qtb + r,
                                    few_rows ? 1 : rp, p.dk, p.dv};
                 var.sink().start(row, m[r], l[r], acc + r * dvp);
             }
@@ -108,7 +131,9 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     if (few_rows)
         for (index_t i = 0; i < plan.kv_tile * rp; ++i) S[i] = 0.0f;
 
-    const index_t q_first = p.q_pos0() + i0;
+    // The rows' positions span [q_first, q_first + q_span): what masks classify tiles against.
+    const index_t q_first = R.pos_min;
+    const index_t q_span = R.pos_max - R.pos_min + 1;
     const auto& mask = var.mask();
     using mask_t = std::decay_t<decltype(mask)>;
     bool lanewise_mask = false;
@@ -117,14 +142,15 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     [[maybe_unused]] float* score_lanes = nullptr;
     if constexpr (!detail::is_none_v<score_t>) {
         float* buf = score_lane_scratch().get((1 + score_hooks::lane_arrays_v<score_t>) * rp);
-        for (index_t r = 0; r < rp; ++r) buf[r] = static_cast<float>(q_first + (r < rows ? r % nq : 0));
-        srows = score_rows{b, hkv, p.group, nq, q_first, rows, rp, buf, qtb, few_rows ? p.dk : 1, few_rows ? 1 : rp, p.dk};
+        for (index_t r = 0; r < rp; ++r) buf[r] = static_cast<float>(r < rows ? p.q_pos0() + R.token[r] : q_first);
+        srows = score_rows{b, hkv, p.group, q_span, q_first, rows, rp, buf, qtb, few_rows ? p.dk : 1, few_rows ? 1 : rp, p.dk,
+                           R.head, R.token, p.q_pos0(), R.all};
         score_lanes = buf + rp;
         score_hooks::prepare(var.score(), srows, score_lanes);
     }
     constexpr int row_intervals = detail::mask_row_intervals<mask_t>;
     if constexpr (row_intervals > 0) {
-        lanewise_mask = p.lk < max_float_exact_position && q_first + nq < max_float_exact_position;
+        lanewise_mask = p.lk < max_float_exact_position && q_first + q_span < max_float_exact_position;
         const auto put = [](const key_range& kr, float& l0, float& h0) {
             l0 = static_cast<float>(kr.first < 0 ? -1 : kr.first);
             h0 = static_cast<float>(kr.last >= max_float_exact_position ? max_float_exact_position : kr.last);
@@ -133,7 +159,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             lo[r] = lo2[r] = 0.0f;  // padded rows: empty ranges
             hi[r] = hi2[r] = -1.0f;
             if (r >= rows) continue;
-            const index_context row{b, hkv * p.group + r / nq, hkv, q_first + r % nq, 0};
+            const index_context row{b, R.head[r], hkv, p.q_pos0() + R.token[r], 0};
             if constexpr (row_intervals == 1) {
                 put(mask.keys(row), lo[r], hi[r]);
             } else {
@@ -145,7 +171,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     }
     for (index_t tile0 = k_begin; tile0 < k_end; tile0 += plan.kv_tile) {
         const index_t tile_keys = plan.kv_tile < k_end - tile0 ? plan.kv_tile : k_end - tile0;
-        const tile_context tile{b, hkv, q_first, q_first + nq - 1, tile0, tile0 + tile_keys - 1, hkv * p.group, hkv * p.group + p.group - 1};
+        const tile_context tile{b, hkv, q_first, q_first + q_span - 1, tile0, tile0 + tile_keys - 1, R.head[0], R.head[rows - 1]};
         const tile_class cls = mask.classify(tile);
         if (cls == tile_class::empty) continue;
         // Keys [n0, n0 + nk) of the tile are computed: all of them, or on a partial tile of a mask
@@ -231,7 +257,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             }
         } else if (cls == tile_class::partial) {
             for (index_t r = 0; r < rows; ++r) {
-                index_context c{b, hkv * p.group + r / nq, hkv, q_first + r % nq, 0};
+                index_context c{b, R.head[r], hkv, p.q_pos0() + R.token[r], 0};
                 for (index_t n = 0; n < nk; ++n) {
                     c.k_pos = n0 + n;
                     if (!mask.visible(c)) S[n * rp + r] = neg_inf;
@@ -279,7 +305,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         return;
     }
     for (index_t r = 0; r < rows; ++r)
-        store_row<Arch, family>(p, b, hkv * p.group + r / nq, i0 + r % nq, acc + r * dvp, row_state{m[r], l[r]});
+        store_row<Arch, family>(p, b, R.head[r], R.token[r], acc + r * dvp, row_state{m[r], l[r]}, R.gate ? R.gate[r] : 1.0f);
 }
 
 }  // namespace attune::kernel

@@ -5,7 +5,8 @@
 //  - softmax: p_ij = e^{s_ij − LSE_i} over visible j, with the sink policy's logit z (and value v*)
 //    as one more term of every row (sink/sink.hpp): LSE_i = ln(e^z + Σ_j e^{s_ij}); a row with nothing
 //    visible gives v* (zeros without a sink value) and LSE z, or zeros and −inf without a sink;
-//  - sigmoid: o_i = Σ_j σ(s_ij + b)·v_j over visible j; LSE is left −inf (the family has none).
+//  - sigmoid: o_i = Σ_j σ(s_ij + b)·v_j over visible j; LSE is left −inf (the family has none);
+//  - the router's gate multiplies each row's output; a zero gate leaves zeros and LSE −inf.
 // It is the ground truth for tests and the baseline for benchmarks — written for clarity, not speed.
 #include <cmath>
 #include <limits>
@@ -60,6 +61,12 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
             const Eigen::MatrixXd S = scale * Q * K.transpose();
             const Eigen::MatrixXd Qs = scale * Q;  // rows τ·q_i: what query-dependent modifiers and sinks see
             for (index_t i = 0; i < Lq; ++i) {
+                // The router: a zero gate leaves the row at zeros and LSE −inf; others scale the output.
+                const double gate = static_cast<double>(var.router().gate(row_context{b, h, i, Lk - Lq + i}));
+                if (gate == 0.0) continue;
+                const auto apply_gate = [&] {
+                    for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) *= gate;
+                };
                 const query_row<double> qrow{Qs.data() + i, Qs.rows(), q.dim()};  // column-major: step = rows
                 const double inf = std::numeric_limits<double>::infinity();
                 Eigen::VectorXd s(Lk);
@@ -78,6 +85,7 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                         if (vis[static_cast<std::size_t>(j)]) p(j) = 1.0 / (1.0 + std::exp(-(s(j) + bias)));
                     const Eigen::VectorXd o = Vm.transpose() * p;
                     for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
+                    apply_gate();
                     continue;
                 }
                 // The sink: one more logit z (and value v*) in the row, outside masks and modifiers.
@@ -92,6 +100,7 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                 if (mx == -inf) {  // nothing visible, no sink: zeros, LSE −inf
                     if (l0 > 0.0)
                         for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = a0(d) / l0;
+                    apply_gate();
                     continue;
                 }
                 const double wz = z == -inf ? 0.0 : std::exp(z - mx);
@@ -101,6 +110,7 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                     if (vis[static_cast<std::size_t>(j)]) sum += (p(j) = std::exp(s(j) - mx));
                 const Eigen::VectorXd o = (Vm.transpose() * p + a0 * wz) / sum;
                 for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
+                apply_gate();
                 r.lse[static_cast<std::size_t>((b * Hq + h) * Lq + i)] = mx + std::log(sum);
             }
         }

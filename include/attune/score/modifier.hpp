@@ -51,7 +51,7 @@ struct score_rows {
     index_t batch;
     index_t kv_head;
     index_t group;  // query heads per kv head
-    index_t nq;     // query tokens of the item; row r = (head r / nq, token r % nq)
+    index_t nq;     // the rows' positions lie in [q_first, q_first + nq)
     index_t q_first;
     index_t rows;
     index_t rows_padded;
@@ -62,8 +62,15 @@ struct score_rows {
     index_t q_lane_step = 0;
     index_t q_dim_step = 0;
     index_t dk = 0;
-    index_t q_head(index_t r) const noexcept { return kv_head * group + r / nq; }
-    index_t q_pos(index_t r) const noexcept { return q_first + r % nq; }
+    // Lane r's query head and token (positions = q_pos0 + token). Without a router the rows are
+    // head-major over nq consecutive tokens (head_major: lanes [g·nq, (g+1)·nq) are head g of the
+    // group); with one they are the active rows only, and q_first/nq bound their positions.
+    const index_t* heads = nullptr;
+    const index_t* tokens = nullptr;
+    index_t q_pos0 = 0;
+    bool head_major = true;
+    index_t q_head(index_t r) const noexcept { return heads[r]; }
+    index_t q_pos(index_t r) const noexcept { return q_pos0 + tokens[r]; }
     query_row<float> query(index_t r) const noexcept { return {q + r * q_lane_step, q_dim_step, dk}; }
 };
 

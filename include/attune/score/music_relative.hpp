@@ -128,18 +128,25 @@ private:
                 kernel::score_tile<Arch>(rows.q, rp, embeddings.data() + e0 * dim, dim, nt, dim, T);
                 return;
             }
-            const bool aligned = rows.nq % W == 0;
+            // Head-major rows over whole vectors: each head's own lanes only.
+            const bool aligned = rows.head_major && rows.nq % W == 0 && rows.rows == rows.group * rows.nq;
             for (index_t g = 0; g < rows.group; ++g) {
-                const float* E = embeddings.data() + ((rows.kv_head * rows.group + g) * distances + e0) * dim;
-                if (aligned) {  // the head's own lanes only
+                const index_t h = rows.kv_head * rows.group + g;
+                const float* E = embeddings.data() + (h * distances + e0) * dim;
+                if (aligned) {
                     kernel::score_tile<Arch>(rows.q + g * rows.nq, rp, E, dim, nt, dim, T + g * rows.nq, rows.nq);
                     continue;
                 }
-                // Ragged last query tile: all lanes against this head's E, keep the head's lanes.
+                // A ragged last query tile or a router's rows: all lanes against this head's E, keep
+                // the lanes of this head.
+                bool present = false;
+                for (index_t r = 0; r < rows.rows && !present; ++r) present = rows.q_head(r) == h;
+                if (!present) continue;
                 float* tmp = head_scratch().get(nt * rp);
                 kernel::score_tile<Arch>(rows.q, rp, E, dim, nt, dim, tmp);
-                for (index_t v = 0; v < nt; ++v)
-                    for (index_t r = g * rows.nq; r < (g + 1) * rows.nq; ++r) T[v * rp + r] = tmp[v * rp + r];
+                for (index_t r = 0; r < rows.rows; ++r)
+                    if (rows.q_head(r) == h)
+                        for (index_t v = 0; v < nt; ++v) T[v * rp + r] = tmp[v * rp + r];
             }
             return;
         }

@@ -1,0 +1,14 @@
+#pragma once
+// The default router: every row active, gate 1 (the engine then skips the routing work entirely).
+#include "attune/core/policy.hpp"
+#include "attune/router/router.hpp"
+
+namespace attune {
+
+struct all_heads {
+    using policy_kind = router_kind;
+    static constexpr bool is_none = true;
+    constexpr float gate(const row_context&) const noexcept { return 1.0f; }
+};
+
+}  // namespace attune

@@ -1,0 +1,78 @@
+#pragma once
+// DuoAttention (SPEC.md §5): every kv head is a retrieval head (full causal attention over the
+// whole cache) or a streaming head (the first `sinks` tokens plus the `recent` newest, the query
+// included: sinks_window(sinks, recent)); deployment defaults S = 64, R = 256. duo_heads is the mask
+// of that choice: classify() answers per kv head, so a streaming head's tiles between its sinks and
+// its window are skipped and cost nothing. Heads are classified from per-head gate values α ∈ [0, 1]
+// (learned by DuoAttention's optimisation) by a threshold (α < τ → streaming) or by a sparsity
+// quantile (the fraction `sparsity` of heads with the lowest α stream; ties: lower index first).
+// The memory saving needs a cache that stores only S + R tokens for streaming heads (attune/cache).
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/mask/causal.hpp"
+#include "attune/mask/sinks_window.hpp"
+
+namespace attune {
+
+class duo_heads {
+public:
+    using policy_kind = mask_kind;
+    static constexpr bool is_none = false;
+
+    duo_heads() = default;  // no head streams: plain causal
+    explicit duo_heads(std::vector<bool> streaming_kv_heads, index_t sinks = 64, index_t recent = 256)
+        : streaming_(std::move(streaming_kv_heads)), window_(sinks, recent) {}
+
+    static std::vector<bool> by_threshold(const std::vector<float>& alpha, float threshold) {
+        std::vector<bool> s(alpha.size());
+        for (std::size_t h = 0; h < alpha.size(); ++h) s[h] = alpha[h] < threshold;
+        return s;
+    }
+    static std::vector<bool> by_sparsity(const std::vector<float>& alpha, double sparsity = 0.5) {
+        detail::require(sparsity >= 0.0 && sparsity <= 1.0, "duo_heads: sparsity must be in [0, 1], got ", sparsity);
+        std::vector<std::size_t> order(alpha.size());
+        std::iota(order.begin(), order.end(), std::size_t(0));
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return alpha[a] < alpha[b]; });
+        std::vector<bool> s(alpha.size(), false);
+        const auto n = static_cast<std::size_t>(sparsity * static_cast<double>(alpha.size()) + 0.5);
+        for (std::size_t i = 0; i < n; ++i) s[order[i]] = true;
+        return s;
+    }
+
+    bool streaming(index_t kv_head) const noexcept {
+        return kv_head < static_cast<index_t>(streaming_.size()) && streaming_[static_cast<std::size_t>(kv_head)];
+    }
+    const sinks_window& window() const noexcept { return window_; }
+
+    bool visible(const index_context& c) const noexcept {
+        return streaming(c.kv_head) ? window_.visible(c) : causal{}.visible(c);
+    }
+    tile_class classify(const tile_context& t) const noexcept {
+        return streaming(t.kv_head) ? window_.classify(t) : causal{}.classify(t);
+    }
+    key_range_pair key_pair(const index_context& row) const noexcept {
+        if (streaming(row.kv_head)) return window_.key_pair(row);
+        return {causal{}.keys(row), key_range{0, -1}};
+    }
+    key_range span(const tile_context& t) const noexcept {
+        if (streaming(t.kv_head)) return window_.span(t);
+        return {t.k_first, t.k_last < t.q_last ? t.k_last : t.q_last};
+    }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::require(static_cast<index_t>(streaming_.size()) == p.kv_heads, "duo_heads: ", streaming_.size(),
+                        " head classes for ", p.kv_heads, " kv heads");
+    }
+
+private:
+    std::vector<bool> streaming_;
+    sinks_window window_;
+};
+
+}  // namespace attune

@@ -1,0 +1,46 @@
+#pragma once
+// Static per-head gates (SPEC.md §5): head h's output is multiplied by gates[h]; a gate of 0 prunes
+// the head (PH3: its rows are not computed, output zeros), α on chosen heads is VHR's
+// amplification. `pruned(H, heads)` and `scaled(H, heads, α)` build the two common tables.
+#include <cmath>
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/router/router.hpp"
+
+namespace attune {
+
+struct head_gates {
+    using policy_kind = router_kind;
+    static constexpr bool is_none = false;
+    std::vector<float> gates;  // one per query head
+
+    head_gates() = default;
+    explicit head_gates(std::vector<float> g) : gates(std::move(g)) {}
+
+    static head_gates pruned(index_t q_heads, const std::vector<index_t>& heads) { return with(q_heads, heads, 0.0f); }
+    static head_gates scaled(index_t q_heads, const std::vector<index_t>& heads, float alpha) { return with(q_heads, heads, alpha); }
+
+    float gate(const row_context& row) const noexcept { return gates[static_cast<std::size_t>(row.q_head)]; }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::require(static_cast<index_t>(gates.size()) == p.q_heads, "head_gates: ", gates.size(), " gates for ", p.q_heads,
+                        " query heads");
+        for (float g : gates) detail::require(std::isfinite(g), "head_gates: gates must be finite, got ", g);
+    }
+
+private:
+    static head_gates with(index_t q_heads, const std::vector<index_t>& heads, float value) {
+        detail::require(q_heads > 0, "head_gates: q_heads must be > 0, got ", q_heads);
+        std::vector<float> g(static_cast<std::size_t>(q_heads), 1.0f);
+        for (index_t h : heads) {
+            detail::require(h >= 0 && h < q_heads, "head_gates: head ", h, " is outside [0, ", q_heads, ")");
+            g[static_cast<std::size_t>(h)] = value;
+        }
+        return head_gates(std::move(g));
+    }
+};
+
+}  // namespace attune

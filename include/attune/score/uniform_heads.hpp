@@ -1,0 +1,56 @@
+#pragma once
+// Retrieval-head masking (Wu et al., SPEC.md §5): the chosen query heads attend uniformly — every
+// score becomes 0 before the mask, so softmax gives each visible key the same weight and the
+// output is the mean of the visible values (unlike pruning, which gives zeros).
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/index_context.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/score/modifier.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune {
+
+struct uniform_heads {
+    using policy_kind = score_kind;
+    static constexpr bool is_none = false;
+    std::vector<bool> uniform;  // per query head
+
+    uniform_heads() = default;
+    explicit uniform_heads(std::vector<bool> heads) : uniform(std::move(heads)) {}
+
+    bool is_uniform(index_t h) const noexcept { return h < static_cast<index_t>(uniform.size()) && uniform[static_cast<std::size_t>(h)]; }
+
+    template <class T>
+    T operator()(T s, const index_context& c) const {
+        return is_uniform(c.q_head) ? T(0) : s;
+    }
+
+    // Per lane: 1 where the lane's head attends uniformly.
+    static constexpr int lane_arrays = 1;
+    void prepare(const score_rows& rows, float* lanes) const {
+        for (index_t r = 0; r < rows.rows_padded; ++r) lanes[r] = r < rows.rows && is_uniform(rows.q_head(r)) ? 1.0f : 0.0f;
+    }
+    template <class Arch>
+    void apply_tile(float* S, index_t, index_t nk, const score_rows& rows, const float* lanes) const {
+        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+        const index_t rp = rows.rows_padded;
+        for (index_t r = 0; r < rp; r += W) {
+            bool any = false;
+            for (index_t i = r; i < r + W; ++i) any = any || lanes[i] != 0.0f;
+            if (!any) continue;
+            for (index_t n = 0; n < nk; ++n)
+                for (index_t i = r; i < r + W; ++i)
+                    if (lanes[i] != 0.0f) S[n * rp + i] = 0.0f;
+        }
+    }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::require(static_cast<index_t>(uniform.size()) == p.q_heads, "uniform_heads: ", uniform.size(), " flags for ", p.q_heads,
+                        " query heads");
+    }
+};
+
+}  // namespace attune

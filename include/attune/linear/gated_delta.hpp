@@ -87,7 +87,7 @@ void gated_delta_chunk_item(const gated_delta_options& opt, float tau, const ten
                             const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<const TG>& g,
                             const tensor_view<const TB>& beta, const tensor_view<TO>& out, index_t b, index_t hkv,
                             index_t group, float* S) {
-    constexpr int RR = kernel::block_shape<Arch>::pv_rows;
+    constexpr int RR = gemm_shape<Arch>::rows;
     constexpr index_t W = lanes<Arch>;
     const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
     const index_t C = opt.chunk < L ? opt.chunk : L;

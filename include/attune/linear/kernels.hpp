@@ -223,7 +223,7 @@ template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
                  const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
                  float* z) {
-    constexpr int RR = kernel::block_shape<Arch>::pv_rows;
+    constexpr int RR = gemm_shape<Arch>::rows;
     constexpr index_t W = lanes<Arch>;
     const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
     const index_t C = opt.chunk < L ? opt.chunk : L;

@@ -194,6 +194,7 @@ namespace {
 // then evicts the lowest scores (ties: smaller position) among those older than the last `recent`.
 struct naive_h2o {
     index_t heads, heavy, recent, seen = 0;
+    index_t tie_decisions = 0;  // evictions where the last evicted and the first kept scored the same
     std::vector<std::vector<index_t>> kept;
     std::vector<std::vector<double>> score;
     naive_h2o(index_t h, index_t hv, index_t r) : heads(h), heavy(hv), recent(r), kept(h), score(h) {}
@@ -232,6 +233,9 @@ struct naive_h2o {
             std::sort(cand.begin(), cand.end(), [&](std::size_t a, std::size_t b) {
                 return score[h][a] < score[h][b] || (score[h][a] == score[h][b] && kept[h][a] < kept[h][b]);
             });
+            if (static_cast<std::size_t>(evict) < cand.size() &&
+                score[h][cand[static_cast<std::size_t>(evict - 1)]] == score[h][cand[static_cast<std::size_t>(evict)]])
+                ++tie_decisions;
             std::vector<bool> gone(kept[h].size(), false);
             for (index_t e = 0; e < evict; ++e) gone[cand[static_cast<std::size_t>(e)]] = true;
             std::vector<index_t> k2;
@@ -306,6 +310,7 @@ void check_h2o(index_t heavy, index_t recent, index_t prompt, index_t steps, boo
         }
     }
     CHECK(cache.size() == std::min(L, heavy + recent));
+    if (ties) CHECK(naive.tie_decisions > 0);  // the position rule decided some evictions
 }
 
 }  // namespace

@@ -7,3 +7,8 @@ attune_add_kernel_suite(linear
     ${CMAKE_CURRENT_LIST_DIR}/golden_linear_test.cpp
   TAGS linear decode inline flow gated_delta aaren errors
   GOLDEN linear_elu_noncausal linear_elu_causal)
+
+# Recurrent steps allocate nothing after warm-up: replaces the global operator new, so its own binary.
+attune_add_kernel_suite(linear_alloc
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/decode_alloc_test.cpp
+  TAGS alloc)

@@ -4,8 +4,10 @@
 //   causal_item     the chunked form of SPEC.md §3: per chunk n of C tokens
 //                     O_n = φ(Q_n)·S_n + (φ(Q_n)φ(K_n)ᵀ ⊙ M)·V_n    M lower-triangular incl. diagonal
 //                     S_{n+1} = S_n + φ(K_n)ᵀ·V_n,  z likewise
-//                   four small products per chunk, all on the register-blocked kernel of gemm.hpp;
-//                   the masked ones skip the zero triangle in whole register blocks;
+//                   three products per chunk on the register-blocked kernel of gemm.hpp: the scores
+//                   A = φQφKᵀ, then [φQ | A⊙M]·[S ; V] (inter- and intra-chunk in one pass), then the
+//                   state update φKᵀ·V; the masked ones skip the zero triangle in whole register
+//                   blocks. Rows two chunks ahead are prefetched: at L 8192 the inputs come from DRAM;
 //   step_item       the recurrent form: per token S += φ(k)vᵀ, z += φ(k), then o = φ(q)ᵀS / (φ(q)ᵀz + ε).
 // All query heads of a kv head (GQA) run in one item, so φ(K), V and S are prepared once per group.
 // Buffers are per thread and grow-only: after the first call of a size nothing allocates.
@@ -232,7 +234,7 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
     float* kphi = ws.kphi.get(C * dk);       // φ(K_n) rows [c][dk]
     float* kt = ws.kt.get(dk * cp);          // φ(K_n)ᵀ [dk][cp]
     float* ext = ws.qphi.get(C * e);         // E = [φ(Q_n) | A] rows [c][dk + cp]
-    float* sv = ws.vc.get((dk + C) * dvp);   // B = [S ; V_n] rows [dk + c][dvp]
+    float* sv = ws.vc.get((dk + C) * dvp);   // B = [S ; V_n] rows [dk + c][dvp] (V_n in place when it can)
     float* vc = sv + dk * dvp;
     float* o = ws.o.get(C * dvp);            // O_n [c][dvp]
     float* den = ws.den.get(C);

@@ -20,6 +20,7 @@
 // Memory: heads × (heavy + recent + largest step) × dim; decode steps allocate nothing once warm.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "attune/attention.hpp"
@@ -105,11 +106,18 @@ public:
         const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(dk_));
         const tensor_view<const T> kv = keys();
         exec.parallel_for(heads_, [&](index_t h) {
-            double* acc = score_.data() + h * cap_;
+            thread_local std::vector<const std::remove_const_t<Q>*> rows;
+            thread_local std::vector<float> lse;
+            thread_local std::vector<index_t> visible;
+            rows.clear(), lse.clear(), visible.clear();
             for (index_t g = 0; g < group; ++g)
-                for (index_t i = 0; i < n; ++i)
-                    sparse::detail::accumulate_probabilities<Arch>(q.row(0, h * group + g, i), scale, kv, 0, h, held + i + 1,
-                                                                   *opt.lse.row(0, h * group + g, i), acc);
+                for (index_t i = 0; i < n; ++i) {
+                    rows.push_back(q.row(0, h * group + g, i));
+                    lse.push_back(*opt.lse.row(0, h * group + g, i));
+                    visible.push_back(held + i + 1);
+                }
+            sparse::detail::accumulate_probabilities<Arch>(rows.data(), lse.data(), visible.data(), group * n, scale, kv, 0, h,
+                                                           score_.data() + h * cap_);
         });
         evict();
     }

@@ -1,46 +1,73 @@
 #pragma once
 // The attention probabilities of a few query rows over a key range, recomputed from the scores and
-// the LSE that attune::attention returns (options.lse): p_j = exp(τ·q·k_j − LSE). The caches and
+// the LSE that attune::attention returns (options.lse): p_rj = exp(τ·q_r·k_j − LSE_r). The caches and
 // selectors that rank keys by attention (H2O, top-k / recycled) need them; the kernel does not keep
-// P, so this is one extra pass over the keys (a dot product per key and query row, no P·V).
+// P, so this is one extra pass over the keys (dot products, no P·V). The rows are the query heads
+// of one kv group (and a chunk's tokens): each K row is read once for all of them, and the
+// exponentials run on whole vectors of a 64-key block.
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "attune/core/row_state.hpp"
 #include "attune/core/view.hpp"
+#include "attune/simd/math.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::sparse::detail {
 
-// Per-thread float copies of query and key rows (bf16/half storage is widened once per row).
+// Per-thread float copies of query rows, one widened key row and a block of scores.
 struct probability_scratch {
-    std::vector<float> q, k;
+    std::vector<float> q, k, s, sum;
     static probability_scratch& local() {
         thread_local probability_scratch s;
         return s;
     }
 };
 
-// acc[j] += exp(τ·q·k_j − lse) for keys j in [0, n) of (k, b, h): q is one row of dk elements
-// (any storage type), τ the scale. A row with LSE −inf (nothing visible) adds nothing.
+// acc[j] += Σ_r exp(τ·q_r·k_j − lse[r]) over rows r that see key j (j < visible[r]), for keys of
+// (k, b, h). q_rows[r] is a row of dk elements (any storage type); rows with LSE −inf (nothing
+// visible) add nothing. Scores of −inf-like magnitude give exactly 0 (simd::exp's range).
 template <class Arch, class TQ, class TK, class Acc>
-void accumulate_probabilities(const TQ* q_row, float scale, const tensor_view<const TK>& k, index_t b, index_t h, index_t n,
-                              float lse, Acc* acc) {
-    if (!(lse > neg_inf)) return;
+void accumulate_probabilities(const TQ* const* q_rows, const float* lse, const index_t* visible, index_t rows, float scale,
+                              const tensor_view<const TK>& k, index_t b, index_t h, Acc* acc) {
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>), block = 64;
     const index_t dk = k.dim();
     probability_scratch& s = probability_scratch::local();
-    s.q.resize(static_cast<std::size_t>(dk));
-    simd::convert_row<Arch>(q_row, s.q.data(), dk, scale);
-    if constexpr (!std::is_same_v<TK, float>) s.k.resize(static_cast<std::size_t>(dk));
-    for (index_t j = 0; j < n; ++j) {
-        const float* kr;
-        if constexpr (std::is_same_v<TK, float>) {
-            kr = k.row(b, h, j);
-        } else {
-            simd::convert_row<Arch>(k.row(b, h, j), s.k.data(), dk);
-            kr = s.k.data();
+    s.q.resize(static_cast<std::size_t>(rows * dk));
+    s.k.resize(static_cast<std::size_t>(dk));
+    s.s.resize(static_cast<std::size_t>(rows * block));
+    s.sum.resize(static_cast<std::size_t>(block));
+    index_t n = 0;
+    for (index_t r = 0; r < rows; ++r) {
+        simd::convert_row<Arch>(q_rows[r], s.q.data() + r * dk, dk, scale);
+        if (lse[r] > neg_inf && visible[r] > n) n = visible[r];
+    }
+    for (index_t j0 = 0; j0 < n; j0 += block) {
+        const index_t nb = n - j0 < block ? n - j0 : block;
+        for (index_t jj = 0; jj < nb; ++jj) {
+            const float* kr;
+            if constexpr (std::is_same_v<TK, float>) {
+                kr = k.row(b, h, j0 + jj);
+            } else {
+                simd::convert_row<Arch>(k.row(b, h, j0 + jj), s.k.data(), dk);
+                kr = s.k.data();
+            }
+            for (index_t r = 0; r < rows; ++r)
+                s.s[static_cast<std::size_t>(r * block + jj)] =
+                    (lse[r] > neg_inf && j0 + jj < visible[r]) ? simd::dot<Arch>(s.q.data() + r * dk, kr, dk) - lse[r] : neg_inf;
         }
-        acc[j] += static_cast<Acc>(std::exp(simd::dot<Arch>(s.q.data(), kr, dk) - lse));
+        // Whole vectors: the lanes past the block's keys hold −inf, whose exp is exactly 0.
+        const index_t nbp = (nb + W - 1) / W * W;
+        for (index_t r = 0; r < rows; ++r)
+            for (index_t jj = nb; jj < nbp; ++jj) s.s[static_cast<std::size_t>(r * block + jj)] = neg_inf;
+        for (index_t jj = 0; jj < nbp; ++jj) s.sum[static_cast<std::size_t>(jj)] = 0.0f;
+        for (index_t r = 0; r < rows; ++r) {
+            const float* sr = s.s.data() + r * block;
+            for (index_t jj = 0; jj < nbp; jj += W)
+                simd::store<Arch>(s.sum.data() + jj, simd::load<Arch>(s.sum.data() + jj) + simd::exp(simd::load<Arch>(sr + jj)));
+        }
+        for (index_t jj = 0; jj < nb; ++jj) acc[j0 + jj] += static_cast<Acc>(s.sum[static_cast<std::size_t>(jj)]);
     }
 }
 

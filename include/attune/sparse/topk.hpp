@@ -17,6 +17,8 @@
 // selection and the cache length L_full; every other step attends (gather_attention) to the
 // selection plus every key at a position ≥ L_full — the tokens appended since the full step.
 #include <algorithm>
+#include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "attune/attention.hpp"
@@ -36,9 +38,12 @@ struct key_selection {
 
 namespace sparse {
 namespace detail {
+template <class TQ>
 struct topk_scratch {
     std::vector<double> weight;
-    std::vector<index_t> order;
+    std::vector<index_t> order, visible;
+    std::vector<const TQ*> rows;
+    std::vector<float> lse;
     static topk_scratch& local() {
         thread_local topk_scratch s;
         return s;
@@ -68,11 +73,16 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     const tensor_view<const std::remove_const_t<K>> kc(k);
     exec.parallel_for(B * Hkv, [&](index_t item) {
         const index_t b = item / Hkv, h = item % Hkv;
-        auto& s = detail::topk_scratch::local();
+        auto& s = detail::topk_scratch<std::remove_const_t<Q>>::local();
         s.weight.assign(static_cast<std::size_t>(Lk), 0.0);
-        for (index_t g = 0; g < group; ++g)
-            detail::accumulate_probabilities<Arch>(q.row(b, h * group + g, 0), scale, kc, b, h, Lk, *opt.lse.row(b, h * group + g, 0),
-                                                   s.weight.data());
+        s.rows.resize(static_cast<std::size_t>(group));
+        s.lse.resize(static_cast<std::size_t>(group));
+        s.visible.assign(static_cast<std::size_t>(group), Lk);
+        for (index_t g = 0; g < group; ++g) {
+            s.rows[static_cast<std::size_t>(g)] = q.row(b, h * group + g, 0);
+            s.lse[static_cast<std::size_t>(g)] = *opt.lse.row(b, h * group + g, 0);
+        }
+        detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, kc, b, h, s.weight.data());
         s.order.resize(static_cast<std::size_t>(Lk));
         for (index_t j = 0; j < Lk; ++j) s.order[static_cast<std::size_t>(j)] = j;
         const index_t n = top_k < Lk ? top_k : Lk;

@@ -10,6 +10,8 @@
 //   prefill/causal/L:2048/D:128/{mod:softcap,mod:alibi,mod:relbias,mod:music,family:sigmoid}/threads:N
 //                                              the causal row with a score modifier (relbias R 128, music
 //                                              with one shared E row per position) or the sigmoid family
+//   prefill/causal/L:2048/D:128/router:moh50, decode/Lk:8192/D:128/kv:fp32/Hq:32/Hkv:32[/router:moh50]
+//                                              MoH: half the heads of every token active (same FLOP credit)
 //   decode/Lk:<Lk>/D:128/kv:{fp32,bf16}/threads:N          B 1, Hq 32, Hkv 8, Lq 1, fp32 Q and out
 //   reference/{causal,nomask}/L:512/D:<D>                  attune::reference::attention (double)
 //
@@ -64,7 +66,7 @@ struct shape {
     bool causal;
     index_t sinks = -1, window = -1;  // ≥ 0: the sinks + window mask instead (causal inside)
     // A variant on top of the mask (the /mod: and /family: rows): its cost against plain softmax.
-    enum class extra { none, softcap, alibi, relbias, music, sigmoid } variant = extra::none;
+    enum class extra { none, softcap, alibi, relbias, music, sigmoid, moh50 } variant = extra::none;
     bool streaming() const { return sinks >= 0; }
     double pairs() const {
         return streaming() ? visible_pairs(lq, lk, attune::sinks_window(sinks, window)) : visible_pairs(lq, lk, causal);
@@ -103,6 +105,22 @@ void bm_attention(benchmark::State& state, shape sh) {
     const auto music =
         attune::variant(attune::causal{}, attune::music_relative{random_vector<float>(static_cast<std::size_t>(sh.lk * sh.d), 4), 1, sh.lk, sh.d});
     const auto sigmoid = attune::variant(attune::sigmoid{-std::log(static_cast<float>(sh.lk))}, attune::causal{});
+    // MoH: every token keeps exactly half of its heads (a fixed-seed shuffle per token), gate 1.
+    std::vector<float> gates(static_cast<std::size_t>(sh.b * sh.lq * sh.hq), 0.0f);
+    {
+        std::vector<index_t> heads(static_cast<std::size_t>(sh.hq));
+        std::uint64_t seed = 12345;
+        for (index_t t = 0; t < sh.b * sh.lq; ++t) {
+            for (index_t h = 0; h < sh.hq; ++h) heads[static_cast<std::size_t>(h)] = h;
+            for (index_t i = sh.hq - 1; i > 0; --i) {
+                seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+                std::swap(heads[static_cast<std::size_t>(i)], heads[static_cast<std::size_t>((seed >> 33) % static_cast<std::uint64_t>(i + 1))]);
+            }
+            for (index_t h = 0; h < sh.hq / 2; ++h) gates[static_cast<std::size_t>(t * sh.hq + heads[static_cast<std::size_t>(h)])] = 1.0f;
+        }
+    }
+    const auto moh_causal = attune::variant(attune::causal{}, attune::token_gates(gates, sh.b, sh.lq, sh.hq));
+    const auto moh_dense = attune::variant(attune::token_gates(gates, sh.b, sh.lq, sh.hq));
     auto call = [&] {
         switch (sh.variant) {
             case extra::softcap: return attune::attention(qv, kv, vv, ov, softcap, attune::options{}, exec);
@@ -110,6 +128,9 @@ void bm_attention(benchmark::State& state, shape sh) {
             case extra::relbias: return attune::attention(qv, kv, vv, ov, relbias, attune::options{}, exec);
             case extra::music: return attune::attention(qv, kv, vv, ov, music, attune::options{}, exec);
             case extra::sigmoid: return attune::attention(qv, kv, vv, ov, sigmoid, attune::options{}, exec);
+            case extra::moh50:
+                if (sh.causal) return attune::attention(qv, kv, vv, ov, moh_causal, attune::options{}, exec);
+                return attune::attention(qv, kv, vv, ov, moh_dense, attune::options{}, exec);
             case extra::none: break;
         }
         if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), attune::options{}, exec);
@@ -294,7 +315,7 @@ void register_all() {
         using extra = shape::extra;
         const std::pair<const char*, extra> variants[] = {{"mod:softcap", extra::softcap}, {"mod:alibi", extra::alibi},
                                                           {"mod:relbias", extra::relbias}, {"mod:music", extra::music},
-                                                          {"family:sigmoid", extra::sigmoid}};
+                                                          {"family:sigmoid", extra::sigmoid}, {"router:moh50", extra::moh50}};
         for (const auto& [tag, kind] : variants) {
             shape sh{1, 8, 8, 2048, 2048, 128, true};
             sh.variant = kind;
@@ -304,6 +325,15 @@ void register_all() {
     add("prefill/causal/L:2048/D:128/bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16>,
         shape{1, 8, 8, 2048, 2048, 128, true});
 
+    // MoH decode (multi-head, Hq = Hkv = 32): half the heads of the token active; a head's K/V is
+    // not read when its row is off. Its plain row is the same shape with every head on.
+    {
+        const shape mha{1, 32, 32, 1, 8192, 128, false};
+        shape moh = mha;
+        moh.variant = shape::extra::moh50;
+        add("decode/Lk:8192/D:128/kv:fp32/Hq:32/Hkv:32", threads, bm_attention<float, float, float>, mha);
+        add("decode/Lk:8192/D:128/kv:fp32/Hq:32/Hkv:32/router:moh50", threads, bm_attention<float, float, float>, moh);
+    }
     for (index_t lk : {1024, 8192, 32768}) {
         const std::string name = "decode/Lk:" + std::to_string(lk) + "/D:128";
         add(name + "/kv:fp32", threads, bm_attention<float, float, float>, shape{1, 32, 8, 1, lk, 128, false});

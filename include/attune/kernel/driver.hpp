@@ -10,7 +10,8 @@ namespace attune::kernel {
 template <class Arch, class Variant, class Exec, class P>
 void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
     using family = typename Variant::family_type;
-    const work_plan plan = make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits);
+    const work_plan plan = make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits,
+                                     detail::router_density(var.router()));
     const index_t groups = p.batch * p.kv_heads * plan.q_tiles;
     if (groups == 0) return;
     // Items of one kv head are consecutive (its K/V stay in cache from one item to the next), and

@@ -35,11 +35,17 @@ inline index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
 
 // Rows per item ~64 (the score tile and accumulators stay in L2); splits only when the items
 // alone cannot keep the workers busy (decode: few items, long key range).
+// row_density: the fraction of rows a router keeps active (1 without one): query tiles grow by its
+// inverse (up to 8×) so that an item still holds ~64 active rows.
 inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index_t lq, index_t lk, index_t workers,
-                           index_t requested_splits) {
+                           index_t requested_splits, double row_density = 1.0) {
     work_plan w;
     const index_t target_rows = 64;
     w.q_tile = target_rows / group > 0 ? target_rows / group : 1;
+    if (row_density < 1.0) {
+        const double grow = row_density > 0.125 ? 1.0 / row_density : 8.0;
+        w.q_tile = static_cast<index_t>(static_cast<double>(w.q_tile) * grow);
+    }
     if (w.q_tile > lq) w.q_tile = lq > 0 ? lq : 1;
     w.q_tiles = lq > 0 ? ceil_div(lq, w.q_tile) : 0;
     w.rows_max = group * w.q_tile;

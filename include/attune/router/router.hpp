@@ -13,6 +13,9 @@
 // whose query heads are all inactive for a query tile is not read at all. The query head → kv head
 // map stays GQA's (h → h / (Hq / Hkv)); per-head variant choices are masks and modifiers that read
 // the head (DuoAttention's duo_heads mask, uniform_heads).
+#include <type_traits>
+#include <utility>
+
 #include "attune/core/index_context.hpp"
 #include "attune/core/types.hpp"
 
@@ -25,5 +28,20 @@ struct row_context {
     index_t q_index;  // query token index in [0, Lq)
     index_t q_pos;    // absolute position (bottom-right: Lk − Lq + q_index)
 };
+
+namespace detail {
+template <class R, class = void>
+struct has_active_fraction : std::false_type {};
+template <class R>
+struct has_active_fraction<R, std::void_t<decltype(std::declval<const R&>().active_fraction())>> : std::true_type {};
+
+// The fraction of rows a router keeps (its `double active_fraction() const`, if it has one): the
+// planner sizes query tiles by it.
+template <class R>
+double router_density(const R& router) {
+    if constexpr (has_active_fraction<R>::value) return router.active_fraction();
+    else return (void)router, 1.0;
+}
+}  // namespace detail
 
 }  // namespace attune

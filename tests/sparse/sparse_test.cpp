@@ -45,8 +45,8 @@ std::vector<index_t> random_lists(std::mt19937& rng, index_t rows, index_t count
 
 template <class T>
 void check_gather(index_t B, index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t D, bool per_query_head, bool per_token,
-                  index_t count, std::uint32_t seed) {
-    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>() << ": B " << B << " Hq " << Hq << " Hkv " << Hkv
+                  index_t count, std::uint32_t seed, index_t splits = 0) {
+    INFO("splits " << splits << ", " << "arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>() << ": B " << B << " Hq " << Hq << " Hkv " << Hkv
                  << " Lq " << Lq << " Lk " << Lk << " per query head " << per_query_head << " per token " << per_token << " count "
                  << count);
     std::mt19937 rng(seed);
@@ -62,6 +62,7 @@ void check_gather(index_t B, index_t Hq, index_t Hkv, index_t Lq, index_t Lk, in
     lse_buffer lse(B, Hq, Lq);
     attune::options opt;
     opt.lse = lse.view;
+    opt.kv_splits = splits;
     attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, opt);
     auto ref = empty_result(B, Hq, Lq, D);
     const index_t per = per_query_head ? 1 : Hq / Hkv, toks = per_token ? 1 : Lq;
@@ -91,6 +92,12 @@ TEST_CASE("gather_attention equals the reference on the listed keys", "[sparse]"
             check_gather<attune::bf16>(1, 4, 4, 3, 200, 32, pqh, pt, 70, seed++);
         }
     check_gather<float>(1, 4, 1, 2, 50, 16, false, true, 0, seed++);  // empty lists: zeros, LSE −inf
+    // Lists cut into parts merged with ⊕: forced, and chosen (few long lists, decode).
+    check_gather<float>(1, 8, 2, 1, 500, 64, false, false, 80, seed++, 3);
+    check_gather<float>(2, 6, 3, 4, 300, 40, true, true, 30, seed++, 7);
+    check_gather<attune::half>(1, 8, 2, 1, 500, 64, false, false, 5, seed++, 9);  // more parts than entries
+    check_gather<float>(1, 8, 2, 1, 3000, 64, false, false, 1500, seed++);
+    check_gather<attune::bf16>(1, 4, 1, 1, 3000, 32, false, false, 1100, seed++);
 }
 
 TEST_CASE("gather_attention: bad input", "[sparse]") {
@@ -143,7 +150,7 @@ std::vector<index_t> naive_topk(const attune::tensor_view<const float>& q, const
 }  // namespace
 
 TEST_CASE("topk_decode: full output and the naive top-K selection", "[sparse]") {
-    for (index_t Lk : {5, 300, 1000}) {
+    for (index_t Lk : {5, 300, 1000, 9000}) {  // 9000: the probability pass in three key ranges
         INFO("Lk " << Lk);
         const index_t B = 2, Hq = 8, Hkv = 2, D = 32, K = 16;
         std::mt19937 rng(static_cast<std::uint32_t>(Lk));

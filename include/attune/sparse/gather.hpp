@@ -14,7 +14,9 @@
 // How: per (batch, list head, list token) the listed K and V rows are gathered into a small
 // per-thread scratch tile (count × dim, the cache's storage type; the cache itself is never copied
 // whole) and attune::attention runs on it with the serial executor — every item is one call of the
-// ordinary tile engine, the items run in parallel on the caller's executor.
+// ordinary tile engine, the items run in parallel on the caller's executor. When there are fewer
+// lists than twice the workers (decode), long lists are cut into parts of ≥ 256 keys merged with ⊕
+// (attune::merge); options::kv_splits, when set, is that part count.
 #include <algorithm>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/exec/serial.hpp"
+#include "attune/merge.hpp"
 
 namespace attune {
 
@@ -67,6 +70,7 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
     require(idx.tokens == Lq || idx.tokens == 1, "gather_attention: index tokens (", idx.tokens, ") must be q's tokens (", Lq,
             ") or 1");
     require(idx.count >= 0, "gather_attention: index count must be ≥ 0");
+    require(opt.kv_splits >= 0, "gather_attention: kv_splits must be ≥ 0, got ", opt.kv_splits);
     require(idx.count == 0 || idx.data != nullptr || B * idx.heads * idx.tokens == 0, "gather_attention: index list has null data");
     require(opt.lse.empty() || (opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq),
             "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
@@ -78,18 +82,42 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
 
     const index_t per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
     const index_t toks = idx.tokens == 1 ? Lq : 1;        // query tokens per list
-    const index_t items = B * idx.heads * idx.tokens;
+    const index_t lists = B * idx.heads * idx.tokens;
     const index_t dk = k.dim(), dv = v.dim();
-    exec.parallel_for(items, [&](index_t it) {
+    // Few long lists (decode: one per kv head) are cut into parts so every worker has one; the
+    // parts' (output, LSE) are merged with ⊕ (attune::merge). opt.kv_splits forces the part count.
+    index_t splits = opt.kv_splits;
+    if (splits <= 0) {
+        const index_t workers = exec.workers();
+        splits = 1;
+        if (lists < 2 * workers && idx.count >= 512) splits = (2 * workers + lists - 1) / lists;
+        if (splits > idx.count / 256) splits = idx.count / 256;
+    }
+    if (splits > idx.count) splits = idx.count;
+    if (splits < 1) splits = 1;
+    const index_t part = (idx.count + splits - 1) / splits;
+    const index_t rows = per * toks;
+    thread_local std::vector<float> workspace;  // [lists][splits]: rows × dv outputs, then rows LSEs
+    if (splits > 1) workspace.resize(static_cast<std::size_t>(lists * splits * rows * (dv + 1)));
+    float* const ws = workspace.data();  // (a thread_local named in the lambda would be each worker's own)
+    auto part_out = [&](index_t list, index_t sp) {
+        return tensor_view<float>(ws + (list * splits + sp) * rows * (dv + 1), {1, per, toks, dv}, {0, toks * dv, dv});
+    };
+    auto part_lse = [&](index_t list, index_t sp) {
+        return lse_view(ws + (list * splits + sp) * rows * (dv + 1) + rows * dv, 1, per, toks);
+    };
+    exec.parallel_for(lists * splits, [&](index_t item) {
+        const index_t it = item / splits, sp = item % splits;
         const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
         const index_t hkv = idx.heads == Hq ? hi / (Hq / Hkv) : hi;
         const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
+        const index_t e0 = sp * part, e1 = e0 + part < idx.count ? e0 + part : idx.count;
         auto& s = detail::gather_scratch<TK, TV>::local();
-        if (static_cast<index_t>(s.k.size()) < idx.count * dk) s.k.resize(static_cast<std::size_t>(idx.count * dk));
-        if (static_cast<index_t>(s.v.size()) < idx.count * dv) s.v.resize(static_cast<std::size_t>(idx.count * dv));
+        if (static_cast<index_t>(s.k.size()) < part * dk) s.k.resize(static_cast<std::size_t>(part * dk));
+        if (static_cast<index_t>(s.v.size()) < part * dv) s.v.resize(static_cast<std::size_t>(part * dv));
         const index_t* list = idx.row(b, hi, t);
         index_t m = 0;
-        for (index_t e = 0; e < idx.count; ++e) {
+        for (index_t e = e0; e < e1; ++e) {
             const index_t j = list[e];
             if (j < 0) continue;
             attune::detail::copy_row(k.row(b, hkv, j), s.k.data() + m * dk, dk);
@@ -97,19 +125,39 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
             ++m;
         }
         const auto& qs = q.strides();
-        const auto& os = out.strides();
         const tensor_view<const std::remove_const_t<Q>> qv(q.row(b, h0, t0), {1, per, toks, dk}, {0, qs[1], qs[2]});
-        const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
         const tensor_view<const TK> kv(s.k.data(), {1, 1, m, dk}, {0, 0, dk});
         const tensor_view<const TV> vv(s.v.data(), {1, 1, m, dv}, {0, 0, dv});
         options o;
         o.scale = opt.scale;
+        // No mask: every gathered key is visible (bottom-right alignment plays no part).
+        if (splits > 1) {
+            o.lse = part_lse(it, sp);
+            attention<Arch>(qv, kv, vv, part_out(it, sp), variant<>{}, o, serial_executor{});
+            return;
+        }
+        const auto& os = out.strides();
+        const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
         if (!opt.lse.empty()) {
             const auto& ls = opt.lse.strides();
             o.lse = tensor_view<float>(opt.lse.row(b, h0, t0), {1, per, toks, 1}, {0, ls[1], ls[2]});
         }
-        // Bottom-right alignment is irrelevant here: no mask, every gathered key is visible.
         attention<Arch>(qv, kv, vv, ov, variant<>{}, o, serial_executor{});
+    });
+    if (splits == 1) return;
+    exec.parallel_for(lists, [&](index_t it) {
+        const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
+        const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
+        for (index_t sp = 1; sp + 1 < splits; ++sp)
+            merge(part_out(it, 0), part_lse(it, 0), part_out(it, sp), part_lse(it, sp), part_out(it, 0), part_lse(it, 0));
+        const auto& os = out.strides();
+        const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
+        tensor_view<float> lv;
+        if (!opt.lse.empty()) {
+            const auto& ls = opt.lse.strides();
+            lv = tensor_view<float>(opt.lse.row(b, h0, t0), {1, per, toks, 1}, {0, ls[1], ls[2]});
+        }
+        merge(part_out(it, 0), part_lse(it, 0), part_out(it, splits - 1), part_lse(it, splits - 1), ov, lv);
     });
 }
 

@@ -40,7 +40,6 @@ namespace sparse {
 namespace detail {
 template <class TQ>
 struct topk_scratch {
-    std::vector<double> weight;
     std::vector<index_t> order, visible;
     std::vector<const TQ*> rows;
     std::vector<float> lse;
@@ -70,23 +69,35 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     sel.batch = B, sel.heads = Hkv, sel.count = top_k;
     sel.positions.resize(static_cast<std::size_t>(B * Hkv * top_k));
+    // The probability pass runs over (kv head, key range) items — every worker busy even with 8 kv
+    // heads — into one weight row per kv head; then the selection runs per kv head.
     const tensor_view<const std::remove_const_t<K>> kc(k);
-    exec.parallel_for(B * Hkv, [&](index_t item) {
+    thread_local std::vector<double> weights;
+    weights.assign(static_cast<std::size_t>(B * Hkv * Lk), 0.0);
+    double* const wts = weights.data();  // a thread_local named inside the lambdas would be each worker's own
+    constexpr index_t range = 4096;
+    const index_t ranges = Lk > 0 ? (Lk + range - 1) / range : 0;
+    exec.parallel_for(B * Hkv * ranges, [&](index_t it) {
+        const index_t item = it / ranges, j0 = (it % ranges) * range, n = Lk - j0 < range ? Lk - j0 : range;
         const index_t b = item / Hkv, h = item % Hkv;
         auto& s = detail::topk_scratch<std::remove_const_t<Q>>::local();
-        s.weight.assign(static_cast<std::size_t>(Lk), 0.0);
         s.rows.resize(static_cast<std::size_t>(group));
         s.lse.resize(static_cast<std::size_t>(group));
-        s.visible.assign(static_cast<std::size_t>(group), Lk);
+        s.visible.assign(static_cast<std::size_t>(group), n);
         for (index_t g = 0; g < group; ++g) {
             s.rows[static_cast<std::size_t>(g)] = q.row(b, h * group + g, 0);
             s.lse[static_cast<std::size_t>(g)] = *opt.lse.row(b, h * group + g, 0);
         }
-        detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, kc, b, h, s.weight.data());
+        const tensor_view<const std::remove_const_t<K>> part(kc.row(b, 0, j0), {1, Hkv, n, kc.dim()}, {0, kc.strides()[1], kc.strides()[2]});
+        detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, part, 0, h,
+                                               wts + item * Lk + j0);
+    });
+    exec.parallel_for(B * Hkv, [&](index_t item) {
+        auto& s = detail::topk_scratch<std::remove_const_t<Q>>::local();
         s.order.resize(static_cast<std::size_t>(Lk));
         for (index_t j = 0; j < Lk; ++j) s.order[static_cast<std::size_t>(j)] = j;
         const index_t n = top_k < Lk ? top_k : Lk;
-        const double* w = s.weight.data();
+        const double* w = wts + item * Lk;
         if (n < Lk)
             std::nth_element(s.order.begin(), s.order.begin() + n, s.order.end(),
                              [w](index_t a, index_t c) { return w[a] > w[c] || (w[a] == w[c] && a < c); });

@@ -39,6 +39,17 @@ struct index_view {
 namespace sparse {
 namespace detail {
 
+// Asks for a K row and a V row ahead of their copy (every 64-byte line of each).
+template <class TK, class TV>
+inline void prefetch_rows(const TK* k, index_t dk, const TV* v, index_t dv) noexcept {
+#if defined(__GNUC__)
+    for (index_t i = 0; i < dk * static_cast<index_t>(sizeof(TK)); i += 64) __builtin_prefetch(reinterpret_cast<const char*>(k) + i);
+    for (index_t i = 0; i < dv * static_cast<index_t>(sizeof(TV)); i += 64) __builtin_prefetch(reinterpret_cast<const char*>(v) + i);
+#else
+    (void)k, (void)dk, (void)v, (void)dv;
+#endif
+}
+
 template <class TK, class TV>
 struct gather_scratch {
     std::vector<TK> k;
@@ -117,7 +128,10 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
         if (static_cast<index_t>(s.v.size()) < part * dv) s.v.resize(static_cast<std::size_t>(part * dv));
         const index_t* list = idx.row(b, hi, t);
         index_t m = 0;
+        constexpr index_t ahead = 8;  // rows in flight: listed rows are scattered, the hardware prefetcher cannot guess them
         for (index_t e = e0; e < e1; ++e) {
+            if (e + ahead < e1 && list[e + ahead] >= 0)
+                detail::prefetch_rows(k.row(b, hkv, list[e + ahead]), dk, v.row(b, hkv, list[e + ahead]), dv);
             const index_t j = list[e];
             if (j < 0) continue;
             attune::detail::copy_row(k.row(b, hkv, j), s.k.data() + m * dk, dk);

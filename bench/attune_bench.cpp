@@ -12,6 +12,8 @@
 //                                              with one shared E row per position) or the sigmoid family
 //   prefill/causal/L:2048/D:128/router:moh50, decode/Lk:8192/D:128/kv:fp32/Hq:32/Hkv:32[/router:moh50]
 //                                              MoH: half the heads of every token active (same FLOP credit)
+//   decode/Lk:32768/D:128/kv:fp32/duo_cache[/router:half_streaming]
+//                                              DuoAttention's mixed cache; kv_MiB counter = memory held
 //   decode/Lk:<Lk>/D:128/kv:{fp32,bf16}/threads:N          B 1, Hq 32, Hkv 8, Lq 1, fp32 Q and out
 //   reference/{causal,nomask}/L:512/D:<D>                  attune::reference::attention (double)
 //
@@ -144,6 +146,40 @@ void bm_attention(benchmark::State& state, shape sh) {
         benchmark::ClobberMemory();
     }
     set_counters(state, sh.flops(), sh.bytes<TQ, TK, TV, float>());
+}
+
+// DuoAttention decode over a duo_cache holding `lk` tokens: every kv head a retrieval head
+// (half = false) or every other one streaming with S 64 + R 256 (half = true). Credited with the
+// full cache's bytes either way, so the GB/s ratio is the time ratio; kv_MiB is the memory held.
+void bm_duo_decode(benchmark::State& state, index_t lk, bool half) {
+    const int threads = static_cast<int>(state.range(0));
+    const index_t hq = 32, hkv = 8, d = 128;
+    std::vector<bool> streaming(static_cast<std::size_t>(hkv), false);
+    if (half)
+        for (index_t h = 1; h < hkv; h += 2) streaming[static_cast<std::size_t>(h)] = true;
+    attune::duo_cache<float> cache(streaming, hq, d, d, 64, 256, lk + 4096);
+    {
+        const auto k = random_vector<float>(static_cast<std::size_t>(hkv * lk * d), 2);
+        const auto v = random_vector<float>(static_cast<std::size_t>(hkv * lk * d), 3);
+        cache.append(attune::view_bhld(k.data(), 1, hkv, lk, d), attune::view_bhld(v.data(), 1, hkv, lk, d));
+    }
+    const auto q = random_vector<float>(static_cast<std::size_t>(hq * d), 1);
+    const auto kn = random_vector<float>(static_cast<std::size_t>(hkv * d), 4);
+    const auto vn = random_vector<float>(static_cast<std::size_t>(hkv * d), 5);
+    std::vector<float> out(static_cast<std::size_t>(hq * d));
+    executor exec;
+    if (!make_executor(state, threads, exec)) return;
+    auto call = [&] {
+        cache.step(attune::view_bhld(q.data(), 1, hq, 1, d), attune::view_bhld(kn.data(), 1, hkv, 1, d),
+                   attune::view_bhld(vn.data(), 1, hkv, 1, d), attune::view_bhld(out.data(), 1, hq, 1, d), attune::options{}, exec);
+    };
+    call();
+    for (auto _ : state) {
+        call();
+        benchmark::DoNotOptimize(out.data());
+    }
+    set_counters(state, 0.0, static_cast<double>(2 * hkv * lk * d) * sizeof(float));
+    state.counters["kv_MiB"] = static_cast<double>(cache.bytes()) / (1024.0 * 1024.0);
 }
 
 // The naive double-precision reference on the same inputs (single-threaded; slow).
@@ -334,6 +370,9 @@ void register_all() {
         add("decode/Lk:8192/D:128/kv:fp32/Hq:32/Hkv:32", threads, bm_attention<float, float, float>, mha);
         add("decode/Lk:8192/D:128/kv:fp32/Hq:32/Hkv:32/router:moh50", threads, bm_attention<float, float, float>, moh);
     }
+    // DuoAttention at Lk 32k: full cache vs half the kv heads streaming (S 64 + R 256).
+    add("decode/Lk:32768/D:128/kv:fp32/duo_cache", threads, bm_duo_decode, index_t(32768), false);
+    add("decode/Lk:32768/D:128/kv:fp32/duo_cache/router:half_streaming", threads, bm_duo_decode, index_t(32768), true);
     for (index_t lk : {1024, 8192, 32768}) {
         const std::string name = "decode/Lk:" + std::to_string(lk) + "/D:128";
         add(name + "/kv:fp32", threads, bm_attention<float, float, float>, shape{1, 32, 8, 1, lk, 128, false});

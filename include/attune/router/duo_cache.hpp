@@ -1,0 +1,106 @@
+#pragma once
+// duo_cache<T>: DuoAttention's mixed KV cache (SPEC.md §5). Retrieval kv heads keep the whole
+// history (kv_cache); streaming kv heads keep their sinks + recent window only (streaming_cache:
+// constant memory). With half the heads streaming, memory and decode time approach half of a full
+// cache as the history grows.
+//
+//   attune::duo_cache<float> cache(attune::duo_heads::by_sparsity(alpha, 0.5), /*q_heads*/ 32, 128, 128);
+//   cache.step(q, k_new, v_new, out);   // a prefill chunk or one decode token: append, then attend
+//
+// step() computes exactly attention with the duo_heads mask over the whole history: a retrieval
+// head attends causally to every token, a streaming head to sinks_window(sinks, recent). Each kv
+// head runs as its own call over its query heads (a contiguous group of q), so the two kinds of head
+// read only the keys they keep.
+#include <memory>
+#include <vector>
+
+#include "attune/attention.hpp"
+#include "attune/cache/chunk.hpp"
+#include "attune/cache/kv_cache.hpp"
+#include "attune/cache/streaming_cache.hpp"
+#include "attune/core/error.hpp"
+#include "attune/core/view.hpp"
+
+namespace attune {
+
+template <class T = float>
+class duo_cache {
+public:
+    // reserve: tokens the retrieval heads' caches allocate up front (they double when full).
+    duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, index_t sinks = 64, index_t recent = 256,
+              index_t reserve = 0)
+        : streaming_(std::move(streaming_kv_heads)), q_heads_(q_heads), dk_(dk), dv_(dv) {
+        const auto kv = static_cast<index_t>(streaming_.size());
+        detail::require(kv > 0, "duo_cache: needs at least one kv head");
+        detail::require(q_heads > 0 && q_heads % kv == 0, "duo_cache: query heads (", q_heads, ") must be a multiple of the kv heads (", kv,
+                        ")");
+        for (index_t h = 0; h < kv; ++h) {
+            if (streaming_[static_cast<std::size_t>(h)]) stream_.push_back(std::make_unique<streaming_cache<T>>(1, dk, dv, sinks, recent));
+            else full_.push_back(std::make_unique<kv_cache<T>>(1, dk, dv, unbounded, reserve));
+            slot_.push_back(static_cast<index_t>(streaming_[static_cast<std::size_t>(h)] ? stream_.size() : full_.size()) - 1);
+        }
+    }
+
+    index_t kv_heads() const noexcept { return static_cast<index_t>(streaming_.size()); }
+    index_t seen() const noexcept { return seen_; }
+    bool streaming(index_t kv_head) const { return streaming_[static_cast<std::size_t>(kv_head)]; }
+    // Bytes of K/V held (the memory a full cache would hold is seen() × kv_heads × (dk + dv) × sizeof(T)).
+    std::size_t bytes() const {
+        std::size_t b = 0;
+        for (const auto& c : full_) b += static_cast<std::size_t>(c->tokens()) * static_cast<std::size_t>(dk_ + dv_) * sizeof(T);
+        for (const auto& c : stream_) b += c->bytes();
+        return b;
+    }
+
+    // Appends n tokens without attending (a prompt whose outputs are not needed).
+    template <class K, class V>
+    void append(const tensor_view<K>& k, const tensor_view<V>& v) {
+        const index_t n = detail::check_chunk("duo_cache::append", k, v, kv_heads(), dk_, dv_);
+        for (index_t h = 0; h < kv_heads(); ++h) {
+            if (streaming(h)) stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]->append(head(k, h, 1), head(v, h, 1));
+            else full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]->append(head(k, h, 1), head(v, h, 1));
+        }
+        seen_ += n;
+    }
+
+    // Appends the chunk (k, v: [1, Hkv, n, dim]) and attends its queries q [1, Hq, n, dk] into out.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt = {},
+              const Exec& exec = {}) {
+        const index_t n = detail::check_chunk("duo_cache::step", k, v, kv_heads(), dk_, dv_);
+        detail::check_queries("duo_cache::step", q, out, kv_heads(), dk_, dv_);
+        detail::require(q.heads() == q_heads_, "duo_cache::step: q has ", q.heads(), " heads, the cache was made for ", q_heads_);
+        detail::require(q.tokens() == n, "duo_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
+        detail::require(opt.lse.empty(), "duo_cache::step: options::lse is not supported (one call per kv head)");
+        const index_t group = q_heads_ / kv_heads();
+        for (index_t h = 0; h < kv_heads(); ++h) {
+            const auto qh = head(q, h * group, group);
+            const auto oh = head(out, h * group, group);
+            if (streaming(h)) {
+                stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]->template step<Arch>(qh, head(k, h, 1), head(v, h, 1), oh,
+                                                                                                         opt, exec);
+            } else {
+                auto& c = *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])];
+                c.append(head(k, h, 1), head(v, h, 1));
+                attention<Arch>(tensor_view<const Q>(qh), c.keys(), c.values(), oh, causal{}, opt, exec);
+            }
+        }
+        seen_ += n;
+    }
+
+private:
+    // Heads [h0, h0 + n) of a batch-1 view.
+    template <class X>
+    static tensor_view<X> head(const tensor_view<X>& x, index_t h0, index_t n) {
+        return tensor_view<X>(x.tokens() > 0 ? x.row(0, h0, 0) : x.data(), {1, n, x.tokens(), x.dim()}, x.strides());
+    }
+
+    std::vector<bool> streaming_;
+    index_t q_heads_, dk_, dv_;
+    index_t seen_ = 0;
+    std::vector<std::unique_ptr<kv_cache<T>>> full_;
+    std::vector<std::unique_ptr<streaming_cache<T>>> stream_;
+    std::vector<index_t> slot_;  // kv head → its index in full_ or stream_
+};
+
+}  // namespace attune

@@ -228,7 +228,7 @@ TEST_CASE("recycled_attention: full steps, then the selection plus the new token
 TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over them plus the window", "[sparse]") {
     const index_t Hkv = 2, Hq = 6, D = 16, Bk = 16, L = 333;
     std::mt19937 rng(5);
-    tensor<float> k(1, Hkv, L, D), v(1, Hkv, L, D), q(1, Hq, 5, D);
+    tensor<float> k(1, Hkv, L, D), v(1, Hkv, L, D), q(1, Hq, 40, D);
     k.fill_random(rng);
     v.fill_random(rng);
     q.fill_random(rng, 2.0f);
@@ -249,7 +249,7 @@ TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over t
                 lm_err = std::max(lm_err, std::abs(m / Bk - cache.landmark(h, c)[d]));
             }
     CHECK(lm_err < 1e-5);
-    for (index_t Lq : {1, 5})
+    for (index_t Lq : {1, 5, 40})  // 40 rows: windows of different widths (their starts jump by blocks)
         for (index_t top : {0, 3, 100})
             for (index_t window : {1, 20, 64}) {
                 INFO("Lq " << Lq << " top_k " << top << " window " << window);

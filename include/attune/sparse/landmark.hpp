@@ -82,7 +82,12 @@ public:
         const index_t Hq = q.heads(), Lq = q.tokens(), Lk = kv_.tokens(), group = Hq / heads(), dk = kv_.dk();
         require(Lq <= Lk, "landmark_cache::attend: ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
         auto win_start = [&](index_t p) { return (p - window + 1 > 0 ? p - window + 1 : 0) / block_ * block_; };
-        const index_t count = top_k * block_ + (Lk - 1) - win_start(Lk - 1) + 1;  // the last row's window is the widest
+        index_t widest = 0;  // window lengths are not monotone in p (the start jumps by whole blocks)
+        for (index_t i = 0; i < Lq; ++i) {
+            const index_t p = Lk - Lq + i;
+            widest = p - win_start(p) + 1 > widest ? p - win_start(p) + 1 : widest;
+        }
+        const index_t count = top_k * block_ + widest;
         list_.assign(static_cast<std::size_t>(Hq * Lq * count), -1);
         selected_.assign(static_cast<std::size_t>(Hq * Lq * top_k), -1);
         exec.parallel_for(Hq * Lq, [&](index_t r) {

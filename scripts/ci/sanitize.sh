@@ -3,13 +3,16 @@
 # test: -fno-sanitize-recover=all), -O1 -g, in build-asan/. Tests are built for the widest arch
 # this machine runs (ATTUNE_TEST_ARCHS=best, e.g. avx512) plus the arch-independent ones; every
 # ctest test but the CMake consumers (which build attune again without sanitizers) runs.
+# Warnings are not errors here: at -O1 GCC 12 reports false positives the optimised builds do not
+# (-Wmismatched-new-delete on the replaced operator new/delete of tests/kernel/decode_alloc_test.cpp);
+# the g++ (scripts/test.sh) and clang jobs hold the -Werror line.
 #   scripts/ci/sanitize.sh [extra ctest arguments]
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 attune_install_deps
 
 dir="$root/build-asan"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON \
+cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=OFF \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=OFF

@@ -246,8 +246,14 @@ attune::sigmoid sigmoid(draw& d) { return attune::sigmoid(d.real(-4.0f, 1.0f)); 
 
 // ---- one case: kernel vs reference ----
 
+// rms_floor: the relative L2 error is taken against max(‖ref‖, rms_floor·√n). An output of few
+// elements may cancel to near 0 — a softmax average of N(0, 1) values that comes out at 8e-4, a
+// sigmoid sum of 0.03 whose terms add up to ~10, a row whose keys all sit under an ALiBi penalty of
+// e^-450 beside a zero sink value (‖ref‖ 1e-55, below float's range) — and float's error relative to
+// such a result says nothing about the kernel. The per-element bound still applies in full.
 template <class T>
-std::string compare(const tensor<T>& out, const attune::reference::result& ref, const tolerance& tol, const lse_buffer* lse) {
+std::string compare(const tensor<T>& out, const attune::reference::result& ref, const tolerance& tol, const lse_buffer* lse,
+                    double rms_floor = 0.0) {
     const auto& v = out.view;
     double err2 = 0.0, ref2 = 0.0, max_err = 0.0;
     index_t unwritten = 0, over = 0;
@@ -269,11 +275,14 @@ std::string compare(const tensor<T>& out, const attune::reference::result& ref, 
                     if (err > tol.max_abs + tol.rel_elem * std::abs(r) && over++ == 0 && unwritten == 0)
                         first << "out [" << b << "," << h << "," << t << "," << e << "]: ours " << o << " ref " << r;
                 }
-    const double rel = ref2 > 0.0 ? std::sqrt(err2 / ref2) : std::sqrt(err2);
+    const double n = static_cast<double>(v.batch() * v.heads() * v.tokens() * v.dim());
+    const double denom = std::max(ref2, rms_floor * rms_floor * n);
+    const double rel = denom > 0.0 ? std::sqrt(err2 / denom) : std::sqrt(err2);
     std::ostringstream os;
     if (unwritten > 0) os << unwritten << " output elements NaN/unwritten; ";
     if (over > 0) os << over << " elements beyond tolerance (max abs error " << max_err << "); ";
-    if (rel > tol.rel_l2) os << "relative L2 error " << rel << " > " << tol.rel_l2 << "; ";
+    if (rel > tol.rel_l2)
+        os << "relative L2 error " << rel << " > " << tol.rel_l2 << " (‖ref‖ " << std::sqrt(ref2) << ", max abs error " << max_err << "); ";
     if (const index_t n = out.clobbered_padding(); n > 0) os << n << " padding elements written; ";
     if (lse != nullptr) {
         index_t bad = 0;
@@ -313,7 +322,8 @@ std::string run_typed(const Var& var, const rcase& c) {
         return std::string("attune::attention threw: ") + e.what();
     }
     const auto ref = attune::reference::attention(q.cview(), k.cview(), v.cview(), var, static_cast<double>(c.scale));
-    return compare(out, ref, output_tolerance<TO>(), c.lse ? &lse : nullptr);
+    constexpr bool sums = !attune::as_variant<Var>::type::family_type::has_lse;  // sigmoid
+    return compare(out, ref, output_tolerance<TO>(), c.lse ? &lse : nullptr, sums ? 0.1 : 0.05);
 }
 
 template <class Var>
@@ -410,6 +420,7 @@ TEST_CASE("random problems vs the float64 reference", "[random]") {
         if (only >= 0) std::cout << describe(c) << (err.empty() ? ": ok" : ": FAILED") << std::endl;
         if (!err.empty()) {
             ++failed;
+            std::cout << "random: FAILED " << describe(c) << "\n  " << err << std::endl;
             FAIL_CHECK(describe(c) << "\n  " << err);
             if (failed >= 5) break;
         }

@@ -5,7 +5,8 @@
 # kernel tests in full, the scalar path's attention and simd tests (its masks and variants are the
 # same C++ as on x86, run there), every golden case and the other kernel suites (random, hostile,
 # stress, …) with fewer random cases (ATTUNE_RANDOM_CASES, qemu is ~20× slower).
-# Not run: the CMake consumer and compile tests (they run host commands), benchmarks, examples.
+# Not run: the CMake consumer and compile tests (they run host commands), benchmarks, examples,
+# the header self-containment test (compiler-independent, run by the g++ and clang jobs).
 #   scripts/ci/aarch64.sh [extra ctest arguments]
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 attune_install_deps
@@ -17,4 +18,4 @@ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON \
   -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF
 cmake --build "$dir" -j "$jobs"
 export ATTUNE_RANDOM_CASES="${ATTUNE_RANDOM_CASES:-300}"
-ci_ctest aarch64 "$dir" -LE "cmake|compile" -E '^kernel\.scalar\.(mask|variants)$' "$@"
+ci_ctest aarch64 "$dir" -LE "cmake|compile|headers" -E '^kernel\.scalar\.(mask|variants)$' "$@"

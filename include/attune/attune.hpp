@@ -25,6 +25,7 @@
 #include "attune/router/token_gates.hpp"
 #include "attune/router/duo_heads.hpp"
 #include "attune/router/duo_cache.hpp"
+#include "attune/router/retrieval_probe.hpp"
 #include "attune/score/uniform_heads.hpp"
 #include "attune/variant.hpp"
 #include "attune/attention.hpp"

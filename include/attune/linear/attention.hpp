@@ -72,15 +72,27 @@ void prefill(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state
     st.add_tokens(q.tokens());
 }
 
-// Causal from an empty state (chunked form).
+// Causal from an empty state (chunked form). The state lives in per-thread scratch: no allocation
+// after the first call of a shape.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
-void causal(const Q& q, const K& k, const V& v, const O& out, const Map& map = {}, const options& opt = {},
+void causal(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const Map& map = {}, const options& opt = {},
             const Exec& exec = {}) {
-    detail::require(q.batch() > 0 && k.heads() > 0 && q.dim() > 0 && v.dim() > 0,
-                    "linear::causal: batch, kv heads and head dims must be > 0 (q [", q.batch(), ", ", q.heads(), ", ",
-                    q.tokens(), ", ", q.dim(), "], k heads ", k.heads(), ", v dim ", v.dim(), ")");
-    state st(q.batch(), k.heads(), q.dim(), v.dim());
-    prefill<Arch>(q, k, v, out, st, map, opt, exec);
+    static_assert(!std::is_const_v<typename O::element_type>, "attune::linear: out must be a view of non-const elements");
+    const tensor_view<const detail::element_t<Q>> q = q_in;
+    const tensor_view<const detail::element_t<K>> k = k_in;
+    const tensor_view<const detail::element_t<V>> v = v_in;
+    const tensor_view<detail::element_t<O>> out = out_in;
+    detail::check_qkvo("linear::causal", q, k, v, out, true);
+    detail::check_options("linear::causal", opt);
+    const index_t group = q.heads() / k.heads(), kv_heads = k.heads(), dk = q.dim();
+    const index_t state_size = dk * detail::padded(v.dim()) + detail::padded(dk);
+    if (q.tokens() > 0)
+        exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+            float* S = detail::linear_scratch::local().state.get(state_size);
+            for (index_t i = 0; i < state_size; ++i) S[i] = 0.0f;
+            detail::causal_item<Arch>(map, opt, q, k, v, out, item / kv_heads, item % kv_heads, group, S,
+                                      S + dk * detail::padded(v.dim()));
+        });
 }
 
 // Recurrent form: the tokens of q/k/v (usually 1) are folded into `st` one at a time, each output

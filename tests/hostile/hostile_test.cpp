@@ -10,6 +10,7 @@
 //  - aliasing: out over q/k/v throws; LSE over q, k, v or out (see the LSE test's note).
 //  - query heads not divisible by kv heads, more kv heads than query heads, null data: throw.
 //  - negative strides (tokens stored in reverse) and more key splits than keys: same function.
+//  - a kv_cache used past its max_tokens: attune::error, the cache keeps its tokens and still serves.
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -18,6 +19,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/cache/kv_cache.hpp"
 #include "support.hpp"
 
 #ifndef ATTUNE_TEST_ARCH
@@ -355,4 +357,25 @@ TEST_CASE("head counts that do not divide, null data: attune::error naming the p
                       attune::error);
     REQUIRE_THROWS_AS(attune::attention<arch>(view(2), view(2), view(2), out(2), attune::key_bias_sink{std::vector<float>(3), std::vector<float>(16)}),
                       attune::error);
+}
+
+TEST_CASE("a kv_cache used past its capacity throws and keeps its tokens", "[hostile]") {
+    problem p(4, 2, 3, 10, 16, 14);
+    attune::kv_cache<float> cache(2, 16, 16, /*max_tokens*/ 10);
+    const auto part = [&](const tensor<float>& t, index_t first, index_t n) {
+        return attune::tensor_view<const float>(t.view.row(0, 0, first), {1, 2, n, 16}, t.view.strides());
+    };
+    cache.append(part(p.k, 0, 6), part(p.v, 0, 6));
+    cache.append(part(p.k, 6, 4), part(p.v, 6, 4));
+    REQUIRE(cache.tokens() == 10);
+    REQUIRE_THROWS_WITH(cache.append(part(p.k, 0, 1), part(p.v, 0, 1)), Contains("capacity"));
+    REQUIRE_THROWS_AS(cache.keys(5, 6), attune::error);  // a range past the tokens held
+    CHECK(cache.tokens() == 10);
+    // The cache still holds the 10 tokens: attention over it equals attention over the inputs.
+    attune::options opt;
+    opt.lse = p.lse.view;
+    p.out.poison();
+    attune::attention<arch>(p.q.cview(), cache.keys(), cache.values(), p.out.view, attune::causal{}, opt);
+    check_against_reference(p.out, attune::reference::attention(p.q.cview(), p.k.cview(), p.v.cview(), attune::causal{}), fp32_tolerance(),
+                            &p.lse);
 }

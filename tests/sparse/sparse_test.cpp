@@ -294,6 +294,12 @@ TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over t
     CHECK_THROWS_WITH(cache.attend<arch>(q_bad.cview(), out.view, 2, 8), Catch::Contains("multiple of the cache's kv heads"));
     CHECK_THROWS_AS(cache.landmark(0, cache.blocks()), attune::error);
     CHECK_THROWS_AS((attune::landmark_cache<float>(1, 8, 8, 0)), attune::error);
+    attune::landmark_cache<float> small(Hkv, D, D, Bk, /*max_tokens*/ 40);
+    small.append(tokens_of(k.view, 0, 32), tokens_of(v.view, 0, 32));
+    CHECK_THROWS_WITH(small.append(tokens_of(k.view, 0, 9), tokens_of(v.view, 0, 9)), Catch::Contains("capacity exceeded"));
+    CHECK(small.blocks() == 2);
+    tensor<float> q_long(1, Hq, 33, D), out_long(1, Hq, 33, D);
+    CHECK_THROWS_WITH(small.attend<arch>(q_long.cview(), out_long.view, 1, 8), Catch::Contains("33 queries but the cache holds 32"));
 }
 
 namespace {

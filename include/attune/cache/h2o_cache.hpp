@@ -17,7 +17,7 @@
 //  - Ties: among equal scores the older token (smaller position) is evicted first.
 //  - Probabilities come from a second pass over the held keys: p = exp(τ·q·k − LSE) with the LSE the
 //    kernel returned (sparse/probabilities.hpp), accumulated in double.
-// Memory: heads × (heavy + recent + largest step) × dim; decode steps allocate nothing once warm.
+// Memory: heads × (heavy + recent + largest step) × dim; buffers are reused from step to step.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>

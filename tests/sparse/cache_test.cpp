@@ -185,6 +185,14 @@ TEST_CASE("streaming_cache: bad input", "[sparse]") {
     CHECK_THROWS_WITH(cache.append(kbad.cview(), v.cview()), Catch::Contains("k head dim 9"));
     CHECK_THROWS_WITH(cache.position(0), Catch::Contains("outside the 0 held"));
     CHECK(cache.seen() == 0);
+    // A decode step with a bad LSE view throws before the token enters the cache.
+    tensor<float> q1(1, 4, 1, 8), out1(1, 4, 1, 8);
+    lse_buffer wrong(1, 3, 1);
+    attune::options opt;
+    opt.lse = wrong.view;
+    CHECK_THROWS_WITH(cache.step<arch>(q1.cview(), tokens_of(k.view, 0, 1), tokens_of(v.view, 0, 1), out1.view, opt),
+                      Catch::Contains("lse shape"));
+    CHECK(cache.seen() == 0);
 }
 
 namespace {
@@ -333,4 +341,9 @@ TEST_CASE("h2o_cache: bad input", "[sparse]") {
     CHECK_THROWS_WITH(cache.step<arch>(q.cview(), k3.cview(), v.cview(), out.view), Catch::Contains("must have 2 heads"));
     CHECK_THROWS_WITH(cache.held_positions(2), Catch::Contains("head 2 outside"));
     CHECK(cache.size() == 0);
+    attune::options opt;
+    opt.scale = -1.0f;
+    CHECK_THROWS_WITH(cache.step<arch>(q.cview(), k.cview(), v.cview(), out.view, opt), Catch::Contains("scale must be finite"));
+    CHECK(cache.size() == 0);
+    CHECK(cache.seen() == 0);
 }

@@ -81,7 +81,12 @@ public:
         detail::check_queries("h2o_cache::step", q, out, heads_, dk_, dv_);
         detail::require(q.tokens() == n, "h2o_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
         if (n == 0) return;
-        reserve(size_ + n);
+        reserve(size_ + n);  // relays the storage out, contents unchanged
+        {  // the call is checked on the views it will see before anything changes (a bad call leaves the cache intact)
+            const tensor_view<const T> k_after(k_.data(), {1, heads_, size_ + n, dk_}, {heads_ * cap_ * dk_, cap_ * dk_, dk_});
+            const tensor_view<const T> v_after(v_.data(), {1, heads_, size_ + n, dv_}, {heads_ * cap_ * dv_, cap_ * dv_, dv_});
+            (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), k_after, v_after, out, opt_in);
+        }
         for (index_t h = 0; h < heads_; ++h)
             for (index_t t = 0; t < n; ++t) {
                 detail::copy_row(k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * dk_, dk_);

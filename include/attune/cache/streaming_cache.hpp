@@ -19,6 +19,7 @@
 // position(s) is a slot's token position in the history; cache_position(s) its rank 0..size−1 in
 // position order — the re-indexed positions StreamingLLM applies RoPE with (keys cached before
 // RoPE; the query then sits at size − 1 after its own append).
+#include <type_traits>
 #include <vector>
 
 #include "attune/attention.hpp"
@@ -114,6 +115,12 @@ public:
         detail::check_queries("streaming_cache::step", q, out, heads_, dk_, dv_);
         detail::require(q.tokens() == n, "streaming_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
         if (n == 1) {  // decode: every held key is visible to the new token
+            // The call is checked on the views it will see before the ring changes, so a bad call
+            // (an LSE of the wrong shape, out overlapping the cache…) throws with the cache intact.
+            const index_t after = seen_ + 1 < slots() ? seen_ + 1 : slots();
+            const tensor_view<const T> k_after(k_.data(), {1, heads_, after, dk_}, {heads_ * slots() * dk_, slots() * dk_, dk_});
+            const tensor_view<const T> v_after(v_.data(), {1, heads_, after, dv_}, {heads_ * slots() * dv_, slots() * dv_, dv_});
+            (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), k_after, v_after, out, opt);
             append(k, v);
             attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<>{}, opt, exec);
             return;

@@ -20,6 +20,7 @@
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
+#include "attune/mask/causal.hpp"
 
 namespace attune {
 

@@ -15,7 +15,7 @@
 //
 // Environment:
 //   ATTUNE_RANDOM_SEED    the run's seed (default 20261128, fixed so CI is reproducible)
-//   ATTUNE_RANDOM_CASES   how many cases (default 4000)
+//   ATTUNE_RANDOM_CASES   how many cases (default 2000)
 //   ATTUNE_RANDOM_CASE    run only this case index (replays a failure: same seed, same index)
 // A failure prints the seed, the case index, the whole case and the first bad element; the test
 // stops after 5 failing cases.
@@ -405,7 +405,7 @@ long env_long(const char* name, long fallback) {
 
 TEST_CASE("random problems vs the float64 reference", "[random]") {
     const std::uint64_t seed = static_cast<std::uint64_t>(env_long("ATTUNE_RANDOM_SEED", 20261128));
-    const long cases = env_long("ATTUNE_RANDOM_CASES", 4000);
+    const long cases = env_long("ATTUNE_RANDOM_CASES", 2000);
     const long only = env_long("ATTUNE_RANDOM_CASE", -1);
     std::cout << "random [" << ATTUNE_TEST_ARCH_NAME << "]: ATTUNE_RANDOM_SEED=" << seed << ", "
               << (only >= 0 ? "case " + std::to_string(only) : std::to_string(cases) + " cases") << std::endl;

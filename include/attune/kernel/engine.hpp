@@ -237,8 +237,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 kt = kb;
                 kt_stride = p.dk;
             }
-            if (bounded) score_tile_bounded<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, vec_first, vec_last);
-            else score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S);
+            score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, 0, vec_first, vec_last);  // bounds null: whole tile
         }
 
         if constexpr (!detail::is_none_v<score_t>) score_hooks::apply<Arch>(var.score(), S, n0, nk, srows, score_lanes);
@@ -283,16 +282,14 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         if (p.dv == dvp && few_rows) {
             pv_tile<Arch, true>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else if (p.dv == dvp && std::is_same_v<TV, float>) {
-            if (bounded) pv_tile_bounded<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], acc, dvp, row_first, row_last);
-            else pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
+            pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp, row_first, row_last);
         } else {
             float* vb = s.v_tile.get(plan.kv_tile * dvp);
             for (index_t n = 0; n < nk; ++n) {
                 simd::convert_row<Arch>(p.v.row(b, hkv, n0 + n), vb + n * dvp, p.dv);
                 for (index_t d = p.dv; d < dvp; ++d) vb[n * dvp + d] = 0.0f;
             }
-            if (bounded) pv_tile_bounded<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, acc, dvp, row_first, row_last);
-            else pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp);
+            pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp, row_first, row_last);
         }
     }
 

@@ -85,44 +85,31 @@ inline void score_block_dispatch(int kr, int rc, const float* qt, index_t rows_p
 
 // S[0..nk)[0..lanes) = K[0..nk) · Qt, rows_padded apart in Qt and S; lanes (a multiple of the
 // width) defaults to all rows_padded.
+// With vec_first/vec_last (a partial tile of a lane-wise mask): row vector c needs only keys
+// [vec_first[c], vec_last[c]] (offsets; first > last: none), and a block of KR keys is computed
+// only for the hull of the row vectors (of its RC block) that need one of its keys: the triangles
+// of diagonal and window-edge tiles are skipped. Entries not computed keep whatever the buffer
+// held; the caller's mask sets every one of them to −inf.
 template <class Arch>
 inline void score_tile(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t nk, index_t dk,
-                       float* s, index_t lanes = 0) {
+                       float* s, index_t lanes = 0, const index_t* vec_first = nullptr, const index_t* vec_last = nullptr) {
     constexpr int KR = block_shape<Arch>::score_keys, RC = block_shape<Arch>::score_rowvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     const index_t rowvecs = (lanes > 0 ? lanes : rows_padded) / W;
     for (index_t c0 = 0; c0 < rowvecs; c0 += RC) {
-        const int rc = static_cast<int>(rowvecs - c0 < RC ? rowvecs - c0 : RC);
-        for (index_t n0 = 0; n0 < nk; n0 += KR) {
-            const int kr = static_cast<int>(nk - n0 < KR ? nk - n0 : KR);
-            score_block_dispatch<Arch, KR, RC>(kr, rc, qt + c0 * W, rows_padded, k + n0 * k_stride, k_stride, dk,
-                                               s + n0 * rows_padded + c0 * W);
-        }
-    }
-}
-
-// score_tile for a tile whose rows see only part of it (a partial tile of a lane-wise mask): row
-// vector c needs keys [vec_first[c], vec_last[c]] (offsets; first > last: none). A block of KR keys
-// is computed only for the hull of the row vectors (of its RC block) that need one of its keys: the
-// triangles of diagonal and window-edge tiles are skipped. Entries not computed keep whatever the
-// buffer held; the caller's mask sets every one of them to −inf.
-template <class Arch>
-inline void score_tile_bounded(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t nk, index_t dk,
-                               float* s, const index_t* vec_first, const index_t* vec_last) {
-    constexpr int KR = block_shape<Arch>::score_keys, RC = block_shape<Arch>::score_rowvecs;
-    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-    const index_t rowvecs = rows_padded / W;
-    for (index_t c0 = 0; c0 < rowvecs; c0 += RC) {
         const index_t c_end = rowvecs - c0 < RC ? rowvecs : c0 + RC;
         for (index_t n0 = 0; n0 < nk; n0 += KR) {
             const int kr = static_cast<int>(nk - n0 < KR ? nk - n0 : KR);
-            index_t ca = -1, cb = -1;
-            for (index_t c = c0; c < c_end; ++c)
-                if (vec_first[c] <= n0 + kr - 1 && vec_last[c] >= n0) {
-                    if (ca < 0) ca = c;
-                    cb = c;
-                }
-            if (ca < 0) continue;
+            index_t ca = c0, cb = c_end - 1;
+            if (vec_first != nullptr) {
+                ca = cb = -1;
+                for (index_t c = c0; c < c_end; ++c)
+                    if (vec_first[c] <= n0 + kr - 1 && vec_last[c] >= n0) {
+                        if (ca < 0) ca = c;
+                        cb = c;
+                    }
+                if (ca < 0) continue;
+            }
             score_block_dispatch<Arch, KR, RC>(kr, static_cast<int>(cb - ca + 1), qt + ca * W, rows_padded, k + n0 * k_stride,
                                                k_stride, dk, s + n0 * rows_padded + ca * W);
         }
@@ -233,9 +220,12 @@ inline void pv_block_dispatch(int rr, int cc, const float* p, index_t rows_padde
 // O[0..rows)[0..dv_padded) += Pᵀ · V, V rows of at least dv_padded readable elements (float, or
 // bf16/half widened in registers: worth it when few rows reuse each V load, as in decode).
 // Stream: V is read once from memory (decode), so rows a few keys ahead are prefetched.
+// With row_first/row_last (rows that see only part of the tile): row r's weights are zero outside
+// keys [row_first[r], row_last[r]] (offsets; first > last: none), so each row block runs over the
+// hull of its rows' keys only.
 template <class Arch, bool Stream, class TV>
-inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, index_t nk,
-                    float* o, index_t dv_padded) {
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, index_t nk, float* o,
+                    index_t dv_padded, const index_t* row_first = nullptr, const index_t* row_last = nullptr) {
     constexpr int RR = block_shape<Arch>::pv_rows, CC = block_shape<Arch>::pv_colvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     const index_t colvecs = dv_padded / W;
@@ -244,32 +234,16 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV*
         const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
         for (index_t r0 = 0; r0 < rows; r0 += RR) {
             const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
-            pv_block_dispatch<Arch, RR, CC, TV, Stream>(rr, cc, p + r0, rows_padded, v + c0 * W, v_stride, nk,
-                                            o + r0 * dv_padded + c0 * W, dv_padded);
-        }
-    }
-}
-
-// pv_tile for rows that see only part of the tile: row r's weights are zero outside keys
-// [row_first[r], row_last[r]] (offsets; first > last: none), so each row block runs over the hull
-// of its rows' keys only.
-template <class Arch, bool Stream, class TV>
-inline void pv_tile_bounded(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, float* o,
-                            index_t dv_padded, const index_t* row_first, const index_t* row_last) {
-    constexpr int RR = block_shape<Arch>::pv_rows, CC = block_shape<Arch>::pv_colvecs;
-    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-    const index_t colvecs = dv_padded / W;
-    for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
-        const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
-        for (index_t r0 = 0; r0 < rows; r0 += RR) {
-            const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
-            index_t f = row_first[r0], l = row_last[r0];
-            for (int r = 1; r < rr; ++r) {
-                if (row_first[r0 + r] > row_last[r0 + r]) continue;
-                if (f > l) f = row_first[r0 + r], l = row_last[r0 + r];
-                else f = f < row_first[r0 + r] ? f : row_first[r0 + r], l = l > row_last[r0 + r] ? l : row_last[r0 + r];
+            index_t f = 0, l = nk - 1;
+            if (row_first != nullptr) {
+                f = 1, l = 0;
+                for (int r = 0; r < rr; ++r) {
+                    if (row_first[r0 + r] > row_last[r0 + r]) continue;
+                    if (f > l) f = row_first[r0 + r], l = row_last[r0 + r];
+                    else f = f < row_first[r0 + r] ? f : row_first[r0 + r], l = l > row_last[r0 + r] ? l : row_last[r0 + r];
+                }
+                if (f > l) continue;
             }
-            if (f > l) continue;
             pv_block_dispatch<Arch, RR, CC, TV, Stream>(rr, cc, p + f * rows_padded + r0, rows_padded, v + f * v_stride + c0 * W,
                                                         v_stride, l - f + 1, o + r0 * dv_padded + c0 * W, dv_padded);
         }

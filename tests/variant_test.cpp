@@ -50,7 +50,7 @@ struct required_window {
 // classify() sees the query heads of the tile and answers for their union.
 struct per_head_window {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;
     bool visible(const attune::index_context& c) const noexcept {
         return c.k_pos <= c.q_pos && (c.q_head % 2 == 0 || c.q_pos - c.k_pos < 5);
     }

@@ -2,10 +2,10 @@
 // layer_norm_heads: LayerNorm of every (batch, head, token) row over head_dim, the pre-pass of
 // QK-LayerNorm (SPEC.md §4; ViT-22B, OLMo-style query/key normalisation):
 //   y = (x − μ) / √(σ² + ε) · γ + β,   μ, σ² the row's mean and population variance,
-// γ and β optional [dim] vectors (1 and 0 when null), ε 1e-6 by default. Computed in float with a
-// centred second pass (no cancellation in σ²); storage float, bf16 or half in and out. `out` may
-// be `in` itself (same data and strides: each row is read whole before it is written); any other
-// overlap is rejected.
+// γ and β optional [dim] vectors (1 and 0 when null), ε 1e-6 by default. Computed in float: the mean
+// shifted by the row's first value, σ² from a centred second pass (no cancellation); storage float,
+// bf16 or half in and out. `out` may be `in` itself (same data and strides: each row is read whole
+// before it is written); any other overlap is rejected.
 #include <cmath>
 #include <type_traits>
 
@@ -29,12 +29,15 @@ namespace detail {
 template <class Arch, class TO>
 inline void layer_norm_row(const float* x, TO* dst, index_t n, const layer_norm& ln, float* tmp) {
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    // The mean as x₀ + mean(x − x₀): a row far from 0 (|μ| ≫ σ) would lose the sum's low digits.
+    const float x0 = x[0];
+    const simd::vec<Arch> shift = simd::broadcast<Arch>(x0);
     simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
     index_t d = 0;
-    for (; d + W <= n; d += W) acc += simd::load<Arch>(x + d);
+    for (; d + W <= n; d += W) acc += simd::load<Arch>(x + d) - shift;
     float sum = simd::reduce_add(acc);
-    for (; d < n; ++d) sum += x[d];
-    const float mean = sum / static_cast<float>(n);
+    for (; d < n; ++d) sum += x[d] - x0;
+    const float mean = x0 + sum / static_cast<float>(n);
     const simd::vec<Arch> mu = simd::broadcast<Arch>(mean);
     acc = simd::broadcast<Arch>(0.0f);
     for (d = 0; d + W <= n; d += W) {

@@ -10,7 +10,7 @@
 // q: [B, Hq, Lq, Dk], k: [B, Hkv, Lk, Dk], v: [B, Hkv, Lk, Dv], out: [B, Hq, Lq, Dv]; Hq % Hkv == 0
 // (query head h reads kv head h / (Hq / Hkv)). Storage float, bf16 or half; computation in float.
 // Rows with no visible key give zeros (and LSE −inf); with a sink policy, v* (or zeros) and LSE z.
-// Bad input throws attune::error, including policy parameters that do not fit the shapes (too few
+// Bad input throws attune::error (out or options::lse overlapping an input included), including policy parameters that do not fit the shapes (too few
 // ALiBi slopes, a bias table of the wrong size, …) and an LSE output with a family that has none.
 // A variant object is used in place; a lone policy is wrapped into a variant (a copy: for
 // policies holding tables, pass a variant in a decode loop to keep steps allocation-free).
@@ -82,6 +82,9 @@ kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_vie
         require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() &&
                     opt.lse.dim() == 1,
                 "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
+        const auto le = opt.lse.extent();
+        require(!overlaps(le, q.extent()) && !overlaps(le, k.extent()) && !overlaps(le, v.extent()) && !overlaps(le, out.extent()),
+                "options::lse overlaps q, k, v or out: the LSE is written while other rows still read the inputs");
     }
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
 

@@ -75,18 +75,4 @@ void expect_close(const tensor<T>& out, const attune::reference::result& ref, do
     CHECK(err <= rel * mag);
 }
 
-template <class T>
-double max_diff(const tensor<T>& a, const tensor<T>& b) {
-    double m = 0.0;
-    const auto& v = a.view;
-    for (index_t bb = 0; bb < v.batch(); ++bb)
-        for (index_t h = 0; h < v.heads(); ++h)
-            for (index_t t = 0; t < v.tokens(); ++t)
-                for (index_t d = 0; d < v.dim(); ++d) {
-                    const double x = attune::to_float(v(bb, h, t, d)), y = attune::to_float(b.view(bb, h, t, d));
-                    m = std::isnan(x) || std::isnan(y) ? INFINITY : std::max(m, std::abs(x - y));
-                }
-    return m;
-}
-
 }  // namespace linear_test

@@ -148,7 +148,7 @@ TEST_CASE("linear: prefill then N recurrent steps equals causal over the whole",
             lin::step<arch>(tokens(q.cview(), t, 1), tokens(k.cview(), t, 1), tokens(v.cview(), t, 1), tokens(out.view, t, 1), st);
         CHECK(st.tokens() == L);
         expect_close(out, ref, 2e-5);
-        CHECK(max_diff(out, whole) <= 2e-5);
+        CHECK(max_difference(out, whole) <= 2e-5);
     }
     SECTION("recurrent form alone over every token, and prefill continuing a state") {
         lin::state st(B, Hkv, dk, dv);

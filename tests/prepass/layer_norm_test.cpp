@@ -47,18 +47,6 @@ std::vector<float> ramp(index_t n, float a, float b) {
     return w;
 }
 
-template <class T>
-double max_abs_diff(const tensor<T>& a, const tensor<T>& b) {
-    double worst = 0;
-    for (index_t i = 0; i < a.view.batch(); ++i)
-        for (index_t h = 0; h < a.view.heads(); ++h)
-            for (index_t t = 0; t < a.view.tokens(); ++t)
-                for (index_t d = 0; d < a.view.dim(); ++d)
-                    worst = std::max(worst, std::fabs(static_cast<double>(attune::to_float(a.view(i, h, t, d))) -
-                                                      static_cast<double>(attune::to_float(b.view(i, h, t, d)))));
-    return worst;
-}
-
 }  // namespace
 
 TEST_CASE("layer_norm_heads against a double LayerNorm", "[variants]") {
@@ -75,11 +63,11 @@ TEST_CASE("layer_norm_heads against a double LayerNorm", "[variants]") {
                 ours.poison();
                 attune::layer_norm_heads<arch>(x.cview(), ours.view, ln, attune::serial_executor{});
                 layer_norm_double(x, truth, ln);
-                CHECK(max_abs_diff(ours, truth) <= 2e-5);
+                CHECK(max_difference(ours, truth) <= 2e-5);
                 CHECK(ours.clobbered_padding() == 0);
                 // In place, on a thread pool.
                 attune::layer_norm_heads<arch>(x.view, x.view, ln, make_pool_executor(variant_pool()));
-                CHECK(max_abs_diff(x, truth) <= 2e-5);
+                CHECK(max_difference(x, truth) <= 2e-5);
             }
 }
 
@@ -90,7 +78,7 @@ TEST_CASE("layer_norm_heads with bf16 and half storage; errors", "[variants]") {
     tensor<attune::half> yh(1, 2, 5, 64), th(1, 2, 5, 64);
     attune::layer_norm_heads<arch>(xb.cview(), yh.view, attune::layer_norm{}, attune::serial_executor{});
     layer_norm_double(xb, th, attune::layer_norm{});
-    CHECK(max_abs_diff(yh, th) <= 4e-3);  // half's ulp at |y| ≤ 4
+    CHECK(max_difference(yh, th) <= 4e-3);  // half's ulp at |y| ≤ 4
 
     tensor<float> x(1, 2, 5, 64), y(1, 2, 5, 32);
     x.fill_random(rng);

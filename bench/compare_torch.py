@@ -2,7 +2,7 @@
 """Side-by-side table of attune_bench's results and PyTorch's CPU scaled_dot_product_attention.
 
     ./attune_bench --benchmark_out=bench.json --benchmark_out_format=json
-    python3 bench/compare_torch.py bench.json [--markdown compare.md]
+    python3 bench/compare_torch.py bench.json [--markdown compare.md] [--json compare.json]
 
 For every prefill/ and decode/ row of attune_bench's JSON, the same shape, dtype, mask and thread
 count runs through torch.nn.functional.scaled_dot_product_attention (torch.set_num_threads(N)),
@@ -12,6 +12,9 @@ of times. Prefill rows are in GFLOP/s and compared with peak/fma_fp32, decode ro
 compared with peak/read, both from the same JSON and at the same thread count.
 
 Without PyTorch the script still prints attune's columns (and says PyTorch is missing).
+--json FILE also writes the main table's rows as JSON (bench/charts.py draws PyTorch's series from it):
+    {"context": {...}, "torch": "...", "rows": [{"name", "case", "kind", "threads", "unit",
+     "attune", "pytorch", "peak"}, ...]}   rates in GFLOP/s or GB/s; null where not measured.
 """
 import argparse
 import json
@@ -308,6 +311,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("bench_json", help="attune_bench --benchmark_out=FILE --benchmark_out_format=json output")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
+    ap.add_argument("--json", metavar="FILE", help="also write the main table's rows as JSON to FILE (for bench/charts.py)")
     ap.add_argument("--filter", default="", help="only rows whose name matches this regular expression")
     ap.add_argument("--no-torch", action="store_true", help="do not run PyTorch (attune's columns only)")
     ap.add_argument("--warmup", type=int, default=2, help="PyTorch warm-up calls per case (default 2)")
@@ -336,6 +340,7 @@ def main(argv=None):
     have_torch = runner is not None and runner.available
 
     table = []
+    json_rows = []  # the same rows as numbers, for --json
     # Variant rows (a score modifier or another family on a prefill shape) are compared with attune's
     # own plain row in the variants table below, not with PyTorch (SDPA has no such variant).
     cases = [r for r in rows if r["kind"] in ("prefill", "decode") and not is_variant_row(r)]
@@ -354,6 +359,8 @@ def main(argv=None):
                 theirs = work / runner.time_case(case, r["threads"])
             except Exception as e:  # e.g. out of memory, an unsupported dtype on an old PyTorch
                 print(f"  PyTorch failed: {type(e).__name__}: {e}", file=sys.stderr)
+        json_rows.append({"name": r["name"], "case": case_label(r), "kind": r["kind"], "threads": r["threads"],
+                          "unit": unit, "attune": ours, "pytorch": theirs, "peak": peak})
         table.append([
             case_label(r), r["threads"], unit, fmt(ours), fmt(theirs),
             fmt_ratio(ours / theirs if theirs else None),
@@ -447,6 +454,9 @@ def main(argv=None):
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write("# attune vs PyTorch SDPA\n\n" + text + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"context": ctx, "torch": torch_line, "rows": json_rows}, f, indent=1)
     return 0
 
 

@@ -81,6 +81,31 @@ row prefill(const char* name, int hq, int hkv, int L, int D, Mask mask, int thre
     return {name, shape, max_error(out, ref), s, gflops, peak_gflops, "GFLOP/s"};
 }
 
+// Any variant (mask, score modifier, family, sink, router) on one prefill shape. FLOPs are counted
+// over the pairs the variant computes: visible to its mask, in rows its router keeps.
+template <class Var>
+row variant_row(const char* name, const Var& var, int hq, int hkv, int L, int D, int threads, double peak_gflops) {
+    progress(name);
+    const auto q = random_vector<float>(std::size_t(hq) * L * D, 11), k = random_vector<float>(std::size_t(hkv) * L * D, 12),
+               v = random_vector<float>(std::size_t(hkv) * L * D, 13);
+    std::vector<float> out(std::size_t(hq) * L * D);
+    const auto Q = attune::view_bhld(q.data(), 1, hq, L, D), K = attune::view_bhld(k.data(), 1, hkv, L, D),
+               V = attune::view_bhld(v.data(), 1, hkv, L, D);
+    const auto O = attune::view_bhld(out.data(), 1, hq, L, D);
+    const attune::openmp_executor exec(threads);
+    const double s = time_median([&] { attune::attention(Q, K, V, O, var, {}, exec); }, 5);
+    double pairs = 0.0;
+    for (int h = 0; h < hq; ++h)
+        for (int i = 0; i < L; ++i) {
+            if (var.router().gate(attune::row_context{0, h, i, i}) == 0.0f) continue;
+            for (int j = 0; j <= L - 1; ++j) pairs += var.mask().visible(attune::index_context{0, h, h / (hq / hkv), i, j}) ? 1.0 : 0.0;
+        }
+    const auto ref = attune::reference::attention(Q, K, V, var);
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "Hq %d Hkv %d L %d D %d", hq, hkv, L, D);
+    return {name, shape, max_error(out, ref), s, 4.0 * pairs * D / s / 1e9, peak_gflops, "GFLOP/s"};
+}
+
 // Decode: one query token per head against a long cache; K/V bytes read once → GB/s.
 template <class T>
 row decode(const char* name, int hq, int hkv, int Lk, int D, int threads, double peak_gbs) {
@@ -151,8 +176,35 @@ int main() {
     rows.push_back(decode<attune::bf16>("decode GQA bf16 K/V", 32, 8, 8192, 128, threads, readn));
     rows.push_back(cascade(32, 8, 4096, 100, 128, fman));
 
+    // Every policy kind on the same causal prefill shape: masks, score modifiers, the sigmoid
+    // family, a sink, routers.
+    std::vector<row> variants;
+    {
+        const int H = 8, L = 1024, D = 64;
+        using namespace attune;
+        variants.push_back(variant_row("mask: causal", variant<causal>{}, H, H, L, D, threads, fman));
+        variants.push_back(variant_row("mask: sliding window 256", variant<sliding_window>(causal_window_of(256)), H, H, L, D, threads, fman));
+        variants.push_back(variant_row("mask: sinks 4 + window 256", variant<sinks_window>(sinks_window(4, 256)), H, H, L, D, threads, fman));
+        variants.push_back(variant_row("score: softcap 30", variant<causal, softcap>(causal{}, softcap(30.0f)), H, H, L, D, threads, fman));
+        variants.push_back(variant_row("score: ALiBi", variant<causal, alibi>(causal{}, alibi{alibi_slopes(H)}), H, H, L, D, threads, fman));
+        variants.push_back(variant_row("family: sigmoid", variant<sigmoid, causal>(sigmoid{sigmoid_bias_for_length(L)}, causal{}), H, H, L, D,
+                                       threads, fman));
+        variants.push_back(variant_row("sink: logit (gpt-oss)", variant<causal, sink_logit>(causal{}, sink_logit(std::vector<float>(H, 0.5f))),
+                                       H, H, L, D, threads, fman));
+        const std::vector<float> q_route = random_vector<float>(std::size_t(H) * L * D, 11);  // same queries as variant_row's
+        variants.push_back(variant_row("router: MoH 2 + top-2 of 6",
+                                       variant<causal, token_gates>(causal{}, moh_query_norm_gates(view_bhld(q_route.data(), 1, H, L, D), 2, 2)),
+                                       H, H, L, D, threads, fman));
+        variants.push_back(variant_row("router: Duo, half streaming", variant<duo_heads>(duo_heads({false, true, false, true, false, true, false, true}, 64, 256)),
+                                       H, H, L, D, threads, fman));
+    }
+
     std::printf("%-28s %-30s %10s %12s %17s %7s\n", "kernel", "shape", "max |err|", "time", "speed", "% peak");
     for (const auto& r : rows) print(r);
+    std::printf("\nvariants (%d threads; GFLOP/s over the pairs each computes: visible to its mask, in rows its router keeps)\n",
+                threads);
+    std::printf("%-28s %-30s %10s %12s %17s %7s\n", "policy", "shape", "max |err|", "time", "speed", "% peak");
+    for (const auto& r : variants) print(r);
     std::printf("\nerror: against attune::reference (float64, materialised scores); bf16 rows compare with the\n"
                 "reference on the same bf16 inputs. %% peak: of the FMA peak (GFLOP/s) or the read bandwidth (GB/s).\n");
     return 0;

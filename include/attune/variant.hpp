@@ -5,6 +5,7 @@
 // Each policy fills one extension point (family, mask, score, sink, router); missing ones take the
 // defaults. Runtime parameters (window sizes, caps, slopes…) live in the policy objects.
 #include <tuple>
+#include <utility>
 
 #include "attune/core/policy.hpp"
 #include "attune/family/softmax.hpp"
@@ -70,6 +71,27 @@ private:
 
 template <class... Ps>
 variant(Ps...) -> variant<Ps...>;
+
+// The same variant with one part replaced, the others copied: how multi-pass kernels (probes,
+// calibration) run the user's variant over fewer keys, without its sink, or on fewer heads.
+template <class M, class... Ps>
+auto with_mask(const variant<Ps...>& v, M mask) {
+    using V = variant<Ps...>;
+    return variant<typename V::family_type, M, typename V::score_type, typename V::sink_type, typename V::router_type>(
+        v.family(), std::move(mask), v.score(), v.sink(), v.router());
+}
+template <class K, class... Ps>
+auto with_sink(const variant<Ps...>& v, K sink) {
+    using V = variant<Ps...>;
+    return variant<typename V::family_type, typename V::mask_type, typename V::score_type, K, typename V::router_type>(
+        v.family(), v.mask(), v.score(), std::move(sink), v.router());
+}
+template <class R, class... Ps>
+auto with_router(const variant<Ps...>& v, R router) {
+    using V = variant<Ps...>;
+    return variant<typename V::family_type, typename V::mask_type, typename V::score_type, typename V::sink_type, R>(
+        v.family(), v.mask(), v.score(), v.sink(), std::move(router));
+}
 
 // A lone policy (or a variant) passed where a variant is expected.
 template <class P>

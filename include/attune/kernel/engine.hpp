@@ -69,21 +69,26 @@ inline void store_inactive_rows(const Router& router, const P& p, index_t b, ind
     }
 }
 
-template <class Arch, class Variant, class P>
+// The forward pass: scores become weights and P·V. A probe pass (kernel/probe_pass.hpp) instead
+// hands each masked score tile to an observer and neither reads V nor writes the output.
+struct no_probe {};
+
+template <class Arch, class Variant, class P, class Probe = no_probe>
 void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt,
-              index_t split, const partial_result* partial) {
+              index_t split, const partial_result* partial, Probe* probe = nullptr) {
     using TK = typename decltype(p.k)::value_type;
     using TV = typename decltype(p.v)::value_type;
     using family = typename Variant::family_type;
     using score_t = typename Variant::score_type;
     using sink_t = typename Variant::sink_type;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    constexpr bool probing = !std::is_same_v<Probe, no_probe>;
 
     const index_t i0 = qt * plan.q_tile;
     const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
     // The rows to compute: every (head, token) pair of the tile, or the router's active ones.
     const item_rows R = gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local());
-    if (partial == nullptr) store_inactive_rows(var.router(), p, b, hkv, i0, nq);
+    if (!probing && partial == nullptr) store_inactive_rows(var.router(), p, b, hkv, i0, nq);
     const index_t rows = R.count;
     if (rows == 0) return;  // every row switched off: no K/V read
     const index_t rp = round_up(rows, W);
@@ -117,8 +122,9 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         l[r] = 0.0f;
     }
     for (index_t i = 0; i < rows * dvp; ++i) acc[i] = 0.0f;
-    // The sink enters each row's state once: in the item of split 0 (sink/sink.hpp).
-    if constexpr (!detail::is_none_v<sink_t>) {
+    // The sink enters each row's state once: in the item of split 0 (sink/sink.hpp). A probe reads
+    // the forward pass's LSE, which already holds it.
+    if constexpr (!detail::is_none_v<sink_t> && !probing) {
         if (split == 0)
             for (index_t r = 0; r < rows; ++r) {
                 const sink_row row{b, R.head[r], hkv, p.q_pos0() + R.token[r], few_rows ? qtb + r * p.dk : qtb + r,
@@ -169,6 +175,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             }
         }
     }
+    if constexpr (probing) probe->template begin<Arch>(p, b, R, rows, rp);
     for (index_t tile0 = k_begin; tile0 < k_end; tile0 += plan.kv_tile) {
         const index_t tile_keys = plan.kv_tile < k_end - tile0 ? plan.kv_tile : k_end - tile0;
         const tile_context tile{b, hkv, q_first, q_first + q_span - 1, tile0, tile0 + tile_keys - 1, R.head[0], R.head[rows - 1]};
@@ -264,6 +271,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             }
         }
 
+        if constexpr (probing) {
+            probe->template tile<Arch>(S, n0, nk);
+            continue;
+        }
         if constexpr (family::row_statistics) {
             if (family::template update_tile<Arch>(S, nk, rp, m, l, alpha)) {
                 for (index_t r = 0; r < rows; ++r) {
@@ -293,6 +304,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         }
     }
 
+    if constexpr (probing) {
+        probe->end();
+        return;
+    }
     if (partial != nullptr) {
         for (index_t r = 0; r < rows; ++r) {
             partial->m[r] = m[r];

@@ -7,13 +7,15 @@
 // Tile classes combine as sets do: and → empty if either is empty, full if both are full;
 // or → full if either is full, empty if both are empty; partial otherwise (always correct, and
 // exact whenever the parts are). and_mask exposes keys() (the intersection of two intervals is an
-// interval) when both parts do; or_mask exposes key_pair() then (a union of two intervals), which
-// the engine also masks lane-wise.
+// interval) when both parts do, key_pair() when one has keys() and the other key_pair(), and
+// span() when either part has one; or_mask exposes key_pair() when both have keys() (a union of
+// two intervals). The engine masks intervals and pairs lane-wise. Both validate their parts.
 #include <type_traits>
 #include <utility>
 
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
+#include "attune/kernel/problem.hpp"
 #include "attune/mask/interval.hpp"
 #include "attune/mask/traits.hpp"
 
@@ -45,6 +47,45 @@ struct and_mask {
         const key_range x = a.keys(row), y = b.keys(row);
         return {detail::max_of(x.first, y.first), detail::min_of(x.last, y.last)};
     }
+    // An interval and a pair of intervals meet in a pair of intervals.
+    template <class AA = A, class BB = B,
+              std::enable_if_t<(detail::mask_has_keys<AA>::value && detail::mask_has_key_pair<BB>::value) ||
+                                   (detail::mask_has_key_pair<AA>::value && detail::mask_has_keys<BB>::value),
+                               int> = 0>
+    key_range_pair key_pair(const index_context& row) const {
+        const auto meet = [](const key_range& x, const key_range& y) {
+            return key_range{detail::max_of(x.first, y.first), detail::min_of(x.last, y.last)};
+        };
+        if constexpr (detail::mask_has_keys<AA>::value) {
+            const key_range x = a.keys(row);
+            const key_range_pair y = b.key_pair(row);
+            return {meet(x, y.first), meet(x, y.second)};
+        } else {
+            const key_range x = b.keys(row);
+            const key_range_pair y = a.key_pair(row);
+            return {meet(x, y.first), meet(x, y.second)};
+        }
+    }
+    // Every visible key lies in both parts' spans (a part without one spans the whole tile).
+    template <class AA = A, class BB = B,
+              std::enable_if_t<detail::mask_has_span<AA>::value || detail::mask_has_span<BB>::value, int> = 0>
+    key_range span(const tile_context& t) const {
+        key_range r{t.k_first, t.k_last};
+        if constexpr (detail::mask_has_span<AA>::value) {
+            const key_range x = a.span(t);
+            r = {detail::max_of(r.first, x.first), detail::min_of(r.last, x.last)};
+        }
+        if constexpr (detail::mask_has_span<BB>::value) {
+            const key_range x = b.span(t);
+            r = {detail::max_of(r.first, x.first), detail::min_of(r.last, x.last)};
+        }
+        return r;
+    }
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::validate_policy(a, p);
+        detail::validate_policy(b, p);
+    }
 };
 
 template <class A, class B>
@@ -70,6 +111,11 @@ struct or_mask {
               std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
     key_range_pair key_pair(const index_context& row) const {
         return {a.keys(row), b.keys(row)};
+    }
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::validate_policy(a, p);
+        detail::validate_policy(b, p);
     }
 };
 

@@ -173,6 +173,14 @@ inline xsimd::batch<float, A> replace_neg_inf(const xsimd::batch<float, A>& v, f
     return xsimd::select(v == fb(-std::numeric_limits<float>::infinity()), fb(repl), v);
 }
 
+// Lane-wise a > b ? x : y (false for NaN lanes: y).
+inline scalar_vec select_greater(scalar_vec a, scalar_vec b, scalar_vec x, scalar_vec y) { return a.v > b.v ? x : y; }
+template <class A>
+inline xsimd::batch<float, A> select_greater(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
+                                             const xsimd::batch<float, A>& x, const xsimd::batch<float, A>& y) {
+    return xsimd::select(a > b, x, y);
+}
+
 // True when every lane equals x.
 inline bool all_equal(scalar_vec v, float x) { return v.v == x; }
 template <class A>

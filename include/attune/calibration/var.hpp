@@ -1,0 +1,139 @@
+#pragma once
+// VAR, visual attention redistribution (SPEC.md §6), for vision-language models: the sink tokens S
+// are known in advance (S_v = S ∩ I are image sinks, the rest text sinks) and the image tokens
+// span I = [image_first, image_last]. For a row i of a calibrated head with
+//   P_I = Σ_{j∈I} p_ij ≥ image_mass (0.2)   and   Σ_{j∈S_v} p_ij ≤ ρ·P_I (ρ = 0.5),
+// every sink probability is scaled by p (0.6) and the freed mass (1 − p)·Σ_{j∈S} p_ij goes to the
+// non-sink image tokens I ∖ S_v in proportion to their probabilities; other rows are unchanged:
+//   o'_i = o_i − (1 − p)·u_S + (1 − p)·P_S · u_{I∖Sv} / P_{I∖Sv}     (u_X = Σ_{j∈X} p_ij v_j, P_X = Σ_{j∈X} p_ij).
+//
+//   attune::var_calibration vc{/*sinks*/ {0, 5, 40}, /*image*/ 5, 580};
+//   attune::var_attention(q, k, v, out, vc, attune::variant<attune::causal>{});
+//
+// One pass's work, split by keys: attention over the keys outside I (with the variant's sink) and
+// over I (without), each giving (o, LSE), merged with ⊕ — the two parts cost what one pass does —
+// plus two passes over the sink keys alone (only their tiles run). The accumulators SPEC.md names
+// are then u_X = e^{LSE_X − LSE}·o_X. u_{I∖Sv} = u_I − u_Sv: where the rule applies, P_Sv ≤ ρ·P_I,
+// so the difference loses at most a factor 1/(1 − ρ) of relative precision.
+// Masks, score modifiers, GQA, routers and split-KV decode pass through to every part.
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "attune/attention.hpp"
+#include "attune/calibration/act.hpp"
+#include "attune/mask/combine.hpp"
+#include "attune/mask/key_span.hpp"
+#include "attune/sink/none.hpp"
+
+namespace attune {
+
+struct var_calibration {
+    std::vector<index_t> sinks;     // S: sink token positions (image sinks are those inside the image span)
+    index_t image_first = 0;        // I = [image_first, image_last], key positions
+    index_t image_last = -1;
+    std::vector<index_t> heads;     // calibrated query heads; empty: all
+    float p = 0.6f;                 // the share of its mass a sink keeps
+    float rho = 0.5f;               // rows whose image sinks hold more than ρ of the image mass are unchanged
+    float image_mass = 0.2f;        // rows with less image mass are unchanged
+};
+
+template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
+void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_calibration& vc, const Var& var_in = {},
+                   const options& opt = {}, const Exec& exec = {}) {
+    using detail::require;
+    const auto var = to_variant(var_in);
+    using VV = std::decay_t<decltype(var)>;
+    static_assert(VV::family_type::has_lse, "attune::var_attention: VAR calibrates softmax attention");
+    require(vc.image_first >= 0 && vc.image_first <= vc.image_last, "var_calibration: the image span [", vc.image_first, ", ",
+            vc.image_last, "] is empty or negative");
+    require(vc.image_last < k.tokens(), "var_calibration: the image span ends at ", vc.image_last, ", past the ", k.tokens(), " keys");
+    require(std::isfinite(vc.p) && vc.p >= 0.0f && vc.p <= 1.0f, "var_calibration: p must be in [0, 1], got ", vc.p);
+    require(std::isfinite(vc.rho) && vc.rho >= 0.0f && vc.rho < 1.0f, "var_calibration: rho must be in [0, 1), got ", vc.rho);
+    require(std::isfinite(vc.image_mass) && vc.image_mass >= 0.0f, "var_calibration: image_mass must be ≥ 0, got ", vc.image_mass);
+    std::vector<index_t> image_sinks, text_sinks;
+    for (index_t j : vc.sinks) {
+        require(j >= 0 && j < k.tokens(), "var_calibration: sink position ", j, " is outside [0, ", k.tokens(), ")");
+        (j >= vc.image_first && j <= vc.image_last ? image_sinks : text_sinks).push_back(j);
+    }
+    std::vector<unsigned char> calibrated(static_cast<std::size_t>(q.heads()), vc.heads.empty() ? 1 : 0);
+    for (index_t h : vc.heads) {
+        require(h >= 0 && h < q.heads(), "var_calibration: head ", h, " is outside [0, ", q.heads(), ")");
+        calibrated[static_cast<std::size_t>(h)] = 1;
+    }
+
+    const index_t B = q.batch(), H = q.heads(), L = q.tokens(), D = v.dim();
+    // Each part: its output and LSE. The first part carries the variant's sink; the others none.
+    struct part {
+        std::vector<float> o, l;
+        tensor_view<float> ov;
+        options opt;
+    };
+    auto make_part = [&](part& pt) {
+        pt.ov = detail::dense_view(pt.o, B, H, L, D);
+        pt.l.assign(static_cast<std::size_t>(B * H * L), 0.0f);
+        pt.opt.scale = opt.scale;
+        pt.opt.kv_splits = opt.kv_splits;
+        pt.opt.lse = lse_view(pt.l.data(), B, H, L);
+    };
+    part outside, image, sv, st;
+    make_part(outside);
+    make_part(image);
+    // The user's out view is validated by the first call's checks; out is written at the end.
+    attention<Arch>(q, k, v, outside.ov, with_mask(var, and_mask(var.mask(), outside_key_span_mask(vc.image_first, vc.image_last))),
+                    outside.opt, exec);
+    attention<Arch>(q, k, v, image.ov, with_sink(with_mask(var, and_mask(var.mask(), key_span_mask(vc.image_first, vc.image_last))), no_sink{}),
+                    image.opt, exec);
+    const bool has_sv = !image_sinks.empty(), has_st = !text_sinks.empty();
+    if (has_sv) {
+        make_part(sv);
+        attention<Arch>(q, k, v, sv.ov, with_sink(with_mask(var, and_mask(var.mask(), key_set_mask::shared(image_sinks))), no_sink{}), sv.opt, exec);
+    }
+    if (has_st) {
+        make_part(st);
+        attention<Arch>(q, k, v, st.ov, with_sink(with_mask(var, and_mask(var.mask(), key_set_mask::shared(text_sinks))), no_sink{}), st.opt, exec);
+    }
+    // Also validates out against q and v (shape, no overlap) as attention does.
+    detail::require(out.batch() == B && out.heads() == H && out.tokens() == L && out.dim() == D, "var_attention: out must be [", B, ", ",
+                    H, ", ", L, ", ", D, "]");
+    detail::require(out.data() != nullptr || out.size() == 0, "var_attention: out has null data");
+
+    using TO = typename O::value_type;
+    const bool want_lse = !opt.lse.empty();
+    if (want_lse)
+        require(opt.lse.batch() == B && opt.lse.heads() == H && opt.lse.tokens() == L && opt.lse.dim() == 1, "var_attention: lse must be [",
+                B, ", ", H, ", ", L, ", 1]");
+    const auto weight = [](float lx, float l) { return lx == neg_inf ? 0.0f : std::exp(lx - l); };
+    std::vector<float> o(static_cast<std::size_t>(D));
+    for (index_t b = 0; b < B; ++b)
+        for (index_t h = 0; h < H; ++h)
+            for (index_t i = 0; i < L; ++i) {
+                const float la = *outside.opt.lse.row(b, h, i), li = *image.opt.lse.row(b, h, i);
+                const float m = la > li ? la : li;
+                const float l = m == neg_inf ? neg_inf : m + std::log(weight(la, m) + weight(li, m));
+                const float pa = weight(la, l), pi = weight(li, l);
+                const float* oa = outside.ov.row(b, h, i);
+                const float* oi = image.ov.row(b, h, i);
+                for (index_t d = 0; d < D; ++d) o[static_cast<std::size_t>(d)] = (pa > 0.0f ? pa * oa[d] : 0.0f) + (pi > 0.0f ? pi * oi[d] : 0.0f);
+                const float psv = has_sv ? weight(*sv.opt.lse.row(b, h, i), l) : 0.0f;
+                const float pst = has_st ? weight(*st.opt.lse.row(b, h, i), l) : 0.0f;
+                // The row rule (image mass, image sinks' share); P_{I∖Sv} > 0 follows from ρ < 1.
+                if (calibrated[static_cast<std::size_t>(h)] && l != neg_inf && pi >= vc.image_mass && psv <= vc.rho * pi && pi - psv > 0.0f &&
+                    psv + pst > 0.0f) {
+                    const float freed = (1.0f - vc.p) * (psv + pst), rest = pi - psv;
+                    const float* osv = has_sv ? sv.ov.row(b, h, i) : nullptr;
+                    const float* ost = has_st ? st.ov.row(b, h, i) : nullptr;
+                    for (index_t d = 0; d < D; ++d) {
+                        const float usv = has_sv && psv > 0.0f ? psv * osv[d] : 0.0f;
+                        const float ust = has_st && pst > 0.0f ? pst * ost[d] : 0.0f;
+                        const float urest = pi * oi[d] - usv;
+                        o[static_cast<std::size_t>(d)] += -(1.0f - vc.p) * (usv + ust) + freed * urest / rest;
+                    }
+                }
+                TO* dst = out.row(b, h, i);
+                for (index_t d = 0; d < D; ++d) dst[d] = from_float<TO>(o[static_cast<std::size_t>(d)]);
+                if (want_lse) *opt.lse.row(b, h, i) = l;
+            }
+}
+
+}  // namespace attune

@@ -1,0 +1,177 @@
+#pragma once
+// Attention probes (SPEC.md §6, sink metrics): statistics of the probability matrix P without
+// writing it. Run the forward pass with an LSE output, then
+//
+//   attune::attention_probe pr = attune::probe_attention(q, k, lse, var);
+//   pr.column_mean(b, h, k)     α_k: mean of p_ik over the queries i that see key k
+//   pr.column_sum(b, h, k)      Σ_i p_ik
+//   pr.entropy(b, h, i)         −Σ_j p_ij ln p_ij (nats)
+//   pr.top1(b, h, i)            the key with the largest score (the first one on ties), −1: none
+//   attune::sink_fraction(pr, 0.3f)   Sink_k^ε: per batch and key, the fraction of probed heads with α_k > ε
+//
+// The probe is a second pass over QKᵀ (kernel/probe_pass.hpp: the engine's loop without P·V) with
+// the same variant as the forward pass: its mask, score modifier, router and GQA layout; a sink
+// is already in the LSE (its mass is not a key's, so Σ_j p_ij = row_mass < 1 then). Rows the
+// forward pass left empty (nothing visible, or switched off by a router) give mass 0, entropy 0,
+// top-1 −1. "Queries that see k" counts the rows of this call whose mask admits k: for causal
+// prefill of N tokens that is N − k, SPEC.md's 1/(T − k + 1) in 1-based positions.
+// Cost: the work of the forward pass's QKᵀ and exp; memory O(heads · Lk) for the columns.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/view.hpp"
+#include "attune/exec/executor.hpp"
+#include "attune/kernel/probe_pass.hpp"
+#include "attune/router/head_subset.hpp"
+#include "attune/simd/arch.hpp"
+#include "attune/variant.hpp"
+
+namespace attune {
+
+struct probe_options {
+    float scale = 0.0f;            // the forward pass's τ; 0 means 1/√Dk
+    std::vector<index_t> heads;    // query heads to probe; empty: all
+    bool columns = true;           // column statistics (the rows' are always computed)
+};
+
+// Probe results, float and contiguous: columns [batch][q_heads][k_tokens], rows [batch][q_heads][q_tokens].
+struct attention_probe {
+    index_t batch = 0, q_heads = 0, q_tokens = 0, k_tokens = 0;
+    std::vector<index_t> heads;        // the probed query heads
+    std::vector<float> column_sums;    // Σ_i p_ik (empty when columns were not asked for)
+    std::vector<float> column_counts;  // queries that see k
+    std::vector<float> row_mass;       // Σ_j p_ij
+    std::vector<float> row_entropy;    // −Σ_j p_ij ln p_ij
+    std::vector<index_t> row_top1;     // argmax_j s_ij, −1: none
+
+    std::size_t column_index(index_t b, index_t h, index_t k) const { return static_cast<std::size_t>((b * q_heads + h) * k_tokens + k); }
+    std::size_t row_index(index_t b, index_t h, index_t i) const { return static_cast<std::size_t>((b * q_heads + h) * q_tokens + i); }
+    float column_sum(index_t b, index_t h, index_t k) const { return column_sums[column_index(b, h, k)]; }
+    float column_count(index_t b, index_t h, index_t k) const { return column_counts[column_index(b, h, k)]; }
+    // α_k; 0 for a key no query sees.
+    float column_mean(index_t b, index_t h, index_t k) const {
+        const float c = column_count(b, h, k);
+        return c > 0.0f ? column_sum(b, h, k) / c : 0.0f;
+    }
+    float entropy(index_t b, index_t h, index_t i) const { return row_entropy[row_index(b, h, i)]; }
+    float mass(index_t b, index_t h, index_t i) const { return row_mass[row_index(b, h, i)]; }
+    index_t top1(index_t b, index_t h, index_t i) const { return row_top1[row_index(b, h, i)]; }
+};
+
+template <class Arch = default_arch, class Q, class K, class Var = variant<>, class Exec = default_executor>
+attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, const Var& var_in = {},
+                                const probe_options& opt = {}, const Exec& exec = {}) {
+    using detail::require;
+    using TQ = std::remove_const_t<typename Q::element_type>;
+    using TK = std::remove_const_t<typename K::element_type>;
+    const auto var0 = to_variant(var_in);
+    using V0 = std::decay_t<decltype(var0)>;
+    static_assert(V0::family_type::has_lse, "attune::probe_attention: the probe needs a family with an LSE (softmax)");
+    const tensor_view<const TQ> q(q_in);
+    const tensor_view<const TK> k(k_in);
+    require(q.data() != nullptr || q.size() == 0, "probe_attention: q has null data");
+    require(k.data() != nullptr || k.size() == 0, "probe_attention: k has null data");
+    require(lse.data() != nullptr || lse.size() == 0, "probe_attention: lse has null data");
+    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0 && q.dim() > 0, "probe_attention: q and k need batch, heads and dim > 0");
+    require(k.batch() == q.batch(), "probe_attention: k batch (", k.batch(), ") differs from q batch (", q.batch(), ")");
+    require(k.dim() == q.dim(), "probe_attention: k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
+    require(q.heads() % k.heads() == 0, "probe_attention: query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
+    require(lse.batch() == q.batch() && lse.heads() == q.heads() && lse.tokens() == q.tokens() && lse.dim() == 1,
+            "probe_attention: lse must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1] (the forward pass's options::lse)");
+    require(k.tokens() < kernel::max_float_exact_position, "probe_attention: at most 2^24 keys");
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "probe_attention: scale must be finite and ≥ 0, got ", opt.scale);
+
+    attention_probe res;
+    res.batch = q.batch(), res.q_heads = q.heads(), res.q_tokens = q.tokens(), res.k_tokens = k.tokens();
+    if (opt.heads.empty())
+        for (index_t h = 0; h < q.heads(); ++h) res.heads.push_back(h);
+    else
+        res.heads = opt.heads;
+    // Only the probed heads run: the user's router restricted to them.
+    const auto var = with_router(var0, head_subset<typename V0::router_type>(var0.router(), q.heads(), res.heads));
+
+    kernel::problem<TQ, TK, TK, float> p{q, k, k, tensor_view<float>{}, tensor_view<float>{}, 0.0f, 0, 0, 0, 0, 0, 0, 0, 0};
+    p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    p.batch = q.batch(), p.q_heads = q.heads(), p.kv_heads = k.heads(), p.group = q.heads() / k.heads();
+    p.lq = q.tokens(), p.lk = k.tokens(), p.dk = q.dim(), p.dv = q.dim();
+    detail::validate_policy(var.mask(), p);
+    detail::validate_policy(var.score(), p);
+    detail::validate_policy(var.router(), p);
+
+    const std::size_t rows = static_cast<std::size_t>(p.batch * p.q_heads * p.lq);
+    res.row_mass.assign(rows, 0.0f);
+    res.row_entropy.assign(rows, 0.0f);
+    res.row_top1.assign(rows, -1);
+    if (p.lq == 0 || p.lk == 0) {
+        if (opt.columns) res.column_sums.assign(static_cast<std::size_t>(p.batch * p.q_heads * p.lk), 0.0f), res.column_counts = res.column_sums;
+        return res;
+    }
+
+    const kernel::work_plan plan =
+        kernel::make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), 0, detail::router_density(var.router()));
+    kernel::probe_outputs out;
+    out.batch = p.batch, out.q_heads = p.q_heads, out.lq = p.lq, out.lk = p.lk, out.splits = plan.splits;
+    out.slots = opt.columns ? kernel::probe_slots(plan, p.batch, p.kv_heads, exec.workers()) : 1;
+    std::vector<float> cols, counts;
+    if (opt.columns) {
+        const std::size_t n = static_cast<std::size_t>(p.batch * p.q_heads * out.slots * p.lk);
+        cols.assign(n, 0.0f);
+        counts.assign(n, 0.0f);
+        out.column_sum = cols.data();
+        out.column_count = counts.data();
+    }
+    const std::size_t rs = rows * static_cast<std::size_t>(plan.splits);
+    std::vector<float> mass(rs, 0.0f), ps(rs, 0.0f), best(rs, neg_inf), best_key(rs, -1.0f);
+    out.row_mass = mass.data(), out.row_ps = ps.data(), out.row_best = best.data(), out.row_best_key = best_key.data();
+    kernel::run_probe<Arch>(p, var, exec, plan, lse, out);
+
+    // Columns: the slots' partial sums, in slot order.
+    if (opt.columns) {
+        const std::size_t lk = static_cast<std::size_t>(p.lk);
+        res.column_sums.assign(static_cast<std::size_t>(p.batch * p.q_heads) * lk, 0.0f);
+        res.column_counts.assign(res.column_sums.size(), 0.0f);
+        for (std::size_t bh = 0; bh < static_cast<std::size_t>(p.batch * p.q_heads); ++bh)
+            for (index_t s = 0; s < out.slots; ++s) {
+                const float* cs = cols.data() + (bh * static_cast<std::size_t>(out.slots) + static_cast<std::size_t>(s)) * lk;
+                const float* cc = counts.data() + (bh * static_cast<std::size_t>(out.slots) + static_cast<std::size_t>(s)) * lk;
+                for (std::size_t j = 0; j < lk; ++j) res.column_sums[bh * lk + j] += cs[j], res.column_counts[bh * lk + j] += cc[j];
+            }
+    }
+    // Rows: the key splits combined in key order (the first maximum wins ties).
+    for (index_t b = 0; b < p.batch; ++b)
+        for (index_t h = 0; h < p.q_heads; ++h)
+            for (index_t i = 0; i < p.lq; ++i) {
+                const std::size_t r = res.row_index(b, h, i);
+                float m = 0.0f, sp = 0.0f, bs = neg_inf, bk = -1.0f;
+                for (index_t s = 0; s < plan.splits; ++s) {
+                    const std::size_t x = r * static_cast<std::size_t>(plan.splits) + static_cast<std::size_t>(s);
+                    m += mass[x], sp += ps[x];
+                    if (best[x] > bs) bs = best[x], bk = best_key[x];
+                }
+                const float l = *lse.row(b, h, i);
+                res.row_mass[r] = m;
+                res.row_entropy[r] = m > 0.0f ? l * m - sp : 0.0f;
+                res.row_top1[r] = static_cast<index_t>(bk);
+            }
+    return res;
+}
+
+// Sink_k^ε (SPEC.md §6): per batch and key, [batch][k_tokens], the fraction of the probed heads
+// whose column mean α_k exceeds ε (default 0.3).
+inline std::vector<float> sink_fraction(const attention_probe& pr, float eps = 0.3f) {
+    detail::require(!pr.column_sums.empty() || pr.k_tokens == 0 || pr.batch == 0, "sink_fraction: the probe ran without columns");
+    std::vector<float> f(static_cast<std::size_t>(pr.batch * pr.k_tokens), 0.0f);
+    if (pr.heads.empty()) return f;
+    for (index_t b = 0; b < pr.batch; ++b)
+        for (index_t k = 0; k < pr.k_tokens; ++k) {
+            index_t n = 0;
+            for (index_t h : pr.heads) n += pr.column_mean(b, h, k) > eps ? 1 : 0;
+            f[static_cast<std::size_t>(b * pr.k_tokens + k)] = static_cast<float>(n) / static_cast<float>(pr.heads.size());
+        }
+    return f;
+}
+
+}  // namespace attune

@@ -1,0 +1,45 @@
+#pragma once
+// head_subset<R>: router R restricted to chosen query heads (the others are inactive: not computed,
+// zeros, LSE −inf). The probe and calibration passes use it to run only on the heads they measure
+// or calibrate, so the other heads cost nothing.
+#include <utility>
+#include <vector>
+
+#include "attune/core/error.hpp"
+#include "attune/core/policy.hpp"
+#include "attune/kernel/problem.hpp"
+#include "attune/router/router.hpp"
+
+namespace attune {
+
+template <class Router>
+struct head_subset {
+    using policy_kind = router_kind;
+    static constexpr bool is_none = false;
+    Router inner;
+    std::vector<unsigned char> on;  // per query head
+
+    head_subset() = default;
+    head_subset(Router r, index_t q_heads, const std::vector<index_t>& heads)
+        : inner(std::move(r)), on(static_cast<std::size_t>(q_heads > 0 ? q_heads : 0), 0) {
+        for (index_t h : heads) {
+            detail::require(h >= 0 && h < q_heads, "head_subset: head ", h, " is outside [0, ", q_heads, ")");
+            on[static_cast<std::size_t>(h)] = 1;
+        }
+    }
+
+    float gate(const row_context& row) const { return on[static_cast<std::size_t>(row.q_head)] ? inner.gate(row) : 0.0f; }
+    double active_fraction() const {
+        std::size_t n = 0;
+        for (unsigned char x : on) n += x;
+        return on.empty() ? 0.0 : detail::router_density(inner) * static_cast<double>(n) / static_cast<double>(on.size());
+    }
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::require(static_cast<index_t>(on.size()) == p.q_heads, "head_subset: built for ", on.size(), " query heads, the call has ",
+                        p.q_heads);
+        detail::validate_policy(inner, p);
+    }
+};
+
+}  // namespace attune

@@ -276,7 +276,7 @@ TEST_CASE("VAR: the row rule and the redistribution to image tokens, against the
         if (p.Lk < 7) continue;
         const index_t i0 = p.Lk / 7 + 1, i1 = p.Lk - p.Lk / 4 - 1;
         attune::var_calibration vc;
-        vc.sinks = {0, i0 + 1};
+        vc.sinks = {0, i0 + 1, i0 + 1};  // a duplicate counts once
         vc.image_first = i0, vc.image_last = i1;
         check_var(p, attune::variant<attune::causal>{}, attune::serial_executor{}, seed++, vc, 1.5f);
         check_var(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))), pool_exec,

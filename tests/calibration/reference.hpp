@@ -130,7 +130,7 @@ attune::reference::result act(const std::vector<head_probs>& probs, const attune
                     double m = 0.0;
                     for (index_t j = 0; j < hp.lk; ++j)
                         if (sink[static_cast<std::size_t>(j)]) m += hp.P(i, j);
-                    if (m == 0.0 || 1.0 - m < 1e-6) continue;
+                    if (m == 0.0 || 1.0 - m < static_cast<double>(attune::act_mass_guard)) continue;
                     const double c = (1.0 - beta * m) / (1.0 - m);
                     if (max_gain) *max_gain = std::max(*max_gain, 1.0 / (1.0 - m));
                     for (index_t j = 0; j < hp.lk; ++j) pp[static_cast<std::size_t>(i * hp.lk + j)] *= sink[static_cast<std::size_t>(j)] ? beta : c;

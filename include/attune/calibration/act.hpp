@@ -9,13 +9,14 @@
 //   attune::act_report r = attune::act_attention(q, k, v, out, act, attune::variant<attune::causal>{});
 //
 // Passes: the forward pass (with LSE); the probe's column pass on the calibrated heads (QKᵀ, no
-// P·V); one more attention pass restricted to each head's sinks, whose (o_S, LSE_S) give
-// u_i = e^{LSE_S − LSE}·o_S and m_i = e^{LSE_S − LSE} — its tiles are the few that hold sinks, so
-// the patch is O(N·|S|·d). Uncalibrated heads run the forward pass only.
+// P·V); the patch, which evaluates each row's p_ij and v_j on its sinks only (sink_terms.hpp),
+// O(N·|S|·d), in parallel over (batch, head). Uncalibrated heads run the forward pass only.
 // Decode (one query) is the same call: the column mean of a lone row is p_j, so a sink is
 // s_j > LSE + ln θ (SPEC.md). Masks, score modifiers, GQA, routers (gates scale u and o alike)
 // and split-KV decode pass through to every pass. Choices where SPEC.md is silent:
-//  - a row with all its mass on sinks (1 − m_i < 1e-6) has nothing to receive the mass: unchanged;
+//  - a row with (nearly) all its mass on sinks, 1 − m_i < 1e-4, is left unchanged: its non-sink
+//    part o − u is then below float's resolution of o (and m_i, from scores recomputed key by key,
+//    carries an error of ~1e-5 for scores of magnitude ~100), so c_i·(o − u) would be noise;
 //  - with a sink policy (sink logit, key bias) the sink term is not a key of S: it stays in o − u
 //    and is scaled by c_i like the other non-sink keys; p uses the LSE with the sink (SPEC.md §6).
 #include <cmath>
@@ -23,13 +24,14 @@
 #include <vector>
 
 #include "attune/attention.hpp"
-#include "attune/mask/combine.hpp"
-#include "attune/mask/key_span.hpp"
+#include "attune/calibration/sink_terms.hpp"
+#include "attune/kernel/scratch.hpp"
 #include "attune/probe/attention_probe.hpp"
-#include "attune/router/head_subset.hpp"
-#include "attune/sink/none.hpp"
 
 namespace attune {
+
+// Rows with 1 − m_i below this keep their output (see above).
+inline constexpr float act_mass_guard = 1e-4f;
 
 struct act_calibration {
     std::vector<index_t> heads;  // calibrated query heads; empty: none (plain attention)
@@ -45,10 +47,19 @@ struct act_report {
 };
 
 namespace detail {
-// A contiguous float [b][h][t][d] view over a vector.
-inline tensor_view<float> dense_view(std::vector<float>& buf, index_t b, index_t h, index_t t, index_t d) {
-    buf.assign(static_cast<std::size_t>(b * h * t * d), 0.0f);
-    return tensor_view<float>(buf.data(), {b, h, t, d}, {h * t * d, t * d, d});
+// The calibration passes' intermediate outputs and LSEs: grow-only, per calling thread, so that
+// repeated calls (a decode loop) neither allocate nor page-fault. Every element is written by the
+// attention pass that fills it.
+struct calibration_scratch {
+    kernel::buffer out[2], lse[3], row;
+    static calibration_scratch& local() {
+        thread_local calibration_scratch s;
+        return s;
+    }
+};
+// A contiguous float [b][h][t][d] view over a scratch buffer.
+inline tensor_view<float> dense_view(kernel::buffer& buf, index_t b, index_t h, index_t t, index_t d) {
+    return tensor_view<float>(buf.get(b * h * t * d), {b, h, t, d}, {h * t * d, t * d, d});
 }
 }  // namespace detail
 
@@ -69,11 +80,8 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     rep.sinks.resize(static_cast<std::size_t>(q.batch() * q.heads()));
     // 1. The forward pass, with an LSE (the caller's, or ours).
     options opt = opt_in;
-    std::vector<float> lse_buf;
-    if (opt.lse.empty()) {
-        lse_buf.assign(static_cast<std::size_t>(q.batch() * q.heads() * q.tokens()), 0.0f);
-        opt.lse = lse_view(lse_buf.data(), q.batch(), q.heads(), q.tokens());
-    }
+    if (opt.lse.empty())
+        opt.lse = lse_view(detail::calibration_scratch::local().lse[1].get(q.batch() * q.heads() * q.tokens()), q.batch(), q.heads(), q.tokens());
     attention<Arch>(q, k, v, out, var, opt, exec);
     if (act.heads.empty() || q.tokens() == 0 || k.tokens() == 0) return rep;
 
@@ -93,36 +101,43 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
         }
     if (!any) return rep;
 
-    // 3. Attention over each row's sinks alone (no sink policy: its term is not in S).
-    std::vector<float> os_buf, ls_buf(static_cast<std::size_t>(q.batch() * q.heads() * q.tokens()), 0.0f);
-    const tensor_view<float> os = detail::dense_view(os_buf, q.batch(), q.heads(), q.tokens(), v.dim());
-    options so;
-    so.scale = opt.scale;
-    so.kv_splits = opt.kv_splits;
-    so.lse = lse_view(ls_buf.data(), q.batch(), q.heads(), q.tokens());
-    auto only_sinks = with_sink(with_mask(var, and_mask(var.mask(), key_set_mask(rep.sinks, q.heads()))), no_sink{});
-    auto restricted = with_router(only_sinks, head_subset<typename VV::router_type>(var.router(), q.heads(), act.heads));
-    attention<Arch>(q, k, v, os, restricted, so, exec);
-
-    // 4. The patch: o' = β·u + c·(o − u).
+    // 3. The patch, o' = β·u + c·(o − u), with m and u over each row's sinks (sink_terms.hpp:
+    // O(|S|·d) per row); the router's gate g scales o, so u is scaled by g too.
+    using TQ = typename detail::view_element<Q>::type;
+    using TK = typename detail::view_element<K>::type;
+    using TV = typename detail::view_element<V>::type;
     using TO = typename O::value_type;
-    for (index_t b = 0; b < q.batch(); ++b)
-        for (index_t h : pr.heads) {
-            if (rep.sinks_of(b, h).empty()) continue;
-            for (index_t i = 0; i < q.tokens(); ++i) {
-                const float ls = *so.lse.row(b, h, i), l = *opt.lse.row(b, h, i);
-                if (ls == neg_inf || l == neg_inf) continue;
-                const float m = std::exp(ls - l);
-                if (!(1.0f - m >= 1e-6f)) continue;  // all mass on sinks (or NaN): unchanged
-                const float c = (1.0f - act.beta * m) / (1.0f - m);
-                TO* o = out.row(b, h, i);
-                const float* us = os.row(b, h, i);
-                for (index_t d = 0; d < v.dim(); ++d) {
-                    const float u = m * us[d];
-                    o[d] = from_float<TO>(act.beta * u + c * (to_float(o[d]) - u));
-                }
+    const tensor_view<const TQ> qc(q);
+    const tensor_view<const TK> kc(k);
+    const tensor_view<const TV> vc(v);
+    const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    const index_t group = q.heads() / k.heads(), nh = static_cast<index_t>(pr.heads.size());
+    exec.parallel_for(q.batch() * nh, [&](index_t item) {
+        const index_t b = item / nh, h = pr.heads[static_cast<std::size_t>(item % nh)];
+        const std::vector<index_t>& sinks = rep.sinks_of(b, h);
+        if (sinks.empty()) return;
+        detail::calibration_scratch& s = detail::calibration_scratch::local();
+        float* qs = s.row.get(q.dim() + k.dim() + v.dim());
+        float* kbuf = qs + q.dim();
+        float* u = kbuf + k.dim();
+        for (index_t i = 0; i < q.tokens(); ++i) {
+            const float l = *opt.lse.row(b, h, i);
+            const row_context rc{b, h, i, k.tokens() - q.tokens() + i};
+            const float g = var.router().gate(rc);
+            if (l == neg_inf || g == 0.0f) continue;
+            simd::convert_row<Arch>(qc.row(b, h, i), qs, q.dim(), scale);
+            for (index_t d = 0; d < v.dim(); ++d) u[d] = 0.0f;
+            const float m = detail::sink_terms<Arch>(var, qs, kc, vc, index_context{b, h, h / group, rc.q_pos, 0}, sinks.data(),
+                                                     static_cast<index_t>(sinks.size()), l, kbuf, u);
+            if (m == 0.0f || !(1.0f - m >= act_mass_guard)) continue;  // no sink mass; (nearly) all of it on sinks, or NaN: unchanged
+            const float c = (1.0f - act.beta * m) / (1.0f - m);
+            TO* o = out.row(b, h, i);
+            for (index_t d = 0; d < v.dim(); ++d) {
+                const float ug = g * u[d];
+                o[d] = from_float<TO>(act.beta * ug + c * (to_float(o[d]) - ug));
             }
         }
+    });
     return rep;
 }
 

@@ -11,19 +11,23 @@
 //   attune::var_attention(q, k, v, out, vc, attune::variant<attune::causal>{});
 //
 // One pass's work, split by keys: attention over the keys outside I (with the variant's sink) and
-// over I (without), each giving (o, LSE), merged with ⊕ — the two parts cost what one pass does —
-// plus two passes over the sink keys alone (only their tiles run). The accumulators SPEC.md names
-// are then u_X = e^{LSE_X − LSE}·o_X. u_{I∖Sv} = u_I − u_Sv: where the rule applies, P_Sv ≤ ρ·P_I,
-// so the difference loses at most a factor 1/(1 − ρ) of relative precision.
+// over I (without), each giving (o, LSE), merged with ⊕ — the two parts cost what one pass does.
+// SPEC.md's extra accumulators are then u_I = e^{LSE_I − LSE}·o_I, P_I = e^{LSE_I − LSE}, and the
+// sink terms P_Sv, u_Sv, P_St, u_St, evaluated per row on the |S| sink keys (sink_terms.hpp).
+// u_{I∖Sv} = u_I − u_Sv: where the rule applies, P_Sv ≤ ρ·P_I, so the difference loses at most a
+// factor 1/(1 − ρ) of relative precision.
 // Masks, score modifiers, GQA, routers and split-KV decode pass through to every part.
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
 
 #include "attune/attention.hpp"
 #include "attune/calibration/act.hpp"
+#include "attune/calibration/sink_terms.hpp"
 #include "attune/mask/combine.hpp"
 #include "attune/mask/key_span.hpp"
+#include "attune/router/router.hpp"
 #include "attune/sink/none.hpp"
 
 namespace attune {
@@ -56,6 +60,10 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
         require(j >= 0 && j < k.tokens(), "var_calibration: sink position ", j, " is outside [0, ", k.tokens(), ")");
         (j >= vc.image_first && j <= vc.image_last ? image_sinks : text_sinks).push_back(j);
     }
+    for (auto* list : {&image_sinks, &text_sinks}) {  // a sink counts once
+        std::sort(list->begin(), list->end());
+        list->erase(std::unique(list->begin(), list->end()), list->end());
+    }
     std::vector<unsigned char> calibrated(static_cast<std::size_t>(q.heads()), vc.heads.empty() ? 1 : 0);
     for (index_t h : vc.heads) {
         require(h >= 0 && h < q.heads(), "var_calibration: head ", h, " is outside [0, ", q.heads(), ")");
@@ -63,77 +71,87 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     }
 
     const index_t B = q.batch(), H = q.heads(), L = q.tokens(), D = v.dim();
-    // Each part: its output and LSE. The first part carries the variant's sink; the others none.
+    // The two parts, each with its output and LSE (per-thread scratch); the first carries the sink.
+    detail::calibration_scratch& scratch = detail::calibration_scratch::local();
     struct part {
-        std::vector<float> o, l;
         tensor_view<float> ov;
         options opt;
     };
-    auto make_part = [&](part& pt) {
-        pt.ov = detail::dense_view(pt.o, B, H, L, D);
-        pt.l.assign(static_cast<std::size_t>(B * H * L), 0.0f);
+    auto make_part = [&](int n) {
+        part pt;
+        pt.ov = detail::dense_view(scratch.out[n], B, H, L, D);
         pt.opt.scale = opt.scale;
         pt.opt.kv_splits = opt.kv_splits;
-        pt.opt.lse = lse_view(pt.l.data(), B, H, L);
+        pt.opt.lse = lse_view(scratch.lse[n].get(B * H * L), B, H, L);
+        return pt;
     };
-    part outside, image, sv, st;
-    make_part(outside);
-    make_part(image);
-    // The user's out view is validated by the first call's checks; out is written at the end.
-    attention<Arch>(q, k, v, outside.ov, with_mask(var, and_mask(var.mask(), outside_key_span_mask(vc.image_first, vc.image_last))),
-                    outside.opt, exec);
-    attention<Arch>(q, k, v, image.ov, with_sink(with_mask(var, and_mask(var.mask(), key_span_mask(vc.image_first, vc.image_last))), no_sink{}),
-                    image.opt, exec);
-    const bool has_sv = !image_sinks.empty(), has_st = !text_sinks.empty();
-    if (has_sv) {
-        make_part(sv);
-        attention<Arch>(q, k, v, sv.ov, with_sink(with_mask(var, and_mask(var.mask(), key_set_mask::shared(image_sinks))), no_sink{}), sv.opt, exec);
-    }
-    if (has_st) {
-        make_part(st);
-        attention<Arch>(q, k, v, st.ov, with_sink(with_mask(var, and_mask(var.mask(), key_set_mask::shared(text_sinks))), no_sink{}), st.opt, exec);
-    }
-    // Also validates out against q and v (shape, no overlap) as attention does.
-    detail::require(out.batch() == B && out.heads() == H && out.tokens() == L && out.dim() == D, "var_attention: out must be [", B, ", ",
-                    H, ", ", L, ", ", D, "]");
+    const part outside = make_part(0), image = make_part(1);
+    attune::attention<Arch>(q, k, v, outside.ov, with_mask(var, and_mask(var.mask(), outside_key_span_mask(vc.image_first, vc.image_last))),
+                            outside.opt, exec);
+    attune::attention<Arch>(q, k, v, image.ov,
+                            with_sink(with_mask(var, and_mask(var.mask(), key_span_mask(vc.image_first, vc.image_last))), no_sink{}), image.opt, exec);
+    detail::require(out.batch() == B && out.heads() == H && out.tokens() == L && out.dim() == D, "var_attention: out must be [", B, ", ", H,
+                    ", ", L, ", ", D, "]");
     detail::require(out.data() != nullptr || out.size() == 0, "var_attention: out has null data");
-
-    using TO = typename O::value_type;
     const bool want_lse = !opt.lse.empty();
     if (want_lse)
         require(opt.lse.batch() == B && opt.lse.heads() == H && opt.lse.tokens() == L && opt.lse.dim() == 1, "var_attention: lse must be [",
                 B, ", ", H, ", ", L, ", 1]");
+
+    // Per row, in parallel over (batch, head): the ⊕ of the two parts, the sink terms
+    // (sink_terms.hpp), the rule and the redistribution:
+    //   o += −(1 − p)·(u_Sv + u_St) + (1 − p)·P_S·(u_I − u_Sv)/(P_I − P_Sv).
+    // Rows a part saw nothing of hold zeros there, so their weight 0 multiplies zeros. The parts'
+    // outputs carry the router's gate g; the sink terms are scaled by g to match.
+    using TQ = typename detail::view_element<Q>::type;
+    using TK = typename detail::view_element<K>::type;
+    using TV = typename detail::view_element<V>::type;
+    using TO = typename O::value_type;
+    const tensor_view<const TQ> qc(q);
+    const tensor_view<const TK> kc(k);
+    const tensor_view<const TV> vcv(v);
+    const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    const index_t group = H / k.heads();
+    const float keep = 1.0f - vc.p;
     const auto weight = [](float lx, float l) { return lx == neg_inf ? 0.0f : std::exp(lx - l); };
-    std::vector<float> o(static_cast<std::size_t>(D));
-    for (index_t b = 0; b < B; ++b)
-        for (index_t h = 0; h < H; ++h)
-            for (index_t i = 0; i < L; ++i) {
-                const float la = *outside.opt.lse.row(b, h, i), li = *image.opt.lse.row(b, h, i);
-                const float m = la > li ? la : li;
-                const float l = m == neg_inf ? neg_inf : m + std::log(weight(la, m) + weight(li, m));
-                const float pa = weight(la, l), pi = weight(li, l);
-                const float* oa = outside.ov.row(b, h, i);
-                const float* oi = image.ov.row(b, h, i);
-                for (index_t d = 0; d < D; ++d) o[static_cast<std::size_t>(d)] = (pa > 0.0f ? pa * oa[d] : 0.0f) + (pi > 0.0f ? pi * oi[d] : 0.0f);
-                const float psv = has_sv ? weight(*sv.opt.lse.row(b, h, i), l) : 0.0f;
-                const float pst = has_st ? weight(*st.opt.lse.row(b, h, i), l) : 0.0f;
-                // The row rule (image mass, image sinks' share); P_{I∖Sv} > 0 follows from ρ < 1.
-                if (calibrated[static_cast<std::size_t>(h)] && l != neg_inf && pi >= vc.image_mass && psv <= vc.rho * pi && pi - psv > 0.0f &&
-                    psv + pst > 0.0f) {
-                    const float freed = (1.0f - vc.p) * (psv + pst), rest = pi - psv;
-                    const float* osv = has_sv ? sv.ov.row(b, h, i) : nullptr;
-                    const float* ost = has_st ? st.ov.row(b, h, i) : nullptr;
+    exec.parallel_for(B * H, [&](index_t item) {
+        const index_t b = item / H, h = item % H;
+        detail::calibration_scratch& s = detail::calibration_scratch::local();
+        float* o = s.row.get(D * 3 + q.dim() + k.dim());
+        float* usv = o + D;
+        float* ust = usv + D;
+        float* qs = ust + D;
+        float* kbuf = qs + q.dim();
+        for (index_t i = 0; i < L; ++i) {
+            const float la = *outside.opt.lse.row(b, h, i), li = *image.opt.lse.row(b, h, i);
+            const float m = la > li ? la : li;
+            const float l = m == neg_inf ? neg_inf : m + std::log(weight(la, m) + weight(li, m));
+            const float pa = weight(la, l), pi = weight(li, l);
+            const float* oa = outside.ov.row(b, h, i);
+            const float* oi = image.ov.row(b, h, i);
+            for (index_t d = 0; d < D; ++d) o[d] = pa * oa[d] + pi * oi[d];
+            const row_context rc{b, h, i, k.tokens() - L + i};
+            const float g = calibrated[static_cast<std::size_t>(h)] && l != neg_inf && pi >= vc.image_mass ? var.router().gate(rc) : 0.0f;
+            if (g != 0.0f && (!image_sinks.empty() || !text_sinks.empty())) {
+                simd::convert_row<Arch>(qc.row(b, h, i), qs, q.dim(), scale);
+                for (index_t d = 0; d < D; ++d) usv[d] = ust[d] = 0.0f;
+                const index_context row{b, h, h / group, rc.q_pos, 0};
+                const float psv = detail::sink_terms<Arch>(var, qs, kc, vcv, row, image_sinks.data(), static_cast<index_t>(image_sinks.size()), l, kbuf, usv);
+                const float pst = detail::sink_terms<Arch>(var, qs, kc, vcv, row, text_sinks.data(), static_cast<index_t>(text_sinks.size()), l, kbuf, ust);
+                // The rule: the image sinks' share of the image mass; P_{I∖Sv} > 0 follows from ρ < 1.
+                if (psv <= vc.rho * pi && pi - psv > 0.0f && psv + pst > 0.0f) {
+                    const float f = keep * (psv + pst) / (pi - psv);
                     for (index_t d = 0; d < D; ++d) {
-                        const float usv = has_sv && psv > 0.0f ? psv * osv[d] : 0.0f;
-                        const float ust = has_st && pst > 0.0f ? pst * ost[d] : 0.0f;
-                        const float urest = pi * oi[d] - usv;
-                        o[static_cast<std::size_t>(d)] += -(1.0f - vc.p) * (usv + ust) + freed * urest / rest;
+                        const float sv = g * usv[d], st = g * ust[d];
+                        o[d] += -keep * (sv + st) + f * (pi * oi[d] - sv);
                     }
                 }
-                TO* dst = out.row(b, h, i);
-                for (index_t d = 0; d < D; ++d) dst[d] = from_float<TO>(o[static_cast<std::size_t>(d)]);
-                if (want_lse) *opt.lse.row(b, h, i) = l;
             }
+            TO* dst = out.row(b, h, i);
+            for (index_t d = 0; d < D; ++d) dst[d] = from_float<TO>(o[d]);
+            if (want_lse) *opt.lse.row(b, h, i) = l;
+        }
+    });
 }
 
 }  // namespace attune

@@ -272,7 +272,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         }
 
         if constexpr (probing) {
-            probe->template tile<Arch>(S, n0, nk);
+            probe->template tile<Arch>(S, n0, nk, cls == tile_class::full);
             continue;
         }
         if constexpr (family::row_statistics) {

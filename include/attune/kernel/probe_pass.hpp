@@ -78,8 +78,9 @@ public:
     }
 
     // S: the tile's masked scores, key-major (S[n·rp + r]) for keys [n0, n0 + nk). Overwritten.
+    // full: the mask admits every key of the tile for every row (counts need no element test).
     template <class Arch>
-    void tile(float* S, index_t n0, index_t nk) {
+    void tile(float* S, index_t n0, index_t nk, bool full) {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         using V = simd::vec<Arch>;
         const V zero = simd::broadcast<Arch>(0.0f), one = simd::broadcast<Arch>(1.0f), half = simd::broadcast<Arch>(0.5f);
@@ -101,7 +102,7 @@ public:
                 key = simd::select_greater(s, best, kpos, key);  // strict: the first maximum wins
                 best = simd::select_greater(s, best, s, best);
                 simd::store_aligned<Arch>(sp, p);
-                simd::store_aligned<Arch>(vis + n * rp_ + r, seen);
+                if (!full) simd::store_aligned<Arch>(vis + n * rp_ + r, seen);
             }
             simd::store_aligned<Arch>(mass_ + r, mass);
             simd::store_aligned<Arch>(ps_ + r, ps);
@@ -116,20 +117,27 @@ public:
             float* cs = out_.column_sum + base;
             float* cc = out_.column_count + base;
             const bool vector_run = r0 % W == 0 && (r1 - r0) % W == 0;
+            float seen_rows = 0.0f;  // a full tile: every valid row of the head sees every key
+            for (index_t r = r0; r < r1; ++r) seen_rows += valid_[r];
             for (index_t n = 0; n < nk; ++n) {
                 const float* pr = S + n * rp_;
                 const float* vr = vis + n * rp_;
                 float sum = 0.0f, count = 0.0f;
                 if (vector_run) {
                     V a = zero, c = zero;
-                    for (index_t r = r0; r < r1; r += W) {
-                        a += simd::load_aligned<Arch>(pr + r);
-                        c += simd::load_aligned<Arch>(vr + r);
-                    }
+                    for (index_t r = r0; r < r1; r += W) a += simd::load_aligned<Arch>(pr + r);
                     sum = simd::reduce_add(a);
-                    count = simd::reduce_add(c);
+                    if (full) {
+                        count = seen_rows;
+                    } else {
+                        for (index_t r = r0; r < r1; r += W) c += simd::load_aligned<Arch>(vr + r);
+                        count = simd::reduce_add(c);
+                    }
                 } else {
-                    for (index_t r = r0; r < r1; ++r) sum += pr[r], count += vr[r];
+                    for (index_t r = r0; r < r1; ++r) sum += pr[r];
+                    if (full) count = seen_rows;
+                    else
+                        for (index_t r = r0; r < r1; ++r) count += vr[r];
                 }
                 cs[n] += sum;
                 cc[n] += count;

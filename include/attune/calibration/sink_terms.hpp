@@ -1,0 +1,48 @@
+#pragma once
+// The probability mass and value sum of one query row over a few keys (the sinks):
+//   m = Σ_{j∈keys} p_ij,  u += Σ_{j∈keys} p_ij·v_j,  p_ij = exp(s_ij − LSE_i),
+// with s_ij the variant's score (scale, score modifier) where its mask admits j: the function the
+// tile engine computes, evaluated key by key. The calibration patches need it for |S| ≪ Lk keys,
+// where a tile pass would cost a Q packing and an output store per row for a handful of keys.
+#include <cmath>
+#include <type_traits>
+
+#include "attune/core/index_context.hpp"
+#include "attune/core/row_state.hpp"
+#include "attune/core/view.hpp"
+#include "attune/score/modifier.hpp"
+#include "attune/simd/math.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::detail {
+
+// qs: the row's τ·q (dk floats); kbuf: dk floats of scratch; u: dv floats, accumulated into.
+template <class Arch, class Var, class TK, class TV>
+float sink_terms(const Var& var, const float* qs, const tensor_view<const TK>& k, const tensor_view<const TV>& v, const index_context& row,
+                 const index_t* keys, index_t n, float lse, float* kbuf, float* u) {
+    using score_t = typename Var::score_type;
+    const index_t dk = k.dim(), dv = v.dim();
+    float mass = 0.0f;
+    for (index_t x = 0; x < n; ++x) {
+        index_context c = row;
+        c.k_pos = keys[x];
+        if (!var.mask().visible(c)) continue;
+        const float* kr;
+        if constexpr (std::is_same_v<TK, float>) {
+            kr = k.row(c.batch, c.kv_head, c.k_pos);
+        } else {
+            simd::convert_row<Arch>(k.row(c.batch, c.kv_head, c.k_pos), kbuf, dk);
+            kr = kbuf;
+        }
+        float s = simd::dot<Arch>(qs, kr, dk);
+        if constexpr (!is_none_v<score_t>) s = static_cast<float>(score_hooks::call(var.score(), s, c, query_row<float>{qs, 1, dk}));
+        if (s == neg_inf) continue;
+        const float p = std::exp(s - lse);
+        mass += p;
+        const TV* vr = v.row(c.batch, c.kv_head, c.k_pos);
+        for (index_t d = 0; d < dv; ++d) u[d] += p * to_float(vr[d]);
+    }
+    return mass;
+}
+
+}  // namespace attune::detail

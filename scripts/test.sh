@@ -10,7 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 attune_install_deps
 
 jobs="$(attune_jobs)"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON -DATTUNE_UNITY_TESTS=ON
 cmake --build "$root/build" -j "$jobs"
 
 log="$root/build/ctest.log"

@@ -15,7 +15,7 @@ ci_install g++-aarch64-linux-gnu qemu-user
 dir="$root/build-aarch64"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" \
-  -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_TEST_ARCHS=neon64
+  -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_TEST_ARCHS=neon64 -DATTUNE_UNITY_TESTS=ON
 cmake --build "$dir" -j "$jobs"
 export ATTUNE_RANDOM_CASES="${ATTUNE_RANDOM_CASES:-300}"
 ci_ctest aarch64 "$dir" -LE "cmake|compile|headers" "$@"

@@ -9,6 +9,6 @@ ci_install clang-14 libomp-14-dev
 
 dir="$root/build-clang"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DATTUNE_WERROR=ON \
-  -DCMAKE_CXX_COMPILER=clang++-14 "-DATTUNE_TEST_ARCHS=scalar;best"
+  -DCMAKE_CXX_COMPILER=clang++-14 "-DATTUNE_TEST_ARCHS=scalar;best" -DATTUNE_UNITY_TESTS=ON
 cmake --build "$dir" -j "$jobs"
 ci_ctest clang "$dir" "$@"

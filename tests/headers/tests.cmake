@@ -27,7 +27,8 @@ elseif(CMAKE_GENERATOR MATCHES "Ninja")
 endif()
 add_test(NAME headers.self_contained
   COMMAND "${CMAKE_COMMAND}" --build "${CMAKE_BINARY_DIR}" --target attune_header_check ${_attune_keep_going})
-set_tests_properties(headers.self_contained PROPERTIES LABELS headers TIMEOUT 1200)
+# The longest test (one compile per header, in sequence): COST makes ctest start it first.
+set_tests_properties(headers.self_contained PROPERTIES LABELS headers TIMEOUT 1200 COST 1000)
 message(STATUS "attune: headers.self_contained covers ${_attune_header_count} public headers")
 unset(_attune_public_headers)
 unset(_attune_header_tus)

@@ -146,7 +146,14 @@ TEST_CASE("probe: Sink_k^eps counts the heads whose column mean exceeds eps", "[
     rows_only.columns = false;
     const auto pr2 = attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), attune::causal{}, rows_only);
     CHECK(pr2.column_sums.empty());
+    CHECK(pr2.row_top1 == pr.row_top1);
     CHECK_THROWS_AS(attune::sink_fraction(pr2), attune::error);
+    attune::probe_options columns_only;
+    columns_only.rows = false;
+    const auto pr3 = attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), attune::causal{}, columns_only);
+    CHECK(pr3.row_mass.empty());
+    CHECK(pr3.column_sums == pr.column_sums);
+    CHECK(pr3.column_counts == pr.column_counts);
 }
 
 namespace {

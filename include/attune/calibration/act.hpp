@@ -89,6 +89,7 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     probe_options po;
     po.scale = opt.scale;
     po.heads = act.heads;
+    po.rows = false;  // ACT needs the column means only
     const attention_probe pr = probe_attention<Arch>(q, k, tensor_view<const float>(opt.lse), var, po, exec);
     bool any = false;
     for (index_t b = 0; b < q.batch(); ++b)

@@ -81,35 +81,18 @@ public:
     // full: the mask admits every key of the tile for every row (counts need no element test).
     template <class Arch>
     void tile(float* S, index_t n0, index_t nk, bool full) {
-        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-        using V = simd::vec<Arch>;
-        const V zero = simd::broadcast<Arch>(0.0f), one = simd::broadcast<Arch>(1.0f), half = simd::broadcast<Arch>(0.5f);
-        const V minus_inf = simd::broadcast<Arch>(neg_inf);
-        float* vis = probe_scratch_vis(nk * rp_);
-        for (index_t r = 0; r < rp_; r += W) {
-            const V lse = simd::load_aligned<Arch>(lse_ + r), valid = simd::load_aligned<Arch>(valid_ + r);
-            V mass = simd::load_aligned<Arch>(mass_ + r), ps = simd::load_aligned<Arch>(ps_ + r);
-            V best = simd::load_aligned<Arch>(best_ + r), key = simd::load_aligned<Arch>(best_key_ + r);
-            for (index_t n = 0; n < nk; ++n) {
-                float* sp = S + n * rp_ + r;
-                const V s = simd::load_aligned<Arch>(sp);
-                // Only valid rows count: padding rows may hold NaN (0·NaN) or unmasked zeros.
-                const V p = simd::select_greater(valid, half, simd::exp(s - lse), zero);
-                const V seen = simd::select_greater(valid, half, simd::select_greater(s, minus_inf, one, zero), zero);
-                mass += p;
-                ps += p * simd::replace_neg_inf(s, 0.0f);
-                const V kpos = simd::broadcast<Arch>(static_cast<float>(n0 + n));
-                key = simd::select_greater(s, best, kpos, key);  // strict: the first maximum wins
-                best = simd::select_greater(s, best, s, best);
-                simd::store_aligned<Arch>(sp, p);
-                if (!full) simd::store_aligned<Arch>(vis + n * rp_ + r, seen);
-            }
-            simd::store_aligned<Arch>(mass_ + r, mass);
-            simd::store_aligned<Arch>(ps_ + r, ps);
-            simd::store_aligned<Arch>(best_ + r, best);
-            simd::store_aligned<Arch>(best_key_ + r, key);
+        if (out_.row_mass != nullptr) {
+            if (full) tile_rows<Arch, true, true>(S, n0, nk);
+            else tile_rows<Arch, true, false>(S, n0, nk);
+        } else {
+            if (full) tile_rows<Arch, false, true>(S, n0, nk);
+            else tile_rows<Arch, false, false>(S, n0, nk);
         }
         if (out_.column_sum == nullptr) return;
+        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+        using V = simd::vec<Arch>;
+        const V zero = simd::broadcast<Arch>(0.0f);
+        const float* vis = full ? nullptr : probe_scratch_vis(0);
         // Column statistics per query head: the sum over the head's run of rows, per key.
         for (index_t g = 0; g < segs_; ++g) {
             const index_t h = seg_[3 * g], r0 = seg_[3 * g + 1], r1 = seg_[3 * g + 2];
@@ -145,7 +128,49 @@ public:
         }
     }
 
+    // p = exp(s − LSE) in place and, per row, mass, Σp·s and the top-1 (Rows), and the visibility
+    // of each (key, row) for the column counts (unless Full: every row sees every key). Rows with
+    // LSE −inf have LSE lane +inf (p = 0; they see nothing, so their scores are −inf); padding
+    // rows are outside every head's run of rows and never written out.
+    template <class Arch, bool Rows, bool Full>
+    void tile_rows(float* S, index_t n0, index_t nk) {
+        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+        using V = simd::vec<Arch>;
+        const V zero = simd::broadcast<Arch>(0.0f), one = simd::broadcast<Arch>(1.0f);
+        const V minus_inf = simd::broadcast<Arch>(neg_inf);
+        float* vis = Full ? nullptr : probe_scratch_vis(nk * rp_);
+        for (index_t r = 0; r < rp_; r += W) {
+            const V lse = simd::load_aligned<Arch>(lse_ + r);
+            V mass = zero, ps = zero, best = zero, key = zero;
+            if constexpr (Rows) {
+                mass = simd::load_aligned<Arch>(mass_ + r), ps = simd::load_aligned<Arch>(ps_ + r);
+                best = simd::load_aligned<Arch>(best_ + r), key = simd::load_aligned<Arch>(best_key_ + r);
+            }
+            for (index_t n = 0; n < nk; ++n) {
+                float* sp = S + n * rp_ + r;
+                const V s = simd::load_aligned<Arch>(sp);
+                const V p = simd::exp(s - lse);
+                if constexpr (Rows) {
+                    mass += p;
+                    ps += p * simd::replace_neg_inf(s, 0.0f);
+                    const V kpos = simd::broadcast<Arch>(static_cast<float>(n0 + n));
+                    key = simd::select_greater(s, best, kpos, key);  // strict: the first maximum wins
+                    best = simd::select_greater(s, best, s, best);
+                }
+                simd::store_aligned<Arch>(sp, p);
+                if constexpr (!Full) simd::store_aligned<Arch>(vis + n * rp_ + r, simd::select_greater(s, minus_inf, one, zero));
+            }
+            if constexpr (Rows) {
+                simd::store_aligned<Arch>(mass_ + r, mass);
+                simd::store_aligned<Arch>(ps_ + r, ps);
+                simd::store_aligned<Arch>(best_ + r, best);
+                simd::store_aligned<Arch>(best_key_ + r, key);
+            }
+        }
+    }
+
     void end() {
+        if (out_.row_mass == nullptr) return;
         for (index_t r = 0; r < rows_; ++r) {
             const std::size_t i =
                 static_cast<std::size_t>(((b_ * out_.q_heads + R_->head[r]) * out_.lq + R_->token[r]) * out_.splits + split_);

@@ -34,7 +34,8 @@ namespace attune {
 struct probe_options {
     float scale = 0.0f;            // the forward pass's τ; 0 means 1/√Dk
     std::vector<index_t> heads;    // query heads to probe; empty: all
-    bool columns = true;           // column statistics (the rows' are always computed)
+    bool columns = true;           // column statistics: sums, counts (means)
+    bool rows = true;              // row statistics: mass, entropy, top-1
 };
 
 // Probe results, float and contiguous: columns [batch][q_heads][k_tokens], rows [batch][q_heads][q_tokens].
@@ -43,7 +44,7 @@ struct attention_probe {
     std::vector<index_t> heads;        // the probed query heads
     std::vector<float> column_sums;    // Σ_i p_ik (empty when columns were not asked for)
     std::vector<float> column_counts;  // queries that see k
-    std::vector<float> row_mass;       // Σ_j p_ij
+    std::vector<float> row_mass;       // Σ_j p_ij (empty when rows were not asked for)
     std::vector<float> row_entropy;    // −Σ_j p_ij ln p_ij
     std::vector<index_t> row_top1;     // argmax_j s_ij, −1: none
 
@@ -102,9 +103,11 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
     detail::validate_policy(var.router(), p);
 
     const std::size_t rows = static_cast<std::size_t>(p.batch * p.q_heads * p.lq);
-    res.row_mass.assign(rows, 0.0f);
-    res.row_entropy.assign(rows, 0.0f);
-    res.row_top1.assign(rows, -1);
+    if (opt.rows) {
+        res.row_mass.assign(rows, 0.0f);
+        res.row_entropy.assign(rows, 0.0f);
+        res.row_top1.assign(rows, -1);
+    }
     if (p.lq == 0 || p.lk == 0) {
         if (opt.columns) res.column_sums.assign(static_cast<std::size_t>(p.batch * p.q_heads * p.lk), 0.0f), res.column_counts = res.column_sums;
         return res;
@@ -123,9 +126,9 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
         out.column_sum = cols.data();
         out.column_count = counts.data();
     }
-    const std::size_t rs = rows * static_cast<std::size_t>(plan.splits);
+    const std::size_t rs = opt.rows ? rows * static_cast<std::size_t>(plan.splits) : 0;
     std::vector<float> mass(rs, 0.0f), ps(rs, 0.0f), best(rs, neg_inf), best_key(rs, -1.0f);
-    out.row_mass = mass.data(), out.row_ps = ps.data(), out.row_best = best.data(), out.row_best_key = best_key.data();
+    if (opt.rows) out.row_mass = mass.data(), out.row_ps = ps.data(), out.row_best = best.data(), out.row_best_key = best_key.data();
     kernel::run_probe<Arch>(p, var, exec, plan, lse, out);
 
     // Columns: the slots' partial sums, in slot order.
@@ -141,6 +144,7 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
             }
     }
     // Rows: the key splits combined in key order (the first maximum wins ties).
+    if (!opt.rows) return res;
     for (index_t b = 0; b < p.batch; ++b)
         for (index_t h = 0; h < p.q_heads; ++h)
             for (index_t i = 0; i < p.lq; ++i) {

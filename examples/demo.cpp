@@ -2,6 +2,8 @@
 // double-precision reference and the speed, as a share of this machine's peak measured in the same
 // run (an FMA loop for compute, a streaming read for bandwidth).
 #include <attune/attune.hpp>
+#include <attune/calibration.hpp>
+#include <attune/linear.hpp>
 #include <attune/reference/softmax.hpp>
 
 #include <algorithm>
@@ -154,6 +156,114 @@ row cascade(int hq, int hkv, int prefix, int suffix, int D, double peak_gflops) 
     return {"cascade (prefix ⊕ suffix)", shape, max_error(o1, ref), s, 4.0 * hq * double(L) * D / s / 1e9, peak_gflops, "GFLOP/s"};
 }
 
+// Linear attention (elu+1 features, causal, chunked): checked against the definition in double,
+// o_i = Σ_{j≤i} (φ(q_i)·φ(k_j)) v_j / Σ_{j≤i} φ(q_i)·φ(k_j). FLOPs: the chunked form's 4·L·d·dv
+// per head (state updates and reads) — the family's point is that it grows linearly in L.
+row linear_causal(int H, int L, int D, int threads, double peak_gflops) {
+    progress("linear attention, causal chunked");
+    const auto q = random_vector<float>(std::size_t(H) * L * D, 21), k = random_vector<float>(std::size_t(H) * L * D, 22),
+               v = random_vector<float>(std::size_t(H) * L * D, 23);
+    std::vector<float> out(q.size());
+    const auto Q = attune::view_bhld(q.data(), 1, H, L, D), K = attune::view_bhld(k.data(), 1, H, L, D),
+               V = attune::view_bhld(v.data(), 1, H, L, D);
+    const attune::openmp_executor exec(threads);
+    const double s = time_median([&] { attune::linear::causal(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), attune::linear::elu_plus_one{}, {}, exec); }, 5);
+    const auto phi = [](double x) { return x > 0.0 ? x + 1.0 : std::exp(x); };
+    double err = 0.0;
+    for (int h = 0; h < H; h += 3)  // a few heads: the check is O(L²·d)
+        for (int i = 0; i < L; i += 7) {
+            std::vector<double> num(std::size_t(D), 0.0);
+            double den = 0.0;
+            for (int j = 0; j <= i; ++j) {
+                double w = 0.0;
+                for (int d = 0; d < D; ++d) w += phi(q[(std::size_t(h) * L + i) * D + d]) * phi(k[(std::size_t(h) * L + j) * D + d]);
+                den += w;
+                for (int d = 0; d < D; ++d) num[std::size_t(d)] += w * v[(std::size_t(h) * L + j) * D + d];
+            }
+            for (int d = 0; d < D; ++d)
+                err = std::max(err, std::abs(num[std::size_t(d)] / (den + 1e-6) - out[(std::size_t(h) * L + i) * D + d]));
+        }
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "H %d L %d D %d", H, L, D);
+    return {"linear causal (elu+1)", shape, err, s, 4.0 * H * double(L) * D * D / s / 1e9, peak_gflops, "GFLOP/s"};
+}
+
+// Causal softmax probabilities of one head in double, P[i][j] (j ≤ i), for the checks below.
+std::vector<double> head_probs(const std::vector<float>& q, const std::vector<float>& k, int h, int L, int D) {
+    std::vector<double> P(std::size_t(L) * L, 0.0);
+    for (int i = 0; i < L; ++i) {
+        double mx = -1e300, sum = 0.0;
+        for (int j = 0; j <= i; ++j) {
+            double s = 0.0;
+            for (int d = 0; d < D; ++d) s += double(q[(std::size_t(h) * L + i) * D + d]) * k[(std::size_t(h) * L + j) * D + d];
+            P[std::size_t(i) * L + j] = s / std::sqrt(double(D));
+            mx = std::max(mx, P[std::size_t(i) * L + j]);
+        }
+        for (int j = 0; j <= i; ++j) sum += (P[std::size_t(i) * L + j] = std::exp(P[std::size_t(i) * L + j] - mx));
+        for (int j = 0; j <= i; ++j) P[std::size_t(i) * L + j] /= sum;
+    }
+    return P;
+}
+
+// Sink calibration and probes on a prefill whose heads attend to a sink at key 3: the probe pass
+// (column means from the forward LSE; error: against the column means of P in double, head 0)
+// and ACT on every head (error: against p' = β·p on the sinks, p·(1 − β m)/(1 − m) elsewhere,
+// applied to P in double, head 0). Speed over the plain pass's FLOPs, so the rate ratio to the
+// "mask: causal" row is the inverse time ratio.
+std::vector<row> calibration(int H, int L, int D, int threads, double peak_gflops) {
+    progress("probes and ACT calibration");
+    auto q = random_vector<float>(std::size_t(H) * L * D, 31);
+    auto k = random_vector<float>(std::size_t(H) * L * D, 32);
+    const auto v = random_vector<float>(std::size_t(H) * L * D, 33);
+    for (int h = 0; h < H; ++h) {
+        for (int i = 0; i < L; ++i) q[(std::size_t(h) * L + i) * D] = 1.0f;
+        k[(std::size_t(h) * L + 3) * D] = 5.0f * std::sqrt(float(D));
+    }
+    std::vector<float> out(q.size()), lse(std::size_t(H) * L);
+    const auto Q = attune::view_bhld<const float>(q.data(), 1, H, L, D), K = attune::view_bhld<const float>(k.data(), 1, H, L, D),
+               V = attune::view_bhld<const float>(v.data(), 1, H, L, D);
+    const attune::openmp_executor exec(threads);
+    const attune::variant<attune::causal> causal;
+    attune::options opt;
+    opt.lse = attune::lse_view(lse.data(), 1, H, L);
+    attune::attention(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), causal, opt, exec);
+    std::vector<attune::index_t> heads;
+    for (int h = 0; h < H; ++h) heads.push_back(h);
+    attune::attention_probe pr;
+    const double sp = time_median([&] { pr = attune::probe_attention(Q, K, attune::tensor_view<const float>(opt.lse), causal, {}, exec); }, 5);
+    const attune::act_calibration act{heads};
+    attune::act_report found;
+    const double sa = time_median([&] { found = attune::act_attention(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), act, causal, {}, exec); }, 5);
+
+    const std::vector<double> P = head_probs(q, k, 0, L, D);
+    double probe_err = 0.0, act_err = 0.0;
+    for (int j = 0; j < L; ++j) {
+        double col = 0.0;
+        for (int i = j; i < L; ++i) col += P[std::size_t(i) * L + j];
+        probe_err = std::max(probe_err, std::abs(col / (L - j) - pr.column_mean(0, 0, j)));
+    }
+    const auto& S = found.sinks_of(0, 0);
+    for (int i = 0; i < L; ++i) {
+        double m = 0.0;
+        for (auto j : S) m += j <= i ? P[std::size_t(i) * L + std::size_t(j)] : 0.0;
+        const bool patch = m > 0.0 && 1.0 - m >= attune::act_mass_guard;
+        const double c = patch ? (1.0 - act.beta * m) / (1.0 - m) : 1.0;
+        for (int d = 0; d < D; ++d) {
+            double o = 0.0;
+            for (int j = 0; j <= i; ++j) {
+                const bool sink = patch && std::find(S.begin(), S.end(), j) != S.end();
+                o += P[std::size_t(i) * L + j] * (sink ? act.beta : c) * v[std::size_t(j) * D + d];
+            }
+            act_err = std::max(act_err, std::abs(o - out[std::size_t(i) * D + d]));
+        }
+    }
+    const double flops = 4.0 * H * 0.5 * L * (L + 1.0) * D;
+    char shape[64];
+    std::snprintf(shape, sizeof shape, "H %d L %d D %d, %zu sinks", H, L, D, S.size());
+    return {{"probe: column means + rows", shape, probe_err, sp, flops / sp / 1e9, peak_gflops, "GFLOP/s"},
+            {"ACT on all heads, beta 0.4", shape, act_err, sa, flops / sa / 1e9, peak_gflops, "GFLOP/s"}};
+}
+
 }  // namespace
 
 int main() {
@@ -197,6 +307,8 @@ int main() {
                                        H, H, L, D, threads, fman));
         variants.push_back(variant_row("router: Duo, half streaming", variant<duo_heads>(duo_heads({false, true, false, true, false, true, false, true}, 64, 256)),
                                        H, H, L, D, threads, fman));
+        for (const row& r : calibration(H, L, D, threads, fman)) variants.push_back(r);
+        variants.push_back(linear_causal(H, L, D, threads, fman));
     }
 
     std::printf("%-28s %-30s %10s %12s %17s %7s\n", "kernel", "shape", "max |err|", "time", "speed", "% peak");

@@ -1,6 +1,7 @@
 #pragma once
 // Runs a validated problem: plans the work items, runs them on the executor and, when the keys
-// were split, merges the partial states with ⊕ and finalises. The split workspace is grow-only
+// were split, merges the partial states with ⊕ and finalises (the last split of a group to finish
+// does its merge, inside the same parallel region). The split workspace is grow-only
 // and per calling thread, so repeated decode steps allocate nothing.
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/engine.hpp"
@@ -35,20 +36,17 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
     // merge them with ⊕; families without row statistics (sigmoid) add them.
     const index_t per_split = plan.rows_max * (2 + p.dv);
     thread_local buffer workspace;
+    thread_local basic_buffer<index_t> finished;
     float* ws = workspace.get(groups * plan.splits * per_split);
+    index_t* done = finished.get(groups);
+    for (index_t g = 0; g < groups; ++g) done[g] = 0;
     auto slot = [&](index_t g, index_t sp) {
         float* base = ws + (g * plan.splits + sp) * per_split;
         return partial_result{base, base + plan.rows_max, base + 2 * plan.rows_max};
     };
-    // Splits exist only when there are few groups: every item then covers an equal key range.
-    detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
-        const index_t g = item / plan.splits, sp = item % plan.splits;
-        index_t b, hkv, qt;
-        coords(g, b, hkv, qt);
-        const partial_result out = slot(g, sp);
-        run_item<Arch>(p, var, plan, b, hkv, qt, sp, &out);
-    });
-    detail::parallel_for_uniform(exec, groups, [&](index_t g) {
+    // The merge of a group, run by whichever item of it finishes last: no second parallel region
+    // (a fork/join is a large part of a short decode step at 16 threads).
+    auto merge_group = [&](index_t g) {
         index_t b, hkv, qt;
         coords(g, b, hkv, qt);
         const index_t i0 = qt * plan.q_tile;
@@ -70,6 +68,16 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
             }
             store_row<Arch, family>(p, b, R.head[r], R.token[r], acc, st, R.gate ? R.gate[r] : 1.0f);
         }
+    };
+    // Splits exist only when there are few groups: every item then covers an equal key range.
+    detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
+        const index_t g = item / plan.splits, sp = item % plan.splits;
+        index_t b, hkv, qt;
+        coords(g, b, hkv, qt);
+        const partial_result out = slot(g, sp);
+        run_item<Arch>(p, var, plan, b, hkv, qt, sp, &out);
+        // acq_rel: the last item sees every other split's partial writes of this group.
+        if (__atomic_add_fetch(done + g, index_t(1), __ATOMIC_ACQ_REL) == plan.splits) merge_group(g);
     });
 }
 

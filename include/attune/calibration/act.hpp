@@ -10,7 +10,7 @@
 //
 // Passes: the forward pass (with LSE); the probe's column pass on the calibrated heads (QKᵀ, no
 // P·V); the patch, which evaluates each row's p_ij and v_j on its sinks only (sink_terms.hpp),
-// O(N·|S|·d), in parallel over (batch, head). Uncalibrated heads run the forward pass only.
+// O(N·|S|·d), in parallel over (batch, head, 64 rows). Uncalibrated heads run the forward pass only.
 // Decode (one query) is the same call: the column mean of a lone row is p_j, so a sink is
 // s_j > LSE + ln θ (SPEC.md). Masks, score modifiers, GQA, routers (gates scale u and o alike)
 // and split-KV decode pass through to every pass. Choices where SPEC.md is silent:
@@ -19,6 +19,7 @@
 //    carries an error of ~1e-5 for scores of magnitude ~100), so c_i·(o − u) would be noise;
 //  - with a sink policy (sink logit, key bias) the sink term is not a key of S: it stays in o − u
 //    and is scaled by c_i like the other non-sink keys; p uses the LSE with the sink (SPEC.md §6).
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <vector>
@@ -113,15 +114,17 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     const tensor_view<const TV> vc(v);
     const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     const index_t group = q.heads() / k.heads(), nh = static_cast<index_t>(pr.heads.size());
-    exec.parallel_for(q.batch() * nh, [&](index_t item) {
-        const index_t b = item / nh, h = pr.heads[static_cast<std::size_t>(item % nh)];
+    const index_t chunk = 64, chunks = (q.tokens() + chunk - 1) / chunk;  // rows per item: enough items for many threads
+    exec.parallel_for(q.batch() * nh * chunks, [&](index_t item) {
+        const index_t b = item / (nh * chunks), h = pr.heads[static_cast<std::size_t>((item / chunks) % nh)];
+        const index_t i_begin = (item % chunks) * chunk, i_end = std::min(q.tokens(), i_begin + chunk);
         const std::vector<index_t>& sinks = rep.sinks_of(b, h);
         if (sinks.empty()) return;
         detail::calibration_scratch& s = detail::calibration_scratch::local();
         float* qs = s.row.get(q.dim() + k.dim() + v.dim());
         float* kbuf = qs + q.dim();
         float* u = kbuf + k.dim();
-        for (index_t i = 0; i < q.tokens(); ++i) {
+        for (index_t i = i_begin; i < i_end; ++i) {
             const float l = *opt.lse.row(b, h, i);
             const row_context rc{b, h, i, k.tokens() - q.tokens() + i};
             const float g = var.router().gate(rc);

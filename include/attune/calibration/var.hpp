@@ -98,7 +98,7 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
         require(opt.lse.batch() == B && opt.lse.heads() == H && opt.lse.tokens() == L && opt.lse.dim() == 1, "var_attention: lse must be [",
                 B, ", ", H, ", ", L, ", 1]");
 
-    // Per row, in parallel over (batch, head): the ⊕ of the two parts, the sink terms
+    // Per row, in parallel over (batch, head, 64 rows): the ⊕ of the two parts, the sink terms
     // (sink_terms.hpp), the rule and the redistribution:
     //   o += −(1 − p)·(u_Sv + u_St) + (1 − p)·P_S·(u_I − u_Sv)/(P_I − P_Sv).
     // Rows a part saw nothing of hold zeros there, so their weight 0 multiplies zeros. The parts'
@@ -114,15 +114,17 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     const index_t group = H / k.heads();
     const float keep = 1.0f - vc.p;
     const auto weight = [](float lx, float l) { return lx == neg_inf ? 0.0f : std::exp(lx - l); };
-    exec.parallel_for(B * H, [&](index_t item) {
-        const index_t b = item / H, h = item % H;
+    const index_t chunk = 64, chunks = (L + chunk - 1) / chunk;  // rows per item: enough items for many threads
+    exec.parallel_for(B * H * chunks, [&](index_t item) {
+        const index_t b = item / (H * chunks), h = (item / chunks) % H;
+        const index_t i_begin = (item % chunks) * chunk, i_end = std::min(L, i_begin + chunk);
         detail::calibration_scratch& s = detail::calibration_scratch::local();
         float* o = s.row.get(D * 3 + q.dim() + k.dim());
         float* usv = o + D;
         float* ust = usv + D;
         float* qs = ust + D;
         float* kbuf = qs + q.dim();
-        for (index_t i = 0; i < L; ++i) {
+        for (index_t i = i_begin; i < i_end; ++i) {
             const float la = *outside.opt.lse.row(b, h, i), li = *image.opt.lse.row(b, h, i);
             const float m = la > li ? la : li;
             const float l = m == neg_inf ? neg_inf : m + std::log(weight(la, m) + weight(li, m));

@@ -11,6 +11,13 @@ set(ATTUNE_ARCH_TYPE_avx2 "xsimd::fma3<xsimd::avx2>")
 set(ATTUNE_ARCH_FLAGS_avx2 "-mavx2;-mfma")
 set(ATTUNE_ARCH_TYPE_avx512 "xsimd::avx512bw")
 set(ATTUNE_ARCH_FLAGS_avx512 "-mavx512f;-mavx512cd;-mavx512dq;-mavx512bw;-mavx512vl;-mavx2;-mfma")
+# The avx512 tests also compile the AMX score path (simd/amx.hpp), which runs only where the CPU
+# and OS allow it and otherwise falls back at run time: the same binary tests both.
+include(CheckCXXCompilerFlag)
+check_cxx_compiler_flag("-mamx-tile -mamx-bf16" ATTUNE_COMPILER_HAS_AMX)
+if(ATTUNE_COMPILER_HAS_AMX AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+  list(APPEND ATTUNE_ARCH_FLAGS_avx512 -mamx-tile -mamx-bf16)
+endif()
 
 if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
   set(ATTUNE_ARCHS scalar)

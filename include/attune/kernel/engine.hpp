@@ -15,6 +15,7 @@
 #include "attune/kernel/scratch.hpp"
 #include "attune/mask/traits.hpp"
 #include "attune/score/modifier.hpp"
+#include "attune/simd/amx.hpp"
 #include "attune/simd/vec.hpp"
 #include "attune/sink/sink.hpp"
 
@@ -109,14 +110,41 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     // transposed, Qt[d][r], for the broadcast micro-kernel. Few rows (decode): Q rows [r][d] for
     // the dot-product kernel, which streams K rows as vectors. Padding rows are zero.
     const bool few_rows = rows * 2 <= W;
-    for (index_t r = 0; r < rows; ++r) {
-        const auto* src = p.q.row(b, R.head[r], R.token[r]);
-        if (few_rows) simd::convert_row<Arch>(src, qtb + r * p.dk, p.dk, p.scale);
-        else
-            for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
+    // bf16 Q and K on a CPU with AMX: the score tiles run on the tile unit (simd/amx.hpp), from
+    // the exact bf16 inputs packed as VNNI pairs; everything after the scores is unchanged.
+#if ATTUNE_AMX
+    using TQ = typename decltype(p.q)::value_type;
+    constexpr bool amx_types = std::is_same_v<TQ, bf16> && std::is_same_v<TK, bf16> && simd::detail::arch_is<Arch, xsimd::avx512f>;
+#else
+    constexpr bool amx_types = false;
+#endif
+    [[maybe_unused]] std::uint32_t* amx_q = nullptr;
+    [[maybe_unused]] bf16* amx_k = nullptr;
+    [[maybe_unused]] index_t dk32 = 0;
+    bool use_amx = false;
+    if constexpr (amx_types) {
+        if (!few_rows && simd::amx_active()) {
+            use_amx = true;
+            dk32 = round_up(p.dk, 32);
+            amx_q = reinterpret_cast<std::uint32_t*>(s.amx_q.get(dk32 / 2 * rp));
+            amx_k = reinterpret_cast<bf16*>(s.amx_k.get(8 * dk32));
+#if ATTUNE_AMX
+            simd::amx::pack_q([&](index_t r) { return p.q.row(b, R.head[r], R.token[r]); }, rows, rp, p.dk, dk32, amx_q);
+            simd::amx::configure();
+#endif
+        }
     }
-    for (index_t r = rows; r < rp; ++r)
-        for (index_t d = 0; d < p.dk; ++d) qtb[few_rows ? r * p.dk + d : d * rp + r] = 0.0f;
+    // The float copy of Q feeds the fp32 score kernels, and a score modifier or sink that reads q.
+    if (!use_amx || !detail::is_none_v<score_t> || !detail::is_none_v<sink_t>) {
+        for (index_t r = 0; r < rows; ++r) {
+            const auto* src = p.q.row(b, R.head[r], R.token[r]);
+            if (few_rows) simd::convert_row<Arch>(src, qtb + r * p.dk, p.dk, p.scale);
+            else
+                for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
+        }
+        for (index_t r = rows; r < rp; ++r)
+            for (index_t d = 0; d < p.dk; ++d) qtb[few_rows ? r * p.dk + d : d * rp + r] = 0.0f;
+    }
     for (index_t r = 0; r < rp; ++r) {
         m[r] = neg_inf;
         l[r] = 0.0f;
@@ -232,6 +260,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         // the broadcast kernel reads float K rows, the user's or a converted copy of the tile.
         if (few_rows) {
             dot_tile<Arch>(qtb, p.dk, rows, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S, rp);
+        } else if (use_amx) {
+#if ATTUNE_AMX
+            if constexpr (amx_types) simd::amx::score_tile(p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, dk32, amx_q, rp, p.scale, S, amx_k);
+#endif
         } else {
             const float* kt;
             index_t kt_stride;
@@ -304,6 +336,9 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         }
     }
 
+#if ATTUNE_AMX
+    if (use_amx) simd::amx::release();
+#endif
     if constexpr (probing) {
         probe->end();
         return;

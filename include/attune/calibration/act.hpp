@@ -105,15 +105,9 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
 
     // 3. The patch, o' = β·u + c·(o − u), with m and u over each row's sinks (sink_terms.hpp:
     // O(|S|·d) per row); the router's gate g scales o, so u is scaled by g too.
-    using TQ = typename detail::view_element<Q>::type;
-    using TK = typename detail::view_element<K>::type;
-    using TV = typename detail::view_element<V>::type;
     using TO = typename O::value_type;
-    const tensor_view<const TQ> qc(q);
-    const tensor_view<const TK> kc(k);
-    const tensor_view<const TV> vc(v);
-    const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
-    const index_t group = q.heads() / k.heads(), nh = static_cast<index_t>(pr.heads.size());
+    const auto in = detail::make_sink_inputs(q, k, v, opt.scale);
+    const index_t nh = static_cast<index_t>(pr.heads.size());
     const index_t chunk = 64, chunks = (q.tokens() + chunk - 1) / chunk;  // rows per item: enough items for many threads
     exec.parallel_for(q.batch() * nh * chunks, [&](index_t item) {
         const index_t b = item / (nh * chunks), h = pr.heads[static_cast<std::size_t>((item / chunks) % nh)];
@@ -129,10 +123,9 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
             const row_context rc{b, h, i, k.tokens() - q.tokens() + i};
             const float g = var.router().gate(rc);
             if (l == neg_inf || g == 0.0f) continue;
-            simd::convert_row<Arch>(qc.row(b, h, i), qs, q.dim(), scale);
+            const index_context row = in.template load_row<Arch>(b, h, i, qs);
             for (index_t d = 0; d < v.dim(); ++d) u[d] = 0.0f;
-            const float m = detail::sink_terms<Arch>(var, qs, kc, vc, index_context{b, h, h / group, rc.q_pos, 0}, sinks.data(),
-                                                     static_cast<index_t>(sinks.size()), l, kbuf, u);
+            const float m = detail::sink_terms<Arch>(var, qs, in.k, in.v, row, sinks.data(), static_cast<index_t>(sinks.size()), l, kbuf, u);
             if (m == 0.0f || !(1.0f - m >= act_mass_guard)) continue;  // no sink mass; (nearly) all of it on sinks, or NaN: unchanged
             const float c = (1.0f - act.beta * m) / (1.0f - m);
             TO* o = out.row(b, h, i);

@@ -16,6 +16,32 @@
 
 namespace attune::detail {
 
+// What the sink terms of a call read: q, k and v as const views, τ and the GQA group size.
+template <class TQ, class TK, class TV>
+struct sink_inputs {
+    tensor_view<const TQ> q;
+    tensor_view<const TK> k;
+    tensor_view<const TV> v;
+    float scale;
+    index_t group;
+    // Query row (b, h, i): its τ·q into qs (dk floats), and its index context (k_pos unset).
+    template <class Arch>
+    index_context load_row(index_t b, index_t h, index_t i, float* qs) const {
+        simd::convert_row<Arch>(q.row(b, h, i), qs, q.dim(), scale);
+        return {b, h, h / group, k.tokens() - q.tokens() + i, 0};
+    }
+};
+
+// scale: the call's options::scale (0 means 1/√dk).
+template <class Q, class K, class V>
+auto make_sink_inputs(const Q& q, const K& k, const V& v, float scale) {
+    using TQ = std::remove_const_t<typename Q::element_type>;
+    using TK = std::remove_const_t<typename K::element_type>;
+    using TV = std::remove_const_t<typename V::element_type>;
+    return sink_inputs<TQ, TK, TV>{tensor_view<const TQ>(q), tensor_view<const TK>(k), tensor_view<const TV>(v),
+                                   scale > 0.0f ? scale : 1.0f / std::sqrt(static_cast<float>(q.dim())), q.heads() / k.heads()};
+}
+
 // qs: the row's τ·q (dk floats); kbuf: dk floats of scratch; u: dv floats, accumulated into.
 template <class Arch, class Var, class TK, class TV>
 float sink_terms(const Var& var, const float* qs, const tensor_view<const TK>& k, const tensor_view<const TV>& v, const index_context& row,

@@ -103,15 +103,8 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     //   o += −(1 − p)·(u_Sv + u_St) + (1 − p)·P_S·(u_I − u_Sv)/(P_I − P_Sv).
     // Rows a part saw nothing of hold zeros there, so their weight 0 multiplies zeros. The parts'
     // outputs carry the router's gate g; the sink terms are scaled by g to match.
-    using TQ = typename detail::view_element<Q>::type;
-    using TK = typename detail::view_element<K>::type;
-    using TV = typename detail::view_element<V>::type;
     using TO = typename O::value_type;
-    const tensor_view<const TQ> qc(q);
-    const tensor_view<const TK> kc(k);
-    const tensor_view<const TV> vcv(v);
-    const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
-    const index_t group = H / k.heads();
+    const auto in = detail::make_sink_inputs(q, k, v, opt.scale);
     const float keep = 1.0f - vc.p;
     const auto weight = [](float lx, float l) { return lx == neg_inf ? 0.0f : std::exp(lx - l); };
     const index_t chunk = 64, chunks = (L + chunk - 1) / chunk;  // rows per item: enough items for many threads
@@ -135,11 +128,10 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
             const row_context rc{b, h, i, k.tokens() - L + i};
             const float g = calibrated[static_cast<std::size_t>(h)] && l != neg_inf && pi >= vc.image_mass ? var.router().gate(rc) : 0.0f;
             if (g != 0.0f && (!image_sinks.empty() || !text_sinks.empty())) {
-                simd::convert_row<Arch>(qc.row(b, h, i), qs, q.dim(), scale);
+                const index_context row = in.template load_row<Arch>(b, h, i, qs);
                 for (index_t d = 0; d < D; ++d) usv[d] = ust[d] = 0.0f;
-                const index_context row{b, h, h / group, rc.q_pos, 0};
-                const float psv = detail::sink_terms<Arch>(var, qs, kc, vcv, row, image_sinks.data(), static_cast<index_t>(image_sinks.size()), l, kbuf, usv);
-                const float pst = detail::sink_terms<Arch>(var, qs, kc, vcv, row, text_sinks.data(), static_cast<index_t>(text_sinks.size()), l, kbuf, ust);
+                const float psv = detail::sink_terms<Arch>(var, qs, in.k, in.v, row, image_sinks.data(), static_cast<index_t>(image_sinks.size()), l, kbuf, usv);
+                const float pst = detail::sink_terms<Arch>(var, qs, in.k, in.v, row, text_sinks.data(), static_cast<index_t>(text_sinks.size()), l, kbuf, ust);
                 // The rule: the image sinks' share of the image mass; P_{I∖Sv} > 0 follows from ρ < 1.
                 if (psv <= vc.rho * pi && pi - psv > 0.0f && psv + pst > 0.0f) {
                     const float f = keep * (psv + pst) / (pi - psv);

@@ -94,21 +94,13 @@ void apply_values(const head_probs& hp, const std::vector<double>& pp, const att
         }
 }
 
-inline attune::reference::result empty_result(index_t B, index_t H, index_t L, index_t D) {
-    attune::reference::result r;
-    r.batch = B, r.heads = H, r.tokens = L, r.dim = D;
-    r.out.assign(static_cast<std::size_t>(B * H * L * D), 0.0);
-    r.lse.assign(static_cast<std::size_t>(B * H * L), -std::numeric_limits<double>::infinity());
-    return r;
-}
-
 // ACT, literally: column scores over the queries that see j, sinks j ≥ 1 with a_j > θ, then P'.
 template <class TV>
 attune::reference::result act(const std::vector<head_probs>& probs, const attune::tensor_view<TV>& v, index_t B, index_t Hq,
                               const std::vector<index_t>& heads, double beta, double theta, std::vector<std::vector<index_t>>* sinks_out,
                               double* max_gain = nullptr) {
     const index_t group = Hq / v.heads();
-    attune::reference::result r = empty_result(B, Hq, probs[0].lq, v.dim());
+    attune::reference::result r = attune::reference::result::zeros(B, Hq, probs[0].lq, v.dim());
     if (sinks_out) sinks_out->assign(static_cast<std::size_t>(B * Hq), {});
     for (index_t b = 0; b < B; ++b)
         for (index_t h = 0; h < Hq; ++h) {
@@ -148,7 +140,7 @@ attune::reference::result var(const std::vector<head_probs>& probs, const attune
                               const std::vector<index_t>& sinks, index_t i0, index_t i1, const std::vector<index_t>& heads, double p,
                               double rho, double image_mass, index_t* changed_rows) {
     const index_t group = Hq / v.heads();
-    attune::reference::result r = empty_result(B, Hq, probs[0].lq, v.dim());
+    attune::reference::result r = attune::reference::result::zeros(B, Hq, probs[0].lq, v.dim());
     index_t changed = 0;
     for (index_t b = 0; b < B; ++b)
         for (index_t h = 0; h < Hq; ++h) {

@@ -300,7 +300,7 @@ void check_h2o(index_t heavy, index_t recent, index_t prompt, index_t steps, boo
         cache.template step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), out.view);
         naive.step(q.cview(), k.cview(), n, scale);
         // Reference output: per kv head, causal attention over the naive's held keys plus the chunk.
-        auto ref = empty_result(1, Hq, n, D);
+        auto ref = attune::reference::result::zeros(1, Hq, n, D);
         for (index_t h = 0; h < Hkv; ++h) {
             std::vector<index_t> keys = before[static_cast<std::size_t>(h)];
             std::sort(keys.begin(), keys.end());

@@ -36,14 +36,6 @@ tensor<float> gather_rows(const attune::tensor_view<T>& x, index_t b, index_t h,
     return g;
 }
 
-// A reference result of the given shape, to be filled piece by piece.
-inline attune::reference::result empty_result(index_t B, index_t H, index_t L, index_t D) {
-    attune::reference::result r;
-    r.batch = B, r.heads = H, r.tokens = L, r.dim = D;
-    r.out.assign(static_cast<std::size_t>(B * H * L * D), 0.0);
-    r.lse.assign(static_cast<std::size_t>(B * H * L), -std::numeric_limits<double>::infinity());
-    return r;
-}
 // Copies piece (heads [0, n), tokens [0, m)) into whole at (b, h0, t0).
 inline void put(attune::reference::result& whole, const attune::reference::result& piece, index_t b, index_t h0, index_t t0) {
     for (index_t h = 0; h < piece.heads; ++h)

@@ -64,7 +64,7 @@ void check_gather(index_t B, index_t Hq, index_t Hkv, index_t Lq, index_t Lk, in
     opt.lse = lse.view;
     opt.kv_splits = splits;
     attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, opt);
-    auto ref = empty_result(B, Hq, Lq, D);
+    auto ref = attune::reference::result::zeros(B, Hq, Lq, D);
     const index_t per = per_query_head ? 1 : Hq / Hkv, toks = per_token ? 1 : Lq;
     for (index_t b = 0; b < B; ++b)
         for (index_t h = 0; h < lh; ++h)
@@ -203,7 +203,7 @@ TEST_CASE("recycled_attention: full steps, then the selection plus the new token
         const auto qs = row_of(q.view, 0, 0, Hq, s);
         rec.step<arch>(qs, cache.keys(), cache.values(), out.view, full);
         const index_t Lk = cache.tokens();
-        auto ref = empty_result(1, Hq, 1, D);
+        auto ref = attune::reference::result::zeros(1, Hq, 1, D);
         for (index_t h = 0; h < Hkv; ++h) {
             std::vector<index_t> keys;
             if (full) {
@@ -260,7 +260,7 @@ TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over t
                 attune::options opt;
                 opt.lse = lse.view;
                 cache.attend<arch>(qs, out.view, top, window, opt);
-                auto ref = empty_result(1, Hq, Lq, D);
+                auto ref = attune::reference::result::zeros(1, Hq, Lq, D);
                 for (index_t h = 0; h < Hq; ++h)
                     for (index_t i = 0; i < Lq; ++i) {
                         const index_t p = L - Lq + i, w = std::max<index_t>(p - window + 1, 0) / Bk * Bk, cands = w / Bk;

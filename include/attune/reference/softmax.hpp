@@ -29,6 +29,14 @@ struct result {
     double& at(index_t b, index_t h, index_t t, index_t d) { return out[((b * heads + h) * tokens + t) * dim + d]; }
     double at(index_t b, index_t h, index_t t, index_t d) const { return out[((b * heads + h) * tokens + t) * dim + d]; }
     double lse_at(index_t b, index_t h, index_t t) const { return lse[(b * heads + h) * tokens + t]; }
+    // A result of the given shape to be filled piece by piece: zeros, LSE −inf.
+    static result zeros(index_t B, index_t H, index_t L, index_t D) {
+        result r;
+        r.batch = B, r.heads = H, r.tokens = L, r.dim = D;
+        r.out.assign(static_cast<std::size_t>(B * H * L * D), 0.0);
+        r.lse.assign(static_cast<std::size_t>(B * H * L), -std::numeric_limits<double>::infinity());
+        return r;
+    }
 };
 
 template <class T>

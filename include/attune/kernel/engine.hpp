@@ -276,7 +276,8 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 kt = kb;
                 kt_stride = p.dk;
             }
-            score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, 0, vec_first, vec_last);  // bounds null: whole tile
+            score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, 0, vec_first, vec_last,  // bounds null: whole tile
+                             prefetch_stream::of(p.v.row(b, hkv, n0), p.v.strides()[2], nk, p.dv));
         }
 
         if constexpr (!detail::is_none_v<score_t>) score_hooks::apply<Arch>(var.score(), S, n0, nk, srows, score_lanes);
@@ -320,19 +321,23 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             var.family().template weights_tile<Arch>(S, nk, rp);  // no row state: weights are final
         }
 
+        // While P·V runs, the next tile's K rows come into L2 (many rows; decode streams its own).
+        const index_t next0 = tile0 + plan.kv_tile;
+        const prefetch_stream next_k = few_rows || next0 >= k_end ? prefetch_stream{}
+            : prefetch_stream::of(p.k.row(b, hkv, next0), p.k.strides()[2], plan.kv_tile < k_end - next0 ? plan.kv_tile : k_end - next0, p.dk);
         // P·V reads the user's V rows when they hold dvp elements and are float, or (few rows) are
         // widened in registers; otherwise a float copy of the tile, zero-padded to dvp.
         if (p.dv == dvp && few_rows) {
             pv_tile<Arch, true>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else if (p.dv == dvp && std::is_same_v<TV, float>) {
-            pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp, row_first, row_last);
+            pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp, row_first, row_last, next_k);
         } else {
             float* vb = s.v_tile.get(plan.kv_tile * dvp);
             for (index_t n = 0; n < nk; ++n) {
                 simd::convert_row<Arch>(p.v.row(b, hkv, n0 + n), vb + n * dvp, p.dv);
                 for (index_t d = p.dv; d < dvp; ++d) vb[n * dvp + d] = 0.0f;
             }
-            pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp, row_first, row_last);
+            pv_tile<Arch, false>(S, rp, rows, static_cast<const float*>(vb), dvp, nk, acc, dvp, row_first, row_last, next_k);
         }
     }
 

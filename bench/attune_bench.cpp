@@ -146,6 +146,9 @@ void bm_attention(benchmark::State& state, shape sh) {
         benchmark::ClobberMemory();
     }
     set_counters(state, sh.flops(), sh.bytes<TQ, TK, TV, float>());
+    // Whether bf16 scores ran on AMX tiles (simd/amx.hpp): 1 on, 0 the fp32 path (CPU, OS or build).
+    if constexpr (std::is_same_v<TQ, attune::bf16> && std::is_same_v<TK, attune::bf16>)
+        state.counters["amx"] = attune::simd::amx_active() ? 1.0 : 0.0;
 }
 
 // DuoAttention decode over a duo_cache holding `lk` tokens: every kv head a retrieval head

@@ -346,6 +346,8 @@ void register_all() {
                                          "/D:" + std::to_string(d);
                 add(name, threads, bm_attention<float, float, float>, shape{1, 8, 8, l, l, d, causal});
             }
+    // Head dim 256 (Gemma's): Q, K and V rows twice as long for the same tiles.
+    add("prefill/causal/L:2048/D:256", threads, bm_attention<float, float, float>, shape{1, 8, 8, 2048, 2048, 256, true});
     // Sinks + window (StreamingLLM): its time should follow its visible keys, not L².
     add("prefill/sinks_window/L:2048/D:128/S:4/W:256", threads, bm_attention<float, float, float>,
         shape{1, 8, 8, 2048, 2048, 128, true, 4, 256});

@@ -276,8 +276,9 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 kt = kb;
                 kt_stride = p.dk;
             }
-            score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, 0, vec_first, vec_last,  // bounds null: whole tile
-                             prefetch_stream::of(p.v.row(b, hkv, n0), p.v.strides()[2], nk, p.dv));
+            // The V rows of the tile come into L2 while the scores run (a probe reads no V).
+            const prefetch_stream tile_v = probing ? prefetch_stream{} : prefetch_stream::of(p.v.row(b, hkv, n0), p.v.strides()[2], nk, p.dv);
+            score_tile<Arch>(qtb, rp, kt, kt_stride, nk, p.dk, S, 0, vec_first, vec_last, tile_v);  // bounds null: whole tile
         }
 
         if constexpr (!detail::is_none_v<score_t>) score_hooks::apply<Arch>(var.score(), S, n0, nk, srows, score_lanes);

@@ -183,6 +183,25 @@ TEST_CASE("reduce_max and reduce_add over the lanes", "[simd]") {
     CHECK(attune::simd::reduce_max(ni) == -std::numeric_limits<float>::infinity());
 }
 
+TEST_CASE("reduce_add_many: lane j of the result is the sum of vector j's lanes", "[simd]") {
+    // Distinct small integers: every partial sum is exact, so any lane mix-up shows.
+    std::vector<attune::simd::vec<arch>> rows(W);
+    std::vector<float> expect(W, 0.0f), x(W);
+    for (std::size_t j = 0; j < W; ++j) {
+        for (std::size_t i = 0; i < W; ++i) {
+            x[i] = static_cast<float>(j * 37 + i * i + 1);
+            expect[j] += x[i];
+        }
+        rows[j] = attune::simd::load<arch>(x.data());
+    }
+    std::vector<float> got(W);
+    attune::simd::store<arch>(got.data(), attune::simd::reduce_add_many(rows.data()));
+    for (std::size_t j = 0; j < W; ++j) {
+        INFO("lane " << j);
+        CHECK(got[j] == expect[j]);
+    }
+}
+
 TEST_CASE("simd::exp_nonpositive (softmax weights) is within 2 ULP, 0 for -inf and very negative, NaN propagates", "[simd][exp]") {
     INFO("arch " << ATTUNE_TEST_ARCH_NAME);
     float worst_x = 0.0f;

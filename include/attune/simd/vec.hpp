@@ -232,31 +232,57 @@ inline bool all_le(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>
 
 namespace attune::simd {
 
-// Horizontal sums of width<Arch> vectors at once (xsimd's haddp: a transpose-and-add tree, far
-// cheaper than width separate reductions). xsimd 8.1's AVX-512 haddp returns the sums in a
-// permuted lane order, so callers read sum j from lane haddp_lane<Arch>()[j]: the order is probed
-// once at first use, which stays right whether or not a later xsimd fixes it.
+// Horizontal sums of width<Arch> vectors at once: lane j of the result is the sum of the lanes
+// of rows[j]. Built on xsimd's haddp (a transpose-and-add tree, far cheaper than width separate
+// reductions), whose AVX-512 version in xsimd 8.1 returns the sums in a permuted lane order: the
+// order is probed once at first use and undone with one lane permute where the target has one,
+// so the result stays right whether or not a later xsimd changes its order.
+namespace detail {
+template <std::size_t W>
+struct lane_order {
+    alignas(64) std::int32_t source[W];  // result lane j comes from haddp's lane source[j]
+    bool identity;
+};
+template <class A>
+const lane_order<xsimd::batch<float, A>::size>& haddp_order() {
+    static constexpr std::size_t W = xsimd::batch<float, A>::size;  // static: clang 14 does not capture it implicitly
+    static const lane_order<W> order = [] {
+        lane_order<W> o{};
+        xsimd::batch<float, A> rows[W];
+        for (std::size_t j = 0; j < W; ++j) rows[j] = xsimd::batch<float, A>(static_cast<float>(j));
+        alignas(64) float sums[W];
+        xsimd::haddp(rows).store_aligned(sums);
+        o.identity = true;
+        for (std::size_t lane = 0; lane < W; ++lane) {
+            const std::size_t j = static_cast<std::size_t>(sums[lane]) / W;  // lane holds W·j
+            o.source[j] = static_cast<std::int32_t>(lane);
+            o.identity = o.identity && j == lane;
+        }
+        return o;
+    }();
+    return order;
+}
+}  // namespace detail
+
 inline scalar_vec reduce_add_many(const scalar_vec* rows) { return rows[0]; }
 template <class A>
 inline xsimd::batch<float, A> reduce_add_many(const xsimd::batch<float, A>* rows) {
-    return xsimd::haddp(rows);
-}
-
-template <class Arch>
-const int* haddp_lane() {
-    static constexpr std::size_t W = width<Arch>;  // static: clang 14 does not capture it implicitly
-    static const auto order = [] {
-        struct table {
-            int lane[W];
-        } t{};
-        vec<Arch> rows[W];
-        for (std::size_t j = 0; j < W; ++j) rows[j] = simd::broadcast<Arch>(static_cast<float>(j));
-        alignas(64) float sums[W];
-        simd::store_aligned<Arch>(sums, simd::reduce_add_many(rows));
-        for (std::size_t lane = 0; lane < W; ++lane) t.lane[static_cast<std::size_t>(sums[lane]) / W] = static_cast<int>(lane);
-        return t;
-    }();
-    return order.lane;
+    using fb = xsimd::batch<float, A>;
+    const fb sums = xsimd::haddp(rows);
+    const auto& order = detail::haddp_order<A>();
+    if (order.identity) return sums;
+#if XSIMD_WITH_AVX512F
+    if constexpr (detail::arch_is<A, xsimd::avx512f>)
+        return fb(_mm512_permutexvar_ps(_mm512_load_si512(order.source), sums));
+#endif
+#if XSIMD_WITH_AVX2
+    if constexpr (detail::arch_is<A, xsimd::avx2> && !detail::arch_is<A, xsimd::avx512f>)
+        return fb(_mm256_permutevar8x32_ps(sums, _mm256_load_si256(reinterpret_cast<const __m256i*>(order.source))));
+#endif
+    alignas(64) float in[fb::size], out[fb::size];
+    sums.store_aligned(in);
+    for (std::size_t j = 0; j < fb::size; ++j) out[j] = in[order.source[j]];
+    return fb::load_aligned(out);
 }
 
 }  // namespace attune::simd

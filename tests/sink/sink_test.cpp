@@ -5,6 +5,7 @@
 // LSE = z (the LSE includes the sink). A sink with a score modifier: the modifier leaves it alone.
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -66,6 +67,31 @@ TEST_CASE("key_bias_sink against the reference, each row once across splits", "[
     c.Lk = 1000;
     c.threads = true;
     check_variant(attune::variant(key_bias(2, 64, 64, true)), c, seed++);
+}
+
+TEST_CASE("key_bias_sink in bf16 decode: v* enters accumulators that bf16 pairs hold split", "[variants][lowp]") {
+    // Few rows with bf16 V accumulate whole 2·W column blocks split (simd/pairs.hpp): the sink's
+    // value, written before the first tile, must be split too, and columns past the last whole block
+    // (Dv 48, 80) stay in order.
+    std::uint32_t seed = 700;
+    struct dims {
+        index_t Dk, Dv;
+    };
+    for (const dims d : {dims{64, 64}, dims{80, 48}, dims{128, 80}, dims{32, 128}})
+        for (index_t g : {1, 4, 8})
+            for (index_t splits : {1, 2}) {
+                vcase c;
+                c.Hkv = 2;
+                c.Hq = 2 * g;
+                c.Lq = 1;
+                c.Lk = 300;
+                c.Dk = d.Dk;
+                c.Dv = d.Dv;
+                c.splits = splits;
+                c.lay = g == 4 ? layout::blhd : layout::bhld;
+                const auto var = attune::variant(key_bias(c.Hkv, c.Dk, c.Dv));
+                check_variant<std::decay_t<decltype(var)>, attune::bf16>(var, c, seed++);
+            }
 }
 
 TEST_CASE("sinks with a score modifier: the modifier leaves the sink alone", "[variants]") {

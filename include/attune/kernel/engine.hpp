@@ -16,6 +16,7 @@
 #include "attune/mask/traits.hpp"
 #include "attune/score/modifier.hpp"
 #include "attune/simd/amx.hpp"
+#include "attune/simd/pairs.hpp"
 #include "attune/simd/vec.hpp"
 #include "attune/sink/sink.hpp"
 
@@ -160,6 +161,26 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
                 var.sink().start(row, m[r], l[r], acc + r * dvp);
             }
     }
+    // Few rows (decode) with bf16 K or V on AVX-512: read as pairs (simd/pairs.hpp), two ALU
+    // operations per 2·W elements instead of four. The dot kernel then takes Q split the same way;
+    // P·V accumulates split columns, put back in order after the last tile.
+    constexpr bool k_pairs = simd::has_bf16_pairs<Arch> && std::is_same_v<TK, bf16>;
+    constexpr bool v_pairs = simd::has_bf16_pairs<Arch> && std::is_same_v<TV, bf16>;
+    const bool v_paired = v_pairs && few_rows && p.dv == dvp && simd::paired_span<Arch>(dvp) > 0;
+    [[maybe_unused]] const float* q_dot = qtb;
+#if XSIMD_WITH_AVX512F
+    if constexpr (k_pairs) {
+        if (few_rows && simd::paired_span<Arch>(p.dk) > 0) {
+            float* qp = s.q_pairs.get(p.dk * rp);
+            for (index_t r = 0; r < rp; ++r) simd::split_pairs<Arch>(qtb + r * p.dk, qp + r * p.dk, p.dk);
+            q_dot = qp;
+        }
+    }
+    if constexpr (v_pairs) {
+        if (v_paired && !detail::is_none_v<sink_t>)  // a sink may have put values in the accumulators
+            for (index_t r = 0; r < rows; ++r) simd::split_pairs_in_place<Arch>(acc + r * dvp, dvp);
+    }
+#endif
     // The dot kernel writes rows in blocks of a few; the lanes past them must hold a fixed value
     // (the softmax update reads whole vectors), so the result never depends on stale memory.
     if (few_rows)
@@ -259,7 +280,8 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         // Scores. Few rows: the dot kernel reads the user's K rows in any storage type. Many rows:
         // the broadcast kernel reads float K rows, the user's or a converted copy of the tile.
         if (few_rows) {
-            dot_tile<Arch>(qtb, p.dk, rows, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S, rp);
+            if (q_dot != qtb) dot_tile<Arch, TK, k_pairs>(q_dot, p.dk, rows, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S, rp);
+            else dot_tile<Arch>(qtb, p.dk, rows, p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, S, rp);
         } else if (use_amx) {
 #if ATTUNE_AMX
             if constexpr (amx_types) simd::amx::score_tile(p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk, dk32, amx_q, rp, p.scale, S, amx_k);
@@ -328,7 +350,9 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             : prefetch_stream::of(p.k.row(b, hkv, next0), p.k.strides()[2], plan.kv_tile < k_end - next0 ? plan.kv_tile : k_end - next0, p.dk);
         // P·V reads the user's V rows when they hold dvp elements and are float, or (few rows) are
         // widened in registers; otherwise a float copy of the tile, zero-padded to dvp.
-        if (p.dv == dvp && few_rows) {
+        if (v_paired) {
+            pv_tile<Arch, true, TV, v_pairs>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
+        } else if (p.dv == dvp && few_rows) {
             pv_tile<Arch, true>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else if (p.dv == dvp && std::is_same_v<TV, float>) {
             pv_tile<Arch, false>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp, row_first, row_last, next_k);
@@ -349,6 +373,12 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         probe->end();
         return;
     }
+#if XSIMD_WITH_AVX512F
+    if constexpr (v_pairs) {
+        if (v_paired)
+            for (index_t r = 0; r < rows; ++r) simd::join_pairs<Arch>(acc + r * dvp, dvp);
+    }
+#endif
     if (partial != nullptr) {
         for (index_t r = 0; r < rows; ++r) {
             partial->m[r] = m[r];

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <utility>
 
+#include "attune/simd/pairs.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::kernel {
@@ -177,33 +178,54 @@ struct dot_shape {
 };
 
 // S[n][r] for KB keys × RB rows: key rows at k[i], query rows q + r·q_stride (dk floats each).
-template <class Arch, int KB, int RB, class TK>
+// Pairs (bf16 K on AVX-512, simd/pairs.hpp): K's whole 2·W blocks are read as pairs and q holds
+// those blocks split (even elements, then odd); the rest of q is in natural order.
+template <class Arch, int KB, int RB, class TK, bool Pairs = false>
 inline void dot_block(const float* q, index_t q_stride, const TK* const* k, index_t dk, float* s, index_t rows_padded) {
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     static_assert(KB * RB == W, "dot_block: one accumulator per lane of the reduction");
-    const index_t body = dk - dk % W;
+    const index_t span = Pairs ? simd::paired_span<Arch>(dk) : 0;  // elements read as pairs
+    const index_t body = dk - (dk - span) % W;                        // … then as vectors, then scalars
     // The first step multiplies instead of zero-filling the accumulators: GCC turns a zeroing
     // loop over this array into a memset it then fails to drop (measured: ~5% of the kernel).
     V acc[KB * RB];
-    if (body > 0) {
-        V qv[RB];
-        for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride);
-        for (int i = 0; i < KB; ++i) {
-            const V kv = simd::load<Arch>(k[i]);
-            for (int r = 0; r < RB; ++r) acc[i * RB + r] = kv * qv[r];
-        }
-    } else {
-        for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
-    }
-    for (index_t d = W; d < body; d += W) {
+    const auto step = [&](index_t d, bool first) {
         V qv[RB];
         for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride + d);
         for (int i = 0; i < KB; ++i) {
             const V kv = simd::load<Arch>(k[i] + d);
-            for (int r = 0; r < RB; ++r) acc[i * RB + r] = simd::fma(kv, qv[r], acc[i * RB + r]);
+            for (int r = 0; r < RB; ++r) acc[i * RB + r] = first ? kv * qv[r] : simd::fma(kv, qv[r], acc[i * RB + r]);
         }
+    };
+    index_t d = 0;
+    if constexpr (Pairs) {
+#if XSIMD_WITH_AVX512F
+        const auto pair_step = [&](index_t e, bool first) {
+            V qe[RB], qo[RB];
+            for (int r = 0; r < RB; ++r) {
+                qe[r] = simd::load<Arch>(q + r * q_stride + e);
+                qo[r] = simd::load<Arch>(q + r * q_stride + e + W);
+            }
+            for (int i = 0; i < KB; ++i) {
+                V ke, ko;
+                simd::load_bf16_pairs<Arch>(k[i] + e, ke, ko);
+                for (int r = 0; r < RB; ++r)
+                    acc[i * RB + r] = simd::fma(ko, qo[r], first ? ke * qe[r] : simd::fma(ke, qe[r], acc[i * RB + r]));
+            }
+        };
+        if (span > 0) {
+            pair_step(0, true);
+            for (d = 2 * W; d < span; d += 2 * W) pair_step(d, false);
+        }
+#endif
     }
+    if (d == 0) {
+        if (body > 0) step(0, true), d = W;
+        else
+            for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
+    }
+    for (; d < body; d += W) step(d, false);
     // Lane i·RB + r of the sums is key i, row r: each key's RB rows go out as one short copy.
     alignas(64) float sums[W];
     simd::store_aligned<Arch>(sums, simd::reduce_add_many(acc));
@@ -214,7 +236,7 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
         }
         for (int r = 0; r < RB; ++r) {
             float t = sums[i * RB + r];
-            for (index_t d = body; d < dk; ++d) t += to_float(k[i][d]) * q[r * q_stride + d];
+            for (index_t e = body; e < dk; ++e) t += to_float(k[i][e]) * q[r * q_stride + e];
             s[i * rows_padded + r] = t;
         }
     }
@@ -224,7 +246,7 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
 // K rows of any storage type are read where they are (bf16/half widened in registers).
 // Keys past nk in the last block repeat key nk−1 and land in S rows < round_up(nk, KB), which the
 // caller's buffer holds; rows past the real ones land in padding lanes.
-template <class Arch, class TK>
+template <class Arch, class TK, bool Pairs = false>
 inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k, index_t k_stride, index_t nk,
                      index_t dk, float* s, index_t rows_padded) {
     constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
@@ -235,17 +257,20 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k
             // The block's L1 look-aheads first, then its L2 ones (measured faster than interleaved).
             for (int i = 0; i < KB; ++i) prefetch_row(k + (n0 + i + stream_prefetch_rows) * k_stride, dk);
             for (int i = 0; i < KB; ++i) prefetch_row_l2(k + (n0 + i + stream_prefetch_l2_rows) * k_stride, dk);
-            dot_block<Arch, KB, RB, TK>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
+            dot_block<Arch, KB, RB, TK, Pairs>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
         }
 }
 
 // ---- P·V: O[r][c] += Σ_n P[n][r]·V[n][c] for RR rows × CC column vectors ----
-template <class Arch, int RR, int CC, class TV, bool Stream>
+// Pairs (bf16 V on AVX-512, simd/pairs.hpp): the CC columns vectors are CC/2 blocks of 2·W
+// columns read as pairs, so O holds each block split (even columns, then odd).
+template <class Arch, int RR, int CC, class TV, bool Stream, bool Pairs = false>
 inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v_stride, index_t nk, float* o,
                      index_t o_stride, prefetch_stream& next) {
     // Stream (decode): V rows a few keys ahead into L1; otherwise the next tile, a line every other key.
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    static_assert(!Pairs || CC % 2 == 0, "pv_block: pairs come in column blocks of 2·W");
     V acc[RR][CC];
     for (int r = 0; r < RR; ++r)
         for (int c = 0; c < CC; ++c) acc[r][c] = simd::load_aligned<Arch>(o + r * o_stride + c * W);
@@ -258,7 +283,13 @@ inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v
             prefetch_row_l2(v + (n + stream_prefetch_l2_rows) * v_stride, CC * W);
         }
         else if (n & 1) pf.step();
-        for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);
+        if constexpr (Pairs) {
+#if XSIMD_WITH_AVX512F
+            for (int c = 0; c < CC; c += 2) simd::load_bf16_pairs<Arch>(v + n * v_stride + c * W, x[c], x[c + 1]);
+#endif
+        } else {
+            for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);
+        }
         for (int r = 0; r < RR; ++r) {
             const V b = simd::broadcast<Arch>(p[n * rows_padded + r]);
             for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(b, x[c], acc[r][c]);
@@ -269,34 +300,42 @@ inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v
     next = pf;
 }
 
-template <class Arch, int RR, int CC, class TV, bool Stream>
+// Runtime (rr, cc) → the template instance (cc even with pairs).
+template <class Arch, int RR, int CC, class TV, bool Stream, bool Pairs = false>
 inline void pv_block_dispatch(int rr, int cc, const float* p, index_t rows_padded, const TV* v, index_t v_stride,
                               index_t nk, float* o, index_t o_stride, prefetch_stream& next) {
     if constexpr (RR > 1) {
-        if (rr < RR) return pv_block_dispatch<Arch, RR - 1, CC, TV, Stream>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride, next);
+        if (rr < RR)
+            return pv_block_dispatch<Arch, RR - 1, CC, TV, Stream, Pairs>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride, next);
     }
-    if constexpr (CC > 1) {
-        if (cc < CC) return pv_block_dispatch<Arch, RR, CC - 1, TV, Stream>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride, next);
+    constexpr int step = Pairs ? 2 : 1;
+    if constexpr (CC > step) {
+        if (cc < CC)
+            return pv_block_dispatch<Arch, RR, CC - step, TV, Stream, Pairs>(rr, cc, p, rows_padded, v, v_stride, nk, o, o_stride, next);
     }
-    pv_block<Arch, RR, CC, TV, Stream>(p, rows_padded, v, v_stride, nk, o, o_stride, next);
+    pv_block<Arch, RR, CC, TV, Stream, Pairs>(p, rows_padded, v, v_stride, nk, o, o_stride, next);
 }
 
 // O[0..rows)[0..dv_padded) += Pᵀ · V, V rows of at least dv_padded readable elements (float, or
 // bf16/half widened in registers: worth it when few rows reuse each V load, as in decode).
 // Stream: V is read once from memory (decode), so rows a few keys ahead are prefetched.
+// Pairs (bf16 V on AVX-512): O's whole 2·W column blocks are held split (simd::join_pairs puts
+// them back in order); columns past them stay in natural order.
 // With row_first/row_last (rows that see only part of the tile): row r's weights are zero outside
 // keys [row_first[r], row_last[r]] (offsets; first > last: none), so each row block runs over the
 // hull of its rows' keys only.
-template <class Arch, bool Stream, class TV>
+template <class Arch, bool Stream, class TV, bool Pairs = false>
 inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, index_t nk, float* o,
                     index_t dv_padded, const index_t* row_first = nullptr, const index_t* row_last = nullptr,
                     prefetch_stream next = {}) {
     constexpr int RR = block_shape<Arch>::pv_rows, CC = block_shape<Arch>::pv_colvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    static_assert(!Pairs || CC % 2 == 0, "pv_tile: pairs come in column blocks of 2·W");
     const index_t colvecs = dv_padded / W;
     // Column blocks outer: one block's slice of V stays in L1 while every row block reuses it.
     for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
         const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
+        const int paired = Pairs ? cc - cc % 2 : 0;  // column vectors read as pairs, then one natural
         for (index_t r0 = 0; r0 < rows; r0 += RR) {
             const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
             index_t f = 0, l = nk - 1;
@@ -309,8 +348,18 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV*
                 }
                 if (f > l) continue;
             }
-            pv_block_dispatch<Arch, RR, CC, TV, Stream>(rr, cc, p + f * rows_padded + r0, rows_padded, v + f * v_stride + c0 * W,
-                                                        v_stride, l - f + 1, o + r0 * dv_padded + c0 * W, dv_padded, next);
+            const float* pf = p + f * rows_padded + r0;
+            float* of = o + r0 * dv_padded + c0 * W;
+            const TV* vf = v + f * v_stride + c0 * W;
+            if constexpr (Pairs) {
+                if (paired > 0)
+                    pv_block_dispatch<Arch, RR, CC, TV, Stream, true>(rr, paired, pf, rows_padded, vf, v_stride, l - f + 1, of, dv_padded, next);
+                if (paired < cc)
+                    pv_block_dispatch<Arch, RR, 1, TV, Stream, false>(rr, cc - paired, pf, rows_padded, vf + paired * W, v_stride, l - f + 1,
+                                                                      of + paired * W, dv_padded, next);
+            } else {
+                pv_block_dispatch<Arch, RR, CC, TV, Stream>(rr, cc, pf, rows_padded, vf, v_stride, l - f + 1, of, dv_padded, next);
+            }
         }
     }
 }

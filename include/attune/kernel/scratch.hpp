@@ -25,6 +25,7 @@ using buffer = basic_buffer<float>;
 // The per-thread working set of one work item of the tile engine.
 struct item_scratch {
     buffer qt;      // packed, scaled queries: [dk][rows_padded]
+    buffer q_pairs; // few rows with bf16 K: the query rows split as bf16 pairs are (simd/pairs.hpp): [rows_padded][dk]
     buffer scores;  // scores, then weights: [tile_keys][rows_padded]
     buffer acc;     // output accumulators: [rows][dv_padded]
     buffer k_tile;  // K tile converted to float (bf16/half storage only): [tile_keys][dk]

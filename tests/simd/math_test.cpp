@@ -202,6 +202,30 @@ TEST_CASE("reduce_add_many: lane j of the result is the sum of vector j's lanes"
     }
 }
 
+#if XSIMD_WITH_AVX512F
+TEST_CASE("quads: four vectors' first lanes as one vector and back, repeated and summed", "[simd]") {
+    if constexpr (attune::simd::has_quads<arch>) {
+        alignas(64) float rows[4][16];
+        for (int j = 0; j < 4; ++j)
+            for (int i = 0; i < 16; ++i) rows[j][i] = static_cast<float>(100 * j + i);
+        const auto q = attune::simd::load_quads<arch>(&rows[0][0], 16);
+        alignas(64) float got[16];
+        attune::simd::store_aligned<arch>(got, q);
+        for (int i = 0; i < 16; ++i) CHECK(got[i] == rows[i / 4][i % 4]);
+        alignas(64) float out[4][16] = {};
+        attune::simd::store_quads<arch>(&out[0][0], 16, q);
+        for (int j = 0; j < 4; ++j)
+            for (int i = 0; i < 16; ++i) CHECK(out[j][i] == (i < 4 ? rows[j][i] : 0.0f));  // only the first four lanes
+        attune::simd::store_aligned<arch>(got, attune::simd::repeat_quad<arch>(q));
+        for (int i = 0; i < 16; ++i) CHECK(got[i] == rows[0][i % 4]);
+        attune::simd::store_aligned<arch>(got, attune::simd::sum_quads<arch>(q));
+        for (int i = 0; i < 16; ++i) CHECK(got[i] == rows[0][i % 4] + rows[1][i % 4] + rows[2][i % 4] + rows[3][i % 4]);
+    } else {
+        CHECK(!attune::simd::has_quads<arch>);  // an AVX-512 build of a narrower arch
+    }
+}
+#endif
+
 TEST_CASE("simd::exp_nonpositive (softmax weights) is within 2 ULP, 0 for -inf and very negative, NaN propagates", "[simd][exp]") {
     INFO("arch " << ATTUNE_TEST_ARCH_NAME);
     float worst_x = 0.0f;

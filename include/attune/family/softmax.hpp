@@ -27,8 +27,11 @@ struct softmax {
     // row states (m, l) and writes into alpha the factor by which each row's accumulator must be
     // rescaled. Returns false when no accumulator needs it. A row that has seen only −inf keeps
     // m = −inf, l = 0 and gets weights 0.
+    // live_rows (optional, 0: all): the rows that hold scores; lanes past them are padding the
+    // engine never reads, so with ≤ 4 of them in one vector (decode) the exponentials of four keys
+    // share one vector (simd::load_quads) and the padding lanes keep their scores.
     template <class Arch>
-    static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha) {
+    static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha, index_t live_rows = 0) {
         using V = simd::vec<Arch>;
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         bool rescale = false;
@@ -51,7 +54,22 @@ struct softmax {
             const V m_ref = simd::replace_neg_inf(m_new, 0.0f);  // −inf − (−inf) would be NaN
             const V a = simd::exp(m_old - m_ref);
             V sum = simd::broadcast<Arch>(0.0f);
-            for (index_t k = 0; k < nk; ++k) {
+            index_t k = 0;
+#if XSIMD_WITH_AVX512F
+            if constexpr (simd::has_quads<Arch>) {
+                if (rows_padded == W && live_rows > 0 && live_rows <= 4) {
+                    const V mq = simd::repeat_quad<Arch>(m_ref);
+                    for (; k + 4 <= nk; k += 4) {
+                        float* s = S + k * W;
+                        const V p = simd::exp_nonpositive(simd::load_quads<Arch>(s, W) - mq);
+                        simd::store_quads<Arch>(s, W, p);
+                        sum += p;
+                    }
+                    sum = simd::sum_quads<Arch>(sum);
+                }
+            }
+#endif
+            for (; k < nk; ++k) {
                 float* s = S + k * rows_padded + r;
                 const V p = simd::exp_nonpositive(simd::load_aligned<Arch>(s) - m_ref);
                 simd::store_aligned<Arch>(s, p);

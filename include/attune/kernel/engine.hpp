@@ -6,6 +6,7 @@
 // and accumulates P·V. The item ends either finalised into the output or as a partial state for ⊕.
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "attune/core/index_context.hpp"
 #include "attune/core/row_state.hpp"
@@ -70,6 +71,15 @@ inline void store_inactive_rows(const Router& router, const P& p, index_t b, ind
         (void)router, (void)p, (void)b, (void)hkv, (void)i0, (void)nq;
     }
 }
+
+// Whether a family's update_tile takes the optional live_rows hint (family/softmax.hpp).
+template <class F, class Arch, class = void>
+struct takes_live_rows : std::false_type {};
+template <class F, class Arch>
+struct takes_live_rows<F, Arch, std::void_t<decltype(F::template update_tile<Arch>(std::declval<float*>(), index_t{}, index_t{},
+                                                                                     std::declval<float*>(), std::declval<float*>(),
+                                                                                     std::declval<float*>(), index_t{}))>>
+    : std::true_type {};
 
 // The forward pass: scores become weights and P·V. A probe pass (kernel/probe_pass.hpp) instead
 // hands each masked score tile to an observer and neither reads V nor writes the output.
@@ -332,7 +342,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
             continue;
         }
         if constexpr (family::row_statistics) {
-            if (family::template update_tile<Arch>(S, nk, rp, m, l, alpha)) {
+            bool rescale;
+            if constexpr (takes_live_rows<family, Arch>::value) rescale = family::template update_tile<Arch>(S, nk, rp, m, l, alpha, rows);
+            else rescale = family::template update_tile<Arch>(S, nk, rp, m, l, alpha);
+            if (rescale) {
                 for (index_t r = 0; r < rows; ++r) {
                     if (alpha[r] == 1.0f) continue;
                     const simd::vec<Arch> a = simd::broadcast<Arch>(alpha[r]);

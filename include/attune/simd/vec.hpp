@@ -232,6 +232,44 @@ inline bool all_le(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>
 
 namespace attune::simd {
 
+// Quads (AVX-512): the first four lanes of four vectors `stride` floats apart, as one vector, and
+// back. Decode's score tiles hold a row per lane and only a few rows (a GQA group of ≤ 4 heads), so
+// the softmax exponentials of four keys fit one vector instead of four mostly idle ones.
+#if XSIMD_WITH_AVX512F
+template <class Arch>
+inline constexpr bool has_quads = detail::arch_is<Arch, xsimd::avx512f>;
+
+// Lanes 4j..4j+3 ← p[j·stride .. j·stride + 3] (16-byte aligned).
+template <class Arch>
+inline vec<Arch> load_quads(const float* p, index_t stride) {
+    __m512 v = _mm512_castps128_ps512(_mm_load_ps(p));
+    v = _mm512_insertf32x4(v, _mm_load_ps(p + stride), 1);
+    v = _mm512_insertf32x4(v, _mm_load_ps(p + 2 * stride), 2);
+    return vec<Arch>(_mm512_insertf32x4(v, _mm_load_ps(p + 3 * stride), 3));
+}
+template <class Arch>
+inline void store_quads(float* p, index_t stride, const vec<Arch>& v) {
+    _mm_store_ps(p, _mm512_castps512_ps128(v));
+    _mm_store_ps(p + stride, _mm512_extractf32x4_ps(v, 1));
+    _mm_store_ps(p + 2 * stride, _mm512_extractf32x4_ps(v, 2));
+    _mm_store_ps(p + 3 * stride, _mm512_extractf32x4_ps(v, 3));
+}
+// Lanes 0..3 of v in every quad.
+template <class Arch>
+inline vec<Arch> repeat_quad(const vec<Arch>& v) {
+    return vec<Arch>(_mm512_shuffle_f32x4(v, v, 0));
+}
+// Every quad ← the lane-wise sum of the four quads.
+template <class Arch>
+inline vec<Arch> sum_quads(const vec<Arch>& v) {
+    const __m512 t = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return vec<Arch>(_mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1))));
+}
+#else
+template <class Arch>
+inline constexpr bool has_quads = false;
+#endif
+
 // Horizontal sums of width<Arch> vectors at once: lane j of the result is the sum of the lanes
 // of rows[j]. Built on xsimd's haddp (a transpose-and-add tree, far cheaper than width separate
 // reductions), whose AVX-512 version in xsimd 8.1 returns the sums in a permuted lane order: the

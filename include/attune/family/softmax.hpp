@@ -31,7 +31,7 @@ struct softmax {
     // engine never reads, so with ≤ 4 of them in one vector (decode) the exponentials of four keys
     // share one vector (simd::load_quads) and the padding lanes keep their scores.
     template <class Arch>
-    static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha, index_t live_rows = 0) {
+    static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha, [[maybe_unused]] index_t live_rows = 0) {
         using V = simd::vec<Arch>;
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         bool rescale = false;

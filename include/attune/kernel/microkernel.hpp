@@ -266,7 +266,7 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k
 }
 
 // ---- P·V: O[r][c] += Σ_n P[n][r]·V[n][c] for RR rows × CC column vectors ----
-// Pairs (bf16 V on AVX-512, simd/pairs.hpp): the CC columns vectors are CC/2 blocks of 2·W
+// Pairs (bf16 V on AVX-512, simd/pairs.hpp): the CC column vectors are CC/2 blocks of 2·W
 // columns read as pairs, so O holds each block split (even columns, then odd).
 template <class Arch, int RR, int CC, class TV, bool Stream, bool Pairs = false>
 inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v_stride, index_t nk, float* o,

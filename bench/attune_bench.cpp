@@ -6,6 +6,8 @@
 //   peak/read/threads:N                        streaming vectorised sum over 1 GiB, total B/s
 //   prefill/{causal,nomask}/L:<L>/D:<D>/threads:N          B 1, H 8, Lq = Lk = L
 //   prefill/causal/L:2048/D:128/bf16/threads:N             the same with bf16 Q, K, V (fp32 out)
+//   prefill/causal/L:2048/D:128/bf16/out:bf16/threads:N    bf16 Q, K, V and out (as PyTorch's bf16 SDPA;
+//                                              with AMX, P·V on the tiles from P rounded to bf16)
 //   prefill/sinks_window/L:2048/D:128/S:4/W:256/threads:N  StreamingLLM mask: 4 sinks + 256-token window
 //   prefill/causal/L:2048/D:128/{mod:softcap,mod:alibi,mod:relbias,mod:music,family:sigmoid}/threads:N
 //                                              the causal row with a score modifier (relbias R 128, music
@@ -83,13 +85,13 @@ struct shape {
 
 // ---------------------------------------------------------------------------------------------
 // attune::attention over random inputs of `sh`, with `threads` OpenMP workers.
-template <class TQ, class TK, class TV>
+template <class TQ, class TK, class TV, class TO = float>
 void bm_attention(benchmark::State& state, shape sh) {
     const int threads = static_cast<int>(state.range(0));
     const auto q = random_vector<TQ>(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d), 1);
     const auto k = random_vector<TK>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 2);
     const auto v = random_vector<TV>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 3);
-    std::vector<float> out(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d));
+    std::vector<TO> out(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d));
     const auto qv = attune::view_bhld(q.data(), sh.b, sh.hq, sh.lq, sh.d);
     const auto kv = attune::view_bhld(k.data(), sh.b, sh.hkv, sh.lk, sh.d);
     const auto vv = attune::view_bhld(v.data(), sh.b, sh.hkv, sh.lk, sh.d);
@@ -145,7 +147,7 @@ void bm_attention(benchmark::State& state, shape sh) {
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    set_counters(state, sh.flops(), sh.bytes<TQ, TK, TV, float>());
+    set_counters(state, sh.flops(), sh.bytes<TQ, TK, TV, TO>());
     // Whether bf16 scores ran on AMX tiles (simd/amx.hpp): 1 on, 0 the fp32 path (CPU, OS or build).
     if constexpr (std::is_same_v<TQ, attune::bf16> && std::is_same_v<TK, attune::bf16>)
         state.counters["amx"] = attune::simd::amx_active() ? 1.0 : 0.0;
@@ -364,6 +366,8 @@ void register_all() {
         }
     }
     add("prefill/causal/L:2048/D:128/bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16>,
+        shape{1, 8, 8, 2048, 2048, 128, true});
+    add("prefill/causal/L:2048/D:128/bf16/out:bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16, attune::bf16>,
         shape{1, 8, 8, 2048, 2048, 128, true});
 
     // MoH decode (multi-head, Hq = Hkv = 32): half the heads of the token active; a head's K/V is

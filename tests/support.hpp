@@ -114,6 +114,18 @@ inline tolerance bf16_out_tolerance() { return {1e-4, 1.0 / 256, 1.0 / 256, 1e-4
 // |out| here is O(1), far above half's subnormal range, so no extra absolute term is needed.
 inline tolerance half_out_tolerance() { return {1e-4, 1.0 / 1024, 1.0 / 1024, 1e-4}; }
 
+// bf16 Q, K, V and output where AMX runs: P·V on the tiles from weights rounded to bf16
+// (attune/simd/amx.hpp). Each weight moves by at most 2^-9 of itself, so an output element by at
+// most 2^-9·Σ w|v| (over the row sum for softmax); `weighted_abs_max` is that sum's largest value
+// over the output: max|v| for softmax, in general the reference run on |V|.
+template <class TQ, class TK, class TV, class TO>
+tolerance with_rounded_weights(tolerance t, double weighted_abs_max) {
+    using attune::bf16;
+    if constexpr (std::is_same_v<TQ, bf16> && std::is_same_v<TK, bf16> && std::is_same_v<TV, bf16> && std::is_same_v<TO, bf16>)
+        if (attune::simd::amx_active()) t.max_abs += weighted_abs_max / 512;
+    return t;
+}
+
 template <class T>
 tolerance output_tolerance() {
     if constexpr (std::is_same_v<T, attune::bf16>) return bf16_out_tolerance();

@@ -111,7 +111,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     item_scratch& s = item_scratch::local();
     float* qtb = s.qt.get(p.dk * rp);
     float* S = s.scores.get(plan.kv_tile * rp);
-    float* acc = s.acc.get(rows * dvp);
+    float* acc = s.acc.get(rp * dvp);  // rows past `rows`: room for whole AMX tiles, never read
     float* st = s.state.get(7 * rp);
     // Row state, then the rows' visible key intervals as floats (lane-wise masking): [lo, hi] and,
     // for two-interval masks, [lo2, hi2].
@@ -132,13 +132,25 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     [[maybe_unused]] std::uint32_t* amx_q = nullptr;
     [[maybe_unused]] bf16* amx_k = nullptr;
     [[maybe_unused]] index_t dk32 = 0;
-    bool use_amx = false;
+    [[maybe_unused]] bf16* amx_p = nullptr;
+    [[maybe_unused]] std::uint32_t* amx_v = nullptr;
+    bool use_amx = false, amx_pv = false;
+#if ATTUNE_AMX
+    static_assert(work_plan::kv_tile <= simd::amx::pv_max_keys, "AMX P·V packs one kv tile of weights per row");
+#endif
     if constexpr (amx_types) {
         if (!few_rows && simd::amx_active()) {
             use_amx = true;
             dk32 = round_up(p.dk, 32);
             amx_q = reinterpret_cast<std::uint32_t*>(s.amx_q.get(dk32 / 2 * rp));
             amx_k = reinterpret_cast<bf16*>(s.amx_k.get(8 * dk32));
+            // P·V on the tiles too when V and the output are bf16: P rounded to bf16 (simd/amx.hpp).
+            using TO = typename decltype(p.out)::value_type;
+            if constexpr (std::is_same_v<TV, bf16> && std::is_same_v<TO, bf16>) {
+                amx_pv = true;
+                amx_p = reinterpret_cast<bf16*>(s.amx_p.get(rp * simd::amx::pv_max_keys / 2));
+                amx_v = reinterpret_cast<std::uint32_t*>(s.amx_v.get(simd::amx::pv_max_keys / 2 * dvp));
+            }
 #if ATTUNE_AMX
             simd::amx::pack_q([&](index_t r) { return p.q.row(b, R.head[r], R.token[r]); }, rows, rp, p.dk, dk32, amx_q);
             simd::amx::configure();
@@ -160,7 +172,7 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         m[r] = neg_inf;
         l[r] = 0.0f;
     }
-    for (index_t i = 0; i < rows * dvp; ++i) acc[i] = 0.0f;
+    for (index_t i = 0; i < rp * dvp; ++i) acc[i] = 0.0f;
     // The sink enters each row's state once: in the item of split 0 (sink/sink.hpp). A probe reads
     // the forward pass's LSE, which already holds it.
     if constexpr (!detail::is_none_v<sink_t> && !probing) {
@@ -361,9 +373,16 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         const index_t next0 = tile0 + plan.kv_tile;
         const prefetch_stream next_k = few_rows || next0 >= k_end ? prefetch_stream{}
             : prefetch_stream::of(p.k.row(b, hkv, next0), p.k.strides()[2], plan.kv_tile < k_end - next0 ? plan.kv_tile : k_end - next0, p.dk);
-        // P·V reads the user's V rows when they hold dvp elements and are float, or (few rows) are
-        // widened in registers; otherwise a float copy of the tile, zero-padded to dvp.
-        if (v_paired) {
+        // P·V: on AMX tiles for bf16 V and output (weights rounded to bf16, V packed as key pairs).
+        // Otherwise the fp32 kernels read the user's V rows when they hold dvp elements and are
+        // float, or (few rows) are widened in registers; else a float copy of the tile, zero-padded.
+        if (amx_pv) {
+#if ATTUNE_AMX
+            simd::amx::pack_weights(S, rp, nk, amx_p);
+            if constexpr (std::is_same_v<TV, bf16>) simd::amx::pack_values(p.v.row(b, hkv, n0), p.v.strides()[2], nk, p.dv, dvp, amx_v);
+            simd::amx::pv_tile(amx_p, rp, nk, amx_v, dvp, acc);
+#endif
+        } else if (v_paired) {
             pv_tile<Arch, true, TV, v_pairs>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);
         } else if (p.dv == dvp && few_rows) {
             pv_tile<Arch, true>(S, rp, rows, p.v.row(b, hkv, n0), p.v.strides()[2], nk, acc, dvp);

@@ -33,6 +33,8 @@ struct item_scratch {
     buffer state;   // m, l, alpha, mask lo/hi (two intervals): 7 × rows_padded
     buffer amx_q;   // bf16 Q as VNNI pairs for the AMX score tiles (simd/amx.hpp): [dk32/2][rows_padded] × 32 bits
     buffer amx_k;   // a zero-padded 16-key block of K in bf16: 16 × dk32 × 16 bits
+    buffer amx_p;   // weights rounded to bf16 for AMX P·V: [rows_padded][64 keys] × 16 bits
+    buffer amx_v;   // the V tile as bf16 key pairs for AMX P·V: [32 pairs][dv_padded] × 32 bits
     basic_buffer<index_t> bounds;  // a partial tile's keys per row and per row vector: 2 × rows_padded + 2 × vectors
 
     static item_scratch& local() {

@@ -1,8 +1,13 @@
 #pragma once
-// Intel AMX for the score tiles of bf16 prefill: S = Q·Kᵀ with bf16 operands and fp32 sums, 16×16
-// blocks per instruction (tdpbf16ps: 16 keys × 16 query rows × 32 d). The products of two bf16
-// numbers are exact in fp32, so the scores match the float path up to the order of the sums; P·V
-// stays on the fp32 micro-kernels (P is never rounded to bf16).
+// Intel AMX for bf16 prefill: 16×16 blocks of fp32 sums per instruction (tdpbf16ps: 16 × 16 × 32
+// bf16 products).
+// - Scores S = Q·Kᵀ from the exact bf16 inputs (16 keys × 16 query rows × 32 d). The product of two
+//   bf16 numbers is exact in fp32, so the scores match the float path up to the order of the sums.
+// - P·V, when V is bf16 and the output is bf16 too: the weights P are rounded to bf16 (to nearest
+//   even) and O += P·V runs on the tiles (16 query rows × 16 columns × 32 keys), as PyTorch's and
+//   oneDNN's bf16 attention do. The error this adds, at most 2^-9 of the weighted mean |v| per
+//   element, is the order of the bf16 output's own rounding. A float output keeps P in fp32 (the
+//   fp32 micro-kernels), so asking for float output keeps float accuracy.
 //
 // Compiled in when the compiler targets AMX (-mamx-tile -mamx-bf16, e.g. -march=native on
 // Sapphire Rapids and later); used only when the CPU reports AMX-BF16 and Linux grants the tile
@@ -58,19 +63,26 @@ inline bool set_amx_allowed(bool allowed) { return detail::amx_allowed_flag().ex
 // Whether calls now take the AMX path where it applies.
 inline bool amx_active() { return amx_compiled && detail::amx_allowed_flag().load(std::memory_order_relaxed) && amx_supported(); }
 
+namespace amx {
+// Keys of one AMX P·V tile (the engine's kv tile at most): the packed weights' row length.
+inline constexpr index_t pv_max_keys = 64;
+}  // namespace amx
+
 #if ATTUNE_AMX
 namespace amx {
 
-// Every tile 16 rows × 64 bytes: C (tiles 0, 1: 16 keys × 16 fp32 rows), A (tile 4: 16 keys × 32
-// bf16 of d), B (tiles 6, 7: 16 d-pairs × 16 rows × 2 bf16). The 64-byte LDTILECFG operand:
-// palette 1, bytes 16–47 the tiles' bytes per row (u16), bytes 48–63 their rows.
+// Every tile 16 rows × 64 bytes. Scores: C in tiles 0, 1 (16 keys × 16 fp32 rows), A in tile 4
+// (16 keys × 32 bf16 of d), B in tiles 6, 7 (16 d-pairs × 16 rows × 2 bf16). P·V: C in tiles 0–3
+// (2 × 2 blocks of 16 rows × 16 fp32 columns), A in tiles 4, 5 (16 rows × 32 bf16 weights), B in
+// tiles 6, 7 (16 key pairs × 16 columns × 2 bf16). The 64-byte LDTILECFG operand: palette 1, bytes
+// 16–47 the tiles' bytes per row (u16), bytes 48–63 their rows.
 // A constant in memory, not a stack object: GCC's _tile_loadconfig tells the compiler it reads 8
 // bytes only, so stores of the rest of a local configuration were removed as dead (a #GP).
 alignas(64) inline constexpr std::uint8_t tile_config[64] = {
     1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          // palette, start row, reserved
-    64, 0, 64, 0, 0, 0, 0, 0, 64, 0, 0, 0, 64, 0, 64, 0,     // colsb, tiles 0–7
+    64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0,  // colsb, tiles 0–7
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          // colsb, tiles 8–15
-    16, 16, 0, 0, 16, 0, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0,     // rows, tiles 0–15
+    16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0,  // rows, tiles 0–15
 };
 
 // Loads the configuration on this thread (cheap; done once per work item).
@@ -130,6 +142,126 @@ inline void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, 
                 _mm512_storeu_ps(out + i * rp, _mm512_mul_ps(_mm512_loadu_ps(out + i * rp), sc));
                 if (two) _mm512_storeu_ps(out + i * rp + 16, _mm512_mul_ps(_mm512_loadu_ps(out + i * rp + 16), sc));
             }
+        }
+    }
+}
+
+// ---- P·V ----
+
+namespace detail {
+// 16 × 16 transpose of 32-bit lanes: lane j of r[i] ends in lane i of r[j]. Two unpack stages
+// gather 4 × 4 blocks inside 128-bit lanes, two 128-bit shuffles move the blocks (64 operations).
+inline void transpose_16x16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int k = 0; k < 4; ++k) {
+        const __m512i x = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x44), y = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xee);
+        const __m512i x2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x44), y2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xee);
+        t[k] = _mm512_shuffle_i32x4(x, x2, 0x88);
+        t[4 + k] = _mm512_shuffle_i32x4(x, x2, 0xdd);
+        t[8 + k] = _mm512_shuffle_i32x4(y, y2, 0x88);
+        t[12 + k] = _mm512_shuffle_i32x4(y, y2, 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// fp32 → bf16 bits, rounded to nearest even, in the high half of each 32-bit lane (the low half
+// is garbage). NaN becomes the canonical quiet NaN: the carry of the rounding could turn some
+// NaN payloads into ±0 or ±inf.
+inline __m512i round_to_bf16_high(__m512 x) {
+    const __m512i bits = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+    const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), lsb);
+    return _mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc00000));
+}
+}  // namespace detail
+
+// Weights S[n][r] (fp32, rows_padded apart, n < nk ≤ pv_max_keys) → bf16 rows pb[r][n], each
+// pv_max_keys long, keys nk.. zero. One 16 × 16 transpose of key pairs per 32 keys × 16 rows.
+inline void pack_weights(const float* s, index_t rp, index_t nk, bf16* pb) {
+    const index_t nk32 = (nk + 31) / 32 * 32;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    for (index_t r0 = 0; r0 < rp; r0 += 16)
+        for (index_t n0 = 0; n0 < nk32; n0 += 32) {
+            __m512i pairs[16];  // lane r: keys n0 + 2i (low half) and n0 + 2i + 1 (high half) of row r0 + r
+            for (int i = 0; i < 16; ++i) {
+                const index_t n = n0 + 2 * i;
+                const __m512i even = detail::round_to_bf16_high(n < nk ? _mm512_loadu_ps(s + n * rp + r0) : zero);
+                const __m512i odd = detail::round_to_bf16_high(n + 1 < nk ? _mm512_loadu_ps(s + (n + 1) * rp + r0) : zero);
+                pairs[i] = _mm512_ternarylogic_epi32(odd, high, _mm512_srli_epi32(even, 16), 0xea);  // (odd & high) | even >> 16
+            }
+            detail::transpose_16x16(pairs);
+            for (int r = 0; r < 16; ++r) _mm512_storeu_si512(pb + (r0 + r) * pv_max_keys + n0, pairs[r]);
+        }
+}
+
+// V rows (bf16, v_stride apart, dv columns, n < nk) → key pairs vp[n/2][c] = (V[n][c], V[n+1][c])
+// as 32 bits, dvp columns (a multiple of 16) per pair, columns dv.. and keys nk.. zero.
+inline void pack_values(const bf16* v, index_t v_stride, index_t nk, index_t dv, index_t dvp, std::uint32_t* vp) {
+    const index_t nk32 = (nk + 31) / 32 * 32;
+    alignas(64) static constexpr std::uint16_t lo_index[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+    alignas(64) static constexpr std::uint16_t hi_index[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                                               24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+    const __m512i lo = _mm512_load_si512(lo_index), hi = _mm512_load_si512(hi_index);
+    for (index_t c = 0; c < dvp; c += 32) {
+        const index_t cols = dv - c < 32 ? (dv > c ? dv - c : 0) : 32;
+        const __mmask32 m = cols == 32 ? ~__mmask32(0) : (__mmask32(1) << cols) - 1;
+        for (index_t n = 0; n < nk32; n += 2) {
+            const __m512i a = n < nk ? _mm512_maskz_loadu_epi16(m, v + n * v_stride + c) : _mm512_setzero_si512();
+            const __m512i b = n + 1 < nk ? _mm512_maskz_loadu_epi16(m, v + (n + 1) * v_stride + c) : _mm512_setzero_si512();
+            std::uint32_t* dst = vp + (n / 2) * dvp + c;
+            _mm512_storeu_si512(dst, _mm512_permutex2var_epi16(a, lo, b));
+            if (c + 16 < dvp) _mm512_storeu_si512(dst + 16, _mm512_permutex2var_epi16(a, hi, b));
+        }
+    }
+}
+
+// acc[r][c] += Σ_n pb[r][n]·V[n][c] for r < rp, c < dvp (both multiples of 16), over the keys of
+// pack_weights and pack_values (nk rounded up to 32; the padding is zero). acc rows are dvp apart
+// and all rp of them exist. Blocks of 2 × 2 output tiles: each weight and value tile load feeds
+// two products.
+inline void pv_tile(const bf16* pb, index_t rp, index_t nk, const std::uint32_t* vp, index_t dvp, float* acc) {
+    const index_t nk32 = (nk + 31) / 32 * 32;
+    const long c_bytes = static_cast<long>(dvp * 4), a_bytes = static_cast<long>(pv_max_keys * 2);
+    for (index_t r0 = 0; r0 < rp; r0 += 32) {
+        const bool two_rows = r0 + 16 < rp;
+        for (index_t c0 = 0; c0 < dvp; c0 += 32) {
+            const bool two_cols = c0 + 16 < dvp;
+            float* o = acc + r0 * dvp + c0;
+            _tile_loadd(0, o, c_bytes);
+            if (two_cols) _tile_loadd(1, o + 16, c_bytes);
+            if (two_rows) _tile_loadd(2, o + 16 * dvp, c_bytes);
+            if (two_rows && two_cols) _tile_loadd(3, o + 16 * dvp + 16, c_bytes);
+            for (index_t n0 = 0; n0 < nk32; n0 += 32) {
+                const std::uint32_t* b = vp + (n0 / 2) * dvp + c0;
+                _tile_loadd(4, pb + r0 * pv_max_keys + n0, a_bytes);
+                _tile_loadd(6, b, c_bytes);
+                _tile_dpbf16ps(0, 4, 6);
+                if (two_cols) {
+                    _tile_loadd(7, b + 16, c_bytes);
+                    _tile_dpbf16ps(1, 4, 7);
+                }
+                if (two_rows) {
+                    _tile_loadd(5, pb + (r0 + 16) * pv_max_keys + n0, a_bytes);
+                    _tile_dpbf16ps(2, 5, 6);
+                    if (two_cols) _tile_dpbf16ps(3, 5, 7);
+                }
+            }
+            _tile_stored(0, o, c_bytes);
+            if (two_cols) _tile_stored(1, o + 16, c_bytes);
+            if (two_rows) _tile_stored(2, o + 16 * dvp, c_bytes);
+            if (two_rows && two_cols) _tile_stored(3, o + 16 * dvp + 16, c_bytes);
         }
     }
 }

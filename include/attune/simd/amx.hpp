@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "attune/core/types.hpp"
+#include "attune/simd/transpose.hpp"
 
 #if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512F__) && defined(__linux__) && defined(__x86_64__)
 #define ATTUNE_AMX 1
@@ -93,6 +94,14 @@ inline void release() { _tile_release(); }
 // dk32 (a multiple of 32) and rows to rp (a multiple of 16). Unscaled: the exact bf16 inputs.
 template <class RowAt>
 inline void pack_q(const RowAt& row_at, index_t rows, index_t rp, index_t dk, index_t dk32, std::uint32_t* qp) {
+    if (dk % 2 == 0) {  // each row as dk/2 pairs of 32 bits, transposed 16 rows at a time
+        for (index_t r0 = 0; r0 < rp; r0 += 16) {
+            const void* src[16];
+            for (index_t i = 0; i < 16; ++i) src[i] = r0 + i < rows ? static_cast<const void*>(row_at(r0 + i)) : nullptr;
+            transpose_rows_16(src, dk / 2, dk32 / 2, qp + r0, rp);
+        }
+        return;
+    }
     for (index_t r = 0; r < rp; ++r) {
         const std::uint16_t* src = r < rows ? reinterpret_cast<const std::uint16_t*>(row_at(r)) : nullptr;
         for (index_t d = 0; d < dk32; d += 2) {
@@ -149,31 +158,6 @@ inline void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, 
 // ---- P·V ----
 
 namespace detail {
-// 16 × 16 transpose of 32-bit lanes: lane j of r[i] ends in lane i of r[j]. Two unpack stages
-// gather 4 × 4 blocks inside 128-bit lanes, two 128-bit shuffles move the blocks (64 operations).
-inline void transpose_16x16(__m512i r[16]) {
-    __m512i t[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {  // u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3
-        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int k = 0; k < 4; ++k) {
-        const __m512i x = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x44), y = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xee);
-        const __m512i x2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x44), y2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xee);
-        t[k] = _mm512_shuffle_i32x4(x, x2, 0x88);
-        t[4 + k] = _mm512_shuffle_i32x4(x, x2, 0xdd);
-        t[8 + k] = _mm512_shuffle_i32x4(y, y2, 0x88);
-        t[12 + k] = _mm512_shuffle_i32x4(y, y2, 0xdd);
-    }
-    for (int i = 0; i < 16; ++i) r[i] = t[i];
-}
-
 // fp32 → bf16 bits, rounded to nearest even, in the high half of each 32-bit lane (the low half
 // is garbage). NaN becomes the canonical quiet NaN: the carry of the rounding could turn some
 // NaN payloads into ±0 or ±inf.
@@ -200,7 +184,7 @@ inline void pack_weights(const float* s, index_t rp, index_t nk, bf16* pb) {
                 const __m512i odd = detail::round_to_bf16_high(n + 1 < nk ? _mm512_loadu_ps(s + (n + 1) * rp + r0) : zero);
                 pairs[i] = _mm512_ternarylogic_epi32(odd, high, _mm512_srli_epi32(even, 16), 0xea);  // (odd & high) | even >> 16
             }
-            detail::transpose_16x16(pairs);
+            transpose_16x16(pairs);
             for (int r = 0; r < 16; ++r) _mm512_storeu_si512(pb + (r0 + r) * pv_max_keys + n0, pairs[r]);
         }
 }

@@ -1,0 +1,58 @@
+#pragma once
+// Transposes of 16 × 16 blocks of 32-bit elements (AVX-512), for packing rows into the kernels'
+// column layouts: Q as Qt[d][rows] (fp32 scores) and as VNNI pairs (AMX), bf16 weights for AMX.
+#include "attune/core/types.hpp"
+#include "attune/simd/vec.hpp"
+
+#if XSIMD_WITH_AVX512F
+#include <immintrin.h>
+
+namespace attune::simd {
+
+// 16 × 16 transpose of 32-bit lanes: lane j of r[i] ends in lane i of r[j]. Two unpack stages
+// gather 4 × 4 blocks inside 128-bit lanes, two 128-bit shuffles move the blocks (64 operations).
+inline void transpose_16x16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int k = 0; k < 4; ++k) {
+        const __m512i x = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x44), y = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xee);
+        const __m512i x2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x44), y2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xee);
+        t[k] = _mm512_shuffle_i32x4(x, x2, 0x88);
+        t[4 + k] = _mm512_shuffle_i32x4(x, x2, 0xdd);
+        t[8 + k] = _mm512_shuffle_i32x4(y, y2, 0x88);
+        t[12 + k] = _mm512_shuffle_i32x4(y, y2, 0xdd);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// dst[j·dst_stride + r] = rows[r][j] for r < 16 and j < n_dst, 32-bit elements: elements j ≥ n_src
+// and null rows read as zero. With `scale`, the elements are floats and are multiplied by it.
+inline void transpose_rows_16(const void* const rows[16], index_t n_src, index_t n_dst, void* dst, index_t dst_stride,
+                              const float* scale = nullptr) {
+    auto* out = static_cast<std::uint32_t*>(dst);
+    for (index_t j0 = 0; j0 < n_dst; j0 += 16) {
+        const index_t live = n_src - j0 >= 16 ? 16 : (n_src > j0 ? n_src - j0 : 0);
+        const __mmask16 m = static_cast<__mmask16>((1u << live) - 1u);
+        __m512i r[16];
+        for (int i = 0; i < 16; ++i)
+            r[i] = rows[i] != nullptr ? _mm512_maskz_loadu_epi32(m, static_cast<const std::uint32_t*>(rows[i]) + j0) : _mm512_setzero_si512();
+        transpose_16x16(r);
+        const index_t cols = n_dst - j0 < 16 ? n_dst - j0 : 16;
+        for (index_t i = 0; i < cols; ++i) {
+            const __m512i v = scale != nullptr ? _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(r[i]), _mm512_set1_ps(*scale))) : r[i];
+            _mm512_storeu_si512(out + (j0 + i) * dst_stride, v);
+        }
+    }
+}
+
+}  // namespace attune::simd
+#endif

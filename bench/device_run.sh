@@ -7,7 +7,11 @@
 #   ATTUNE_BENCH_THREADS=1,16                    thread counts besides 1 and 2 (default 1,16)
 #   BENCH_FILTER='prefill|decode|peak'           a --benchmark_filter (default: every row)
 #   BENCH_ARGS='--benchmark_repetitions=3 --benchmark_report_aggregates_only=true'   more arguments
-# Writes $OUT/bench.json (attune_bench's JSON), bench.txt, compare.md (the table), machine.txt.
+#   ROUNDS=8                                     that many rounds of attune then PyTorch, one right
+#                                                after the other, and the medians of the per-round
+#                                                ratios (bench/rounds.py): steadier on a shared VM
+# Writes $OUT/bench.json (attune_bench's JSON), bench.txt, compare.md (the table), machine.txt;
+# with ROUNDS, bench_r<i>.json and compare_r<i>.json per round and rounds.md (the medians).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -43,6 +47,18 @@ bench_args=(--benchmark_out="$OUT/bench.json" --benchmark_out_format=json)
 # e.g. BENCH_ARGS="--benchmark_repetitions=3 --benchmark_report_aggregates_only=true" (medians)
 # shellcheck disable=SC2206
 [ -n "${BENCH_ARGS:-}" ] && bench_args+=($BENCH_ARGS)
+rounds="${ROUNDS:-1}"
+if [ "$rounds" -gt 1 ]; then
+  outs=()
+  for i in $(seq "$rounds"); do
+    "$build/bench/attune_bench" "${bench_args[@]}" --benchmark_out="$OUT/bench_r$i.json" > /dev/null
+    python3 "$root/bench/compare_torch.py" "$OUT/bench_r$i.json" --json "$OUT/compare_r$i.json" > /dev/null
+    outs+=("$OUT/compare_r$i.json")
+    echo "round $i of $rounds done"
+  done
+  python3 "$root/bench/rounds.py" "${outs[@]}" --markdown "$OUT/rounds.md"
+  exit 0
+fi
 start=$(date +%s)
 "$build/bench/attune_bench" "${bench_args[@]}" | tee "$OUT/bench.txt"
 echo "attune_bench took $(( $(date +%s) - start )) s"

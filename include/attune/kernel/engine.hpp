@@ -73,6 +73,24 @@ inline void store_inactive_rows(const Router& router, const P& p, index_t b, ind
     }
 }
 
+// Many rows of float Q packed as Qt[d][r] (scaled, padding rows zero) by 16 × 16 transposes in
+// registers (simd/transpose.hpp), where the arch has them. Returns false where it does not.
+template <class Arch, class P>
+inline bool pack_q_transposed([[maybe_unused]] const P& p, [[maybe_unused]] index_t b, [[maybe_unused]] const item_rows& R,
+                              [[maybe_unused]] index_t rows, [[maybe_unused]] index_t rp, [[maybe_unused]] float* qt) {
+#if XSIMD_WITH_AVX512F
+    if constexpr (std::is_same_v<typename decltype(p.q)::value_type, float> && simd::detail::arch_is<Arch, xsimd::avx512f>) {
+        for (index_t r0 = 0; r0 < rp; r0 += 16) {
+            const void* src[16];
+            for (index_t i = 0; i < 16; ++i) src[i] = r0 + i < rows ? static_cast<const void*>(p.q.row(b, R.head[r0 + i], R.token[r0 + i])) : nullptr;
+            simd::transpose_rows_16(src, p.dk, p.dk, qt + r0, rp, &p.scale);
+        }
+        return true;
+    }
+#endif
+    return false;
+}
+
 // Whether a family's update_tile takes the optional live_rows hint (family/softmax.hpp).
 template <class F, class Arch, class = void>
 struct takes_live_rows : std::false_type {};
@@ -160,28 +178,16 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     }
     // The float copy of Q feeds the fp32 score kernels, and a score modifier or sink that reads q.
     if (!use_amx || !detail::is_none_v<score_t> || !detail::is_none_v<sink_t>) {
-        bool packed = false;
-#if XSIMD_WITH_AVX512F
-        // Float Q, many rows: 16 × 16 blocks transposed in registers (simd/transpose.hpp).
-        if constexpr (std::is_same_v<typename decltype(p.q)::value_type, float> && simd::detail::arch_is<Arch, xsimd::avx512f>) {
-            if (!few_rows) {
-                for (index_t r0 = 0; r0 < rp; r0 += 16) {
-                    const void* src[16];
-                    for (index_t i = 0; i < 16; ++i) src[i] = r0 + i < rows ? static_cast<const void*>(p.q.row(b, R.head[r0 + i], R.token[r0 + i])) : nullptr;
-                    simd::transpose_rows_16(src, p.dk, p.dk, qtb + r0, rp, &p.scale);
-                }
-                packed = true;
+        if (few_rows || !pack_q_transposed<Arch>(p, b, R, rows, rp, qtb)) {
+            for (index_t r = 0; r < rows; ++r) {
+                const auto* src = p.q.row(b, R.head[r], R.token[r]);
+                if (few_rows) simd::convert_row<Arch>(src, qtb + r * p.dk, p.dk, p.scale);
+                else
+                    for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
             }
+            for (index_t r = rows; r < rp; ++r)
+                for (index_t d = 0; d < p.dk; ++d) qtb[few_rows ? r * p.dk + d : d * rp + r] = 0.0f;
         }
-#endif
-        for (index_t r = 0; r < rows && !packed; ++r) {
-            const auto* src = p.q.row(b, R.head[r], R.token[r]);
-            if (few_rows) simd::convert_row<Arch>(src, qtb + r * p.dk, p.dk, p.scale);
-            else
-                for (index_t d = 0; d < p.dk; ++d) qtb[d * rp + r] = to_float(src[d]) * p.scale;
-        }
-        for (index_t r = rows; r < rp && !packed; ++r)
-            for (index_t d = 0; d < p.dk; ++d) qtb[few_rows ? r * p.dk + d : d * rp + r] = 0.0f;
     }
     for (index_t r = 0; r < rp; ++r) {
         m[r] = neg_inf;

@@ -9,6 +9,8 @@
 //   prefill/causal/L:2048/D:128/bf16/out:bf16/threads:N    bf16 Q, K, V and out (as PyTorch's bf16 SDPA;
 //                                              with AMX, P·V on the tiles from P rounded to bf16)
 //   prefill/sinks_window/L:2048/D:128/S:4/W:256/threads:N  StreamingLLM mask: 4 sinks + 256-token window
+//   prefill/causal/L:2048/D:128/offset:4/threads:N         Q, K, V and out 16 bytes off the buffers'
+//                                              64-byte alignment (a std::vector's)
 //   prefill/causal/L:2048/D:128/{mod:softcap,mod:alibi,mod:relbias,mod:music,family:sigmoid}/threads:N
 //                                              the causal row with a score modifier (relbias R 128, music
 //                                              with one shared E row per position) or the sigmoid family
@@ -69,6 +71,7 @@ struct shape {
     index_t b, hq, hkv, lq, lk, d;
     bool causal;
     index_t sinks = -1, window = -1;  // ≥ 0: the sinks + window mask instead (causal inside)
+    index_t offset = 0;  // elements from the aligned buffers to the views (4: a std::vector's 16 bytes)
     // A variant on top of the mask (the /mod: and /family: rows): its cost against plain softmax.
     enum class extra { none, softcap, alibi, relbias, music, sigmoid, moh50 } variant = extra::none;
     bool streaming() const { return sinks >= 0; }
@@ -88,14 +91,15 @@ struct shape {
 template <class TQ, class TK, class TV, class TO = float>
 void bm_attention(benchmark::State& state, shape sh) {
     const int threads = static_cast<int>(state.range(0));
-    const auto q = random_vector<TQ>(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d), 1);
-    const auto k = random_vector<TK>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 2);
-    const auto v = random_vector<TV>(static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 3);
-    std::vector<TO> out(static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d));
-    const auto qv = attune::view_bhld(q.data(), sh.b, sh.hq, sh.lq, sh.d);
-    const auto kv = attune::view_bhld(k.data(), sh.b, sh.hkv, sh.lk, sh.d);
-    const auto vv = attune::view_bhld(v.data(), sh.b, sh.hkv, sh.lk, sh.d);
-    const auto ov = attune::view_bhld(out.data(), sh.b, sh.hq, sh.lq, sh.d);
+    const auto off = static_cast<std::size_t>(sh.offset);
+    const auto q = random_vector<TQ>(off + static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d), 1);
+    const auto k = random_vector<TK>(off + static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 2);
+    const auto v = random_vector<TV>(off + static_cast<std::size_t>(sh.b * sh.hkv * sh.lk * sh.d), 3);
+    aligned_vector<TO> out(off + static_cast<std::size_t>(sh.b * sh.hq * sh.lq * sh.d));
+    const auto qv = attune::view_bhld(q.data() + off, sh.b, sh.hq, sh.lq, sh.d);
+    const auto kv = attune::view_bhld(k.data() + off, sh.b, sh.hkv, sh.lk, sh.d);
+    const auto vv = attune::view_bhld(v.data() + off, sh.b, sh.hkv, sh.lk, sh.d);
+    const auto ov = attune::view_bhld(out.data() + off, sh.b, sh.hq, sh.lq, sh.d);
     executor exec;
     if (!make_executor(state, threads, exec)) return;
     // Variants are built once, outside the timed loop (tables and slopes are owned by the policies).
@@ -107,7 +111,7 @@ void bm_attention(benchmark::State& state, shape sh) {
     for (std::size_t i = 0; i < table.size(); ++i) table[i] = 0.01f * static_cast<float>(i % 97);
     const auto relbias = attune::variant(attune::causal{}, attune::relative_bias{table, R});
     const auto music =
-        attune::variant(attune::causal{}, attune::music_relative{random_vector<float>(static_cast<std::size_t>(sh.lk * sh.d), 4), 1, sh.lk, sh.d});
+        attune::variant(attune::causal{}, attune::music_relative{to_std_vector(random_vector<float>(static_cast<std::size_t>(sh.lk * sh.d), 4)), 1, sh.lk, sh.d});
     const auto sigmoid = attune::variant(attune::sigmoid{-std::log(static_cast<float>(sh.lk))}, attune::causal{});
     // MoH: every token keeps exactly half of its heads (a fixed-seed shuffle per token), gate 1.
     std::vector<float> gates(static_cast<std::size_t>(sh.b * sh.lq * sh.hq), 0.0f);
@@ -348,6 +352,14 @@ void register_all() {
                                          "/D:" + std::to_string(d);
                 add(name, threads, bm_attention<float, float, float>, shape{1, 8, 8, l, l, d, causal});
             }
+    // Views 16 bytes off the 64-byte boundary (a std::vector's alignment): every vector load of a
+    // row then spans two cache lines. Copying such V tiles to an aligned buffer was tried and cost
+    // more than it saved (RESULTS.md).
+    {
+        shape sh{1, 8, 8, 2048, 2048, 128, true};
+        sh.offset = 4;
+        add("prefill/causal/L:2048/D:128/offset:4", threads, bm_attention<float, float, float>, sh);
+    }
     // Head dim 256 (Gemma's): Q, K and V rows twice as long for the same tiles.
     add("prefill/causal/L:2048/D:256", threads, bm_attention<float, float, float>, shape{1, 8, 8, 2048, 2048, 256, true});
     // Sinks + window (StreamingLLM): its time should follow its visible keys, not L².

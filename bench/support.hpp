@@ -37,11 +37,17 @@ namespace attune_bench {
 using attune::index_t;
 
 // ---------------------------------------------------------------------------------------------
-// Inputs: uniform random values in [-1, 1) from a fixed-seed splitmix64, so runs are repeatable
-// and nothing is zero (zeros would let a kernel or the FPU take shortcuts).
+// Inputs and outputs live in 64-byte aligned buffers, as PyTorch's CPU tensors do (its allocator
+// aligns to 64): the tensors a user's engine passes. The offset rows measure views off that
+// boundary, such as a std::vector's 16 bytes.
 template <class T>
-std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
-    std::vector<T> v(n);
+using aligned_vector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
+
+// Uniform random values in [-1, 1) from a fixed-seed splitmix64, so runs are repeatable and
+// nothing is zero (zeros would let a kernel or the FPU take shortcuts).
+template <class T>
+aligned_vector<T> random_vector(std::size_t n, std::uint64_t seed) {
+    aligned_vector<T> v(n);
     std::uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
     for (auto& x : v) {
         s += 0x9E3779B97F4A7C15ull;
@@ -53,6 +59,10 @@ std::vector<T> random_vector(std::size_t n, std::uint64_t seed) {
         x = static_cast<T>(2.0f * u - 1.0f);
     }
     return v;
+}
+template <class T>
+std::vector<T> to_std_vector(const aligned_vector<T>& v) {
+    return std::vector<T>(v.begin(), v.end());
 }
 
 

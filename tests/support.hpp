@@ -30,14 +30,16 @@ inline const char* layout_name(layout l) { return l == layout::bhld ? "bhld" : "
 
 // An owning 4-D tensor [batch, heads, tokens, dim] whose view has the requested layout. `pad` extra
 // elements sit after every row, after every head/token block and after every batch, so a kernel that
-// reads or writes outside the view meets (or clobbers) them.
+// reads or writes outside the view meets (or clobbers) them. The buffer is 64-byte aligned, as
+// PyTorch's tensors are; the view starts `offset` elements into it (e.g. 1: rows off every vector
+// boundary).
 template <class T>
 struct tensor {
-    std::vector<T> buf;
+    std::vector<T, xsimd::aligned_allocator<T, 64>> buf;
     attune::tensor_view<T> view;
     std::vector<bool> inside;  // buffer index → element of the view
 
-    tensor(index_t B, index_t H, index_t L, index_t D, layout lay = layout::bhld, index_t pad = 0) {
+    tensor(index_t B, index_t H, index_t L, index_t D, layout lay = layout::bhld, index_t pad = 0, index_t offset = 0) {
         std::array<index_t, 3> st{};
         const index_t row = D + pad;
         if (lay == layout::bhld) {
@@ -49,8 +51,8 @@ struct tensor {
             st[2] = H * row + pad;
             st[0] = L * st[2] + pad;
         }
-        buf.assign(static_cast<std::size_t>(B * st[0] + pad + 1), attune::from_float<T>(0.0f));
-        view = attune::tensor_view<T>(buf.data(), {B, H, L, D}, st);
+        buf.assign(static_cast<std::size_t>(offset + B * st[0] + pad + 1), attune::from_float<T>(0.0f));
+        view = attune::tensor_view<T>(buf.data() + offset, {B, H, L, D}, st);
         inside.assign(buf.size(), false);
         for (index_t b = 0; b < B; ++b)
             for (index_t h = 0; h < H; ++h)

@@ -27,7 +27,7 @@ enum class mode { plain, probe, act_all, act_none, var };
 
 struct io {
     index_t hq, hkv, lq, lk, d;
-    std::vector<float> q, k, v, out, lse;
+    aligned_vector<float> q, k, v, out, lse;
     io(index_t hq_, index_t hkv_, index_t lq_, index_t lk_, index_t d_)
         : hq(hq_), hkv(hkv_), lq(lq_), lk(lk_), d(d_),
           q(random_vector<float>(static_cast<std::size_t>(hq * lq * d), 1)),

@@ -52,10 +52,10 @@ void fill(Cache& cache, index_t n) {
 }
 
 struct decode_io {
-    std::vector<float> q = random_vector<float>(static_cast<std::size_t>(kHq * kD), 1);
-    std::vector<float> k = random_vector<float>(static_cast<std::size_t>(kHkv * kD), 2);
-    std::vector<float> v = random_vector<float>(static_cast<std::size_t>(kHkv * kD), 3);
-    std::vector<float> out = std::vector<float>(static_cast<std::size_t>(kHq * kD));
+    aligned_vector<float> q = random_vector<float>(static_cast<std::size_t>(kHq * kD), 1);
+    aligned_vector<float> k = random_vector<float>(static_cast<std::size_t>(kHkv * kD), 2);
+    aligned_vector<float> v = random_vector<float>(static_cast<std::size_t>(kHkv * kD), 3);
+    aligned_vector<float> out = aligned_vector<float>(static_cast<std::size_t>(kHq * kD));
     attune::tensor_view<const float> qv() const { return attune::view_bhld(q.data(), 1, kHq, 1, kD); }
     attune::tensor_view<const float> kv() const { return attune::view_bhld(k.data(), 1, kHkv, 1, kD); }
     attune::tensor_view<const float> vv() const { return attune::view_bhld(v.data(), 1, kHkv, 1, kD); }

@@ -292,11 +292,10 @@ TEST_CASE("fp32: every combination of layouts, with and without padded rows", "[
                 }
 }
 
-TEST_CASE("fp32: views off the vector boundary give the bits of aligned views", "[attention]") {
-    // The kernels make no alignment assumption about the user's rows (unaligned loads and stores):
-    // the same products in the same order, so the same bits. Offsets 1 and 4 elements (4 and 16
-    // bytes: a std::vector's alignment), prefill and decode, causal and not.
-    std::uint32_t seed = 6100;
+// Runs the offset cases for one input type: views 1 and 4 elements off the aligned buffers give
+// the bits of aligned views.
+template <class TIn>
+void check_offsets(std::uint32_t seed) {
     for (const index_t d : {32, 64, 80, 128})
         for (const index_t lq : {1, 7, 65, 129})
             for (const index_t group : {1, 4}) {
@@ -307,23 +306,32 @@ TEST_CASE("fp32: views off the vector boundary give the bits of aligned views", 
                 c.Lk = lq == 1 ? 200 : lq;
                 c.Dk = c.Dv = d;
                 c.causal = lq % 2 == 1;
-                const inputs<float> aligned_in(c, seed);
+                const inputs<TIn> aligned_in(c, seed);
                 tensor<float> aligned_out(c.B, c.Hq, c.Lq, c.Dv);
                 lse_buffer aligned_lse(c.B, c.Hq, c.Lq);
                 run_kernel(c, aligned_in, aligned_out, aligned_lse);
                 for (const index_t offset : {1, 4}) {
                     c.offset = offset;
-                    INFO(describe(c));
-                    const inputs<float> in(c, seed);
+                    INFO(describe(c) << " in " << attune::storage_name<TIn>());
+                    const inputs<TIn> in(c, seed);
                     tensor<float> out(c.B, c.Hq, c.Lq, c.Dv, layout::bhld, 0, offset);
                     lse_buffer lse(c.B, c.Hq, c.Lq);
                     run_kernel(c, in, out, lse);
                     CHECK(max_difference(out, aligned_out) == 0.0);
                     CHECK(lse.data == aligned_lse.data);
-                    check_case<float>(c, seed);
+                    check_case<TIn>(c, seed);
                 }
                 ++seed;
             }
+}
+
+TEST_CASE("views off the vector boundary give the bits of aligned views", "[attention]") {
+    // The kernels make no alignment assumption about the user's rows (unaligned loads and stores,
+    // bf16 pairs included): the same products in the same order, so the same bits. Offsets 1 and
+    // 4 elements (4 and 16 bytes of float: 16 is a std::vector's alignment), prefill and decode,
+    // causal and not.
+    check_offsets<float>(6100);
+    check_offsets<attune::bf16>(6200);
 }
 
 TEST_CASE("fp32: explicit scale and peaky scores (the running max moves across tiles)", "[attention]") {

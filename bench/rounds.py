@@ -12,6 +12,11 @@ import json
 import statistics
 
 
+def num(x):
+    """Three significant digits without an exponent: 1481, 21.3, 5.23."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("compare_json", nargs="+", help="compare_torch.py --json outputs, one per round")
@@ -29,8 +34,8 @@ def main(argv=None):
         a = [x for x, _ in v]
         t = [y for _, y in v]
         ratio = [x / y for x, y in v]
-        lines.append(f"| {case} | {threads} | {len(v)} | {statistics.median(a):.4g} {unit} ({min(a):.3g}–{max(a):.3g}) | "
-                     f"{statistics.median(t):.4g} ({min(t):.3g}–{max(t):.3g}) | "
+        lines.append(f"| {case} | {threads} | {len(v)} | {num(statistics.median(a))} {unit} ({num(min(a))}–{num(max(a))}) | "
+                     f"{num(statistics.median(t))} ({num(min(t))}–{num(max(t))}) | "
                      f"**{statistics.median(ratio):.2f}×** ({min(ratio):.2f}–{max(ratio):.2f}) |")
     text = "\n".join(lines)
     print(text)

@@ -11,7 +11,8 @@
 #                                                after the other, and the medians of the per-round
 #                                                ratios (bench/rounds.py): steadier on a shared VM
 # Writes $OUT/bench.json (attune_bench's JSON), bench.txt, compare.md (the table), machine.txt;
-# with ROUNDS, bench_r<i>.json and compare_r<i>.json per round and rounds.md (the medians).
+# with ROUNDS, rounds.md (the medians) and rounds.tar.gz (bench_r<i>.json and compare_r<i>.json
+# of every round).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -57,6 +58,9 @@ if [ "$rounds" -gt 1 ]; then
     echo "round $i of $rounds done"
   done
   python3 "$root/bench/rounds.py" "${outs[@]}" --markdown "$OUT/rounds.md"
+  # The per-round JSON as one archive: a remote runner that copies back only a few files still
+  # brings every round home.
+  (cd "$OUT" && tar -czf rounds.tar.gz bench_r*.json compare_r*.json && rm -f bench_r*.json compare_r*.json)
   exit 0
 fi
 start=$(date +%s)

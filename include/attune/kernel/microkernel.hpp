@@ -13,6 +13,13 @@
 #include "attune/simd/pairs.hpp"
 #include "attune/simd/vec.hpp"
 
+// Before a register block's loops: unroll them completely in the source. GCC keeps an array of
+// accumulators in memory unless the loops over it are unrolled before its scalar replacement
+// runs; each call then fills the array on the stack, loads it before the key loop and stores it
+// back after: 72 stack accesses of 64 bytes per 6 × 4 block, none with this. Measured here,
+// 1 thread, D 128, interleaved runs: prefill L 2048 causal and not 2.5–7% faster, L 512 4–13%.
+#define ATTUNE_UNROLL_FULL _Pragma("GCC unroll 32")
+
 namespace attune::kernel {
 
 template <class Arch>
@@ -81,21 +88,21 @@ inline void score_block(const float* qt, index_t rows_padded, const float* k, in
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     V acc[KR][RC];
-    for (int i = 0; i < KR; ++i)
-        for (int c = 0; c < RC; ++c) acc[i][c] = simd::broadcast<Arch>(0.0f);
+    ATTUNE_UNROLL_FULL for (int i = 0; i < KR; ++i)
+        ATTUNE_UNROLL_FULL for (int c = 0; c < RC; ++c) acc[i][c] = simd::broadcast<Arch>(0.0f);
     prefetch_stream pf = next;  // a local copy: the stores to s cannot alias it
 #pragma GCC unroll 2
     for (index_t d = 0; d < dk; ++d) {
         if (d & 1) pf.step();
         V q[RC];
-        for (int c = 0; c < RC; ++c) q[c] = simd::load_aligned<Arch>(qt + d * rows_padded + c * W);
-        for (int i = 0; i < KR; ++i) {
+        ATTUNE_UNROLL_FULL for (int c = 0; c < RC; ++c) q[c] = simd::load_aligned<Arch>(qt + d * rows_padded + c * W);
+        ATTUNE_UNROLL_FULL for (int i = 0; i < KR; ++i) {
             const V b = simd::broadcast<Arch>(k[i * k_stride + d]);
-            for (int c = 0; c < RC; ++c) acc[i][c] = simd::fma(b, q[c], acc[i][c]);
+            ATTUNE_UNROLL_FULL for (int c = 0; c < RC; ++c) acc[i][c] = simd::fma(b, q[c], acc[i][c]);
         }
     }
-    for (int i = 0; i < KR; ++i)
-        for (int c = 0; c < RC; ++c) simd::store_aligned<Arch>(s + i * rows_padded + c * W, acc[i][c]);
+    ATTUNE_UNROLL_FULL for (int i = 0; i < KR; ++i)
+        ATTUNE_UNROLL_FULL for (int c = 0; c < RC; ++c) simd::store_aligned<Arch>(s + i * rows_padded + c * W, acc[i][c]);
     next = pf;
 }
 
@@ -196,10 +203,10 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
     V acc[KB * RB];
     const auto step = [&](index_t d, bool first) {
         V qv[RB];
-        for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride + d);
-        for (int i = 0; i < KB; ++i) {
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride + d);
+        ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
             const V kv = simd::load<Arch>(k[i] + d);
-            for (int r = 0; r < RB; ++r) acc[i * RB + r] = first ? kv * qv[r] : simd::fma(kv, qv[r], acc[i * RB + r]);
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] = first ? kv * qv[r] : simd::fma(kv, qv[r], acc[i * RB + r]);
         }
     };
     index_t d = 0;
@@ -207,14 +214,14 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
 #if XSIMD_WITH_AVX512F
         const auto pair_step = [&](index_t e, bool first) {
             V qe[RB], qo[RB];
-            for (int r = 0; r < RB; ++r) {
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
                 qe[r] = simd::load<Arch>(q + r * q_stride + e);
                 qo[r] = simd::load<Arch>(q + r * q_stride + e + W);
             }
-            for (int i = 0; i < KB; ++i) {
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
                 V ke, ko;
                 simd::load_bf16_pairs<Arch>(k[i] + e, ke, ko);
-                for (int r = 0; r < RB; ++r)
+                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r)
                     acc[i * RB + r] = simd::fma(ko, qo[r], first ? ke * qe[r] : simd::fma(ke, qe[r], acc[i * RB + r]));
             }
         };
@@ -227,18 +234,18 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
     if (d == 0) {
         if (body > 0) step(0, true), d = W;
         else
-            for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
     }
     for (; d < body; d += W) step(d, false);
     // Lane i·RB + r of the sums is key i, row r: each key's RB rows go out as one short copy.
     alignas(64) float sums[W];
     simd::store_aligned<Arch>(sums, simd::reduce_add_many(acc));
-    for (int i = 0; i < KB; ++i) {
+    ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
         if (body == dk) {
             std::memcpy(s + i * rows_padded, sums + i * RB, sizeof(float) * RB);
             continue;
         }
-        for (int r = 0; r < RB; ++r) {
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
             float t = sums[i * RB + r];
             for (index_t e = body; e < dk; ++e) t += to_float(k[i][e]) * q[r * q_stride + e];
             s[i * rows_padded + r] = t;
@@ -276,8 +283,8 @@ inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     static_assert(!Pairs || CC % 2 == 0, "pv_block: pairs come in column blocks of 2·W");
     V acc[RR][CC];
-    for (int r = 0; r < RR; ++r)
-        for (int c = 0; c < CC; ++c) acc[r][c] = simd::load_aligned<Arch>(o + r * o_stride + c * W);
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r)
+        ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::load_aligned<Arch>(o + r * o_stride + c * W);
     prefetch_stream pf = next;
 #pragma GCC unroll 2
     for (index_t n = 0; n < nk; ++n) {
@@ -289,18 +296,18 @@ inline void pv_block(const float* p, index_t rows_padded, const TV* v, index_t v
         else if (n & 1) pf.step();
         if constexpr (Pairs) {
 #if XSIMD_WITH_AVX512F
-            for (int c = 0; c < CC; c += 2) simd::load_bf16_pairs<Arch>(v + n * v_stride + c * W, x[c], x[c + 1]);
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; c += 2) simd::load_bf16_pairs<Arch>(v + n * v_stride + c * W, x[c], x[c + 1]);
 #endif
         } else {
-            for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(v + n * v_stride + c * W);
         }
-        for (int r = 0; r < RR; ++r) {
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
             const V b = simd::broadcast<Arch>(p[n * rows_padded + r]);
-            for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(b, x[c], acc[r][c]);
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(b, x[c], acc[r][c]);
         }
     }
-    for (int r = 0; r < RR; ++r)
-        for (int c = 0; c < CC; ++c) simd::store_aligned<Arch>(o + r * o_stride + c * W, acc[r][c]);
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r)
+        ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) simd::store_aligned<Arch>(o + r * o_stride + c * W, acc[r][c]);
     next = pf;
 }
 

@@ -11,14 +11,8 @@
 #include <utility>
 
 #include "attune/simd/pairs.hpp"
+#include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
-
-// Before a register block's loops: unroll them completely in the source. GCC keeps an array of
-// accumulators in memory unless the loops over it are unrolled before its scalar replacement
-// runs; each call then fills the array on the stack, loads it before the key loop and stores it
-// back after: 72 stack accesses of 64 bytes per 6 × 4 block, none with this. Measured here,
-// 1 thread, D 128, interleaved runs: prefill L 2048 causal and not 2.5–7% faster, L 512 4–13%.
-#define ATTUNE_UNROLL_FULL _Pragma("GCC unroll 32")
 
 namespace attune::kernel {
 

@@ -6,6 +6,7 @@
 // with the block shape of the tile engine's P·V kernel (kernel::block_shape: 6×4 on AVX-512, 4×3 on
 // 16-register archs) so the accumulators fill the register file without spilling.
 #include "attune/kernel/microkernel.hpp"
+#include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::linear::detail {
@@ -33,30 +34,30 @@ inline void gemm_block(const float* a, index_t ars, index_t aks, const float* b,
     using V = simd::vec<Arch>;
     constexpr index_t W = lanes<Arch>;
     V acc[RR][CC];
-    for (int r = 0; r < RR; ++r)
-        for (int j = 0; j < CC; ++j)
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r)
+        ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j)
             acc[r][j] = Accumulate ? simd::load<Arch>(c + r * cs + j * W) : simd::broadcast<Arch>(0.0f);
     const index_t nk1 = split < nk ? split : nk;
 #pragma GCC unroll 2
     for (index_t k = 0; k < nk1; ++k) {
         V x[CC];
-        for (int j = 0; j < CC; ++j) x[j] = simd::load<Arch>(b + k * bs + j * W);
-        for (int r = 0; r < RR; ++r) {
+        ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) x[j] = simd::load<Arch>(b + k * bs + j * W);
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
             const V s = simd::broadcast<Arch>(a[r * ars + k * aks]);
-            for (int j = 0; j < CC; ++j) acc[r][j] = simd::fma(s, x[j], acc[r][j]);
+            ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) acc[r][j] = simd::fma(s, x[j], acc[r][j]);
         }
     }
 #pragma GCC unroll 2
     for (index_t k = nk1; k < nk; ++k) {
         V x[CC];
-        for (int j = 0; j < CC; ++j) x[j] = simd::load<Arch>(b2 + (k - split) * bs2 + j * W);
-        for (int r = 0; r < RR; ++r) {
+        ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) x[j] = simd::load<Arch>(b2 + (k - split) * bs2 + j * W);
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
             const V s = simd::broadcast<Arch>(a[r * ars + k * aks]);
-            for (int j = 0; j < CC; ++j) acc[r][j] = simd::fma(s, x[j], acc[r][j]);
+            ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) acc[r][j] = simd::fma(s, x[j], acc[r][j]);
         }
     }
-    for (int r = 0; r < RR; ++r)
-        for (int j = 0; j < CC; ++j) simd::store<Arch>(c + r * cs + j * W, acc[r][j]);
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r)
+        ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) simd::store<Arch>(c + r * cs + j * W, acc[r][j]);
 }
 
 template <class Arch, int RR, int CC, bool Accumulate>

@@ -18,6 +18,7 @@
 #include "attune/linear/feature_map.hpp"
 #include "attune/linear/gemm.hpp"
 #include "attune/linear/options.hpp"
+#include "attune/simd/transpose.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::linear::detail {
@@ -148,61 +149,28 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
     }
 }
 
-#if XSIMD_WITH_AVX512F
-// 16×16 in registers: dst[c·ds + r] = src[r·ss + c]. Unpacks pair rows, then 128-bit lane shuffles
-// gather each column (64 shuffles for 256 elements instead of 256 scalar stores).
-inline void transpose16_avx512(const float* src, index_t ss, float* dst, index_t ds) {
-    // The zero-masking forms with a full mask are the same instructions; the plain forms start
-    // from _mm512_undefined_*, which GCC 12 reports as uninitialised under -Werror.
-    const __mmask16 all = 0xFFFF;
-    const __mmask8 all8 = 0xFF;
-    __m512 r[16], t[16];
-    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ss);
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
-        t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, _mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, _mm512_castps_pd(t[i]), _mm512_castps_pd(t[i + 2])));
-        r[i + 2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, _mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-        r[i + 3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, _mm512_castps_pd(t[i + 1]), _mm512_castps_pd(t[i + 3])));
-    }
-    // r[4a + j] now holds, in 128-bit lane l, column 4l + j of rows 4a..4a+3.
-    for (int j = 0; j < 4; ++j) {
-        t[j] = _mm512_maskz_shuffle_f32x4(all, r[j], r[4 + j], 0x88);
-        t[4 + j] = _mm512_maskz_shuffle_f32x4(all, r[j], r[4 + j], 0xdd);
-        t[8 + j] = _mm512_maskz_shuffle_f32x4(all, r[8 + j], r[12 + j], 0x88);
-        t[12 + j] = _mm512_maskz_shuffle_f32x4(all, r[8 + j], r[12 + j], 0xdd);
-    }
-    for (int j = 0; j < 4; ++j) {
-        r[j] = _mm512_maskz_shuffle_f32x4(all, t[j], t[8 + j], 0x88);
-        r[8 + j] = _mm512_maskz_shuffle_f32x4(all, t[j], t[8 + j], 0xdd);
-        r[4 + j] = _mm512_maskz_shuffle_f32x4(all, t[4 + j], t[12 + j], 0x88);
-        r[12 + j] = _mm512_maskz_shuffle_f32x4(all, t[4 + j], t[12 + j], 0xdd);
-    }
-    for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + i * ds, r[i]);
-}
-#endif
 
 // dst[i][n] = src[n][i] for n < rows, i < cols; dst[i][rows..padded_rows) = 0 (whole-vector products
-// read them). AVX-512: whole 16×16 tiles in registers. Elsewhere, and for the edges, contiguous
-// stores with strided loads (loads have twice the ports). Not gathers: since the Gather Data
-// Sampling mitigation they cost more than scalar loads (measured: chunked causal 2× slower).
+// read them). AVX-512: 16 rows at a time by register transposes (simd/transpose.hpp). Elsewhere,
+// and for the last rows, contiguous stores with strided loads (loads have twice the ports). Not
+// gathers: since the Gather Data Sampling mitigation they cost more than scalar loads (measured:
+// chunked causal 2× slower).
 template <class Arch>
 inline void transpose_rows(const float* src, index_t cols, index_t rows, index_t padded_rows, float* dst, index_t dst_stride) {
-    index_t rows_done = 0, cols_done = 0;
+    index_t rows_done = 0;
 #if XSIMD_WITH_AVX512F
     if constexpr (simd::detail::arch_is<Arch, xsimd::avx512f>) {
         rows_done = rows / 16 * 16;
-        cols_done = cols / 16 * 16;
-        for (index_t n0 = 0; n0 < rows_done; n0 += 16)
-            for (index_t i0 = 0; i0 < cols_done; i0 += 16) transpose16_avx512(src + n0 * cols + i0, cols, dst + i0 * dst_stride + n0, dst_stride);
+        for (index_t n0 = 0; n0 < rows_done; n0 += 16) {
+            const void* block[16];
+            for (index_t r = 0; r < 16; ++r) block[r] = src + (n0 + r) * cols;
+            simd::transpose_rows_16(block, cols, cols, dst + n0, dst_stride);
+        }
     }
 #endif
     for (index_t i = 0; i < cols; ++i) {
         float* d = dst + i * dst_stride;
-        for (index_t n = i < cols_done ? rows_done : 0; n < rows; ++n) d[n] = src[n * cols + i];
+        for (index_t n = rows_done; n < rows; ++n) d[n] = src[n * cols + i];
         for (index_t n = rows; n < padded_rows; ++n) d[n] = 0.0f;
     }
 }

@@ -11,25 +11,30 @@ namespace attune::simd {
 
 // 16 × 16 transpose of 32-bit lanes: lane j of r[i] ends in lane i of r[j]. Two unpack stages
 // gather 4 × 4 blocks inside 128-bit lanes, two 128-bit shuffles move the blocks (64 operations).
+// The zero-masking forms with a full mask are the same instructions: the plain forms start from
+// _mm512_undefined_*, which GCC 12 reports as uninitialised under -Werror where they inline.
 inline void transpose_16x16(__m512i r[16]) {
+    const __mmask16 all = 0xFFFF;
+    const __mmask8 all8 = 0xFF;
     __m512i t[16];
     for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i] = _mm512_maskz_unpacklo_epi32(all, r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_maskz_unpackhi_epi32(all, r[2 * i], r[2 * i + 1]);
     }
     for (int i = 0; i < 4; ++i) {  // u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3
-        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i] = _mm512_maskz_unpacklo_epi64(all8, t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_maskz_unpackhi_epi64(all8, t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_maskz_unpacklo_epi64(all8, t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_maskz_unpackhi_epi64(all8, t[4 * i + 1], t[4 * i + 3]);
     }
     for (int k = 0; k < 4; ++k) {
-        const __m512i x = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x44), y = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xee);
-        const __m512i x2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x44), y2 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xee);
-        t[k] = _mm512_shuffle_i32x4(x, x2, 0x88);
-        t[4 + k] = _mm512_shuffle_i32x4(x, x2, 0xdd);
-        t[8 + k] = _mm512_shuffle_i32x4(y, y2, 0x88);
-        t[12 + k] = _mm512_shuffle_i32x4(y, y2, 0xdd);
+        const __m512i x = _mm512_maskz_shuffle_i32x4(all, r[k], r[4 + k], 0x44), y = _mm512_maskz_shuffle_i32x4(all, r[k], r[4 + k], 0xee);
+        const __m512i x2 = _mm512_maskz_shuffle_i32x4(all, r[8 + k], r[12 + k], 0x44);
+        const __m512i y2 = _mm512_maskz_shuffle_i32x4(all, r[8 + k], r[12 + k], 0xee);
+        t[k] = _mm512_maskz_shuffle_i32x4(all, x, x2, 0x88);
+        t[4 + k] = _mm512_maskz_shuffle_i32x4(all, x, x2, 0xdd);
+        t[8 + k] = _mm512_maskz_shuffle_i32x4(all, y, y2, 0x88);
+        t[12 + k] = _mm512_maskz_shuffle_i32x4(all, y, y2, 0xdd);
     }
     for (int i = 0; i < 16; ++i) r[i] = t[i];
 }

@@ -292,6 +292,8 @@ TEST_CASE("fp32: every combination of layouts, with and without padded rows", "[
                 }
 }
 
+namespace {
+
 // Runs the offset cases for one input type: views 1 and 4 elements off the aligned buffers give
 // the bits of aligned views.
 template <class TIn>
@@ -324,6 +326,8 @@ void check_offsets(std::uint32_t seed) {
                 ++seed;
             }
 }
+
+}  // namespace
 
 TEST_CASE("views off the vector boundary give the bits of aligned views", "[attention]") {
     // The kernels make no alignment assumption about the user's rows (unaligned loads and stores,

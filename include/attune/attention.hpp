@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "attune/core/error.hpp"
+#include "attune/core/overlap.hpp"
 #include "attune/core/view.hpp"
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/driver.hpp"
@@ -37,7 +38,7 @@ struct options {
 
 // An LSE output view over contiguous float [batch][heads][tokens].
 inline tensor_view<float> lse_view(float* data, index_t batch, index_t heads, index_t tokens) {
-    return tensor_view<float>(data, {batch, heads, tokens, 1}, {heads * tokens, tokens, 1});
+    return tensor_view<float>(data, {batch, heads, tokens, 1}, {detail::checked_product("lse_view", heads, tokens), tokens, 1});
 }
 
 namespace detail {
@@ -76,15 +77,12 @@ kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_vie
     require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(),
             "out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ",
             q.heads(), ", ", q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
-    require(!overlaps(out.extent(), q.extent()) && !overlaps(out.extent(), k.extent()) && !overlaps(out.extent(), v.extent()),
-            "out overlaps an input (q, k or v): attention cannot run in place");
+    require_disjoint_output(out, "out", named(q, "q"), named(k, "k"), named(v, "v"));
     if (!opt.lse.empty()) {
         require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() &&
                     opt.lse.dim() == 1,
                 "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
-        const auto le = opt.lse.extent();
-        require(!overlaps(le, q.extent()) && !overlaps(le, k.extent()) && !overlaps(le, v.extent()) && !overlaps(le, out.extent()),
-                "options::lse overlaps q, k, v or out: the LSE is written while other rows still read the inputs");
+        require_disjoint_output(opt.lse, "options::lse", named(q, "q"), named(k, "k"), named(v, "v"), named(out, "out"));
     }
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
 

@@ -1,3 +1,7 @@
 # Hostile inputs (tests/hostile/hostile_test.cpp): NaN/inf, huge scores, lengths 0 and 1, aliasing,
 # bad head counts, null data, negative strides; one binary per arch, ctest hostile.<arch>.hostile.
 attune_add_kernel_suite(hostile SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_test.cpp TAGS hostile)
+# The hostile-input matrix over the whole public API (tests/hostile/matrix.hpp): one binary for the
+# widest arch, ctest hostile_matrix.<arch>.hostile_matrix; its files register their cases.
+file(GLOB ATTUNE_HOSTILE_MATRIX_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/matrix_*.cpp)
+attune_add_kernel_suite(hostile_matrix SOURCES ${ATTUNE_HOSTILE_MATRIX_FILES} TAGS hostile_matrix NO_UNITY BEST_ONLY)

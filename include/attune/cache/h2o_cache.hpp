@@ -29,6 +29,7 @@
 #include "attune/core/view.hpp"
 #include "attune/mask/causal.hpp"
 #include "attune/sparse/probabilities.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -110,7 +111,7 @@ public:
         // Scores: query i of the chunk sees the held slots and the new ones up to itself.
         const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(dk_));
         const tensor_view<const T> kv = keys();
-        exec.parallel_for(heads_, [&](index_t h) {
+        ::attune::detail::parallel_for(exec, heads_, [&](index_t h) {
             thread_local std::vector<const std::remove_const_t<Q>*> rows;
             thread_local std::vector<float> lse;
             thread_local std::vector<index_t> visible;

@@ -28,6 +28,7 @@
 #include "attune/calibration/sink_terms.hpp"
 #include "attune/kernel/scratch.hpp"
 #include "attune/probe/attention_probe.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -109,7 +110,7 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     const auto in = detail::make_sink_inputs(q, k, v, opt.scale);
     const index_t nh = static_cast<index_t>(pr.heads.size());
     const index_t chunk = 64, chunks = (q.tokens() + chunk - 1) / chunk;  // rows per item: enough items for many threads
-    exec.parallel_for(q.batch() * nh * chunks, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, q.batch() * nh * chunks, [&](index_t item) {
         const index_t b = item / (nh * chunks), h = pr.heads[static_cast<std::size_t>((item / chunks) % nh)];
         const index_t i_begin = (item % chunks) * chunk, i_end = std::min(q.tokens(), i_begin + chunk);
         const std::vector<index_t>& sinks = rep.sinks_of(b, h);

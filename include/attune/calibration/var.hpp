@@ -29,6 +29,7 @@
 #include "attune/mask/key_span.hpp"
 #include "attune/router/router.hpp"
 #include "attune/sink/none.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -108,7 +109,7 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     const float keep = 1.0f - vc.p;
     const auto weight = [](float lx, float l) { return lx == neg_inf ? 0.0f : std::exp(lx - l); };
     const index_t chunk = 64, chunks = (L + chunk - 1) / chunk;  // rows per item: enough items for many threads
-    exec.parallel_for(B * H * chunks, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, B * H * chunks, [&](index_t item) {
         const index_t b = item / (H * chunks), h = (item / chunks) % H;
         const index_t i_begin = (item % chunks) * chunk, i_end = std::min(L, i_begin + chunk);
         detail::calibration_scratch& s = detail::calibration_scratch::local();

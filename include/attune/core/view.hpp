@@ -7,6 +7,7 @@
 #include <utility>
 #include <type_traits>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/types.hpp"
 
@@ -25,11 +26,23 @@ public:
     tensor_view(T* data, std::array<index_t, 4> shape, std::array<index_t, 3> strides)
         : data_(data), shape_(shape), strides_(strides) {
         for (int i = 0; i < 4; ++i) detail::require(shape_[i] >= 0, "view dimension ", i, " is negative (", shape_[i], ")");
+        // The element count and the reach of every stride must fit index_t, so size() and
+        // extent() never wrap (a wrapped size of 0 would let null data through).
+        size_ = detail::checked_product("view shape", shape_[0], shape_[1], shape_[2], shape_[3]);
+        if (size_ > 0) {
+            index_t lo = 0, hi = shape_[3];
+            for (int i = 0; i < 3; ++i) {
+                const index_t reach = detail::checked_mul(shape_[i] - 1, strides_[i], "view strides");
+                (reach < 0 ? lo : hi) = detail::checked_add(reach < 0 ? lo : hi, reach, "view strides");
+            }
+            detail::checked_add(hi, -lo, "view strides");
+        }
     }
 
     // A view of T converts to a view of const T, as a pointer does.
     template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
-    tensor_view(const tensor_view<U>& other) : data_(other.data()), shape_(other.shape()), strides_(other.strides()) {}
+    tensor_view(const tensor_view<U>& other)
+        : data_(other.data()), shape_(other.shape()), strides_(other.strides()), size_(other.size()) {}
 
     T* data() const noexcept { return data_; }
     const std::array<index_t, 4>& shape() const noexcept { return shape_; }
@@ -38,7 +51,7 @@ public:
     index_t heads() const noexcept { return shape_[1]; }
     index_t tokens() const noexcept { return shape_[2]; }
     index_t dim() const noexcept { return shape_[3]; }
-    index_t size() const noexcept { return shape_[0] * shape_[1] * shape_[2] * shape_[3]; }
+    index_t size() const noexcept { return size_; }
     bool empty() const noexcept { return data_ == nullptr; }
 
     // Pointer to the contiguous row of `dim()` elements at (b, h, t).
@@ -63,6 +76,7 @@ private:
     T* data_ = nullptr;
     std::array<index_t, 4> shape_{0, 0, 0, 0};
     std::array<index_t, 3> strides_{0, 0, 0};
+    index_t size_ = 0;
 };
 
 namespace detail {
@@ -76,13 +90,15 @@ inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void
 // PyTorch's contiguous layout: data[b][h][t][d].
 template <class T>
 tensor_view<T> view_bhld(T* data, index_t batch, index_t heads, index_t tokens, index_t dim) {
-    return tensor_view<T>(data, {batch, heads, tokens, dim}, {heads * tokens * dim, tokens * dim, dim});
+    return tensor_view<T>(data, {batch, heads, tokens, dim},
+                          {detail::checked_product("view_bhld", heads, tokens, dim), detail::checked_product("view_bhld", tokens, dim), dim});
 }
 
 // The inference engines' layout: data[b][t][h][d]; the view still reads [batch, heads, tokens, dim].
 template <class T>
 tensor_view<T> view_blhd(T* data, index_t batch, index_t tokens, index_t heads, index_t dim) {
-    return tensor_view<T>(data, {batch, heads, tokens, dim}, {tokens * heads * dim, dim, heads * dim});
+    return tensor_view<T>(data, {batch, heads, tokens, dim},
+                          {detail::checked_product("view_blhd", tokens, heads, dim), dim, detail::checked_product("view_blhd", heads, dim)});
 }
 
 // One head held in a row-major Eigen matrix (tokens × dim), e.g. Eigen::Matrix<float, -1, -1,

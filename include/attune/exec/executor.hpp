@@ -2,7 +2,9 @@
 // Executors run independent work items. The whole concept is two members:
 //   index_t workers() const;                                   how many items may run at once
 //   template <class F> void parallel_for(index_t n, F&& f) const;   calls f(i) for i in [0, n)
-// Items never share output memory, so any order and any thread assignment is correct.
+// Items never share output memory, so any order and any thread assignment is correct. The library
+// runs its regions through detail::parallel_for (exec/region.hpp), which rethrows an item's
+// exception on the caller and checks that body(i) ran exactly once for every i.
 // An executor may also take parallel_for(n, f, uniform_work) for items of equal cost; the
 // kernels use it where it exists and fall back to parallel_for(n, f).
 // Built-ins: serial_executor, openmp_executor (= default_executor), pool_executor.
@@ -20,12 +22,5 @@ struct takes_uniform_hint : std::false_type {};
 template <class E, class F>
 struct takes_uniform_hint<E, F, std::void_t<decltype(std::declval<const E&>().parallel_for(index_t{}, std::declval<F&>(), uniform_work))>>
     : std::true_type {};
-
-// Runs items of equal cost: with the hint where the executor takes it.
-template <class E, class F>
-void parallel_for_uniform(const E& exec, index_t n, F&& f) {
-    if constexpr (takes_uniform_hint<E, F>::value) exec.parallel_for(n, f, uniform_work);
-    else exec.parallel_for(n, f);
-}
 
 }  // namespace attune::detail

@@ -5,6 +5,7 @@
 // and per calling thread, so repeated decode steps allocate nothing.
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/engine.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::kernel {
 
@@ -24,7 +25,7 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         b = g / (plan.q_tiles * p.kv_heads);
     };
     if (plan.splits == 1) {
-        exec.parallel_for(groups, [&](index_t g) {
+        ::attune::detail::parallel_for(exec, groups, [&](index_t g) {
             index_t b, hkv, qt;
             coords(g, b, hkv, qt);
             run_item<Arch>(p, var, plan, b, hkv, qt, 0, nullptr);
@@ -70,7 +71,7 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         }
     };
     // Splits exist only when there are few groups: every item then covers an equal key range.
-    detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
+    ::attune::detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
         const index_t g = item / plan.splits, sp = item % plan.splits;
         index_t b, hkv, qt;
         coords(g, b, hkv, qt);

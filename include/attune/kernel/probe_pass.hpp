@@ -14,6 +14,7 @@
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/engine.hpp"
 #include "attune/simd/math.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::kernel {
 
@@ -214,7 +215,7 @@ void run_probe(const P& p, const Variant& var, const Exec& exec, const work_plan
                const probe_outputs& out) {
     const index_t items = p.batch * p.kv_heads * out.slots * plan.splits;
     // Long items first (the last query tiles see the most keys under a causal mask).
-    exec.parallel_for(items, [&](index_t it) {
+    ::attune::detail::parallel_for(exec, items, [&](index_t it) {
         const index_t split = it % plan.splits;
         const index_t slot = (it / plan.splits) % out.slots;
         const index_t hkv = (it / (plan.splits * out.slots)) % p.kv_heads;

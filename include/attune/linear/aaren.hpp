@@ -20,6 +20,7 @@
 #include "attune/linear/check.hpp"
 #include "attune/linear/kernels.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::linear {
 
@@ -129,7 +130,7 @@ void aaren_update(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, 
                     ") does not match q/v (batch ", q.batch(), ", heads ", q.heads(), ", dv ", v.dim(), ")");
     const float tau = detail::aaren_scale(opt, q);
     const index_t H = q.heads(), group = q.heads() / k.heads();
-    exec.parallel_for(q.batch() * H, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, q.batch() * H, [&](index_t item) {
         const index_t b = item / H, h = item % H;
         auto& ws = detail::linear_scratch::local();
         float* qf = ws.qphi.get(2 * q.dim());
@@ -153,7 +154,7 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
     const index_t heads_total = q.batch() * H;
     // One block, or one worker: a single pass is the whole scan.
     if (blocks <= 1 || exec.workers() <= 1) {
-        exec.parallel_for(heads_total, [&](index_t item) {
+        ::attune::detail::parallel_for(exec, heads_total, [&](index_t item) {
             const index_t b = item / H, h = item % H;
             auto& ws = detail::linear_scratch::local();
             float* buf = ws.qphi.get(dk * 2 + dv);
@@ -169,7 +170,7 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
     std::vector<row_state> rows(static_cast<std::size_t>(heads_total * blocks));
     std::vector<float> accs(static_cast<std::size_t>(heads_total * blocks * dv), 0.0f);
     auto slot = [&](index_t item, index_t blk) { return item * blocks + blk; };
-    exec.parallel_for(heads_total * blocks, [&](index_t i) {
+    ::attune::detail::parallel_for(exec, heads_total * blocks, [&](index_t i) {
         const index_t item = i / blocks, blk = i % blocks, b = item / H, h = item % H;
         auto& ws = detail::linear_scratch::local();
         float* buf = ws.qphi.get(dk * 2);
@@ -178,7 +179,7 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
         detail::aaren_run<Arch, detail::element_t<K>, detail::element_t<V>, detail::element_t<O>>(
             buf, k, v, nullptr, b, h / group, h, t0, t1, rows[static_cast<std::size_t>(i)], accs.data() + i * dv, buf + dk);
     });
-    exec.parallel_for(heads_total, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, heads_total, [&](index_t item) {
         row_state prefix;  // the empty state: ⊕'s identity
         std::vector<float> pacc(static_cast<std::size_t>(dv), 0.0f), block_acc(static_cast<std::size_t>(dv));
         for (index_t blk = 0; blk < blocks; ++blk) {
@@ -191,7 +192,7 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
             merge_into(prefix, pacc.data(), block_state, block_acc.data(), dv);
         }
     });
-    exec.parallel_for(heads_total * blocks, [&](index_t i) {
+    ::attune::detail::parallel_for(exec, heads_total * blocks, [&](index_t i) {
         const index_t item = i / blocks, blk = i % blocks, b = item / H, h = item % H;
         auto& ws = detail::linear_scratch::local();
         float* buf = ws.qphi.get(dk * 2);

@@ -20,6 +20,7 @@
 #include "attune/linear/options.hpp"
 #include "attune/linear/state.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::linear {
 
@@ -46,7 +47,7 @@ void attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, con
     detail::check_qkvo("linear::attention", q, k, v, out, false);
     detail::check_options("linear::attention", opt);
     const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
-    exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
         detail::noncausal_item<Arch>(map, opt, q, k, v, out, item / kv_heads, item % kv_heads, group);
     });
 }
@@ -65,7 +66,7 @@ void prefill(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state
     detail::check_state("linear::prefill", st, q.batch(), k.heads(), q.dim(), v.dim());
     const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
     if (q.tokens() > 0)
-        exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+        ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
             const index_t b = item / kv_heads, h = item % kv_heads;
             detail::causal_item<Arch>(map, opt, q, k, v, out, b, h, group, st.s(b, h), st.z(b, h));
         });
@@ -87,7 +88,7 @@ void causal(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const 
     const index_t group = q.heads() / k.heads(), kv_heads = k.heads(), dk = q.dim();
     const index_t state_size = dk * detail::padded(v.dim()) + detail::padded(dk);
     if (q.tokens() > 0)
-        exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+        ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
             float* S = detail::linear_scratch::local().state.get(state_size);
             for (index_t i = 0; i < state_size; ++i) S[i] = 0.0f;
             detail::causal_item<Arch>(map, opt, q, k, v, out, item / kv_heads, item % kv_heads, group, S,
@@ -110,7 +111,7 @@ void step(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& s
     detail::check_state("linear::step", st, q.batch(), k.heads(), q.dim(), v.dim());
     const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
     if (q.tokens() > 0)
-        exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+        ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
             const index_t b = item / kv_heads, h = item % kv_heads;
             detail::step_item<Arch>(map, opt, q, k, v, out, b, h, group, st.s(b, h), st.z(b, h));
         });

@@ -18,6 +18,7 @@
 #include "attune/linear/check.hpp"
 #include "attune/linear/kernels.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::linear {
 
@@ -148,7 +149,7 @@ void flow_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const
     require(fo.chunk > 0, fn, ": flow_options::chunk must be ≥ 1, got ", fo.chunk);
     require(Causal || k.tokens() > 0 || q.tokens() == 0, fn, ": no keys (m = 0) for ", q.tokens(), " queries");
     if (q.tokens() == 0) return;
-    exec.parallel_for(q.batch() * q.heads(), [&](index_t item) {
+    ::attune::detail::parallel_for(exec, q.batch() * q.heads(), [&](index_t item) {
         flow_item<Arch>(Causal, fo, q, k, v, out, item / q.heads(), item % q.heads());
     });
 }

@@ -24,6 +24,7 @@
 #include "attune/linear/kernels.hpp"
 #include "attune/linear/state.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::linear {
 
@@ -191,7 +192,7 @@ void gated_delta_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in
     const float tau = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
     if (q.tokens() > 0)
-        exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+        ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
             const index_t b = item / kv_heads, h = item % kv_heads;
             if constexpr (Chunked) gated_delta_chunk_item<Arch>(opt, tau, q, k, v, g, beta, out, b, h, group, st.s(b, h));
             else gated_delta_step_item<Arch>(opt, tau, q, k, v, g, beta, out, b, h, group, st.s(b, h));

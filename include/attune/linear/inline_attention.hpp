@@ -18,6 +18,7 @@
 #include "attune/linear/feature_map.hpp"
 #include "attune/linear/kernels.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune::linear {
 
@@ -91,7 +92,7 @@ void inline_attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_
     if (q.tokens() == 0) return;
     const float scale = io.scale > 0.0f ? io.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
-    exec.parallel_for(q.batch() * kv_heads, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
         detail::inline_item<Arch>(map, scale, io, q, k, v, out, item / kv_heads, item % kv_heads, group);
     });
 }
@@ -118,7 +119,7 @@ void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, i
     detail::require_no_alias(fn, out, v, w);
     using TO = detail::element_t<O>;
     const index_t H = v.heads(), dv = v.dim(), dvp = detail::padded(dv);
-    exec.parallel_for(v.batch() * H, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, v.batch() * H, [&](index_t item) {
         const index_t b = item / H, h = item % H;
         auto& ws = detail::linear_scratch::local();
         float* taps = ws.a.get(9 * dvp + dvp);  // [tap][channel]: a vector of weights per tap

@@ -14,6 +14,7 @@
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/scratch.hpp"
 #include "attune/simd/vec.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -79,7 +80,7 @@ void layer_norm_heads(tensor_view<TI> in, tensor_view<TO> out, const layer_norm&
     detail::require(same || !detail::overlaps(in.extent(), out.extent()),
                     "layer_norm_heads: out overlaps in without being the same view (in place needs the same data and strides)");
     const index_t rows_per_head = in.tokens(), n = in.dim();
-    exec.parallel_for(in.batch() * in.heads(), [&](index_t bh) {
+    ::attune::detail::parallel_for(exec, in.batch() * in.heads(), [&](index_t bh) {
         const index_t b = bh / in.heads(), h = bh % in.heads();
         float* x = detail::layer_norm_scratch().get(2 * n);
         for (index_t t = 0; t < rows_per_head; ++t) {

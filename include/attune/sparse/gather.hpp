@@ -26,6 +26,7 @@
 #include "attune/core/view.hpp"
 #include "attune/exec/serial.hpp"
 #include "attune/merge.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -117,7 +118,7 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
     auto part_lse = [&](index_t list, index_t sp) {
         return lse_view(ws + (list * splits + sp) * rows * (dv + 1) + rows * dv, 1, per, toks);
     };
-    exec.parallel_for(lists * splits, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, lists * splits, [&](index_t item) {
         const index_t it = item / splits, sp = item % splits;
         const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
         const index_t hkv = idx.heads == Hq ? hi / (Hq / Hkv) : hi;
@@ -159,7 +160,7 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
         attention<Arch>(qv, kv, vv, ov, variant<>{}, o, serial_executor{});
     });
     if (splits == 1) return;
-    exec.parallel_for(lists, [&](index_t it) {
+    ::attune::detail::parallel_for(exec, lists, [&](index_t it) {
         const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
         const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
         for (index_t sp = 1; sp + 1 < splits; ++sp)

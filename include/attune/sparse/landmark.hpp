@@ -27,6 +27,7 @@
 #include "attune/core/error.hpp"
 #include "attune/simd/vec.hpp"
 #include "attune/sparse/gather.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -90,7 +91,7 @@ public:
         const index_t count = top_k * block_ + widest;
         list_.assign(static_cast<std::size_t>(Hq * Lq * count), -1);
         selected_.assign(static_cast<std::size_t>(Hq * Lq * top_k), -1);
-        exec.parallel_for(Hq * Lq, [&](index_t r) {
+        ::attune::detail::parallel_for(exec, Hq * Lq, [&](index_t r) {
             const index_t h = r / Lq, i = r % Lq, p = Lk - Lq + i, w = win_start(p), cands = w / block_;
             thread_local std::vector<float> qf, score;
             thread_local std::vector<index_t> order;

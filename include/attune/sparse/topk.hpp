@@ -25,6 +25,7 @@
 #include "attune/core/error.hpp"
 #include "attune/sparse/gather.hpp"
 #include "attune/sparse/probabilities.hpp"
+#include "attune/exec/region.hpp"
 
 namespace attune {
 
@@ -77,7 +78,7 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     double* const wts = weights.data();  // a thread_local named inside the lambdas would be each worker's own
     constexpr index_t range = 4096;
     const index_t ranges = Lk > 0 ? (Lk + range - 1) / range : 0;
-    exec.parallel_for(B * Hkv * ranges, [&](index_t it) {
+    ::attune::detail::parallel_for(exec, B * Hkv * ranges, [&](index_t it) {
         const index_t item = it / ranges, j0 = (it % ranges) * range, n = Lk - j0 < range ? Lk - j0 : range;
         const index_t b = item / Hkv, h = item % Hkv;
         auto& s = detail::topk_scratch<std::remove_const_t<Q>>::local();
@@ -92,7 +93,7 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
         detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, part, 0, h,
                                                wts + item * Lk + j0);
     });
-    exec.parallel_for(B * Hkv, [&](index_t item) {
+    ::attune::detail::parallel_for(exec, B * Hkv, [&](index_t item) {
         auto& s = detail::topk_scratch<std::remove_const_t<Q>>::local();
         s.order.resize(static_cast<std::size_t>(Lk));
         for (index_t j = 0; j < Lk; ++j) s.order[static_cast<std::size_t>(j)] = j;

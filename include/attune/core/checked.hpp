@@ -61,6 +61,17 @@ inline void checked_assign(std::vector<T, A>& v, index_t n, const T& value, cons
     }
 }
 template <class T, class A>
+inline void checked_resize(std::vector<T, A>& v, index_t n, const char* what) {
+    const std::size_t count = checked_count<T>(n, what);
+    try {
+        v.resize(count);
+    } catch (const std::bad_alloc&) {
+        fail(what, ": cannot allocate ", n, " elements");
+    } catch (const std::length_error&) {
+        fail(what, ": cannot allocate ", n, " elements");
+    }
+}
+template <class T, class A>
 inline void checked_reserve(std::vector<T, A>& v, index_t n, const char* what) {
     const std::size_t count = checked_count<T>(n, what);
     try {

@@ -104,9 +104,11 @@ struct takes_live_rows<F, Arch, std::void_t<decltype(F::template update_tile<Arc
 // hands each masked score tile to an observer and neither reads V nor writes the output.
 struct no_probe {};
 
+// Keys [k_begin, k_end) of one query tile's rows; the sink enters the rows' state in the range
+// that starts at key 0 (sink/sink.hpp).
 template <class Arch, class Variant, class P, class Probe = no_probe>
-void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt,
-              index_t split, const partial_result* partial, Probe* probe = nullptr) {
+void run_item_keys(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt,
+                   index_t k_begin, index_t k_end, const partial_result* partial, Probe* probe = nullptr) {
     using TK = typename decltype(p.k)::value_type;
     using TV = typename decltype(p.v)::value_type;
     using family = typename Variant::family_type;
@@ -124,8 +126,6 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     if (rows == 0) return;  // every row switched off: no K/V read
     const index_t rp = round_up(rows, W);
     const index_t dvp = round_up(p.dv, W);
-    const index_t k_begin = split * plan.split_len;
-    const index_t k_end = plan.split_len == 0 ? 0 : (k_begin + plan.split_len < p.lk ? k_begin + plan.split_len : p.lk);
 
     item_scratch& s = item_scratch::local();
     float* qtb = s.qt.get(p.dk * rp);
@@ -194,10 +194,10 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
         l[r] = 0.0f;
     }
     for (index_t i = 0; i < rp * dvp; ++i) acc[i] = 0.0f;
-    // The sink enters each row's state once: in the item of split 0 (sink/sink.hpp). A probe reads
+    // The sink enters each row's state once: in the key range that starts at key 0 (sink/sink.hpp). A probe reads
     // the forward pass's LSE, which already holds it.
     if constexpr (!detail::is_none_v<sink_t> && !probing) {
-        if (split == 0)
+        if (k_begin == 0)
             for (index_t r = 0; r < rows; ++r) {
                 const sink_row row{b, R.head[r], hkv, p.q_pos0() + R.token[r], few_rows ? qtb + r * p.dk : qtb + r,
                                    few_rows ? 1 : rp, p.dk, p.dv};
@@ -442,6 +442,15 @@ void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, 
     }
     for (index_t r = 0; r < rows; ++r)
         store_row<Arch, family>(p, b, R.head[r], R.token[r], acc + r * dvp, row_state{m[r], l[r]}, R.gate ? R.gate[r] : 1.0f);
+}
+
+// The keys of split `split` of the plan.
+template <class Arch, class Variant, class P, class Probe = no_probe>
+void run_item(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt, index_t split,
+              const partial_result* partial, Probe* probe = nullptr) {
+    const index_t k_begin = split * plan.split_len;
+    const index_t k_end = plan.split_len == 0 ? 0 : (k_begin + plan.split_len < p.lk ? k_begin + plan.split_len : p.lk);
+    run_item_keys<Arch>(p, var, plan, b, hkv, qt, k_begin, k_end, partial, probe);
 }
 
 }  // namespace attune::kernel

@@ -24,9 +24,15 @@ struct problem {
 struct work_plan {
     index_t q_tile = 1;     // query tokens per item
     static constexpr index_t kv_tile = 64;  // keys per tile of the inner loop
+    // Keys summed in one fp32 running state. A longer key range is cut into blocks whose states
+    // are merged pairwise with ⊕ (kernel/driver.hpp), so the rounding of the sums grows with
+    // log(Lk / max_block_keys) rather than with Lk: one running sum of 2^26 unit weights (exact
+    // only up to 2^24) would lose half the mass.
+    static constexpr index_t max_block_keys = index_t(1) << 16;
     index_t q_tiles = 1;
     index_t splits = 1;     // key ranges merged with ⊕ afterwards
     index_t split_len = 0;  // keys per split, a multiple of kv_tile
+    index_t block_len = 0;  // keys per running state inside a split (≤ max_block_keys; a split's last block may be shorter)
     index_t rows_max = 1;   // group × q_tile: rows of one item
 };
 
@@ -63,6 +69,7 @@ inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index
     if (splits > kv_tiles && kv_tiles > 0) splits = kv_tiles;
     w.split_len = kv_tiles > 0 ? ceil_div(kv_tiles, splits) * w.kv_tile : 0;
     w.splits = kv_tiles > 0 ? ceil_div(lk, w.split_len) : 1;
+    w.block_len = w.split_len <= w.max_block_keys ? w.split_len : w.max_block_keys;
     return w;
 }
 

@@ -5,6 +5,7 @@
 
 #include "attune/core/third_party.hpp"
 
+#include "attune/core/checked.hpp"
 #include "attune/core/types.hpp"
 
 namespace attune::kernel {
@@ -12,8 +13,9 @@ namespace attune::kernel {
 template <class T>
 class basic_buffer {
 public:
+    // n elements; a size the allocator refuses is an attune::error, not std::bad_alloc.
     T* get(index_t n) {
-        if (static_cast<std::size_t>(n) > data_.size()) data_.resize(static_cast<std::size_t>(n));
+        if (static_cast<std::size_t>(n) > data_.size()) detail::checked_resize(data_, n, "attention workspace");
         return data_.data();
     }
 

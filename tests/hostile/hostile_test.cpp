@@ -385,3 +385,19 @@ TEST_CASE("a kv_cache used past its capacity throws and keeps its tokens", "[hos
     check_against_reference(p.out, attune::reference::attention(p.q.cview(), p.k.cview(), p.v.cview(), attune::causal{}), fp32_tolerance(),
                             &p.lse);
 }
+
+TEST_CASE("the float64 reference propagates NaN as the library does", "[hostile]") {
+    // A test against the reference must not pass for the wrong reason: a NaN q gives a NaN row and
+    // LSE there too (not zeros), and a NaN value reaches exactly the rows that see its key.
+    problem p(2, 1, 6, 6, 8, 21);
+    p.q.view(0, 1, 2, 3) = nan_f;
+    p.v.view(0, 0, 4, 0) = nan_f;
+    const auto ref = attune::reference::attention(p.q.cview(), p.k.cview(), p.v.cview(), attune::causal{});
+    for (index_t h = 0; h < 2; ++h)
+        for (index_t t = 0; t < 6; ++t) {
+            CAPTURE(h, t);
+            const bool nan_q = h == 1 && t == 2, sees_v = t >= 4;
+            CHECK(std::isnan(ref.lse_at(0, h, t)) == nan_q);
+            for (index_t d = 0; d < 8; ++d) CHECK(std::isnan(ref.at(0, h, t, d)) == (nan_q || (sees_v && d == 0)));
+        }
+}

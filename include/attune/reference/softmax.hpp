@@ -47,6 +47,15 @@ Eigen::MatrixXd to_matrix(const tensor_view<T>& x, index_t b, index_t h) {
     return m;
 }
 
+// Σ_j p_j·v_j over the visible keys only: a NaN in a value row reaches exactly the rows that see it
+// (a product with the whole V would spread it through 0·NaN to rows that cannot).
+inline Eigen::VectorXd visible_sum(const Eigen::MatrixXd& V, const Eigen::VectorXd& p, const std::vector<bool>& vis) {
+    Eigen::VectorXd o = Eigen::VectorXd::Zero(V.cols());
+    for (index_t j = 0; j < V.rows(); ++j)
+        if (vis[static_cast<std::size_t>(j)]) o += p(j) * V.row(j).transpose();
+    return o;
+}
+
 // scale 0 means 1/√dk, as in attune::attention.
 template <class Var = variant<>, class TQ, class TK, class TV>
 result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {},
@@ -84,14 +93,15 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                     const index_context c{b, h, hk, Lk - Lq + i, j};
                     vis[static_cast<std::size_t>(j)] = var.mask().visible(c);
                     s(j) = static_cast<double>(score_hooks::call(var.score(), S(i, j), c, qrow));
-                    if (vis[static_cast<std::size_t>(j)] && s(j) > mx) mx = s(j);
+                    // A NaN score (NaN in q or k) makes the row's max, and so the row and its LSE, NaN.
+                    if (vis[static_cast<std::size_t>(j)] && (s(j) > mx || std::isnan(s(j)))) mx = std::isnan(mx) ? mx : s(j);
                 }
                 if constexpr (!family::row_statistics) {  // sigmoid: independent weights, plain sum
                     const double bias = static_cast<double>(var.family().bias);
                     Eigen::VectorXd p = Eigen::VectorXd::Zero(Lk);
                     for (index_t j = 0; j < Lk; ++j)
                         if (vis[static_cast<std::size_t>(j)]) p(j) = 1.0 / (1.0 + std::exp(-(s(j) + bias)));
-                    const Eigen::VectorXd o = Vm.transpose() * p;
+                    const Eigen::VectorXd o = visible_sum(Vm, p, vis);
                     for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
                     apply_gate();
                     continue;
@@ -116,7 +126,7 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                 Eigen::VectorXd p = Eigen::VectorXd::Zero(Lk);
                 for (index_t j = 0; j < Lk; ++j)
                     if (vis[static_cast<std::size_t>(j)]) sum += (p(j) = std::exp(s(j) - mx));
-                const Eigen::VectorXd o = (Vm.transpose() * p + a0 * wz) / sum;
+                const Eigen::VectorXd o = (visible_sum(Vm, p, vis) + a0 * wz) / sum;
                 for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
                 apply_gate();
                 r.lse[static_cast<std::size_t>((b * Hq + h) * Lq + i)] = mx + std::log(sum);

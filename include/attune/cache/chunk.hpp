@@ -1,10 +1,22 @@
 #pragma once
 // Shared pieces of the KV caches: shape checks of an appended chunk and of the queries attending
-// to a cache, and row copies that convert between storage types.
+// to a cache, the full check of a step's call made before the cache changes, and row copies that
+// convert between storage types.
+//
+// Every cache operation gives the strong exception guarantee: it checks everything the call will
+// need first (shapes, options, overlap, sizes, allocations), then changes the cache; an exception
+// that can only come later (a user's executor or policy throwing inside the kernel) rolls the
+// change back, so a throwing call leaves the cache bit-identical to before.
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <type_traits>
+#include <vector>
 
+#include "attune/attention.hpp"
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
+#include "attune/core/overlap.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
 
@@ -18,6 +30,26 @@ inline void copy_row(const U* src, T* dst, index_t n) {
     } else {
         for (index_t i = 0; i < n; ++i) dst[i] = from_float<T>(to_float(src[i]));
     }
+}
+
+// v.resize(n), where a size the allocator refuses is an attune::error naming `what`.
+template <class T, class A>
+inline void cache_resize(std::vector<T, A>& v, index_t n, const char* what) {
+    const std::size_t count = checked_count<T>(n, what);
+    try {
+        v.resize(count);
+    } catch (const std::bad_alloc&) {
+        fail(what, ": cannot allocate ", n, " elements");
+    } catch (const std::length_error&) {
+        fail(what, ": cannot allocate ", n, " elements");
+    }
+}
+
+// The whole of a cache's storage vector as one view (for overlap checks).
+template <class T>
+inline tensor_view<const T> storage_view(const std::vector<T>& s) {
+    const auto n = static_cast<index_t>(s.size());
+    return tensor_view<const T>(s.data(), {1, 1, 1, n}, {n, n, n});
 }
 
 // Checks a chunk of keys and values appended to a cache of `heads` heads: k [1, heads, n, dk],
@@ -44,6 +76,34 @@ inline void check_queries(const char* who, const Q& q, const O& out, index_t hea
     require(q.dim() == dk, who, ": q head dim ", q.dim(), " differs from the cache's key dim ", dk);
     require(out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == dv, who, ": out must be [1, ", q.heads(), ", ",
             q.tokens(), ", ", dv, "]");
+}
+
+// An input (the chunk or the queries) that shares memory with the cache's storage would be
+// overwritten by the append (a ring slot) or freed by a growth before it is read.
+template <class X, class S>
+inline void check_not_storage(const char* who, const tensor_view<X>& x, const char* name, const std::vector<S>& keys,
+                              const std::vector<S>& values) {
+    require(!shares_elements(x, storage_view(keys)) && !shares_elements(x, storage_view(values)), who, ": ", name,
+            " overlaps the cache's own storage (copy it out first)");
+}
+
+// What attention() will check of a step's call, checked before the cache changes: the options
+// (kv_splits, scale, the LSE view's shape and overlap) and out / lse sharing memory with q, the
+// chunk, themselves or the cache's storage. The chunk k, v stands in for the cache's keys here:
+// every shape relation attention() checks is the same for both.
+template <class Q, class K, class V, class O>
+inline void check_step(const char* who, const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v,
+                       const tensor_view<O>& out, const options& opt) {
+    require(opt.kv_splits >= 0, who, ": kv_splits must be ≥ 0, got ", opt.kv_splits);
+    (void)make_problem<std::remove_const_t<Q>, std::remove_const_t<K>, std::remove_const_t<V>, O>(
+        tensor_view<const Q>(q), tensor_view<const K>(k), tensor_view<const V>(v), out, opt);
+}
+template <class Q, class O, class S>
+inline void check_step_storage(const char* who, const tensor_view<Q>& q, const tensor_view<O>& out, const options& opt,
+                               const std::vector<S>& keys, const std::vector<S>& values) {
+    check_not_storage(who, q, "q", keys, values);
+    check_not_storage(who, out, "out", keys, values);
+    if (!opt.lse.empty()) check_not_storage(who, opt.lse, "options::lse", keys, values);
 }
 
 }  // namespace attune::detail

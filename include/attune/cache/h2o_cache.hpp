@@ -45,7 +45,8 @@ public:
         detail::require(heads > 0 && dk > 0 && dv > 0, "h2o_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
         detail::require(heavy >= 0 && recent >= 0 && heavy + recent >= 1, "h2o_cache: heavy (", heavy, ") and recent (", recent,
                         ") must be ≥ 0 with heavy + recent ≥ 1");
-        reserve(heavy + recent + 1);
+        const index_t budget = detail::checked_add(heavy, recent, "h2o_cache: heavy + recent");
+        reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");
     }
 
     index_t heads() const noexcept { return heads_; }
@@ -64,8 +65,8 @@ public:
     tensor_view<const T> values() const {
         return tensor_view<const T>(v_.data(), {1, heads_, size_, dv_}, {heads_ * cap_ * dv_, cap_ * dv_, dv_});
     }
-    index_t position(index_t h, index_t s) const { return pos_[at(h, s)]; }
-    double score(index_t h, index_t s) const { return score_[at(h, s)]; }
+    index_t position(index_t h, index_t s) const { return pos_[checked_at("h2o_cache::position", h, s)]; }
+    double score(index_t h, index_t s) const { return score_[checked_at("h2o_cache::score", h, s)]; }
     // The positions head h holds, ascending.
     std::vector<index_t> held_positions(index_t h) const {
         detail::require(h >= 0 && h < heads_, "h2o_cache::held_positions: head ", h, " outside [0, ", heads_, ")");
@@ -78,16 +79,33 @@ public:
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
               const options& opt_in = {}, const Exec& exec = {}) {
-        const index_t n = detail::check_chunk("h2o_cache::step", k, v, heads_, dk_, dv_);
-        detail::check_queries("h2o_cache::step", q, out, heads_, dk_, dv_);
+        static constexpr const char* who = "h2o_cache::step";
+        const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
+        detail::check_queries(who, q, out, heads_, dk_, dv_);
         detail::require(q.tokens() == n, "h2o_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
+        // Everything is checked and allocated before anything changes (a bad call leaves the cache intact).
+        detail::check_step(who, q, k, v, out, opt_in);
+        detail::check_step_storage(who, q, out, opt_in, k_, v_);
+        detail::check_not_storage(who, k, "k", k_, v_);
+        detail::check_not_storage(who, v, "v", k_, v_);
         if (n == 0) return;
-        reserve(size_ + n);  // relays the storage out, contents unchanged
-        {  // the call is checked on the views it will see before anything changes (a bad call leaves the cache intact)
-            const tensor_view<const T> k_after(k_.data(), {1, heads_, size_ + n, dk_}, {heads_ * cap_ * dk_, cap_ * dk_, dk_});
-            const tensor_view<const T> v_after(v_.data(), {1, heads_, size_ + n, dv_}, {heads_ * cap_ * dv_, cap_ * dv_, dv_});
-            (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), k_after, v_after, out, opt_in);
+        detail::require(n <= detail::index_max - seen_, "h2o_cache::step: seen tokens overflow (", seen_, " + ", n, ")");
+        const index_t grown = detail::checked_add(size_, n, "h2o_cache::step: held + chunk tokens");
+        reserve(grown, "h2o_cache::step: heads × (held + chunk) × dim");  // relays the storage out, contents unchanged
+        const index_t hq = q.heads(), group = hq / heads_;
+        options opt = opt_in;
+        if (opt.lse.empty()) {
+            detail::cache_resize(lse_, detail::checked_product("h2o_cache::step: query heads × tokens", hq, n),
+                                 "h2o_cache::step: query heads × tokens");
+            opt.lse = lse_view(lse_.data(), 1, hq, n);
         }
+        detail::cache_resize(saved_score_, detail::checked_product("h2o_cache::step: heads × held", heads_, size_),
+                             "h2o_cache::step: heads × held");
+        detail::checked_reserve(cand_, grown, "h2o_cache::step: held + chunk tokens");
+        detail::checked_reserve(gone_, grown, "h2o_cache::step: held + chunk tokens");
+        for (index_t h = 0; h < heads_; ++h)
+            std::copy_n(score_.begin() + h * cap_, size_, saved_score_.begin() + h * size_);
+
         for (index_t h = 0; h < heads_; ++h)
             for (index_t t = 0; t < n; ++t) {
                 detail::copy_row(k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * dk_, dk_);
@@ -98,14 +116,33 @@ public:
         const index_t held = size_;
         size_ += n;
         seen_ += n;
-
-        // Attention of the chunk's queries; the LSE is needed for the probabilities.
-        const index_t hq = q.heads(), group = hq / heads_;
-        options opt = opt_in;
-        if (opt.lse.empty()) {
-            lse_.resize(static_cast<std::size_t>(hq * n));
-            opt.lse = lse_view(lse_.data(), 1, hq, n);
+        try {
+            attend<Arch>(q, out, opt, exec, held, n, group);
+        } catch (...) {  // a user's executor or policy threw: back to the state before the call
+            for (index_t h = 0; h < heads_; ++h)
+                std::copy_n(saved_score_.begin() + h * held, held, score_.begin() + h * cap_);
+            size_ = held;
+            seen_ -= n;
+            throw;
         }
+        evict();  // cannot throw: cand_ and gone_ were reserved
+    }
+
+    void clear() noexcept { size_ = seen_ = 0; }
+
+private:
+    std::size_t at(index_t h, index_t s) const { return static_cast<std::size_t>(h * cap_ + s); }
+    std::size_t checked_at(const char* who, index_t h, index_t s) const {
+        detail::require(h >= 0 && h < heads_ && s >= 0 && s < size_, who, ": (head ", h, ", slot ", s, ") outside [0, ", heads_,
+                        ") × [0, ", size_, ")");
+        return at(h, s);
+    }
+
+    // The attention of the chunk's queries over held ∪ new, then their probabilities added to the scores.
+    template <class Arch, class Q, class O, class Exec>
+    void attend(const tensor_view<Q>& q, const tensor_view<O>& out, const options& opt, const Exec& exec, index_t held, index_t n,
+                index_t group) {
+        // Attention of the chunk's queries; the LSE is needed for the probabilities.
         attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<causal>{}, opt, exec);
 
         // Scores: query i of the chunk sees the held slots and the new ones up to itself.
@@ -125,13 +162,7 @@ public:
             sparse::detail::accumulate_probabilities<Arch>(rows.data(), lse.data(), visible.data(), group * n, scale, kv, 0, h,
                                                            score_.data() + h * cap_);
         });
-        evict();
     }
-
-    void clear() noexcept { size_ = seen_ = 0; }
-
-private:
-    std::size_t at(index_t h, index_t s) const { return static_cast<std::size_t>(h * cap_ + s); }
 
     // Per head: the tokens older than the last `recent` compete for `heavy` places; the lowest
     // scores leave (ties: the older first); the slots left free are filled from the end.
@@ -176,11 +207,16 @@ private:
         score_[at(h, to)] = score_[at(h, from)];
     }
 
-    void reserve(index_t cap) {
+    // Grows the slots per head to `cap`, sizes checked and allocated before anything changes.
+    void reserve(index_t cap, const char* what) {
         if (cap <= cap_) return;
-        std::vector<T> k(static_cast<std::size_t>(heads_ * cap * dk_)), v(static_cast<std::size_t>(heads_ * cap * dv_));
-        std::vector<index_t> p(static_cast<std::size_t>(heads_ * cap));
-        std::vector<double> sc(static_cast<std::size_t>(heads_ * cap));
+        std::vector<T> k, v;
+        std::vector<index_t> p;
+        std::vector<double> sc;
+        detail::checked_assign(k, detail::checked_product(what, heads_, cap, dk_), T{}, what);
+        detail::checked_assign(v, detail::checked_product(what, heads_, cap, dv_), T{}, what);
+        detail::checked_assign(p, detail::checked_product(what, heads_, cap), index_t{0}, what);
+        detail::checked_assign(sc, detail::checked_product(what, heads_, cap), 0.0, what);
         for (index_t h = 0; h < heads_; ++h) {
             std::copy_n(k_.begin() + h * cap_ * dk_, size_ * dk_, k.begin() + h * cap * dk_);
             std::copy_n(v_.begin() + h * cap_ * dv_, size_ * dv_, v.begin() + h * cap * dv_);
@@ -197,6 +233,7 @@ private:
     std::vector<index_t> pos_;
     std::vector<double> score_;
     std::vector<float> lse_;
+    std::vector<double> saved_score_;  // the held slots' scores before a step (its rollback)
     std::vector<index_t> cand_;
     std::vector<unsigned char> gone_;
 };

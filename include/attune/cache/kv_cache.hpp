@@ -9,9 +9,11 @@
 // keys()/values() are [1, heads, tokens, dim] views (head stride = capacity·dim) valid until the
 // next append that grows the storage. Storage doubles when full (amortised O(1) per token); with
 // `max_tokens` set, appending past it throws attune::error instead (a fixed memory budget).
+// Every operation leaves the cache unchanged when it throws (sizes are checked before allocating).
 #include <vector>
 
 #include "attune/cache/chunk.hpp"
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/interval.hpp"
@@ -28,8 +30,12 @@ public:
     kv_cache(index_t heads, index_t dk, index_t dv, index_t max_tokens = unbounded, index_t reserve = 0)
         : heads_(heads), dk_(dk), dv_(dv), max_tokens_(max_tokens) {
         detail::require(heads > 0 && dk > 0 && dv > 0, "kv_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
-        detail::require(max_tokens >= 0 && reserve >= 0, "kv_cache: max_tokens and reserve must be ≥ 0");
-        grow(reserve < max_tokens ? reserve : max_tokens);
+        detail::require(max_tokens >= 0, "kv_cache: max_tokens (", max_tokens, ") must be ≥ 0");
+        detail::require(reserve >= 0, "kv_cache: reserve (", reserve, ") must be ≥ 0");
+        // One token of every head must be addressable, whatever the capacity becomes.
+        (void)detail::checked_product("kv_cache: heads × dk", heads, dk);
+        (void)detail::checked_product("kv_cache: heads × dv", heads, dv);
+        grow<T, T>(reserve < max_tokens ? reserve : max_tokens, "kv_cache: reserve", nullptr, nullptr);
     }
 
     index_t heads() const noexcept { return heads_; }
@@ -40,22 +46,21 @@ public:
     index_t max_tokens() const noexcept { return max_tokens_; }
 
     // Appends n tokens: k [1, heads, n, dk], v [1, heads, n, dv], any storage type and strides.
+    // k and v may be views of this cache's own tokens (they are read before old storage is freed).
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
         const index_t n = detail::check_chunk("kv_cache::append", k, v, heads_, dk_, dv_);
         detail::require(n <= max_tokens_ - tokens_, "kv_cache::append: capacity exceeded: ", tokens_, " tokens + ", n,
                         " appended > max_tokens ", max_tokens_);
-        if (tokens_ + n > capacity_) {
+        const index_t need = tokens_ + n;  // ≤ max_tokens: no overflow
+        if (need > capacity_) {
             index_t c = capacity_ > 0 ? capacity_ : 16;
-            while (c < tokens_ + n) c *= 2;
-            grow(c < max_tokens_ ? c : max_tokens_);
+            while (c < need) c = c > detail::index_max / 2 ? need : c * 2;
+            grow(c < max_tokens_ ? c : max_tokens_, "kv_cache::append: heads × capacity × dim", &k, &v);
+        } else {
+            write(k, v, k_.data(), v_.data(), capacity_);
         }
-        for (index_t h = 0; h < heads_; ++h)
-            for (index_t t = 0; t < n; ++t) {
-                detail::copy_row(k.row(0, h, t), key_row(h, tokens_ + t), dk_);
-                detail::copy_row(v.row(0, h, t), value_row(h, tokens_ + t), dv_);
-            }
-        tokens_ += n;
+        tokens_ = need;
     }
 
     void clear() noexcept { tokens_ = 0; }
@@ -65,34 +70,67 @@ public:
     tensor_view<const T> values() const { return values(0, tokens_); }
     // Tokens [first, first + n) only (e.g. the part of a cascade).
     tensor_view<const T> keys(index_t first, index_t n) const {
-        detail::require(first >= 0 && n >= 0 && first + n <= tokens_, "kv_cache::keys: tokens [", first, ", ", first + n,
-                        ") outside the cache's ", tokens_);
+        check_range("kv_cache::keys", first, n);
         return tensor_view<const T>(k_.data() + first * dk_, {1, heads_, n, dk_}, {heads_ * capacity_ * dk_, capacity_ * dk_, dk_});
     }
     tensor_view<const T> values(index_t first, index_t n) const {
-        detail::require(first >= 0 && n >= 0 && first + n <= tokens_, "kv_cache::values: tokens [", first, ", ", first + n,
-                        ") outside the cache's ", tokens_);
+        check_range("kv_cache::values", first, n);
         return tensor_view<const T>(v_.data() + first * dv_, {1, heads_, n, dv_}, {heads_ * capacity_ * dv_, capacity_ * dv_, dv_});
     }
 
-    T* key_row(index_t h, index_t t) noexcept { return k_.data() + (h * capacity_ + t) * dk_; }
-    T* value_row(index_t h, index_t t) noexcept { return v_.data() + (h * capacity_ + t) * dv_; }
-    const T* key_row(index_t h, index_t t) const noexcept { return k_.data() + (h * capacity_ + t) * dk_; }
-    const T* value_row(index_t h, index_t t) const noexcept { return v_.data() + (h * capacity_ + t) * dv_; }
+    // Row t of head h, t < capacity() (checked: a row outside the storage is an attune::error).
+    T* key_row(index_t h, index_t t) { return k_.data() + (check_row("kv_cache::key_row", h, t) * capacity_ + t) * dk_; }
+    T* value_row(index_t h, index_t t) { return v_.data() + (check_row("kv_cache::value_row", h, t) * capacity_ + t) * dv_; }
+    const T* key_row(index_t h, index_t t) const { return k_.data() + (check_row("kv_cache::key_row", h, t) * capacity_ + t) * dk_; }
+    const T* value_row(index_t h, index_t t) const {
+        return v_.data() + (check_row("kv_cache::value_row", h, t) * capacity_ + t) * dv_;
+    }
 
 private:
-    // Re-lays the heads out for a new capacity (heads × capacity × dim keeps each head contiguous).
-    void grow(index_t capacity) {
+    template <class>
+    friend class duo_cache;
+
+    void check_range(const char* who, index_t first, index_t n) const {
+        detail::require(first >= 0 && n >= 0 && first <= tokens_ && n <= tokens_ - first, who, ": first (", first, ") and n (", n,
+                        ") select tokens outside the cache's [0, ", tokens_, ")");
+    }
+    index_t check_row(const char* who, index_t h, index_t t) const {
+        detail::require(h >= 0 && h < heads_ && t >= 0 && t < capacity_, who, ": (head ", h, ", token ", t, ") outside [0, ", heads_,
+                        ") × [0, ", capacity_, ")");
+        return h;
+    }
+
+    // Copies the chunk into rows [tokens_, tokens_ + n) of storage of the given capacity.
+    template <class K, class V>
+    void write(const tensor_view<K>& k, const tensor_view<V>& v, T* kd, T* vd, index_t capacity) {
+        for (index_t h = 0; h < heads_; ++h)
+            for (index_t t = 0; t < k.tokens(); ++t) {
+                detail::copy_row(k.row(0, h, t), kd + (h * capacity + tokens_ + t) * dk_, dk_);
+                detail::copy_row(v.row(0, h, t), vd + (h * capacity + tokens_ + t) * dv_, dv_);
+            }
+    }
+
+    // Re-lays the heads out for a new capacity (heads × capacity × dim keeps each head contiguous)
+    // and writes the chunk (if any) into it before the old storage goes, so a chunk read from this
+    // cache stays valid; the sizes are checked and nothing changes if the allocation fails.
+    template <class K = T, class V = T>
+    void grow(index_t capacity, const char* what, const tensor_view<K>* k, const tensor_view<V>* v) {
         if (capacity <= capacity_) return;
-        std::vector<T> k(static_cast<std::size_t>(heads_ * capacity * dk_)), v(static_cast<std::size_t>(heads_ * capacity * dv_));
+        std::vector<T> nk, nv;
+        detail::checked_assign(nk, detail::checked_product(what, heads_, capacity, dk_), T{}, what);
+        detail::checked_assign(nv, detail::checked_product(what, heads_, capacity, dv_), T{}, what);
         for (index_t h = 0; h < heads_; ++h) {
-            detail::copy_row(key_row(h, 0), k.data() + h * capacity * dk_, tokens_ * dk_);
-            detail::copy_row(value_row(h, 0), v.data() + h * capacity * dv_, tokens_ * dv_);
+            detail::copy_row(k_.data() + h * capacity_ * dk_, nk.data() + h * capacity * dk_, tokens_ * dk_);
+            detail::copy_row(v_.data() + h * capacity_ * dv_, nv.data() + h * capacity * dv_, tokens_ * dv_);
         }
-        k_.swap(k);
-        v_.swap(v);
+        if (k != nullptr) write(*k, *v, nk.data(), nv.data(), capacity);
+        k_.swap(nk);
+        v_.swap(nv);
         capacity_ = capacity;
     }
+
+    // Undoes appends back to `tokens` (the rows past it were only added, never overwritten).
+    void truncate(index_t tokens) noexcept { tokens_ = tokens; }
 
     index_t heads_, dk_, dv_, max_tokens_;
     index_t tokens_ = 0, capacity_ = 0;

@@ -24,6 +24,7 @@
 
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/sinks_window.hpp"
@@ -42,8 +43,11 @@ public:
         detail::require(heads > 0 && dk > 0 && dv > 0, "streaming_cache: heads (", heads, "), dk (", dk, ") and dv (", dv,
                         ") must be ≥ 1");
         detail::require(sinks >= 0 && recent >= 1, "streaming_cache: sinks (", sinks, ") must be ≥ 0 and recent (", recent, ") ≥ 1");
-        k_.resize(static_cast<std::size_t>(heads * slots() * dk));
-        v_.resize(static_cast<std::size_t>(heads * slots() * dv));
+        slots_ = detail::checked_add(sinks, recent, "streaming_cache: sinks + recent");
+        detail::checked_assign(k_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dk", heads, slots_, dk), T{},
+                               "streaming_cache: heads × (sinks + recent) × dk");
+        detail::checked_assign(v_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dv", heads, slots_, dv), T{},
+                               "streaming_cache: heads × (sinks + recent) × dv");
     }
 
     index_t heads() const noexcept { return heads_; }
@@ -51,17 +55,17 @@ public:
     index_t dv() const noexcept { return dv_; }
     index_t sinks() const noexcept { return sinks_; }
     index_t recent() const noexcept { return recent_; }
-    index_t slots() const noexcept { return sinks_ + recent_; }     // the constant capacity
+    index_t slots() const noexcept { return slots_; }               // the constant capacity
     index_t seen() const noexcept { return seen_; }                 // tokens appended so far
     index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }  // tokens held
     std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(T); }
 
     // The held tokens as [1, heads, size, dim] views, in slot order (not position order).
     tensor_view<const T> keys() const {
-        return tensor_view<const T>(k_.data(), {1, heads_, size(), dk_}, {heads_ * slots() * dk_, slots() * dk_, dk_});
+        return tensor_view<const T>(k_.data(), {1, heads_, size(), dk_}, {heads_ * slots_ * dk_, slots_ * dk_, dk_});
     }
     tensor_view<const T> values() const {
-        return tensor_view<const T>(v_.data(), {1, heads_, size(), dv_}, {heads_ * slots() * dv_, slots() * dv_, dv_});
+        return tensor_view<const T>(v_.data(), {1, heads_, size(), dv_}, {heads_ * slots_ * dv_, slots_ * dv_, dv_});
     }
 
     // The history position of the token in slot s (s < size()).
@@ -91,19 +95,13 @@ public:
     }
 
     // Appends n tokens (k [1, heads, n, dk], v [1, heads, n, dv]); with n > R the chunk's own
-    // earlier tokens leave the ring again.
+    // earlier tokens leave the ring again. k and v may not share memory with the cache.
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
         const index_t n = detail::check_chunk("streaming_cache::append", k, v, heads_, dk_, dv_);
-        for (index_t t = 0; t < n; ++t) {
-            const index_t pos = seen_ + t;
-            const index_t s = pos < sinks_ ? pos : sinks_ + (pos - sinks_) % recent_;
-            for (index_t h = 0; h < heads_; ++h) {
-                detail::copy_row(k.row(0, h, t), key_slot(h, s), dk_);
-                detail::copy_row(v.row(0, h, t), value_slot(h, s), dv_);
-            }
-        }
-        seen_ += n;
+        detail::check_not_storage("streaming_cache::append", k, "k", k_, v_);
+        detail::check_not_storage("streaming_cache::append", v, "v", k_, v_);
+        commit(k, v, n);
     }
 
     // Appends the chunk's n tokens and writes the attention of its n queries (q [1, Hq, n, dk],
@@ -111,26 +109,33 @@ public:
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
               const options& opt = {}, const Exec& exec = {}) {
-        const index_t n = detail::check_chunk("streaming_cache::step", k, v, heads_, dk_, dv_);
-        detail::check_queries("streaming_cache::step", q, out, heads_, dk_, dv_);
+        static constexpr const char* who = "streaming_cache::step";
+        const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
+        detail::check_queries(who, q, out, heads_, dk_, dv_);
         detail::require(q.tokens() == n, "streaming_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
+        // Everything the call needs is checked before the ring changes: a bad call throws with the cache intact.
+        detail::check_step(who, q, k, v, out, opt);
+        detail::check_step_storage(who, q, out, opt, k_, v_);
+        detail::check_not_storage(who, k, "k", k_, v_);
+        detail::check_not_storage(who, v, "v", k_, v_);
         if (n == 1) {  // decode: every held key is visible to the new token
-            // The call is checked on the views it will see before the ring changes, so a bad call
-            // (an LSE of the wrong shape, out overlapping the cache…) throws with the cache intact.
-            const index_t after = seen_ + 1 < slots() ? seen_ + 1 : slots();
-            const tensor_view<const T> k_after(k_.data(), {1, heads_, after, dk_}, {heads_ * slots() * dk_, slots() * dk_, dk_});
-            const tensor_view<const T> v_after(v_.data(), {1, heads_, after, dv_}, {heads_ * slots() * dv_, slots() * dv_, dv_});
-            (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), k_after, v_after, out, opt);
-            append(k, v);
-            attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<>{}, opt, exec);
+            commit(k, v, 1);
+            try {
+                attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<>{}, opt, exec);
+            } catch (...) {  // a user's executor (or the kernel) threw: the ring goes back as it was
+                undo();
+                throw;
+            }
             return;
         }
         // Old cache in position order, then the chunk, in scratch: sinks_window(S, R) over it.
-        const index_t held = size(), total = held + n;
-        sk_.resize(static_cast<std::size_t>(heads_ * total * dk_));
-        sv_.resize(static_cast<std::size_t>(heads_ * total * dv_));
+        const index_t held = size(), total = detail::checked_add(held, n, "streaming_cache::step: held + chunk tokens");
+        detail::cache_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, dk_),
+                             "streaming_cache::step: heads × tokens × dk");
+        detail::cache_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, dv_),
+                             "streaming_cache::step: heads × tokens × dv");
         std::vector<index_t>& order = order_;
-        order.assign(static_cast<std::size_t>(held), 0);
+        detail::checked_assign(order, held, index_t{0}, "streaming_cache::step: held tokens");
         for (index_t s = 0; s < held; ++s) order[static_cast<std::size_t>(cache_position(s))] = s;
         for (index_t h = 0; h < heads_; ++h) {
             for (index_t r = 0; r < held; ++r) {
@@ -146,22 +151,78 @@ public:
         const tensor_view<const T> kk(sk_.data(), {1, heads_, total, dk_}, {heads_ * total * dk_, total * dk_, dk_});
         const tensor_view<const T> vv(sv_.data(), {1, heads_, total, dv_}, {heads_ * total * dv_, total * dv_, dv_});
         attention<Arch>(tensor_view<const Q>(q), kk, vv, out, variant<sinks_window>(sinks_window(sinks_, recent_)), opt, exec);
-        append(k, v);
+        commit(k, v, n);  // the cache changes only once the attention succeeded
     }
 
     void clear() noexcept { seen_ = 0; }
 
 private:
-    T* key_slot(index_t h, index_t s) noexcept { return k_.data() + (h * slots() + s) * dk_; }
-    T* value_slot(index_t h, index_t s) noexcept { return v_.data() + (h * slots() + s) * dv_; }
-    const T* key_slot(index_t h, index_t s) const noexcept { return k_.data() + (h * slots() + s) * dk_; }
-    const T* value_slot(index_t h, index_t s) const noexcept { return v_.data() + (h * slots() + s) * dv_; }
+    template <class>
+    friend class duo_cache;
 
-    index_t heads_, dk_, dv_, sinks_, recent_;
+    index_t slot_of(index_t pos) const noexcept { return pos < sinks_ ? pos : sinks_ + (pos - sinks_) % recent_; }
+
+    // Writes n checked tokens into their slots, first saving what undo() needs: seen() and every
+    // held slot the chunk overwrites (at most S + R distinct slots, whatever n). The saving
+    // allocates before anything changes; the writes cannot throw.
+    template <class K, class V>
+    void commit(const tensor_view<K>& k, const tensor_view<V>& v, index_t n) {
+        detail::require(n <= detail::index_max - seen_, "streaming_cache: seen tokens overflow (", seen_, " + ", n, ")");
+        const index_t held = size();
+        const index_t fresh_sinks = seen_ < sinks_ ? sinks_ - seen_ : 0;
+        const index_t distinct = n < fresh_sinks + recent_ ? n : fresh_sinks + recent_;  // positions with distinct slots
+        index_t saved = 0;
+        for (index_t t = 0; t < distinct; ++t) saved += slot_of(seen_ + t) < held ? 1 : 0;
+        detail::cache_resize(undo_slots_, saved, "streaming_cache: undo slots");
+        detail::cache_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, dk_), "streaming_cache: undo keys");
+        detail::cache_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, dv_),
+                             "streaming_cache: undo values");
+        index_t i = 0;
+        for (index_t t = 0; t < distinct; ++t) {
+            const index_t s = slot_of(seen_ + t);
+            if (s >= held) continue;
+            undo_slots_[static_cast<std::size_t>(i)] = s;
+            for (index_t h = 0; h < heads_; ++h) {
+                detail::copy_row(key_slot(h, s), undo_k_.data() + (i * heads_ + h) * dk_, dk_);
+                detail::copy_row(value_slot(h, s), undo_v_.data() + (i * heads_ + h) * dv_, dv_);
+            }
+            ++i;
+        }
+        undo_seen_ = seen_;
+        for (index_t t = 0; t < n; ++t) {
+            const index_t s = slot_of(seen_ + t);
+            for (index_t h = 0; h < heads_; ++h) {
+                detail::copy_row(k.row(0, h, t), key_slot(h, s), dk_);
+                detail::copy_row(v.row(0, h, t), value_slot(h, s), dv_);
+            }
+        }
+        seen_ += n;
+    }
+    // Puts the cache back as it was before the last commit (slots past the old size need no restoring).
+    void undo() noexcept {
+        for (std::size_t i = 0; i < undo_slots_.size(); ++i) {
+            const index_t s = undo_slots_[i], j = static_cast<index_t>(i);
+            for (index_t h = 0; h < heads_; ++h) {
+                detail::copy_row(undo_k_.data() + (j * heads_ + h) * dk_, key_slot(h, s), dk_);
+                detail::copy_row(undo_v_.data() + (j * heads_ + h) * dv_, value_slot(h, s), dv_);
+            }
+        }
+        seen_ = undo_seen_;
+    }
+
+    T* key_slot(index_t h, index_t s) noexcept { return k_.data() + (h * slots_ + s) * dk_; }
+    T* value_slot(index_t h, index_t s) noexcept { return v_.data() + (h * slots_ + s) * dv_; }
+    const T* key_slot(index_t h, index_t s) const noexcept { return k_.data() + (h * slots_ + s) * dk_; }
+    const T* value_slot(index_t h, index_t s) const noexcept { return v_.data() + (h * slots_ + s) * dv_; }
+
+    index_t heads_, dk_, dv_, sinks_, recent_, slots_ = 0;
     index_t seen_ = 0;
     std::vector<T> k_, v_;
     std::vector<T> sk_, sv_;     // chunk scratch (prefill only)
     std::vector<index_t> order_;  // slots in position order (prefill only)
+    std::vector<index_t> undo_slots_;  // what undo() restores: the slots the last commit overwrote,
+    std::vector<T> undo_k_, undo_v_;   // their old rows,
+    index_t undo_seen_ = 0;            // and seen() before it
 };
 
 }  // namespace attune

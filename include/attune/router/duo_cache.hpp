@@ -27,6 +27,8 @@ namespace attune {
 template <class T = float>
 class duo_cache {
 public:
+    using value_type = T;
+
     // reserve: tokens the retrieval heads' caches allocate up front (they double when full).
     duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, index_t sinks = 64, index_t recent = 256,
               index_t reserve = 0)
@@ -43,8 +45,23 @@ public:
     }
 
     index_t kv_heads() const noexcept { return static_cast<index_t>(streaming_.size()); }
+    index_t q_heads() const noexcept { return q_heads_; }
     index_t seen() const noexcept { return seen_; }
-    bool streaming(index_t kv_head) const { return streaming_[static_cast<std::size_t>(kv_head)]; }
+    bool streaming(index_t kv_head) const {
+        detail::require(kv_head >= 0 && kv_head < kv_heads(), "duo_cache::streaming: kv_head ", kv_head, " outside [0, ", kv_heads(), ")");
+        return streaming_[static_cast<std::size_t>(kv_head)];
+    }
+    // The cache of one kv head: a kv_cache (retrieval head) or a streaming_cache (streaming head).
+    const kv_cache<T>& retrieval_cache(index_t kv_head) const {
+        detail::require(kv_head >= 0 && kv_head < kv_heads() && !streaming_[static_cast<std::size_t>(kv_head)],
+                        "duo_cache::retrieval_cache: kv_head ", kv_head, " is not a retrieval head");
+        return *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(kv_head)])];
+    }
+    const streaming_cache<T>& streaming_cache_of(index_t kv_head) const {
+        detail::require(kv_head >= 0 && kv_head < kv_heads() && streaming_[static_cast<std::size_t>(kv_head)],
+                        "duo_cache::streaming_cache_of: kv_head ", kv_head, " is not a streaming head");
+        return *stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(kv_head)])];
+    }
     // Bytes of K/V held (the memory a full cache would hold is seen() × kv_heads × (dk + dv) × sizeof(T)).
     std::size_t bytes() const {
         std::size_t b = 0;
@@ -56,10 +73,20 @@ public:
     // Appends n tokens without attending (a prompt whose outputs are not needed).
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
-        const index_t n = detail::check_chunk("duo_cache::append", k, v, kv_heads(), dk_, dv_);
-        for (index_t h = 0; h < kv_heads(); ++h) {
-            if (streaming(h)) stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]->append(head(k, h, 1), head(v, h, 1));
-            else full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]->append(head(k, h, 1), head(v, h, 1));
+        static constexpr const char* who = "duo_cache::append";
+        const index_t n = detail::check_chunk(who, k, v, kv_heads(), dk_, dv_);
+        detail::require(n <= detail::index_max - seen_, who, ": seen tokens overflow (", seen_, " + ", n, ")");
+        check_not_storage(who, k, "k");
+        check_not_storage(who, v, "v");
+        index_t done = 0;
+        try {
+            for (; done < kv_heads(); ++done) {
+                if (streaming(done)) stream(done).append(head(k, done, 1), head(v, done, 1));
+                else full(done).append(head(k, done, 1), head(v, done, 1));
+            }
+        } catch (...) {  // a head's allocation failed: the heads done so far go back
+            undo(done);
+            throw;
         }
         seen_ += n;
     }
@@ -68,23 +95,43 @@ public:
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt = {},
               const Exec& exec = {}) {
-        const index_t n = detail::check_chunk("duo_cache::step", k, v, kv_heads(), dk_, dv_);
-        detail::check_queries("duo_cache::step", q, out, kv_heads(), dk_, dv_);
+        static constexpr const char* who = "duo_cache::step";
+        const index_t n = detail::check_chunk(who, k, v, kv_heads(), dk_, dv_);
+        detail::check_queries(who, q, out, kv_heads(), dk_, dv_);
         detail::require(q.heads() == q_heads_, "duo_cache::step: q has ", q.heads(), " heads, the cache was made for ", q_heads_);
         detail::require(q.tokens() == n, "duo_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
         detail::require(opt.lse.empty(), "duo_cache::step: options::lse is not supported (one call per kv head)");
+        detail::require(n <= detail::index_max - seen_, who, ": seen tokens overflow (", seen_, " + ", n, ")");
+        // The whole call is checked before any head's cache changes: a bad call leaves every head intact.
+        detail::check_step(who, q, k, v, out, opt);
+        check_not_storage(who, q, "q");
+        check_not_storage(who, out, "out");
+        check_not_storage(who, k, "k");
+        check_not_storage(who, v, "v");
         const index_t group = q_heads_ / kv_heads();
-        for (index_t h = 0; h < kv_heads(); ++h) {
-            const auto qh = head(q, h * group, group);
-            const auto oh = head(out, h * group, group);
-            if (streaming(h)) {
-                stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]->template step<Arch>(qh, head(k, h, 1), head(v, h, 1), oh,
-                                                                                                         opt, exec);
-            } else {
-                auto& c = *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])];
-                c.append(head(k, h, 1), head(v, h, 1));
-                attention<Arch>(tensor_view<const Q>(qh), c.keys(), c.values(), oh, causal{}, opt, exec);
+        index_t done = 0;  // heads whose cache holds the chunk
+        try {
+            for (; done < kv_heads(); ++done) {
+                const index_t h = done;
+                const auto qh = head(q, h * group, group);
+                const auto oh = head(out, h * group, group);
+                if (streaming(h)) {
+                    stream(h).template step<Arch>(qh, head(k, h, 1), head(v, h, 1), oh, opt, exec);  // undoes itself if it throws
+                } else {
+                    auto& c = full(h);
+                    const index_t before = c.tokens();
+                    c.append(head(k, h, 1), head(v, h, 1));
+                    try {
+                        attention<Arch>(tensor_view<const Q>(qh), c.keys(), c.values(), oh, causal{}, opt, exec);
+                    } catch (...) {
+                        c.truncate(before);
+                        throw;
+                    }
+                }
             }
+        } catch (...) {  // a user's executor (or the kernel) threw: every head done so far goes back
+            undo(done);
+            throw;
         }
         seen_ += n;
     }
@@ -94,6 +141,24 @@ private:
     template <class X>
     static tensor_view<X> head(const tensor_view<X>& x, index_t h0, index_t n) {
         return tensor_view<X>(x.tokens() > 0 ? x.row(0, h0, 0) : x.data(), {1, n, x.tokens(), x.dim()}, x.strides());
+    }
+
+    streaming_cache<T>& stream(index_t h) { return *stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]; }
+    kv_cache<T>& full(index_t h) { return *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]; }
+
+    // Undoes the last append of heads [0, heads) (this call's: n tokens each, seen_ not yet counted).
+    void undo(index_t heads) noexcept {
+        for (index_t h = 0; h < heads; ++h) {
+            if (streaming_[static_cast<std::size_t>(h)]) stream(h).undo();
+            else full(h).truncate(seen_);
+        }
+    }
+
+    // An input or output sharing memory with some head's cache (see detail::check_not_storage).
+    template <class X>
+    void check_not_storage(const char* who, const tensor_view<X>& x, const char* name) const {
+        for (const auto& c : full_) detail::check_not_storage(who, x, name, c->k_, c->v_);
+        for (const auto& c : stream_) detail::check_not_storage(who, x, name, c->k_, c->v_);
     }
 
     std::vector<bool> streaming_;

@@ -21,9 +21,12 @@
 //    list per (query head, query token): the cache is not copied.
 // selected() returns the last attend's blocks: [Hq][Lq][top_k], −1 = none.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "attune/cache/kv_cache.hpp"
+#include "attune/attention.hpp"
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/simd/vec.hpp"
 #include "attune/sparse/gather.hpp"
@@ -37,8 +40,9 @@ public:
     using value_type = T;
 
     landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, index_t max_tokens = unbounded)
-        : kv_(heads, dk, dv, max_tokens), block_(block), sum_(static_cast<std::size_t>(heads * dk), 0.0f) {
+        : kv_(heads, dk, dv, max_tokens), block_(block) {
         detail::require(block >= 1, "landmark_cache: block (", block, ") must be ≥ 1");
+        detail::checked_assign(sum_, detail::checked_product("landmark_cache: heads × dk", heads, dk), 0.0f, "landmark_cache: heads × dk");
     }
 
     const kv_cache<T>& kv() const noexcept { return kv_; }
@@ -56,9 +60,16 @@ public:
 
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
-        const index_t first = kv_.tokens();
-        kv_.append(k, v);  // checks shapes and capacity
-        const index_t H = heads(), dk = kv_.dk();
+        const index_t first = kv_.tokens(), H = heads(), dk = kv_.dk();
+        // The landmarks' room is reserved first: after kv_.append (checks shapes and capacity) nothing can throw.
+        if (k.tokens() >= 0 && k.tokens() <= kv_.max_tokens() - first) {
+            const index_t need = detail::checked_product("landmark_cache::append: blocks × heads × dk", (first + k.tokens()) / block_, H, dk);
+            const auto have = static_cast<index_t>(reps_.capacity());
+            if (need > have)  // doubling keeps a token-by-token append amortised O(dk)
+                detail::checked_reserve(reps_, need > detail::index_max / 2 || need > 2 * have ? need : 2 * have,
+                                        "landmark_cache::append: blocks × heads × dk");
+        }
+        kv_.append(k, v);
         for (index_t t = first; t < kv_.tokens(); ++t) {
             for (index_t h = 0; h < H; ++h) {
                 const T* kr = kv_.key_row(h, t);
@@ -78,19 +89,29 @@ public:
     void attend(const tensor_view<Q>& q, const tensor_view<O>& out, index_t top_k, index_t window, const options& opt = {},
                 const Exec& exec = {}) {
         using detail::require;
-        detail::check_queries("landmark_cache::attend", q, out, heads(), kv_.dk(), kv_.dv());
+        static constexpr const char* who = "landmark_cache::attend";
+        detail::check_queries(who, q, out, heads(), kv_.dk(), kv_.dv());
         require(top_k >= 0 && window >= 1, "landmark_cache::attend: top_k (", top_k, ") must be ≥ 0 and window (", window, ") ≥ 1");
         const index_t Hq = q.heads(), Lq = q.tokens(), Lk = kv_.tokens(), group = Hq / heads(), dk = kv_.dk();
         require(Lq <= Lk, "landmark_cache::attend: ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
+        // What the attention will check (options, out and lse against q and the cache), before selected() changes.
+        require(opt.kv_splits >= 0, who, ": kv_splits must be ≥ 0, got ", opt.kv_splits);
+        (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), kv_.keys(), kv_.values(), out, opt);
         auto win_start = [&](index_t p) { return (p - window + 1 > 0 ? p - window + 1 : 0) / block_ * block_; };
         index_t widest = 0;  // window lengths are not monotone in p (the start jumps by whole blocks)
         for (index_t i = 0; i < Lq; ++i) {
             const index_t p = Lk - Lq + i;
             widest = p - win_start(p) + 1 > widest ? p - win_start(p) + 1 : widest;
         }
-        const index_t count = top_k * block_ + widest;
-        list_.assign(static_cast<std::size_t>(Hq * Lq * count), -1);
-        selected_.assign(static_cast<std::size_t>(Hq * Lq * top_k), -1);
+        // A row retrieves at most every complete block: a larger top_k costs no list room.
+        const index_t listed = top_k < blocks() ? top_k : blocks();
+        const index_t count = detail::checked_add(detail::checked_mul(listed, block_, "landmark_cache::attend: top_k × block"), widest,
+                                                  "landmark_cache::attend: top_k × block + window");
+        detail::checked_assign(list_, detail::checked_product("landmark_cache::attend: query heads × tokens × list", Hq, Lq, count),
+                               index_t{-1}, "landmark_cache::attend: query heads × tokens × list");
+        // selected() changes only once the attention succeeded.
+        detail::checked_assign(next_selected_, detail::checked_product("landmark_cache::attend: top_k", Hq, Lq, top_k), index_t{-1},
+                               "landmark_cache::attend: top_k");
         ::attune::detail::parallel_for(exec, Hq * Lq, [&](index_t r) {
             const index_t h = r / Lq, i = r % Lq, p = Lk - Lq + i, w = win_start(p), cands = w / block_;
             thread_local std::vector<float> qf, score;
@@ -109,7 +130,7 @@ public:
                               [sc](index_t a, index_t b) { return sc[a] > sc[b] || (sc[a] == sc[b] && a < b); });
             std::sort(order.begin(), order.begin() + n);
             index_t* dst = list_.data() + r * count;
-            index_t* chosen = selected_.data() + r * top_k;
+            index_t* chosen = next_selected_.data() + r * top_k;
             for (index_t e = 0; e < n; ++e) {
                 const index_t c = order[static_cast<std::size_t>(e)];
                 chosen[e] = c;
@@ -118,6 +139,7 @@ public:
             for (index_t j = w; j <= p; ++j) *dst++ = j;
         });
         sparse::gather_attention<Arch>(q, kv_.keys(), kv_.values(), index_view{list_.data(), 1, Hq, Lq, count}, out, opt, exec);
+        selected_.swap(next_selected_);
     }
 
 private:
@@ -125,7 +147,7 @@ private:
     index_t block_;
     std::vector<float> sum_;   // [heads][dk]: the incomplete block's key sum
     std::vector<float> reps_;  // [blocks][heads][dk]
-    std::vector<index_t> list_, selected_;
+    std::vector<index_t> list_, selected_, next_selected_;
 };
 
 }  // namespace attune

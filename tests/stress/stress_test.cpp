@@ -169,3 +169,90 @@ TEST_CASE("concurrent calls from user threads equal serial calls, bit for bit", 
         check_against_reference(j.out, attune::reference::attention(j.q.cview(), j.k.cview(), j.v.cview(), sv.causal), fp32_tolerance(), &j.lse);
     }
 }
+
+namespace {
+
+// A mask that throws for one query row: every caller's exception must reach that caller alone.
+struct rejecting_mask {
+    using policy_kind = attune::mask_kind;
+    static constexpr bool is_none = false;
+    index_t bad_row;
+    bool visible(const attune::index_context& c) const {
+        if (c.q_pos == bad_row) throw attune::error("attune: rejecting_mask: row " + std::to_string(c.q_pos));
+        return c.k_pos <= c.q_pos;
+    }
+    attune::tile_class classify(const attune::tile_context&) const { return attune::tile_class::partial; }
+};
+
+}  // namespace
+
+TEST_CASE("separate caches and states on separate threads, and exceptions thrown on several threads at once", "[stress]") {
+    // What the README allows: one cache (kv_cache, streaming_cache, linear::state) per thread,
+    // used concurrently with other threads' own caches; each thread's results equal the same steps
+    // made alone. Meanwhile other threads make calls that throw from inside the parallel region:
+    // each gets its own exception, and the caches of the others are untouched.
+    constexpr int threads_n = 4, steps = 24;
+    constexpr index_t H = 2, D = 16;
+    std::vector<tensor<float>> q, k, v;
+    std::mt19937 rng(5);
+    for (int s = 0; s < steps; ++s) {
+        q.emplace_back(1, H, 1, D), k.emplace_back(1, H, 1, D), v.emplace_back(1, H, 1, D);
+        q.back().fill_random(rng), k.back().fill_random(rng), v.back().fill_random(rng);
+    }
+    // Each thread runs one kind of cache over the same token stream; its output rows, bit for bit.
+    auto run_stream = [&](int kind, std::vector<float>& rows) {
+        attune::kv_cache<float> kv(H, D, D);
+        attune::streaming_cache<float> sc(H, D, D, 2, 7);
+        attune::linear::state st(1, H, D, D);
+        tensor<float> out(1, H, 1, D);
+        for (int s = 0; s < steps; ++s) {
+            const auto& qs = q[static_cast<std::size_t>(s)];
+            if (kind == 0) {
+                kv.append(k[static_cast<std::size_t>(s)].cview(), v[static_cast<std::size_t>(s)].cview());
+                attune::attention<arch>(qs.cview(), kv.keys(), kv.values(), out.view, attune::causal{}, {}, attune::openmp_executor{2});
+            } else if (kind == 1) {
+                sc.step<arch>(qs.cview(), k[static_cast<std::size_t>(s)].cview(), v[static_cast<std::size_t>(s)].cview(), out.view);
+            } else {
+                attune::linear::step<arch>(qs.cview(), k[static_cast<std::size_t>(s)].cview(), v[static_cast<std::size_t>(s)].cview(), out.view, st);
+            }
+            rows.insert(rows.end(), out.buf.begin(), out.buf.end());
+        }
+    };
+    std::vector<std::vector<float>> alone(3);
+    for (int kind = 0; kind < 3; ++kind) run_stream(kind, alone[static_cast<std::size_t>(kind)]);
+
+    std::vector<std::vector<float>> together(threads_n);
+    std::atomic<int> caught{0}, wrong{0};
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < threads_n; ++t)
+        threads.emplace_back([&, t] {
+            while (!go.load()) std::this_thread::yield();
+            if (t < 3) {
+                run_stream(t, together[static_cast<std::size_t>(t)]);
+                return;
+            }
+            tensor<float> qq(1, 4, 90, D), kk(1, 2, 90, D), vv(1, 2, 90, D), oo(1, 4, 90, D);
+            for (int r = 0; r < 6; ++r) {
+                const index_t bad = 40 + r;
+                try {
+                    attune::attention<arch>(qq.cview(), kk.cview(), vv.cview(), oo.view, rejecting_mask{bad}, {}, attune::openmp_executor{2});
+                    ++wrong;
+                } catch (const attune::error& e) {
+                    if (std::string(e.what()).find("row " + std::to_string(bad)) != std::string::npos) ++caught;
+                    else ++wrong;
+                }
+            }
+        });
+    go = true;
+    for (auto& th : threads) th.join();
+    CHECK(caught == 6);
+    CHECK(wrong == 0);
+    for (int kind = 0; kind < 3; ++kind) {
+        CAPTURE(kind);
+        const auto& a = alone[static_cast<std::size_t>(kind)];
+        const auto& b = together[static_cast<std::size_t>(kind)];
+        REQUIRE(a.size() == b.size());
+        CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+    }
+}

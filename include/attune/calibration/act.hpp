@@ -36,7 +36,7 @@ namespace attune {
 inline constexpr float act_mass_guard = 1e-4f;
 
 struct act_calibration {
-    std::vector<index_t> heads;  // calibrated query heads; empty: none (plain attention)
+    std::vector<index_t> heads;  // calibrated query heads, each at most once; empty: none (plain attention)
     float beta = 0.4f;           // β: the share of its mass a sink keeps
     float theta = 0.1f;          // θ: the column score above which a key is a sink
 };
@@ -74,12 +74,14 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     static_assert(VV::family_type::has_lse, "attune::act_attention: ACT calibrates softmax attention");
     require(std::isfinite(act.beta) && act.beta >= 0.0f && act.beta <= 1.0f, "act_calibration: beta must be in [0, 1], got ", act.beta);
     require(std::isfinite(act.theta) && act.theta >= 0.0f, "act_calibration: theta must be finite and ≥ 0, got ", act.theta);
-    for (index_t h : act.heads)
-        require(h >= 0 && h < q.heads(), "act_calibration: head ", h, " is outside [0, ", q.heads(), ")");
+    // Shapes, null data and overlap (out and the LSE against q, k, v and each other), before any pass.
+    (void)detail::make_problem<typename Q::value_type, typename K::value_type, typename V::value_type, typename O::value_type>(q, k, v, out,
+                                                                                                                            opt_in);
+    detail::require_head_set(act.heads, q.heads(), "act_calibration: head");
 
     act_report rep;
     rep.q_heads = q.heads();
-    rep.sinks.resize(static_cast<std::size_t>(q.batch() * q.heads()));
+    rep.sinks.resize(static_cast<std::size_t>(q.batch() * q.heads()));  // ≤ q's size: make_problem checked dim > 0
     // 1. The forward pass, with an LSE (the caller's, or ours).
     options opt = opt_in;
     if (opt.lse.empty())

@@ -37,7 +37,7 @@ struct var_calibration {
     std::vector<index_t> sinks;     // S: sink token positions (image sinks are those inside the image span)
     index_t image_first = 0;        // I = [image_first, image_last], key positions
     index_t image_last = -1;
-    std::vector<index_t> heads;     // calibrated query heads; empty: all
+    std::vector<index_t> heads;     // calibrated query heads, each at most once; empty: all
     float p = 0.6f;                 // the share of its mass a sink keeps
     float rho = 0.5f;               // rows whose image sinks hold more than ρ of the image mass are unchanged
     float image_mass = 0.2f;        // rows with less image mass are unchanged
@@ -50,6 +50,9 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     const auto var = to_variant(var_in);
     using VV = std::decay_t<decltype(var)>;
     static_assert(VV::family_type::has_lse, "attune::var_attention: VAR calibrates softmax attention");
+    // Shapes, null data and overlap (out and the LSE against q, k, v and each other), before any pass.
+    (void)detail::make_problem<typename Q::value_type, typename K::value_type, typename V::value_type, typename O::value_type>(q, k, v, out,
+                                                                                                                            opt);
     require(vc.image_first >= 0 && vc.image_first <= vc.image_last, "var_calibration: the image span [", vc.image_first, ", ",
             vc.image_last, "] is empty or negative");
     require(vc.image_last < k.tokens(), "var_calibration: the image span ends at ", vc.image_last, ", past the ", k.tokens(), " keys");
@@ -66,10 +69,8 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
         list->erase(std::unique(list->begin(), list->end()), list->end());
     }
     std::vector<unsigned char> calibrated(static_cast<std::size_t>(q.heads()), vc.heads.empty() ? 1 : 0);
-    for (index_t h : vc.heads) {
-        require(h >= 0 && h < q.heads(), "var_calibration: head ", h, " is outside [0, ", q.heads(), ")");
-        calibrated[static_cast<std::size_t>(h)] = 1;
-    }
+    detail::require_head_set(vc.heads, q.heads(), "var_calibration: head");
+    for (index_t h : vc.heads) calibrated[static_cast<std::size_t>(h)] = 1;
 
     const index_t B = q.batch(), H = q.heads(), L = q.tokens(), D = v.dim();
     // The two parts, each with its output and LSE (per-thread scratch); the first carries the sink.
@@ -91,13 +92,7 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
                             outside.opt, exec);
     attune::attention<Arch>(q, k, v, image.ov,
                             with_sink(with_mask(var, and_mask(var.mask(), key_span_mask(vc.image_first, vc.image_last))), no_sink{}), image.opt, exec);
-    detail::require(out.batch() == B && out.heads() == H && out.tokens() == L && out.dim() == D, "var_attention: out must be [", B, ", ", H,
-                    ", ", L, ", ", D, "]");
-    detail::require(out.data() != nullptr || out.size() == 0, "var_attention: out has null data");
     const bool want_lse = !opt.lse.empty();
-    if (want_lse)
-        require(opt.lse.batch() == B && opt.lse.heads() == H && opt.lse.tokens() == L && opt.lse.dim() == 1, "var_attention: lse must be [",
-                B, ", ", H, ", ", L, ", 1]");
 
     // Per row, in parallel over (batch, head, 64 rows): the ⊕ of the two parts, the sink terms
     // (sink_terms.hpp), the rule and the redistribution:

@@ -36,8 +36,10 @@ public:
     aaren_state(index_t batch, index_t heads, index_t dv) : batch_(batch), heads_(heads), dv_(dv) {
         attune::detail::require(batch > 0 && heads > 0 && dv > 0, "linear::aaren_state: batch (", batch, "), heads (", heads,
                                 ") and dv (", dv, ") must all be > 0");
-        rows_.assign(static_cast<std::size_t>(batch * heads), row_state{});
-        acc_.assign(static_cast<std::size_t>(batch * heads * dv), 0.0f);
+        const index_t rows = attune::detail::checked_product("linear::aaren_state: batch × heads", batch, heads);
+        attune::detail::checked_assign(acc_, attune::detail::checked_mul(rows, dv, "linear::aaren_state: batch × heads × dv"), 0.0f,
+                                       "linear::aaren_state: batch × heads × dv");
+        attune::detail::checked_assign(rows_, rows, row_state{}, "linear::aaren_state: batch × heads");
     }
     index_t batch() const noexcept { return batch_; }
     index_t heads() const noexcept { return heads_; }
@@ -103,7 +105,7 @@ void check_aaren(const char* fn, const Q& q, const K& k, const V& v, const O& ou
     require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == k.tokens() && out.dim() == v.dim(), fn,
             ": out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ",
             q.heads(), ", ", k.tokens(), ", ", v.dim(), "] (one output per key)");
-    require_no_alias(fn, out, q, k, v);
+    require_no_alias(fn, out, named(q, "q"), named(k, "k"), named(v, "v"));
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ",
             opt.scale);
     require(opt.block > 0, fn, ": aaren_options::block must be ≥ 1, got ", opt.block);
@@ -150,7 +152,7 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
     detail::check_aaren("linear::aaren_scan", q, k, v, out, opt);
     const float tau = detail::aaren_scale(opt, q);
     const index_t H = q.heads(), group = q.heads() / k.heads(), L = k.tokens(), dk = q.dim(), dv = v.dim();
-    const index_t blocks = L == 0 ? 0 : (L + opt.block - 1) / opt.block;
+    const index_t blocks = L == 0 ? 0 : (L - 1) / opt.block + 1;  // L + block − 1 could wrap
     const index_t heads_total = q.batch() * H;
     // One block, or one worker: a single pass is the whole scan.
     if (blocks <= 1 || exec.workers() <= 1) {
@@ -167,8 +169,11 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
         return;
     }
     // Block summaries (m, l, a) per (head, block); then in place, the exclusive prefix of each.
-    std::vector<row_state> rows(static_cast<std::size_t>(heads_total * blocks));
-    std::vector<float> accs(static_cast<std::size_t>(heads_total * blocks * dv), 0.0f);
+    std::vector<row_state> rows;
+    std::vector<float> accs;
+    attune::detail::checked_assign(rows, heads_total * blocks, row_state{}, "linear::aaren_scan: block summaries");
+    attune::detail::checked_assign(accs, attune::detail::checked_mul(heads_total * blocks, dv, "linear::aaren_scan: block summaries"), 0.0f,
+                                   "linear::aaren_scan: block summaries");
     auto slot = [&](index_t item, index_t blk) { return item * blocks + blk; };
     ::attune::detail::parallel_for(exec, heads_total * blocks, [&](index_t i) {
         const index_t item = i / blocks, blk = i % blocks, b = item / H, h = item % H;

@@ -6,7 +6,10 @@
 #include <utility>
 
 #include "attune/core/error.hpp"
+#include "attune/core/checked.hpp"
+#include "attune/core/overlap.hpp"
 #include "attune/core/view.hpp"
+#include "attune/linear/gemm.hpp"
 
 namespace attune::linear::detail {
 
@@ -26,15 +29,26 @@ void require_data(const tensor_view<T>& v, const char* fn, const char* name) {
     require(v.data() != nullptr || v.size() == 0, fn, ": ", name, " has null data");
 }
 
-inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void*, const void*> b) {
-    if (a.first == nullptr || b.first == nullptr) return false;
-    return std::less<const void*>()(a.first, b.second) && std::less<const void*>()(b.first, a.second);
-}
-
+// Outputs may share no element with an input, another output or themselves (core/overlap.hpp:
+// shared elements from the strides, so an output interleaved with an input in one buffer is fine).
 template <class O, class... In>
-void require_no_alias(const char* fn, const O& out, const In&... in) {
-    const bool any = (overlaps(out.extent(), in.extent()) || ...);
-    require(!any, fn, ": out overlaps an input: it cannot run in place");
+void require_no_alias(const char* fn, const tensor_view<O>& out, const std::pair<tensor_view<In>, const char*>&... in) {
+    require(!attune::detail::overlaps_itself(out), fn, ": out overlaps itself: two of its rows share memory (check its strides)");
+    (require(!attune::detail::shares_elements(out, in.first), fn, ": out overlaps ", in.second,
+             ": outputs may not share memory with inputs (no in-place form)"),
+     ...);
+}
+using attune::detail::named;
+
+// Floats of one (batch, head) item's workspace: a dk×dv state with padded rows, padded z, and
+// `extra`; checked so that absurd head dims are an error naming them, not a wrapped size.
+inline index_t state_floats(const char* fn, index_t dk, index_t dv, index_t extra = 0) {
+    index_t r = 0;
+    const bool wraps = dk > attune::detail::index_max / 2 || dv > attune::detail::index_max / 2 ||
+                       __builtin_mul_overflow(dk, padded(dv), &r) || __builtin_add_overflow(r, padded(dk), &r) ||
+                       __builtin_add_overflow(r, extra, &r);
+    require(!wraps, fn, ": head dims dk (", dk, ") and dv (", dv, ") give a state too large to allocate");
+    return r;
 }
 
 // q [B, Hq, Lq, Dk], k [B, Hkv, Lk, Dk], v [B, Hkv, Lk, Dv], out [B, Hq, Lq, Dv], Hq % Hkv == 0;
@@ -60,7 +74,8 @@ void check_qkvo(const char* fn, const Q& q, const K& k, const V& v, const O& out
     require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(), fn,
             ": out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(),
             ", ", q.heads(), ", ", q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
-    require_no_alias(fn, out, q, k, v);
+    require_no_alias(fn, out, named(q, "q"), named(k, "k"), named(v, "v"));
+    (void)state_floats(fn, q.dim(), v.dim(), v.dim());
 }
 
 // One scalar per (batch, head, token): a [B, H, L, 1] view (gates, β, …).
@@ -80,7 +95,7 @@ namespace attune::linear {
 // gated delta's log-gates g and β).
 template <class T>
 tensor_view<T> token_scalars(T* data, index_t batch, index_t heads, index_t tokens) {
-    return tensor_view<T>(data, {batch, heads, tokens, 1}, {heads * tokens, tokens, 1});
+    return tensor_view<T>(data, {batch, heads, tokens, 1}, {attune::detail::checked_product("token_scalars", heads, tokens), tokens, 1});
 }
 
 }  // namespace attune::linear

@@ -171,6 +171,7 @@ void check_gated_delta(const char* fn, const Q& q, const K& k, const V& v, const
     check_qkvo(fn, q, k, v, out, true);
     check_per_token(fn, "g", g, k.batch(), k.heads(), k.tokens());
     check_per_token(fn, "beta", beta, k.batch(), k.heads(), k.tokens());
+    require_no_alias(fn, out, named(g, "g"), named(beta, "beta"));
     require(!st.empty() && st.batch() == q.batch() && st.heads() == k.heads() && st.dk() == q.dim() && st.dv() == v.dim(),
             fn, ": state shape (batch ", st.batch(), ", kv heads ", st.heads(), ", dk ", st.dk(), ", dv ", st.dv(),
             ") does not match the inputs (batch ", q.batch(), ", kv heads ", k.heads(), ", dk ", q.dim(), ", dv ", v.dim(), ")");

@@ -109,14 +109,14 @@ void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, i
     detail::require_data(w, fn, "kernels");
     detail::require_data(out, fn, "out");
     detail::require(grid_h > 0 && grid_w > 0, fn, ": grid ", grid_h, "×", grid_w, " must have positive sides");
-    detail::require(v.tokens() == grid_h * grid_w, fn, ": v has ", v.tokens(), " tokens, the ", grid_h, "×", grid_w,
-                    " grid needs ", grid_h * grid_w);
+    const index_t cells = attune::detail::checked_mul(grid_h, grid_w, "linear::inline_local_conv: grid_h × grid_w");
+    detail::require(v.tokens() == cells, fn, ": v has ", v.tokens(), " tokens, the ", grid_h, "×", grid_w, " grid needs ", cells);
     detail::require(out.shape() == v.shape(), fn, ": out shape must equal v's [", v.batch(), ", ", v.heads(), ", ", v.tokens(),
                     ", ", v.dim(), "]");
     detail::require(w.batch() == v.batch() && w.heads() == v.heads() && w.tokens() == v.dim() && w.dim() == 9, fn,
                     ": kernels shape [", w.batch(), ", ", w.heads(), ", ", w.tokens(), ", ", w.dim(), "] must be [", v.batch(),
                     ", ", v.heads(), ", ", v.dim(), ", 9] (one 3×3 kernel per channel)");
-    detail::require_no_alias(fn, out, v, w);
+    detail::require_no_alias(fn, out, detail::named(v, "v"), detail::named(w, "kernels"));
     using TO = detail::element_t<O>;
     const index_t H = v.heads(), dv = v.dim(), dvp = detail::padded(dv);
     ::attune::detail::parallel_for(exec, v.batch() * H, [&](index_t item) {

@@ -8,6 +8,7 @@
 // float array in a fixed layout, [batch][kv head]{S[dk][dv], z[dk]}, independent of the SIMD arch.
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/third_party.hpp"
 #include "attune/core/types.hpp"
@@ -21,7 +22,13 @@ public:
     state(index_t batch, index_t kv_heads, index_t dk, index_t dv) : batch_(batch), heads_(kv_heads), dk_(dk), dv_(dv) {
         attune::detail::require(batch > 0 && kv_heads > 0 && dk > 0 && dv > 0, "linear::state: batch (", batch, "), kv heads (",
                                 kv_heads, "), dk (", dk, ") and dv (", dv, ") must all be > 0");
-        data_.assign(static_cast<std::size_t>(batch * kv_heads * per_head()), 0.0f);
+        const char* what = "linear::state: batch × kv heads × (dk × dv + dk)";
+        index_t per = 0;
+        attune::detail::require(dk <= attune::detail::index_max / 2 && dv <= attune::detail::index_max / 2 &&
+                                    !__builtin_mul_overflow(dk, detail::padded(dv), &per) &&
+                                    !__builtin_add_overflow(per, detail::padded(dk), &per),
+                                what, ": size overflows (dk ", dk, ", dv ", dv, ")");
+        attune::detail::checked_assign(data_, attune::detail::checked_product(what, batch, kv_heads, per), 0.0f, what);
     }
 
     index_t batch() const noexcept { return batch_; }

@@ -8,8 +8,10 @@
 // before it is written); any other overlap is rejected.
 #include <cmath>
 #include <type_traits>
+#include <utility>
 
 #include "attune/core/error.hpp"
+#include "attune/core/overlap.hpp"
 #include "attune/core/view.hpp"
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/scratch.hpp"
@@ -75,10 +77,16 @@ void layer_norm_heads(tensor_view<TI> in, tensor_view<TO> out, const layer_norm&
                     ", ", out.dim(), "] differs from in shape [", in.batch(), ", ", in.heads(), ", ", in.tokens(), ", ", in.dim(), "]");
     detail::require(in.dim() > 0, "layer_norm_heads: head dim is 0");
     detail::require(ln.eps > 0.0f && std::isfinite(ln.eps), "layer_norm_heads: eps must be finite and > 0, got ", ln.eps);
+    // Exactly in place (same data, strides and type) is allowed; any other shared element is not
+    // (core/overlap.hpp's definition). Rows of out may not share memory either way.
     const bool same = static_cast<const void*>(in.data()) == static_cast<const void*>(out.data()) && in.strides() == out.strides() &&
                       std::is_same_v<std::remove_const_t<TI>, TO>;
-    detail::require(same || !detail::overlaps(in.extent(), out.extent()),
+    detail::require(!detail::overlaps_itself(out), "layer_norm_heads: out overlaps itself: two of its rows share memory (check its strides)");
+    detail::require(same || !detail::shares_elements(out, in),
                     "layer_norm_heads: out overlaps in without being the same view (in place needs the same data and strides)");
+    for (const auto& [vec, name] : {std::pair<const float*, const char*>{ln.weight, "layer_norm::weight"}, {ln.bias, "layer_norm::bias"}})
+        detail::require(vec == nullptr || !detail::shares_elements(out, tensor_view<const float>(vec, {1, 1, 1, in.dim()}, {0, 0, in.dim()})),
+                        "layer_norm_heads: out overlaps ", name, ": it would change the parameters between rows");
     const index_t rows_per_head = in.tokens(), n = in.dim();
     ::attune::detail::parallel_for(exec, in.batch() * in.heads(), [&](index_t bh) {
         const index_t b = bh / in.heads(), h = bh % in.heads();

@@ -7,6 +7,7 @@
 // is appended (layer_norm_heads on the new rows) and pass normalise_k = false: renormalising the
 // whole cache every decode step would read it twice.
 #include "attune/attention.hpp"
+#include "attune/core/overlap.hpp"
 #include "attune/kernel/scratch.hpp"
 #include "attune/prepass/layer_norm.hpp"
 
@@ -46,6 +47,12 @@ void qk_norm_attention(const Q& q, const K& k, const V& v, const O& out, const q
     // Shapes are checked by attention(); the pre-pass needs only non-null data and a head dim.
     detail::require_data(q, "q");
     detail::require_data(k, "k");
+    // attention() sees the normalised copies, so the overlap with the caller's q and k is checked here.
+    detail::require_data(out, "out");
+    detail::require_disjoint_output(out, "out", detail::named(q, "q"), detail::named(k, "k"), detail::named(v, "v"));
+    if (!opt.lse.empty())
+        detail::require_disjoint_output(opt.lse, "options::lse", detail::named(q, "q"), detail::named(k, "k"), detail::named(v, "v"),
+                                        detail::named(out, "out"));
     auto& ws = detail::qk_norm_workspace::local();
     const auto run = [&](const auto& qn, const auto& kn) { attention<Arch>(qn, kn, v, out, var, opt, exec); };
     if (norm.normalise_q && norm.normalise_k)

@@ -16,11 +16,13 @@
 // top-1 −1. "Queries that see k" counts the rows of this call whose mask admits k: for causal
 // prefill of N tokens that is N − k, SPEC.md's 1/(T − k + 1) in 1-based positions.
 // Cost: the work of the forward pass's QKᵀ and exp; memory O(heads · Lk) for the columns.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/exec/executor.hpp"
@@ -33,7 +35,7 @@ namespace attune {
 
 struct probe_options {
     float scale = 0.0f;            // the forward pass's τ; 0 means 1/√Dk
-    std::vector<index_t> heads;    // query heads to probe; empty: all
+    std::vector<index_t> heads;    // query heads to probe, each at most once; empty: all
     bool columns = true;           // column statistics: sums, counts (means)
     bool rows = true;              // row statistics: mass, entropy, top-1
 };
@@ -62,6 +64,18 @@ struct attention_probe {
     index_t top1(index_t b, index_t h, index_t i) const { return row_top1[row_index(b, h, i)]; }
 };
 
+namespace detail {
+// A list of query heads used as a set (calibrated or probed heads): each in [0, q_heads), none
+// twice — a repeated head would be patched twice, by two threads at once.
+inline void require_head_set(const std::vector<index_t>& heads, index_t q_heads, const char* what) {
+    for (index_t h : heads) require(h >= 0 && h < q_heads, what, " ", h, " is outside [0, ", q_heads, ")");
+    std::vector<index_t> sorted(heads);  // O(n log n) in the list, not O(q_heads): q may be a broadcast view
+    std::sort(sorted.begin(), sorted.end());
+    const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
+    require(twice == sorted.end(), what, " ", twice == sorted.end() ? index_t(0) : *twice, " is listed twice");
+}
+}  // namespace detail
+
 template <class Arch = default_arch, class Q, class K, class Var = variant<>, class Exec = default_executor>
 attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, const Var& var_in = {},
                                 const probe_options& opt = {}, const Exec& exec = {}) {
@@ -84,6 +98,11 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
             "probe_attention: lse must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1] (the forward pass's options::lse)");
     require(k.tokens() < kernel::max_float_exact_position, "probe_attention: at most 2^24 keys");
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "probe_attention: scale must be finite and ≥ 0, got ", opt.scale);
+    detail::require_head_set(opt.heads, q.heads(), "probe_options::heads: head");
+    // Column statistics hold [batch][q heads][slots][k tokens] floats (slots ≤ query tiles): checked
+    // here, since q may be a broadcast (stride-0) view far larger than its memory.
+    const index_t column_floats = detail::checked_product("probe_attention: column statistics (batch × q heads × k tokens)", q.batch(),
+                                                          q.heads(), k.tokens());
 
     attention_probe res;
     res.batch = q.batch(), res.q_heads = q.heads(), res.q_tokens = q.tokens(), res.k_tokens = k.tokens();
@@ -109,7 +128,10 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
         res.row_top1.assign(rows, -1);
     }
     if (p.lq == 0 || p.lk == 0) {
-        if (opt.columns) res.column_sums.assign(static_cast<std::size_t>(p.batch * p.q_heads * p.lk), 0.0f), res.column_counts = res.column_sums;
+        if (opt.columns) {
+            detail::checked_assign(res.column_sums, column_floats, 0.0f, "probe_attention: column statistics");
+            res.column_counts = res.column_sums;
+        }
         return res;
     }
 
@@ -120,9 +142,9 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
     out.slots = opt.columns ? kernel::probe_slots(plan, p.batch, p.kv_heads, exec.workers()) : 1;
     std::vector<float> cols, counts;
     if (opt.columns) {
-        const std::size_t n = static_cast<std::size_t>(p.batch * p.q_heads * out.slots * p.lk);
-        cols.assign(n, 0.0f);
-        counts.assign(n, 0.0f);
+        const index_t n = detail::checked_mul(column_floats, out.slots, "probe_attention: column statistics");
+        detail::checked_assign(cols, n, 0.0f, "probe_attention: column statistics");
+        detail::checked_assign(counts, n, 0.0f, "probe_attention: column statistics");
         out.column_sum = cols.data();
         out.column_count = counts.data();
     }

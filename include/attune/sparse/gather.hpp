@@ -18,11 +18,14 @@
 // lists than twice the workers (decode), long lists are cut into parts of ≥ 256 keys merged with ⊕
 // (attune::merge); options::kv_splits, when set, is that part count.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
+#include "attune/core/overlap.hpp"
 #include "attune/core/view.hpp"
 #include "attune/exec/serial.hpp"
 #include "attune/merge.hpp"
@@ -67,35 +70,51 @@ template <class Arch = default_arch, class Q, class K, class V, class O, class E
 void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
                       const tensor_view<O>& out, const options& opt = {}, const Exec& exec = {}) {
     using attune::detail::require;
+    using attune::detail::named;
     using TK = std::remove_const_t<K>;
     using TV = std::remove_const_t<V>;
+    // Everything is validated here, once, before any output is written: the per-list attention
+    // calls below then cannot fail (their arguments are sub-views of the validated ones), so a bad
+    // call writes nothing.
     const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens(), Hkv = k.heads(), Lk = k.tokens();
+    attune::detail::require_data(q, "gather_attention: q");
+    attune::detail::require_data(k, "gather_attention: k");
+    attune::detail::require_data(v, "gather_attention: v");
+    attune::detail::require_data(out, "gather_attention: out");
     require(k.batch() == B && v.batch() == B && out.batch() == B, "gather_attention: q, k, v and out must have the same batch");
-    require(Hkv > 0 && Hq % Hkv == 0, "gather_attention: query heads (", Hq, ") are not a multiple of kv heads (", Hkv, ")");
+    require(Hkv > 0 && Hq > 0 && Hq % Hkv == 0, "gather_attention: query heads (", Hq, ") are not a positive multiple of kv heads (", Hkv, ")");
     require(v.heads() == Hkv && v.tokens() == Lk, "gather_attention: v must have k's heads and tokens");
+    require(q.dim() > 0 && v.dim() > 0, "gather_attention: head dims must be > 0 (q ", q.dim(), ", v ", v.dim(), ")");
     require(k.dim() == q.dim(), "gather_attention: k head dim (", k.dim(), ") differs from q's (", q.dim(), ")");
     require(out.heads() == Hq && out.tokens() == Lq && out.dim() == v.dim(), "gather_attention: out must be [", B, ", ", Hq, ", ", Lq,
             ", ", v.dim(), "]");
+    attune::detail::require_disjoint_output(out, "gather_attention: out", named(q, "q"), named(k, "k"), named(v, "v"));
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "gather_attention: scale must be finite and ≥ 0, got ", opt.scale);
     require(idx.batch == B, "gather_attention: index batch (", idx.batch, ") differs from q's (", B, ")");
     require(idx.heads == Hkv || idx.heads == Hq, "gather_attention: index heads (", idx.heads, ") must be the kv heads (", Hkv,
             ") or the query heads (", Hq, ")");
     require(idx.tokens == Lq || idx.tokens == 1, "gather_attention: index tokens (", idx.tokens, ") must be q's tokens (", Lq,
             ") or 1");
-    require(idx.count >= 0, "gather_attention: index count must be ≥ 0");
+    require(idx.count >= 0, "gather_attention: index count must be ≥ 0, got ", idx.count);
     require(opt.kv_splits >= 0, "gather_attention: kv_splits must be ≥ 0, got ", opt.kv_splits);
-    require(idx.count == 0 || idx.data != nullptr || B * idx.heads * idx.tokens == 0, "gather_attention: index list has null data");
-    require(opt.lse.empty() || (opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq),
-            "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
-    // Every index is checked before any work starts (errors cannot leave a parallel region).
-    const index_t total = B * idx.heads * idx.tokens * idx.count;
+    const index_t total = attune::detail::checked_product("gather_attention: index count", B, idx.heads, idx.tokens, idx.count);
+    require(total == 0 || idx.data != nullptr, "gather_attention: index list has null data");
+    if (!opt.lse.empty()) {
+        require(opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq && opt.lse.dim() == 1,
+                "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
+        attune::detail::require_disjoint_output(opt.lse, "gather_attention: options::lse", named(q, "q"), named(k, "k"), named(v, "v"),
+                                                named(out, "out"));
+    }
+    // Every index, in full (negative entries are padding).
     for (index_t e = 0; e < total; ++e)
         require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e, " is out of range (k has ", Lk,
                 " tokens)");
+    const index_t dk = k.dim(), dv = v.dim();
+    (void)attune::detail::checked_mul(idx.count, dk > dv ? dk : dv, "gather_attention: gathered rows (index count × head dim)");
 
     const index_t per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
     const index_t toks = idx.tokens == 1 ? Lq : 1;        // query tokens per list
     const index_t lists = B * idx.heads * idx.tokens;
-    const index_t dk = k.dim(), dv = v.dim();
     // Few long lists (decode: one per kv head) are cut into parts so every worker has one; the
     // parts' (output, LSE) are merged with ⊕ (attune::merge). opt.kv_splits forces the part count.
     index_t splits = opt.kv_splits;
@@ -110,7 +129,10 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
     const index_t part = (idx.count + splits - 1) / splits;
     const index_t rows = per * toks;
     thread_local std::vector<float> workspace;  // [lists][splits]: rows × dv outputs, then rows LSEs
-    if (splits > 1) workspace.resize(static_cast<std::size_t>(lists * splits * rows * (dv + 1)));
+    if (splits > 1) {
+        const index_t n = attune::detail::checked_product("gather_attention: split workspace", lists, splits, rows, dv + 1);
+        if (static_cast<std::size_t>(n) > workspace.size()) attune::detail::checked_assign(workspace, n, 0.0f, "gather_attention: split workspace");
+    }
     float* const ws = workspace.data();  // (a thread_local named in the lambda would be each worker's own)
     auto part_out = [&](index_t list, index_t sp) {
         return tensor_view<float>(ws + (list * splits + sp) * rows * (dv + 1), {1, per, toks, dv}, {0, toks * dv, dv});
@@ -125,8 +147,8 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
         const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
         const index_t e0 = sp * part, e1 = e0 + part < idx.count ? e0 + part : idx.count;
         auto& s = detail::gather_scratch<TK, TV>::local();
-        if (static_cast<index_t>(s.k.size()) < part * dk) s.k.resize(static_cast<std::size_t>(part * dk));
-        if (static_cast<index_t>(s.v.size()) < part * dv) s.v.resize(static_cast<std::size_t>(part * dv));
+        if (static_cast<index_t>(s.k.size()) < part * dk) attune::detail::checked_assign(s.k, part * dk, TK{}, "gather_attention: gathered keys");
+        if (static_cast<index_t>(s.v.size()) < part * dv) attune::detail::checked_assign(s.v, part * dv, TV{}, "gather_attention: gathered values");
         const index_t* list = idx.row(b, hi, t);
         index_t m = 0;
         constexpr index_t ahead = 8;  // rows in flight: listed rows are scattered, the hardware prefetcher cannot guess them
@@ -164,7 +186,7 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
         const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
         const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
         for (index_t sp = 1; sp + 1 < splits; ++sp)
-            merge(part_out(it, 0), part_lse(it, 0), part_out(it, sp), part_lse(it, sp), part_out(it, 0), part_lse(it, 0));
+            ::attune::detail::merge_rows(part_out(it, 0), part_lse(it, 0), part_out(it, sp), part_lse(it, sp), part_out(it, 0), part_lse(it, 0));
         const auto& os = out.strides();
         const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
         tensor_view<float> lv;
@@ -172,7 +194,7 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
             const auto& ls = opt.lse.strides();
             lv = tensor_view<float>(opt.lse.row(b, h0, t0), {1, per, toks, 1}, {0, ls[1], ls[2]});
         }
-        merge(part_out(it, 0), part_lse(it, 0), part_out(it, splits - 1), part_lse(it, splits - 1), ov, lv);
+        ::attune::detail::merge_rows(part_out(it, 0), part_lse(it, 0), part_out(it, splits - 1), part_lse(it, splits - 1), ov, lv);
     });
 }
 

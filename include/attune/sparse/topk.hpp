@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "attune/attention.hpp"
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/sparse/gather.hpp"
 #include "attune/sparse/probabilities.hpp"
@@ -57,24 +58,30 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     using attune::detail::require;
     require(top_k >= 1, "topk_decode: top_k (", top_k, ") must be ≥ 1");
     require(q.tokens() == 1, "topk_decode: a decode step takes one query token, got ", q.tokens());
+    // The selection's and the weights' sizes are checked and allocated before the attention pass
+    // writes out; sel changes only at the end, so a throwing call leaves it as it was.
+    require(k.heads() > 0, "topk_decode: k has 0 heads");
+    const index_t B = q.batch(), Hkv = k.heads(), Lk = k.tokens();
+    std::vector<index_t> positions;
+    attune::detail::checked_assign(positions, attune::detail::checked_product("topk_decode: top_k", B, Hkv, top_k), index_t(-1),
+                                   "topk_decode: top_k");
+    thread_local std::vector<double> weights;
+    attune::detail::checked_assign(weights, attune::detail::checked_product("topk_decode: key weights", B, Hkv, Lk), 0.0,
+                                   "topk_decode: key weights");
     options opt = opt_in;
     thread_local std::vector<float> lse_buf;
     if (opt.lse.empty()) {
-        lse_buf.resize(static_cast<std::size_t>(q.batch() * q.heads()));
+        attune::detail::checked_assign(lse_buf, attune::detail::checked_product("topk_decode: lse", B, q.heads()), 0.0f, "topk_decode: lse");
         opt.lse = lse_view(lse_buf.data(), q.batch(), q.heads(), 1);
     }
     attention<Arch>(tensor_view<const std::remove_const_t<Q>>(q), tensor_view<const std::remove_const_t<K>>(k),
                     tensor_view<const std::remove_const_t<V>>(v), out, variant<>{}, opt, exec);
 
-    const index_t B = q.batch(), Hkv = k.heads(), group = q.heads() / Hkv, Lk = k.tokens();
+    const index_t group = q.heads() / Hkv;
     const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
-    sel.batch = B, sel.heads = Hkv, sel.count = top_k;
-    sel.positions.resize(static_cast<std::size_t>(B * Hkv * top_k));
     // The probability pass runs over (kv head, key range) items — every worker busy even with 8 kv
     // heads — into one weight row per kv head; then the selection runs per kv head.
     const tensor_view<const std::remove_const_t<K>> kc(k);
-    thread_local std::vector<double> weights;
-    weights.assign(static_cast<std::size_t>(B * Hkv * Lk), 0.0);
     double* const wts = weights.data();  // a thread_local named inside the lambdas would be each worker's own
     constexpr index_t range = 4096;
     const index_t ranges = Lk > 0 ? (Lk + range - 1) / range : 0;
@@ -103,9 +110,11 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
             std::nth_element(s.order.begin(), s.order.begin() + n, s.order.end(),
                              [w](index_t a, index_t c) { return w[a] > w[c] || (w[a] == w[c] && a < c); });
         std::sort(s.order.begin(), s.order.begin() + n);
-        index_t* dst = sel.positions.data() + item * top_k;
-        for (index_t i = 0; i < top_k; ++i) dst[i] = i < n ? s.order[static_cast<std::size_t>(i)] : -1;
+        index_t* dst = positions.data() + item * top_k;
+        for (index_t i = 0; i < n; ++i) dst[i] = s.order[static_cast<std::size_t>(i)];  // the rest stays −1 (padding)
     });
+    sel.batch = B, sel.heads = Hkv, sel.count = top_k;
+    sel.positions.swap(positions);
 }
 
 // Recycled attention: full steps chosen by the caller, top-k + new tokens in between.
@@ -135,8 +144,11 @@ public:
                 k.heads(), ") differ from the full step's (", sel_.batch, ", ", sel_.heads, ")");
         require(k.tokens() >= full_length_, "recycled_attention::step: the cache has ", k.tokens(),
                 " tokens, fewer than at the last full step (", full_length_, ")");
-        const index_t fresh = k.tokens() - full_length_, count = sel_.count + fresh;
-        list_.resize(static_cast<std::size_t>(sel_.batch * sel_.heads * count));
+        const index_t fresh = k.tokens() - full_length_;
+        const index_t count = attune::detail::checked_add(sel_.count, fresh, "recycled_attention::step: selection + new tokens");
+        const index_t n = attune::detail::checked_product("recycled_attention::step: selection + new tokens", sel_.batch, sel_.heads, count);
+        if (static_cast<std::size_t>(n) > list_.size())
+            attune::detail::checked_assign(list_, n, index_t(-1), "recycled_attention::step: selection + new tokens");
         for (index_t r = 0; r < sel_.batch * sel_.heads; ++r) {
             index_t* dst = list_.data() + r * count;
             std::copy_n(sel_.positions.data() + r * sel_.count, sel_.count, dst);

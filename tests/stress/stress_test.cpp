@@ -18,6 +18,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/linear.hpp"
 #include "attune/mask/masks.hpp"
 #include "support.hpp"
 

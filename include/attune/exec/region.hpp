@@ -14,8 +14,10 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <utility>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/types.hpp"
 #include "attune/exec/executor.hpp"
@@ -78,14 +80,21 @@ private:
     }
     // The calling thread's grow-only flags, or a private array for a region nested in another on
     // this thread (a policy that itself calls attention).
+    static std::unique_ptr<flag[]> allocate(index_t n) {
+        try {
+            return std::unique_ptr<flag[]>(new flag[checked_count<flag>(n, "parallel region items")]);
+        } catch (const std::bad_alloc&) {
+            fail("parallel region items: cannot allocate a flag for each of ", n, " items");
+        }
+    }
     flag* acquire(index_t n) {
         pool& p = local();
         if (p.in_use) {
-            own_.reset(new flag[static_cast<std::size_t>(n > 0 ? n : 1)]);
+            own_ = allocate(n);
             return own_.get();
         }
         if (p.capacity < n) {
-            p.data.reset(new flag[static_cast<std::size_t>(n)]);
+            p.data = allocate(n);
             p.capacity = n;
         }
         p.in_use = true;

@@ -5,3 +5,4 @@ attune_add_kernel_suite(hostile SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_test.c
 # widest arch, ctest hostile_matrix.<arch>.hostile_matrix; its files register their cases.
 file(GLOB ATTUNE_HOSTILE_MATRIX_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/matrix_*.cpp)
 attune_add_kernel_suite(hostile_matrix SOURCES ${ATTUNE_HOSTILE_MATRIX_FILES} TAGS hostile_matrix NO_UNITY BEST_ONLY)
+attune_add_kernel_suite(cache_state SOURCES ${CMAKE_CURRENT_LIST_DIR}/cache_state_test.cpp TAGS cache_state BEST_ONLY)

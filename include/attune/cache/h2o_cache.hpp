@@ -43,7 +43,7 @@ public:
     h2o_cache(index_t heads, index_t dk, index_t dv, index_t heavy, index_t recent)
         : heads_(heads), dk_(dk), dv_(dv), heavy_(heavy), recent_(recent) {
         detail::require(heads > 0 && dk > 0 && dv > 0, "h2o_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
-        detail::require(heavy >= 0 && recent >= 0 && heavy + recent >= 1, "h2o_cache: heavy (", heavy, ") and recent (", recent,
+        detail::require(heavy >= 0 && recent >= 0 && (heavy > 0 || recent > 0), "h2o_cache: heavy (", heavy, ") and recent (", recent,
                         ") must be ≥ 0 with heavy + recent ≥ 1");
         const index_t budget = detail::checked_add(heavy, recent, "h2o_cache: heavy + recent");
         reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");

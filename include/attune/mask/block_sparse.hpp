@@ -25,9 +25,11 @@
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
+#include "attune/kernel/problem.hpp"
 #include "attune/mask/causal.hpp"
 #include "attune/mask/interval.hpp"
 
@@ -45,29 +47,38 @@ public:
     block_sparse(index_t q_block, index_t k_block, const std::vector<index_t>& row_offsets, const std::vector<index_t>& col_indices,
                  const std::vector<std::uint8_t>& full, Inner inner = {})
         : grid_(std::make_shared<grid>()), inner_(std::move(inner)) {
-        detail::require(q_block >= 1 && k_block >= 1, "block_sparse: block sizes (", q_block, ", ", k_block, ") must be ≥ 1");
+        detail::require(q_block >= 1 && k_block >= 1, "block_sparse: block sizes (q_block, k_block) = (", q_block, ", ", k_block, ") must be ≥ 1");
         detail::require(!row_offsets.empty(), "block_sparse: row_offsets needs one entry per query block plus one");
         detail::require(row_offsets.front() == 0, "block_sparse: row_offsets must start at 0");
-        detail::require(static_cast<std::size_t>(row_offsets.back()) == col_indices.size(), "block_sparse: row_offsets ends at ",
-                        row_offsets.back(), " but there are ", col_indices.size(), " column indices");
         detail::require(full.size() == col_indices.size(), "block_sparse: ", full.size(), " full flags for ", col_indices.size(),
                         " column indices");
+        // The whole CSR structure is checked before any of it is used as an index.
+        const auto entries = static_cast<index_t>(col_indices.size());
+        detail::require(row_offsets.back() == entries, "block_sparse: row_offsets ends at ", row_offsets.back(), " but there are ",
+                        entries, " column indices");
+        for (std::size_t r = 1; r < row_offsets.size(); ++r)
+            detail::require(row_offsets[r - 1] <= row_offsets[r] && row_offsets[r] <= entries, "block_sparse: row_offsets[", r, "] = ",
+                            row_offsets[r], " must be in [row_offsets[", r - 1, "] = ", row_offsets[r - 1], ", ", entries,
+                            "] (non-decreasing, within the column indices)");
         grid& g = *grid_;
         g.q_block = q_block;
         g.k_block = k_block;
         g.q_blocks = static_cast<index_t>(row_offsets.size()) - 1;
         for (index_t c : col_indices) {
-            detail::require(c >= 0, "block_sparse: negative kv block index ", c);
-            g.k_blocks = detail::max_of(g.k_blocks, c + 1);
+            detail::require(c >= 0, "block_sparse: col_indices has a negative kv block index ", c);
+            g.k_blocks = detail::max_of(g.k_blocks, detail::checked_add(c, 1, "block_sparse: col_indices"));
         }
-        g.cells.assign(static_cast<std::size_t>(g.q_blocks * g.k_blocks), block::none);
+        // The positions the layout covers must be representable (classify() works in positions).
+        (void)detail::checked_mul(g.q_blocks, q_block, "block_sparse: q_block × query blocks");
+        (void)detail::checked_mul(g.k_blocks, k_block, "block_sparse: k_block × kv blocks (col_indices)");
+        detail::checked_assign(g.cells, detail::checked_mul(g.q_blocks, g.k_blocks, "block_sparse: query blocks × kv blocks (col_indices)"),
+                               block::none, "block_sparse: query blocks × kv blocks (col_indices)");
         for (index_t r = 0; r < g.q_blocks; ++r) {
             const index_t a = row_offsets[static_cast<std::size_t>(r)], b = row_offsets[static_cast<std::size_t>(r) + 1];
-            detail::require(a <= b, "block_sparse: row_offsets decrease at query block ", r);
             for (index_t e = a; e < b; ++e) {
                 block& cell = g.cells[static_cast<std::size_t>(r * g.k_blocks + col_indices[static_cast<std::size_t>(e)])];
                 detail::require(cell == block::none, "block_sparse: kv block ", col_indices[static_cast<std::size_t>(e)],
-                                " listed twice for query block ", r);
+                                " listed twice for query block ", r, " (col_indices)");
                 cell = full[static_cast<std::size_t>(e)] != 0 ? block::full : block::partial;
             }
         }
@@ -114,6 +125,13 @@ public:
                 if (any_visible && !all_full) return tile_class::partial;
             }
         return all_full ? tile_class::full : any_visible ? tile_class::partial : tile_class::empty;
+    }
+
+    // The layout is in absolute positions and positions past it see nothing, so any (Lq, Lk) is
+    // valid; the inner mask checks its own parameters.
+    template <class Shape>
+    void validate(const Shape& p) const {
+        detail::validate_policy(inner_, p);
     }
 
 private:

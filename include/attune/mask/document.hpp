@@ -5,18 +5,21 @@
 //     key j is visible to query position p  iff  ids[b][j] == ids[b][p]  and  (j ≤ p  or  !causal)
 //
 // ids holds one segment id per absolute position 0..L−1 (L must be Lk; queries at p = Lk − Lq + i
-// use the id of their position, so chunked prefill and decode need no extra ids). Positions outside
-// [0, L) see nothing. `batches` rows of ids: row b serves batch b; a single row serves every batch.
-// A batch past the given rows sees nothing — pass one row or one per batch.
+// use the id of their position, so chunked prefill and decode need no extra ids). `batches` rows of
+// ids: row b serves batch b (rows past the call's batch are unused); a single row serves every
+// batch. attention() checks both against the call (L = Lk; one row or at least B rows) before any
+// work: ids for another length, or missing rows, would silently mask the wrong keys. A default-constructed mask (no ids) sees nothing at any shape.
 // Ids need not be sorted or contiguous (a document may be split); tile classification is O(1) per
 // tile when every row of ids is non-decreasing (the usual packing) and O(tile size) otherwise.
 // The mask copies the ids once at construction and shares them between copies (no allocation when
 // a variant is copied).
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
@@ -46,16 +49,30 @@ public:
     // Documents of the given lengths packed one after the other (ids 0, 1, 2…), for every batch.
     static document_mask from_lengths(const std::vector<index_t>& lengths, bool causal = true) {
         std::vector<id_type> ids;
+        index_t total = 0;
         for (std::size_t d = 0; d < lengths.size(); ++d) {
             detail::require(lengths[d] >= 0, "document_mask::from_lengths: document ", d, " has length ", lengths[d], " < 0");
-            ids.insert(ids.end(), static_cast<std::size_t>(lengths[d]), static_cast<id_type>(d));
+            total = detail::checked_add(total, lengths[d], "document_mask::from_lengths: lengths");
         }
+        detail::require(lengths.size() <= static_cast<std::size_t>(std::numeric_limits<id_type>::max()),
+                        "document_mask::from_lengths: lengths: more documents than ids");
+        detail::checked_reserve(ids, total, "document_mask::from_lengths: lengths");
+        for (std::size_t d = 0; d < lengths.size(); ++d) ids.insert(ids.end(), static_cast<std::size_t>(lengths[d]), static_cast<id_type>(d));
         return document_mask(ids, causal);
     }
 
     index_t length() const noexcept { return data_->length; }
     index_t batches() const noexcept { return data_->batches; }
     bool is_causal() const noexcept { return causal_; }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        if (data_ == empty_data()) return;  // no ids: nothing visible at any shape
+        detail::require(data_->length == p.lk, "document_mask: ids cover ", data_->length, " positions, but the call has Lk = ", p.lk,
+                        " (one id per key position)");
+        detail::require(data_->batches == 1 || data_->batches >= p.batch, "document_mask: ", data_->batches,
+                        " rows of ids for batch ", p.batch, " (one row for every batch, or one per batch)");
+    }
 
     bool visible(const index_context& c) const noexcept {
         const index_t L = data_->length;
@@ -102,8 +119,9 @@ private:
         : data_(std::make_shared<data>()), causal_(causal) {
         detail::require(length >= 0, "document_mask: length (", length, ") must be ≥ 0");
         detail::require(batches >= 1, "document_mask: batches (", batches, ") must be ≥ 1");
-        detail::require(static_cast<index_t>(flat.size()) == length * batches, "document_mask: ", flat.size(),
-                        " ids given for ", batches, " batches of ", length, " positions");
+        const index_t n = detail::checked_mul(length, batches, "document_mask: length × batches");
+        detail::require(static_cast<index_t>(flat.size()) == n, "document_mask: ", flat.size(), " ids given for ", batches,
+                        " batches of ", length, " positions");
         data_->length = length;
         data_->batches = batches;
         data_->ids = std::move(flat);
@@ -113,18 +131,26 @@ private:
                     data_->sorted = false;
     }
     static std::vector<id_type> copy_ids(const id_type* ids, index_t length, index_t batches) {
-        detail::require(ids != nullptr || length * batches == 0, "document_mask: null ids");
-        detail::require(length >= 0 && batches >= 1, "document_mask: length (", length, ") must be ≥ 0 and batches (", batches,
-                        ") ≥ 1");
-        return std::vector<id_type>(ids, ids + length * batches);
+        detail::require(length >= 0, "document_mask: length (", length, ") must be ≥ 0");
+        detail::require(batches >= 1, "document_mask: batches (", batches, ") must be ≥ 1");
+        const index_t n = detail::checked_mul(length, batches, "document_mask: length × batches");
+        detail::require(ids != nullptr || n == 0, "document_mask: null ids");
+        std::vector<id_type> v;
+        detail::checked_reserve(v, n, "document_mask: length × batches");
+        v.assign(ids, ids + n);
+        return v;
     }
     static std::vector<id_type> flatten(const std::vector<std::vector<id_type>>& rows) {
         std::vector<id_type> flat;
-        for (const auto& r : rows) {
+        for (const auto& r : rows)
             detail::require(r.size() == rows.front().size(), "document_mask: every batch's ids must have one length (",
                             rows.front().size(), " vs ", r.size(), ")");
-            flat.insert(flat.end(), r.begin(), r.end());
-        }
+        if (rows.empty()) return flat;
+        detail::checked_reserve(flat,
+                                detail::checked_mul(static_cast<index_t>(rows.size()), static_cast<index_t>(rows.front().size()),
+                                                    "document_mask: length × batches"),
+                                "document_mask: length × batches");
+        for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
         return flat;
     }
 

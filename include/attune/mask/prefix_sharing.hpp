@@ -10,13 +10,16 @@
 //   attune::prefix_sharing m(/*prefix*/ 128, /*segment lengths*/ {40, 40, 52}, /*causal*/ false);
 //
 // The layout covers P + Σ lengths positions, which must be Lk (absolute, bottom-right aligned
-// positions p = Lk − Lq + i, as every mask); positions past it see nothing.
+// positions p = Lk − Lq + i, as every mask): attention() rejects a call at another Lk, whose rows
+// past the layout would silently see nothing or the wrong segment.
 //
 // It is a composition of two masks and nothing else, so its element and tile rules are theirs:
 // document_mask over ids (context = 0, segment s = s + 1) or prefix_keys{P} (keys [0, P) to every
 // query at p ≥ P).
+#include <limits>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
@@ -56,14 +59,28 @@ public:
     index_t length() const noexcept { return a.length(); }
     bool is_causal() const noexcept { return a.is_causal(); }
 
+    template <class Shape>
+    void validate(const Shape& p) const {
+        if (prefix_ == 0 && segments_ == 0) return;  // the empty layout: nothing visible at any shape
+        detail::require(a.length() == p.lk, "prefix_sharing: the layout (prefix ", prefix_, " + ", segments_, " segments) covers ",
+                        a.length(), " positions, but the call has Lk = ", p.lk);
+    }
+
 private:
     static std::vector<document_mask::id_type> ids_for(index_t prefix, const std::vector<index_t>& lengths) {
         detail::require(prefix >= 0, "prefix_sharing: prefix length (", prefix, ") must be ≥ 0");
-        std::vector<document_mask::id_type> ids(static_cast<std::size_t>(prefix), 0);
+        detail::require(lengths.size() < static_cast<std::size_t>(std::numeric_limits<document_mask::id_type>::max()),
+                        "prefix_sharing: segment_lengths: more segments than ids");
+        index_t total = prefix;
         for (std::size_t s = 0; s < lengths.size(); ++s) {
             detail::require(lengths[s] >= 0, "prefix_sharing: segment ", s, " has length ", lengths[s], " < 0");
-            ids.insert(ids.end(), static_cast<std::size_t>(lengths[s]), static_cast<document_mask::id_type>(s + 1));
+            total = detail::checked_add(total, lengths[s], "prefix_sharing: prefix + segment_lengths");
         }
+        std::vector<document_mask::id_type> ids;
+        detail::checked_reserve(ids, total, "prefix_sharing: prefix + segment_lengths");
+        ids.assign(static_cast<std::size_t>(prefix), 0);
+        for (std::size_t s = 0; s < lengths.size(); ++s)
+            ids.insert(ids.end(), static_cast<std::size_t>(lengths[s]), static_cast<document_mask::id_type>(s + 1));
         return ids;
     }
     index_t prefix_;

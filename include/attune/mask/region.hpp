@@ -9,8 +9,9 @@
 // Every mask sees absolute, bottom-right aligned query positions p = Lk − Lq + i (SPEC.md), which
 // is not what cross-attention users think in; this mask takes query *indices* i ∈ [0, Lq) and
 // converts them with the Lq and Lk given at construction (`region_mask::absolute` takes positions
-// as the engine sees them). The mask is then valid only for that (Lq, Lk). Rows in no region give
-// zeros (LSE −inf). Regions may overlap.
+// as the engine sees them). The mask is then valid only for that (Lq, Lk): attention() rejects a
+// call of another shape (its query indices would map to other positions). Rows in no region give
+// zeros (LSE −inf). Regions may overlap. A default-constructed mask sees nothing at any shape.
 //
 // visible(): inside any rectangle. classify(): full when one rectangle holds the whole tile, empty
 // when no rectangle meets it, partial otherwise — both read the same rectangle list.
@@ -35,7 +36,7 @@ public:
     static constexpr bool is_none = false;
 
     // Default: no regions, nothing visible (variant<> keeps a default-constructed copy; no allocation).
-    region_mask() : lq_(0), lk_(0), rects_(no_rects()) {}
+    region_mask() : lq_(0), lk_(0), rects_(no_rects()), sized_(false) {}
     // Query ranges are indices 0..lq of the query tensor.
     region_mask(index_t lq, index_t lk, const std::vector<region>& regions) : region_mask(lq, lk, regions, true) {}
 
@@ -46,6 +47,13 @@ public:
 
     index_t lq() const noexcept { return lq_; }
     index_t lk() const noexcept { return lk_; }
+
+    template <class Shape>
+    void validate(const Shape& p) const {
+        if (!sized_) return;
+        detail::require(p.lq == lq_ && p.lk == lk_, "region_mask: built for (Lq, Lk) = (", lq_, ", ", lk_, "), but the call has (",
+                        p.lq, ", ", p.lk, ")");
+    }
 
     bool visible(const index_context& c) const noexcept {
         for (const rect& r : *rects_)
@@ -66,7 +74,7 @@ private:
         index_t q0, q1, k0, k1;  // absolute, inclusive
     };
     region_mask(index_t lq, index_t lk, const std::vector<region>& regions, bool relative)
-        : lq_(lq), lk_(lk), rects_(std::make_shared<std::vector<rect>>()) {
+        : lq_(lq), lk_(lk), rects_(std::make_shared<std::vector<rect>>()), sized_(true) {
         detail::require(lq >= 0 && lk >= 0, "region_mask: Lq (", lq, ") and Lk (", lk, ") must be ≥ 0");
         const index_t shift = relative ? lk - lq : 0;      // index i → position p = Lk − Lq + i
         const index_t qlo = relative ? 0 : lk - lq, qhi = qlo + lq;  // valid query range in the given coordinates
@@ -87,6 +95,7 @@ private:
     }
     index_t lq_, lk_;
     std::shared_ptr<std::vector<rect>> rects_;
+    bool sized_;
 };
 
 }  // namespace attune

@@ -75,6 +75,7 @@ public:
     // The mask is built for a number of query heads: it must be the call's.
     template <class Shape>
     void validate(const Shape& s) const {
+        if (group_ == unbounded) return;  // one group: causal for every head, whatever their number
         detail::require(s.q_heads == heads_, "shifted_groups: built for ", heads_, " query heads, but q has ", s.q_heads);
     }
 

@@ -6,8 +6,11 @@
 // its window are skipped and cost nothing. Heads are classified from per-head gate values α ∈ [0, 1]
 // (learned by DuoAttention's optimisation) by a threshold (α < τ → streaming) or by a sparsity
 // quantile (the fraction `sparsity` of heads with the lowest α stream; ties: lower index first).
+// α and τ must be finite (a NaN would silently classify, or break the sort's ordering). A mask
+// built from a list of heads must get one class per kv head of the call; the default streams none.
 // The memory saving needs a cache that stores only S + R tokens for streaming heads (attune/cache).
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <vector>
 
@@ -26,15 +29,18 @@ public:
 
     duo_heads() = default;  // no head streams: plain causal
     explicit duo_heads(std::vector<bool> streaming_kv_heads, index_t sinks = 64, index_t recent = 256)
-        : streaming_(std::move(streaming_kv_heads)), window_(sinks, recent) {}
+        : streaming_(std::move(streaming_kv_heads)), window_(sinks, recent), chosen_(true) {}
 
     static std::vector<bool> by_threshold(const std::vector<float>& alpha, float threshold) {
+        detail::require(std::isfinite(threshold), "duo_heads::by_threshold: threshold must be finite, got ", threshold);
+        require_finite(alpha, "duo_heads::by_threshold: alpha");
         std::vector<bool> s(alpha.size());
         for (std::size_t h = 0; h < alpha.size(); ++h) s[h] = alpha[h] < threshold;
         return s;
     }
     static std::vector<bool> by_sparsity(const std::vector<float>& alpha, double sparsity = 0.5) {
         detail::require(sparsity >= 0.0 && sparsity <= 1.0, "duo_heads: sparsity must be in [0, 1], got ", sparsity);
+        require_finite(alpha, "duo_heads::by_sparsity: alpha");
         std::vector<std::size_t> order(alpha.size());
         std::iota(order.begin(), order.end(), std::size_t(0));
         std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return alpha[a] < alpha[b]; });
@@ -66,13 +72,19 @@ public:
 
     template <class Shape>
     void validate(const Shape& p) const {
+        if (!chosen_) return;  // default: no head streams, plain causal at any head count
         detail::require(static_cast<index_t>(streaming_.size()) == p.kv_heads, "duo_heads: ", streaming_.size(),
                         " head classes for ", p.kv_heads, " kv heads");
     }
 
 private:
+    static void require_finite(const std::vector<float>& alpha, const char* what) {
+        for (std::size_t h = 0; h < alpha.size(); ++h)
+            detail::require(std::isfinite(alpha[h]), what, "[", h, "] must be finite, got ", alpha[h]);
+    }
     std::vector<bool> streaming_;
     sinks_window window_;
+    bool chosen_ = false;
 };
 
 }  // namespace attune

@@ -7,13 +7,16 @@
 // with a causal mask the two forms give the same weights (they differ by a per-row constant).
 // alibi_slopes(H): m_h = 2^{−8h/H}, h = 1..H, for H a power of two; otherwise the slopes of
 // n = 2^⌊log₂H⌋ followed by every other slope of 2n (slopes 1, 3, 5, … of 2n) until there are H.
-// Slopes are indexed by query head; there must be at least as many as query heads.
+// Slopes are indexed by query head; there must be at least as many as query heads, and every slope
+// must be finite (any sign: a negative slope favours distant keys); attune::error otherwise, at
+// construction and again when attention() validates the call (the members are public).
 // Vector path: lane r holds row r; the bias of column j is m·(j − p) (or −m·|j − p|) from the
 // item's per-lane slopes and positions (positions as floats, exact below 2^24 tokens).
 #include <cmath>
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
@@ -25,16 +28,17 @@ namespace attune {
 inline std::vector<float> alibi_slopes(index_t heads) {
     detail::require(heads > 0, "alibi_slopes: heads must be > 0, got ", heads);
     auto pow2 = [](index_t n) {
-        std::vector<float> s(static_cast<std::size_t>(n));
+        std::vector<float> s;
+        detail::checked_assign(s, n, 0.0f, "alibi_slopes: heads");
         for (index_t h = 1; h <= n; ++h)
             s[static_cast<std::size_t>(h - 1)] = static_cast<float>(std::exp2(-8.0 * static_cast<double>(h) / static_cast<double>(n)));
         return s;
     };
     index_t n = 1;
-    while (n * 2 <= heads) n *= 2;
+    while (n <= heads / 2) n *= 2;
     std::vector<float> s = pow2(n);
     if (n == heads) return s;
-    const std::vector<float> extra = pow2(2 * n);
+    const std::vector<float> extra = pow2(detail::checked_mul(2, n, "alibi_slopes: heads"));
     for (std::size_t i = 0; static_cast<index_t>(s.size()) < heads; i += 2) s.push_back(extra[i]);
     return s;
 }
@@ -49,7 +53,7 @@ struct alibi {
     alibi_form form = alibi_form::causal;
 
     alibi() = default;
-    explicit alibi(std::vector<float> s, alibi_form f = alibi_form::causal) : slopes(std::move(s)), form(f) {}
+    explicit alibi(std::vector<float> s, alibi_form f = alibi_form::causal) : slopes(std::move(s)), form(f) { check_slopes(); }
 
     template <class T>
     T operator()(T s, const index_context& c) const {
@@ -92,6 +96,14 @@ struct alibi {
     void validate(const Shape& p) const {
         detail::require(static_cast<index_t>(slopes.size()) >= p.q_heads, "alibi: ", slopes.size(),
                         " slopes for ", p.q_heads, " query heads (one per query head; attune::alibi_slopes(H) gives them)");
+        check_slopes();
+    }
+
+private:
+    void check_slopes() const {
+        detail::require(form == alibi_form::causal || form == alibi_form::symmetric, "alibi: form is not an alibi_form");
+        for (std::size_t h = 0; h < slopes.size(); ++h)
+            detail::require(std::isfinite(slopes[h]), "alibi: slopes[", h, "] must be finite, got ", slopes[h]);
     }
 };
 

@@ -5,7 +5,9 @@
 // farthest; distances ≥ R share row 0, as relative-position clipping does). Keys after the query
 // get no term: the model is causal, and such keys are masked there anyway. τ is the score scale,
 // so the term is scaled with q·k as in softmax((QKᵀ + S_rel)/√d). E is [heads][R][Dk], heads = 1
-// (shared by all query heads) or one per query head.
+// (shared by all query heads) or one per query head; heads, R, Dk ≥ 1, heads·R·Dk values, all
+// finite: attune::error otherwise, at construction and again when attention() validates the call
+// (the members are public).
 //
 // Memory is O(R·Dk): the L×L matrix S_rel is never formed. Per tile the hook computes
 // T = Q_tile · E_sliceᵀ over the ≤ Bq + Bk − 1 distances the tile spans (one micro-kernel call,
@@ -14,10 +16,12 @@
 // ≥ R − 1 need one row of T. Cost: about one more score tile per visited tile (×group for the
 // ragged last query tile with per-head E).
 #include <algorithm>
+#include <cmath>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
@@ -38,7 +42,9 @@ struct music_relative {
 
     music_relative() = default;
     music_relative(std::vector<float> e, index_t h, index_t r, index_t d)
-        : embeddings(std::move(e)), heads(h), distances(r), dim(d) {}
+        : embeddings(std::move(e)), heads(h), distances(r), dim(d) {
+        check_table();
+    }
 
     // E's row for query head h at distance t ≥ 0.
     const float* row(index_t h, index_t t) const noexcept {
@@ -101,17 +107,25 @@ struct music_relative {
 
     template <class Shape>
     void validate(const Shape& p) const {
-        detail::require(distances >= 1, "music_relative: needs at least one distance row, got ", distances);
+        check_table();
         detail::require(dim == p.dk, "music_relative: embedding dim (", dim, ") differs from the query/key head dim (", p.dk,
                         ")");
         detail::require(heads == 1 || heads == p.q_heads, "music_relative: embeddings for ", heads,
                         " heads; expected 1 (shared) or one per query head (", p.q_heads, ")");
-        detail::require(static_cast<index_t>(embeddings.size()) == heads * distances * dim,
-                        "music_relative: ", embeddings.size(), " embedding values, expected heads × distances × dim = ",
-                        heads * distances * dim);
     }
 
 private:
+    void check_table() const {
+        detail::require(heads >= 1, "music_relative: heads must be ≥ 1, got ", heads);
+        detail::require(distances >= 1, "music_relative: needs at least one distance row, got ", distances);
+        detail::require(dim >= 1, "music_relative: embedding dim must be ≥ 1, got ", dim);
+        const index_t n = detail::checked_product("music_relative: heads × distances × dim", heads, distances, dim);
+        detail::require(static_cast<index_t>(embeddings.size()) == n, "music_relative: ", embeddings.size(),
+                        " embedding values, expected heads × distances × dim = ", n);
+        for (std::size_t i = 0; i < embeddings.size(); ++i)
+            detail::require(std::isfinite(embeddings[i]), "music_relative: embeddings[", i, "] must be finite, got ", embeddings[i]);
+    }
+
     // The per-thread table T of one tile: at most (Bq + Bk − 1) × rows_padded floats.
     static kernel::buffer& table_scratch() {
         thread_local kernel::buffer b;

@@ -10,10 +10,14 @@
 // per item; positions are floats (exact below
 // 2^24) and so are table indices (the table must have fewer than 2^24 entries). The scalar arch
 // walks each row instead: consecutive keys read consecutive table entries.
+// max_distance ≥ 0 with 2R + 1 representable, table entries finite: attune::error otherwise, at
+// construction and again when attention() validates the call (the members are public).
+#include <cmath>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
@@ -29,7 +33,7 @@ struct relative_bias {
     index_t max_distance = 0;  // R
 
     relative_bias() = default;
-    relative_bias(std::vector<float> t, index_t r) : table(std::move(t)), max_distance(r) {}
+    relative_bias(std::vector<float> t, index_t r) : table(std::move(t)), max_distance(r) { check_table(); }
 
     index_t bucket(index_t q_pos, index_t k_pos) const noexcept {
         const index_t d = k_pos - q_pos;
@@ -101,12 +105,25 @@ struct relative_bias {
 
     template <class Shape>
     void validate(const Shape& p) const {
+        const index_t row = check_table();
+        const index_t need = detail::checked_mul(p.q_heads, row, "relative_bias: query heads × (2·max_distance + 1)");
+        detail::require(static_cast<index_t>(table.size()) >= need, "relative_bias: table has ", table.size(),
+                        " entries, expected rows of 2·max_distance + 1 = ", row, " for each of the ", p.q_heads, " query heads");
+    }
+
+private:
+    // The row length 2R + 1, after checking R and the table (size and values).
+    index_t check_table() const {
         detail::require(max_distance >= 0, "relative_bias: max_distance must be ≥ 0, got ", max_distance);
-        detail::require(table.size() < (std::size_t(1) << 24), "relative_bias: the table must have fewer than 2^24 entries");
-        const index_t row = 2 * max_distance + 1;
-        detail::require(static_cast<index_t>(table.size()) % row == 0 && static_cast<index_t>(table.size()) >= p.q_heads * row,
-                        "relative_bias: table has ", table.size(), " entries, expected rows of 2·max_distance + 1 = ", row,
-                        " for each of the ", p.q_heads, " query heads");
+        const index_t row = detail::checked_add(detail::checked_mul(2, max_distance, "relative_bias: max_distance"), 1,
+                                                "relative_bias: max_distance");
+        detail::require(table.size() < (std::size_t(1) << 24), "relative_bias: the table must have fewer than 2^24 entries, got ",
+                        table.size());
+        detail::require(static_cast<index_t>(table.size()) % row == 0, "relative_bias: table has ", table.size(),
+                        " entries, not whole rows of 2·max_distance + 1 = ", row);
+        for (std::size_t i = 0; i < table.size(); ++i)
+            detail::require(std::isfinite(table[i]), "relative_bias: table[", i, "] must be finite, got ", table[i]);
+        return row;
     }
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Soft-capping (Gemma 2, SPEC.md §4): s ← c·tanh(s / c), c > 0 (Gemma 2 uses c = 50 for attention).
-// Scores stay in (−c, c). The engine applies it before the online max is taken, so the running max is
+// Scores stay in (−c, c). c must be finite and > 0 (attune::error at construction and when
+// attention() validates the call). The engine applies it before the online max is taken, so the running max is
 // the max of the capped scores: the online softmax stays exact.
 // Vector path: simd::tanh (≤ 3 ULP, activations.hpp), one tile column of lanes at a time.
 #include <cmath>
@@ -19,7 +20,7 @@ struct softcap {
     float cap = 50.0f;
 
     softcap() = default;
-    explicit softcap(float c) : cap(c) {}
+    explicit softcap(float c) : cap(c) { check_cap(); }
 
     template <class T>
     T operator()(T s, const index_context&) const {
@@ -36,9 +37,12 @@ struct softcap {
     }
 
     template <class Shape>
-    void validate(const Shape&) const {
-        detail::require(cap > 0.0f && std::isfinite(cap), "softcap: cap must be finite and > 0, got ", cap);
+    void validate(const Shape&) const {  // the cap alone: any shape
+        check_cap();
     }
+
+private:
+    void check_cap() const { detail::require(cap > 0.0f && std::isfinite(cap), "softcap: cap must be finite and > 0, got ", cap); }
 };
 
 }  // namespace attune

@@ -5,6 +5,9 @@
 // k_star [kv_heads][dk], v_star [kv_heads][dv], row-major; v_star may be all zeros.
 // Exactly once per row (sink.hpp: split 0 only). A row with nothing visible gives o = v* and
 // LSE = z_i. LSE includes the sink term. Masks and score modifiers do not touch the sink.
+// k* and v* must be finite (a NaN or inf would make every row of the head NaN): attune::error
+// naming the argument at construction and when attention() validates the call.
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -21,7 +24,7 @@ struct key_bias_sink {
     std::vector<float> v_star;  // [kv_heads][dv]
 
     key_bias_sink() = default;
-    key_bias_sink(std::vector<float> k, std::vector<float> v) : k_star(std::move(k)), v_star(std::move(v)) {}
+    key_bias_sink(std::vector<float> k, std::vector<float> v) : k_star(std::move(k)), v_star(std::move(v)) { check_values(); }
 
     template <class T>
     void start(const basic_sink_row<T>& row, T& m, T& l, T* acc) const {
@@ -36,10 +39,19 @@ struct key_bias_sink {
 
     template <class Shape>
     void validate(const Shape& p) const {
+        check_values();
         detail::require(static_cast<index_t>(k_star.size()) == p.kv_heads * p.dk, "key_bias_sink: k_star has ", k_star.size(),
                         " elements, expected kv_heads × dk = ", p.kv_heads, " × ", p.dk);
         detail::require(static_cast<index_t>(v_star.size()) == p.kv_heads * p.dv, "key_bias_sink: v_star has ", v_star.size(),
                         " elements, expected kv_heads × dv = ", p.kv_heads, " × ", p.dv);
+    }
+
+private:
+    void check_values() const {
+        for (std::size_t i = 0; i < k_star.size(); ++i)
+            detail::require(std::isfinite(k_star[i]), "key_bias_sink: k_star[", i, "] must be finite, got ", k_star[i]);
+        for (std::size_t i = 0; i < v_star.size(); ++i)
+            detail::require(std::isfinite(v_star[i]), "key_bias_sink: v_star[", i, "] must be finite, got ", v_star[i]);
     }
 };
 

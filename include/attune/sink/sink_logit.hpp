@@ -3,7 +3,9 @@
 //   p_ij = e^{s_ij} / (e^{z_h} + Σ_k e^{s_ik}); the sink has no value.
 // The row starts at (m = z_h, l = 1, a = 0), exactly once per row (sink.hpp: split 0 only).
 // A row with nothing visible gives zeros and LSE = z_h. LSE includes the sink term.
-// logits: one per query head (extra entries unused), finite (−inf disables the sink of that head).
+// logits: one per query head (extra entries unused), each finite or −inf (−inf disables the sink of
+// that head); NaN or +inf is an attune::error naming logits, at construction and when attention()
+// validates the call.
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -21,7 +23,7 @@ struct sink_logit {
     std::vector<float> logits;  // z_h per query head
 
     sink_logit() = default;
-    explicit sink_logit(std::vector<float> z) : logits(std::move(z)) {}
+    explicit sink_logit(std::vector<float> z) : logits(std::move(z)) { check_values(); }
 
     template <class T>
     void start(const basic_sink_row<T>& row, T& m, T& l, T*) const {
@@ -33,10 +35,15 @@ struct sink_logit {
     void validate(const Shape& p) const {
         detail::require(static_cast<index_t>(logits.size()) >= p.q_heads, "sink_logit: ", logits.size(),
                         " logits for ", p.q_heads, " query heads (one per query head)");
-        for (index_t h = 0; h < p.q_heads; ++h) {
-            const float z = logits[static_cast<std::size_t>(h)];
-            detail::require(!std::isnan(z) && z != std::numeric_limits<float>::infinity(),
-                                               "sink_logit: logits must be finite or -inf, got ", z);
+        check_values();
+    }
+
+private:
+    void check_values() const {
+        for (std::size_t h = 0; h < logits.size(); ++h) {
+            const float z = logits[h];
+            detail::require(!std::isnan(z) && z != std::numeric_limits<float>::infinity(), "sink_logit: logits[", h,
+                            "] must be finite or -inf, got ", z);
         }
     }
 };

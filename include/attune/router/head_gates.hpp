@@ -2,9 +2,11 @@
 // Static per-head gates (SPEC.md §5): head h's output is multiplied by gates[h]; a gate of 0 prunes
 // the head (PH3: its rows are not computed, output zeros), α on chosen heads is VHR's
 // amplification. `pruned(H, heads)` and `scaled(H, heads, α)` build the two common tables.
+// One gate per query head of the call, each finite (any sign): attune::error naming gates otherwise.
 #include <cmath>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/policy.hpp"
 #include "attune/router/router.hpp"
@@ -17,7 +19,7 @@ struct head_gates {
     std::vector<float> gates;  // one per query head
 
     head_gates() = default;
-    explicit head_gates(std::vector<float> g) : gates(std::move(g)) {}
+    explicit head_gates(std::vector<float> g) : gates(std::move(g)) { check_values(); }
 
     static head_gates pruned(index_t q_heads, const std::vector<index_t>& heads) { return with(q_heads, heads, 0.0f); }
     static head_gates scaled(index_t q_heads, const std::vector<index_t>& heads, float alpha) { return with(q_heads, heads, alpha); }
@@ -28,13 +30,19 @@ struct head_gates {
     void validate(const Shape& p) const {
         detail::require(static_cast<index_t>(gates.size()) == p.q_heads, "head_gates: ", gates.size(), " gates for ", p.q_heads,
                         " query heads");
-        for (float g : gates) detail::require(std::isfinite(g), "head_gates: gates must be finite, got ", g);
+        check_values();
     }
 
 private:
+    void check_values() const {
+        for (std::size_t h = 0; h < gates.size(); ++h)
+            detail::require(std::isfinite(gates[h]), "head_gates: gates[", h, "] must be finite, got ", gates[h]);
+    }
     static head_gates with(index_t q_heads, const std::vector<index_t>& heads, float value) {
         detail::require(q_heads > 0, "head_gates: q_heads must be > 0, got ", q_heads);
-        std::vector<float> g(static_cast<std::size_t>(q_heads), 1.0f);
+        detail::require(std::isfinite(value), "head_gates: alpha must be finite, got ", value);
+        std::vector<float> g;
+        detail::checked_assign(g, q_heads, 1.0f, "head_gates: q_heads");
         for (index_t h : heads) {
             detail::require(h >= 0 && h < q_heads, "head_gates: head ", h, " is outside [0, ", q_heads, ")");
             g[static_cast<std::size_t>(h)] = value;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/policy.hpp"
 #include "attune/kernel/problem.hpp"
@@ -20,8 +21,9 @@ struct head_subset {
     std::vector<unsigned char> on;  // per query head
 
     head_subset() = default;
-    head_subset(Router r, index_t q_heads, const std::vector<index_t>& heads)
-        : inner(std::move(r)), on(static_cast<std::size_t>(q_heads > 0 ? q_heads : 0), 0) {
+    head_subset(Router r, index_t q_heads, const std::vector<index_t>& heads) : inner(std::move(r)) {
+        detail::require(q_heads >= 1, "head_subset: q_heads must be ≥ 1, got ", q_heads);
+        detail::checked_assign(on, q_heads, static_cast<unsigned char>(0), "head_subset: q_heads");
         for (index_t h : heads) {
             detail::require(h >= 0 && h < q_heads, "head_subset: head ", h, " is outside [0, ", q_heads, ")");
             on[static_cast<std::size_t>(h)] = 1;

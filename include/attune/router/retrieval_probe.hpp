@@ -12,8 +12,11 @@
 //   probe.scores();
 #include <algorithm>
 #include <limits>
+#include <new>
+#include <stdexcept>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/simd/arch.hpp"
@@ -23,14 +26,21 @@ namespace attune {
 
 class retrieval_probe {
 public:
-    retrieval_probe(index_t q_heads, std::vector<index_t> needle_positions)
-        : heads_(q_heads), needle_(std::move(needle_positions)), hit_(static_cast<std::size_t>(q_heads)) {
+    retrieval_probe(index_t q_heads, std::vector<index_t> needle_positions) : heads_(q_heads), needle_(std::move(needle_positions)) {
         detail::require(q_heads > 0, "retrieval_probe: q_heads must be > 0, got ", q_heads);
         detail::require(!needle_.empty(), "retrieval_probe: the needle has no positions");
         std::sort(needle_.begin(), needle_.end());
         needle_.erase(std::unique(needle_.begin(), needle_.end()), needle_.end());
         detail::require(needle_.front() >= 0, "retrieval_probe: needle positions must be ≥ 0");
-        for (auto& h : hit_) h.assign(needle_.size(), false);
+        // One bit per (head, needle position): an absurd q_heads is an attune::error, not bad_alloc.
+        (void)detail::checked_count<std::vector<bool>>(q_heads, "retrieval_probe: q_heads");
+        try {
+            hit_.assign(static_cast<std::size_t>(q_heads), std::vector<bool>(needle_.size(), false));
+        } catch (const std::bad_alloc&) {
+            detail::fail("retrieval_probe: q_heads: cannot allocate ", q_heads, " heads × ", needle_.size(), " needle positions");
+        } catch (const std::length_error&) {
+            detail::fail("retrieval_probe: q_heads: cannot allocate ", q_heads, " heads × ", needle_.size(), " needle positions");
+        }
     }
 
     // One decode step: q [1, Hq, 1, dk] (the new token's queries), k [1, Hkv, Lk, dk] (the cache
@@ -40,6 +50,8 @@ public:
     std::vector<index_t> observe(const tensor_view<TQ>& q, const tensor_view<TK>& k, const std::vector<int>& tokens, int generated) {
         detail::require(q.batch() == 1 && k.batch() == 1 && q.tokens() == 1, "retrieval_probe::observe: q must be [1, Hq, 1, dk] and k [1, Hkv, Lk, dk]");
         detail::require(q.heads() == heads_, "retrieval_probe::observe: q has ", q.heads(), " heads, the probe ", heads_);
+        detail::require(q.data() != nullptr || q.size() == 0, "retrieval_probe::observe: q has null data");
+        detail::require(k.data() != nullptr || k.size() == 0, "retrieval_probe::observe: k has null data");
         detail::require(k.heads() > 0 && q.heads() % k.heads() == 0, "retrieval_probe::observe: query heads (", q.heads(),
                         ") are not a multiple of kv heads (", k.heads(), ")");
         detail::require(q.dim() == k.dim(), "retrieval_probe::observe: q and k head dims differ");

@@ -8,12 +8,15 @@
 //   moh_query_norm_gates()  LLaMA3-MoH's parameter-free router: logit ‖q_h‖₂ / std over the routed
 //                           heads, top-k, binary gates, shared heads always on;
 //   soft_mixture_gates()    BAM: softmax over the experts (query heads sharing K/V), all on.
-// Top-k ties go to the lower head index.
+// Top-k ties go to the lower head index. Gates must be finite (any sign), like head_gates', and the
+// builders' logits finite (a NaN has no rank and no softmax); moh_query_norm_gates refuses a q whose
+// norm is NaN. Every violation is an attune::error naming the argument.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/policy.hpp"
 #include "attune/core/view.hpp"
@@ -29,8 +32,7 @@ struct token_gates {
 
     token_gates() = default;
     token_gates(std::vector<float> g, index_t b, index_t t, index_t h) : gates(std::move(g)), batch(b), tokens(t), heads(h) {
-        detail::require(static_cast<index_t>(gates.size()) == b * t * h, "token_gates: ", gates.size(), " gates, expected batch × tokens × heads = ",
-                        b * t * h);
+        check_table();
     }
 
     float& at(index_t b, index_t t, index_t h) { return gates[static_cast<std::size_t>((b * tokens + t) * heads + h)]; }
@@ -45,13 +47,28 @@ struct token_gates {
 
     template <class Shape>
     void validate(const Shape& p) const {
+        check_table();
         detail::require(batch == p.batch && tokens == p.lq && heads == p.q_heads, "token_gates: gates for [", batch, ", ", tokens, ", ",
                         heads, "] (batch, tokens, heads), the call has [", p.batch, ", ", p.lq, ", ", p.q_heads, "]");
+    }
+
+private:
+    void check_table() const {
+        detail::require(batch >= 0 && tokens >= 0 && heads >= 0, "token_gates: batch, tokens, heads (", batch, ", ", tokens, ", ",
+                        heads, ") must be ≥ 0");
+        const index_t n = detail::checked_product("token_gates: batch × tokens × heads", batch, tokens, heads);
+        detail::require(static_cast<index_t>(gates.size()) == n, "token_gates: ", gates.size(),
+                        " gates, expected batch × tokens × heads = ", n);
+        for (std::size_t i = 0; i < gates.size(); ++i)
+            detail::require(std::isfinite(gates[i]), "token_gates: gates[", i, "] must be finite, got ", gates[i]);
     }
 };
 
 namespace detail {
-// Indices of the k largest values (ties: lower index first).
+inline void require_finite_logits(const std::vector<float>& v, const char* what) {
+    for (std::size_t i = 0; i < v.size(); ++i) require(std::isfinite(v[i]), what, "[", i, "] must be finite, got ", v[i]);
+}
+// Indices of the k largest values (ties: lower index first; the values are never NaN).
 inline std::vector<index_t> top_k_indices(const float* v, index_t n, index_t k) {
     std::vector<index_t> idx(static_cast<std::size_t>(n));
     std::iota(idx.begin(), idx.end(), index_t(0));
@@ -74,17 +91,29 @@ inline void softmax_in_place(float* v, index_t n) {
 inline token_gates moh_gates(index_t batch, index_t tokens, index_t shared_heads, index_t routed_heads, index_t top_k,
                              const std::vector<float>& routed_logits, const std::vector<float>& shared_logits = {},
                              const std::vector<float>& split_logits = {}) {
-    detail::require(batch > 0 && tokens >= 0 && shared_heads >= 0 && routed_heads >= 0, "moh_gates: negative or zero sizes");
+    detail::require(batch > 0, "moh_gates: batch must be > 0, got ", batch);
+    detail::require(tokens >= 0, "moh_gates: tokens must be ≥ 0, got ", tokens);
+    detail::require(shared_heads >= 0, "moh_gates: shared_heads must be ≥ 0, got ", shared_heads);
+    detail::require(routed_heads >= 0, "moh_gates: routed_heads must be ≥ 0, got ", routed_heads);
     detail::require(top_k >= 0 && top_k <= routed_heads, "moh_gates: top_k (", top_k, ") must be in [0, routed heads = ", routed_heads, "]");
-    const index_t rows = batch * tokens;
-    detail::require(static_cast<index_t>(routed_logits.size()) == rows * routed_heads, "moh_gates: routed logits have ",
-                    routed_logits.size(), " values, expected batch × tokens × routed heads = ", rows * routed_heads);
-    detail::require(shared_logits.empty() || static_cast<index_t>(shared_logits.size()) == rows * shared_heads,
-                    "moh_gates: shared logits have ", shared_logits.size(), " values, expected ", rows * shared_heads);
-    detail::require(split_logits.empty() || static_cast<index_t>(split_logits.size()) == rows * 2, "moh_gates: split logits have ",
-                    split_logits.size(), " values, expected batch × tokens × 2 = ", rows * 2);
-    const index_t H = shared_heads + routed_heads;
-    token_gates g(std::vector<float>(static_cast<std::size_t>(rows * H), 0.0f), batch, tokens, H);
+    const index_t rows = detail::checked_mul(batch, tokens, "moh_gates: batch × tokens");
+    const index_t H = detail::checked_add(shared_heads, routed_heads, "moh_gates: shared_heads + routed_heads");
+    const index_t n_routed = detail::checked_mul(rows, routed_heads, "moh_gates: batch × tokens × routed_heads");
+    const index_t n_shared = detail::checked_mul(rows, shared_heads, "moh_gates: batch × tokens × shared_heads");
+    const index_t n_split = detail::checked_mul(rows, 2, "moh_gates: batch × tokens");
+    detail::require(static_cast<index_t>(routed_logits.size()) == n_routed, "moh_gates: routed logits have ", routed_logits.size(),
+                    " values, expected batch × tokens × routed heads = ", n_routed);
+    detail::require(shared_logits.empty() || static_cast<index_t>(shared_logits.size()) == n_shared, "moh_gates: shared logits have ",
+                    shared_logits.size(), " values, expected ", n_shared);
+    detail::require(split_logits.empty() || static_cast<index_t>(split_logits.size()) == n_split, "moh_gates: split logits have ",
+                    split_logits.size(), " values, expected batch × tokens × 2 = ", n_split);
+    detail::require_finite_logits(routed_logits, "moh_gates: routed_logits");
+    detail::require_finite_logits(shared_logits, "moh_gates: shared_logits");
+    detail::require_finite_logits(split_logits, "moh_gates: split_logits");
+    std::vector<float> zeros;
+    detail::checked_assign(zeros, detail::checked_mul(rows, H, "moh_gates: batch × tokens × heads"), 0.0f,
+                           "moh_gates: batch × tokens × heads");
+    token_gates g(std::move(zeros), batch, tokens, H);
     std::vector<float> r(static_cast<std::size_t>(routed_heads)), sh(static_cast<std::size_t>(shared_heads));
     for (index_t row = 0; row < rows; ++row) {
         float a1 = 1.0f, a2 = 1.0f;
@@ -125,7 +154,9 @@ token_gates moh_query_norm_gates(const tensor_view<T>& q, index_t shared_heads, 
     detail::require(q.data() != nullptr || q.size() == 0, "moh_query_norm_gates: q has null data");
     detail::require(shared_heads >= 0 && routed >= 0, "moh_query_norm_gates: shared heads (", shared_heads, ") must be in [0, ", H, "]");
     detail::require(top_k >= 0 && top_k <= routed, "moh_query_norm_gates: top_k (", top_k, ") must be in [0, routed heads = ", routed, "]");
-    token_gates g(std::vector<float>(static_cast<std::size_t>(B * L * H), 0.0f), B, L, H);
+    std::vector<float> zeros;
+    detail::checked_assign(zeros, detail::checked_product("moh_query_norm_gates: q", B, L, H), 0.0f, "moh_query_norm_gates: q");
+    token_gates g(std::move(zeros), B, L, H);
     std::vector<float> logit(static_cast<std::size_t>(routed));
     for (index_t b = 0; b < B; ++b)
         for (index_t t = 0; t < L; ++t) {
@@ -138,6 +169,8 @@ token_gates moh_query_norm_gates(const tensor_view<T>& q, index_t shared_heads, 
                     const double x = static_cast<double>(to_float(q(b, shared_heads + h, t, d)));
                     sq += x * x;
                 }
+                detail::require(!std::isnan(sq), "moh_query_norm_gates: q has a NaN (batch ", b, ", head ", shared_heads + h,
+                                ", token ", t, "): its norm cannot be ranked");
                 logit[static_cast<std::size_t>(h)] = static_cast<float>(std::sqrt(sq));
                 mean += std::sqrt(sq);
             }
@@ -155,8 +188,13 @@ token_gates moh_query_norm_gates(const tensor_view<T>& q, index_t shared_heads, 
 // BAM-style soft mixture: experts are query heads sharing K/V; gates softmax(logits) over the
 // experts of each (batch, token), logits [B][L][experts]. Sum the gated expert outputs to mix.
 inline token_gates soft_mixture_gates(index_t batch, index_t tokens, index_t experts, const std::vector<float>& logits) {
-    detail::require(static_cast<index_t>(logits.size()) == batch * tokens * experts, "soft_mixture_gates: ", logits.size(),
-                    " logits, expected batch × tokens × experts = ", batch * tokens * experts);
+    detail::require(batch >= 1, "soft_mixture_gates: batch must be ≥ 1, got ", batch);
+    detail::require(tokens >= 0, "soft_mixture_gates: tokens must be ≥ 0, got ", tokens);
+    detail::require(experts >= 1, "soft_mixture_gates: experts must be ≥ 1 (a softmax over no experts), got ", experts);
+    const index_t n = detail::checked_product("soft_mixture_gates: batch × tokens × experts", batch, tokens, experts);
+    detail::require(static_cast<index_t>(logits.size()) == n, "soft_mixture_gates: ", logits.size(),
+                    " logits, expected batch × tokens × experts = ", n);
+    detail::require_finite_logits(logits, "soft_mixture_gates: logits");
     token_gates g(logits, batch, tokens, experts);
     for (index_t row = 0; row < batch * tokens; ++row) detail::softmax_in_place(g.gates.data() + row * experts, experts);
     return g;

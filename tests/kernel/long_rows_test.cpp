@@ -70,6 +70,29 @@ TEST_CASE("long rows: blocks merged pairwise equal the float64 reference (causal
     }
 }
 
+TEST_CASE("long rows: bf16 inputs and output across blocks (AMX where the CPU has it)", "[long_rows]") {
+    using attune::bf16;
+    const index_t lk = attune::kernel::work_plan::max_block_keys + 77;
+    std::mt19937 rng(12);
+    attune_test::tensor<bf16> q(1, 2, 70, 32), k(1, 1, lk, 32), v(1, 1, lk, 32), out(1, 2, 70, 32);
+    q.fill_random(rng);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    const auto ref = attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::causal{});
+    double vmax = 0.0;
+    for (index_t t = 0; t < lk; ++t)
+        for (index_t d = 0; d < 32; ++d) vmax = std::max(vmax, static_cast<double>(std::abs(attune::to_float(v.view(0, 0, t, d)))));
+    const auto tol = attune_test::with_rounded_weights<bf16, bf16, bf16, bf16>(attune_test::bf16_out_tolerance(), vmax);
+    for (index_t splits : {1, 2}) {  // 1: two blocks in each item; 2: one block per split
+        CAPTURE(splits);
+        attune::options opt;
+        opt.kv_splits = splits;
+        out.poison();
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::causal{}, opt);
+        attune_test::check_against_reference(out, ref, tol);
+    }
+}
+
 TEST_CASE("long rows: 2^31 + 5 keys on the default executor (indices past 32 bits)", "[long_rows_2g]") {
     CHECK(uniform_row((index_t(1) << 31) + 5, attune::openmp_executor{}, 1) <= 1e-5f);
 }

@@ -70,6 +70,30 @@ TEST_CASE("long rows: blocks merged pairwise equal the float64 reference (causal
     }
 }
 
+TEST_CASE("long rows: sigmoid (partials add) and a router (rows switched off) across blocks", "[long_rows]") {
+    const index_t lk = 2 * attune::kernel::work_plan::max_block_keys + 9;
+    std::mt19937 rng(13);
+    attune_test::tensor<float> q(1, 4, 5, 16), k(1, 2, lk, 16), v(1, 2, lk, 16), out(1, 4, 5, 16);
+    q.fill_random(rng);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    const auto sig = attune::variant(attune::sigmoid{-12.0f}, attune::causal{});
+    const auto gated = attune::variant(attune::causal{}, attune::head_gates({1.0f, 0.0f, 0.5f, 1.0f}));
+    for (index_t splits : {1, 3}) {
+        CAPTURE(splits);
+        attune::options opt;
+        opt.kv_splits = splits;
+        out.poison();
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, sig, opt);
+        attune_test::check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), sig),
+                                             attune_test::fp32_tolerance());
+        out.poison();
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, gated, opt);
+        attune_test::check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), gated),
+                                             attune_test::fp32_tolerance());
+    }
+}
+
 TEST_CASE("long rows: bf16 inputs and output across blocks (AMX where the CPU has it)", "[long_rows]") {
     using attune::bf16;
     const index_t lk = attune::kernel::work_plan::max_block_keys + 77;

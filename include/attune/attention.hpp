@@ -50,6 +50,9 @@ struct view_element<tensor_view<T>> {
     using type = std::remove_const_t<T>;
 };
 
+// The most tokens a q or k view may have (2^48: far past any sequence, far from wrapping).
+inline constexpr index_t max_tokens = index_t(1) << 48;
+
 template <class T>
 void require_data(const tensor_view<T>& v, const char* name) {
     require(v.data() != nullptr || v.size() == 0, name, " has null data");
@@ -73,6 +76,10 @@ kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_vie
     require(k.dim() == q.dim(), "k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
     require(v.heads() == k.heads(), "v heads (", v.heads(), ") differ from k heads (", k.heads(), ")");
     require(v.tokens() == k.tokens(), "v tokens (", v.tokens(), ") differ from k tokens (", k.tokens(), ")");
+    // Token counts beyond any real sequence (a stride-0 view can claim 2^63 − 1 tokens) would wrap
+    // the positions and tile bounds the kernel computes (Lk − Lq + i, tile ends, split ranges).
+    require(k.tokens() <= max_tokens, "k tokens (", k.tokens(), ") exceed the limit of ", max_tokens);
+    require(q.tokens() <= max_tokens, "q tokens (", q.tokens(), ") exceed the limit of ", max_tokens);
     require(q.heads() % k.heads() == 0, "query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
     require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(),
             "out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ",

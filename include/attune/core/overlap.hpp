@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 
@@ -50,15 +51,20 @@ inline bool rows_provably_disjoint(const tensor_view<T>& v) noexcept {
     return true;
 }
 
-// Byte ranges of every row of the view, sorted by start.
+// Byte ranges of the view's distinct rows, sorted by start. An axis of stride 0 repeats the same
+// rows, so it is walked once: a broadcast input (K shared by every batch) lists only its own rows.
+// The list is allocated through the checked helpers: a size the allocator refuses is an
+// attune::error naming `name`, not std::bad_alloc.
 template <class T>
-inline std::vector<byte_range> sorted_rows(const tensor_view<T>& v) {
+inline std::vector<byte_range> sorted_rows(const tensor_view<T>& v, const char* name) {
+    std::array<index_t, 3> n{};
+    for (int i = 0; i < 3; ++i) n[i] = v.strides()[i] == 0 ? 1 : v.shape()[i];
     std::vector<byte_range> rows;
-    rows.reserve(static_cast<std::size_t>(v.batch() * v.heads() * v.tokens()));
+    checked_reserve(rows, checked_product(name, n[0], n[1], n[2]), name);
     const std::uintptr_t row_bytes = static_cast<std::uintptr_t>(v.dim()) * sizeof(T);
-    for (index_t b = 0; b < v.batch(); ++b)
-        for (index_t h = 0; h < v.heads(); ++h)
-            for (index_t t = 0; t < v.tokens(); ++t) {
+    for (index_t b = 0; b < n[0]; ++b)
+        for (index_t h = 0; h < n[1]; ++h)
+            for (index_t t = 0; t < n[2]; ++t) {
                 const auto lo = reinterpret_cast<std::uintptr_t>(v.row(b, h, t));
                 rows.push_back({lo, lo + row_bytes});
             }
@@ -66,11 +72,18 @@ inline std::vector<byte_range> sorted_rows(const tensor_view<T>& v) {
     return rows;
 }
 
-/// Whether the view writes some element twice (two of its rows share memory).
+/// Whether the view writes some element twice (two of its rows share memory). O(1) when a
+/// repeated axis (stride 0) or more elements than its address range holds prove it — an output
+/// broadcast over 2^40 rows is rejected without listing them.
 template <class T>
-inline bool overlaps_itself(const tensor_view<T>& v) {
+inline bool overlaps_itself(const tensor_view<T>& v, const char* name = "view") {
     if (v.size() == 0 || rows_provably_disjoint(v)) return false;
-    const auto rows = sorted_rows(v);
+    for (int i = 0; i < 3; ++i)
+        if (v.shape()[i] > 1 && v.strides()[i] == 0) return true;
+    const auto e = v.extent();
+    const auto span = static_cast<std::uintptr_t>(static_cast<const T*>(e.second) - static_cast<const T*>(e.first));
+    if (static_cast<std::uintptr_t>(v.size()) > span) return true;  // pigeonhole
+    const auto rows = sorted_rows(v, name);
     for (std::size_t i = 1; i < rows.size(); ++i)
         if (rows[i].lo < rows[i - 1].hi) return true;
     return false;
@@ -82,8 +95,8 @@ inline bool shares_elements(const tensor_view<A>& a, const tensor_view<B>& b) {
     if (a.size() == 0 || b.size() == 0) return false;
     const byte_range ra = bounds_of(a), rb = bounds_of(b);
     if (ra.hi <= rb.lo || rb.hi <= ra.lo) return false;
-    const auto rows_a = sorted_rows(a);
-    const auto rows_b = sorted_rows(b);
+    const auto rows_a = sorted_rows(a, "overlap check");
+    const auto rows_b = sorted_rows(b, "overlap check");
     // Sweep both sorted lists: a row of one meets a row of the other iff some pair intersects;
     // keeping the furthest end reached so far on each side covers rows nested inside others.
     std::size_t i = 0, j = 0;
@@ -107,7 +120,7 @@ inline bool shares_elements(const tensor_view<A>& a, const tensor_view<B>& b) {
 /// ({view, name} pairs); attune::error naming both otherwise.
 template <class O, class... In>
 inline void require_disjoint_output(const tensor_view<O>& out, const char* out_name, const std::pair<tensor_view<In>, const char*>&... inputs) {
-    require(!overlaps_itself(out), out_name, " overlaps itself: two of its rows share memory (check its strides)");
+    require(!overlaps_itself(out, out_name), out_name, " overlaps itself: two of its rows share memory (check its strides)");
     (require(!shares_elements(out, inputs.first), out_name, " overlaps ", inputs.second,
              ": outputs may not share memory with inputs or other outputs"),
      ...);

@@ -155,6 +155,17 @@ void run_item_keys(const P& p, const Variant& var, const work_plan& plan, index_
     [[maybe_unused]] std::uint32_t* amx_v = nullptr;
     bool use_amx = false, amx_pv = false;
 #if ATTUNE_AMX
+    // The tiles are released however the item ends: a mask or modifier may throw mid-item.
+    struct amx_guard {
+        bool on = false;
+        void start() { simd::amx::configure(), on = true; }
+        void stop() noexcept {
+            if (on) simd::amx::release(), on = false;
+        }
+        ~amx_guard() { stop(); }
+    } amx_session;
+#endif
+#if ATTUNE_AMX
     static_assert(work_plan::kv_tile <= simd::amx::pv_max_keys, "AMX P·V packs one kv tile of weights per row");
 #endif
     if constexpr (amx_types) {
@@ -172,7 +183,7 @@ void run_item_keys(const P& p, const Variant& var, const work_plan& plan, index_
             }
 #if ATTUNE_AMX
             simd::amx::pack_q([&](index_t r) { return p.q.row(b, R.head[r], R.token[r]); }, rows, rp, p.dk, dk32, amx_q);
-            simd::amx::configure();
+            amx_session.start();
 #endif
         }
     }
@@ -420,7 +431,7 @@ void run_item_keys(const P& p, const Variant& var, const work_plan& plan, index_
     }
 
 #if ATTUNE_AMX
-    if (use_amx) simd::amx::release();
+    amx_session.stop();
 #endif
     if constexpr (probing) {
         probe->end();

@@ -36,7 +36,8 @@ struct work_plan {
     index_t rows_max = 1;   // group × q_tile: rows of one item
 };
 
-inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+// a, b ≥ 0, b > 0; no a + b − 1 that could wrap.
+inline index_t ceil_div(index_t a, index_t b) { return a / b + (a % b != 0); }
 inline index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
 
 // Rows per item ~64 (the score tile and accumulators stay in L2); splits only when the items
@@ -56,6 +57,9 @@ inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index
     w.q_tiles = lq > 0 ? ceil_div(lq, w.q_tile) : 0;
     w.rows_max = group * w.q_tile;
     const index_t kv_tiles = lk > 0 ? ceil_div(lk, w.kv_tile) : 0;
+    // An executor may report any workers() (a pool adapter's guess, index max): 2 × workers below
+    // must not wrap, and far fewer than 2^40 give the same plan.
+    if (workers > (index_t(1) << 40)) workers = index_t(1) << 40;
     index_t splits = 1;
     if (requested_splits > 0) {
         splits = requested_splits;

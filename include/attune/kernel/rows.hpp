@@ -26,8 +26,8 @@ struct row_scratch {
     basic_buffer<index_t> index;
     buffer gate;
     static row_scratch& local() {
-        thread_local row_scratch s;
-        return s;
+        thread_local level_set<row_scratch> s;  // per nesting level (kernel/scratch.hpp)
+        return s.item();
     }
 };
 

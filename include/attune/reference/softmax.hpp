@@ -14,6 +14,8 @@
 
 #include "attune/core/third_party.hpp"
 
+#include "attune/core/checked.hpp"
+#include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/view.hpp"
 #include "attune/sink/sink.hpp"
@@ -29,12 +31,15 @@ struct result {
     double& at(index_t b, index_t h, index_t t, index_t d) { return out[((b * heads + h) * tokens + t) * dim + d]; }
     double at(index_t b, index_t h, index_t t, index_t d) const { return out[((b * heads + h) * tokens + t) * dim + d]; }
     double lse_at(index_t b, index_t h, index_t t) const { return lse[(b * heads + h) * tokens + t]; }
-    // A result of the given shape to be filled piece by piece: zeros, LSE −inf.
+    // A result of the given shape to be filled piece by piece: zeros, LSE −inf. Sizes that wrap or
+    // cannot be allocated are an attune::error.
     static result zeros(index_t B, index_t H, index_t L, index_t D) {
+        detail::require(B >= 0 && H >= 0 && L >= 0 && D >= 0, "reference::result: negative shape [", B, ", ", H, ", ", L, ", ", D, "]");
         result r;
         r.batch = B, r.heads = H, r.tokens = L, r.dim = D;
-        r.out.assign(static_cast<std::size_t>(B * H * L * D), 0.0);
-        r.lse.assign(static_cast<std::size_t>(B * H * L), -std::numeric_limits<double>::infinity());
+        detail::checked_assign(r.out, detail::checked_product("reference::result: out size", B, H, L, D), 0.0, "reference::result: out size");
+        detail::checked_assign(r.lse, detail::checked_product("reference::result: lse size", B, H, L), -std::numeric_limits<double>::infinity(),
+                               "reference::result: lse size");
         return r;
     }
 };
@@ -56,10 +61,30 @@ inline Eigen::VectorXd visible_sum(const Eigen::MatrixXd& V, const Eigen::Vector
     return o;
 }
 
+// The shape relations attune::attention requires (the reference is public: a mismatch is an
+// attune::error naming the argument, not a division by zero or a read past a matrix).
+template <class TQ, class TK, class TV>
+void check_shapes(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, double scale) {
+    using detail::require;
+    require(q.data() != nullptr || q.size() == 0, "reference::attention: q has null data");
+    require(k.data() != nullptr || k.size() == 0, "reference::attention: k has null data");
+    require(v.data() != nullptr || v.size() == 0, "reference::attention: v has null data");
+    require(k.heads() > 0 && v.heads() > 0, "reference::attention: k and v need ≥ 1 kv heads, got ", k.heads(), " and ", v.heads());
+    require(q.dim() > 0, "reference::attention: q has head dim 0");
+    require(k.batch() == q.batch(), "reference::attention: k batch (", k.batch(), ") differs from q batch (", q.batch(), ")");
+    require(v.batch() == q.batch(), "reference::attention: v batch (", v.batch(), ") differs from q batch (", q.batch(), ")");
+    require(k.dim() == q.dim(), "reference::attention: k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
+    require(v.heads() == k.heads(), "reference::attention: v heads (", v.heads(), ") differ from k heads (", k.heads(), ")");
+    require(v.tokens() == k.tokens(), "reference::attention: v tokens (", v.tokens(), ") differ from k tokens (", k.tokens(), ")");
+    require(q.heads() % k.heads() == 0, "reference::attention: query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
+    require(std::isfinite(scale) && scale >= 0.0, "reference::attention: scale must be finite and ≥ 0, got ", scale);
+}
+
 // scale 0 means 1/√dk, as in attune::attention.
 template <class Var = variant<>, class TQ, class TK, class TV>
 result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {},
                  double scale = 0.0) {
+    check_shapes(q, k, v, scale);
     const auto var = to_variant(var_in);
     using V = std::decay_t<decltype(var)>;
     using family = typename V::family_type;
@@ -67,10 +92,7 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
     const index_t B = q.batch(), Hq = q.heads(), Hkv = k.heads(), Lq = q.tokens(), Lk = k.tokens(), Dv = v.dim();
     const index_t group = Hq / Hkv;
     if (scale == 0.0) scale = 1.0 / std::sqrt(static_cast<double>(q.dim()));
-    result r;
-    r.batch = B, r.heads = Hq, r.tokens = Lq, r.dim = Dv;
-    r.out.assign(static_cast<std::size_t>(B * Hq * Lq * Dv), 0.0);
-    r.lse.assign(static_cast<std::size_t>(B * Hq * Lq), -std::numeric_limits<double>::infinity());
+    result r = result::zeros(B, Hq, Lq, Dv);
     for (index_t b = 0; b < B; ++b)
         for (index_t h = 0; h < Hq; ++h) {
             const index_t hk = h / group;

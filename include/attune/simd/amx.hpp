@@ -86,9 +86,22 @@ alignas(64) inline constexpr std::uint8_t tile_config[64] = {
     16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0,  // rows, tiles 0–15
 };
 
-// Loads the configuration on this thread (cheap; done once per work item).
-inline void configure() { _tile_loadconfig(tile_config); }
-inline void release() { _tile_release(); }
+// Loads the configuration on this thread (cheap; done once per work item). Sessions nest: a policy
+// may run attention from inside an item that holds the tiles (kernel/scratch.hpp), and the inner
+// item's release must not drop the configuration under the outer one (its next tile instruction
+// would fault). The configuration is one constant, so reloading it is harmless (no tile data lives
+// across calls of this file's functions); only the outermost release gives the tiles back.
+inline int& session_depth() noexcept {
+    thread_local int depth = 0;
+    return depth;
+}
+inline void configure() {
+    _tile_loadconfig(tile_config);
+    ++session_depth();
+}
+inline void release() {
+    if (--session_depth() == 0) _tile_release();
+}
 
 // Q rows [rows][dk] (bf16) → VNNI pairs qp[(d/2)·rp + r] = (q[r][d], q[r][d+1]), d zero-padded to
 // dk32 (a multiple of 32) and rows to rp (a multiple of 16). Unscaled: the exact bf16 inputs.

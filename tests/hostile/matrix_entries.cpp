@@ -498,6 +498,25 @@ HOSTILE_THROWS("sink_fraction: a probe without columns", "without columns") {
     attune::sink_fraction(p.run(po));
 };
 
+HOSTILE_THROWS("attention_probe: entropy of a probe run without rows", "without rows") {
+    probe_problem p;
+    attune::probe_options po;
+    po.rows = false;
+    (void)p.run(po).entropy(0, 0, 0);
+};
+HOSTILE_THROWS("attention_probe: column mean past the keys", "attention_probe: column (0, 1, 9)") {
+    probe_problem p;
+    (void)p.run().column_mean(0, 1, 9);
+};
+HOSTILE_THROWS("attention_probe: negative row", "attention_probe: row (0, 0, -1)") {
+    probe_problem p;
+    (void)p.run().top1(0, 0, -1);
+};
+HOSTILE_THROWS("attention_probe: batch past the probe", "attention_probe: row (1, 0, 0)") {
+    probe_problem p;
+    (void)p.run().mass(1, 0, 0);
+};
+
 // ---- ACT ----
 struct calib_problem {
     tensor<float> q = rnd(1, 4, 12, 16, 31), k = rnd(1, 2, 12, 16, 32), v = rnd(1, 2, 12, 16, 33), out{1, 4, 12, 16};
@@ -587,6 +606,24 @@ HOSTILE_OK("act: the sinks' share becomes beta times their probability") {
         const double want = 0.5 * u + (1 - 0.5 * m) / (1 - m) * rest;
         CHECK(std::abs(p.out.view(0, 0, 0, d) - want) < 1e-4);
     }
+};
+
+HOSTILE_THROWS("act_report: sinks of a head past the report", "act_report::sinks_of") {
+    calib_problem p;
+    const auto rep = attune::act_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), p.out.view, attune::act_calibration{{0}});
+    (void)rep.sinks_of(0, 4);
+};
+HOSTILE_THROWS("act_report: sinks of a batch past the report", "act_report::sinks_of") {
+    calib_problem p;
+    const auto rep = attune::act_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), p.out.view, attune::act_calibration{{0}});
+    (void)rep.sinks_of(1, 0);
+};
+HOSTILE_OK("act: one query token (decode) with GQA, beta 1 keeps the output") {
+    auto q = rnd(1, 4, 1, 16, 36), k = rnd(1, 2, 9, 16, 37), v = rnd(1, 2, 9, 16, 38);
+    tensor<float> o(1, 4, 1, 16), plain(1, 4, 1, 16);
+    attune::attention<arch>(q.cview(), k.cview(), v.cview(), plain.view);
+    attune::act_attention<arch>(q.cview(), k.cview(), v.cview(), o.view, attune::act_calibration{{3, 0}, 1.0f, 0.0f});
+    check_close(o.cview(), plain.cview(), 1e-5);
 };
 
 // ---- VAR ----

@@ -45,7 +45,11 @@ struct act_calibration {
 struct act_report {
     std::vector<std::vector<index_t>> sinks;
     index_t q_heads = 0;
-    const std::vector<index_t>& sinks_of(index_t b, index_t h) const { return sinks[static_cast<std::size_t>(b * q_heads + h)]; }
+    const std::vector<index_t>& sinks_of(index_t b, index_t h) const {
+        detail::require(h >= 0 && h < q_heads && b >= 0 && q_heads > 0 && b < static_cast<index_t>(sinks.size()) / q_heads,
+                        "act_report::sinks_of: (batch ", b, ", head ", h, ") is outside the report");
+        return sinks[static_cast<std::size_t>(b * q_heads + h)];
+    }
 };
 
 namespace detail {

@@ -50,8 +50,20 @@ struct attention_probe {
     std::vector<float> row_entropy;    // −Σ_j p_ij ln p_ij
     std::vector<index_t> row_top1;     // argmax_j s_ij, −1: none
 
-    std::size_t column_index(index_t b, index_t h, index_t k) const { return static_cast<std::size_t>((b * q_heads + h) * k_tokens + k); }
-    std::size_t row_index(index_t b, index_t h, index_t i) const { return static_cast<std::size_t>((b * q_heads + h) * q_tokens + i); }
+    // Accessors check their indices and that the statistic was computed (a probe run with
+    // columns = false has no column arrays): a bad index is an attune::error, not a stray read.
+    std::size_t column_index(index_t b, index_t h, index_t k) const {
+        detail::require(b >= 0 && b < batch && h >= 0 && h < q_heads && k >= 0 && k < k_tokens, "attention_probe: column (", b, ", ", h,
+                        ", ", k, ") is outside [", batch, ", ", q_heads, ", ", k_tokens, ")");
+        detail::require(!column_sums.empty(), "attention_probe: the probe ran without columns");
+        return static_cast<std::size_t>((b * q_heads + h) * k_tokens + k);
+    }
+    std::size_t row_index(index_t b, index_t h, index_t i) const {
+        detail::require(b >= 0 && b < batch && h >= 0 && h < q_heads && i >= 0 && i < q_tokens, "attention_probe: row (", b, ", ", h,
+                        ", ", i, ") is outside [", batch, ", ", q_heads, ", ", q_tokens, ")");
+        detail::require(!row_mass.empty(), "attention_probe: the probe ran without rows");
+        return static_cast<std::size_t>((b * q_heads + h) * q_tokens + i);
+    }
     float column_sum(index_t b, index_t h, index_t k) const { return column_sums[column_index(b, h, k)]; }
     float column_count(index_t b, index_t h, index_t k) const { return column_counts[column_index(b, h, k)]; }
     // α_k; 0 for a key no query sees.
@@ -106,10 +118,12 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
 
     attention_probe res;
     res.batch = q.batch(), res.q_heads = q.heads(), res.q_tokens = q.tokens(), res.k_tokens = k.tokens();
-    if (opt.heads.empty())
+    if (opt.heads.empty()) {
+        detail::checked_reserve(res.heads, q.heads(), "probe_attention: probed heads");
         for (index_t h = 0; h < q.heads(); ++h) res.heads.push_back(h);
-    else
+    } else {
         res.heads = opt.heads;
+    }
     // Only the probed heads run: the user's router restricted to them.
     const auto var = with_router(var0, head_subset<typename V0::router_type>(var0.router(), q.heads(), res.heads));
 
@@ -123,9 +137,10 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
 
     const std::size_t rows = static_cast<std::size_t>(p.batch * p.q_heads * p.lq);
     if (opt.rows) {
-        res.row_mass.assign(rows, 0.0f);
-        res.row_entropy.assign(rows, 0.0f);
-        res.row_top1.assign(rows, -1);
+        const char* what = "probe_attention: row statistics (batch × q heads × q tokens)";
+        detail::checked_assign(res.row_mass, static_cast<index_t>(rows), 0.0f, what);
+        detail::checked_assign(res.row_entropy, static_cast<index_t>(rows), 0.0f, what);
+        detail::checked_assign(res.row_top1, static_cast<index_t>(rows), index_t(-1), what);
     }
     if (p.lq == 0 || p.lk == 0) {
         if (opt.columns) {

@@ -1006,8 +1006,8 @@ HOSTILE_OK("linear: a user's scalar-only feature map equals the built-in one") {
     lin::causal<arch>(p.q.cview(), p.k.cview(), p.v.cview(), o2.view, elu1_scalar{});
     check_close(p.out.cview(), o2.cview(), 1e-5);
 };
-HOSTILE_THROWS("linear::state: batch × heads × state wraps", "linear::state") { lin::state st(huge, huge, 8, 8); };
-HOSTILE_THROWS("linear::state: dk × dv wraps", "linear::state") { lin::state st(1, 1, huge, huge); };
+HOSTILE_THROWS("linear::state: batch × heads × state wraps", "linear::state: batch × kv heads") { lin::state st(huge, huge, 8, 8); };
+HOSTILE_THROWS("linear::state: dk × dv wraps", "size overflows (dk") { lin::state st(1, 1, huge, huge); };
 HOSTILE_THROWS("linear::state: zero heads", "must all be > 0") { lin::state st(1, 0, 8, 8); };
 HOSTILE_THROWS("linear::state::restore: wrong size", "floats given") {
     lin::state st(1, 1, 8, 8);
@@ -1238,7 +1238,7 @@ HOSTILE_THROWS("aaren_update: state of another shape", "state shape") {
     lin::aaren_state st(1, 1, 8);
     lin::aaren_update<arch>(a.q.cview(), a.k.cview(), a.v.cview(), a.out.view, st);
 };
-HOSTILE_THROWS("aaren_state: batch × heads × dv wraps", "aaren_state") { lin::aaren_state st(huge, huge, 8); };
+HOSTILE_THROWS("aaren_state: batch × heads × dv wraps", "aaren_state: batch × heads") { lin::aaren_state st(huge, huge, 8); };
 HOSTILE_THROWS("aaren_state: zero dv", "must all be > 0") { lin::aaren_state st(1, 1, 0); };
 HOSTILE_OK("aaren_scan: a block far above the length equals the default blocks") {
     aaren_problem a;

@@ -517,6 +517,51 @@ HOSTILE_THROWS("attention_probe: batch past the probe", "attention_probe: row (1
     (void)p.run().mass(1, 0, 0);
 };
 
+// A mask that runs a larger attention call once per row, mid-tile, from inside the pass's item:
+// shared per-thread scratch would be regrown (use after free) or overwritten under the item.
+struct nested_call {
+    tensor<float> q = rnd(1, 4, 90, 48, 27), k = rnd(1, 2, 300, 48, 28), v = rnd(1, 2, 300, 40, 29);
+    void run() const {
+        tensor<float> out(1, 4, 90, 40);
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::causal{}, {}, attune::serial_executor{});
+    }
+    static const nested_call& get() {
+        static const nested_call c;
+        return c;
+    }
+};
+struct nesting_causal_mask {
+    using policy_kind = attune::mask_kind;
+    static constexpr bool is_none = false;
+    bool visible(const attune::index_context& c) const {
+        if (c.k_pos == c.q_pos) nested_call::get().run();
+        return c.k_pos <= c.q_pos;
+    }
+    attune::tile_class classify(const attune::tile_context&) const { return attune::tile_class::partial; }
+};
+template <class Exec>
+void probe_with_nested_attention(const Exec& exec) {
+    (void)nested_call::get();
+    auto q = rnd(1, 2, 70, 16, 30), k = rnd(1, 1, 100, 16, 31);
+    tensor<float> out(1, 2, 70, 16);
+    attune_test::lse_buffer lse(1, 2, 70);
+    attune::options opt;
+    opt.lse = lse.view;
+    attune::attention<arch>(q.cview(), k.cview(), k.cview(), out.view, attune::causal{}, opt, attune::serial_executor{});
+    const attune::tensor_view<const float> l(lse.view);
+    const auto with = attune::probe_attention<arch>(q.cview(), k.cview(), l, attune::variant<nesting_causal_mask>{}, {}, exec);
+    const auto plain = attune::probe_attention<arch>(q.cview(), k.cview(), l, attune::causal{}, {}, exec);
+    for (index_t h = 0; h < 2; ++h) {
+        for (index_t i = 0; i < 70; ++i) {
+            CHECK(std::abs(with.entropy(0, h, i) - plain.entropy(0, h, i)) < 1e-5f);
+            CHECK(with.top1(0, h, i) == plain.top1(0, h, i));
+        }
+        for (index_t j = 0; j < 100; ++j) CHECK(std::abs(with.column_sum(0, h, j) - plain.column_sum(0, h, j)) < 1e-5f);
+    }
+}
+HOSTILE_OK("probe: a mask running attention inside a probe item, serial") { probe_with_nested_attention(attune::serial_executor{}); };
+HOSTILE_OK("probe: a mask running attention inside a probe item, OpenMP") { probe_with_nested_attention(attune::openmp_executor{2}); };
+
 // ---- ACT ----
 struct calib_problem {
     tensor<float> q = rnd(1, 4, 12, 16, 31), k = rnd(1, 2, 12, 16, 32), v = rnd(1, 2, 12, 16, 33), out{1, 4, 12, 16};

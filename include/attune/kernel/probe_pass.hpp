@@ -37,8 +37,8 @@ struct probe_scratch {
     buffer lse, valid, mass, ps, best, best_key;
     basic_buffer<index_t> segments;  // [head, first row, last row + 1] per head present in the item
     static probe_scratch& local() {
-        thread_local probe_scratch s;
-        return s;
+        thread_local level_set<probe_scratch> s;  // per nesting level (kernel/scratch.hpp)
+        return s.item();
     }
 };
 
@@ -184,8 +184,8 @@ public:
 
 private:
     static float* probe_scratch_vis(index_t n) {
-        thread_local buffer vis;
-        return vis.get(n);
+        thread_local level_set<buffer> vis;
+        return vis.item().get(n);
     }
 
     const probe_outputs& out_;
@@ -220,6 +220,9 @@ void run_probe(const P& p, const Variant& var, const Exec& exec, const work_plan
         const index_t slot = (it / plan.splits) % out.slots;
         const index_t hkv = (it / (plan.splits * out.slots)) % p.kv_heads;
         const index_t b = it / (plan.splits * out.slots * p.kv_heads);
+        // An item of the engine's loop: a policy calling attention (or a probe) from inside it gets
+        // the next level's scratch instead of regrowing this item's under it (kernel/scratch.hpp).
+        const item_level level;
         probe_observer obs(out, lse, slot, split);
         for (index_t qt = plan.q_tiles - 1 - slot; qt >= 0; qt -= out.slots)
             run_item<Arch>(p, var, plan, b, hkv, qt, split, nullptr, &obs);

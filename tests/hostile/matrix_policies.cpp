@@ -177,7 +177,7 @@ HOSTILE_THROWS("policies/ document_mask: length × batches wraps", "length × ba
 };
 HOSTILE_THROWS("policies/ document_mask: length × batches past any allocation", "length × batches") {
     attune::document_mask::id_type x = 0;
-    attune::document_mask m(&x, huge, 1);
+    attune::document_mask m(&x, attune_test::hostile::opaque(huge), 1);
 };
 HOSTILE_THROWS("policies/ document_mask::from_lengths: negative length", "from_lengths") {
     (void)attune::document_mask::from_lengths({3, -1});

@@ -119,9 +119,13 @@ private:
         std::vector<T> nk, nv;
         detail::checked_assign(nk, detail::checked_product(what, heads_, capacity, dk_), T{}, what);
         detail::checked_assign(nv, detail::checked_product(what, heads_, capacity, dv_), T{}, what);
-        for (index_t h = 0; h < heads_; ++h) {
-            detail::copy_row(k_.data() + h * capacity_ * dk_, nk.data() + h * capacity * dk_, tokens_ * dk_);
-            detail::copy_row(v_.data() + h * capacity_ * dv_, nv.data() + h * capacity * dv_, tokens_ * dv_);
+        // Head by head with running pointers: the products were checked above, and GCC 12 cannot see
+        // that through h · capacity · dk (it warns of an overflow at constant huge shapes).
+        const T *ks = k_.data(), *vs = v_.data();
+        T *kd = nk.data(), *vd = nv.data();
+        for (index_t h = 0; h < heads_; ++h, ks += capacity_ * dk_, vs += capacity_ * dv_, kd += capacity * dk_, vd += capacity * dv_) {
+            detail::copy_row(ks, kd, tokens_ * dk_);
+            detail::copy_row(vs, vd, tokens_ * dv_);
         }
         if (k != nullptr) write(*k, *v, nk.data(), nv.data(), capacity);
         k_.swap(nk);

@@ -178,7 +178,7 @@ HOSTILE_OK("overlap: out interleaved with k in one fused buffer, no shared eleme
 // ---- executors: exceptions from items, broken contracts ----
 struct throwing_mask {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;  // masks need not declare it (clang: unused)
     index_t bad_row;
     bool visible(const attune::index_context& c) const {
         if (c.q_pos == bad_row) throw attune::error("attune: throwing_mask: row rejected");

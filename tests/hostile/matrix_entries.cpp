@@ -532,7 +532,7 @@ struct nested_call {
 };
 struct nesting_causal_mask {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;  // masks need not declare it (clang: unused)
     bool visible(const attune::index_context& c) const {
         if (c.k_pos == c.q_pos) nested_call::get().run();
         return c.k_pos <= c.q_pos;

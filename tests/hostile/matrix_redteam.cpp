@@ -355,7 +355,7 @@ struct nesting_router {
 template <class T = float>
 struct nesting_mask {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;  // masks need not declare it (clang: unused)
     bool visible(const attune::index_context& c) const {
         if (c.k_pos == c.q_pos) (void)inner<T>().run();  // once per row, mid-tile
         return c.k_pos <= c.q_pos;

@@ -176,7 +176,7 @@ namespace {
 // A mask that throws for one query row: every caller's exception must reach that caller alone.
 struct rejecting_mask {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
+    [[maybe_unused]] static constexpr bool is_none = false;  // masks need not declare it (clang: unused)
     index_t bad_row;
     bool visible(const attune::index_context& c) const {
         if (c.q_pos == bad_row) throw attune::error("attune: rejecting_mask: row " + std::to_string(c.q_pos));

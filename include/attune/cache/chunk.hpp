@@ -32,19 +32,6 @@ inline void copy_row(const U* src, T* dst, index_t n) {
     }
 }
 
-// v.resize(n), where a size the allocator refuses is an attune::error naming `what`.
-template <class T, class A>
-inline void cache_resize(std::vector<T, A>& v, index_t n, const char* what) {
-    const std::size_t count = checked_count<T>(n, what);
-    try {
-        v.resize(count);
-    } catch (const std::bad_alloc&) {
-        fail(what, ": cannot allocate ", n, " elements");
-    } catch (const std::length_error&) {
-        fail(what, ": cannot allocate ", n, " elements");
-    }
-}
-
 // The whole of a cache's storage vector as one view (for overlap checks).
 template <class T>
 inline tensor_view<const T> storage_view(const std::vector<T>& s) {

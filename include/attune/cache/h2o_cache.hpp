@@ -95,11 +95,11 @@ public:
         const index_t hq = q.heads(), group = hq / heads_;
         options opt = opt_in;
         if (opt.lse.empty()) {
-            detail::cache_resize(lse_, detail::checked_product("h2o_cache::step: query heads × tokens", hq, n),
+            detail::checked_resize(lse_, detail::checked_product("h2o_cache::step: query heads × tokens", hq, n),
                                  "h2o_cache::step: query heads × tokens");
             opt.lse = lse_view(lse_.data(), 1, hq, n);
         }
-        detail::cache_resize(saved_score_, detail::checked_product("h2o_cache::step: heads × held", heads_, size_),
+        detail::checked_resize(saved_score_, detail::checked_product("h2o_cache::step: heads × held", heads_, size_),
                              "h2o_cache::step: heads × held");
         detail::checked_reserve(cand_, grown, "h2o_cache::step: held + chunk tokens");
         detail::checked_reserve(gone_, grown, "h2o_cache::step: held + chunk tokens");

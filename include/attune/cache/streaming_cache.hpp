@@ -130,9 +130,9 @@ public:
         }
         // Old cache in position order, then the chunk, in scratch: sinks_window(S, R) over it.
         const index_t held = size(), total = detail::checked_add(held, n, "streaming_cache::step: held + chunk tokens");
-        detail::cache_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, dk_),
+        detail::checked_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, dk_),
                              "streaming_cache::step: heads × tokens × dk");
-        detail::cache_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, dv_),
+        detail::checked_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, dv_),
                              "streaming_cache::step: heads × tokens × dv");
         std::vector<index_t>& order = order_;
         detail::checked_assign(order, held, index_t{0}, "streaming_cache::step: held tokens");
@@ -173,9 +173,9 @@ private:
         const index_t distinct = n < fresh_sinks + recent_ ? n : fresh_sinks + recent_;  // positions with distinct slots
         index_t saved = 0;
         for (index_t t = 0; t < distinct; ++t) saved += slot_of(seen_ + t) < held ? 1 : 0;
-        detail::cache_resize(undo_slots_, saved, "streaming_cache: undo slots");
-        detail::cache_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, dk_), "streaming_cache: undo keys");
-        detail::cache_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, dv_),
+        detail::checked_resize(undo_slots_, saved, "streaming_cache: undo slots");
+        detail::checked_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, dk_), "streaming_cache: undo keys");
+        detail::checked_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, dv_),
                              "streaming_cache: undo values");
         index_t i = 0;
         for (index_t t = 0; t < distinct; ++t) {

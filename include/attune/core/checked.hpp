@@ -47,40 +47,34 @@ inline std::size_t checked_count(index_t n, const char* what) {
     return static_cast<std::size_t>(n);
 }
 
-/// v.assign(n, value) (or reserve), where a size the allocator refuses is an attune::error naming
-/// `what` rather than std::bad_alloc / std::length_error escaping from a library call.
-template <class T, class A>
-inline void checked_assign(std::vector<T, A>& v, index_t n, const T& value, const char* what) {
-    const std::size_t count = checked_count<T>(n, what);
+/// Runs `grow` (an allocation of n elements) so that a size the allocator refuses is an
+/// attune::error naming `what`, not std::bad_alloc / std::length_error escaping a library call.
+template <class F>
+inline void allocating(index_t n, const char* what, F&& grow) {
     try {
-        v.assign(count, value);
+        grow();
     } catch (const std::bad_alloc&) {
         fail(what, ": cannot allocate ", n, " elements");
     } catch (const std::length_error&) {
         fail(what, ": cannot allocate ", n, " elements");
     }
+}
+
+/// v.assign(n, value), v.resize(n) and v.reserve(n) with the checks above.
+template <class T, class A>
+inline void checked_assign(std::vector<T, A>& v, index_t n, const T& value, const char* what) {
+    const std::size_t count = checked_count<T>(n, what);
+    allocating(n, what, [&] { v.assign(count, value); });
 }
 template <class T, class A>
 inline void checked_resize(std::vector<T, A>& v, index_t n, const char* what) {
     const std::size_t count = checked_count<T>(n, what);
-    try {
-        v.resize(count);
-    } catch (const std::bad_alloc&) {
-        fail(what, ": cannot allocate ", n, " elements");
-    } catch (const std::length_error&) {
-        fail(what, ": cannot allocate ", n, " elements");
-    }
+    allocating(n, what, [&] { v.resize(count); });
 }
 template <class T, class A>
 inline void checked_reserve(std::vector<T, A>& v, index_t n, const char* what) {
     const std::size_t count = checked_count<T>(n, what);
-    try {
-        v.reserve(count);
-    } catch (const std::bad_alloc&) {
-        fail(what, ": cannot allocate ", n, " elements");
-    } catch (const std::length_error&) {
-        fail(what, ": cannot allocate ", n, " elements");
-    }
+    allocating(n, what, [&] { v.reserve(count); });
 }
 
 }  // namespace attune::detail

@@ -81,11 +81,10 @@ private:
     // The calling thread's grow-only flags, or a private array for a region nested in another on
     // this thread (a policy that itself calls attention).
     static std::unique_ptr<flag[]> allocate(index_t n) {
-        try {
-            return std::unique_ptr<flag[]>(new flag[checked_count<flag>(n, "parallel region items")]);
-        } catch (const std::bad_alloc&) {
-            fail("parallel region items: cannot allocate a flag for each of ", n, " items");
-        }
+        const std::size_t count = checked_count<flag>(n, "parallel region items");
+        std::unique_ptr<flag[]> p;
+        allocating(n, "parallel region items", [&] { p.reset(new flag[count]); });
+        return p;
     }
     flag* acquire(index_t n) {
         pool& p = local();

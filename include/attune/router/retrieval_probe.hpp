@@ -33,14 +33,9 @@ public:
         needle_.erase(std::unique(needle_.begin(), needle_.end()), needle_.end());
         detail::require(needle_.front() >= 0, "retrieval_probe: needle positions must be ≥ 0");
         // One bit per (head, needle position): an absurd q_heads is an attune::error, not bad_alloc.
-        (void)detail::checked_count<std::vector<bool>>(q_heads, "retrieval_probe: q_heads");
-        try {
-            hit_.assign(static_cast<std::size_t>(q_heads), std::vector<bool>(needle_.size(), false));
-        } catch (const std::bad_alloc&) {
-            detail::fail("retrieval_probe: q_heads: cannot allocate ", q_heads, " heads × ", needle_.size(), " needle positions");
-        } catch (const std::length_error&) {
-            detail::fail("retrieval_probe: q_heads: cannot allocate ", q_heads, " heads × ", needle_.size(), " needle positions");
-        }
+        const std::size_t heads = detail::checked_count<std::vector<bool>>(q_heads, "retrieval_probe: q_heads");
+        detail::allocating(q_heads, "retrieval_probe: q_heads",
+                           [&] { hit_.assign(heads, std::vector<bool>(needle_.size(), false)); });
     }
 
     // One decode step: q [1, Hq, 1, dk] (the new token's queries), k [1, Hkv, Lk, dk] (the cache

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# CI job "clang": the library, benchmarks, examples and the tests of two archs (scalar and the
-# widest this CPU runs; the g++ job covers every arch) built with clang 14 and -Wall -Wextra
+# CI job "clang": the library, benchmarks, examples and the tests of the widest arch this CPU runs
+# (the g++ job covers every arch; scalar was dropped here for CI time) built with clang 14 and -Wall -Wextra
 # -Werror, at -O2 (the g++ job builds -O3: two optimisation levels, and ~20% less compile time
 # here), then every ctest test but the header self-containment check (a compile-only test whose
 # outcome does not depend on the compiler — both use libstdc++; the g++ job runs it), in
@@ -12,6 +12,6 @@ ci_install clang-14 libomp-14-dev
 
 dir="$root/build-clang"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON \
-  -DCMAKE_CXX_COMPILER=clang++-14 "-DATTUNE_TEST_ARCHS=scalar;best" -DATTUNE_UNITY_TESTS=ON
+  -DCMAKE_CXX_COMPILER=clang++-14 -DATTUNE_TEST_ARCHS=best -DATTUNE_UNITY_TESTS=ON
 cmake --build "$dir" -j "$jobs"
 ci_ctest clang "$dir" -LE headers "$@"

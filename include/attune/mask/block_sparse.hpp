@@ -29,9 +29,9 @@
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
-#include "attune/kernel/problem.hpp"
 #include "attune/mask/causal.hpp"
 #include "attune/mask/interval.hpp"
+#include "attune/mask/traits.hpp"
 
 namespace attune {
 
@@ -118,7 +118,7 @@ public:
                 tile_class piece = tile_class::empty;
                 if (k == block::full) piece = tile_class::full;
                 else if (k == block::partial)
-                    piece = inner_.classify(detail::clip(t, r * g.q_block, (r + 1) * g.q_block - 1, c * g.k_block,
+                    piece = detail::classify_tile(inner_, detail::clip(t, r * g.q_block, (r + 1) * g.q_block - 1, c * g.k_block,
                                                          (c + 1) * g.k_block - 1).tile);
                 all_full = all_full && piece == tile_class::full;
                 any_visible = any_visible || piece != tile_class::empty;

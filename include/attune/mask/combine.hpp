@@ -15,7 +15,6 @@
 
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
-#include "attune/kernel/problem.hpp"
 #include "attune/mask/interval.hpp"
 #include "attune/mask/traits.hpp"
 
@@ -37,9 +36,9 @@ struct and_mask {
 
     bool visible(const index_context& c) const { return a.visible(c) && b.visible(c); }
     tile_class classify(const tile_context& t) const {
-        const tile_class ca = a.classify(t);
+        const tile_class ca = detail::classify_tile(a, t);
         if (ca == tile_class::empty) return ca;
-        return detail::and_classes(ca, b.classify(t));
+        return detail::and_classes(ca, detail::classify_tile(b, t));
     }
     template <class AA = A, class BB = B,
               std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
@@ -103,9 +102,9 @@ struct or_mask {
 
     bool visible(const index_context& c) const { return a.visible(c) || b.visible(c); }
     tile_class classify(const tile_context& t) const {
-        const tile_class ca = a.classify(t);
+        const tile_class ca = detail::classify_tile(a, t);
         if (ca == tile_class::full) return ca;
-        return detail::or_classes(ca, b.classify(t));
+        return detail::or_classes(ca, detail::classify_tile(b, t));
     }
     template <class AA = A, class BB = B,
               std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>

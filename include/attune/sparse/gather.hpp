@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "attune/attention.hpp"
-#include "attune/cache/chunk.hpp"
+#include "attune/core/types.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/overlap.hpp"
@@ -64,18 +64,14 @@ struct gather_scratch {
     }
 };
 
-}  // namespace detail
+// ---- validation: everything, once, before any output is written ----
 
-template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
-                      const tensor_view<O>& out, const options& opt = {}, const Exec& exec = {}) {
+// The views: data, shapes, head dims, overlap of out with the inputs, the scale.
+template <class Q, class K, class V, class O>
+void check_gather_views(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
+                        const options& opt) {
     using attune::detail::require;
     using attune::detail::named;
-    using TK = std::remove_const_t<K>;
-    using TV = std::remove_const_t<V>;
-    // Everything is validated here, once, before any output is written: the per-list attention
-    // calls below then cannot fail (their arguments are sub-views of the validated ones), so a bad
-    // call writes nothing.
     const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens(), Hkv = k.heads(), Lk = k.tokens();
     attune::detail::require_data(q, "gather_attention: q");
     attune::detail::require_data(k, "gather_attention: k");
@@ -90,6 +86,11 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
             ", ", v.dim(), "]");
     attune::detail::require_disjoint_output(out, "gather_attention: out", named(q, "q"), named(k, "k"), named(v, "v"));
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "gather_attention: scale must be finite and ≥ 0, got ", opt.scale);
+}
+
+// The index list's shape against q's and k's, kv_splits; returns the entry count.
+inline index_t check_gather_lists(const index_view& idx, index_t B, index_t Hq, index_t Hkv, index_t Lq, const options& opt) {
+    using attune::detail::require;
     require(idx.batch == B, "gather_attention: index batch (", idx.batch, ") differs from q's (", B, ")");
     require(idx.heads == Hkv || idx.heads == Hq, "gather_attention: index heads (", idx.heads, ") must be the kv heads (", Hkv,
             ") or the query heads (", Hq, ")");
@@ -99,103 +100,192 @@ void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const te
     require(opt.kv_splits >= 0, "gather_attention: kv_splits must be ≥ 0, got ", opt.kv_splits);
     const index_t total = attune::detail::checked_product("gather_attention: index count", B, idx.heads, idx.tokens, idx.count);
     require(total == 0 || idx.data != nullptr, "gather_attention: index list has null data");
-    if (!opt.lse.empty()) {
-        require(opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq && opt.lse.dim() == 1,
-                "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
-        attune::detail::require_disjoint_output(opt.lse, "gather_attention: options::lse", named(q, "q"), named(k, "k"), named(v, "v"),
-                                                named(out, "out"));
-    }
-    // Every index, in full (negative entries are padding).
-    for (index_t e = 0; e < total; ++e)
-        require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e, " is out of range (k has ", Lk,
-                " tokens)");
-    const index_t dk = k.dim(), dv = v.dim();
-    (void)attune::detail::checked_mul(idx.count, dk > dv ? dk : dv, "gather_attention: gathered rows (index count × head dim)");
+    return total;
+}
 
-    const index_t per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
-    const index_t toks = idx.tokens == 1 ? Lq : 1;        // query tokens per list
-    const index_t lists = B * idx.heads * idx.tokens;
-    // Few long lists (decode: one per kv head) are cut into parts so every worker has one; the
-    // parts' (output, LSE) are merged with ⊕ (attune::merge). opt.kv_splits forces the part count.
+// options::lse, when given: its shape and its overlap with the inputs and out.
+template <class Q, class K, class V, class O>
+void check_gather_lse(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
+                      const options& opt) {
+    using attune::detail::named;
+    if (opt.lse.empty()) return;
+    const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens();
+    attune::detail::require(opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq && opt.lse.dim() == 1,
+                            "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
+    attune::detail::require_disjoint_output(opt.lse, "gather_attention: options::lse", named(q, "q"), named(k, "k"), named(v, "v"),
+                                            named(out, "out"));
+}
+
+// Every index, in full (negative entries are padding), and the size of the gathered rows.
+inline void check_gather_entries(const index_view& idx, index_t total, index_t Lk, index_t dk, index_t dv) {
+    for (index_t e = 0; e < total; ++e)
+        attune::detail::require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e,
+                                " is out of range (k has ", Lk, " tokens)");
+    (void)attune::detail::checked_mul(idx.count, dk > dv ? dk : dv, "gather_attention: gathered rows (index count × head dim)");
+}
+
+template <class Q, class K, class V, class O>
+void check_gather(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
+                  const tensor_view<O>& out, const options& opt) {
+    check_gather_views(q, k, v, out, opt);
+    const index_t total = check_gather_lists(idx, q.batch(), q.heads(), k.heads(), q.tokens(), opt);
+    check_gather_lse(q, k, v, out, opt);
+    check_gather_entries(idx, total, k.tokens(), k.dim(), v.dim());
+}
+
+// ---- planning ----
+
+// The work items: lists × key parts, each list covering `per` query heads × `toks` query tokens.
+struct gather_plan {
+    index_t per, toks, lists, splits, part, rows, dv;
+    float* ws;  // [lists][splits]: rows × dv outputs, then rows LSEs (splits > 1 only)
+};
+
+// Few long lists (decode: one per kv head) are cut into parts so every worker has one; the parts'
+// (output, LSE) are merged with ⊕ (attune::merge). opt.kv_splits forces the part count.
+template <class Exec>
+index_t gather_splits(const options& opt, const Exec& exec, index_t lists, index_t count) {
     index_t splits = opt.kv_splits;
     if (splits <= 0) {
         const index_t workers = exec.workers();
         splits = 1;
-        if (lists < 2 * workers && idx.count >= 512) splits = (2 * workers + lists - 1) / lists;
-        if (splits > idx.count / 256) splits = idx.count / 256;
+        if (lists < 2 * workers && count >= 512) splits = (2 * workers + lists - 1) / lists;
+        if (splits > count / 256) splits = count / 256;
     }
-    if (splits > idx.count) splits = idx.count;
+    if (splits > count) splits = count;
     if (splits < 1) splits = 1;
-    const index_t part = (idx.count + splits - 1) / splits;
-    const index_t rows = per * toks;
-    thread_local std::vector<float> workspace;  // [lists][splits]: rows × dv outputs, then rows LSEs
-    if (splits > 1) {
-        const index_t n = attune::detail::checked_product("gather_attention: split workspace", lists, splits, rows, dv + 1);
+    return splits;
+}
+
+// The split parts' outputs and LSEs: per-thread, grow-only.
+inline float* gather_split_workspace(const gather_plan& pl) {
+    thread_local std::vector<float> workspace;
+    if (pl.splits > 1) {
+        const index_t n = attune::detail::checked_product("gather_attention: split workspace", pl.lists, pl.splits, pl.rows, pl.dv + 1);
         if (static_cast<std::size_t>(n) > workspace.size()) attune::detail::checked_assign(workspace, n, 0.0f, "gather_attention: split workspace");
     }
-    float* const ws = workspace.data();  // (a thread_local named in the lambda would be each worker's own)
-    auto part_out = [&](index_t list, index_t sp) {
-        return tensor_view<float>(ws + (list * splits + sp) * rows * (dv + 1), {1, per, toks, dv}, {0, toks * dv, dv});
-    };
-    auto part_lse = [&](index_t list, index_t sp) {
-        return lse_view(ws + (list * splits + sp) * rows * (dv + 1) + rows * dv, 1, per, toks);
-    };
-    ::attune::detail::parallel_for(exec, lists * splits, [&](index_t item) {
-        const index_t it = item / splits, sp = item % splits;
-        const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
-        const index_t hkv = idx.heads == Hq ? hi / (Hq / Hkv) : hi;
-        const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
-        const index_t e0 = sp * part, e1 = e0 + part < idx.count ? e0 + part : idx.count;
-        auto& s = detail::gather_scratch<TK, TV>::local();
-        if (static_cast<index_t>(s.k.size()) < part * dk) attune::detail::checked_assign(s.k, part * dk, TK{}, "gather_attention: gathered keys");
-        if (static_cast<index_t>(s.v.size()) < part * dv) attune::detail::checked_assign(s.v, part * dv, TV{}, "gather_attention: gathered values");
-        const index_t* list = idx.row(b, hi, t);
-        index_t m = 0;
-        constexpr index_t ahead = 8;  // rows in flight: listed rows are scattered, the hardware prefetcher cannot guess them
-        for (index_t e = e0; e < e1; ++e) {
-            if (e + ahead < e1 && list[e + ahead] >= 0)
-                detail::prefetch_rows(k.row(b, hkv, list[e + ahead]), dk, v.row(b, hkv, list[e + ahead]), dv);
-            const index_t j = list[e];
-            if (j < 0) continue;
-            attune::detail::copy_row(k.row(b, hkv, j), s.k.data() + m * dk, dk);
-            attune::detail::copy_row(v.row(b, hkv, j), s.v.data() + m * dv, dv);
-            ++m;
-        }
-        const auto& qs = q.strides();
-        const tensor_view<const std::remove_const_t<Q>> qv(q.row(b, h0, t0), {1, per, toks, dk}, {0, qs[1], qs[2]});
-        const tensor_view<const TK> kv(s.k.data(), {1, 1, m, dk}, {0, 0, dk});
-        const tensor_view<const TV> vv(s.v.data(), {1, 1, m, dv}, {0, 0, dv});
-        options o;
-        o.scale = opt.scale;
-        // No mask: every gathered key is visible (bottom-right alignment plays no part).
-        if (splits > 1) {
-            o.lse = part_lse(it, sp);
-            attention<Arch>(qv, kv, vv, part_out(it, sp), variant<>{}, o, serial_executor{});
-            return;
-        }
-        const auto& os = out.strides();
-        const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
-        if (!opt.lse.empty()) {
-            const auto& ls = opt.lse.strides();
-            o.lse = tensor_view<float>(opt.lse.row(b, h0, t0), {1, per, toks, 1}, {0, ls[1], ls[2]});
-        }
-        attention<Arch>(qv, kv, vv, ov, variant<>{}, o, serial_executor{});
-    });
-    if (splits == 1) return;
-    ::attune::detail::parallel_for(exec, lists, [&](index_t it) {
-        const index_t t = it % idx.tokens, hi = (it / idx.tokens) % idx.heads, b = it / (idx.tokens * idx.heads);
-        const index_t h0 = hi * per, t0 = idx.tokens == 1 ? 0 : t;
-        for (index_t sp = 1; sp + 1 < splits; ++sp)
-            ::attune::detail::merge_rows(part_out(it, 0), part_lse(it, 0), part_out(it, sp), part_lse(it, sp), part_out(it, 0), part_lse(it, 0));
-        const auto& os = out.strides();
-        const tensor_view<O> ov(out.row(b, h0, t0), {1, per, toks, dv}, {0, os[1], os[2]});
-        tensor_view<float> lv;
-        if (!opt.lse.empty()) {
-            const auto& ls = opt.lse.strides();
-            lv = tensor_view<float>(opt.lse.row(b, h0, t0), {1, per, toks, 1}, {0, ls[1], ls[2]});
-        }
-        ::attune::detail::merge_rows(part_out(it, 0), part_lse(it, 0), part_out(it, splits - 1), part_lse(it, splits - 1), ov, lv);
-    });
+    return workspace.data();
+}
+
+template <class Exec>
+gather_plan make_gather_plan(const index_view& idx, index_t Hq, index_t Hkv, index_t Lq, index_t dv, const options& opt,
+                             const Exec& exec) {
+    gather_plan pl;
+    pl.per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
+    pl.toks = idx.tokens == 1 ? Lq : 1;       // query tokens per list
+    pl.lists = idx.batch * idx.heads * idx.tokens;
+    pl.splits = gather_splits(opt, exec, pl.lists, idx.count);
+    pl.part = (idx.count + pl.splits - 1) / pl.splits;
+    pl.rows = pl.per * pl.toks;
+    pl.dv = dv;
+    pl.ws = gather_split_workspace(pl);
+    return pl;
+}
+
+// Split part sp of list `list`: its output rows and LSEs in the workspace.
+inline tensor_view<float> part_out(const gather_plan& pl, index_t list, index_t sp) {
+    return tensor_view<float>(pl.ws + (list * pl.splits + sp) * pl.rows * (pl.dv + 1), {1, pl.per, pl.toks, pl.dv},
+                              {0, pl.toks * pl.dv, pl.dv});
+}
+inline tensor_view<float> part_lse(const gather_plan& pl, index_t list, index_t sp) {
+    return lse_view(pl.ws + (list * pl.splits + sp) * pl.rows * (pl.dv + 1) + pl.rows * pl.dv, 1, pl.per, pl.toks);
+}
+
+// List `it` of the index: batch b, list head hi, list token t; first query head h0 and token t0.
+struct gather_list {
+    index_t b, hi, t, h0, t0;
+};
+inline gather_list list_at(const index_view& idx, const gather_plan& pl, index_t it) {
+    gather_list l;
+    l.t = it % idx.tokens, l.hi = (it / idx.tokens) % idx.heads, l.b = it / (idx.tokens * idx.heads);
+    l.h0 = l.hi * pl.per, l.t0 = idx.tokens == 1 ? 0 : l.t;
+    return l;
+}
+
+// The list's rows of a [B, H, L, dim] view (out or options::lse): per query heads × toks tokens.
+template <class T>
+tensor_view<T> list_rows(const tensor_view<T>& x, const gather_plan& pl, const gather_list& l) {
+    const auto& xs = x.strides();
+    return tensor_view<T>(x.row(l.b, l.h0, l.t0), {1, pl.per, pl.toks, x.dim()}, {0, xs[1], xs[2]});
+}
+
+// ---- one item: gather a list's part, attend to it ----
+
+// Copies the listed K and V rows of entries [e0, e1) into kd, vd (padding skipped); returns the row count.
+template <class K, class V, class TK, class TV>
+index_t copy_listed_rows(const tensor_view<K>& k, const tensor_view<V>& v, const index_t* list, index_t e0, index_t e1, index_t b,
+                    index_t hkv, TK* kd, TV* vd) {
+    const index_t dk = k.dim(), dv = v.dim();
+    index_t m = 0;
+    constexpr index_t ahead = 8;  // rows in flight: listed rows are scattered, the hardware prefetcher cannot guess them
+    for (index_t e = e0; e < e1; ++e) {
+        if (e + ahead < e1 && list[e + ahead] >= 0) prefetch_rows(k.row(b, hkv, list[e + ahead]), dk, v.row(b, hkv, list[e + ahead]), dv);
+        const index_t j = list[e];
+        if (j < 0) continue;
+        attune::detail::copy_row(k.row(b, hkv, j), kd + m * dk, dk);
+        attune::detail::copy_row(v.row(b, hkv, j), vd + m * dv, dv);
+        ++m;
+    }
+    return m;
+}
+
+template <class Arch, class Q, class K, class V, class O>
+void gather_item(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
+                 const tensor_view<O>& out, const options& opt, const gather_plan& pl, index_t item) {
+    using TK = std::remove_const_t<K>;
+    using TV = std::remove_const_t<V>;
+    const index_t Hq = q.heads(), Hkv = k.heads(), dk = k.dim(), dv = v.dim();
+    const index_t it = item / pl.splits, sp = item % pl.splits;
+    const gather_list l = list_at(idx, pl, it);
+    const index_t hkv = idx.heads == Hq ? l.hi / (Hq / Hkv) : l.hi;
+    const index_t e0 = sp * pl.part, e1 = e0 + pl.part < idx.count ? e0 + pl.part : idx.count;
+    auto& s = gather_scratch<TK, TV>::local();
+    if (static_cast<index_t>(s.k.size()) < pl.part * dk) attune::detail::checked_assign(s.k, pl.part * dk, TK{}, "gather_attention: gathered keys");
+    if (static_cast<index_t>(s.v.size()) < pl.part * dv) attune::detail::checked_assign(s.v, pl.part * dv, TV{}, "gather_attention: gathered values");
+    const index_t m = copy_listed_rows(k, v, idx.row(l.b, l.hi, l.t), e0, e1, l.b, hkv, s.k.data(), s.v.data());
+    const auto& qs = q.strides();
+    const tensor_view<const std::remove_const_t<Q>> qv(q.row(l.b, l.h0, l.t0), {1, pl.per, pl.toks, dk}, {0, qs[1], qs[2]});
+    const tensor_view<const TK> kv(s.k.data(), {1, 1, m, dk}, {0, 0, dk});
+    const tensor_view<const TV> vv(s.v.data(), {1, 1, m, dv}, {0, 0, dv});
+    options o;
+    o.scale = opt.scale;
+    // No mask: every gathered key is visible (bottom-right alignment plays no part).
+    if (pl.splits > 1) {
+        o.lse = part_lse(pl, it, sp);
+        attention<Arch>(qv, kv, vv, part_out(pl, it, sp), variant<>{}, o, serial_executor{});
+        return;
+    }
+    if (!opt.lse.empty()) o.lse = list_rows(opt.lse, pl, l);
+    attention<Arch>(qv, kv, vv, list_rows(out, pl, l), variant<>{}, o, serial_executor{});
+}
+
+// ---- epilogue: a list's split parts merged with ⊕ into out (and options::lse) ----
+template <class O>
+void gather_merge(const index_view& idx, const tensor_view<O>& out, const options& opt, const gather_plan& pl, index_t it) {
+    const gather_list l = list_at(idx, pl, it);
+    for (index_t sp = 1; sp + 1 < pl.splits; ++sp)
+        ::attune::detail::merge_rows(part_out(pl, it, 0), part_lse(pl, it, 0), part_out(pl, it, sp), part_lse(pl, it, sp), part_out(pl, it, 0),
+                                     part_lse(pl, it, 0));
+    tensor_view<float> lv;
+    if (!opt.lse.empty()) lv = list_rows(opt.lse, pl, l);
+    ::attune::detail::merge_rows(part_out(pl, it, 0), part_lse(pl, it, 0), part_out(pl, it, pl.splits - 1), part_lse(pl, it, pl.splits - 1),
+                                 list_rows(out, pl, l), lv);
+}
+
+}  // namespace detail
+
+template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
+                      const tensor_view<O>& out, const options& opt = {}, const Exec& exec = {}) {
+    // Everything is validated here, once, before any output is written: the per-list attention
+    // calls below then cannot fail (their arguments are sub-views of the validated ones), so a bad
+    // call writes nothing.
+    detail::check_gather(q, k, v, idx, out, opt);
+    const detail::gather_plan pl = detail::make_gather_plan(idx, q.heads(), k.heads(), q.tokens(), v.dim(), opt, exec);
+    ::attune::detail::parallel_for(exec, pl.lists * pl.splits,
+                                   [&](index_t item) { detail::gather_item<Arch>(q, k, v, idx, out, opt, pl, item); });
+    if (pl.splits == 1) return;
+    ::attune::detail::parallel_for(exec, pl.lists, [&](index_t it) { detail::gather_merge(idx, out, opt, pl, it); });
 }
 
 }  // namespace sparse

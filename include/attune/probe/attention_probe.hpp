@@ -86,19 +86,14 @@ inline void require_head_set(const std::vector<index_t>& heads, index_t q_heads,
     const auto twice = std::adjacent_find(sorted.begin(), sorted.end());
     require(twice == sorted.end(), what, " ", twice == sorted.end() ? index_t(0) : *twice, " is listed twice");
 }
-}  // namespace detail
 
-template <class Arch = default_arch, class Q, class K, class Var = variant<>, class Exec = default_executor>
-attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, const Var& var_in = {},
-                                const probe_options& opt = {}, const Exec& exec = {}) {
-    using detail::require;
-    using TQ = std::remove_const_t<typename Q::element_type>;
-    using TK = std::remove_const_t<typename K::element_type>;
-    const auto var0 = to_variant(var_in);
-    using V0 = std::decay_t<decltype(var0)>;
-    static_assert(V0::family_type::has_lse, "attune::probe_attention: the probe needs a family with an LSE (softmax)");
-    const tensor_view<const TQ> q(q_in);
-    const tensor_view<const TK> k(k_in);
+// ---- probe_attention's steps ----
+
+// Null data, shapes, the scale and the probed heads, before anything is computed; returns the
+// column statistics' size (batch × q heads × k tokens).
+template <class TQ, class TK>
+index_t check_probe(const tensor_view<const TQ>& q, const tensor_view<const TK>& k, const tensor_view<const float>& lse,
+                    const probe_options& opt) {
     require(q.data() != nullptr || q.size() == 0, "probe_attention: q has null data");
     require(k.data() != nullptr || k.size() == 0, "probe_attention: k has null data");
     require(lse.data() != nullptr || lse.size() == 0, "probe_attention: lse has null data");
@@ -110,93 +105,137 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
             "probe_attention: lse must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1] (the forward pass's options::lse)");
     require(k.tokens() < kernel::max_float_exact_position, "probe_attention: at most 2^24 keys");
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "probe_attention: scale must be finite and ≥ 0, got ", opt.scale);
-    detail::require_head_set(opt.heads, q.heads(), "probe_options::heads: head");
+    require_head_set(opt.heads, q.heads(), "probe_options::heads: head");
     // Column statistics hold [batch][q heads][slots][k tokens] floats (slots ≤ query tiles): checked
     // here, since q may be a broadcast (stride-0) view far larger than its memory.
-    const index_t column_floats = detail::checked_product("probe_attention: column statistics (batch × q heads × k tokens)", q.batch(),
-                                                          q.heads(), k.tokens());
+    return checked_product("probe_attention: column statistics (batch × q heads × k tokens)", q.batch(), q.heads(), k.tokens());
+}
 
+// The result's sizes and probed heads (all of them when opt.heads is empty).
+inline attention_probe probe_result(index_t batch, index_t q_heads, index_t q_tokens, index_t k_tokens, const probe_options& opt) {
     attention_probe res;
-    res.batch = q.batch(), res.q_heads = q.heads(), res.q_tokens = q.tokens(), res.k_tokens = k.tokens();
+    res.batch = batch, res.q_heads = q_heads, res.q_tokens = q_tokens, res.k_tokens = k_tokens;
     if (opt.heads.empty()) {
-        detail::checked_reserve(res.heads, q.heads(), "probe_attention: probed heads");
-        for (index_t h = 0; h < q.heads(); ++h) res.heads.push_back(h);
+        checked_reserve(res.heads, q_heads, "probe_attention: probed heads");
+        for (index_t h = 0; h < q_heads; ++h) res.heads.push_back(h);
     } else {
         res.heads = opt.heads;
     }
-    // Only the probed heads run: the user's router restricted to them.
-    const auto var = with_router(var0, head_subset<typename V0::router_type>(var0.router(), q.heads(), res.heads));
+    return res;
+}
 
+// The probe pass's problem: the forward pass's shapes and scale, no V (dv = dk).
+template <class TQ, class TK>
+kernel::problem<TQ, TK, TK, float> probe_problem(const tensor_view<const TQ>& q, const tensor_view<const TK>& k, const probe_options& opt) {
     kernel::problem<TQ, TK, TK, float> p{q, k, k, tensor_view<float>{}, tensor_view<float>{}, 0.0f, 0, 0, 0, 0, 0, 0, 0, 0};
     p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     p.batch = q.batch(), p.q_heads = q.heads(), p.kv_heads = k.heads(), p.group = q.heads() / k.heads();
     p.lq = q.tokens(), p.lk = k.tokens(), p.dk = q.dim(), p.dv = q.dim();
-    detail::validate_policy(var.mask(), p);
-    detail::validate_policy(var.score(), p);
-    detail::validate_policy(var.router(), p);
+    return p;
+}
 
-    const std::size_t rows = static_cast<std::size_t>(p.batch * p.q_heads * p.lq);
+// The row arrays (mass 0, entropy 0, top-1 −1), and with no queries or no keys the columns (zeros).
+inline void init_probe_result(attention_probe& res, const probe_options& opt, index_t column_floats) {
+    const std::size_t rows = static_cast<std::size_t>(res.batch * res.q_heads * res.q_tokens);
     if (opt.rows) {
         const char* what = "probe_attention: row statistics (batch × q heads × q tokens)";
-        detail::checked_assign(res.row_mass, static_cast<index_t>(rows), 0.0f, what);
-        detail::checked_assign(res.row_entropy, static_cast<index_t>(rows), 0.0f, what);
-        detail::checked_assign(res.row_top1, static_cast<index_t>(rows), index_t(-1), what);
+        checked_assign(res.row_mass, static_cast<index_t>(rows), 0.0f, what);
+        checked_assign(res.row_entropy, static_cast<index_t>(rows), 0.0f, what);
+        checked_assign(res.row_top1, static_cast<index_t>(rows), index_t(-1), what);
     }
-    if (p.lq == 0 || p.lk == 0) {
-        if (opt.columns) {
-            detail::checked_assign(res.column_sums, column_floats, 0.0f, "probe_attention: column statistics");
-            res.column_counts = res.column_sums;
+    if ((res.q_tokens == 0 || res.k_tokens == 0) && opt.columns) {
+        checked_assign(res.column_sums, column_floats, 0.0f, "probe_attention: column statistics");
+        res.column_counts = res.column_sums;
+    }
+}
+
+// The pass's partial statistics: per slot for the columns, per key split for the rows.
+struct probe_partials {
+    std::vector<float> cols, counts;                 // [batch × q heads][slots][k tokens]
+    std::vector<float> mass, ps, best, best_key;     // [batch × q heads × q tokens][splits]
+};
+
+// Sizes the partials and points the pass's outputs at them.
+inline void bind_probe_partials(kernel::probe_outputs& out, probe_partials& part, const kernel::work_plan& plan, const probe_options& opt,
+                                index_t column_floats) {
+    if (opt.columns) {
+        const index_t n = checked_mul(column_floats, out.slots, "probe_attention: column statistics");
+        checked_assign(part.cols, n, 0.0f, "probe_attention: column statistics");
+        checked_assign(part.counts, n, 0.0f, "probe_attention: column statistics");
+        out.column_sum = part.cols.data();
+        out.column_count = part.counts.data();
+    }
+    const std::size_t rs = opt.rows ? static_cast<std::size_t>(out.batch * out.q_heads * out.lq) * static_cast<std::size_t>(plan.splits) : 0;
+    part.mass.assign(rs, 0.0f), part.ps.assign(rs, 0.0f), part.best.assign(rs, neg_inf), part.best_key.assign(rs, -1.0f);
+    if (opt.rows)
+        out.row_mass = part.mass.data(), out.row_ps = part.ps.data(), out.row_best = part.best.data(), out.row_best_key = part.best_key.data();
+}
+
+// Columns: the slots' partial sums, in slot order.
+inline void sum_probe_columns(attention_probe& res, const probe_partials& part, index_t slots) {
+    const std::size_t lk = static_cast<std::size_t>(res.k_tokens);
+    const std::size_t bhs = static_cast<std::size_t>(res.batch * res.q_heads);
+    res.column_sums.assign(bhs * lk, 0.0f);
+    res.column_counts.assign(res.column_sums.size(), 0.0f);
+    for (std::size_t bh = 0; bh < bhs; ++bh)
+        for (index_t s = 0; s < slots; ++s) {
+            const float* cs = part.cols.data() + (bh * static_cast<std::size_t>(slots) + static_cast<std::size_t>(s)) * lk;
+            const float* cc = part.counts.data() + (bh * static_cast<std::size_t>(slots) + static_cast<std::size_t>(s)) * lk;
+            for (std::size_t j = 0; j < lk; ++j) res.column_sums[bh * lk + j] += cs[j], res.column_counts[bh * lk + j] += cc[j];
         }
-        return res;
-    }
+}
 
-    const kernel::work_plan plan =
-        kernel::make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), 0, detail::router_density(var.router()));
-    kernel::probe_outputs out;
-    out.batch = p.batch, out.q_heads = p.q_heads, out.lq = p.lq, out.lk = p.lk, out.splits = plan.splits;
-    out.slots = opt.columns ? kernel::probe_slots(plan, p.batch, p.kv_heads, exec.workers()) : 1;
-    std::vector<float> cols, counts;
-    if (opt.columns) {
-        const index_t n = detail::checked_mul(column_floats, out.slots, "probe_attention: column statistics");
-        detail::checked_assign(cols, n, 0.0f, "probe_attention: column statistics");
-        detail::checked_assign(counts, n, 0.0f, "probe_attention: column statistics");
-        out.column_sum = cols.data();
-        out.column_count = counts.data();
-    }
-    const std::size_t rs = opt.rows ? rows * static_cast<std::size_t>(plan.splits) : 0;
-    std::vector<float> mass(rs, 0.0f), ps(rs, 0.0f), best(rs, neg_inf), best_key(rs, -1.0f);
-    if (opt.rows) out.row_mass = mass.data(), out.row_ps = ps.data(), out.row_best = best.data(), out.row_best_key = best_key.data();
-    kernel::run_probe<Arch>(p, var, exec, plan, lse, out);
-
-    // Columns: the slots' partial sums, in slot order.
-    if (opt.columns) {
-        const std::size_t lk = static_cast<std::size_t>(p.lk);
-        res.column_sums.assign(static_cast<std::size_t>(p.batch * p.q_heads) * lk, 0.0f);
-        res.column_counts.assign(res.column_sums.size(), 0.0f);
-        for (std::size_t bh = 0; bh < static_cast<std::size_t>(p.batch * p.q_heads); ++bh)
-            for (index_t s = 0; s < out.slots; ++s) {
-                const float* cs = cols.data() + (bh * static_cast<std::size_t>(out.slots) + static_cast<std::size_t>(s)) * lk;
-                const float* cc = counts.data() + (bh * static_cast<std::size_t>(out.slots) + static_cast<std::size_t>(s)) * lk;
-                for (std::size_t j = 0; j < lk; ++j) res.column_sums[bh * lk + j] += cs[j], res.column_counts[bh * lk + j] += cc[j];
-            }
-    }
-    // Rows: the key splits combined in key order (the first maximum wins ties).
-    if (!opt.rows) return res;
-    for (index_t b = 0; b < p.batch; ++b)
-        for (index_t h = 0; h < p.q_heads; ++h)
-            for (index_t i = 0; i < p.lq; ++i) {
+// Rows: the key splits combined in key order (the first maximum wins ties).
+inline void combine_probe_rows(attention_probe& res, const tensor_view<const float>& lse, const probe_partials& part, index_t splits) {
+    for (index_t b = 0; b < res.batch; ++b)
+        for (index_t h = 0; h < res.q_heads; ++h)
+            for (index_t i = 0; i < res.q_tokens; ++i) {
                 const std::size_t r = res.row_index(b, h, i);
                 float m = 0.0f, sp = 0.0f, bs = neg_inf, bk = -1.0f;
-                for (index_t s = 0; s < plan.splits; ++s) {
-                    const std::size_t x = r * static_cast<std::size_t>(plan.splits) + static_cast<std::size_t>(s);
-                    m += mass[x], sp += ps[x];
-                    if (best[x] > bs) bs = best[x], bk = best_key[x];
+                for (index_t s = 0; s < splits; ++s) {
+                    const std::size_t x = r * static_cast<std::size_t>(splits) + static_cast<std::size_t>(s);
+                    m += part.mass[x], sp += part.ps[x];
+                    if (part.best[x] > bs) bs = part.best[x], bk = part.best_key[x];
                 }
                 const float l = *lse.row(b, h, i);
                 res.row_mass[r] = m;
                 res.row_entropy[r] = m > 0.0f ? l * m - sp : 0.0f;
                 res.row_top1[r] = static_cast<index_t>(bk);
             }
+}
+}  // namespace detail
+
+template <class Arch = default_arch, class Q, class K, class Var = variant<>, class Exec = default_executor>
+attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, const Var& var_in = {},
+                                const probe_options& opt = {}, const Exec& exec = {}) {
+    using TQ = std::remove_const_t<typename Q::element_type>;
+    using TK = std::remove_const_t<typename K::element_type>;
+    const auto var0 = to_variant(var_in);
+    using V0 = std::decay_t<decltype(var0)>;
+    static_assert(V0::family_type::has_lse, "attune::probe_attention: the probe needs a family with an LSE (softmax)");
+    const tensor_view<const TQ> q(q_in);
+    const tensor_view<const TK> k(k_in);
+    const index_t column_floats = detail::check_probe(q, k, lse, opt);
+    attention_probe res = detail::probe_result(q.batch(), q.heads(), q.tokens(), k.tokens(), opt);
+    // Only the probed heads run: the user's router restricted to them.
+    const auto var = with_router(var0, head_subset<typename V0::router_type>(var0.router(), q.heads(), res.heads));
+    const kernel::problem<TQ, TK, TK, float> p = detail::probe_problem(q, k, opt);
+    detail::validate_policy(var.mask(), p);
+    detail::validate_policy(var.score(), p);
+    detail::validate_policy(var.router(), p);
+    detail::init_probe_result(res, opt, column_floats);
+    if (p.lq == 0 || p.lk == 0) return res;
+
+    const kernel::work_plan plan =
+        kernel::make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), 0, detail::router_density(var.router()));
+    kernel::probe_outputs out;
+    out.batch = p.batch, out.q_heads = p.q_heads, out.lq = p.lq, out.lk = p.lk, out.splits = plan.splits;
+    out.slots = opt.columns ? kernel::probe_slots(plan, p.batch, p.kv_heads, exec.workers()) : 1;
+    detail::probe_partials part;
+    detail::bind_probe_partials(out, part, plan, opt, column_floats);
+    kernel::run_probe<Arch>(p, var, exec, plan, lse, out);
+    if (opt.columns) detail::sum_probe_columns(res, part, out.slots);
+    if (opt.rows) detail::combine_probe_rows(res, lse, part, plan.splits);
     return res;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Sparse attention (issue #6): gather attention over index lists, top-k decode and recycled
-// attention, landmark block retrieval, shifted-group masks, and the KV caches they run on.
+// Sparse attention: gather attention over index lists, top-k decode and recycled attention,
+// shifted-group masks, and the KV caches (attune/cache.hpp; landmark block retrieval is one).
 //
 //   attune::streaming_cache<attune::bf16> sc(Hkv, D, D, /*sinks*/ 4, /*recent*/ 1024);
 //   sc.step(q, k_new, v_new, out);                         // = sinks_window(4, 1024) over the history
@@ -21,4 +21,3 @@
 #include "attune/sparse/probabilities.hpp"
 #include "attune/sparse/gather.hpp"
 #include "attune/sparse/topk.hpp"
-#include "attune/sparse/landmark.hpp"

@@ -17,7 +17,7 @@
 #include <catch2/catch.hpp>
 
 #include "attune/cache.hpp"
-#include "attune/router/duo_cache.hpp"
+#include "attune/cache/duo_cache.hpp"
 #include "support.hpp"
 
 #ifndef ATTUNE_TEST_ARCH

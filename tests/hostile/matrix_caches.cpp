@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "attune/cache.hpp"
-#include "attune/router/duo_cache.hpp"
+#include "attune/cache/duo_cache.hpp"
 #include "hostile/matrix.hpp"
 
 namespace {

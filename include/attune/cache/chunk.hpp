@@ -1,13 +1,11 @@
 #pragma once
 // Shared pieces of the KV caches: shape checks of an appended chunk and of the queries attending
-// to a cache, the full check of a step's call made before the cache changes, and row copies that
-// convert between storage types.
+// to a cache, and the full check of a step's call made before the cache changes.
 //
 // Every cache operation gives the strong exception guarantee: it checks everything the call will
 // need first (shapes, options, overlap, sizes, allocations), then changes the cache; an exception
 // that can only come later (a user's executor or policy throwing inside the kernel) rolls the
 // change back, so a throwing call leaves the cache bit-identical to before.
-#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
@@ -21,16 +19,6 @@
 #include "attune/core/view.hpp"
 
 namespace attune::detail {
-
-// dst[0, n) = src[0, n) converted to T (a plain copy when the types agree).
-template <class T, class U>
-inline void copy_row(const U* src, T* dst, index_t n) {
-    if constexpr (std::is_same_v<std::remove_const_t<U>, T>) {
-        if (n > 0) std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
-    } else {
-        for (index_t i = 0; i < n; ++i) dst[i] = from_float<T>(to_float(src[i]));
-    }
-}
 
 // The whole of a cache's storage vector as one view (for overlap checks).
 template <class T>

@@ -15,8 +15,8 @@
 #include "attune/cache/chunk.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
+#include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
-#include "attune/mask/interval.hpp"
 
 namespace attune {
 

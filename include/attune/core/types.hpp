@@ -2,6 +2,8 @@
 // Storage types accepted for Q, K, V and outputs. Computation is always in float; bf16 and half
 // are storage formats only (Eigen's types, so users can Map their Eigen matrices directly).
 #include <cstddef>
+#include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "attune/core/third_party.hpp"
@@ -9,6 +11,10 @@
 namespace attune {
 
 using index_t = std::ptrdiff_t;
+
+// "No limit" for window sides, cache capacities and similar lengths: no sequence reaches it.
+inline constexpr index_t unbounded = std::numeric_limits<index_t>::max();
+
 using bf16 = Eigen::bfloat16;
 using half = Eigen::half;
 
@@ -28,6 +34,18 @@ template <class T>
 inline T from_float(float x) noexcept {
     return static_cast<T>(x);
 }
+
+namespace detail {
+// dst[0, n) = src[0, n) converted to T (a plain copy when the types agree).
+template <class T, class U>
+inline void copy_row(const U* src, T* dst, index_t n) {
+    if constexpr (std::is_same_v<std::remove_const_t<U>, T>) {
+        if (n > 0) std::memcpy(dst, src, static_cast<std::size_t>(n) * sizeof(T));
+    } else {
+        for (index_t i = 0; i < n; ++i) dst[i] = from_float<T>(to_float(src[i]));
+    }
+}
+}  // namespace detail
 
 template <class T>
 constexpr const char* storage_name() noexcept {

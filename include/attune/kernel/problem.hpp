@@ -3,6 +3,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "attune/core/policy.hpp"
 #include "attune/core/view.hpp"
 
 namespace attune::kernel {
@@ -78,20 +79,3 @@ inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index
 }
 
 }  // namespace attune::kernel
-
-namespace attune::detail {
-template <class P, class Shape, class = void>
-struct has_validate : std::false_type {};
-template <class P, class Shape>
-struct has_validate<P, Shape, std::void_t<decltype(std::declval<const P&>().validate(std::declval<const Shape&>()))>>
-    : std::true_type {};
-
-// Checks a policy's runtime parameters (slopes, tables, sink logits…) against the call's shapes
-// when it has a `template <class Shape> void validate(const Shape&) const` member (Shape is a
-// kernel::problem: q_heads, kv_heads, lq, lk, dk, dv…); it throws attune::error.
-template <class P, class Shape>
-inline void validate_policy(const P& policy, const Shape& shape) {
-    if constexpr (has_validate<P, Shape>::value) policy.validate(shape);
-    else (void)policy, (void)shape;
-}
-}  // namespace attune::detail

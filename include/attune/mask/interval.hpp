@@ -10,9 +10,6 @@
 
 namespace attune {
 
-// "No limit" for window sides and similar lengths: no sequence reaches it.
-inline constexpr index_t unbounded = std::numeric_limits<index_t>::max();
-
 namespace detail {
 
 inline constexpr bool contains(const key_range& r, index_t k) noexcept { return r.first <= k && k <= r.last; }

@@ -11,3 +11,4 @@
 #include "attune/mask/combine.hpp"
 #include "attune/mask/prefix_sharing.hpp"
 #include "attune/mask/region.hpp"
+#include "attune/mask/duo_heads.hpp"

@@ -8,7 +8,6 @@
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/policy.hpp"
-#include "attune/kernel/problem.hpp"
 #include "attune/router/router.hpp"
 
 namespace attune {

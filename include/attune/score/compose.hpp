@@ -6,7 +6,6 @@
 
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
-#include "attune/kernel/problem.hpp"
 #include "attune/score/modifier.hpp"
 
 namespace attune {

@@ -76,14 +76,6 @@ struct score_rows {
 
 namespace detail {
 
-template <class P, class = void>
-struct is_none_policy : std::false_type {};
-template <class P>
-struct is_none_policy<P, std::void_t<decltype(P::is_none)>> : std::bool_constant<P::is_none> {};
-// A policy's `is_none` flag; a user-written policy that omits it is not none.
-template <class P>
-inline constexpr bool is_none_v = is_none_policy<P>::value;
-
 template <class M, class = void>
 struct score_lane_arrays : std::integral_constant<int, 0> {};
 template <class M>

@@ -3,12 +3,14 @@
 //   attune::variant<attune::causal>                      causal softmax
 //   attune::variant<attune::softmax, attune::no_mask>    the same as variant<>
 // Each policy fills one extension point (family, mask, score, sink, router); missing ones take the
-// defaults. Runtime parameters (window sizes, caps, slopes…) live in the policy objects.
+// defaults. Runtime parameters (window sizes, caps, slopes…) live in the policy objects. Each
+// policy's hooks are checked here (attune/hooks.hpp).
 #include <tuple>
 #include <utility>
 
 #include "attune/core/policy.hpp"
 #include "attune/family/softmax.hpp"
+#include "attune/hooks.hpp"
 #include "attune/mask/none.hpp"
 #include "attune/router/all_heads.hpp"
 #include "attune/score/modifier.hpp"
@@ -17,10 +19,21 @@
 
 namespace attune {
 
+namespace detail {
+template <class P, class = void>
+struct known_kind : std::false_type {};
+template <class P>
+struct known_kind<P, std::void_t<typename P::policy_kind>>
+    : std::bool_constant<is_kind_v<family_kind, P> || is_kind_v<mask_kind, P> || is_kind_v<score_kind, P> || is_kind_v<sink_kind, P> ||
+                         is_kind_v<router_kind, P>> {};
+}  // namespace detail
+
 template <class... Ps>
 class variant {
     static_assert((detail::has_policy_kind<Ps>::value && ...),
                   "attune::variant: every argument must be a policy (a type with `using policy_kind = …`)");
+    static_assert((detail::known_kind<Ps>::value && ...), "attune::variant: a policy_kind must be attune::family_kind, mask_kind, "
+                                                          "score_kind, sink_kind or router_kind");
     static_assert(detail::count_kind_v<family_kind, Ps...> <= 1, "attune::variant: at most one family");
     static_assert(detail::count_kind_v<mask_kind, Ps...> <= 1,
                   "attune::variant: at most one mask (combine masks with the and/or combinators)");
@@ -29,17 +42,29 @@ class variant {
     static_assert(detail::count_kind_v<sink_kind, Ps...> <= 1, "attune::variant: at most one sink policy");
     static_assert(detail::count_kind_v<router_kind, Ps...> <= 1, "attune::variant: at most one head router");
 
+    // Each policy's hooks (attune/hooks.hpp): a missing or misspelt one fails one static_assert
+    // naming it, in the instantiation of that policy's check. A policy that fails is replaced by
+    // the default of its kind, so that the engine compiles and no cascade of errors follows.
+    static_assert(((sizeof(detail::policy_check<Ps>) > 0) && ...));
+
+    // Whether the variant holds a policy of kind Kind that passes its checks.
     template <class Kind, class Default>
-    using pick = std::conditional_t<(detail::count_kind_v<Kind, Ps...> == 0), Default,
+    static constexpr bool holds() {
+        if constexpr (detail::count_kind_v<Kind, Ps...> == 0) return false;
+        else return detail::policy_ok_v<std::tuple_element_t<detail::find_kind<Kind, Ps...>(), std::tuple<Ps...>>>;
+    }
+
+    template <class Kind, class Default>
+    using pick = std::conditional_t<!holds<Kind, Default>(), Default,
                                     std::tuple_element_t<detail::find_kind<Kind, Ps..., Default>(), std::tuple<Ps..., Default>>>;
 
     // The policy of kind Kind, or a shared default instance when the variant has none. Only
     // missing kinds are default-constructed, so a user's policy needs no default constructor.
     template <class Kind, class Default>
     static const Default& get_or(const std::tuple<Ps...>& t) {
-        if constexpr (detail::count_kind_v<Kind, Ps...> == 0) {
+        if constexpr (!holds<Kind, Default>()) {
             static const Default fallback{};
-            return fallback;
+            return (void)t, fallback;
         } else {
             return std::get<detail::find_kind<Kind, Ps...>()>(t);
         }

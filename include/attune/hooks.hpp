@@ -88,7 +88,7 @@ inline constexpr bool lists_v = lists<H, typename listed_hooks<P>::type>::value;
 template <class H, class... Vocab>
 inline constexpr bool one_of = (std::is_same_v<H, Vocab> || ...);
 template <class L, class... Vocab>
-struct lists_only : std::false_type {};
+struct lists_only : std::true_type {};  // not a provides<…>: the form's own rule says so
 template <class... H, class... Vocab>
 struct lists_only<provides<H...>, Vocab...> : std::bool_constant<(one_of<H, Vocab...> && ...)> {};
 

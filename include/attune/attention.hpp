@@ -30,9 +30,13 @@
 
 namespace attune {
 
+/// Options of one attention() call.
 struct options {
+    /// The scale of the scores, s = τ·q·k.
     float scale = 0.0f;        // score scale τ; 0 means 1/√Dk
+    /// Where to write each row's log-sum-exp (an empty view: not written).
     tensor_view<float> lse{};  // optional output [B, Hq, Lq, 1]: natural-log sum-exp per row
+    /// Split-KV parallelism: how many key ranges a row's keys are cut into.
     index_t kv_splits = 0;     // key ranges merged with ⊕; 0 chooses from the executor's workers
 };
 
@@ -122,6 +126,10 @@ void run_variant(const P& p, const Variant& var, const options& opt, const Exec&
 
 }  // namespace detail
 
+/// Attention of q [B, Hq, Lq, Dk] over k [B, Hkv, Lk, Dk] and v [B, Hkv, Lk, Dv] into out
+/// [B, Hq, Lq, Dv], for the variant `var` (a variant or a lone policy: family, mask, score
+/// modifier, sink, router), with options `opt`, run on executor `exec`; `Arch` picks the SIMD
+/// instruction set (default: the best the compile flags allow). See the top of this file.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
 void attention(const Q& q, const K& k, const V& v, const O& out, const Var& var = {}, const options& opt = {},
                const Exec& exec = {}) {

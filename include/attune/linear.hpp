@@ -1,5 +1,6 @@
 #pragma once
-// The linear-attention family (SPEC.md §1 Aaren scan, §3): one include for all of it.
+// The linear-attention family (kernelised linear attention, InLine, Flowformer, the gated delta
+// rule) and the Aaren scan of softmax attention: one include for all of it.
 //
 //   namespace lin = attune::linear;
 //   lin::causal(q, k, v, out);                          φ = elu+1, chunked (64), normalised, ε = 1e-6

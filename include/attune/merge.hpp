@@ -1,6 +1,7 @@
 #pragma once
 // Cascade / shared-prefix attention: two attention results over disjoint key sets, each given as
-// (output, LSE), merge into the result over the union with ⊕ (SPEC.md §1):
+// (output, LSE), merge into the result over the union with the online-softmax merge ⊕
+// (core/row_state.hpp):
 //   lse = log(e^{lse_a} + e^{lse_b}),  out = e^{lse_a − lse}·out_a + e^{lse_b − lse}·out_b.
 // Rows empty on both sides stay zero with LSE −inf; a NaN LSE gives a NaN row (and LSE). `out` may
 // be `out_a` or `out_b` exactly (same data and strides), `lse_out` likewise `lse_a` or `lse_b`; any
@@ -34,6 +35,10 @@ void merge_rows(const A& out_a, tensor_view<const float> lse_a, const B& out_b, 
                 tensor_view<float> lse_out);
 }  // namespace detail
 
+/// Merges two attention results over disjoint key sets, (out_a, lse_a) and (out_b, lse_b), into
+/// the result over their union: out, and its LSE into lse_out when given. Outputs are
+/// [batch, heads, tokens, dv] views, LSEs [batch, heads, tokens, 1]; out may be out_a or out_b
+/// exactly (in place).
 template <class A, class B, class O>
 void merge(const A& out_a, tensor_view<const float> lse_a, const B& out_b, tensor_view<const float> lse_b, const O& out,
            tensor_view<float> lse_out = {}) {

@@ -1,5 +1,6 @@
 #pragma once
-// duo_cache<T>: DuoAttention's mixed KV cache (SPEC.md §5). Retrieval kv heads keep the whole
+// duo_cache<T>: DuoAttention's mixed KV cache (Xiao et al., "DuoAttention: Efficient Long-Context
+// LLM Inference with Retrieval and Streaming Heads", 2024). Retrieval kv heads keep the whole
 // history (kv_cache); streaming kv heads keep their sinks + recent window only (streaming_cache:
 // constant memory). With half the heads streaming, memory and decode time approach half of a full
 // cache as the history grows.
@@ -24,12 +25,17 @@
 
 namespace attune {
 
+/// DuoAttention's mixed KV cache of one sequence: the retrieval kv heads keep every token, the
+/// streaming kv heads only their sinks and recent window.
 template <class T = float>
 class duo_cache {
 public:
-    using value_type = T;
+    using value_type = T;  ///< the storage type
 
-    // reserve: tokens the retrieval heads' caches allocate up front (they double when full).
+    /// A cache whose kv head h streams iff `streaming_kv_heads[h]` (as duo_heads::by_sparsity returns),
+    /// for `q_heads` query heads (a multiple of the kv heads), key dim `dk`, value dim `dv`. Streaming
+    /// heads keep `sinks` + `recent` tokens (DuoAttention's deployment defaults 64 and 256);
+    /// `reserve` is the tokens the retrieval heads' caches allocate up front (they double when full).
     duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, index_t sinks = 64, index_t recent = 256,
               index_t reserve = 0)
         : streaming_(std::move(streaming_kv_heads)), q_heads_(q_heads), dk_(dk), dv_(dv) {
@@ -44,25 +50,27 @@ public:
         }
     }
 
-    index_t kv_heads() const noexcept { return static_cast<index_t>(streaming_.size()); }
-    index_t q_heads() const noexcept { return q_heads_; }
-    index_t seen() const noexcept { return seen_; }
+    index_t kv_heads() const noexcept { return static_cast<index_t>(streaming_.size()); }  ///< kv heads
+    index_t q_heads() const noexcept { return q_heads_; }                                   ///< query heads
+    index_t seen() const noexcept { return seen_; }                                         ///< tokens appended so far
+    /// Whether kv head `kv_head` is a streaming head.
     bool streaming(index_t kv_head) const {
         detail::require(kv_head >= 0 && kv_head < kv_heads(), "duo_cache::streaming: kv_head ", kv_head, " outside [0, ", kv_heads(), ")");
         return streaming_[static_cast<std::size_t>(kv_head)];
     }
-    // The cache of one kv head: a kv_cache (retrieval head) or a streaming_cache (streaming head).
+    /// The cache of retrieval kv head `kv_head` (an attune::error for a streaming head).
     const kv_cache<T>& retrieval_cache(index_t kv_head) const {
         detail::require(kv_head >= 0 && kv_head < kv_heads() && !streaming_[static_cast<std::size_t>(kv_head)],
                         "duo_cache::retrieval_cache: kv_head ", kv_head, " is not a retrieval head");
         return *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(kv_head)])];
     }
+    /// The cache of streaming kv head `kv_head` (an attune::error for a retrieval head).
     const streaming_cache<T>& streaming_cache_of(index_t kv_head) const {
         detail::require(kv_head >= 0 && kv_head < kv_heads() && streaming_[static_cast<std::size_t>(kv_head)],
                         "duo_cache::streaming_cache_of: kv_head ", kv_head, " is not a streaming head");
         return *stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(kv_head)])];
     }
-    // Bytes of K/V held (the memory a full cache would hold is seen() × kv_heads × (dk + dv) × sizeof(T)).
+    /// Bytes of K/V held (the memory a full cache would hold is seen() × kv_heads × (dk + dv) × sizeof(T)).
     std::size_t bytes() const {
         std::size_t b = 0;
         for (const auto& c : full_) b += static_cast<std::size_t>(c->tokens()) * static_cast<std::size_t>(dk_ + dv_) * sizeof(T);
@@ -70,7 +78,7 @@ public:
         return b;
     }
 
-    // Appends n tokens without attending (a prompt whose outputs are not needed).
+    /// Appends n tokens without attending (a prompt whose outputs are not needed).
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
         static constexpr const char* who = "duo_cache::append";
@@ -91,7 +99,7 @@ public:
         seen_ += n;
     }
 
-    // Appends the chunk (k, v: [1, Hkv, n, dim]) and attends its queries q [1, Hq, n, dk] into out.
+    /// Appends the chunk (k, v: [1, Hkv, n, dim]) and attends its queries q [1, Hq, n, dk] into out.
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt = {},
               const Exec& exec = {}) {

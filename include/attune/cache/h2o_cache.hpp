@@ -1,5 +1,6 @@
 #pragma once
-// h2o_cache<T>: heavy-hitter oracle (H2O) cache, SPEC.md §4: per kv head, every held key carries
+// h2o_cache<T>: heavy-hitter oracle cache (Zhang et al., "H2O: Heavy-Hitter Oracle for Efficient
+// Generative Inference of Large Language Models", 2023): per kv head, every held key carries
 // score_j = Σ over the queries processed since it arrived of p_ij; the cache keeps the last
 // `recent` tokens and the `heavy` older ones of highest score, and evicts the rest with their scores.
 //
@@ -7,7 +8,7 @@
 //   cache.step(q_prompt, k_prompt, v_prompt, out_prompt);   // prefill: causal over the prompt, then evict
 //   cache.step(q, k, v, out);                               // decode: one token per step
 //
-// Choices (SPEC leaves them open; tests/sparse pins them against a naive implementation):
+// Choices (the paper leaves them open; the tests pin them against a naive implementation):
 //  - GQA: the cache's heads are kv heads; a key's score sums p_ij over every query head of its group.
 //  - A step of n tokens appends them, runs causal attention of its n queries over held ∪ new (every
 //    held key precedes the chunk; new keys sit at the end of each head's slots, so the bottom-right
@@ -33,13 +34,17 @@
 
 namespace attune {
 
+/// The heavy-hitter (H2O) cache of one sequence: per kv head it keeps the last `recent` tokens and
+/// the `heavy` older ones with the largest accumulated attention, evicting the rest.
 template <class T = float>
 class h2o_cache {
     static_assert(is_storage_type_v<T>, "attune::h2o_cache: storage must be float, bf16 or half");
 
 public:
-    using value_type = T;
+    using value_type = T;  ///< the storage type
 
+    /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) keeping `heavy` heavy hitters and
+    /// the `recent` newest tokens per head (H2O's defaults: heavy 4, recent 512).
     h2o_cache(index_t heads, index_t dk, index_t dv, index_t heavy, index_t recent)
         : heads_(heads), dk_(dk), dv_(dv), heavy_(heavy), recent_(recent) {
         detail::require(heads > 0 && dk > 0 && dv > 0, "h2o_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
@@ -49,25 +54,28 @@ public:
         reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");
     }
 
-    index_t heads() const noexcept { return heads_; }
-    index_t dk() const noexcept { return dk_; }
-    index_t dv() const noexcept { return dv_; }
-    index_t heavy() const noexcept { return heavy_; }
-    index_t recent() const noexcept { return recent_; }
-    index_t seen() const noexcept { return seen_; }
-    index_t size() const noexcept { return size_; }  // tokens held per head (the same in every head)
-    index_t budget() const noexcept { return heavy_ + recent_; }
+    index_t heads() const noexcept { return heads_; }             ///< kv heads
+    index_t dk() const noexcept { return dk_; }                   ///< key head dim
+    index_t dv() const noexcept { return dv_; }                   ///< value head dim
+    index_t heavy() const noexcept { return heavy_; }             ///< heavy hitters kept per head
+    index_t recent() const noexcept { return recent_; }           ///< newest tokens kept per head
+    index_t seen() const noexcept { return seen_; }               ///< tokens appended so far
+    index_t size() const noexcept { return size_; }               ///< tokens held per head (the same in every head)
+    index_t budget() const noexcept { return heavy_ + recent_; }  ///< heavy + recent
 
-    // Held tokens, [1, heads, size, dim], slot order (differs per head).
+    /// The held keys, [1, heads, size, dk], in slot order (which differs per head).
     tensor_view<const T> keys() const {
         return tensor_view<const T>(k_.data(), {1, heads_, size_, dk_}, {heads_ * cap_ * dk_, cap_ * dk_, dk_});
     }
+    /// The held values, [1, heads, size, dv], in slot order.
     tensor_view<const T> values() const {
         return tensor_view<const T>(v_.data(), {1, heads_, size_, dv_}, {heads_ * cap_ * dv_, cap_ * dv_, dv_});
     }
+    /// The history position of the token in slot s of head h.
     index_t position(index_t h, index_t s) const { return pos_[checked_at("h2o_cache::position", h, s)]; }
+    /// The accumulated attention score of the token in slot s of head h.
     double score(index_t h, index_t s) const { return score_[checked_at("h2o_cache::score", h, s)]; }
-    // The positions head h holds, ascending.
+    /// The positions head h holds, ascending.
     std::vector<index_t> held_positions(index_t h) const {
         detail::require(h >= 0 && h < heads_, "h2o_cache::held_positions: head ", h, " outside [0, ", heads_, ")");
         std::vector<index_t> p(pos_.begin() + h * cap_, pos_.begin() + h * cap_ + size_);
@@ -75,7 +83,7 @@ public:
         return p;
     }
 
-    // One step of n tokens: q [1, Hq, n, dk], k [1, heads, n, dk], v [1, heads, n, dv], out [1, Hq, n, dv].
+    /// One step of n tokens: q [1, Hq, n, dk], k [1, heads, n, dk], v [1, heads, n, dv], out [1, Hq, n, dv].
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
               const options& opt_in = {}, const Exec& exec = {}) {
@@ -128,6 +136,7 @@ public:
         evict();  // cannot throw: cand_ and gone_ were reserved
     }
 
+    /// Forgets every token and score.
     void clear() noexcept { size_ = seen_ = 0; }
 
 private:

@@ -20,13 +20,18 @@
 
 namespace attune {
 
+/// The plain, growable KV cache of one sequence: heads × tokens × dim in storage T (float, bf16 or
+/// half). Storage doubles when full; with `max_tokens` set, appending past it throws attune::error.
 template <class T = float>
 class kv_cache {
     static_assert(is_storage_type_v<T>, "attune::kv_cache: storage must be float, bf16 or half");
 
 public:
-    using value_type = T;
+    using value_type = T;  ///< the storage type
 
+    /// An empty cache of `heads` kv heads with key dim `dk` and value dim `dv`, holding at most
+    /// `max_tokens` tokens (a fixed memory budget; unbounded by default), with room for `reserve`
+    /// tokens allocated up front.
     kv_cache(index_t heads, index_t dk, index_t dv, index_t max_tokens = unbounded, index_t reserve = 0)
         : heads_(heads), dk_(dk), dv_(dv), max_tokens_(max_tokens) {
         detail::require(heads > 0 && dk > 0 && dv > 0, "kv_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
@@ -38,15 +43,15 @@ public:
         grow<T, T>(reserve < max_tokens ? reserve : max_tokens, "kv_cache: reserve", nullptr, nullptr);
     }
 
-    index_t heads() const noexcept { return heads_; }
-    index_t dk() const noexcept { return dk_; }
-    index_t dv() const noexcept { return dv_; }
-    index_t tokens() const noexcept { return tokens_; }
-    index_t capacity() const noexcept { return capacity_; }
-    index_t max_tokens() const noexcept { return max_tokens_; }
+    index_t heads() const noexcept { return heads_; }            ///< kv heads
+    index_t dk() const noexcept { return dk_; }                  ///< key head dim
+    index_t dv() const noexcept { return dv_; }                  ///< value head dim
+    index_t tokens() const noexcept { return tokens_; }          ///< tokens held
+    index_t capacity() const noexcept { return capacity_; }      ///< tokens the storage holds before it grows
+    index_t max_tokens() const noexcept { return max_tokens_; }  ///< the most tokens the cache accepts
 
-    // Appends n tokens: k [1, heads, n, dk], v [1, heads, n, dv], any storage type and strides.
-    // k and v may be views of this cache's own tokens (they are read before old storage is freed).
+    /// Appends n tokens: k [1, heads, n, dk], v [1, heads, n, dv], any storage type and strides.
+    /// k and v may be views of this cache's own tokens (they are read before old storage is freed).
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
         const index_t n = detail::check_chunk("kv_cache::append", k, v, heads_, dk_, dv_);
@@ -63,25 +68,33 @@ public:
         tokens_ = need;
     }
 
+    /// Forgets every token; the storage stays allocated.
     void clear() noexcept { tokens_ = 0; }
 
-    // [1, heads, tokens, dk] and [1, heads, tokens, dv] over the cache's storage.
+    /// The keys as a [1, heads, tokens, dk] view over the cache's storage, valid until an append
+    /// grows it.
     tensor_view<const T> keys() const { return keys(0, tokens_); }
+    /// The values as a [1, heads, tokens, dv] view, valid until an append grows the storage.
     tensor_view<const T> values() const { return values(0, tokens_); }
-    // Tokens [first, first + n) only (e.g. the part of a cascade).
+    /// The keys of tokens [first, first + n) only (one part of a cascade, say).
     tensor_view<const T> keys(index_t first, index_t n) const {
         check_range("kv_cache::keys", first, n);
         return tensor_view<const T>(k_.data() + first * dk_, {1, heads_, n, dk_}, {heads_ * capacity_ * dk_, capacity_ * dk_, dk_});
     }
+    /// The values of tokens [first, first + n) only.
     tensor_view<const T> values(index_t first, index_t n) const {
         check_range("kv_cache::values", first, n);
         return tensor_view<const T>(v_.data() + first * dv_, {1, heads_, n, dv_}, {heads_ * capacity_ * dv_, capacity_ * dv_, dv_});
     }
 
-    // Row t of head h, t < capacity() (checked: a row outside the storage is an attune::error).
+    /// Row t of head h of the keys, t < capacity() (checked: a row outside the storage is an
+    /// attune::error).
     T* key_row(index_t h, index_t t) { return k_.data() + (check_row("kv_cache::key_row", h, t) * capacity_ + t) * dk_; }
+    /// Row t of head h of the values, t < capacity() (checked).
     T* value_row(index_t h, index_t t) { return v_.data() + (check_row("kv_cache::value_row", h, t) * capacity_ + t) * dv_; }
+    /// Read-only row t of head h of the keys (checked).
     const T* key_row(index_t h, index_t t) const { return k_.data() + (check_row("kv_cache::key_row", h, t) * capacity_ + t) * dk_; }
+    /// Read-only row t of head h of the values (checked).
     const T* value_row(index_t h, index_t t) const {
         return v_.data() + (check_row("kv_cache::value_row", h, t) * capacity_ + t) * dv_;
     }

@@ -1,5 +1,6 @@
 #pragma once
-// Landmark block retrieval, inference form (SPEC.md §4): the cache is cut into blocks of B tokens;
+// Landmark block retrieval, inference form (Mohtashami & Jaggi, "Landmark Attention", 2023; the
+// training-time grouped softmax is out of scope): the cache is cut into blocks of B tokens;
 // each complete block has a representative key (the landmark); a query retrieves, per query head,
 // the top-k blocks by landmark score q·landmark and attends to the retrieved blocks plus its local
 // window.
@@ -34,30 +35,38 @@
 
 namespace attune {
 
+/// A KV cache with landmark block retrieval: every complete block of `block` tokens gets a
+/// representative key, and attend() runs each query over its top-k blocks plus its local window.
 template <class T = float>
 class landmark_cache {
 public:
-    using value_type = T;
+    using value_type = T;  ///< the storage type
 
+    /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) cut into blocks of `block` tokens
+    /// (the paper uses 50, or 63 + 1 landmark), holding at most `max_tokens`.
     landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, index_t max_tokens = unbounded)
         : kv_(heads, dk, dv, max_tokens), block_(block) {
         detail::require(block >= 1, "landmark_cache: block (", block, ") must be ≥ 1");
         detail::checked_assign(sum_, detail::checked_product("landmark_cache: heads × dk", heads, dk), 0.0f, "landmark_cache: heads × dk");
     }
 
-    const kv_cache<T>& kv() const noexcept { return kv_; }
-    index_t heads() const noexcept { return kv_.heads(); }
-    index_t tokens() const noexcept { return kv_.tokens(); }
-    index_t block() const noexcept { return block_; }
-    index_t blocks() const noexcept { return static_cast<index_t>(reps_.size()) / (heads() * kv_.dk()); }  // complete blocks
-    // The landmark of block c in head h (dk floats).
+    const kv_cache<T>& kv() const noexcept { return kv_; }    ///< the underlying cache of every token
+    index_t heads() const noexcept { return kv_.heads(); }    ///< kv heads
+    index_t tokens() const noexcept { return kv_.tokens(); }  ///< tokens held
+    index_t block() const noexcept { return block_; }         ///< tokens per block
+    /// The number of complete blocks (those with a landmark).
+    index_t blocks() const noexcept { return static_cast<index_t>(reps_.size()) / (heads() * kv_.dk()); }
+    /// The landmark of block c in head h (dk floats).
     const float* landmark(index_t h, index_t c) const {
         detail::require(h >= 0 && h < heads() && c >= 0 && c < blocks(), "landmark_cache::landmark: (head ", h, ", block ", c,
                         ") outside [0, ", heads(), ") × [0, ", blocks(), ")");
         return reps_.data() + (c * heads() + h) * kv_.dk();
     }
+    /// The blocks the last attend() retrieved, [Hq][Lq][top_k] row-major, −1 where a row had fewer.
     const std::vector<index_t>& selected() const noexcept { return selected_; }
 
+    /// Appends n tokens, k [1, heads, n, dk], v [1, heads, n, dv]; a block's landmark (the mean of
+    /// its keys) is computed when the block completes.
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
         const index_t first = kv_.tokens(), H = heads(), dk = kv_.dk();
@@ -84,7 +93,9 @@ public:
         }
     }
 
-    // Attention of q [1, Hq, Lq, dk] (the last Lq tokens of the cache) into out [1, Hq, Lq, dv].
+    /// Attention of q [1, Hq, Lq, dk] (the last Lq tokens of the cache) into out [1, Hq, Lq, dv]:
+    /// each (query head, query) attends to its `top_k` best blocks by q·landmark plus the local
+    /// `window` of tokens ending at itself (widened down to a block boundary).
     template <class Arch = default_arch, class Q, class O, class Exec = default_executor>
     void attend(const tensor_view<Q>& q, const tensor_view<O>& out, index_t top_k, index_t window, const options& opt = {},
                 const Exec& exec = {}) {

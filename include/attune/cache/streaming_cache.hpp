@@ -1,6 +1,6 @@
 #pragma once
-// streaming_cache<T>: StreamingLLM's cache (SPEC.md §4 sinks + window, §6): the first S tokens (the
-// attention sinks) plus a ring of the last R tokens, heads × (S + R) × dim whatever the history's
+// streaming_cache<T>: StreamingLLM's cache (Xiao et al., "Efficient Streaming Language Models with
+// Attention Sinks", 2023): the first S tokens (the attention sinks) plus a ring of the last R tokens, heads × (S + R) × dim whatever the history's
 // length, so decode time and memory stay flat.
 //
 //   attune::streaming_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*sinks*/ 4, /*recent*/ 1024);
@@ -31,13 +31,17 @@
 
 namespace attune {
 
+/// StreamingLLM's cache of one sequence: the first `sinks` tokens plus a ring of the last `recent`,
+/// so memory and decode time stay flat; step() attends with sinks + window over the whole history.
 template <class T = float>
 class streaming_cache {
     static_assert(is_storage_type_v<T>, "attune::streaming_cache: storage must be float, bf16 or half");
 
 public:
-    using value_type = T;
+    using value_type = T;  ///< the storage type
 
+    /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) keeping the first `sinks` tokens
+    /// (≥ 0; StreamingLLM uses 4) and the last `recent` (≥ 1).
     streaming_cache(index_t heads, index_t dk, index_t dv, index_t sinks, index_t recent)
         : heads_(heads), dk_(dk), dv_(dv), sinks_(sinks), recent_(recent) {
         detail::require(heads > 0 && dk > 0 && dv > 0, "streaming_cache: heads (", heads, "), dk (", dk, ") and dv (", dv,
@@ -50,25 +54,26 @@ public:
                                "streaming_cache: heads × (sinks + recent) × dv");
     }
 
-    index_t heads() const noexcept { return heads_; }
-    index_t dk() const noexcept { return dk_; }
-    index_t dv() const noexcept { return dv_; }
-    index_t sinks() const noexcept { return sinks_; }
-    index_t recent() const noexcept { return recent_; }
-    index_t slots() const noexcept { return slots_; }               // the constant capacity
-    index_t seen() const noexcept { return seen_; }                 // tokens appended so far
-    index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }  // tokens held
-    std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(T); }
+    index_t heads() const noexcept { return heads_; }                            ///< kv heads
+    index_t dk() const noexcept { return dk_; }                                  ///< key head dim
+    index_t dv() const noexcept { return dv_; }                                  ///< value head dim
+    index_t sinks() const noexcept { return sinks_; }                            ///< S, the sink tokens kept
+    index_t recent() const noexcept { return recent_; }                          ///< R, the ring's length
+    index_t slots() const noexcept { return slots_; }                            ///< S + R, the constant capacity
+    index_t seen() const noexcept { return seen_; }                              ///< tokens appended so far
+    index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }  ///< tokens held
+    std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(T); }  ///< bytes of K/V storage
 
-    // The held tokens as [1, heads, size, dim] views, in slot order (not position order).
+    /// The held keys as a [1, heads, size, dk] view, in slot order (not position order).
     tensor_view<const T> keys() const {
         return tensor_view<const T>(k_.data(), {1, heads_, size(), dk_}, {heads_ * slots_ * dk_, slots_ * dk_, dk_});
     }
+    /// The held values as a [1, heads, size, dv] view, in slot order.
     tensor_view<const T> values() const {
         return tensor_view<const T>(v_.data(), {1, heads_, size(), dv_}, {heads_ * slots_ * dv_, slots_ * dv_, dv_});
     }
 
-    // The history position of the token in slot s (s < size()).
+    /// The history position of the token in slot s (s < size()).
     index_t position(index_t s) const {
         detail::require(s >= 0 && s < size(), "streaming_cache::position: slot ", s, " outside the ", size(), " held");
         if (s < sinks_) return s;
@@ -77,14 +82,14 @@ public:
         const index_t back = (newest_slot - s + recent_) % recent_;  // how many ring tokens are newer
         return newest - back;
     }
-    // The slot's rank in position order, 0..size−1: the position RoPE is re-applied with.
+    /// The slot's rank in position order, 0..size−1: the position RoPE is re-applied with.
     index_t cache_position(index_t s) const {
         const index_t p = position(s);
         if (p < sinks_) return p;
         const index_t oldest_ring = seen_ - (size() - (sinks_ < seen_ ? sinks_ : seen_));
         return sinks_ + (p - oldest_ring);
     }
-    // All slots' history positions and cache positions (size() each).
+    /// All slots' history positions and cache positions (size() each).
     void positions(std::vector<index_t>& history, std::vector<index_t>& in_cache) const {
         history.resize(static_cast<std::size_t>(size()));
         in_cache.resize(static_cast<std::size_t>(size()));
@@ -94,8 +99,8 @@ public:
         }
     }
 
-    // Appends n tokens (k [1, heads, n, dk], v [1, heads, n, dv]); with n > R the chunk's own
-    // earlier tokens leave the ring again. k and v may not share memory with the cache.
+    /// Appends n tokens (k [1, heads, n, dk], v [1, heads, n, dv]); with n > R the chunk's own
+    /// earlier tokens leave the ring again. k and v may not share memory with the cache.
     template <class K, class V>
     void append(const tensor_view<K>& k, const tensor_view<V>& v) {
         const index_t n = detail::check_chunk("streaming_cache::append", k, v, heads_, dk_, dv_);
@@ -104,8 +109,8 @@ public:
         commit(k, v, n);
     }
 
-    // Appends the chunk's n tokens and writes the attention of its n queries (q [1, Hq, n, dk],
-    // out [1, Hq, n, dv], Hq a multiple of heads) under sinks + window over the whole history.
+    /// Appends the chunk's n tokens and writes the attention of its n queries (q [1, Hq, n, dk],
+    /// out [1, Hq, n, dv], Hq a multiple of heads) under sinks + window over the whole history.
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
               const options& opt = {}, const Exec& exec = {}) {
@@ -154,6 +159,7 @@ public:
         commit(k, v, n);  // the cache changes only once the attention succeeded
     }
 
+    /// Forgets every token.
     void clear() noexcept { seen_ = 0; }
 
 private:

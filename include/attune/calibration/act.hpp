@@ -1,5 +1,6 @@
 #pragma once
-// ACT, attention calibration (SPEC.md §6), on chosen heads, after the softmax:
+// ACT, attention calibration (Yu et al., "Unveiling and Harnessing Hidden Attention Sinks", 2024),
+// on chosen heads, after the softmax:
 //   column score a_j = mean of p_ij over the queries that see j (kernel/probe_pass.hpp);
 //   sinks S = {j : a_j > θ} minus the first token (key 0);
 //   per row, m_i = Σ_{j∈S} p_ij:  p'_ij = β·p_ij on S,  p'_ij = p_ij·(1 − β·m_i)/(1 − m_i) elsewhere.
@@ -12,13 +13,13 @@
 // P·V); the patch, which evaluates each row's p_ij and v_j on its sinks only (sink_terms.hpp),
 // O(N·|S|·d), in parallel over (batch, head, 64 rows). Uncalibrated heads run the forward pass only.
 // Decode (one query) is the same call: the column mean of a lone row is p_j, so a sink is
-// s_j > LSE + ln θ (SPEC.md). Masks, score modifiers, GQA, routers (gates scale u and o alike)
-// and split-KV decode pass through to every pass. Choices where SPEC.md is silent:
+// s_j > LSE + ln θ. Masks, score modifiers, GQA, routers (gates scale u and o alike) and split-KV
+// decode pass through to every pass. Choices the paper leaves open:
 //  - a row with (nearly) all its mass on sinks, 1 − m_i < 1e-4, is left unchanged: its non-sink
 //    part o − u is then below float's resolution of o (and m_i, from scores recomputed key by key,
 //    carries an error of ~1e-5 for scores of magnitude ~100), so c_i·(o − u) would be noise;
 //  - with a sink policy (sink logit, key bias) the sink term is not a key of S: it stays in o − u
-//    and is scaled by c_i like the other non-sink keys; p uses the LSE with the sink (SPEC.md §6).
+//    and is scaled by c_i like the other non-sink keys; p uses the LSE that includes the sink term.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -32,19 +33,21 @@
 
 namespace attune {
 
-// Rows with 1 − m_i below this keep their output (see above).
+/// Rows with 1 − m_i below this keep their output (see above).
 inline constexpr float act_mass_guard = 1e-4f;
 
+/// Which heads ACT calibrates, and its two parameters.
 struct act_calibration {
-    std::vector<index_t> heads;  // calibrated query heads, each at most once; empty: none (plain attention)
-    float beta = 0.4f;           // β: the share of its mass a sink keeps
-    float theta = 0.1f;          // θ: the column score above which a key is a sink
+    std::vector<index_t> heads;  ///< calibrated query heads, each at most once; empty: none (plain attention)
+    float beta = 0.4f;           ///< β: the share of its mass a sink keeps
+    float theta = 0.1f;          ///< θ: the column score above which a key is a sink
 };
 
-// The sinks found, per (batch, calibrated head): sinks[b·Hq + h] (empty for other heads).
+/// The sinks found, per (batch, calibrated head): sinks[b·Hq + h] (empty for other heads).
 struct act_report {
-    std::vector<std::vector<index_t>> sinks;
-    index_t q_heads = 0;
+    std::vector<std::vector<index_t>> sinks;  ///< sinks[b·Hq + h]: the key positions found as sinks
+    index_t q_heads = 0;                      ///< Hq of the call
+    /// The sinks of batch b, query head h (checked).
     const std::vector<index_t>& sinks_of(index_t b, index_t h) const {
         detail::require(h >= 0 && h < q_heads && b >= 0 && q_heads > 0 && b < static_cast<index_t>(sinks.size()) / q_heads,
                         "act_report::sinks_of: (batch ", b, ", head ", h, ") is outside the report");
@@ -69,6 +72,9 @@ inline tensor_view<float> dense_view(kernel::buffer& buf, index_t b, index_t h, 
 }
 }  // namespace detail
 
+/// Softmax attention of q, k, v into out (as attune::attention, with variant `var_in` and options
+/// `opt_in`, on executor `exec`), then ACT on the query heads `act.heads`: finds each head's sinks
+/// from its column scores and rescales their share of every row. Returns the sinks found.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
 act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const act_calibration& act, const Var& var_in = {},
                          const options& opt_in = {}, const Exec& exec = {}) {

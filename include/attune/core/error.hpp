@@ -7,9 +7,11 @@
 
 namespace attune {
 
+/// The exception every misuse of the library throws (bad shapes, strides, options or policy
+/// parameters); what() names the offending argument.
 class error : public std::invalid_argument {
 public:
-    using std::invalid_argument::invalid_argument;
+    using std::invalid_argument::invalid_argument;  ///< constructs from the message
 };
 
 namespace detail {

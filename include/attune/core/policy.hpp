@@ -9,10 +9,15 @@
 
 namespace attune {
 
+/// `policy_kind` of an attention family (softmax, sigmoid).
 struct family_kind {};
+/// `policy_kind` of a mask.
 struct mask_kind {};
+/// `policy_kind` of a score modifier.
 struct score_kind {};
+/// `policy_kind` of a sink policy.
 struct sink_kind {};
+/// `policy_kind` of a head router.
 struct router_kind {};
 
 /// The names of the policies' optional and required hooks, for a policy's list of the ones it

@@ -1,5 +1,5 @@
 #pragma once
-// The online-softmax row state (m, l, a) and its merge ⊕ (SPEC.md §1):
+// The online-softmax row state (m, l, a) and its merge ⊕ (FlashAttention's streaming softmax):
 //   (m_A, l_A, a_A) ⊕ (m_B, l_B, a_B) = (m, l_A e^{m_A−m} + l_B e^{m_B−m}, a_A e^{m_A−m} + a_B e^{m_B−m}),
 //   m = max(m_A, m_B). Associative, commutative; the empty state (−inf, 0, 0) is its identity.
 // The same operator serves split-KV decode, cascade (shared-prefix) attention and the Aaren scan.
@@ -11,23 +11,27 @@
 
 namespace attune {
 
+/// −∞ as a float: the LSE of a row with no visible key, the max of an empty state.
 inline constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
+/// The (m, l) part of a row's online-softmax state; the accumulator a is kept alongside by the
+/// caller. The default state (−inf, 0) is empty, the identity of ⊕.
 struct row_state {
-    float m = neg_inf;  // running max of the scores seen
-    float l = 0.0f;     // Σ exp(s − m)
-    bool empty() const noexcept { return l == 0.0f; }
-    // Natural-log sum-exp of the scores seen; −inf for an empty row, NaN when a NaN was seen.
+    float m = neg_inf;  ///< running max of the scores seen
+    float l = 0.0f;     ///< Σ exp(s − m)
+    bool empty() const noexcept { return l == 0.0f; }  ///< whether no score was seen
+    /// Natural-log sum-exp of the scores seen; −inf for an empty row, NaN when a NaN was seen.
     float lse() const noexcept { return l == 0.0f ? neg_inf : m + std::log(l); }
 };
 
-// Weights to apply to each side's accumulator when merging; returns the merged state.
+/// Weights to apply to each side's accumulator when merging; returns the merged state.
 struct merge_weights {
-    row_state state;
-    float wa;
-    float wb;
+    row_state state;  ///< the merged state
+    float wa;         ///< weight of the first operand's accumulator
+    float wb;         ///< weight of the second operand's accumulator
 };
 
+/// The ⊕ of two states: the merged state and the weights e^{m_A−m}, e^{m_B−m} for their accumulators.
 inline merge_weights merge_coefficients(row_state a, row_state b) noexcept {
     const float m = a.m > b.m ? a.m : b.m;
     if (m == neg_inf) return {row_state{}, 0.0f, 0.0f};
@@ -42,7 +46,7 @@ inline merge_weights merge_coefficients(row_state a, row_state b) noexcept {
     return {row_state{m, lx * wx + ly * wy}, wa, wb};
 }
 
-// a ⊕= b for a row of n accumulator values (operands ordered as in merge_coefficients).
+/// a ⊕= b for a row of n accumulator values (operands ordered as in merge_coefficients).
 inline void merge_into(row_state& a, float* acc_a, row_state b, const float* acc_b, index_t n) noexcept {
     const merge_weights w = merge_coefficients(a, b);
     const bool b_first = b.m > a.m;

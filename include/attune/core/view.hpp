@@ -13,16 +13,21 @@
 
 namespace attune {
 
+/// A non-owning 4-D strided view [batch, heads, tokens, dim] of T (float, bf16 or half, possibly
+/// const). The last dimension is contiguous; the strides of the other three count elements and may
+/// be anything, including 0 (broadcast) and negative.
 template <class T>
 class tensor_view {
 public:
-    using element_type = T;
-    using value_type = std::remove_const_t<T>;
+    using element_type = T;                     ///< T, with its const
+    using value_type = std::remove_const_t<T>;  ///< T without const
     static_assert(is_storage_type_v<T>, "attune::tensor_view: element type must be float, Eigen::bfloat16 or Eigen::half");
 
+    /// An empty view (null data, shape 0).
     tensor_view() = default;
 
-    // shape = {batch, heads, tokens, dim}; strides (in elements) for the first three dimensions.
+    /// A view of `data` with shape {batch, heads, tokens, dim} and strides (in elements) of the
+    /// first three dimensions; throws attune::error on a negative shape or a size that overflows.
     tensor_view(T* data, std::array<index_t, 4> shape, std::array<index_t, 3> strides)
         : data_(data), shape_(shape), strides_(strides) {
         for (int i = 0; i < 4; ++i) detail::require(shape_[i] >= 0, "view dimension ", i, " is negative (", shape_[i], ")");
@@ -39,28 +44,29 @@ public:
         }
     }
 
-    // A view of T converts to a view of const T, as a pointer does.
+    /// A view of T converts to a view of const T, as a pointer does.
     template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
     tensor_view(const tensor_view<U>& other)
         : data_(other.data()), shape_(other.shape()), strides_(other.strides()), size_(other.size()) {}
 
-    T* data() const noexcept { return data_; }
-    const std::array<index_t, 4>& shape() const noexcept { return shape_; }
-    const std::array<index_t, 3>& strides() const noexcept { return strides_; }
-    index_t batch() const noexcept { return shape_[0]; }
-    index_t heads() const noexcept { return shape_[1]; }
-    index_t tokens() const noexcept { return shape_[2]; }
-    index_t dim() const noexcept { return shape_[3]; }
-    index_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return data_ == nullptr; }
+    T* data() const noexcept { return data_; }                                   ///< element (0, 0, 0, 0)
+    const std::array<index_t, 4>& shape() const noexcept { return shape_; }      ///< {batch, heads, tokens, dim}
+    const std::array<index_t, 3>& strides() const noexcept { return strides_; }  ///< of batch, heads, tokens
+    index_t batch() const noexcept { return shape_[0]; }                         ///< shape()[0]
+    index_t heads() const noexcept { return shape_[1]; }                         ///< shape()[1]
+    index_t tokens() const noexcept { return shape_[2]; }                        ///< shape()[2]
+    index_t dim() const noexcept { return shape_[3]; }                           ///< shape()[3]
+    index_t size() const noexcept { return size_; }                              ///< number of elements
+    bool empty() const noexcept { return data_ == nullptr; }                     ///< whether data is null
 
-    // Pointer to the contiguous row of `dim()` elements at (b, h, t).
+    /// Pointer to the contiguous row of `dim()` elements at (b, h, t).
     T* row(index_t b, index_t h, index_t t) const noexcept {
         return data_ + b * strides_[0] + h * strides_[1] + t * strides_[2];
     }
+    /// Element d of the row at (b, h, t).
     T& operator()(index_t b, index_t h, index_t t, index_t d) const noexcept { return row(b, h, t)[d]; }
 
-    // The first and one-past-last element addresses this view can touch (for overlap checks).
+    /// The first and one-past-last element addresses this view can touch (for overlap checks).
     std::pair<const void*, const void*> extent() const noexcept {
         if (data_ == nullptr || size() == 0) return {nullptr, nullptr};
         const T* lo = data_;
@@ -87,22 +93,24 @@ inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void
 }
 }  // namespace detail
 
-// PyTorch's contiguous layout: data[b][h][t][d].
+/// A view of PyTorch's contiguous layout, data[b][h][t][d].
 template <class T>
 tensor_view<T> view_bhld(T* data, index_t batch, index_t heads, index_t tokens, index_t dim) {
     return tensor_view<T>(data, {batch, heads, tokens, dim},
                           {detail::checked_product("view_bhld", heads, tokens, dim), detail::checked_product("view_bhld", tokens, dim), dim});
 }
 
-// The inference engines' layout: data[b][t][h][d]; the view still reads [batch, heads, tokens, dim].
+/// A view of the inference engines' layout, data[b][t][h][d]; the view still reads [batch, heads,
+/// tokens, dim].
 template <class T>
 tensor_view<T> view_blhd(T* data, index_t batch, index_t tokens, index_t heads, index_t dim) {
     return tensor_view<T>(data, {batch, heads, tokens, dim},
                           {detail::checked_product("view_blhd", tokens, heads, dim), dim, detail::checked_product("view_blhd", heads, dim)});
 }
 
-// One head held in a row-major Eigen matrix (tokens × dim), e.g. Eigen::Matrix<float, -1, -1,
-// Eigen::RowMajor>, a Map or a Ref of one: no copy, the view aliases the matrix's storage.
+/// A [1, 1, tokens, dim] view of one head held in a row-major Eigen matrix (tokens × dim), e.g.
+/// `Eigen::Matrix<float, -1, -1, Eigen::RowMajor>`, a Map or a Ref of one: no copy, the view
+/// aliases the matrix's storage.
 template <class Derived>
 auto view_of(Eigen::PlainObjectBase<Derived>& m) {
     using Scalar = typename Derived::Scalar;
@@ -110,6 +118,7 @@ auto view_of(Eigen::PlainObjectBase<Derived>& m) {
                   "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
     return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
+/// A read-only view of one head held in a const row-major Eigen matrix.
 template <class Derived>
 auto view_of(const Eigen::PlainObjectBase<Derived>& m) {
     using Scalar = typename Derived::Scalar;
@@ -117,6 +126,7 @@ auto view_of(const Eigen::PlainObjectBase<Derived>& m) {
                   "attune::view_of: the matrix must be row-major (tokens × dim, dim contiguous)");
     return tensor_view<const Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
+/// A view of one head held in a row-major Eigen::Map (its inner stride must be 1).
 template <class PlainType, int Options, class StrideType>
 auto view_of(const Eigen::Map<PlainType, Options, StrideType>& m) {
     using Scalar = std::remove_pointer_t<decltype(m.data())>;
@@ -124,6 +134,7 @@ auto view_of(const Eigen::Map<PlainType, Options, StrideType>& m) {
     detail::require(m.colStride() == 1 || m.cols() == 1, "view_of: the matrix's dim axis must be contiguous (inner stride 1)");
     return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
+/// A view of one head held in a row-major Eigen::Ref (its inner stride must be 1).
 template <class PlainType, int Options, class StrideType>
 auto view_of(const Eigen::Ref<PlainType, Options, StrideType>& m) {
     using Scalar = std::remove_pointer_t<decltype(m.data())>;
@@ -132,7 +143,7 @@ auto view_of(const Eigen::Ref<PlainType, Options, StrideType>& m) {
     return tensor_view<Scalar>(m.data(), {1, 1, m.rows(), m.cols()}, {0, 0, m.rowStride()});
 }
 
-// Row-major matrix aliases for users who keep one head per Eigen matrix.
+/// Row-major Eigen matrix of T (tokens × dim), for users who keep one head per matrix.
 template <class T>
 using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 

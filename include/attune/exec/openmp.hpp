@@ -9,16 +9,21 @@
 
 namespace attune {
 
-// Hint that every item costs the same (decode's key splits): an executor may then give each
-// worker a fixed share, so repeated calls touch the same data from the same core.
+/// Hint that every item costs the same (decode's key splits): an executor may then give each
+/// worker a fixed share, so repeated calls touch the same data from the same core.
 struct uniform_work_t {};
+/// The uniform-work hint's value, passed as parallel_for's third argument.
 inline constexpr uniform_work_t uniform_work{};
 
-// `threads` threads (0: OpenMP's default). Dynamic scheduling, because causal items differ in cost.
+/// Runs items on `threads` OpenMP threads (0: OpenMP's default), the default executor. Dynamic
+/// scheduling, because causal items differ in cost.
 struct openmp_executor {
-    int threads = 0;
+    int threads = 0;  ///< threads to use; 0: OpenMP's default (omp_get_max_threads())
+    /// OpenMP's default number of threads.
     openmp_executor() = default;
+    /// `n` threads (0: OpenMP's default).
     explicit openmp_executor(int n) : threads(n) {}
+    /// How many items may run at once (1 in a build without OpenMP).
     index_t workers() const noexcept {
 #if defined(_OPENMP)
         return threads > 0 ? threads : omp_get_max_threads();
@@ -26,10 +31,10 @@ struct openmp_executor {
         return 1;
 #endif
     }
-    // The team is always workers() threads (those without an item idle through the region), so
-    // consecutive regions and calls reuse one OpenMP team instead of resizing it. With the
-    // one-region split merge (kernel/driver.hpp), decode Lk 1024 at 16 threads on the Xeon went
-    // from 0.55 to 0.043 ms (bench/RESULTS.md, run 4).
+    /// Calls f(i) for every i in [0, n). The team is always workers() threads (those without an
+    /// item idle through the region), so consecutive regions and calls reuse one OpenMP team
+    /// instead of resizing it, which decode at many threads depends on; measurements in
+    /// bench/RESULTS.md.
     template <class F>
     void parallel_for(index_t n, F&& f) const {
         const int t = static_cast<int>(workers());
@@ -42,6 +47,7 @@ struct openmp_executor {
 #endif
         for (index_t i = 0; i < n; ++i) f(i);
     }
+    /// The same with static scheduling, for items of equal cost.
     template <class F>
     void parallel_for(index_t n, F&& f, uniform_work_t) const {
         const int t = static_cast<int>(workers());
@@ -56,6 +62,7 @@ struct openmp_executor {
     }
 };
 
+/// The executor attune's entry points use when the caller gives none.
 using default_executor = openmp_executor;
 
 }  // namespace attune

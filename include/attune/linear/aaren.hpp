@@ -1,5 +1,6 @@
 #pragma once
-// Attention as an RNN (Aaren, SPEC.md §1): softmax attention of one fixed query per head over a
+// Attention as an RNN (Aaren: Feng et al., "Attention as an RNN", 2024): softmax attention of one
+// fixed query per head over a
 // stream of keys. The output after key t, o_t = Σ_{j≤t} e^{s_j} v_j / Σ_{j≤t} e^{s_j} with
 // s_j = τ·q·k_j, is the prefix scan of the leaves (s_j, 1, v_j) under the ⊕ of core/row_state.hpp —
 // the same operator split-KV decode and cascade merging use.
@@ -24,15 +25,18 @@
 
 namespace attune::linear {
 
+/// Options of aaren_update and aaren_scan.
 struct aaren_options {
-    float scale = 0.0f;   // τ; 0 means 1/√dk
-    index_t block = 256;  // tokens per block of the parallel scan
+    float scale = 0.0f;   ///< τ; 0 means 1/√dk
+    index_t block = 256;  ///< tokens per block of the parallel scan
 };
 
-// Per (batch, query head): the row state (m, l) and the accumulator a (dv floats).
+/// Per (batch, query head): the row state (m, l) and the accumulator a (dv floats).
 class aaren_state {
 public:
+    /// An empty, shapeless state (aaren_update refuses it).
     aaren_state() = default;
+    /// The empty state (−inf, 0, 0) for `batch` × `heads` query rows with value dim `dv`.
     aaren_state(index_t batch, index_t heads, index_t dv) : batch_(batch), heads_(heads), dv_(dv) {
         attune::detail::require(batch > 0 && heads > 0 && dv > 0, "linear::aaren_state: batch (", batch, "), heads (", heads,
                                 ") and dv (", dv, ") must all be > 0");
@@ -41,14 +45,19 @@ public:
                                        "linear::aaren_state: batch × heads × dv");
         attune::detail::checked_assign(rows_, rows, row_state{}, "linear::aaren_state: batch × heads");
     }
-    index_t batch() const noexcept { return batch_; }
-    index_t heads() const noexcept { return heads_; }
-    index_t dv() const noexcept { return dv_; }
-    bool empty() const noexcept { return rows_.empty(); }
+    index_t batch() const noexcept { return batch_; }       ///< batch size
+    index_t heads() const noexcept { return heads_; }       ///< query heads
+    index_t dv() const noexcept { return dv_; }             ///< value head dim
+    bool empty() const noexcept { return rows_.empty(); }   ///< whether the state has no shape
+    /// The (m, l) state of batch b, query head h.
     row_state& row(index_t b, index_t h) noexcept { return rows_[static_cast<std::size_t>(b * heads_ + h)]; }
+    /// The (m, l) state of batch b, query head h, read-only.
     const row_state& row(index_t b, index_t h) const noexcept { return rows_[static_cast<std::size_t>(b * heads_ + h)]; }
+    /// The accumulator a (dv floats) of batch b, query head h.
     float* acc(index_t b, index_t h) noexcept { return acc_.data() + (b * heads_ + h) * dv_; }
+    /// The accumulator a of batch b, query head h, read-only.
     const float* acc(index_t b, index_t h) const noexcept { return acc_.data() + (b * heads_ + h) * dv_; }
+    /// Back to the empty state, keeping the shape.
     void reset() {
         for (auto& r : rows_) r = row_state{};
         for (float& x : acc_) x = 0.0f;
@@ -118,7 +127,8 @@ float aaren_scale(const aaren_options& opt, const tensor_view<const TQ>& q) {
 
 }  // namespace detail
 
-// Incremental form: the keys of k/v (any number, usually 1) continue the state; out gets o_t after each.
+/// Incremental form: the keys of k/v (any number, usually 1) continue the state `st`; out
+/// [B, Hq, n, dv] gets o_t after each key t. q [B, Hq, 1, dk] is the fixed query of each head.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
 void aaren_update(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, aaren_state& st, const aaren_options& opt = {},
                   const Exec& exec = {}) {
@@ -141,7 +151,8 @@ void aaren_update(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, 
     });
 }
 
-// Scan form: out[t] = softmax attention of q over keys 0..t, for every t.
+/// Scan form: out[t] = softmax attention of q over keys 0..t, for every t, computed as a parallel
+/// prefix scan under ⊕ (q [B, Hq, 1, dk], k [B, Hkv, L, dk], v [B, Hkv, L, dv], out [B, Hq, L, dv]).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
 void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const aaren_options& opt = {},
                 const Exec& exec = {}) {

@@ -1,5 +1,6 @@
 #pragma once
-// Kernelised linear attention (SPEC.md §3; options.hpp has the formula, feature_map.hpp the maps):
+// Kernelised linear attention (Katharopoulos et al., "Transformers are RNNs", 2020; options.hpp has
+// the formula, feature_map.hpp the maps):
 //
 //   linear::attention(q, k, v, out);                      non-causal, φ = elu+1, normalised, ε = 1e-6
 //   linear::causal(q, k, v, out, linear::relu{}, {32});   causal, chunked form with chunks of 32 tokens
@@ -35,7 +36,8 @@ inline void check_state(const char* fn, const state& st, index_t batch, index_t 
 
 }  // namespace detail
 
-// Non-causal: every query attends to every key.
+/// Non-causal kernelised linear attention: every query attends to every key,
+/// o_i = φ(q_i)ᵀS / (φ(q_i)ᵀz + ε) with S = Σ_j φ(k_j) v_jᵀ and z = Σ_j φ(k_j) (`map` is φ).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
 void attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const Map& map = {}, const options& opt = {},
                const Exec& exec = {}) {
@@ -52,7 +54,8 @@ void attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, con
     });
 }
 
-// Causal, chunked form, continuing from `st` and leaving it after the last token.
+/// Causal, chunked form, continuing from the state `st` and leaving it after the last token
+/// (Lq == Lk: token i is query i and key i).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
 void prefill(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& st, const Map& map = {},
              const options& opt = {}, const Exec& exec = {}) {
@@ -73,8 +76,8 @@ void prefill(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state
     st.add_tokens(q.tokens());
 }
 
-// Causal from an empty state (chunked form). The state lives in per-thread scratch: no allocation
-// after the first call of a shape.
+/// Causal from an empty state (chunked form). The state lives in per-thread scratch: no allocation
+/// after the first call of a shape.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
 void causal(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const Map& map = {}, const options& opt = {},
             const Exec& exec = {}) {
@@ -96,8 +99,8 @@ void causal(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const 
         });
 }
 
-// Recurrent form: the tokens of q/k/v (usually 1) are folded into `st` one at a time, each output
-// read right after its own token. Allocation-free after the first call of a shape.
+/// Recurrent form: the tokens of q/k/v (usually 1) are folded into `st` one at a time, each output
+/// read right after its own token. Allocation-free after the first call of a shape.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
 void step(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& st, const Map& map = {},
           const options& opt = {}, const Exec& exec = {}) {

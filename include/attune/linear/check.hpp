@@ -91,8 +91,8 @@ void check_per_token(const char* fn, const char* name, const G& g, index_t batch
 
 namespace attune::linear {
 
-// A [batch, heads, tokens, 1] view over contiguous float [batch][heads][tokens] (per-token scalars:
-// gated delta's log-gates g and β).
+/// A [batch, heads, tokens, 1] view over contiguous float [batch][heads][tokens] (per-token scalars:
+/// gated delta's log-gates g and β).
 template <class T>
 tensor_view<T> token_scalars(T* data, index_t batch, index_t heads, index_t tokens) {
     return tensor_view<T>(data, {batch, heads, tokens, 1}, {attune::detail::checked_product("token_scalars", heads, tokens), tokens, 1});

@@ -1,5 +1,6 @@
 #pragma once
-// Feature maps φ of kernelised linear attention (SPEC.md §3), applied element-wise to q and k.
+// Feature maps φ of kernelised linear attention (Katharopoulos et al., "Transformers are RNNs",
+// 2020), applied element-wise to q and k.
 //
 // A feature map is a small struct with `float operator()(float x) const`. It may also offer
 // `template <class A> xsimd::batch<float, A> operator()(const xsimd::batch<float, A>&) const`;
@@ -20,11 +21,12 @@
 
 namespace attune::linear {
 
-// elu(x) + 1 = x + 1 for x > 0, e^x otherwise: positive, so the normaliser φ(q)·z never vanishes
-// (Katharopoulos et al.). Vector form: simd::exp_nonpositive (the
-// exponent is ≤ 0 there), ≤ 2 ULP.
+/// elu(x) + 1 = x + 1 for x > 0, e^x otherwise: positive, so the normaliser φ(q)·z never vanishes
+/// (Katharopoulos et al.). Vector form: simd::exp_nonpositive (the exponent is ≤ 0 there), ≤ 2 ULP.
 struct elu_plus_one {
+    /// φ(x).
     float operator()(float x) const { return x > 0.0f ? x + 1.0f : std::exp(x); }
+    /// φ applied to a vector of floats.
     template <class A>
     xsimd::batch<float, A> operator()(const xsimd::batch<float, A>& x) const {
         using fb = xsimd::batch<float, A>;
@@ -32,9 +34,11 @@ struct elu_plus_one {
     }
 };
 
-// max(x, 0). Rows whose features are all zero have nothing to attend to: their output is zero.
+/// max(x, 0). Rows whose features are all zero have nothing to attend to: their output is zero.
 struct relu {
+    /// φ(x).
     float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
+    /// φ applied to a vector of floats.
     template <class A>
     xsimd::batch<float, A> operator()(const xsimd::batch<float, A>& x) const {
         using fb = xsimd::batch<float, A>;
@@ -42,18 +46,22 @@ struct relu {
     }
 };
 
-// φ(x) = x (the unnormalised linear attention / InLine's map).
+/// φ(x) = x (the unnormalised linear attention / InLine's map).
 struct identity {
+    /// φ(x).
     float operator()(float x) const { return x; }
+    /// φ applied to a vector of floats.
     template <class A>
     xsimd::batch<float, A> operator()(const xsimd::batch<float, A>& x) const {
         return x;
     }
 };
 
-// σ(x) = 1/(1 + e^{−x}) (Flowformer's map). Vector form: simd::sigmoid, ≤ 4 ULP.
+/// σ(x) = 1/(1 + e^{−x}) (Flowformer's map). Vector form: simd::sigmoid, ≤ 4 ULP.
 struct sigmoid_map {
+    /// φ(x).
     float operator()(float x) const { return 1.0f / (1.0f + std::exp(-x)); }
+    /// φ applied to a vector of floats.
     template <class A>
     xsimd::batch<float, A> operator()(const xsimd::batch<float, A>& x) const {
         return simd::sigmoid(x);

@@ -1,9 +1,10 @@
 #pragma once
-// InLine attention (injective linear attention, Han et al. 2024; SPEC.md §3), non-causal, per
+// InLine attention (injective linear attention: Han et al., "Bridging the Divide: Reconsidering
+// Softmax and Linear Attention", 2024), non-causal, per
 // (batch, query head), N keys, kernel weight c = scale/N (the authors' code: scale = 1/√d, φ = identity):
 //   w_ij = c·(φq_i·φk_j − φq_i·k̄) + 1/N,   k̄ = (1/N) Σ_s φk_s     (each row sums to 1; weights may be < 0)
 //   o_i  = c·φq_iᵀ (Σ_j φk_j v_jᵀ) + (1 − c·φq_i·Σ_s φk_s)·v̄,      v̄ = (1/N) Σ_j v_j
-// inline_options{scale, divide_by_tokens}: c = scale/N (default) or c = scale; SPEC's plain form
+// inline_options{scale, divide_by_tokens}: c = scale/N (default) or c = scale; the paper's plain form
 // w_ij = φq_i·φk_j − (1/N)Σ_s φq_i·φk_s + 1/N is scale 1, divide_by_tokens false.
 //
 // inline_local_conv adds InLine's local term, a 3×3 depthwise convolution of V laid out as an
@@ -22,9 +23,10 @@
 
 namespace attune::linear {
 
+/// Options of inline_attention: the kernel weight c = scale/N (default) or c = scale.
 struct inline_options {
-    float scale = 0.0f;            // 0 means 1/√dk
-    bool divide_by_tokens = true;  // c = scale/N (InLine's code); false: c = scale
+    float scale = 0.0f;            ///< 0 means 1/√dk
+    bool divide_by_tokens = true;  ///< c = scale/N (InLine's code); false: c = scale
 };
 
 namespace detail {
@@ -77,6 +79,9 @@ void inline_item(const Map& map, float scale, const inline_options& io, const te
 
 }  // namespace detail
 
+/// InLine attention, non-causal: o_i = c·φq_iᵀ(Σ_j φk_j v_jᵀ) + (1 − c·φq_i·Σ_s φk_s)·v̄ (see the
+/// top of this file), q [B, Hq, Lq, dk], k [B, Hkv, N, dk], v [B, Hkv, N, dv], out [B, Hq, Lq, dv];
+/// `map` is φ (identity, as the authors' code).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = identity, class Exec = default_executor>
 void inline_attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const Map& map = {},
                       const inline_options& io = {}, const Exec& exec = {}) {
@@ -97,7 +102,8 @@ void inline_attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_
     });
 }
 
-// out += 3×3 depthwise conv of v on the grid_h × grid_w token grid (see the top of this file).
+/// out += 3×3 depthwise conv of v on the grid_h × grid_w token grid (see the top of this file);
+/// `kernels_in` is [B, H, dv, 9], one 3×3 kernel per (sample, head, channel).
 template <class Arch = default_arch, class V, class Kern, class O, class Exec = default_executor>
 void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, index_t grid_h, index_t grid_w,
                        const Exec& exec = {}) {

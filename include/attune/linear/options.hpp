@@ -1,5 +1,5 @@
 #pragma once
-// Options of kernelised linear attention (SPEC.md §3, Katharopoulos et al.):
+// Options of kernelised linear attention (Katharopoulos et al., "Transformers are RNNs", 2020):
 //   o_i = φ(q_i)ᵀ S / (φ(q_i)ᵀ z + ε)   normalised (default), S = Σ_j φ(k_j) v_jᵀ, z = Σ_j φ(k_j)
 //   o_i = φ(q_i)ᵀ S                      with normalize = false
 // over all keys (non-causal) or keys j ≤ i (causal). No √d scale: scale q before the call if wanted.
@@ -11,10 +11,11 @@
 
 namespace attune::linear {
 
+/// Options of kernelised linear attention (attention, causal, prefill, step).
 struct options {
-    index_t chunk = 64;     // tokens per chunk of the causal chunked form (any L; the last chunk may be short)
-    bool normalize = true;  // divide by φ(q)ᵀz + eps
-    float eps = 1e-6f;      // added to the normaliser
+    index_t chunk = 64;     ///< tokens per chunk of the causal chunked form (any L; the last chunk may be short)
+    bool normalize = true;  ///< divide by φ(q)ᵀz + eps
+    float eps = 1e-6f;      ///< added to the normaliser
 };
 
 namespace detail {

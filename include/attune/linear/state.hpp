@@ -16,9 +16,13 @@
 
 namespace attune::linear {
 
+/// The recurrent state (S, z) of causal linear attention per (batch, kv head); see the top of this
+/// file.
 class state {
 public:
+    /// A shapeless state (prefill and step refuse it).
     state() = default;
+    /// The zero state for `batch` × `kv_heads` heads, key dim `dk`, value dim `dv`.
     state(index_t batch, index_t kv_heads, index_t dk, index_t dv) : batch_(batch), heads_(kv_heads), dk_(dk), dv_(dv) {
         attune::detail::require(batch > 0 && kv_heads > 0 && dk > 0 && dv > 0, "linear::state: batch (", batch, "), kv heads (",
                                 kv_heads, "), dk (", dk, ") and dv (", dv, ") must all be > 0");
@@ -31,28 +35,34 @@ public:
         attune::detail::checked_assign(data_, attune::detail::checked_product(what, batch, kv_heads, per), 0.0f, what);
     }
 
-    index_t batch() const noexcept { return batch_; }
-    index_t heads() const noexcept { return heads_; }
-    index_t dk() const noexcept { return dk_; }
-    index_t dv() const noexcept { return dv_; }
-    index_t tokens() const noexcept { return tokens_; }  // tokens folded in since construction / reset / restore
-    bool empty() const noexcept { return data_.empty(); }
+    index_t batch() const noexcept { return batch_; }      ///< batch size
+    index_t heads() const noexcept { return heads_; }      ///< kv heads
+    index_t dk() const noexcept { return dk_; }            ///< key head dim
+    index_t dv() const noexcept { return dv_; }            ///< value head dim
+    index_t tokens() const noexcept { return tokens_; }    ///< tokens folded in since construction / reset / restore
+    bool empty() const noexcept { return data_.empty(); }  ///< whether the state has no shape
 
-    // S of (b, h): dk rows of dv values, row stride s_stride(); z: dk values.
+    /// The row stride of S (dv rounded up to the kernels' vector width).
     index_t s_stride() const noexcept { return detail::padded(dv_); }
+    /// S of (b, h): dk rows of dv values, row stride s_stride().
     float* s(index_t b, index_t h) noexcept { return data_.data() + (b * heads_ + h) * per_head(); }
+    /// S of (b, h), read-only.
     const float* s(index_t b, index_t h) const noexcept { return data_.data() + (b * heads_ + h) * per_head(); }
+    /// z of (b, h): dk values.
     float* z(index_t b, index_t h) noexcept { return s(b, h) + dk_ * s_stride(); }
+    /// z of (b, h), read-only.
     const float* z(index_t b, index_t h) const noexcept { return s(b, h) + dk_ * s_stride(); }
 
+    /// Back to the zero state (tokens() 0), keeping the shape.
     void reset() noexcept {
         for (float& x : data_) x = 0.0f;
         tokens_ = 0;
     }
 
-    // Floats in save()'s layout.
+    /// Floats in save()'s layout.
     index_t saved_size() const noexcept { return batch_ * heads_ * (dk_ * dv_ + dk_); }
 
+    /// S and z as a flat array, [batch][kv head]{S[dk][dv], z[dk]}, independent of the SIMD arch.
     std::vector<float> save() const {
         std::vector<float> out(static_cast<std::size_t>(saved_size()));
         float* o = out.data();
@@ -65,7 +75,7 @@ public:
         return out;
     }
 
-    // Sets S and z from save()'s layout; `tokens` is what tokens() reports afterwards.
+    /// Sets S and z from save()'s layout; `tokens` is what tokens() reports afterwards.
     void restore(const std::vector<float>& saved, index_t tokens = 0) {
         attune::detail::require(!empty(), "linear::state::restore: the state has no shape (default-constructed)");
         attune::detail::require(static_cast<index_t>(saved.size()) == saved_size(), "linear::state::restore: ", saved.size(),
@@ -83,6 +93,7 @@ public:
         tokens_ = tokens;
     }
 
+    /// Counts n more tokens folded in (prefill and step call it).
     void add_tokens(index_t n) noexcept { tokens_ += n; }
 
 private:

@@ -9,7 +9,8 @@
 // otherwise (an element is visible when the inner mask, causal by default, sees it). Blocks not
 // listed are invisible; a query block with no entries gives zero rows (LSE −inf).
 //
-// Block coordinates are in absolute positions, bottom-right aligned like every mask (SPEC.md):
+// Block coordinates are in absolute positions, bottom-right aligned like every mask (the last query
+// sits at the last key):
 // query block r holds query positions [r·q_block, (r+1)·q_block) with p = Lk − Lq + i, and kv
 // block c holds keys [c·k_block, (c+1)·k_block). So one layout built for the full sequence serves
 // prefill, chunked prefill and decode alike (a decode query at p = Lk − 1 reads the last block row);
@@ -35,15 +36,26 @@
 
 namespace attune {
 
+/// Block-sparse mask: a CSR list of visible kv blocks per query block, each block full or tested
+/// with the inner mask `Inner` (causal by default); see the top of this file.
 template <class Inner = causal>
 class block_sparse {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
-    enum class block : std::uint8_t { none = 0, partial = 1, full = 2 };
+    /// What the layout says of a (query block, kv block) cell.
+    enum class block : std::uint8_t {
+        none = 0,     ///< not listed: nothing visible
+        partial = 1,  ///< listed: visible where the inner mask sees it
+        full = 2      ///< listed as full: every element visible
+    };
 
-    // Default: no blocks, nothing visible (variant<> keeps a default-constructed copy; no allocation).
+    /// Default: no blocks, nothing visible (variant<> keeps a default-constructed copy; no allocation).
     block_sparse() : grid_(empty_grid()) {}
+    /// A layout of query blocks of `q_block` positions and kv blocks of `k_block` keys: query block
+    /// r lists the kv blocks col_indices[e] for e in [row_offsets[r], row_offsets[r + 1]), entry e full
+    /// when `full[e] != 0`; the partial blocks are tested with `inner`. Throws attune::error on a
+    /// malformed CSR structure.
     block_sparse(index_t q_block, index_t k_block, const std::vector<index_t>& row_offsets, const std::vector<index_t>& col_indices,
                  const std::vector<std::uint8_t>& full, Inner inner = {})
         : grid_(std::make_shared<grid>()), inner_(std::move(inner)) {
@@ -84,12 +96,12 @@ public:
         }
     }
 
-    index_t q_block() const noexcept { return grid_->q_block; }
-    index_t k_block() const noexcept { return grid_->k_block; }
-    index_t q_blocks() const noexcept { return grid_->q_blocks; }
-    index_t k_blocks() const noexcept { return grid_->k_blocks; }
-    const Inner& inner() const noexcept { return inner_; }
-    // The block holding query position p and key j (none outside the layout).
+    index_t q_block() const noexcept { return grid_->q_block; }    ///< query positions per block
+    index_t k_block() const noexcept { return grid_->k_block; }    ///< keys per block
+    index_t q_blocks() const noexcept { return grid_->q_blocks; }  ///< query blocks in the layout
+    index_t k_blocks() const noexcept { return grid_->k_blocks; }  ///< kv blocks in the layout (1 + the largest index)
+    const Inner& inner() const noexcept { return inner_; }         ///< the mask of the partial blocks
+    /// The block holding query position p and key j (none outside the layout).
     block at(index_t p, index_t j) const noexcept {
         const grid& g = *grid_;
         if (p < 0 || j < 0) return block::none;
@@ -98,11 +110,13 @@ public:
         return g.cells[static_cast<std::size_t>(r * g.k_blocks + c)];
     }
 
+    /// Whether query position c.q_pos sees key c.k_pos.
     bool visible(const index_context& c) const {
         const block k = at(c.q_pos, c.k_pos);
         return k == block::full || (k == block::partial && inner_.visible(c));
     }
 
+    /// The class of a tile, from every block it overlaps.
     tile_class classify(const tile_context& t) const {
         const grid& g = *grid_;
         const index_t q_end = g.q_blocks * g.q_block - 1, k_end = g.k_blocks * g.k_block - 1;  // last covered positions
@@ -127,8 +141,8 @@ public:
         return all_full ? tile_class::full : any_visible ? tile_class::partial : tile_class::empty;
     }
 
-    // The layout is in absolute positions and positions past it see nothing, so any (Lq, Lk) is
-    // valid; the inner mask checks its own parameters.
+    /// The layout is in absolute positions and positions past it see nothing, so any (Lq, Lk) is
+    /// valid; the inner mask checks its own parameters.
     template <class Shape>
     void validate(const Shape& p) const {
         detail::validate_policy(inner_, p);

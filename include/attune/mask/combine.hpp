@@ -21,6 +21,7 @@
 namespace attune {
 
 
+/// A key is visible when both masks `A` and `B` see it.
 template <class A, class B>
 struct and_mask {
     static_assert(std::is_same_v<typename A::policy_kind, mask_kind> && std::is_same_v<typename B::policy_kind, mask_kind>,
@@ -28,13 +29,16 @@ struct and_mask {
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
 
-    A a;
-    B b;
+    A a;  ///< the first mask
+    B b;  ///< the second mask
 
-    and_mask() = default;  // when both parts have defaults (variant<> keeps a default copy)
+    and_mask() = default;  ///< when both parts have defaults (variant<> keeps a default copy)
+    /// The intersection of masks `first` and `second`.
     and_mask(A first, B second) : a(std::move(first)), b(std::move(second)) {}
 
+    /// Whether both parts see the key.
     bool visible(const index_context& c) const { return a.visible(c) && b.visible(c); }
+    /// Empty if either part is empty, full if both are full, partial otherwise.
     tile_class classify(const tile_context& t) const {
         const tile_class ca = detail::classify_tile(a, t);
         if (ca == tile_class::empty) return ca;
@@ -42,11 +46,12 @@ struct and_mask {
     }
     template <class AA = A, class BB = B,
               std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
+    /// The intersection of the parts' intervals.
     key_range keys(const index_context& row) const {
         const key_range x = a.keys(row), y = b.keys(row);
         return {detail::max_of(x.first, y.first), detail::min_of(x.last, y.last)};
     }
-    // An interval and a pair of intervals meet in a pair of intervals.
+    /// An interval and a pair of intervals meet in a pair of intervals.
     template <class AA = A, class BB = B,
               std::enable_if_t<(detail::mask_has_keys<AA>::value && detail::mask_has_key_pair<BB>::value) ||
                                    (detail::mask_has_key_pair<AA>::value && detail::mask_has_keys<BB>::value),
@@ -65,7 +70,7 @@ struct and_mask {
             return {meet(x, y.first), meet(x, y.second)};
         }
     }
-    // Every visible key lies in both parts' spans (a part without one spans the whole tile).
+    /// Every visible key lies in both parts' spans (a part without one spans the whole tile).
     template <class AA = A, class BB = B,
               std::enable_if_t<detail::mask_has_span<AA>::value || detail::mask_has_span<BB>::value, int> = 0>
     key_range span(const tile_context& t) const {
@@ -80,6 +85,7 @@ struct and_mask {
         }
         return r;
     }
+    /// Validates both parts.
     template <class Shape>
     void validate(const Shape& p) const {
         detail::validate_policy(a, p);
@@ -87,6 +93,7 @@ struct and_mask {
     }
 };
 
+/// A key is visible when either mask `A` or `B` sees it.
 template <class A, class B>
 struct or_mask {
     static_assert(std::is_same_v<typename A::policy_kind, mask_kind> && std::is_same_v<typename B::policy_kind, mask_kind>,
@@ -94,13 +101,16 @@ struct or_mask {
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
 
-    A a;
-    B b;
+    A a;  ///< the first mask
+    B b;  ///< the second mask
 
-    or_mask() = default;
+    or_mask() = default;  ///< when both parts have defaults
+    /// The union of masks `first` and `second`.
     or_mask(A first, B second) : a(std::move(first)), b(std::move(second)) {}
 
+    /// Whether either part sees the key.
     bool visible(const index_context& c) const { return a.visible(c) || b.visible(c); }
+    /// Full if either part is full, empty if both are empty, partial otherwise.
     tile_class classify(const tile_context& t) const {
         const tile_class ca = detail::classify_tile(a, t);
         if (ca == tile_class::full) return ca;
@@ -108,9 +118,11 @@ struct or_mask {
     }
     template <class AA = A, class BB = B,
               std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
+    /// The two parts' intervals, whose union the row sees.
     key_range_pair key_pair(const index_context& row) const {
         return {a.keys(row), b.keys(row)};
     }
+    /// Validates both parts.
     template <class Shape>
     void validate(const Shape& p) const {
         detail::validate_policy(a, p);

@@ -8,7 +8,8 @@
 // use the id of their position, so chunked prefill and decode need no extra ids). `batches` rows of
 // ids: row b serves batch b (rows past the call's batch are unused); a single row serves every
 // batch. attention() checks both against the call (L = Lk; one row or at least B rows) before any
-// work: ids for another length, or missing rows, would silently mask the wrong keys. A default-constructed mask (no ids) sees nothing at any shape.
+// work: ids for another length, or missing rows, would silently mask the wrong keys. A
+// default-constructed mask (no ids) sees nothing at any shape.
 // Ids need not be sorted or contiguous (a document may be split); tile classification is O(1) per
 // tile when every row of ids is non-decreasing (the usual packing) and O(tile size) otherwise.
 // The mask copies the ids once at construction and shares them between copies (no allocation when
@@ -27,26 +28,29 @@
 
 namespace attune {
 
+/// Document (segment id) mask for packed sequences: key j is visible to query position p iff both
+/// carry the same id (and j ≤ p when causal).
 class document_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
-    using id_type = std::int32_t;
+    using id_type = std::int32_t;  ///< a segment id
 
-    // Default: no ids, nothing visible (variant<> keeps a default-constructed copy; no allocation).
+    /// Default: no ids, nothing visible (variant<> keeps a default-constructed copy; no allocation).
     document_mask() noexcept : data_(empty_data()), causal_(true) {}
-    // ids[b * length + pos], b < batches (contiguous rows).
+    /// `batches` contiguous rows of `length` ids, `ids[b * length + pos]`; causal within a
+    /// document unless `causal` is false. The ids are copied.
     document_mask(const id_type* ids, index_t length, index_t batches = 1, bool causal = true)
         : document_mask(copy_ids(ids, length, batches), length, batches, causal) {}
-    // One row of ids for every batch.
+    /// One row of ids for every batch (copied).
     explicit document_mask(const std::vector<id_type>& ids, bool causal = true)
         : document_mask(ids, static_cast<index_t>(ids.size()), 1, causal) {}
-    // One row per batch; the rows must have one length.
+    /// One row per batch; the rows must have one length.
     explicit document_mask(const std::vector<std::vector<id_type>>& ids, bool causal = true)
         : document_mask(flatten(ids), ids.empty() ? 0 : static_cast<index_t>(ids.front().size()),
                         ids.empty() ? 1 : static_cast<index_t>(ids.size()), causal) {}
 
-    // Documents of the given lengths packed one after the other (ids 0, 1, 2…), for every batch.
+    /// Documents of the given lengths packed one after the other (ids 0, 1, 2…), for every batch.
     static document_mask from_lengths(const std::vector<index_t>& lengths, bool causal = true) {
         std::vector<id_type> ids;
         index_t total = 0;
@@ -61,10 +65,11 @@ public:
         return document_mask(ids, causal);
     }
 
-    index_t length() const noexcept { return data_->length; }
-    index_t batches() const noexcept { return data_->batches; }
-    bool is_causal() const noexcept { return causal_; }
+    index_t length() const noexcept { return data_->length; }    ///< positions per row of ids (must be Lk)
+    index_t batches() const noexcept { return data_->batches; }  ///< rows of ids
+    bool is_causal() const noexcept { return causal_; }          ///< whether causal within a document
 
+    /// Throws attune::error unless the ids cover Lk positions and one or at least B rows.
     template <class Shape>
     void validate(const Shape& p) const {
         if (data_ == empty_data()) return;  // no ids: nothing visible at any shape
@@ -74,6 +79,7 @@ public:
                         " rows of ids for batch ", p.batch, " (one row for every batch, or one per batch)");
     }
 
+    /// Whether query and key positions carry one id (and k_pos ≤ q_pos when causal).
     bool visible(const index_context& c) const noexcept {
         const index_t L = data_->length;
         if (c.q_pos < 0 || c.q_pos >= L || c.k_pos < 0 || c.k_pos >= L) return false;
@@ -82,9 +88,9 @@ public:
         return row != nullptr && row[c.k_pos] == row[c.q_pos];
     }
 
-    // From the same rule: empty when no id is shared by the tile's queries and keys (their id ranges
-    // are disjoint) or every key is after every query (causal); full when all queries and keys carry
-    // one id (and, causal, every key is at or before every query); partial otherwise.
+    /// From the same rule: empty when no id is shared by the tile's queries and keys (their id ranges
+    /// are disjoint) or every key is after every query (causal); full when all queries and keys carry
+    /// one id (and, causal, every key is at or before every query); partial otherwise.
     tile_class classify(const tile_context& t) const noexcept {
         const index_t L = data_->length;
         const id_type* row = row_of(t.batch);

@@ -1,5 +1,6 @@
 #pragma once
-// DuoAttention (SPEC.md §5): every kv head is a retrieval head (full causal attention over the
+// DuoAttention (Xiao et al., "DuoAttention: Efficient Long-Context LLM Inference with Retrieval and
+// Streaming Heads", 2024): every kv head is a retrieval head (full causal attention over the
 // whole cache) or a streaming head (the first `sinks` tokens plus the `recent` newest, the query
 // included: sinks_window(sinks, recent)); deployment defaults S = 64, R = 256. duo_heads is the mask
 // of that choice: classify() answers per kv head, so a streaming head's tiles between its sinks and
@@ -22,15 +23,19 @@
 
 namespace attune {
 
+/// DuoAttention's mask: causal for retrieval kv heads, sinks + window for streaming kv heads.
 class duo_heads {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
 
-    duo_heads() = default;  // no head streams: plain causal
+    duo_heads() = default;  ///< no head streams: plain causal
+    /// kv head h streams iff `streaming_kv_heads[h]` (one entry per kv head of the call), attending
+    /// to its first `sinks` tokens and the `recent` newest (DuoAttention's defaults 64 and 256).
     explicit duo_heads(std::vector<bool> streaming_kv_heads, index_t sinks = 64, index_t recent = 256)
         : streaming_(std::move(streaming_kv_heads)), window_(sinks, recent), chosen_(true) {}
 
+    /// Streaming heads by threshold: head h streams iff alpha[h] < threshold (all finite).
     static std::vector<bool> by_threshold(const std::vector<float>& alpha, float threshold) {
         detail::require(std::isfinite(threshold), "duo_heads::by_threshold: threshold must be finite, got ", threshold);
         require_finite(alpha, "duo_heads::by_threshold: alpha");
@@ -38,6 +43,8 @@ public:
         for (std::size_t h = 0; h < alpha.size(); ++h) s[h] = alpha[h] < threshold;
         return s;
     }
+    /// Streaming heads by quantile: the fraction `sparsity` of heads with the lowest alpha stream
+    /// (ties: lower index first).
     static std::vector<bool> by_sparsity(const std::vector<float>& alpha, double sparsity = 0.5) {
         detail::require(sparsity >= 0.0 && sparsity <= 1.0, "duo_heads: sparsity must be in [0, 1], got ", sparsity);
         require_finite(alpha, "duo_heads::by_sparsity: alpha");
@@ -50,26 +57,32 @@ public:
         return s;
     }
 
+    /// Whether kv head `kv_head` streams.
     bool streaming(index_t kv_head) const noexcept {
         return kv_head < static_cast<index_t>(streaming_.size()) && streaming_[static_cast<std::size_t>(kv_head)];
     }
-    const sinks_window& window() const noexcept { return window_; }
+    const sinks_window& window() const noexcept { return window_; }  ///< the streaming heads' mask
 
+    /// The streaming heads' sinks + window rule or the retrieval heads' causal rule.
     bool visible(const index_context& c) const noexcept {
         return streaming(c.kv_head) ? window_.visible(c) : causal{}.visible(c);
     }
+    /// The tile's class under its kv head's rule.
     tile_class classify(const tile_context& t) const noexcept {
         return streaming(t.kv_head) ? window_.classify(t) : causal{}.classify(t);
     }
+    /// The row's visible keys as two intervals (the second empty for a retrieval head).
     key_range_pair key_pair(const index_context& row) const noexcept {
         if (streaming(row.kv_head)) return window_.key_pair(row);
         return {causal{}.keys(row), key_range{0, -1}};
     }
+    /// The keys of a tile some row may see.
     key_range span(const tile_context& t) const noexcept {
         if (streaming(t.kv_head)) return window_.span(t);
         return {t.k_first, t.k_last < t.q_last ? t.k_last : t.q_last};
     }
 
+    /// Throws attune::error unless a mask built from a list has one class per kv head.
     template <class Shape>
     void validate(const Shape& p) const {
         if (!chosen_) return;  // default: no head streams, plain causal at any head count

@@ -89,20 +89,23 @@ inline constexpr bool covers(const tile_context& t, index_t q0, index_t q1, inde
 }
 
 }  // namespace detail
-// A mask whose visible keys form one interval per row, monotone in the query position: Derived
-// supplies `key_range keys_at(index_t p) const` and inherits every hook from that one rule.
+/// A mask whose visible keys form one interval per row, monotone in the query position: Derived
+/// supplies `key_range keys_at(index_t p) const` and inherits every hook from that one rule.
 template <class Derived>
 class interval_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
 
+    /// The row's visible keys, keys_at(q_pos).
     key_range keys(const index_context& row) const noexcept { return self().keys_at(row.q_pos); }
+    /// Whether k_pos lies in keys_at(q_pos).
     bool visible(const index_context& c) const noexcept { return detail::contains(self().keys_at(c.q_pos), c.k_pos); }
+    /// The tile's class from the intervals of its first and last rows.
     tile_class classify(const tile_context& t) const noexcept {
         return detail::classify_monotone(t, [this](index_t p) { return self().keys_at(p); });
     }
-    // The keys of tile t that any of its rows sees.
+    /// The keys of tile t that any of its rows sees.
     key_range span(const tile_context& t) const noexcept {
         return detail::span_monotone(t, [this](index_t p) { return self().keys_at(p); });
     }

@@ -5,11 +5,12 @@
 
 namespace attune {
 
+/// No mask: every key is visible to every query (the default of variant).
 struct no_mask {
     using policy_kind = mask_kind;
     static constexpr bool is_none = true;
-    constexpr tile_class classify(const tile_context&) const noexcept { return tile_class::full; }
-    constexpr bool visible(const index_context&) const noexcept { return true; }
+    constexpr tile_class classify(const tile_context&) const noexcept { return tile_class::full; }  ///< always full
+    constexpr bool visible(const index_context&) const noexcept { return true; }                    ///< always true
 };
 
 }  // namespace attune

@@ -29,36 +29,43 @@
 
 namespace attune {
 
-// Keys [0, prefix) are visible to every query at position p ≥ prefix (and nothing else): global
-// context columns for the rows after it. One interval per row, monotone in p.
+/// Keys [0, prefix) are visible to every query at position p ≥ prefix (and nothing else): global
+/// context columns for the rows after it. One interval per row, monotone in p.
 class prefix_keys : public interval_mask<prefix_keys> {
 public:
-    prefix_keys() noexcept : prefix_(0) {}
+    prefix_keys() noexcept : prefix_(0) {}  ///< no prefix: nothing visible
+    /// Keys [0, prefix) for every query at p ≥ prefix (prefix ≥ 0).
     explicit prefix_keys(index_t prefix) : prefix_(prefix) {
         detail::require(prefix >= 0, "prefix_keys: prefix length (", prefix, ") must be ≥ 0");
     }
-    index_t prefix() const noexcept { return prefix_; }
+    index_t prefix() const noexcept { return prefix_; }  ///< the prefix length
 
+    /// [0, prefix) for p ≥ prefix, nothing before.
     key_range keys_at(index_t p) const noexcept { return {0, p >= prefix_ ? prefix_ - 1 : -1}; }
 
 private:
     index_t prefix_;
 };
 
+/// A shared context of `prefix` tokens followed by segments that each see the context and
+/// themselves, never each other (see the top of this file).
 class prefix_sharing : public or_mask<document_mask, prefix_keys> {
 public:
-    // Default: empty layout, nothing visible (variant<> keeps a default-constructed copy).
+    /// Default: empty layout, nothing visible (variant<> keeps a default-constructed copy).
     prefix_sharing() : or_mask<document_mask, prefix_keys>(document_mask(), prefix_keys()), prefix_(0), segments_(0) {}
+    /// A context of `prefix` tokens, then segments of `segment_lengths`; causal inside the context
+    /// and each segment unless `causal` is false. The layout must cover Lk positions.
     prefix_sharing(index_t prefix, const std::vector<index_t>& segment_lengths, bool causal = true)
         : or_mask<document_mask, prefix_keys>(document_mask(ids_for(prefix, segment_lengths), causal), prefix_keys(prefix)),
           prefix_(prefix),
           segments_(static_cast<index_t>(segment_lengths.size())) {}
 
-    index_t prefix() const noexcept { return prefix_; }
-    index_t segments() const noexcept { return segments_; }
-    index_t length() const noexcept { return a.length(); }
-    bool is_causal() const noexcept { return a.is_causal(); }
+    index_t prefix() const noexcept { return prefix_; }        ///< the shared context's length
+    index_t segments() const noexcept { return segments_; }    ///< the number of segments
+    index_t length() const noexcept { return a.length(); }     ///< positions the layout covers
+    bool is_causal() const noexcept { return a.is_causal(); }  ///< causal inside context and segments
 
+    /// Throws attune::error unless the layout covers Lk positions.
     template <class Shape>
     void validate(const Shape& p) const {
         if (prefix_ == 0 && segments_ == 0) return;  // the empty layout: nothing visible at any shape

@@ -6,7 +6,7 @@
 //
 //   attune::region_mask m(Lq, Lk, {{0, 256, 0, 12}, {256, 1024, 12, 40}});   // query indices 0..Lq
 //
-// Every mask sees absolute, bottom-right aligned query positions p = Lk − Lq + i (SPEC.md), which
+// Every mask sees absolute, bottom-right aligned query positions p = Lk − Lq + i, which
 // is not what cross-attention users think in; this mask takes query *indices* i ∈ [0, Lq) and
 // converts them with the Lq and Lk given at construction (`region_mask::absolute` takes positions
 // as the engine sees them). The mask is then valid only for that (Lq, Lk): attention() rejects a
@@ -25,29 +25,36 @@
 
 namespace attune {
 
-// Half-open ranges: query rows [q_begin, q_end) × keys [k_begin, k_end).
+/// Half-open ranges: query rows [q_begin, q_end) × keys [k_begin, k_end).
 struct region {
-    index_t q_begin, q_end, k_begin, k_end;
+    index_t q_begin;  ///< first query row
+    index_t q_end;    ///< one past the last query row
+    index_t k_begin;  ///< first key
+    index_t k_end;    ///< one past the last key
 };
 
+/// Region mask for cross-attention: the keys of a list of rectangles are visible, everything else
+/// masked; see the top of this file.
 class region_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
 
-    // Default: no regions, nothing visible (variant<> keeps a default-constructed copy; no allocation).
+    /// Default: no regions, nothing visible (variant<> keeps a default-constructed copy; no allocation).
     region_mask() : lq_(0), lk_(0), rects_(no_rects()), sized_(false) {}
-    // Query ranges are indices 0..lq of the query tensor.
+    /// Visible rectangles `regions`, their query ranges indices 0..lq of the query tensor; valid
+    /// only for calls with Lq = `lq` and Lk = `lk`.
     region_mask(index_t lq, index_t lk, const std::vector<region>& regions) : region_mask(lq, lk, regions, true) {}
 
-    // Query ranges are absolute positions (p = Lk − Lq + i), as visible()/classify() receive them.
+    /// Query ranges are absolute positions (p = Lk − Lq + i), as visible()/classify() receive them.
     static region_mask absolute(index_t lq, index_t lk, const std::vector<region>& regions) {
         return region_mask(lq, lk, regions, false);
     }
 
-    index_t lq() const noexcept { return lq_; }
-    index_t lk() const noexcept { return lk_; }
+    index_t lq() const noexcept { return lq_; }  ///< the Lq the mask was built for
+    index_t lk() const noexcept { return lk_; }  ///< the Lk the mask was built for
 
+    /// Throws attune::error unless the call has the (Lq, Lk) the mask was built for.
     template <class Shape>
     void validate(const Shape& p) const {
         if (!sized_) return;
@@ -55,11 +62,13 @@ public:
                         p.lq, ", ", p.lk, ")");
     }
 
+    /// Whether the element lies inside any rectangle.
     bool visible(const index_context& c) const noexcept {
         for (const rect& r : *rects_)
             if (r.q0 <= c.q_pos && c.q_pos <= r.q1 && r.k0 <= c.k_pos && c.k_pos <= r.k1) return true;
         return false;
     }
+    /// Full when one rectangle holds the tile, empty when none meets it, partial otherwise.
     tile_class classify(const tile_context& t) const noexcept {
         bool meets = false;
         for (const rect& r : *rects_) {

@@ -1,6 +1,6 @@
 #pragma once
-// Shifted-group masks (SPEC.md §4): LongLoRA's S²-Attn without wrap-around, and SinkLoRA's SF with
-// global sink tokens.
+// Shifted-group masks: LongLoRA's S²-Attn without wrap-around (Chen et al., "LongLoRA", 2023), and
+// SinkLoRA's SF with global sink tokens (Zhang, "SinkLoRA", 2024).
 //
 //   attune::shifted_groups(group, heads)            LongLoRA S2: G = group, heads = the query heads
 //   attune::shifted_groups(group, heads, sinks)     SinkLoRA SF: + the first `sinks` tokens for all
@@ -23,29 +23,35 @@
 
 namespace attune {
 
+/// Shifted-group mask: the first half of the query heads attend causally within groups of G
+/// tokens, the second half within groups shifted by G/2; optional global sinks.
 class shifted_groups {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
 
-    // Default: one unbounded group, i.e. causal (variant<> keeps a default-constructed copy).
+    /// Default: one unbounded group, which is causal (variant<> keeps a default-constructed copy).
     shifted_groups() noexcept : group_(unbounded), heads_(1), sinks_(0) {}
+    /// Groups of `group` tokens for `heads` query heads (the call's), plus the first `sinks` tokens
+    /// visible to every head.
     shifted_groups(index_t group, index_t heads, index_t sinks = 0) : group_(group), heads_(heads), sinks_(sinks) {
         detail::require(group >= 1, "shifted_groups: group size (", group, ") must be ≥ 1");
         detail::require(heads >= 1, "shifted_groups: heads (", heads, ") must be ≥ 1");
         detail::require(sinks >= 0, "shifted_groups: sinks (", sinks, ") must be ≥ 0");
     }
+    /// LongLoRA's S²-Attn for sequences of `length` tokens: G = length / 4, no sinks.
     static shifted_groups longlora(index_t length, index_t heads) { return {length / 4 > 0 ? length / 4 : 1, heads, 0}; }
+    /// SinkLoRA's SF: G = length / 4 and `sinks` global tokens (4 by convention).
     static shifted_groups sinklora(index_t length, index_t heads, index_t sinks = 4) {
         return {length / 4 > 0 ? length / 4 : 1, heads, sinks};
     }
 
-    index_t group() const noexcept { return group_; }
-    index_t heads() const noexcept { return heads_; }
-    index_t sinks() const noexcept { return sinks_; }
-    bool is_shifted(index_t q_head) const noexcept { return q_head >= heads_ / 2; }
+    index_t group() const noexcept { return group_; }                                ///< G
+    index_t heads() const noexcept { return heads_; }                                ///< query heads
+    index_t sinks() const noexcept { return sinks_; }                                ///< global sink tokens
+    bool is_shifted(index_t q_head) const noexcept { return q_head >= heads_ / 2; }  ///< whether the head's groups are shifted
 
-    // First key of the (shifted) group holding position p.
+    /// First key of the (shifted) group holding position p.
     index_t segment_start(index_t p, bool shifted) const noexcept {
         if (p < 0) return 0;
         if (group_ == unbounded) return 0;
@@ -53,15 +59,20 @@ public:
         const index_t half = group_ / 2;
         return p < half ? 0 : half + (p - half) / group_ * group_;
     }
+    /// The sinks row p sees.
     key_range sink_keys(index_t p) const noexcept { return {0, detail::min_of(sinks_ - 1, p)}; }
+    /// The keys of row p's (shifted) group up to p.
     key_range group_keys(index_t p, bool shifted) const noexcept { return {segment_start(p, shifted), p}; }
 
+    /// The row's sinks and group keys.
     key_range_pair key_pair(const index_context& c) const noexcept {
         return {sink_keys(c.q_pos), group_keys(c.q_pos, is_shifted(c.q_head))};
     }
+    /// Whether the key is a visible sink or in the row's group.
     bool visible(const index_context& c) const noexcept {
         return detail::contains(sink_keys(c.q_pos), c.k_pos) || detail::contains(group_keys(c.q_pos, is_shifted(c.q_head)), c.k_pos);
     }
+    /// The tile's class over its query heads (the union of both halves' when it straddles them).
     tile_class classify(const tile_context& t) const noexcept {
         const index_t first = detail::max_of(t.q_head_first, 0), last = detail::min_of(t.q_head_last, heads_ - 1);
         const bool plain = first < heads_ / 2, shifted = last >= heads_ / 2;
@@ -72,7 +83,7 @@ public:
         return classify_half(t, shifted);
     }
 
-    // The mask is built for a number of query heads: it must be the call's.
+    /// The mask is built for a number of query heads: it must be the call's.
     template <class Shape>
     void validate(const Shape& s) const {
         if (group_ == unbounded) return;  // one group: causal for every head, whatever their number

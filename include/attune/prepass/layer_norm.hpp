@@ -1,6 +1,7 @@
 #pragma once
 // layer_norm_heads: LayerNorm of every (batch, head, token) row over head_dim, the pre-pass of
-// QK-LayerNorm (SPEC.md §4; ViT-22B, OLMo-style query/key normalisation):
+// QK-LayerNorm (Dehghani et al., "Scaling Vision Transformers to 22 Billion Parameters", 2023;
+// OLMo-style query/key normalisation):
 //   y = (x − μ) / √(σ² + ε) · γ + β,   μ, σ² the row's mean and population variance,
 // γ and β optional [dim] vectors (1 and 0 when null), ε 1e-6 by default. Computed in float: the mean
 // shifted by the row's first value, σ² from a centred second pass (no cancellation); storage float,
@@ -20,10 +21,11 @@
 
 namespace attune {
 
+/// LayerNorm parameters over head_dim: y = (x − μ) / √(σ² + ε) · γ + β.
 struct layer_norm {
-    float eps = 1e-6f;
-    const float* weight = nullptr;  // γ: [dim], or null for 1
-    const float* bias = nullptr;    // β: [dim], or null for 0
+    float eps = 1e-6f;              ///< ε, > 0
+    const float* weight = nullptr;  ///< γ: [dim], or null for 1
+    const float* bias = nullptr;    ///< β: [dim], or null for 0
 };
 
 namespace detail {
@@ -68,6 +70,8 @@ inline kernel::buffer& layer_norm_scratch() {
 
 }  // namespace detail
 
+/// LayerNorm of every (batch, head, token) row of `in` over head_dim into `out` (same shape; `out`
+/// may be `in` itself, exactly), with the parameters `ln`.
 template <class Arch = default_arch, class TI, class TO, class Exec = default_executor>
 void layer_norm_heads(tensor_view<TI> in, tensor_view<TO> out, const layer_norm& ln = {}, const Exec& exec = {}) {
     static_assert(!std::is_const_v<TO>, "attune::layer_norm_heads: out must be a view of non-const elements");

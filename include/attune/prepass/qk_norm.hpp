@@ -13,11 +13,12 @@
 
 namespace attune {
 
+/// Which of q and k qk_norm_attention normalises, and with which LayerNorm parameters.
 struct qk_layernorm {
-    layer_norm q{};  // ε 1e-6, γ/β optional
-    layer_norm k{};
-    bool normalise_q = true;
-    bool normalise_k = true;
+    layer_norm q{};           ///< the queries' LayerNorm (ε 1e-6, γ/β optional)
+    layer_norm k{};           ///< the keys' LayerNorm
+    bool normalise_q = true;  ///< normalise the queries
+    bool normalise_k = true;  ///< normalise the keys (false when the cache holds normalised keys)
 };
 
 namespace detail {
@@ -41,6 +42,8 @@ tensor_view<const float> normalised_copy(const tensor_view<T>& x, kernel::buffer
 
 }  // namespace detail
 
+/// attune::attention(q, k, v, out, var, opt, exec) on LayerNorm-normalised copies of q and/or k
+/// (as `norm` says).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
 void qk_norm_attention(const Q& q, const K& k, const V& v, const O& out, const qk_layernorm& norm, const Var& var = {},
                        const options& opt = {}, const Exec& exec = {}) {

@@ -1,6 +1,6 @@
 #pragma once
 // Retrieval-score probe (Wu et al., "Retrieval Head Mechanistically Explains Long-Context
-// Factuality", SPEC.md §5): run it over the decode steps of a needle-in-a-haystack prompt to find
+// Factuality", 2024): run it over the decode steps of a needle-in-a-haystack prompt to find
 // the heads that copy from the context. At each step, a head "retrieves" when the token being
 // generated occurs in the needle and the key the head attends most (the largest score: softmax is
 // monotone) is a needle position holding that token; the head's score is the fraction of needle
@@ -24,8 +24,11 @@
 
 namespace attune {
 
+/// Retrieval-score probe (Wu et al., 2024): scores each query head by the fraction of needle
+/// positions it has copied from over the observed decode steps.
 class retrieval_probe {
 public:
+    /// A probe of `q_heads` query heads for a needle at key positions `needle_positions`.
     retrieval_probe(index_t q_heads, std::vector<index_t> needle_positions) : heads_(q_heads), needle_(std::move(needle_positions)) {
         detail::require(q_heads > 0, "retrieval_probe: q_heads must be > 0, got ", q_heads);
         detail::require(!needle_.empty(), "retrieval_probe: the needle has no positions");
@@ -38,9 +41,9 @@ public:
                            [&] { hit_.assign(heads, std::vector<bool>(needle_.size(), false)); });
     }
 
-    // One decode step: q [1, Hq, 1, dk] (the new token's queries), k [1, Hkv, Lk, dk] (the cache
-    // with the context), tokens[j] the token id at key position j (Lk of them), generated the id
-    // the model emits at this step. Returns the heads that retrieved at this step.
+    /// One decode step: q [1, Hq, 1, dk] (the new token's queries), k [1, Hkv, Lk, dk] (the cache
+    /// with the context), tokens[j] the token id at key position j (Lk of them), generated the id
+    /// the model emits at this step. Returns the heads that retrieved at this step.
     template <class Arch = default_arch, class TQ, class TK>
     std::vector<index_t> observe(const tensor_view<TQ>& q, const tensor_view<TK>& k, const std::vector<int>& tokens, int generated) {
         detail::require(q.batch() == 1 && k.batch() == 1 && q.tokens() == 1, "retrieval_probe::observe: q must be [1, Hq, 1, dk] and k [1, Hkv, Lk, dk]");
@@ -77,7 +80,7 @@ public:
         return retrieved;
     }
 
-    // Per query head: the fraction of needle positions it has copied from.
+    /// Per query head: the fraction of needle positions it has copied from.
     std::vector<float> scores() const {
         std::vector<float> s(static_cast<std::size_t>(heads_));
         for (std::size_t h = 0; h < s.size(); ++h)

@@ -23,16 +23,22 @@
 
 namespace attune::reference {
 
-// [batch][heads][tokens][dim] in double, plus one LSE per row.
+/// [batch][heads][tokens][dim] in double, plus one LSE per row.
 struct result {
-    index_t batch = 0, heads = 0, tokens = 0, dim = 0;
-    std::vector<double> out;
-    std::vector<double> lse;
+    index_t batch = 0;        ///< B
+    index_t heads = 0;        ///< query heads
+    index_t tokens = 0;       ///< Lq
+    index_t dim = 0;          ///< dv
+    std::vector<double> out;  ///< the outputs, [batch][heads][tokens][dim]
+    std::vector<double> lse;  ///< one LSE per row, [batch][heads][tokens]
+    /// Output element (b, h, t, d).
     double& at(index_t b, index_t h, index_t t, index_t d) { return out[((b * heads + h) * tokens + t) * dim + d]; }
+    /// Output element (b, h, t, d), by value.
     double at(index_t b, index_t h, index_t t, index_t d) const { return out[((b * heads + h) * tokens + t) * dim + d]; }
+    /// The LSE of row (b, h, t).
     double lse_at(index_t b, index_t h, index_t t) const { return lse[(b * heads + h) * tokens + t]; }
-    // A result of the given shape to be filled piece by piece: zeros, LSE −inf. Sizes that wrap or
-    // cannot be allocated are an attune::error.
+    /// A result of the given shape to be filled piece by piece: zeros, LSE −inf. Sizes that wrap or
+    /// cannot be allocated are an attune::error.
     static result zeros(index_t B, index_t H, index_t L, index_t D) {
         detail::require(B >= 0 && H >= 0 && L >= 0 && D >= 0, "reference::result: negative shape [", B, ", ", H, ", ", L, ", ", D, "]");
         result r;
@@ -44,6 +50,7 @@ struct result {
     }
 };
 
+/// Head (b, h) of a view as a tokens × dim double matrix.
 template <class T>
 Eigen::MatrixXd to_matrix(const tensor_view<T>& x, index_t b, index_t h) {
     Eigen::MatrixXd m(x.tokens(), x.dim());
@@ -52,8 +59,8 @@ Eigen::MatrixXd to_matrix(const tensor_view<T>& x, index_t b, index_t h) {
     return m;
 }
 
-// Σ_j p_j·v_j over the visible keys only: a NaN in a value row reaches exactly the rows that see it
-// (a product with the whole V would spread it through 0·NaN to rows that cannot).
+/// Σ_j p_j·v_j over the visible keys only: a NaN in a value row reaches exactly the rows that see it
+/// (a product with the whole V would spread it through 0·NaN to rows that cannot).
 inline Eigen::VectorXd visible_sum(const Eigen::MatrixXd& V, const Eigen::VectorXd& p, const std::vector<bool>& vis) {
     Eigen::VectorXd o = Eigen::VectorXd::Zero(V.cols());
     for (index_t j = 0; j < V.rows(); ++j)
@@ -61,8 +68,8 @@ inline Eigen::VectorXd visible_sum(const Eigen::MatrixXd& V, const Eigen::Vector
     return o;
 }
 
-// The shape relations attune::attention requires (the reference is public: a mismatch is an
-// attune::error naming the argument, not a division by zero or a read past a matrix).
+/// The shape relations attune::attention requires (the reference is public: a mismatch is an
+/// attune::error naming the argument, not a division by zero or a read past a matrix).
 template <class TQ, class TK, class TV>
 void check_shapes(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, double scale) {
     using detail::require;
@@ -80,7 +87,8 @@ void check_shapes(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tens
     require(std::isfinite(scale) && scale >= 0.0, "reference::attention: scale must be finite and ≥ 0, got ", scale);
 }
 
-// scale 0 means 1/√dk, as in attune::attention.
+/// Attention of q, k, v under variant `var_in`, in double, materialising the score matrix; `scale`
+/// is τ (0 means 1/√dk, as in attune::attention).
 template <class Var = variant<>, class TQ, class TK, class TV>
 result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {},
                  double scale = 0.0) {

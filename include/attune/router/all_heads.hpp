@@ -5,10 +5,11 @@
 
 namespace attune {
 
+/// The default router: every row runs, gate 1.
 struct all_heads {
     using policy_kind = router_kind;
     static constexpr bool is_none = true;
-    constexpr float gate(const row_context&) const noexcept { return 1.0f; }
+    constexpr float gate(const row_context&) const noexcept { return 1.0f; }  ///< always 1
 };
 
 }  // namespace attune

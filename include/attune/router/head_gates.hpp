@@ -1,5 +1,5 @@
 #pragma once
-// Static per-head gates (SPEC.md §5): head h's output is multiplied by gates[h]; a gate of 0 prunes
+// Static per-head gates: head h's output is multiplied by gates[h]; a gate of 0 prunes
 // the head (PH3: its rows are not computed, output zeros), α on chosen heads is VHR's
 // amplification. `pruned(H, heads)` and `scaled(H, heads, α)` build the two common tables.
 // One gate per query head of the call, each finite (any sign): attune::error naming gates otherwise.
@@ -13,19 +13,26 @@
 
 namespace attune {
 
+/// Static per-head gates: query head h's output is multiplied by gates[h]; 0 prunes the head.
 struct head_gates {
     using policy_kind = router_kind;
     static constexpr bool is_none = false;
-    std::vector<float> gates;  // one per query head
+    std::vector<float> gates;  ///< one per query head
 
+    /// No gates (valid only for a call with no query heads).
     head_gates() = default;
+    /// One finite gate per query head of the call.
     explicit head_gates(std::vector<float> g) : gates(std::move(g)) { check_values(); }
 
+    /// Gates 1 for `q_heads` query heads except the listed `heads`, pruned (gate 0).
     static head_gates pruned(index_t q_heads, const std::vector<index_t>& heads) { return with(q_heads, heads, 0.0f); }
+    /// Gates 1 for `q_heads` query heads except the listed `heads`, scaled by `alpha` (VHR: 2).
     static head_gates scaled(index_t q_heads, const std::vector<index_t>& heads, float alpha) { return with(q_heads, heads, alpha); }
 
+    /// The gate of the row's query head.
     float gate(const row_context& row) const noexcept { return gates[static_cast<std::size_t>(row.q_head)]; }
 
+    /// Throws attune::error unless there is one finite gate per query head.
     template <class Shape>
     void validate(const Shape& p) const {
         detail::require(static_cast<index_t>(gates.size()) == p.q_heads, "head_gates: ", gates.size(), " gates for ", p.q_heads,

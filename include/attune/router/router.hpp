@@ -1,5 +1,5 @@
 #pragma once
-// What the tile engine asks of a head router (SPEC.md §5): for every query row — (batch, query
+// What the tile engine asks of a head router: for every query row — (batch, query
 // head, query index i in [0, Lq), absolute position) — a gate g that multiplies the row's output.
 //   g = 0   the row is inactive: not computed at all, its output is zeros and its LSE −inf
 //           (PH3 pruning, MoH's unselected heads);
@@ -21,12 +21,12 @@
 
 namespace attune {
 
-// One query row as a router sees it.
+/// One query row as a router sees it.
 struct row_context {
-    index_t batch;
-    index_t q_head;
-    index_t q_index;  // query token index in [0, Lq)
-    index_t q_pos;    // absolute position (bottom-right: Lk − Lq + q_index)
+    index_t batch;    ///< batch index
+    index_t q_head;   ///< query head
+    index_t q_index;  ///< query token index in [0, Lq)
+    index_t q_pos;    ///< absolute position (bottom-right: Lk − Lq + q_index)
 };
 
 namespace detail {

@@ -1,5 +1,7 @@
 #pragma once
-// Per-(token, head) gates: MoH's mixture of heads and BAM-style soft mixtures (SPEC.md §5).
+// Per-(token, head) gates: MoH's mixture of heads (Jin et al., "MoH: Multi-Head Attention as
+// Mixture-of-Head Attention", 2024) and BAM-style soft mixtures of attention experts (Zhang et al.,
+// "BAM! Just Like That: Simple and Efficient Parameter Upcycling for Mixture of Experts", 2024).
 // token_gates holds one gate per (batch, query index, query head), [B][Lq][Hq]; a zero gate skips
 // the row. The builders compute it from router logits the caller's model produced:
 //   moh_gates(...)          learned router: shared heads h_s·softmax(W_s x), the top-k of the routed
@@ -24,27 +26,36 @@
 
 namespace attune {
 
+/// One gate per (batch, query index, query head); a zero gate skips the row. Built by moh_gates,
+/// moh_query_norm_gates or soft_mixture_gates, or from the caller's own table.
 struct token_gates {
     using policy_kind = router_kind;
     static constexpr bool is_none = false;
-    std::vector<float> gates;  // [batch][tokens][heads]
-    index_t batch = 0, tokens = 0, heads = 0;
+    std::vector<float> gates;  ///< [batch][tokens][heads]
+    index_t batch = 0;         ///< B of the call
+    index_t tokens = 0;        ///< Lq of the call
+    index_t heads = 0;         ///< Hq of the call
 
-    token_gates() = default;
+    token_gates() = default;  ///< an empty table
+    /// The table `g`, [b][t][h] row-major, of finite gates.
     token_gates(std::vector<float> g, index_t b, index_t t, index_t h) : gates(std::move(g)), batch(b), tokens(t), heads(h) {
         check_table();
     }
 
+    /// The gate of (batch b, token t, head h).
     float& at(index_t b, index_t t, index_t h) { return gates[static_cast<std::size_t>((b * tokens + t) * heads + h)]; }
+    /// The gate of (batch b, token t, head h), by value.
     float at(index_t b, index_t t, index_t h) const { return gates[static_cast<std::size_t>((b * tokens + t) * heads + h)]; }
+    /// The row's gate.
     float gate(const row_context& row) const noexcept { return at(row.batch, row.q_index, row.q_head); }
-    // Fraction of (token, head) rows with a nonzero gate.
+    /// Fraction of (token, head) rows with a nonzero gate.
     double active_fraction() const {
         if (gates.empty()) return 0.0;
         return static_cast<double>(std::count_if(gates.begin(), gates.end(), [](float g) { return g != 0.0f; })) /
                static_cast<double>(gates.size());
     }
 
+    /// Throws attune::error unless the table is [B, Lq, Hq] of the call, all finite.
     template <class Shape>
     void validate(const Shape& p) const {
         check_table();
@@ -85,9 +96,9 @@ inline void softmax_in_place(float* v, index_t n) {
 }
 }  // namespace detail
 
-// MoH with a learned router. Logits are row-major per (batch, token): routed [B][L][Hr],
-// shared [B][L][Hs] (empty when Hs = 0) and split [B][L][2] (empty: α₁ = α₂ = 1).
-// Heads [0, Hs) are the shared ones, [Hs, Hs + Hr) the routed ones.
+/// MoH with a learned router. Logits are row-major per (batch, token): routed [B][L][Hr],
+/// shared [B][L][Hs] (empty when Hs = 0) and split [B][L][2] (empty: α₁ = α₂ = 1).
+/// Heads [0, Hs) are the shared ones, [Hs, Hs + Hr) the routed ones.
 inline token_gates moh_gates(index_t batch, index_t tokens, index_t shared_heads, index_t routed_heads, index_t top_k,
                              const std::vector<float>& routed_logits, const std::vector<float>& shared_logits = {},
                              const std::vector<float>& split_logits = {}) {
@@ -145,8 +156,8 @@ inline token_gates moh_gates(index_t batch, index_t tokens, index_t shared_heads
     return g;
 }
 
-// LLaMA3-MoH's parameter-free router from the queries q [B, H, L, D]: heads [0, shared) always on;
-// of the routed heads, the top_k by ‖q_h‖₂ / std(‖q‖ over routed heads) get gate 1, the rest 0.
+/// LLaMA3-MoH's parameter-free router from the queries q [B, H, L, D]: heads [0, shared) always on;
+/// of the routed heads, the top_k by ‖q_h‖₂ / std(‖q‖ over routed heads) get gate 1, the rest 0.
 template <class T>
 token_gates moh_query_norm_gates(const tensor_view<T>& q, index_t shared_heads, index_t top_k) {
     const index_t B = q.batch(), H = q.heads(), L = q.tokens(), D = q.dim();
@@ -185,8 +196,8 @@ token_gates moh_query_norm_gates(const tensor_view<T>& q, index_t shared_heads, 
     return g;
 }
 
-// BAM-style soft mixture: experts are query heads sharing K/V; gates softmax(logits) over the
-// experts of each (batch, token), logits [B][L][experts]. Sum the gated expert outputs to mix.
+/// BAM-style soft mixture: experts are query heads sharing K/V; gates softmax(logits) over the
+/// experts of each (batch, token), logits [B][L][experts]. Sum the gated expert outputs to mix.
 inline token_gates soft_mixture_gates(index_t batch, index_t tokens, index_t experts, const std::vector<float>& logits) {
     detail::require(batch >= 1, "soft_mixture_gates: batch must be ≥ 1, got ", batch);
     detail::require(tokens >= 0, "soft_mixture_gates: tokens must be ≥ 0, got ", tokens);

@@ -1,5 +1,6 @@
 #pragma once
-// ALiBi (Press et al., SPEC.md §4): a linear bias by distance, one slope m_h per query head h.
+// ALiBi (Press et al., "Train Short, Test Long", 2022): a linear bias by distance, one slope m_h per
+// query head h.
 //   alibi_form::causal     s += −m_h·(p − j)     (the paper's form; under a causal mask p − j ≥ 0)
 //   alibi_form::symmetric  s += −m_h·|p − j|     (the general form; use it for the sigmoid family,
 //                                                which is not shift-invariant, and without a mask)
@@ -25,6 +26,8 @@
 
 namespace attune {
 
+/// ALiBi's slopes for `heads` query heads: m_h = 2^{−8h/H} for H a power of two, otherwise the
+/// slopes of the power of two below H followed by every other slope of twice that.
 inline std::vector<float> alibi_slopes(index_t heads) {
     detail::require(heads > 0, "alibi_slopes: heads must be > 0, got ", heads);
     auto pow2 = [](index_t n) {
@@ -43,18 +46,25 @@ inline std::vector<float> alibi_slopes(index_t heads) {
     return s;
 }
 
-enum class alibi_form { causal, symmetric };
+/// Which distance ALiBi's bias uses.
+enum class alibi_form {
+    causal,    ///< s += −m_h·(p − j), the paper's form
+    symmetric  ///< s += −m_h·|p − j|, for sigmoid attention and unmasked calls
+};
 
+/// ALiBi score modifier: s += −m_h·(p − j) (or −m_h·|p − j|), one slope per query head.
 struct alibi {
     using policy_kind = score_kind;
     static constexpr bool is_none = false;
-    static constexpr int lane_arrays = 1;  // the slope of each lane's query head
-    std::vector<float> slopes;             // one per query head
-    alibi_form form = alibi_form::causal;
+    static constexpr int lane_arrays = 1;  ///< the slope of each lane's query head
+    std::vector<float> slopes;             ///< one per query head
+    alibi_form form = alibi_form::causal;  ///< which distance
 
-    alibi() = default;
+    alibi() = default;  ///< no slopes (valid only for a call with no query heads)
+    /// Slopes `s`, one per query head (alibi_slopes(H) gives the paper's), finite, and the form `f`.
     explicit alibi(std::vector<float> s, alibi_form f = alibi_form::causal) : slopes(std::move(s)), form(f) { check_slopes(); }
 
+    /// The biased score of one element.
     template <class T>
     T operator()(T s, const index_context& c) const {
         const T m = static_cast<T>(slopes[static_cast<std::size_t>(c.q_head)]);
@@ -62,11 +72,13 @@ struct alibi {
         return form == alibi_form::causal ? s - m * d : s - m * std::abs(d);
     }
 
+    /// Each lane's slope, once per work item.
     void prepare(const score_rows& rows, float* lanes) const {
         for (index_t r = 0; r < rows.rows_padded; ++r)
             lanes[r] = r < rows.rows ? slopes[static_cast<std::size_t>(rows.q_head(r))] : 0.0f;
     }
 
+    /// The bias of a whole score tile, lane-wise.
     template <class Arch>
     void apply_tile(float* S, index_t k_first, index_t nk, const score_rows& rows, const float* lanes) const {
         using V = simd::vec<Arch>;
@@ -92,6 +104,7 @@ struct alibi {
         }
     }
 
+    /// Throws attune::error unless there is a finite slope for every query head.
     template <class Shape>
     void validate(const Shape& p) const {
         detail::require(static_cast<index_t>(slopes.size()) >= p.q_heads, "alibi: ", slopes.size(),

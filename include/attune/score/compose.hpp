@@ -10,39 +10,45 @@
 
 namespace attune {
 
+/// One score modifier that applies `A`, then `B`: s' = B(A(s)).
 template <class A, class B>
 struct compose {
     using policy_kind = score_kind;
     static constexpr bool is_none = false;
+    /// Lane arrays of both parts.
     static constexpr int lane_arrays = score_hooks::lane_arrays_v<A> + score_hooks::lane_arrays_v<B>;
-    A first;
-    B second;
+    A first;   ///< applied first
+    B second;  ///< applied to first's result
 
-    compose() = default;
+    compose() = default;  ///< when both parts have defaults
+    /// `a`, then `b`.
     compose(A a, B b) : first(std::move(a)), second(std::move(b)) {}
 
     template <class T>
     auto operator()(T s, const index_context& c) const {
         return second(first(s, c), c);
     }
-    // Query-dependent when a part is (score/modifier.hpp, form 3).
+    /// Query-dependent when a part is (score/modifier.hpp, form 3).
     template <class T, class U = T,
               std::enable_if_t<score_hooks::takes_query_v<A, U> || score_hooks::takes_query_v<B, U>, int> = 0>
     auto operator()(T s, const index_context& c, const query_row<T>& q) const {
         return score_hooks::call(second, static_cast<T>(score_hooks::call(first, s, c, q)), c, q);
     }
 
+    /// Both parts' per-item lane data.
     void prepare(const score_rows& rows, float* lanes) const {
         score_hooks::prepare(first, rows, lanes);
         score_hooks::prepare(second, rows, lanes + score_hooks::lane_arrays_v<A> * rows.rows_padded);
     }
 
+    /// Both parts on a score tile, each by its fastest path.
     template <class Arch>
     void apply_tile(float* S, index_t k_first, index_t nk, const score_rows& rows, const float* lanes) const {
         score_hooks::apply<Arch>(first, S, k_first, nk, rows, lanes);
         score_hooks::apply<Arch>(second, S, k_first, nk, rows, lanes + score_hooks::lane_arrays_v<A> * rows.rows_padded);
     }
 
+    /// Validates both parts.
     template <class Shape>
     void validate(const Shape& p) const {
         detail::validate_policy(first, p);

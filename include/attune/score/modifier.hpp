@@ -1,7 +1,7 @@
 #pragma once
 // What the tile engine asks of a score modifier, and the two ways a modifier can answer.
 //
-// A score modifier (FlexAttention's score_mod, SPEC.md §4) maps a scaled score s to s' from its
+// A score modifier (FlexAttention's score_mod) maps a scaled score s to s' from its
 // indices. The engine applies it to the scaled score before the mask (masked entries are −inf
 // afterwards whatever the modifier did). The sink's logit is never modified.
 //
@@ -36,41 +36,42 @@
 
 namespace attune {
 
-// One query row as a query-dependent modifier sees it: the scaled query τ·q, `dim` elements `step` apart.
+/// One query row as a query-dependent modifier sees it: the scaled query τ·q, `dim` elements `step` apart.
 template <class T>
 struct query_row {
-    const T* data;
-    index_t step;
-    index_t dim;
-    T operator[](index_t d) const noexcept { return data[d * step]; }
+    const T* data;  ///< element 0
+    index_t step;   ///< distance between consecutive elements
+    index_t dim;    ///< Dk
+    T operator[](index_t d) const noexcept { return data[d * step]; }  ///< element d
 };
 
-// The rows of one work item as score hooks see them: lane r is query head q_head(r) at absolute
-// position q_pos(r), for r < rows; lanes [rows, rows_padded) are padding (zero queries).
+/// The rows of one work item as score hooks see them: lane r is query head q_head(r) at absolute
+/// position q_pos(r), for r < rows; lanes [rows, rows_padded) are padding (zero queries).
 struct score_rows {
-    index_t batch;
-    index_t kv_head;
-    index_t group;  // query heads per kv head
-    index_t nq;     // the rows' positions lie in [q_first, q_first + nq)
-    index_t q_first;
-    index_t rows;
-    index_t rows_padded;
-    const float* q_pos_lanes;  // [rows_padded] q_pos(r) as float (exact below 2^24); padding: q_first
-    // The packed, scaled queries: element d of lane r is q[r·q_lane_step + d·q_dim_step]. Many rows:
-    // transposed, Qt[d][rows_padded] (lane step 1); few rows (decode): rows [r][dk] (dim step 1).
+    index_t batch;        ///< batch index
+    index_t kv_head;      ///< kv head
+    index_t group;        ///< query heads per kv head
+    index_t nq;           ///< the rows' positions lie in [q_first, q_first + nq)
+    index_t q_first;      ///< first query position of the item
+    index_t rows;         ///< real rows (lanes)
+    index_t rows_padded;  ///< rows rounded up to the vector width
+    const float* q_pos_lanes;  ///< [rows_padded] q_pos(r) as float (exact below 2^24); padding: q_first
+    /// The packed, scaled queries: element d of lane r is q[r·q_lane_step + d·q_dim_step]. Many rows:
+    /// transposed, Qt[d][rows_padded] (lane step 1); few rows (decode): rows [r][dk] (dim step 1).
     const float* q = nullptr;
-    index_t q_lane_step = 0;
-    index_t q_dim_step = 0;
-    index_t dk = 0;
-    // Lane r's query head and token (positions = q_pos0 + token). Without a router the rows are
-    // head-major over nq consecutive tokens (head_major: lanes [g·nq, (g+1)·nq) are head g of the
-    // group); with one they are the active rows only, and q_first/nq bound their positions.
+    index_t q_lane_step = 0;  ///< distance between lanes in q
+    index_t q_dim_step = 0;   ///< distance between dims in q
+    index_t dk = 0;           ///< the query head dim
+    /// Lane r's query head and token (positions = q_pos0 + token). Without a router the rows are
+    /// head-major over nq consecutive tokens (head_major: lanes [g·nq, (g+1)·nq) are head g of the
+    /// group); with one they are the active rows only, and q_first/nq bound their positions.
     const index_t* heads = nullptr;
-    const index_t* tokens = nullptr;
-    index_t q_pos0 = 0;
-    bool head_major = true;
-    index_t q_head(index_t r) const noexcept { return heads[r]; }
-    index_t q_pos(index_t r) const noexcept { return q_pos0 + tokens[r]; }
+    const index_t* tokens = nullptr;  ///< [rows_padded] lane r's query token index
+    index_t q_pos0 = 0;               ///< the position of token 0
+    bool head_major = true;           ///< whether lanes are head-major over nq consecutive tokens
+    index_t q_head(index_t r) const noexcept { return heads[r]; }            ///< lane r's query head
+    index_t q_pos(index_t r) const noexcept { return q_pos0 + tokens[r]; }  ///< lane r's absolute position
+    /// Lane r's scaled query.
     query_row<float> query(index_t r) const noexcept { return {q + r * q_lane_step, q_dim_step, dk}; }
 };
 
@@ -106,27 +107,29 @@ struct takes_query<M, T,
 
 namespace score_hooks {
 
-// True when the modifier's per-element form wants the query row (form 3 above).
+/// True when the modifier's per-element form wants the query row (form 3 above).
 template <class M, class T = float>
 inline constexpr bool takes_query_v = detail::takes_query<M, T>::value;
 
-// The per-element modifier, with the query row when the modifier takes one.
+/// The per-element modifier, with the query row when the modifier takes one.
 template <class M, class T>
 inline auto call(const M& mod, T s, const index_context& c, const query_row<T>& q) {
     if constexpr (takes_query_v<M, T>) return mod(s, c, q);
     else return (void)q, mod(s, c);
 }
 
+/// The modifier's `lane_arrays` (0 when it declares none).
 template <class M>
 inline constexpr int lane_arrays_v = detail::score_lane_arrays<M>::value;
 
+/// The modifier's prepare() when it has one.
 template <class M>
 inline void prepare(const M& mod, const score_rows& rows, float* lanes) {
     if constexpr (detail::has_prepare<M>::value) mod.prepare(rows, lanes);
     else (void)mod, (void)rows, (void)lanes;
 }
 
-// Applies the modifier to S[0..nk)[0..rows_padded): tile-wise when it has the hook, else per element.
+/// Applies the modifier to S[0..nk)[0..rows_padded): tile-wise when it has the hook, else per element.
 template <class Arch, class M>
 inline void apply(const M& mod, float* S, index_t k_first, index_t nk, const score_rows& rows, const float* lanes) {
     if constexpr (detail::has_tile_hook<M, Arch>::value) {

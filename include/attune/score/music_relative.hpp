@@ -1,5 +1,5 @@
 #pragma once
-// Music Transformer relative attention (Huang et al. 2018, SPEC.md §4): a query-dependent term
+// Music Transformer relative attention (Huang et al., "Music Transformer", 2018): a query-dependent term
 //   s += τ·q_i · E[R − 1 − min(p_i − j, R − 1)]      for keys at or before the query (p_i − j ≥ 0),
 // with E one learned row per distance in the paper's order (row R − 1 is distance 0, row 0 the
 // farthest; distances ≥ R share row 0, as relative-position clipping does). Keys after the query
@@ -32,26 +32,31 @@
 
 namespace attune {
 
+/// Music Transformer relative attention: s += τ·q_i · E[distance], one learned embedding row per
+/// clipped distance, for keys at or before the query.
 struct music_relative {
     using policy_kind = score_kind;
     static constexpr bool is_none = false;
-    std::vector<float> embeddings;  // E: [heads][distances][dim], row distances − 1 is distance 0
-    index_t heads = 0;              // 1 (shared) or the number of query heads
-    index_t distances = 0;          // R
-    index_t dim = 0;                // Dk
+    std::vector<float> embeddings;  ///< E: [heads][distances][dim], row distances − 1 is distance 0
+    index_t heads = 0;              ///< 1 (shared) or the number of query heads
+    index_t distances = 0;          ///< R
+    index_t dim = 0;                ///< Dk
 
-    music_relative() = default;
+    music_relative() = default;  ///< no table (attention() rejects it)
+    /// Embeddings `e`, [h][r][d] row-major: `h` = 1 (shared) or one per query head, `r` distances
+    /// (row r − 1 is distance 0), `d` = Dk; all finite.
     music_relative(std::vector<float> e, index_t h, index_t r, index_t d)
         : embeddings(std::move(e)), heads(h), distances(r), dim(d) {
         check_table();
     }
 
-    // E's row for query head h at distance t ≥ 0.
+    /// E's row for query head h at distance t ≥ 0.
     const float* row(index_t h, index_t t) const noexcept {
         const index_t e = distances - 1 - (t < distances - 1 ? t : distances - 1);
         return embeddings.data() + ((heads == 1 ? 0 : h) * distances + e) * dim;
     }
 
+    /// The score plus the query's dot product with its distance's embedding row.
     template <class T>
     T operator()(T s, const index_context& c, const query_row<T>& q) const {
         const index_t t = c.q_pos - c.k_pos;
@@ -62,6 +67,7 @@ struct music_relative {
         return s + term;
     }
 
+    /// The relative term of a whole score tile (one small GEMM and a lane-wise gather).
     template <class Arch>
     void apply_tile(float* S, index_t k_first, index_t nk, const score_rows& rows, const float*) const {
         const index_t rp = rows.rows_padded;
@@ -105,6 +111,7 @@ struct music_relative {
         }
     }
 
+    /// Throws attune::error unless the table is well formed, of dim Dk, shared or per query head.
     template <class Shape>
     void validate(const Shape& p) const {
         check_table();

@@ -5,9 +5,11 @@
 
 namespace attune {
 
+/// No score modifier: s' = s (the default of variant).
 struct no_score {
     using policy_kind = score_kind;
     static constexpr bool is_none = true;
+    /// Returns s unchanged.
     template <class T>
     constexpr T operator()(T s, const index_context&) const noexcept {
         return s;

@@ -1,5 +1,6 @@
 #pragma once
-// Relative position bias table (T5 / Music Transformer style, SPEC.md §4):
+// Relative position bias table (T5 / Music Transformer style: Raffel et al., "Exploring the Limits
+// of Transfer Learning with a Unified Text-to-Text Transformer", 2020):
 //   s += table[h, clamp(j − p, −R, R) + R]
 // table is [heads][2R + 1] row-major (query head h, R = max_distance; at least one row per query
 // head, extra rows unused), p the query's absolute
@@ -26,29 +27,35 @@
 
 namespace attune {
 
+/// Relative position bias table: s += table[h, clamp(j − p, −R, R) + R].
 struct relative_bias {
     using policy_kind = score_kind;
     static constexpr bool is_none = false;
-    std::vector<float> table;  // [heads][2·max_distance + 1]
-    index_t max_distance = 0;  // R
+    std::vector<float> table;  ///< [heads][2·max_distance + 1]
+    index_t max_distance = 0;  ///< R
 
-    relative_bias() = default;
+    relative_bias() = default;  ///< an empty table (valid only for a call with no query heads)
+    /// Table `t`, [heads][2r + 1] row-major, at least one row per query head, finite; R = `r`.
     relative_bias(std::vector<float> t, index_t r) : table(std::move(t)), max_distance(r) { check_table(); }
 
+    /// The table column of (q_pos, k_pos): clamp(k_pos − q_pos, −R, R) + R.
     index_t bucket(index_t q_pos, index_t k_pos) const noexcept {
         const index_t d = k_pos - q_pos;
         return (d < -max_distance ? -max_distance : d > max_distance ? max_distance : d) + max_distance;
     }
+    /// Query head h's row of the table.
     const float* head_row(index_t h) const noexcept { return table.data() + h * (2 * max_distance + 1); }
 
+    /// The biased score of one element.
     template <class T>
     T operator()(T s, const index_context& c) const {
         return s + static_cast<T>(head_row(c.q_head)[bucket(c.q_pos, c.k_pos)]);
     }
 
-    // Per lane: head_row offset + R (as float), the head's bucket −R, and its bucket +R.
+    /// Per lane: head_row offset + R (as float), the head's bucket −R, and its bucket +R.
     static constexpr int lane_arrays = 3;
 
+    /// Each lane's row offset and edge buckets, once per work item.
     void prepare(const score_rows& rows, float* lanes) const {
         const index_t rp = rows.rows_padded;
         for (index_t r = 0; r < rp; ++r) {
@@ -59,6 +66,7 @@ struct relative_bias {
         }
     }
 
+    /// The bias of a whole score tile, lane-wise.
     template <class Arch>
     void apply_tile(float* S, index_t k_first, index_t nk, const score_rows& rows, const float* lanes) const {
         const index_t rp = rows.rows_padded;
@@ -103,6 +111,7 @@ struct relative_bias {
         }
     }
 
+    /// Throws attune::error unless the table is well formed with a row per query head.
     template <class Shape>
     void validate(const Shape& p) const {
         const index_t row = check_table();

@@ -1,5 +1,5 @@
 #pragma once
-// Key-bias sink (Gu et al., "When Attention Sink Emerges", SPEC.md §6): a learnable key k* and value
+// Key-bias sink (Gu et al., "When Attention Sink Emerges in Language Models", 2024): a learnable key k* and value
 // v* per kv head, prepended to every row's keys: z_i = τ·q_i·k*, the state starts at (z_i, 1, v*).
 // Per kv head (the sink is a K/V token, so with GQA the query heads of a group share it):
 // k_star [kv_heads][dk], v_star [kv_heads][dv], row-major; v_star may be all zeros.
@@ -17,15 +17,18 @@
 
 namespace attune {
 
+/// Key-bias sink: a learnable key k* and value v* per kv head that every row sees first.
 struct key_bias_sink {
     using policy_kind = sink_kind;
     static constexpr bool is_none = false;
-    std::vector<float> k_star;  // [kv_heads][dk]
-    std::vector<float> v_star;  // [kv_heads][dv]
+    std::vector<float> k_star;  ///< [kv_heads][dk]
+    std::vector<float> v_star;  ///< [kv_heads][dv]
 
-    key_bias_sink() = default;
+    key_bias_sink() = default;  ///< empty tables (attention() rejects them)
+    /// k* = `k` [kv_heads][dk] and v* = `v` [kv_heads][dv], row-major, finite (v may be all zeros).
     key_bias_sink(std::vector<float> k, std::vector<float> v) : k_star(std::move(k)), v_star(std::move(v)) { check_values(); }
 
+    /// Starts the row at (z = τ·q·k*, 1, v*).
     template <class T>
     void start(const basic_sink_row<T>& row, T& m, T& l, T* acc) const {
         const float* k = k_star.data() + row.kv_head * row.dk;
@@ -37,6 +40,7 @@ struct key_bias_sink {
         for (index_t d = 0; d < row.dv; ++d) acc[d] = static_cast<T>(v[d]);
     }
 
+    /// Throws attune::error unless k* and v* are finite, [kv_heads][dk] and [kv_heads][dv].
     template <class Shape>
     void validate(const Shape& p) const {
         check_values();

@@ -5,7 +5,7 @@
 // modifiers: a logit z (and optionally a value v*) that takes part in the softmax denominator,
 //   o_i = (e^{z}·v* + Σ_j e^{s_ij} v_j) / (e^{z} + Σ_j e^{s_ij}).
 // The engine folds it in by starting the row's online state at (m = z, l = 1, a = v*) instead of the
-// empty state (−inf, 0, 0) — SPEC.md §6 — through the policy's hook
+// empty state (−inf, 0, 0), through the policy's hook
 //   template <class T>   // float in the engine, double in the reference
 //   void start(const basic_sink_row<T>& row, T& m, T& l, T* acc) const;   // acc: dv values, zeroed
 // Exactly once per row: when the keys of a row are split (split-KV, decode across threads) only the
@@ -17,19 +17,20 @@
 
 namespace attune {
 
-// One row as a sink hook sees it. q is the row's scaled query τ·q_i: element d at q[d·q_stride].
+/// One row as a sink hook sees it. q is the row's scaled query τ·q_i: element d at q[d·q_stride].
 template <class T>
 struct basic_sink_row {
-    index_t batch;
-    index_t q_head;
-    index_t kv_head;
-    index_t q_pos;
-    const T* q;
-    index_t q_stride;
-    index_t dk;
-    index_t dv;
+    index_t batch;     ///< batch index
+    index_t q_head;    ///< query head
+    index_t kv_head;   ///< kv head
+    index_t q_pos;     ///< absolute query position
+    const T* q;        ///< the scaled query τ·q_i
+    index_t q_stride;  ///< distance between elements of q
+    index_t dk;        ///< key head dim
+    index_t dv;        ///< value head dim
 };
 
+/// The row a sink hook sees in the engine (float).
 using sink_row = basic_sink_row<float>;
 
 }  // namespace attune

@@ -1,5 +1,6 @@
 #pragma once
-// Top-k decode and recycled attention, SPEC.md §4.
+// Top-k decode and recycled attention (Xu et al., "Recycled Attention: Efficient Inference for
+// Long-Context Language Models", 2024).
 //
 //   attune::key_selection sel;
 //   attune::sparse::topk_decode(q, k, v, out, /*top_k*/ 256, sel);   // full step + the 256 most attended keys
@@ -30,11 +31,15 @@
 
 namespace attune {
 
-// Selected key positions per (batch, kv head): [batch][heads][count], ascending, −1 = padding.
+/// Selected key positions per (batch, kv head): [batch][heads][count], ascending, −1 = padding.
 struct key_selection {
-    index_t batch = 0, heads = 0, count = 0;
-    std::vector<index_t> positions;
+    index_t batch = 0;               ///< B
+    index_t heads = 0;               ///< kv heads
+    index_t count = 0;               ///< positions per (batch, kv head): top_k
+    std::vector<index_t> positions;  ///< [batch][heads][count]
+    /// The selection of (batch b, kv head h), `count` positions.
     const index_t* row(index_t b, index_t h) const noexcept { return positions.data() + (b * heads + h) * count; }
+    /// The selection as gather_attention's index list (one list per kv head, shared by its query rows).
     index_view view() const noexcept { return {positions.data(), batch, heads, 1, count}; }
 };
 
@@ -52,6 +57,9 @@ struct topk_scratch {
 };
 }  // namespace detail
 
+/// One decode step (Lq = 1) of full attention into out, then the `top_k` most attended keys per
+/// (batch, kv head) into `sel` (weights summed over the kv group's query heads; ties: the smaller
+/// position).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
 void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
                  index_t top_k, key_selection& sel, const options& opt_in = {}, const Exec& exec = {}) {
@@ -117,19 +125,22 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     sel.positions.swap(positions);
 }
 
-// Recycled attention: full steps chosen by the caller, top-k + new tokens in between.
+/// Recycled attention: full steps chosen by the caller, top-k + new tokens in between.
 class recycled_attention {
 public:
+    /// Keeps the `top_k` most attended keys of each full step (≥ 1).
     explicit recycled_attention(index_t top_k) : top_k_(top_k) {
         attune::detail::require(top_k >= 1, "recycled_attention: top_k (", top_k, ") must be ≥ 1");
     }
 
-    index_t top_k() const noexcept { return top_k_; }
-    bool has_selection() const noexcept { return full_length_ >= 0; }
-    index_t full_length() const noexcept { return full_length_; }  // Lk at the last full step
-    const key_selection& selection() const noexcept { return sel_; }
+    index_t top_k() const noexcept { return top_k_; }                    ///< keys kept per full step
+    bool has_selection() const noexcept { return full_length_ >= 0; }    ///< whether a full step has run
+    index_t full_length() const noexcept { return full_length_; }        ///< Lk at the last full step
+    const key_selection& selection() const noexcept { return sel_; }     ///< the last full step's keys
 
-    // One decode step over the cache's k, v (all tokens so far, the new one included).
+    /// One decode step over the cache's k, v (all tokens so far, the new one included): full
+    /// attention and a new selection when `full`, otherwise attention over the selection plus the
+    /// tokens appended since the last full step.
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, bool full,
               const options& opt = {}, const Exec& exec = {}) {

@@ -1,7 +1,7 @@
 #pragma once
 // streaming_cache<T>: StreamingLLM's cache (Xiao et al., "Efficient Streaming Language Models with
-// Attention Sinks", 2023): the first S tokens (the attention sinks) plus a ring of the last R tokens, heads × (S + R) × dim whatever the history's
-// length, so decode time and memory stay flat.
+// Attention Sinks", 2023): the first S tokens (the attention sinks) plus a ring of the last R
+// tokens, heads × (S + R) × dim whatever the history's length, so decode time and memory stay flat.
 //
 //   attune::streaming_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*sinks*/ 4, /*recent*/ 1024);
 //   cache.step(q, k_new, v_new, out);   // append n tokens, attend their n queries

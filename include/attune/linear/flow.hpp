@@ -44,85 +44,89 @@ inline float eps_dot(const float* x, const float* y, index_t n, float eps) {
     return s;
 }
 
-template <class Arch, class TQ, class TK, class TV, class TO>
-void flow_item(bool causal, const flow_options& fo, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
-               const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t h) {
-    const index_t n = q.tokens(), m = k.tokens(), d = q.dim(), dv = v.dim();
-    const float eps = fo.eps;
-    auto& ws = flow_scratch::local();
-    float* qf = ws.qf.get(n * d);   // φq, later A_i I_i φq_i
-    float* kf = ws.kf.get(m * d);   // φk
-    float* vf = ws.vf.get(m * dv);  // C_j v_j
-    float* sc = ws.scalars.get(2 * n + 2 * m);
-    float* I = sc;
-    float* A = I + n;
-    float* Ob = A + n;  // O_j, then C_j
-    float* Oh = Ob + m;
-    float* sum = ws.sums.get(2 * d);
-    float* sum2 = sum + d;
-    for (index_t i = 0; i < n; ++i) apply_map<Arch>(sigmoid_map{}, q.row(b, h, i), qf + i * d, d);
-    for (index_t j = 0; j < m; ++j) apply_map<Arch>(sigmoid_map{}, k.row(b, h, j), kf + j * d, d);
-    auto zero = [&](float* x) {
-        for (index_t f = 0; f < d; ++f) x[f] = 0.0f;
-    };
-    if (!causal) {
-        zero(sum);
-        for (index_t j = 0; j < m; ++j) add_to<Arch>(sum, kf + j * d, d);
-        for (index_t i = 0; i < n; ++i) I[i] = 1.0f / eps_dot(qf + i * d, sum, d, eps);
-        zero(sum);
-        for (index_t i = 0; i < n; ++i) add_to<Arch>(sum, qf + i * d, d);
-        for (index_t j = 0; j < m; ++j) Ob[j] = 1.0f / eps_dot(kf + j * d, sum, d, eps);
-        zero(sum);
-        zero(sum2);
-        for (index_t j = 0; j < m; ++j)
-            for (index_t f = 0; f < d; ++f) sum[f] += kf[j * d + f] * Ob[j];  // Σ φk_j O_j
-        for (index_t i = 0; i < n; ++i)
-            for (index_t f = 0; f < d; ++f) sum2[f] += qf[i * d + f] * I[i];  // Σ φq_i I_i
-        const float ratio = static_cast<float>(n) / static_cast<float>(m);
-        for (index_t i = 0; i < n; ++i) A[i] = 1.0f / (1.0f + std::exp(-eps_dot(qf + i * d, sum, d, eps) * ratio));
-        float mx = -1.0f;
-        for (index_t j = 0; j < m; ++j) {
-            const float x = eps_dot(kf + j * d, sum2, d, eps);
-            Oh[j] = x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x);
-            mx = Oh[j] > mx ? Oh[j] : mx;
-        }
-        float z = 0.0f;
-        for (index_t j = 0; j < m; ++j) z += (Ob[j] = std::exp(Oh[j] - mx));
-        for (index_t j = 0; j < m; ++j) Ob[j] *= static_cast<float>(m) / z;
-    } else {
-        zero(sum);
-        zero(sum2);
-        for (index_t t = 0; t < n; ++t) {  // prefix sums of φk and φq
-            add_to<Arch>(sum, kf + t * d, d);
-            add_to<Arch>(sum2, qf + t * d, d);
-            I[t] = static_cast<float>(t + 1) / eps_dot(qf + t * d, sum, d, eps);
-            Ob[t] = static_cast<float>(t + 1) / eps_dot(kf + t * d, sum2, d, eps);
-        }
-        zero(sum);
-        zero(sum2);
-        float z = 0.0f;
-        for (index_t t = 0; t < n; ++t) {
-            for (index_t f = 0; f < d; ++f) {
-                sum[f] += kf[t * d + f] * Ob[t];
-                sum2[f] += qf[t * d + f] * I[t];
-            }
-            const float inv = 1.0f / static_cast<float>(t + 1);
-            A[t] = 1.0f / (1.0f + std::exp(-eps_dot(qf + t * d, sum, d, eps) * inv));
-            float x = eps_dot(kf + t * d, sum2, d, eps) * inv;
-            x = x < -1.0f ? -1.0f : (x > 1.0f ? 1.0f : x);
-            const float ex = std::exp(x);  // |Ô| ≤ 1: no max shift needed
-            z += ex;
-            Oh[t] = static_cast<float>(t + 1) * ex / z;  // C_t
-        }
-        for (index_t t = 0; t < n; ++t) Ob[t] = Oh[t];
-    }
-    for (index_t i = 0; i < n; ++i) store_scaled<Arch>(qf + i * d, qf + i * d, d, A[i] * I[i]);
+// The per-token arrays of one (batch, head): feature rows and the flow scalars.
+struct flow_buffers {
+    float* qf;   // φq, later A_i I_i φq_i   [n][d]
+    float* kf;   // φk                       [m][d]
+    float* vf;   // C_j v_j                  [m][dv]
+    float* I;    // [n]
+    float* A;    // [n]
+    float* Ob;   // O_j, then C_j            [m]
+    float* Oh;   // Ô_j                      [m]
+    float* sum;  // two d-vectors of sums
+    float* sum2;
+};
+
+inline void zero_features(float* x, index_t d) {
+    for (index_t f = 0; f < d; ++f) x[f] = 0.0f;
+}
+
+// Non-causal: I, O, then Î → A and Ô → C (sums over all tokens).
+template <class Arch>
+void flow_noncausal_scalars(const flow_buffers& x, index_t n, index_t m, index_t d, float eps) {
+    float *qf = x.qf, *kf = x.kf, *I = x.I, *A = x.A, *Ob = x.Ob, *Oh = x.Oh, *sum = x.sum, *sum2 = x.sum2;
+    zero_features(sum, d);
+    for (index_t j = 0; j < m; ++j) add_to<Arch>(sum, kf + j * d, d);
+    for (index_t i = 0; i < n; ++i) I[i] = 1.0f / eps_dot(qf + i * d, sum, d, eps);
+    zero_features(sum, d);
+    for (index_t i = 0; i < n; ++i) add_to<Arch>(sum, qf + i * d, d);
+    for (index_t j = 0; j < m; ++j) Ob[j] = 1.0f / eps_dot(kf + j * d, sum, d, eps);
+    zero_features(sum, d);
+    zero_features(sum2, d);
+    for (index_t j = 0; j < m; ++j)
+        for (index_t f = 0; f < d; ++f) sum[f] += kf[j * d + f] * Ob[j];  // Σ φk_j O_j
+    for (index_t i = 0; i < n; ++i)
+        for (index_t f = 0; f < d; ++f) sum2[f] += qf[i * d + f] * I[i];  // Σ φq_i I_i
+    const float ratio = static_cast<float>(n) / static_cast<float>(m);
+    for (index_t i = 0; i < n; ++i) A[i] = 1.0f / (1.0f + std::exp(-eps_dot(qf + i * d, sum, d, eps) * ratio));
+    float mx = -1.0f;
     for (index_t j = 0; j < m; ++j) {
-        const TV* vr = v.row(b, h, j);
-        for (index_t f = 0; f < dv; ++f) vf[j * dv + f] = Ob[j] * to_float(vr[f]);
+        const float v = eps_dot(kf + j * d, sum2, d, eps);
+        Oh[j] = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+        mx = Oh[j] > mx ? Oh[j] : mx;
     }
-    const tensor_view<const float> qv(qf, {1, 1, n, d}, {0, 0, d}), kv(kf, {1, 1, m, d}, {0, 0, d}),
-        vv(vf, {1, 1, m, dv}, {0, 0, dv});
+    float z = 0.0f;
+    for (index_t j = 0; j < m; ++j) z += (Ob[j] = std::exp(Oh[j] - mx));
+    for (index_t j = 0; j < m; ++j) Ob[j] *= static_cast<float>(m) / z;
+}
+
+// Causal (n == m): the same with prefix sums over t ≤ i.
+template <class Arch>
+void flow_causal_scalars(const flow_buffers& x, index_t n, index_t d, float eps) {
+    float *qf = x.qf, *kf = x.kf, *I = x.I, *A = x.A, *Ob = x.Ob, *Oh = x.Oh, *sum = x.sum, *sum2 = x.sum2;
+    zero_features(sum, d);
+    zero_features(sum2, d);
+    for (index_t t = 0; t < n; ++t) {  // prefix sums of φk and φq
+        add_to<Arch>(sum, kf + t * d, d);
+        add_to<Arch>(sum2, qf + t * d, d);
+        I[t] = static_cast<float>(t + 1) / eps_dot(qf + t * d, sum, d, eps);
+        Ob[t] = static_cast<float>(t + 1) / eps_dot(kf + t * d, sum2, d, eps);
+    }
+    zero_features(sum, d);
+    zero_features(sum2, d);
+    float z = 0.0f;
+    for (index_t t = 0; t < n; ++t) {
+        for (index_t f = 0; f < d; ++f) {
+            sum[f] += kf[t * d + f] * Ob[t];
+            sum2[f] += qf[t * d + f] * I[t];
+        }
+        const float inv = 1.0f / static_cast<float>(t + 1);
+        A[t] = 1.0f / (1.0f + std::exp(-eps_dot(qf + t * d, sum, d, eps) * inv));
+        float v = eps_dot(kf + t * d, sum2, d, eps) * inv;
+        v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+        const float ex = std::exp(v);  // |Ô| ≤ 1: no max shift needed
+        z += ex;
+        Oh[t] = static_cast<float>(t + 1) * ex / z;  // C_t
+    }
+    for (index_t t = 0; t < n; ++t) Ob[t] = Oh[t];
+}
+
+// The output as plain linear attention of (A_i I_i φq_i, φk_j, C_j v_j): φ = identity, no normaliser.
+template <class Arch, class TO>
+void flow_linear_pass(bool causal, const flow_options& fo, const flow_buffers& x, const tensor_view<TO>& out, index_t b, index_t h,
+                      index_t n, index_t m, index_t d, index_t dv) {
+    const tensor_view<const float> qv(x.qf, {1, 1, n, d}, {0, 0, d}), kv(x.kf, {1, 1, m, d}, {0, 0, d}),
+        vv(x.vf, {1, 1, m, dv}, {0, 0, dv});
     const tensor_view<TO> ov(out.row(b, h, 0), {1, 1, n, dv}, {0, 0, out.strides()[2]});
     options lin;
     lin.normalize = false;
@@ -130,10 +134,37 @@ void flow_item(bool causal, const flow_options& fo, const tensor_view<const TQ>&
     if (!causal) {
         noncausal_item<Arch>(identity{}, lin, qv, kv, vv, ov, 0, 0, 1);
     } else {
-        float* st = ws.sums.get(d * padded(dv) + padded(d)) ;
+        float* st = flow_scratch::local().sums.get(d * padded(dv) + padded(d));
         for (index_t i = 0; i < d * padded(dv) + padded(d); ++i) st[i] = 0.0f;
         causal_item<Arch>(identity{}, lin, qv, kv, vv, ov, 0, 0, 1, st, st + d * padded(dv));
     }
+}
+
+template <class Arch, class TQ, class TK, class TV, class TO>
+void flow_item(bool causal, const flow_options& fo, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+               const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t h) {
+    const index_t n = q.tokens(), m = k.tokens(), d = q.dim(), dv = v.dim();
+    auto& ws = flow_scratch::local();
+    flow_buffers x;
+    x.qf = ws.qf.get(n * d);
+    x.kf = ws.kf.get(m * d);
+    x.vf = ws.vf.get(m * dv);
+    x.I = ws.scalars.get(2 * n + 2 * m);
+    x.A = x.I + n;
+    x.Ob = x.A + n;
+    x.Oh = x.Ob + m;
+    x.sum = ws.sums.get(2 * d);
+    x.sum2 = x.sum + d;
+    for (index_t i = 0; i < n; ++i) apply_map<Arch>(sigmoid_map{}, q.row(b, h, i), x.qf + i * d, d);
+    for (index_t j = 0; j < m; ++j) apply_map<Arch>(sigmoid_map{}, k.row(b, h, j), x.kf + j * d, d);
+    if (!causal) flow_noncausal_scalars<Arch>(x, n, m, d, fo.eps);
+    else flow_causal_scalars<Arch>(x, n, d, fo.eps);
+    for (index_t i = 0; i < n; ++i) store_scaled<Arch>(x.qf + i * d, x.qf + i * d, d, x.A[i] * x.I[i]);
+    for (index_t j = 0; j < m; ++j) {
+        const TV* vr = v.row(b, h, j);
+        for (index_t f = 0; f < dv; ++f) x.vf[j * dv + f] = x.Ob[j] * to_float(vr[f]);
+    }
+    flow_linear_pass<Arch>(causal, fo, x, out, b, h, n, m, d, dv);
 }
 
 template <bool Causal, class Arch, class Q, class K, class V, class O, class Exec>

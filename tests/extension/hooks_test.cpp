@@ -33,6 +33,14 @@ struct my_causal {
     bool visible(const attune::index_context& c) const { return c.k_pos <= c.q_pos; }
 };
 
+// README's mask with a listed fast path: the 64 most recent keys, the query's own included.
+struct recent_64 {
+    using policy_kind = attune::mask_kind;
+    using hooks = attune::provides<attune::hook::keys>;  // checked: a misspelt keys() is an error
+    bool visible(const attune::index_context& c) const { return c.q_pos - 64 < c.k_pos && c.k_pos <= c.q_pos; }
+    attune::key_range keys(const attune::index_context& row) const { return {row.q_pos - 63, row.q_pos}; }
+};
+
 template <class P, class... Vocab>
 constexpr bool lists_exactly_what_it_has() {
     return ((d::lists_v<P, Vocab> == d::found<P, Vocab>()) && ...);
@@ -275,4 +283,21 @@ TEST_CASE("the three-line mask runs through attention() and equals the reference
     // The checker accepts it: every tile partial, always correct.
     const attune::testing::mask_report r = attune::testing::check_mask(my_causal{}, {64, 64});
     CHECK(r.partial == r.tiles);
+}
+
+TEST_CASE("README's listed-hook mask: its keys() is found, agrees with visible(), and runs against the reference", "[hooks]") {
+    STATIC_REQUIRE(intervals<recent_64> == 1);
+    STATIC_REQUIRE(mask_lists_exactly<recent_64>);
+    const attune::testing::mask_report r = attune::testing::check_mask(recent_64{}, {300, 300});
+    CHECK(r.rows == 300);
+    using attune_test::tensor;
+    std::mt19937 rng(64);
+    tensor<float> q(1, 2, 200, 32), k(1, 1, 200, 32), v(1, 1, 200, 32), out(1, 2, 200, 32);
+    q.fill_random(rng);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    out.poison();
+    attune::attention(q.cview(), k.cview(), v.cview(), out.view, recent_64{});
+    attune_test::check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), recent_64{}),
+                                         attune_test::fp32_tolerance());
 }

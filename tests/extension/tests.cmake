@@ -8,7 +8,7 @@ add_executable(attune_extension_tests extension/hooks_test.cpp)
 target_include_directories(attune_extension_tests PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(attune_extension_tests PRIVATE attune::attune attune_warnings Catch2::Catch2WithMain)
 add_test(NAME extension COMMAND attune_extension_tests -w NoTests)
-set_tests_properties(extension PROPERTIES LABELS core ENVIRONMENT "${ATTUNE_TEST_ENV}")
+set_tests_properties(extension PROPERTIES LABELS extension ENVIRONMENT "${ATTUNE_TEST_ENV}")
 
 # <case number>|<name>|<text the diagnostic must hold>
 set(_attune_fail_cases

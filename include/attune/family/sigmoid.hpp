@@ -27,6 +27,7 @@ inline float sigmoid_bias_for_length(index_t n) {
 /// The sigmoid attention family: weights σ(s + bias), no normalisation, no LSE.
 struct sigmoid {
     using policy_kind = family_kind;
+    using hooks = provides<hook::weights_tile, hook::validate>;
     static constexpr bool has_lse = false;         ///< no LSE output (options::lse throws)
     static constexpr bool row_statistics = false;  ///< weights need no row state; partials add
     float bias = 0.0f;  ///< b, added to every score before σ

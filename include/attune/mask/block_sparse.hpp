@@ -23,6 +23,7 @@
 // the inner mask's own visible()/classify().
 #include <cstdint>
 #include <memory>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,8 @@ class block_sparse {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::validate>;
+    using parts = std::tuple<Inner>;  ///< the inner mask, for the variant's checks
     /// What the layout says of a (query block, kv block) cell.
     enum class block : std::uint8_t {
         none = 0,     ///< not listed: nothing visible

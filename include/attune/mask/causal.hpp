@@ -12,6 +12,7 @@ namespace attune {
 struct causal {
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::keys>;
     /// Whether key c.k_pos is visible: k_pos ≤ q_pos.
     constexpr bool visible(const index_context& c) const noexcept { return c.k_pos <= c.q_pos; }
     /// The visible keys of a row form one interval, so the engine masks partial tiles with two

@@ -10,6 +10,7 @@
 // interval) when both parts do, key_pair() when one has keys() and the other key_pair(), and
 // span() when either part has one; or_mask exposes key_pair() when both have keys() (a union of
 // two intervals). The engine masks intervals and pairs lane-wise. Both validate their parts.
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -28,6 +29,14 @@ struct and_mask {
                   "attune::and_mask: both parts must be masks");
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = detail::join_hooks_t<
+        provides<hook::classify, hook::validate>,
+        detail::hooks_if<detail::mask_has_keys<A>::value && detail::mask_has_keys<B>::value, hook::keys>,
+        detail::hooks_if<(detail::mask_has_keys<A>::value && detail::mask_has_key_pair<B>::value) ||
+                             (detail::mask_has_key_pair<A>::value && detail::mask_has_keys<B>::value),
+                         hook::key_pair>,
+        detail::hooks_if<detail::mask_has_span<A>::value || detail::mask_has_span<B>::value, hook::span>>;
+    using parts = std::tuple<A, B>;  ///< the two masks, for the variant's checks
 
     A a;  ///< the first mask
     B b;  ///< the second mask
@@ -100,6 +109,9 @@ struct or_mask {
                   "attune::or_mask: both parts must be masks");
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = detail::join_hooks_t<provides<hook::classify, hook::validate>,
+                                       detail::hooks_if<detail::mask_has_keys<A>::value && detail::mask_has_keys<B>::value, hook::key_pair>>;
+    using parts = std::tuple<A, B>;  ///< the two masks, for the variant's checks
 
     A a;  ///< the first mask
     B b;  ///< the second mask

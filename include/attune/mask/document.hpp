@@ -34,6 +34,7 @@ class document_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::validate>;
     using id_type = std::int32_t;  ///< a segment id
 
     /// Default: no ids, nothing visible (variant<> keeps a default-constructed copy; no allocation).

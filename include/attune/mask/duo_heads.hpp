@@ -28,6 +28,7 @@ class duo_heads {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::key_pair, hook::span, hook::validate>;
 
     duo_heads() = default;  ///< no head streams: plain causal
     /// kv head h streams iff `streaming_kv_heads[h]` (one entry per kv head of the call), attending

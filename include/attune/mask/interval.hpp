@@ -96,6 +96,7 @@ class interval_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::keys, hook::span>;
 
     /// The row's visible keys, keys_at(q_pos).
     key_range keys(const index_context& row) const noexcept { return self().keys_at(row.q_pos); }

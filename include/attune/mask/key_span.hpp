@@ -37,6 +37,7 @@ class outside_key_span_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::key_pair, hook::span>;
 
     outside_key_span_mask() noexcept : first_(0), last_(-1) {}  ///< an empty span: every key visible
     /// Every key outside [first, last] visible (first ≥ 0).
@@ -75,6 +76,7 @@ class key_set_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::span, hook::validate>;
 
     key_set_mask() = default;  ///< nothing visible
     /// One list of key positions per query head (any order; duplicates ignored), or with q_heads > 0

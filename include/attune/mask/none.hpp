@@ -9,6 +9,7 @@ namespace attune {
 struct no_mask {
     using policy_kind = mask_kind;
     static constexpr bool is_none = true;
+    using hooks = provides<hook::classify>;
     constexpr tile_class classify(const tile_context&) const noexcept { return tile_class::full; }  ///< always full
     constexpr bool visible(const index_context&) const noexcept { return true; }                    ///< always true
 };

@@ -39,6 +39,7 @@ class region_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::validate>;
 
     /// Default: no regions, nothing visible (variant<> keeps a default-constructed copy; no allocation).
     region_mask() : lq_(0), lk_(0), rects_(no_rects()), sized_(false) {}

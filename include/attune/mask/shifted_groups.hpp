@@ -29,6 +29,7 @@ class shifted_groups {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::key_pair, hook::validate>;
 
     /// Default: one unbounded group, which is causal (variant<> keeps a default-constructed copy).
     shifted_groups() noexcept : group_(unbounded), heads_(1), sinks_(0) {}

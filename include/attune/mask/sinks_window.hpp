@@ -25,6 +25,7 @@ class sinks_window {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::classify, hook::key_pair, hook::span>;
 
     /// Default: no sinks, unbounded window, which is causal (variant<> keeps a default-constructed copy).
     sinks_window() noexcept : sinks_(0), window_(unbounded) {}

@@ -9,6 +9,7 @@ namespace attune {
 struct all_heads {
     using policy_kind = router_kind;
     static constexpr bool is_none = true;
+    using hooks = provides<>;
     constexpr float gate(const row_context&) const noexcept { return 1.0f; }  ///< always 1
 };
 

@@ -16,6 +16,7 @@ namespace attune {
 /// Static per-head gates: query head h's output is multiplied by gates[h]; 0 prunes the head.
 struct head_gates {
     using policy_kind = router_kind;
+    using hooks = provides<hook::validate>;
     static constexpr bool is_none = false;
     std::vector<float> gates;  ///< one per query head
 

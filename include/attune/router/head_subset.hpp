@@ -2,6 +2,7 @@
 // head_subset<R>: router R restricted to chosen query heads (the others are inactive: not computed,
 // zeros, LSE −inf). The probe and calibration passes use it to run only on the heads they measure
 // or calibrate, so the other heads cost nothing.
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -17,6 +18,8 @@ template <class Router>
 struct head_subset {
     using policy_kind = router_kind;
     static constexpr bool is_none = false;
+    using hooks = provides<hook::active_fraction, hook::validate>;
+    using parts = std::tuple<Router>;  ///< the inner router, for the variant's checks
     Router inner;                      ///< the router of the chosen heads
     std::vector<unsigned char> on;     ///< per query head: 1 when chosen
 

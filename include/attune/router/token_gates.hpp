@@ -30,6 +30,7 @@ namespace attune {
 /// moh_query_norm_gates or soft_mixture_gates, or from the caller's own table.
 struct token_gates {
     using policy_kind = router_kind;
+    using hooks = provides<hook::active_fraction, hook::validate>;
     static constexpr bool is_none = false;
     std::vector<float> gates;  ///< [batch][tokens][heads]
     index_t batch = 0;         ///< B of the call

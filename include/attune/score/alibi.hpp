@@ -55,6 +55,7 @@ enum class alibi_form {
 /// ALiBi score modifier: s += −m_h·(p − j) (or −m_h·|p − j|), one slope per query head.
 struct alibi {
     using policy_kind = score_kind;
+    using hooks = provides<hook::prepare, hook::apply_tile, hook::validate>;
     static constexpr bool is_none = false;
     static constexpr int lane_arrays = 1;  ///< the slope of each lane's query head
     std::vector<float> slopes;             ///< one per query head

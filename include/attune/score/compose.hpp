@@ -2,6 +2,7 @@
 // compose<A, B>: one score modifier that applies A, then B (s' = B(A(s))). Nest for more:
 // compose<A, compose<B, C>>. Each part keeps its own fast path: a part with a tile hook runs
 // tile-wise, a per-element part (a user's struct) element by element.
+#include <tuple>
 #include <utility>
 
 #include "attune/core/index_context.hpp"
@@ -15,6 +16,10 @@ template <class A, class B>
 struct compose {
     using policy_kind = score_kind;
     static constexpr bool is_none = false;
+    using hooks = detail::join_hooks_t<
+        provides<hook::prepare, hook::apply_tile, hook::validate>,
+        detail::hooks_if<score_hooks::takes_query_v<A> || score_hooks::takes_query_v<B>, hook::query>>;
+    using parts = std::tuple<A, B>;  ///< the two modifiers, for the variant's checks
     /// Lane arrays of both parts.
     static constexpr int lane_arrays = score_hooks::lane_arrays_v<A> + score_hooks::lane_arrays_v<B>;
     A first;   ///< applied first
@@ -24,15 +29,18 @@ struct compose {
     /// `a`, then `b`.
     compose(A a, B b) : first(std::move(a)), second(std::move(b)) {}
 
+    /// s' = B(A(s)).
+    // Return types are spelt out (not deduced) so that checking compose's hooks never instantiates
+    // a call into a part that lacks one: the part's own check names it instead.
     template <class T>
-    auto operator()(T s, const index_context& c) const {
-        return second(first(s, c), c);
+    T operator()(T s, const index_context& c) const {
+        return static_cast<T>(second(static_cast<T>(first(s, c)), c));
     }
     /// Query-dependent when a part is (score/modifier.hpp, form 3).
     template <class T, class U = T,
               std::enable_if_t<score_hooks::takes_query_v<A, U> || score_hooks::takes_query_v<B, U>, int> = 0>
-    auto operator()(T s, const index_context& c, const query_row<T>& q) const {
-        return score_hooks::call(second, static_cast<T>(score_hooks::call(first, s, c, q)), c, q);
+    T operator()(T s, const index_context& c, const query_row<T>& q) const {
+        return static_cast<T>(score_hooks::call(second, static_cast<T>(score_hooks::call(first, s, c, q)), c, q));
     }
 
     /// Both parts' per-item lane data.

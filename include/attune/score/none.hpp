@@ -9,6 +9,7 @@ namespace attune {
 struct no_score {
     using policy_kind = score_kind;
     static constexpr bool is_none = true;
+    using hooks = provides<>;
     /// Returns s unchanged.
     template <class T>
     constexpr T operator()(T s, const index_context&) const noexcept {

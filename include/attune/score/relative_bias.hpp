@@ -30,6 +30,7 @@ namespace attune {
 /// Relative position bias table: s += table[h, clamp(j − p, −R, R) + R].
 struct relative_bias {
     using policy_kind = score_kind;
+    using hooks = provides<hook::prepare, hook::apply_tile, hook::validate>;
     static constexpr bool is_none = false;
     std::vector<float> table;  ///< [heads][2·max_distance + 1]
     index_t max_distance = 0;  ///< R

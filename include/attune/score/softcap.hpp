@@ -18,6 +18,7 @@ namespace attune {
 /// Soft-capping score modifier: s ← c·tanh(s / c).
 struct softcap {
     using policy_kind = score_kind;
+    using hooks = provides<hook::apply_tile, hook::validate>;
     static constexpr bool is_none = false;
     float cap = 50.0f;  ///< c, finite and > 0
 

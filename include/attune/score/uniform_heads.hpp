@@ -17,6 +17,7 @@ namespace attune {
 /// the visible values).
 struct uniform_heads {
     using policy_kind = score_kind;
+    using hooks = provides<hook::prepare, hook::apply_tile, hook::validate>;
     static constexpr bool is_none = false;
     std::vector<bool> uniform;  ///< per query head
 

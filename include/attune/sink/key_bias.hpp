@@ -20,6 +20,7 @@ namespace attune {
 /// Key-bias sink: a learnable key k* and value v* per kv head that every row sees first.
 struct key_bias_sink {
     using policy_kind = sink_kind;
+    using hooks = provides<hook::validate>;
     static constexpr bool is_none = false;
     std::vector<float> k_star;  ///< [kv_heads][dk]
     std::vector<float> v_star;  ///< [kv_heads][dv]

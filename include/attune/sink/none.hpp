@@ -9,6 +9,7 @@ namespace attune {
 struct no_sink {
     using policy_kind = sink_kind;
     static constexpr bool is_none = true;
+    using hooks = provides<>;
     /// Leaves the empty state as it is.
     template <class T>
     void start(const basic_sink_row<T>&, T&, T&, T*) const noexcept {}

@@ -21,6 +21,7 @@ namespace attune {
 /// Learned sink logit z_h per query head: p_ij = e^{s_ij} / (e^{z_h} + Σ_k e^{s_ik}).
 struct sink_logit {
     using policy_kind = sink_kind;
+    using hooks = provides<hook::validate>;
     static constexpr bool is_none = false;
     std::vector<float> logits;  ///< z_h per query head
 

@@ -12,6 +12,7 @@ namespace attune {
 
 struct softmax {
     using policy_kind = family_kind;
+    using hooks = provides<hook::update_tile, hook::live_rows>;
     static constexpr bool has_lse = true;
     // The engine keeps the online row state (m, l), rescales accumulators, finalises o = a / l and
     // merges split partials with ⊕ (family/sigmoid.hpp is the family without row statistics).

@@ -36,6 +36,7 @@ namespace attune {
 /// clipped distance, for keys at or before the query.
 struct music_relative {
     using policy_kind = score_kind;
+    using hooks = provides<hook::query, hook::apply_tile, hook::validate>;
     static constexpr bool is_none = false;
     std::vector<float> embeddings;  ///< E: [heads][distances][dim], row distances − 1 is distance 0
     index_t heads = 0;              ///< 1 (shared) or the number of query heads

@@ -1,8 +1,7 @@
 // Head routing (attune/router/*, score/uniform_heads.hpp), built per SIMD arch: every router against
 // the reference applied head by head with the same gates, masks and modifiers, over
 // check_variant.hpp's sizes (GQA 1/4/8, decode, splits, threads); rows switched off give zeros and
-// LSE −inf; top-k = every routed head equals dense; DuoAttention with all-retrieval and
-// all-streaming heads equals causal and sinks + window; uniform heads give the mean of the visible
+// LSE −inf; top-k = every routed head equals dense; uniform heads give the mean of the visible
 // values; the MoH and soft-mixture gate formulas; errors.
 #include <cmath>
 #include <random>
@@ -115,33 +114,6 @@ TEST_CASE("MoH gates: SPEC formulas; top-k of every routed head equals dense", "
     CHECK(mix.at(0, 1, 1) == Approx(1.0 / 3.0));
 }
 
-TEST_CASE("duo_heads: retrieval heads causal, streaming heads sinks + window", "[router]") {
-    const auto alternate = [](index_t n) {
-        std::vector<bool> s(static_cast<std::size_t>(n));
-        for (index_t h = 0; h < n; ++h) s[static_cast<std::size_t>(h)] = h % 2 == 1;
-        return s;
-    };
-    sweep_built([&](const vcase& c) { return attune::variant(attune::duo_heads(alternate(c.Hkv), 4, 16)); }, 3000);
-    // All retrieval = causal, all streaming = sinks + window, exactly.
-    vcase c;
-    c.Hq = 8;
-    c.Hkv = 4;
-    c.Lq = c.Lk = 300;
-    const vinputs<float> in(c, 5);
-    tensor<float> a(c.B, c.Hq, c.Lq, c.Dv), b(c.B, c.Hq, c.Lq, c.Dv);
-    run_variant(attune::variant(attune::duo_heads(std::vector<bool>(4, false), 4, 16)), c, in, a, nullptr);
-    run_variant(attune::variant(attune::causal{}), c, in, b, nullptr);
-    CHECK(max_difference(a, b) == 0.0);
-    run_variant(attune::variant(attune::duo_heads(std::vector<bool>(4, true), 4, 16)), c, in, a, nullptr);
-    run_variant(attune::variant(attune::sinks_window(4, 16)), c, in, b, nullptr);
-    CHECK(max_difference(a, b) == 0.0);
-    // Classification by threshold and by sparsity quantile (ties: lower index first).
-    const std::vector<float> alpha{0.9f, 0.1f, 0.5f, 0.1f, 0.7f, 0.3f};
-    CHECK(attune::duo_heads::by_threshold(alpha, 0.4f) == std::vector<bool>{false, true, false, true, false, true});
-    CHECK(attune::duo_heads::by_sparsity(alpha, 0.5) == std::vector<bool>{false, true, false, true, false, true});
-    CHECK(attune::duo_heads::by_sparsity(alpha, 0.0) == std::vector<bool>(6, false));
-}
-
 TEST_CASE("uniform_heads: the output is the mean of the visible values", "[router]") {
     sweep_built(
         [](const vcase& c) {
@@ -174,69 +146,7 @@ TEST_CASE("routers: errors name the problem", "[router]") {
     const auto run = [&](const auto& var) { run_variant(var, c, in, out, nullptr); };
     REQUIRE_THROWS_WITH(run(attune::head_gates(std::vector<float>(3, 1.0f))), Catch::Contains("3 gates for 4 query heads"));
     REQUIRE_THROWS_WITH(run(random_gates(1, 9, 4, 0.5, 1)), Catch::Contains("token_gates"));
-    REQUIRE_THROWS_WITH(run(attune::duo_heads(std::vector<bool>(3, true))), Catch::Contains("kv heads"));
     REQUIRE_THROWS_WITH(run(attune::uniform_heads(std::vector<bool>(2, true))), Catch::Contains("uniform_heads"));
     REQUIRE_THROWS_WITH(attune::head_gates::pruned(4, {4}), Catch::Contains("outside"));
     REQUIRE_THROWS_WITH(attune::moh_gates(1, 1, 0, 4, 5, std::vector<float>(4)), Catch::Contains("top_k"));
-}
-
-TEST_CASE("duo_cache: chunked prefill then decode equals the duo_heads mask over the whole history", "[router]") {
-    const index_t Hq = 8, Hkv = 4, D = 32, S = 3, R = 20;
-    const std::vector<bool> streaming{true, false, false, true};
-    const std::vector<index_t> chunks{37, 50, 1, 1, 64, 1, 1, 1, 9, 1};
-    index_t L = 0;
-    for (index_t n : chunks) L += n;
-    std::mt19937 rng(21);
-    tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D), out(1, Hq, L, D);
-    q.fill_random(rng);
-    k.fill_random(rng);
-    v.fill_random(rng);
-    out.poison();
-    const auto slice = [](const attune::tensor_view<float>& x, index_t t0, index_t n) {
-        return attune::tensor_view<float>(x.row(0, 0, t0), {1, x.heads(), n, x.dim()}, x.strides());
-    };
-    attune::duo_cache<float> cache(streaming, Hq, D, D, S, R);
-    index_t t0 = 0;
-    for (index_t n : chunks) {
-        cache.step<ATTUNE_TEST_ARCH>(attune::tensor_view<const float>(slice(q.view, t0, n)), attune::tensor_view<const float>(slice(k.view, t0, n)),
-                                     attune::tensor_view<const float>(slice(v.view, t0, n)), slice(out.view, t0, n));
-        t0 += n;
-    }
-    CHECK(cache.seen() == L);
-    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::duo_heads(streaming, S, R)),
-                            fp32_tolerance());
-    // Memory: the two streaming heads hold S + R tokens, the retrieval heads all L.
-    CHECK(cache.bytes() == static_cast<std::size_t>((2 * L + 2 * (S + R)) * 2 * D) * sizeof(float));
-    attune::duo_cache<float> bad(streaming, Hq, D, D, S, R);
-    REQUIRE_THROWS_WITH(bad.step(q.cview(), k.cview(), v.cview(), slice(out.view, 0, L - 1)), Catch::Contains("out"));
-    REQUIRE_THROWS_WITH(attune::duo_cache<float>(streaming, 6, D, D), Catch::Contains("multiple"));
-}
-
-TEST_CASE("retrieval_probe: heads that attend to the needle token being generated score", "[router]") {
-    // 4 query heads over 2 kv heads, 30 context keys; needle at positions 10..14 with tokens 100..104.
-    const index_t Hq = 4, Hkv = 2, Lk = 30, D = 16;
-    std::vector<int> tokens(static_cast<std::size_t>(Lk));
-    for (index_t j = 0; j < Lk; ++j) tokens[static_cast<std::size_t>(j)] = static_cast<int>(j % 7);
-    for (index_t j = 10; j < 15; ++j) tokens[static_cast<std::size_t>(j)] = static_cast<int>(100 + j - 10);
-    std::vector<float> k(static_cast<std::size_t>(Hkv * Lk * D), 0.0f), q(static_cast<std::size_t>(Hq * D), 0.0f);
-    for (index_t h = 0; h < Hkv; ++h)
-        for (index_t j = 0; j < Lk; ++j) k[static_cast<std::size_t>((h * Lk + j) * D + j % D)] = 2.0f - 0.01f * static_cast<float>(j);  // earlier keys win ties of direction
-    attune::retrieval_probe probe(Hq, {10, 11, 12, 13, 14});
-    const auto kv = attune::view_bhld(k.data(), 1, Hkv, Lk, D);
-    // Step generating token 102 (position 12): head 0 looks at 12, head 1 at 3, heads 2, 3 at 12.
-    const auto point = [&](index_t h, index_t j) {
-        for (index_t d = 0; d < D; ++d) q[static_cast<std::size_t>(h * D + d)] = d == j % D ? 1.0f : 0.0f;
-    };
-    point(0, 12), point(1, 3), point(2, 12), point(3, 12);
-    auto hits = probe.observe<ATTUNE_TEST_ARCH>(attune::view_bhld(q.data(), 1, Hq, 1, D), kv, tokens, 102);
-    CHECK(hits == std::vector<index_t>{0, 2, 3});
-    // Generating a token outside the needle scores nothing; a head on the wrong needle token neither.
-    CHECK(probe.observe<ATTUNE_TEST_ARCH>(attune::view_bhld(q.data(), 1, Hq, 1, D), kv, tokens, 5).empty());
-    point(2, 13);
-    hits = probe.observe<ATTUNE_TEST_ARCH>(attune::view_bhld(q.data(), 1, Hq, 1, D), kv, tokens, 102);
-    CHECK(hits == std::vector<index_t>{0, 3});
-    const auto s = probe.scores();
-    CHECK(s == std::vector<float>{0.2f, 0.0f, 0.2f, 0.2f});
-    REQUIRE_THROWS_WITH(probe.observe(attune::view_bhld(q.data(), 1, Hq, 1, D), kv, std::vector<int>(3), 1), Catch::Contains("token ids"));
-    REQUIRE_THROWS_WITH(attune::retrieval_probe(4, {}), Catch::Contains("needle"));
 }

@@ -69,13 +69,13 @@ void check_kv_cache(std::uint32_t seed) {
 
 }  // namespace
 
-TEST_CASE("kv_cache: appended chunks read back; attention equals the reference", "[sparse]") {
+TEST_CASE("kv_cache: appended chunks read back; attention equals the reference", "[cache]") {
     check_kv_cache<float>(1);
     check_kv_cache<attune::bf16>(2);
     check_kv_cache<attune::half>(3);
 }
 
-TEST_CASE("kv_cache: capacity and shapes are checked", "[sparse]") {
+TEST_CASE("kv_cache: capacity and shapes are checked", "[cache]") {
     attune::kv_cache<float> cache(2, 8, 4, /*max_tokens*/ 10);
     tensor<float> k(1, 2, 6, 8), v(1, 2, 6, 4), bad_k(1, 3, 6, 8), bad_dim(1, 2, 6, 5), two(2, 2, 6, 8);
     cache.append(k.cview(), v.cview());
@@ -144,14 +144,14 @@ void check_streaming_decode(index_t S, index_t R, index_t steps, std::uint32_t s
 
 }  // namespace
 
-TEST_CASE("streaming_cache: 10 000 decode steps equal sinks + window over the full history", "[sparse]") {
+TEST_CASE("streaming_cache: 10 000 decode steps equal sinks + window over the full history", "[cache]") {
     check_streaming_decode<float>(4, 64, 10000, 11);
     check_streaming_decode<attune::bf16>(4, 100, 1000, 12);
     check_streaming_decode<float>(0, 7, 300, 13);   // no sinks: a plain window
     check_streaming_decode<float>(3, 1, 50, 14);    // a ring of one
 }
 
-TEST_CASE("streaming_cache: chunked steps equal sinks + window over the full history", "[sparse]") {
+TEST_CASE("streaming_cache: chunked steps equal sinks + window over the full history", "[cache]") {
     const index_t Hkv = 2, Hq = 6, D = 24, S = 4, R = 50, L = 700;
     std::mt19937 rng(21);
     tensor<float> k(1, Hkv, L, D), v(1, Hkv, L, D), q(1, Hq, L, D);
@@ -176,7 +176,7 @@ TEST_CASE("streaming_cache: chunked steps equal sinks + window over the full his
     CHECK(at == L);
 }
 
-TEST_CASE("streaming_cache: bad input", "[sparse]") {
+TEST_CASE("streaming_cache: bad input", "[cache]") {
     CHECK_THROWS_WITH((attune::streaming_cache<float>(2, 8, 8, 4, 0)), Catch::Contains("recent (0)"));
     attune::streaming_cache<float> cache(2, 8, 8, 4, 16);
     tensor<float> k(1, 2, 3, 8), v(1, 2, 3, 8), q(1, 3, 3, 8), q4(1, 4, 2, 8), out(1, 4, 2, 8), kbad(1, 2, 3, 9);
@@ -323,7 +323,7 @@ void check_h2o(index_t heavy, index_t recent, index_t prompt, index_t steps, boo
 
 }  // namespace
 
-TEST_CASE("h2o_cache keeps exactly the naive implementation's tokens", "[sparse]") {
+TEST_CASE("h2o_cache keeps exactly the naive implementation's tokens", "[cache]") {
     check_h2o<float>(5, 7, 20, 80, false, 31);
     check_h2o<float>(4, 16, 40, 60, false, 32);
     check_h2o<float>(3, 6, 1, 60, true, 33);   // ties: dead keys evicted oldest first
@@ -333,7 +333,7 @@ TEST_CASE("h2o_cache keeps exactly the naive implementation's tokens", "[sparse]
     check_h2o<float>(8, 0, 12, 20, false, 37);  // heavy only
 }
 
-TEST_CASE("h2o_cache: bad input", "[sparse]") {
+TEST_CASE("h2o_cache: bad input", "[cache]") {
     CHECK_THROWS_WITH((attune::h2o_cache<float>(2, 8, 8, 0, 0)), Catch::Contains("heavy + recent ≥ 1"));
     attune::h2o_cache<float> cache(2, 8, 8, 2, 2);
     tensor<float> k(1, 2, 1, 8), v(1, 2, 1, 8), q(1, 4, 1, 8), out(1, 4, 1, 8), out_bad(1, 4, 1, 7), k3(1, 3, 1, 8);

@@ -83,86 +83,142 @@ void gated_delta_step_item(const gated_delta_options& opt, float tau, const tens
     }
 }
 
+// The chunked form's work space (per-thread scratch) and its shapes: chunk C, padded dims, the
+// row strides e = dk + cp of [γτQ | P] and xw = dvp + dkp of [Ũ | W].
+struct delta_chunk {
+    index_t C, dk, dv, dvp, dkp, cp, cv, e, xw;
+    float* kn;    // normalised K rows [c][dk]
+    float* G;     // cumulative log-gates [c]
+    float* bt;    // β [c]
+    float* kdec;  // K rows scaled by γ_c/γ_i
+    float* kt;    // Kᵀ [dk][cp]
+    float* ext;   // [γ_t τq_t | P_t] rows, then reused for K·Kᵀ
+    float* su;    // [S_0 ; U] rows
+    float* U;
+    float* X;     // [Ũ | W] rows [c][dvp + dkp]
+    float* o;
+};
+
+template <class Arch>
+delta_chunk make_delta_chunk(index_t chunk, index_t L, index_t dk, index_t dv) {
+    delta_chunk w;
+    w.C = chunk < L ? chunk : L;
+    w.dk = dk, w.dv = dv;
+    w.dvp = padded(dv), w.dkp = padded(dk), w.cp = padded(w.C), w.cv = colvecs<Arch>(dv), w.e = dk + w.cp, w.xw = w.dvp + w.dkp;
+    auto& ws = linear_scratch::local();
+    w.kn = ws.kphi.get(w.C * dk + 3 * w.C);  // normalised K rows [c][dk], then G, β, decay-to-end
+    w.G = w.kn + w.C * dk;
+    w.bt = w.G + w.C;
+    w.kdec = ws.den.get(w.C * dk);
+    w.kt = ws.kt.get(dk * w.cp);
+    w.ext = ws.qphi.get(w.C * w.e);
+    w.su = ws.vc.get((dk + w.C) * w.dvp);
+    w.U = w.su + dk * w.dvp;
+    w.X = ws.a.get(w.C * w.xw);
+    w.o = ws.o.get(w.C * w.dvp);
+    return w;
+}
+
+// Tokens t0 … t0 + c: cumulative log-gates G, β, normalised K rows and Kᵀ (zero-padded to whole vectors).
+template <class Arch, class TK, class TG, class TB>
+void delta_chunk_keys(const delta_chunk& w, const gated_delta_options& opt, const tensor_view<const TK>& k, const tensor_view<const TG>& g,
+                      const tensor_view<const TB>& beta, index_t b, index_t hkv, index_t t0, index_t c) {
+    constexpr index_t W = lanes<Arch>;
+    const index_t dk = w.dk, cp = w.cp;
+    float cum = 0.0f;
+    for (index_t n = 0; n < c; ++n) {
+        cum += scalar_at(g, b, hkv, t0 + n);
+        w.G[n] = cum;
+        w.bt[n] = scalar_at(beta, b, hkv, t0 + n);
+        float* kr = w.kn + n * dk;
+        load_normalised<Arch>(k.row(b, hkv, t0 + n), kr, dk, opt.normalize_qk, 1.0f);
+        for (index_t i = 0; i < dk; ++i) w.kt[i * cp + n] = kr[i];
+    }
+    for (index_t i = 0; i < dk; ++i)
+        for (index_t n = c; n < colvecs<Arch>(c) * W; ++n) w.kt[i * cp + n] = 0.0f;
+}
+
+// K·Kᵀ (lower triangle) into ext's score columns, the system's rows [Ũ | W] in X by forward
+// substitution, then U = Ũ − W·S_0.
+template <class Arch, class TV>
+void delta_chunk_solve(const delta_chunk& w, const tensor_view<const TV>& v, index_t b, index_t hkv, index_t t0, index_t c) {
+    constexpr index_t W = lanes<Arch>;
+    const index_t dk = w.dk, dv = w.dv, dvp = w.dvp, dkp = w.dkp, e = w.e, xw = w.xw;
+    const float *G = w.G, *bt = w.bt, *kn = w.kn;
+    float* X = w.X;
+    float* kk = w.ext + dk;
+    gemm<Arch, false, triangle::columns>(kn, dk, 1, w.kt, w.cp, c, dk, colvecs<Arch>(c), kk, e);
+    for (index_t t = 0; t < c; ++t) {
+        float* xr = X + t * xw;
+        const TV* vr = v.row(b, hkv, t0 + t);
+        const float gam = std::exp(G[t]);
+        for (index_t j = 0; j < dv; ++j) xr[j] = bt[t] * to_float(vr[j]);
+        for (index_t j = dv; j < dvp; ++j) xr[j] = 0.0f;
+        for (index_t i = 0; i < dk; ++i) xr[dvp + i] = bt[t] * gam * kn[t * dk + i];
+        for (index_t i = dk; i < dkp; ++i) xr[dvp + i] = 0.0f;
+        // Forward substitution: X_t −= β_t Σ_{i<t} e^{G_t − G_i} (k_t·k_i) X_i
+        for (index_t i = 0; i < t; ++i) {
+            const float coef = -bt[t] * std::exp(G[t] - G[i]) * kk[t * e + i];
+            const simd::vec<Arch> cvec = simd::broadcast<Arch>(coef);
+            const float* xi = X + i * xw;
+            for (index_t j = 0; j < xw; j += W) simd::store<Arch>(xr + j, simd::fma(cvec, simd::load<Arch>(xi + j), simd::load<Arch>(xr + j)));
+        }
+    }
+    // U = Ũ − W·S_0
+    gemm<Arch, false>(X + dvp, xw, 1, w.su, dvp, c, dk, w.cv, w.o, dvp);
+    for (index_t t = 0; t < c; ++t)
+        for (index_t j = 0; j < dvp; ++j) w.U[t * dvp + j] = X[t * xw + j] - w.o[t * dvp + j];
+}
+
+// Query head h: O = τ·[diag(γ) Q S_0 + (Q Kᵀ ⊙ Γ ⊙ M) U] for tokens t0 … t0 + c.
+template <class Arch, class TQ, class TO>
+void delta_chunk_output(const delta_chunk& w, const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q,
+                        const tensor_view<TO>& out, index_t b, index_t h, index_t t0, index_t c) {
+    constexpr int RR = gemm_shape<Arch>::rows;
+    const index_t dk = w.dk, e = w.e;
+    const float* G = w.G;
+    float* ext = w.ext;
+    for (index_t t = 0; t < c; ++t) load_normalised<Arch>(q.row(b, h, t0 + t), ext + t * e, dk, opt.normalize_qk, tau);
+    float* p = ext + dk;
+    gemm<Arch, false, triangle::columns>(ext, e, 1, w.kt, w.cp, c, dk, colvecs<Arch>(c), p, e);  // τQ·Kᵀ
+    for (index_t t = 0; t < c; ++t) {
+        float* pr = p + t * e;
+        for (index_t i = 0; i <= t; ++i) pr[i] *= std::exp(G[t] - G[i]);
+        const index_t end = t + RR < c ? t + RR : c;
+        for (index_t i = t + 1; i < end; ++i) pr[i] = 0.0f;
+        store_scaled<Arch>(ext + t * e, ext + t * e, dk, std::exp(G[t]));  // γ_t τq_t
+    }
+    gemm<Arch, false, triangle::depth>(ext, e, 1, w.su, w.dvp, c, dk + c, w.cv, w.o, w.dvp, dk);
+    for (index_t t = 0; t < c; ++t) store_scaled<Arch>(out.row(b, h, t0 + t), w.o + t * w.dvp, w.dv, 1.0f);
+}
+
+// S_c = γ_c S_0 + (diag(γ_c/γ) K)ᵀ U
+template <class Arch>
+void delta_chunk_state(const delta_chunk& w, index_t c) {
+    const index_t dk = w.dk, dvp = w.dvp;
+    const float gam_c = std::exp(w.G[c - 1]);
+    for (index_t i = 0; i < dk * dvp; ++i) w.su[i] *= gam_c;
+    for (index_t t = 0; t < c; ++t) store_scaled<Arch>(w.kdec + t * dk, w.kn + t * dk, dk, std::exp(w.G[c - 1] - w.G[t]));
+    gemm<Arch, true>(w.kdec, 1, dk, w.U, dvp, dk, c, w.cv, w.su, dvp);
+}
+
 template <class Arch, class TQ, class TK, class TV, class TG, class TB, class TO>
 void gated_delta_chunk_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q,
                             const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<const TG>& g,
                             const tensor_view<const TB>& beta, const tensor_view<TO>& out, index_t b, index_t hkv,
                             index_t group, float* S) {
-    constexpr int RR = gemm_shape<Arch>::rows;
-    constexpr index_t W = lanes<Arch>;
-    const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
-    const index_t C = opt.chunk < L ? opt.chunk : L;
-    const index_t dvp = padded(dv), dkp = padded(dk), cp = padded(C), cv = colvecs<Arch>(dv), e = dk + cp, xw = dvp + dkp;
-    auto& ws = linear_scratch::local();
-    float* kn = ws.kphi.get(C * dk + 3 * C);  // normalised K rows [c][dk], then G, β, decay-to-end
-    float* G = kn + C * dk;
-    float* bt = G + C;
-    float* kdec = ws.den.get(C * dk);         // K rows scaled by γ_c/γ_i
-    float* kt = ws.kt.get(dk * cp);           // Kᵀ [dk][cp]
-    float* ext = ws.qphi.get(C * e);          // [γ_t τq_t | P_t] rows, then reused for K·Kᵀ
-    float* su = ws.vc.get((dk + C) * dvp);    // [S_0 ; U] rows
-    float* U = su + dk * dvp;
-    float* X = ws.a.get(C * xw);              // [Ũ | W] rows [c][dvp + dkp]
-    float* o = ws.o.get(C * dvp);
-    for (index_t i = 0; i < dk * dvp; ++i) su[i] = S[i];
-    for (index_t t0 = 0; t0 < L; t0 += C) {
-        const index_t c = L - t0 < C ? L - t0 : C;
-        float cum = 0.0f;
-        for (index_t n = 0; n < c; ++n) {
-            cum += scalar_at(g, b, hkv, t0 + n);
-            G[n] = cum;
-            bt[n] = scalar_at(beta, b, hkv, t0 + n);
-            float* kr = kn + n * dk;
-            load_normalised<Arch>(k.row(b, hkv, t0 + n), kr, dk, opt.normalize_qk, 1.0f);
-            for (index_t i = 0; i < dk; ++i) kt[i * cp + n] = kr[i];
-        }
-        for (index_t i = 0; i < dk; ++i)
-            for (index_t n = c; n < colvecs<Arch>(c) * W; ++n) kt[i * cp + n] = 0.0f;
-        // K·Kᵀ (lower triangle) into ext's score columns, then the system's rows in X.
-        float* kk = ext + dk;
-        gemm<Arch, false, triangle::columns>(kn, dk, 1, kt, cp, c, dk, colvecs<Arch>(c), kk, e);
-        for (index_t t = 0; t < c; ++t) {
-            float* xr = X + t * xw;
-            const TV* vr = v.row(b, hkv, t0 + t);
-            const float gam = std::exp(G[t]);
-            for (index_t j = 0; j < dv; ++j) xr[j] = bt[t] * to_float(vr[j]);
-            for (index_t j = dv; j < dvp; ++j) xr[j] = 0.0f;
-            for (index_t i = 0; i < dk; ++i) xr[dvp + i] = bt[t] * gam * kn[t * dk + i];
-            for (index_t i = dk; i < dkp; ++i) xr[dvp + i] = 0.0f;
-            // Forward substitution: X_t −= β_t Σ_{i<t} e^{G_t − G_i} (k_t·k_i) X_i
-            for (index_t i = 0; i < t; ++i) {
-                const float coef = -bt[t] * std::exp(G[t] - G[i]) * kk[t * e + i];
-                const simd::vec<Arch> cvec = simd::broadcast<Arch>(coef);
-                const float* xi = X + i * xw;
-                for (index_t j = 0; j < xw; j += W) simd::store<Arch>(xr + j, simd::fma(cvec, simd::load<Arch>(xi + j), simd::load<Arch>(xr + j)));
-            }
-        }
-        // U = Ũ − W·S_0
-        gemm<Arch, false>(X + dvp, xw, 1, su, dvp, c, dk, cv, o, dvp);
-        for (index_t t = 0; t < c; ++t)
-            for (index_t j = 0; j < dvp; ++j) U[t * dvp + j] = X[t * xw + j] - o[t * dvp + j];
-        for (index_t gq = 0; gq < group; ++gq) {
-            const index_t h = hkv * group + gq;
-            for (index_t t = 0; t < c; ++t) load_normalised<Arch>(q.row(b, h, t0 + t), ext + t * e, dk, opt.normalize_qk, tau);
-            float* p = ext + dk;
-            gemm<Arch, false, triangle::columns>(ext, e, 1, kt, cp, c, dk, colvecs<Arch>(c), p, e);  // τQ·Kᵀ
-            for (index_t t = 0; t < c; ++t) {
-                float* pr = p + t * e;
-                for (index_t i = 0; i <= t; ++i) pr[i] *= std::exp(G[t] - G[i]);
-                const index_t end = t + RR < c ? t + RR : c;
-                for (index_t i = t + 1; i < end; ++i) pr[i] = 0.0f;
-                store_scaled<Arch>(ext + t * e, ext + t * e, dk, std::exp(G[t]));  // γ_t τq_t
-            }
-            gemm<Arch, false, triangle::depth>(ext, e, 1, su, dvp, c, dk + c, cv, o, dvp, dk);
-            for (index_t t = 0; t < c; ++t) store_scaled<Arch>(out.row(b, h, t0 + t), o + t * dvp, dv, 1.0f);
-        }
-        // S_c = γ_c S_0 + (diag(γ_c/γ) K)ᵀ U
-        const float gam_c = std::exp(G[c - 1]);
-        for (index_t i = 0; i < dk * dvp; ++i) su[i] *= gam_c;
-        for (index_t t = 0; t < c; ++t) store_scaled<Arch>(kdec + t * dk, kn + t * dk, dk, std::exp(G[c - 1] - G[t]));
-        gemm<Arch, true>(kdec, 1, dk, U, dvp, dk, c, cv, su, dvp);
+    const index_t L = k.tokens();
+    const delta_chunk w = make_delta_chunk<Arch>(opt.chunk, L, q.dim(), v.dim());
+    const index_t n_state = w.dk * w.dvp;
+    for (index_t i = 0; i < n_state; ++i) w.su[i] = S[i];
+    for (index_t t0 = 0; t0 < L; t0 += w.C) {
+        const index_t c = L - t0 < w.C ? L - t0 : w.C;
+        delta_chunk_keys<Arch>(w, opt, k, g, beta, b, hkv, t0, c);
+        delta_chunk_solve<Arch>(w, v, b, hkv, t0, c);
+        for (index_t gq = 0; gq < group; ++gq) delta_chunk_output<Arch>(w, opt, tau, q, out, b, hkv * group + gq, t0, c);
+        delta_chunk_state<Arch>(w, c);
     }
-    for (index_t i = 0; i < dk * dvp; ++i) S[i] = su[i];
+    for (index_t i = 0; i < n_state; ++i) S[i] = w.su[i];
 }
 
 template <class Q, class K, class V, class G, class B, class O>

@@ -42,7 +42,7 @@ inline void load_normalised(const T* src, float* dst, index_t n, bool normalize,
     simd::convert_row<Arch>(src, dst, n);
     float g = f;
     if (normalize) {
-        const float nn = dot<Arch>(dst, dst, n);
+        const float nn = simd::dot<Arch>(dst, dst, n);
         g = nn > 0.0f ? f / std::sqrt(nn) : 0.0f;
     }
     store_scaled<Arch>(dst, dst, n, g);

@@ -31,17 +31,9 @@ struct linear_scratch {
     }
 };
 
-// Σ_i a[i]·b[i] in float, vector body and scalar tail.
-template <class Arch>
-inline float dot(const float* a, const float* b, index_t n) {
-    constexpr index_t W = lanes<Arch>;
-    simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
-    index_t i = 0;
-    for (; i + W <= n; i += W) acc = simd::fma(simd::load<Arch>(a + i), simd::load<Arch>(b + i), acc);
-    float s = simd::reduce_add(acc);
-    for (; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
+// Σ_i a[i]·b[i] is simd::dot (this file and gated_delta.hpp call it so); the name stays for the
+// callers in aaren.hpp and inline_attention.hpp.
+using simd::dot;
 
 // y[i] += x[i]
 template <class Arch>
@@ -73,6 +65,25 @@ inline void load_rows(const T* src, index_t src_stride, index_t n, index_t dv, f
     }
 }
 
+// V_n, rows t0 … t0 + c of v, as float rows of whole vectors: float rows of whole vectors are read
+// where they are; others are converted / padded into vc (stride dvp).
+struct value_rows {
+    const float* p;
+    index_t stride;
+};
+template <class Arch, class TV>
+value_rows chunk_values(const tensor_view<const TV>& v, index_t b, index_t hkv, index_t t0, index_t c, float* vc, index_t dvp) {
+    constexpr index_t W = lanes<Arch>;
+    const index_t dv = v.dim();
+    const float* vb = vc;
+    index_t vs = dvp;
+    if constexpr (std::is_same_v<TV, float>) {
+        if (dv % W == 0) vb = v.row(b, hkv, t0), vs = v.strides()[2];
+    }
+    if (vb == vc) load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
+    return {vb, vs};
+}
+
 // 1 / (den + ε), 0 where that is exactly 0 (nothing to attend to: zeros, never NaN); 1 unnormalised.
 inline float normaliser(const options& opt, float den) {
     if (!opt.normalize) return 1.0f;
@@ -101,7 +112,6 @@ template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void noncausal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
                     const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group) {
     const index_t lq = q.tokens(), lk = k.tokens(), dk = q.dim(), dv = v.dim();
-    constexpr index_t W = lanes<Arch>;
     const index_t dvp = padded(dv), cv = colvecs<Arch>(dv);
     const index_t C = 64;  // tokens per pass: keeps φ(K) and V of a pass in L1/L2
     auto& ws = linear_scratch::local();
@@ -120,14 +130,8 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
             apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
             add_to<Arch>(z, kphi + n * dk, dk);
         }
-        // V_n: float rows of whole vectors are read where they are; others are converted / padded.
-        const float* vb = vc;
-        index_t vs = dvp;
-        if constexpr (std::is_same_v<TV, float>) {
-            if (dv % W == 0) vb = v.row(b, hkv, t0), vs = v.strides()[2];
-        }
-        if (vb == vc) load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
-        gemm<Arch, true>(kphi, 1, dk, vb, vs, dk, c, cv, S, dvp);
+        const value_rows vr = chunk_values<Arch>(v, b, hkv, t0, c, vc, dvp);
+        gemm<Arch, true>(kphi, 1, dk, vr.p, vr.stride, dk, c, cv, S, dvp);
     }
     float* qphi = ws.qphi.get(C * dk);
     float* o = ws.o.get(C * dvp);
@@ -144,7 +148,7 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
             }
             gemm<Arch, false>(qphi, dk, 1, S, dvp, c, dk, cv, o, dvp);
             for (index_t n = 0; n < c; ++n)
-                store_scaled<Arch>(out.row(b, h, t0 + n), o + n * dvp, dv, normaliser(opt, dot<Arch>(qphi + n * dk, z, dk)));
+                store_scaled<Arch>(out.row(b, h, t0 + n), o + n * dvp, dv, normaliser(opt, simd::dot<Arch>(qphi + n * dk, z, dk)));
         }
     }
 }
@@ -189,84 +193,123 @@ inline simd::vec<Arch> keep_first(const simd::vec<Arch>& x, index_t n) {
     }
 }
 
+// The chunked causal form's work space (per-thread scratch) and its shapes: chunk C, padded dims,
+// the row stride e = dk + cp of E.
+struct causal_chunk {
+    index_t C, dk, dv, dvp, cp, cv, e;
+    float* kphi;  // φ(K_n) rows [c][dk]
+    float* kt;    // φ(K_n)ᵀ [dk][cp]
+    float* ext;   // E = [φ(Q_n) | A] rows [c][dk + cp]
+    float* sv;    // B = [S ; V_n] rows [dk + c][dvp] (V_n in place when it can)
+    float* vc;
+    float* o;     // O_n [c][dvp]
+    float* den;
+};
+
+template <class Arch>
+causal_chunk make_causal_chunk(index_t chunk, index_t L, index_t dk, index_t dv) {
+    causal_chunk w;
+    w.C = chunk < L ? chunk : L;
+    w.dk = dk, w.dv = dv;
+    w.dvp = padded(dv), w.cp = padded(w.C), w.cv = colvecs<Arch>(dv), w.e = dk + w.cp;
+    auto& ws = linear_scratch::local();
+    w.kphi = ws.kphi.get(w.C * dk);
+    w.kt = ws.kt.get(dk * w.cp);
+    w.ext = ws.qphi.get(w.C * w.e);
+    w.sv = ws.vc.get((dk + w.C) * w.dvp);
+    w.vc = w.sv + dk * w.dvp;
+    w.o = ws.o.get(w.C * w.dvp);
+    w.den = ws.den.get(w.C);
+    return w;
+}
+
+// φ(K_n) rows of tokens t0 … t0 + c and their transpose; the K and V rows of the chunk after next
+// (from pf0, `next` of them) are prefetched on the way.
+template <class Arch, class Map, class TK, class TV>
+void causal_chunk_keys(const causal_chunk& w, const Map& map, const tensor_view<const TK>& k, const tensor_view<const TV>& v, index_t b,
+                       index_t hkv, index_t t0, index_t c, index_t pf0, index_t next) {
+    constexpr index_t W = lanes<Arch>;
+    const index_t dk = w.dk;
+    for (index_t n = 0; n < c; ++n) {
+        if (n < next) {
+            prefetch_for_read(k.row(b, hkv, pf0 + n), dk);
+            prefetch_for_read(v.row(b, hkv, pf0 + n), w.dv);
+        }
+        apply_map<Arch>(map, k.row(b, hkv, t0 + n), w.kphi + n * dk, dk);
+    }
+    transpose_rows<Arch>(w.kphi, dk, c, colvecs<Arch>(c) * W, w.kt, w.cp);
+}
+
+// Row r < c of the scores A: the future keys that the depth-limited product reads (up to the row
+// block's end) zeroed, and with normalize the denominator φq_r·z + Σ_{n≤r} A[r][n] in den[r].
+template <class Arch>
+void causal_chunk_rows(const causal_chunk& w, const options& opt, index_t c, const float* z) {
+    constexpr int RR = gemm_shape<Arch>::rows;
+    constexpr index_t W = lanes<Arch>;
+    const index_t dk = w.dk, e = w.e;
+    float* a = w.ext + dk;
+    for (index_t r = 0; r < c; ++r) {
+        float* ar = a + r * e;
+        const index_t block_end = r + RR < c ? r + RR : c;
+        if (opt.normalize) {  // φq_r·z + Σ_{n≤r} A[r][n], one reduction
+            // Whole vectors, the last one masked to n ≤ r: vector loads over the scalar
+            // zeroing stores below would wait for them (no store forwarding).
+            const index_t last = r / W * W;
+            simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
+            for (index_t n = 0; n < last; n += W) acc += simd::load<Arch>(ar + n);
+            acc += keep_first<Arch>(simd::load<Arch>(ar + last), r - last + 1);
+            const float* qr = w.ext + r * e;
+            index_t i = 0;
+            for (; i + W <= dk; i += W) acc = simd::fma(simd::load<Arch>(qr + i), simd::load<Arch>(z + i), acc);
+            float sum = simd::reduce_add(acc);
+            for (; i < dk; ++i) sum += qr[i] * z[i];
+            w.den[r] = sum;
+        }
+        for (index_t n = r + 1; n < block_end; ++n) ar[n] = 0.0f;
+    }
+}
+
+// Query head h over the chunk: A = φQ·φKᵀ, then O = φQ·S + (A⊙M)·V in one pass, normalised into out.
+template <class Arch, class Map, class TQ, class TO>
+void causal_chunk_head(const causal_chunk& w, const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<TO>& out,
+                       index_t b, index_t h, index_t t0, index_t c, index_t pf0, index_t next, const value_rows& vr, const float* z) {
+    const index_t dk = w.dk, e = w.e;
+    for (index_t n = 0; n < c; ++n) {
+        if (n < next) {
+            prefetch_for_read(q.row(b, h, pf0 + n), dk);
+            prefetch_for_write(out.row(b, h, pf0 + n), w.dv);
+        }
+        apply_map<Arch>(map, q.row(b, h, t0 + n), w.ext + n * e, dk);
+    }
+    float* a = w.ext + dk;
+    gemm<Arch, false, triangle::columns>(w.ext, e, 1, w.kt, w.cp, c, dk, colvecs<Arch>(c), a, e);  // A = φQ·φKᵀ
+    causal_chunk_rows<Arch>(w, opt, c, z);
+    // O = φQ·S + (A⊙M)·V in one pass
+    gemm<Arch, false, triangle::depth>(w.ext, e, 1, w.sv, w.dvp, c, dk + c, w.cv, w.o, w.dvp, dk, dk, vr.p, vr.stride);
+    for (index_t r = 0; r < c; ++r) store_scaled<Arch>(out.row(b, h, t0 + r), w.o + r * w.dvp, w.dv, normaliser(opt, w.den[r]));
+}
+
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
                  const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
                  float* z) {
-    constexpr int RR = gemm_shape<Arch>::rows;
-    constexpr index_t W = lanes<Arch>;
-    const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
-    const index_t C = opt.chunk < L ? opt.chunk : L;
-    const index_t dvp = padded(dv), cp = padded(C), cv = colvecs<Arch>(dv), e = dk + cp;
-    auto& ws = linear_scratch::local();
-    float* kphi = ws.kphi.get(C * dk);       // φ(K_n) rows [c][dk]
-    float* kt = ws.kt.get(dk * cp);          // φ(K_n)ᵀ [dk][cp]
-    float* ext = ws.qphi.get(C * e);         // E = [φ(Q_n) | A] rows [c][dk + cp]
-    float* sv = ws.vc.get((dk + C) * dvp);   // B = [S ; V_n] rows [dk + c][dvp] (V_n in place when it can)
-    float* vc = sv + dk * dvp;
-    float* o = ws.o.get(C * dvp);            // O_n [c][dvp]
-    float* den = ws.den.get(C);
-    for (index_t i = 0; i < dk * dvp; ++i) sv[i] = S[i];
+    const index_t L = k.tokens();
+    const causal_chunk w = make_causal_chunk<Arch>(opt.chunk, L, q.dim(), v.dim());
+    const index_t C = w.C, dk = w.dk, n_state = dk * w.dvp;
+    for (index_t i = 0; i < n_state; ++i) w.sv[i] = S[i];
     for (index_t t0 = 0; t0 < L; t0 += C) {
         const index_t c = L - t0 < C ? L - t0 : C;
         // Rows two chunks ahead are fetched while this one computes, row by row (one chunk ahead
         // measured slower at L 8192: the data is not there in time).
         const index_t pf0 = t0 + c + C;
         const index_t next = L - pf0 < C ? (L - pf0 > 0 ? L - pf0 : 0) : C;
-        for (index_t n = 0; n < c; ++n) {
-            if (n < next) {
-                prefetch_for_read(k.row(b, hkv, pf0 + n), dk);
-                prefetch_for_read(v.row(b, hkv, pf0 + n), dv);
-            }
-            apply_map<Arch>(map, k.row(b, hkv, t0 + n), kphi + n * dk, dk);
-        }
-        transpose_rows<Arch>(kphi, dk, c, colvecs<Arch>(c) * W, kt, cp);
-        // V_n: float rows of whole vectors are read where they are; others are converted / padded.
-        const float* vb = vc;
-        index_t vs = dvp;
-        if constexpr (std::is_same_v<TV, float>) {
-            if (dv % W == 0) vb = v.row(b, hkv, t0), vs = v.strides()[2];
-        }
-        if (vb == vc) load_rows<Arch>(v.row(b, hkv, t0), v.strides()[2], c, dv, vc, dvp);
-        for (index_t g = 0; g < group; ++g) {
-            const index_t h = hkv * group + g;
-            for (index_t n = 0; n < c; ++n) {
-                if (n < next) {
-                    prefetch_for_read(q.row(b, h, pf0 + n), dk);
-                    prefetch_for_write(out.row(b, h, pf0 + n), dv);
-                }
-                apply_map<Arch>(map, q.row(b, h, t0 + n), ext + n * e, dk);
-            }
-            float* a = ext + dk;
-            gemm<Arch, false, triangle::columns>(ext, e, 1, kt, cp, c, dk, colvecs<Arch>(c), a, e);  // A = φQ·φKᵀ
-            for (index_t r = 0; r < c; ++r) {
-                float* ar = a + r * e;
-                // Zero the future keys that the depth-limited product reads (up to its row block's end).
-                const index_t block_end = r + RR < c ? r + RR : c;
-                if (opt.normalize) {  // φq_r·z + Σ_{n≤r} A[r][n], one reduction
-                    // Whole vectors, the last one masked to n ≤ r: vector loads over the scalar
-                    // zeroing stores below would wait for them (no store forwarding).
-                    const index_t last = r / W * W;
-                    simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
-                    for (index_t n = 0; n < last; n += W) acc += simd::load<Arch>(ar + n);
-                    acc += keep_first<Arch>(simd::load<Arch>(ar + last), r - last + 1);
-                    const float* qr = ext + r * e;
-                    index_t i = 0;
-                    for (; i + W <= dk; i += W) acc = simd::fma(simd::load<Arch>(qr + i), simd::load<Arch>(z + i), acc);
-                    float sum = simd::reduce_add(acc);
-                    for (; i < dk; ++i) sum += qr[i] * z[i];
-                    den[r] = sum;
-                }
-                for (index_t n = r + 1; n < block_end; ++n) ar[n] = 0.0f;
-            }
-            // O = φQ·S + (A⊙M)·V in one pass
-            gemm<Arch, false, triangle::depth>(ext, e, 1, sv, dvp, c, dk + c, cv, o, dvp, dk, dk, vb, vs);
-            for (index_t r = 0; r < c; ++r) store_scaled<Arch>(out.row(b, h, t0 + r), o + r * dvp, dv, normaliser(opt, den[r]));
-        }
-        gemm<Arch, true>(kphi, 1, dk, vb, vs, dk, c, cv, sv, dvp);  // S += φKᵀ·V
-        for (index_t n = 0; n < c; ++n) add_to<Arch>(z, kphi + n * dk, dk);
+        causal_chunk_keys<Arch>(w, map, k, v, b, hkv, t0, c, pf0, next);
+        const value_rows vr = chunk_values<Arch>(v, b, hkv, t0, c, w.vc, w.dvp);
+        for (index_t g = 0; g < group; ++g) causal_chunk_head<Arch>(w, map, opt, q, out, b, hkv * group + g, t0, c, pf0, next, vr, z);
+        gemm<Arch, true>(w.kphi, 1, dk, vr.p, vr.stride, dk, c, w.cv, w.sv, w.dvp);  // S += φKᵀ·V
+        for (index_t n = 0; n < c; ++n) add_to<Arch>(z, w.kphi + n * dk, dk);
     }
-    for (index_t i = 0; i < dk * dvp; ++i) S[i] = sv[i];
+    for (index_t i = 0; i < n_state; ++i) S[i] = w.sv[i];
 }
 
 // ---- recurrent: token by token ----
@@ -290,7 +333,7 @@ void step_item(const Map& map, const options& opt, const tensor_view<const TQ>& 
             const index_t h = hkv * group + g;
             apply_map<Arch>(map, q.row(b, h, t), qphi, dk);
             gemm<Arch, false>(qphi, 0, 1, S, dvp, 1, dk, cv, o, dvp);  // o = φ(q)ᵀS
-            const float den = opt.normalize ? dot<Arch>(qphi, z, dk) : 0.0f;
+            const float den = opt.normalize ? simd::dot<Arch>(qphi, z, dk) : 0.0f;
             store_scaled<Arch>(out.row(b, h, t), o, dv, normaliser(opt, den));
         }
     }

@@ -8,8 +8,8 @@
 ///
 /// The tiles are those of several grids (the engine's 64-key tiles, single rows as in decode, odd
 /// sizes; at aligned and shifted offsets) and a few hundred random ones, for every batch and kv
-/// head, each over the whole group of query heads, over each head alone and over random runs of
-/// heads (a router leaves some out). On each:
+/// head, each over the runs of query heads of the kv head's group a tile may hold (a router leaves
+/// some out). On each:
 ///  - classify() says empty only if no element of the tile is visible, full only if every one is;
 ///  - span() holds every key of the tile that some row sees;
 /// and for every row (batch, query head, position) keys() / key_pair() hold exactly the keys
@@ -195,13 +195,22 @@ public:
     }
 
 private:
+    // The group's query heads as the engine may hand them to a tile (a router leaves some out):
+    // every run of consecutive heads for groups of up to 4, else the group, its halves and each head.
     void every_head_run(index_t qa, index_t qb, index_t ka, index_t kb, mask_report& r) const {
         for (index_t b = 0; b < s_.batch; ++b)
             for (index_t g = 0; g < s_.kv_heads; ++g) {
-                const index_t h0 = g * group_, h1 = h0 + group_ - 1;
-                tile(tile_context{b, g, qa, qb, ka, kb, h0, h1}, r);
-                if (group_ == 1) continue;
-                for (index_t h = h0; h <= h1; ++h) tile(tile_context{b, g, qa, qb, ka, kb, h, h}, r);
+                const index_t first = g * group_, last = first + group_ - 1;
+                const auto run = [&](index_t h0, index_t h1) { tile(tile_context{b, g, qa, qb, ka, kb, h0, h1}, r); };
+                if (group_ <= 4) {
+                    for (index_t h0 = first; h0 <= last; ++h0)
+                        for (index_t h1 = h0; h1 <= last; ++h1) run(h0, h1);
+                    continue;
+                }
+                run(first, last);
+                run(first, first + group_ / 2 - 1);
+                run(first + group_ / 2, last);
+                for (index_t h = first; h <= last; ++h) run(h, h);
             }
     }
 

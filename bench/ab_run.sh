@@ -5,12 +5,14 @@
 # bench/device_run.sh (carry .deb/ and the earlier tree).
 #   git archive <commit> | tar -x -C .ab-base     (an ignored folder; carry it with .deb)
 #   BASE=.ab-base ROUNDS=5 BENCH_FILTER='prefill/causal/L:2048/D:128/threads:1/' bench/ab_run.sh
+# NEW names the later tree (default: this one), e.g. a clean export of a commit carried as .ab-new.
 # Writes $OUT/ab.md and $OUT/ab.tar.gz (every round's JSON).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 OUT="${OUT:-$root/build-ab/out}"
 BASE="${BASE:?BASE must name the earlier tree}"
+NEW="${NEW:-$root}"
 mkdir -p "$OUT"
 prefix="$root/.deb/root/usr"
 export ATTUNE_BENCH_THREADS="${ATTUNE_BENCH_THREADS:-1,16}"
@@ -20,7 +22,7 @@ build() {  # build <source tree> <build dir>
   cmake --build "$2" -j "$(nproc)" --target attune_bench > /dev/null
 }
 build "$BASE" "$root/build-ab/a"
-build "$root" "$root/build-ab/b"
+build "$NEW" "$root/build-ab/b"
 args=(--benchmark_out_format=json)
 [ -n "${BENCH_FILTER:-}" ] && args+=(--benchmark_filter="$BENCH_FILTER")
 # shellcheck disable=SC2206

@@ -38,6 +38,9 @@ struct options {
     tensor_view<float> lse{};  // optional output [B, Hq, Lq, 1]: natural-log sum-exp per row
     /// Split-KV parallelism: how many key ranges a row's keys are cut into.
     index_t kv_splits = 0;     // key ranges merged with ⊕; 0 chooses from the executor's workers
+    // Working memory the call's items lease their buffers from (kernel/workspace.hpp); null: each
+    // thread's own grow-only buffers.
+    attune::workspace* workspace = nullptr;
 };
 
 // An LSE output view over contiguous float [batch][heads][tokens].
@@ -97,7 +100,7 @@ kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_vie
     }
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
 
-    kernel::problem<TQ, TK, TV, TO> p{q, k, v, out, opt.lse, 0.0f, 0, 0, 0, 0, 0, 0, 0, 0};
+    kernel::problem<TQ, TK, TV, TO> p{q, k, v, out, opt.lse, 0.0f, 0, 0, 0, 0, 0, 0, 0, 0, opt.workspace};
     p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     p.batch = q.batch();
     p.q_heads = q.heads();

@@ -1,5 +1,5 @@
 // A decode loop allocates nothing on the heap after its first step: scratch buffers are per thread
-// and grow only, the split workspace likewise. Counted by replacing the global operator new, so this
+// (or leased from the caller's attune::workspace) and grow only, the split partials likewise. Counted by replacing the global operator new, so this
 // test is its own executable.
 #include <atomic>
 #include <cstdlib>
@@ -17,7 +17,7 @@ using attune_test::g_allocations;
 namespace {
 
 template <class T, class Exec>
-long allocations_in_decode_loop(const Exec& exec, attune::index_t kv_splits) {
+long allocations_in_decode_loop(const Exec& exec, attune::index_t kv_splits, attune::workspace* ws = nullptr) {
     using attune::index_t;
     const index_t Hq = 32, Hkv = 8, D = 128, capacity = 1100, first = 1000, steps = 40;
     std::mt19937 gen(7);
@@ -31,6 +31,7 @@ long allocations_in_decode_loop(const Exec& exec, attune::index_t kv_splits) {
     attune::options opt;
     opt.lse = attune::lse_view(lse.data(), 1, Hq, 1);
     opt.kv_splits = kv_splits;
+    opt.workspace = ws;
     // The cache holds `capacity` token slots per head; step s attends to the first first + s.
     auto step = [&](index_t len) {
         const attune::tensor_view<const T> K(k.data(), {1, Hkv, len, D}, {Hkv * capacity * D, capacity * D, D});
@@ -53,6 +54,18 @@ TEST_CASE("decode steps allocate nothing after warm-up", "[decode][alloc]") {
     SECTION("OpenMP, 2 threads, float K/V") { CHECK(allocations_in_decode_loop<float>(attune::openmp_executor{2}, 0) == 0); }
     SECTION("OpenMP, 2 threads, half K/V, 3 splits") {
         CHECK(allocations_in_decode_loop<attune::half>(attune::openmp_executor{2}, 3) == 0);
+    }
+    // A workspace holds one set of buffers per item running at once, so with threads it is warm
+    // only once the most items that will ever run at once have run (on 2 lightly loaded threads
+    // that can take many steps); one item at a time, it is warm after the first step.
+    SECTION("serial, bf16 K/V, a workspace") {
+        attune::workspace ws;
+        CHECK(allocations_in_decode_loop<attune::bf16>(attune::serial_executor{}, 0, &ws) == 0);
+        CHECK(ws.bytes() > 0);
+    }
+    SECTION("serial, float K/V, 4 splits, a workspace") {
+        attune::workspace ws;
+        CHECK(allocations_in_decode_loop<float>(attune::serial_executor{}, 4, &ws) == 0);
     }
 }
 

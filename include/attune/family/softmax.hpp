@@ -56,8 +56,7 @@ struct softmax {
             const V a = simd::exp(m_old - m_ref);
             V sum = simd::broadcast<Arch>(0.0f);
             index_t k = 0;
-#if XSIMD_WITH_AVX512F
-            if constexpr (simd::has_quads<Arch>) {
+            if constexpr (simd::caps<Arch>::quads) {
                 if (rows_padded == W && live_rows > 0 && live_rows <= 4) {
                     const V mq = simd::repeat_quad<Arch>(m_ref);
                     for (; k + 4 <= nk; k += 4) {
@@ -69,7 +68,6 @@ struct softmax {
                     sum = simd::sum_quads<Arch>(sum);
                 }
             }
-#endif
             for (; k < nk; ++k) {
                 float* s = S + k * rows_padded + r;
                 const V p = simd::exp_nonpositive(simd::load_aligned<Arch>(s) - m_ref);

@@ -10,6 +10,7 @@
 #include "attune/exec/executor.hpp"
 #include "attune/exec/region.hpp"
 #include "attune/kernel/engine.hpp"
+#include "attune/kernel/workspace.hpp"
 
 namespace attune::kernel {
 
@@ -51,8 +52,7 @@ void run_blocks(const P& p, const Variant& var, const work_plan& plan, index_t b
     const index_t blocks = ceil_div(k_end - k_begin, plan.block_len);
     index_t levels = 1;  // 2^levels > blocks: the counter never carries out of its slots
     while ((index_t(1) << levels) <= blocks) ++levels;
-    thread_local level_set<buffer> pools;  // per nesting level (kernel/scratch.hpp)
-    buffer& pool = pools.item();
+    buffer& pool = worker_local().blocks;
     const partial_slots slot{pool.get(detail::checked_product("attention block workspace", levels + 1, plan.rows_max, 2 + p.dv)),
                              plan.rows_max, p.dv};
     const auto copy = [&](const partial_result& from, const partial_result& to) {
@@ -127,14 +127,13 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
     if (plan.splits == 1) {
         ::attune::detail::parallel_for(exec, groups, [&](index_t g) {
             const item_level level;
+            const worker_lease lease(p.ws);
             if (!blocked) {
                 index_t b, hkv, qt;
                 coords(g, b, hkv, qt);
                 return run_item<Arch>(p, var, plan, b, hkv, qt, 0, nullptr);
             }
-            thread_local level_set<buffer> ones;
-            buffer& one = ones.item();
-            const partial_slots st{one.get(plan.rows_max * (2 + p.dv)), plan.rows_max, p.dv};
+            const partial_slots st{worker_local().whole.get(plan.rows_max * (2 + p.dv)), plan.rows_max, p.dv};
             run_split(g, 0, st[0]);
             finish_group(g, st[0]);
         });
@@ -144,15 +143,10 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
     // Partial results: per (group item, split) rows_max × (m, l, acc[dv]), merged by the last
     // split of the group to finish: no second parallel region (a fork/join is a large part of a
     // short decode step at 16 threads).
-    // Per nesting level of the calling thread: a call made from inside an item of another call on
-    // this thread (a policy running attention) must not regrow the outer call's workspace.
-    thread_local level_set<buffer> workspaces;
-    thread_local level_set<basic_buffer<index_t>> finishes;
-    buffer& workspace = workspaces.at(item_depth());
-    basic_buffer<index_t>& finished = finishes.at(item_depth());
-    const partial_slots slots{workspace.get(detail::checked_product("attention split workspace", groups, plan.splits, plan.rows_max, 2 + p.dv)),
+    const call_lease call(p.ws);
+    const partial_slots slots{call->partials.get(detail::checked_product("attention split workspace", groups, plan.splits, plan.rows_max, 2 + p.dv)),
                               plan.rows_max, p.dv};
-    index_t* done = finished.get(groups);
+    index_t* done = call->finished.get(groups);
     for (index_t g = 0; g < groups; ++g) done[g] = 0;
     auto merge_group = [&](index_t g) {
         index_t b, hkv, qt;
@@ -169,6 +163,7 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
     // Splits exist only when there are few groups: every item then covers an equal key range.
     ::attune::detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
         const item_level level;
+        const worker_lease lease(p.ws);
         const index_t g = item / plan.splits, sp = item % plan.splits;
         run_split(g, sp, slots[item]);
         // acq_rel: the last item sees every other split's partial writes of this group.

@@ -13,6 +13,7 @@
 
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/engine.hpp"
+#include "attune/kernel/workspace.hpp"
 #include "attune/simd/math.hpp"
 #include "attune/exec/region.hpp"
 
@@ -223,6 +224,7 @@ void run_probe(const P& p, const Variant& var, const Exec& exec, const work_plan
         // An item of the engine's loop: a policy calling attention (or a probe) from inside it gets
         // the next level's scratch instead of regrowing this item's under it (kernel/scratch.hpp).
         const item_level level;
+        const worker_lease lease(p.ws);
         probe_observer obs(out, lse, slot, split);
         for (index_t qt = plan.q_tiles - 1 - slot; qt >= 0; qt -= out.slots)
             run_item<Arch>(p, var, plan, b, hkv, qt, split, nullptr, &obs);

@@ -6,6 +6,10 @@
 #include "attune/core/policy.hpp"
 #include "attune/core/view.hpp"
 
+namespace attune {
+class workspace;  // kernel/workspace.hpp
+}
+
 namespace attune::kernel {
 
 template <class TQ, class TK, class TV, class TO>
@@ -17,6 +21,7 @@ struct problem {
     tensor_view<float> lse;  // optional [batch, q_heads, lq, 1]
     float scale;
     index_t batch, q_heads, kv_heads, group, lq, lk, dk, dv;
+    workspace* ws = nullptr;  // where items take their buffers; null: each thread's own
     index_t q_pos0() const noexcept { return lk - lq; }  // absolute position of query 0 (bottom-right)
 };
 

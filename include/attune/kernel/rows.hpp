@@ -21,15 +21,6 @@ struct item_rows {
     index_t pos_min = 0, pos_max = -1;  // absolute positions spanned by the rows
 };
 
-// Per-thread storage of an item's row list.
-struct row_scratch {
-    basic_buffer<index_t> index;
-    buffer gate;
-    static row_scratch& local() {
-        thread_local level_set<row_scratch> s;  // per nesting level (kernel/scratch.hpp)
-        return s.item();
-    }
-};
 
 template <class Router, class P>
 item_rows gather_rows(const Router& router, const P& p, index_t b, index_t hkv, index_t i0, index_t nq, row_scratch& s) {

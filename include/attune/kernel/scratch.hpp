@@ -1,28 +1,18 @@
 #pragma once
-// Grow-only, 64-byte aligned float buffers. The kernels keep one set per thread (thread_local), so
-// after the first call of a given size no step allocates: decode loops stay allocation-free.
+// Grow-only, 64-byte aligned buffers: where the tile engine works. By default each thread keeps one
+// set of its own (thread_local), so after the first call of a given size no step allocates and
+// decode loops stay allocation-free. A caller that plans its memory passes an attune::workspace
+// (kernel/workspace.hpp) instead, and the work items of its calls lease their sets from it.
 #include <memory>
 #include <vector>
 
-#include "attune/core/third_party.hpp"
-
-#include "attune/core/checked.hpp"
+#include "attune/core/buffer.hpp"
 #include "attune/core/types.hpp"
 
 namespace attune::kernel {
 
 template <class T>
-class basic_buffer {
-public:
-    // n elements; a size the allocator refuses is an attune::error, not std::bad_alloc.
-    T* get(index_t n) {
-        if (static_cast<std::size_t>(n) > data_.size()) detail::checked_resize(data_, n, "attention workspace");
-        return data_.data();
-    }
-
-private:
-    std::vector<T, xsimd::aligned_allocator<T, 64>> data_;
-};
+using basic_buffer = detail::grow_buffer<T>;
 using buffer = basic_buffer<float>;
 
 // A policy may itself call attention from inside a work item (a router that computes its gates
@@ -58,6 +48,7 @@ public:
         return *levels_[static_cast<std::size_t>(level)];
     }
     S& item() { return at(item_scratch_level()); }  // the running item's
+    void clear() noexcept { levels_.clear(); }
 
 private:
     std::vector<std::unique_ptr<S>> levels_;
@@ -78,17 +69,70 @@ struct item_scratch {
     buffer amx_v;   // the V tile as bf16 key pairs for AMX P·V: [32 pairs][dv_padded] × 32 bits
     basic_buffer<index_t> bounds;  // a partial tile's keys per row and per row vector: 2 × rows_padded + 2 × vectors
 
-    static item_scratch& local() {
-        thread_local level_set<item_scratch> s;
-        return s.item();
+    std::size_t bytes() const noexcept {
+        return qt.bytes() + q_pairs.bytes() + scores.bytes() + acc.bytes() + k_tile.bytes() + v_tile.bytes() + state.bytes() +
+               amx_q.bytes() + amx_k.bytes() + amx_p.bytes() + amx_v.bytes() + bounds.bytes();
     }
+    static item_scratch& local();
 };
 
-// The score modifier's per-item lanes: query positions + its lane arrays, (1 + n) × rows_padded.
-// Apart from item_scratch so that variants without a modifier keep the same per-thread set.
-inline buffer& score_lane_scratch() {
-    thread_local level_set<buffer> b;
-    return b.item();
+// An item's row list (kernel/rows.hpp): query heads and tokens, and a router's gates.
+struct row_scratch {
+    basic_buffer<index_t> index;
+    buffer gate;
+    std::size_t bytes() const noexcept { return index.bytes() + gate.bytes(); }
+    static row_scratch& local();
+};
+
+// Everything one running work item uses: its stages' buffers, its rows, a score modifier's lanes,
+// and the partial states of a key range summed in blocks (kernel/driver.hpp).
+struct worker_scratch {
+    item_scratch item;
+    row_scratch rows;
+    buffer score_lanes;  // query positions + the modifier's lane arrays, (1 + n) × rows_padded
+    buffer blocks;       // run_blocks: the binary counter's states
+    buffer whole;        // one merged state of a blocked item
+    std::size_t bytes() const noexcept { return item.bytes() + rows.bytes() + score_lanes.bytes() + blocks.bytes() + whole.bytes(); }
+};
+
+// What one call keeps while its items run: the split partial results and their completion counts.
+struct call_scratch {
+    buffer partials;
+    basic_buffer<index_t> finished;
+    std::size_t bytes() const noexcept { return partials.bytes() + finished.bytes(); }
+};
+
+// The set a lease (kernel/workspace.hpp) put in place on this thread, and the item level it is for.
+struct leased_set {
+    worker_scratch* set = nullptr;
+    int level = -1;
+};
+inline leased_set& thread_lease() noexcept {
+    thread_local leased_set lease;
+    return lease;
 }
+
+// This thread's own sets, one per nesting level: the default when a call has no workspace.
+struct thread_buffers {
+    level_set<worker_scratch> workers;
+    level_set<call_scratch> calls;
+};
+inline thread_buffers& thread_own() {
+    thread_local thread_buffers own;
+    return own;
+}
+
+// The running item's set: the one leased from a workspace for it, else this thread's own.
+inline worker_scratch& worker_local() {
+    const leased_set& lease = thread_lease();
+    if (lease.set != nullptr && lease.level == item_scratch_level()) return *lease.set;
+    return thread_own().workers.item();
+}
+inline item_scratch& item_scratch::local() { return worker_local().item; }
+inline row_scratch& row_scratch::local() { return worker_local().rows; }
+
+// The score modifier's per-item lanes. Apart from item_scratch so that variants without a modifier
+// keep the same per-thread set.
+inline buffer& score_lane_scratch() { return worker_local().score_lanes; }
 
 }  // namespace attune::kernel

@@ -17,6 +17,7 @@
 #include "attune/kernel/scratch.hpp"
 #include "attune/linear/feature_map.hpp"
 #include "attune/linear/gemm.hpp"
+#include "attune/simd/transpose.hpp"
 #include "attune/linear/options.hpp"
 #include "attune/simd/transpose.hpp"
 #include "attune/simd/vec.hpp"
@@ -162,16 +163,14 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
 template <class Arch>
 inline void transpose_rows(const float* src, index_t cols, index_t rows, index_t padded_rows, float* dst, index_t dst_stride) {
     index_t rows_done = 0;
-#if XSIMD_WITH_AVX512F
-    if constexpr (simd::detail::arch_is<Arch, xsimd::avx512f>) {
+    if constexpr (simd::caps<Arch>::transpose16) {
         rows_done = rows / 16 * 16;
         for (index_t n0 = 0; n0 < rows_done; n0 += 16) {
             const void* block[16];
             for (index_t r = 0; r < 16; ++r) block[r] = src + (n0 + r) * cols;
-            simd::transpose_rows_16(block, cols, cols, dst + n0, dst_stride);
+            simd::pack_columns_16<Arch>(block, cols, cols, dst + n0, dst_stride);
         }
     }
-#endif
     for (index_t i = 0; i < cols; ++i) {
         float* d = dst + i * dst_stride;
         for (index_t n = rows_done; n < rows; ++n) d[n] = src[n * cols + i];

@@ -21,13 +21,13 @@
 #include <utility>
 #include <vector>
 
+#include "attune/core/buffer.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
-#include "attune/kernel/microkernel.hpp"
-#include "attune/kernel/scratch.hpp"
 #include "attune/score/modifier.hpp"
+#include "attune/simd/gemm.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune {
@@ -135,9 +135,17 @@ private:
     }
 
     // The per-thread table T of one tile: at most (Bq + Bk − 1) × rows_padded floats.
-    static kernel::buffer& table_scratch() {
-        thread_local kernel::buffer b;
+    static detail::grow_buffer<float>& table_scratch() {
+        thread_local detail::grow_buffer<float> b;
         return b;
+    }
+
+    // out[n][0..lanes) = Σ_d e[n][d]·qt[d][0..lanes), rows of out `rp` apart: the library's GEMM
+    // block with the embedding rows as A and the packed query columns as B.
+    template <class Arch>
+    static void lane_products(const float* qt, index_t rp, const float* e, index_t dim, index_t nt, float* out, index_t lanes) {
+        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+        simd::gemm<Arch, false>(simd::scalar_rows{e, dim, 1}, simd::vector_rows<Arch, float>{qt, rp}, nt, dim, lanes / W, out, rp);
     }
 
     template <class Arch>
@@ -147,7 +155,7 @@ private:
         const bool transposed = rows.q_lane_step == 1 && rows.q_dim_step == rp;
         if (transposed) {  // Qt[d][rp]: the score micro-kernel, E rows as keys
             if (heads == 1) {
-                kernel::score_tile<Arch>(rows.q, rp, embeddings.data() + e0 * dim, dim, nt, dim, T);
+                lane_products<Arch>(rows.q, rp, embeddings.data() + e0 * dim, dim, nt, T, rp);
                 return;
             }
             // Head-major rows over whole vectors: each head's own lanes only.
@@ -156,7 +164,7 @@ private:
                 const index_t h = rows.kv_head * rows.group + g;
                 const float* E = embeddings.data() + (h * distances + e0) * dim;
                 if (aligned) {
-                    kernel::score_tile<Arch>(rows.q + g * rows.nq, rp, E, dim, nt, dim, T + g * rows.nq, rows.nq);
+                    lane_products<Arch>(rows.q + g * rows.nq, rp, E, dim, nt, T + g * rows.nq, rows.nq);
                     continue;
                 }
                 // A ragged last query tile or a router's rows: all lanes against this head's E, keep
@@ -165,7 +173,7 @@ private:
                 for (index_t r = 0; r < rows.rows && !present; ++r) present = rows.q_head(r) == h;
                 if (!present) continue;
                 float* tmp = head_scratch().get(nt * rp);
-                kernel::score_tile<Arch>(rows.q, rp, E, dim, nt, dim, tmp);
+                lane_products<Arch>(rows.q, rp, E, dim, nt, tmp, rp);
                 for (index_t r = 0; r < rows.rows; ++r)
                     if (rows.q_head(r) == h)
                         for (index_t v = 0; v < nt; ++v) T[v * rp + r] = tmp[v * rp + r];
@@ -181,8 +189,8 @@ private:
         }
     }
 
-    static kernel::buffer& head_scratch() {
-        thread_local kernel::buffer b;
+    static detail::grow_buffer<float>& head_scratch() {
+        thread_local detail::grow_buffer<float> b;
         return b;
     }
 };

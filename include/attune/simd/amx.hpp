@@ -20,14 +20,13 @@
 #include "attune/core/types.hpp"
 #include "attune/simd/transpose.hpp"
 
-#if defined(__AMX_TILE__) && defined(__AMX_BF16__) && defined(__AVX512F__) && defined(__linux__) && defined(__x86_64__)
-#define ATTUNE_AMX 1
+#include "attune/simd/caps.hpp"
+
+#if ATTUNE_AMX
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#define ATTUNE_AMX 0
 #endif
 
 namespace attune::simd {
@@ -264,6 +263,44 @@ inline void pv_tile(const bf16* pb, index_t rp, index_t nk, const std::uint32_t*
 }
 
 }  // namespace amx
+#else
+namespace amx {
+// Declared on every build so that kernels can name them under `if constexpr (caps<Arch>::amx)`;
+// defined only where AMX is compiled in (`caps<Arch>::amx` is false everywhere else).
+template <class RowAt>
+void pack_q(const RowAt& row_at, index_t rows, index_t rp, index_t dk, index_t dk32, std::uint32_t* qp);
+void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, index_t dk32, const std::uint32_t* qp, index_t rp,
+                float scale, float* s, bf16* kpad);
+void pack_weights(const float* s, index_t rp, index_t nk, bf16* pb);
+void pack_values(const bf16* v, index_t v_stride, index_t nk, index_t dv, index_t dvp, std::uint32_t* vp);
+void pv_tile(const bf16* pb, index_t rp, index_t nk, const std::uint32_t* vp, index_t dvp, float* acc);
+}  // namespace amx
 #endif
+
+namespace amx {
+// The tile state held for one work item, released however the item ends (a mask or modifier may
+// throw mid-item). Does nothing where AMX is not compiled in.
+class session {
+public:
+    session() = default;
+    session(const session&) = delete;
+    session& operator=(const session&) = delete;
+    void start() {
+#if ATTUNE_AMX
+        configure();
+        on_ = true;
+#endif
+    }
+    void stop() noexcept {
+#if ATTUNE_AMX
+        if (on_) release(), on_ = false;
+#endif
+    }
+    ~session() { stop(); }
+
+private:
+    [[maybe_unused]] bool on_ = false;
+};
+}  // namespace amx
 
 }  // namespace attune::simd

@@ -2,6 +2,7 @@
 // Transposes of 16 × 16 blocks of 32-bit elements (AVX-512), for packing rows into the kernels'
 // column layouts: Q as Qt[d][rows] (fp32 scores) and as VNNI pairs (AMX), bf16 weights for AMX.
 #include "attune/core/types.hpp"
+#include "attune/simd/caps.hpp"
 #include "attune/simd/vec.hpp"
 
 #if XSIMD_WITH_AVX512F
@@ -61,3 +62,17 @@ inline void transpose_rows_16(const void* const rows[16], index_t n_src, index_t
 
 }  // namespace attune::simd
 #endif
+
+namespace attune::simd {
+// transpose_rows_16 for the kernels above simd/, declared on every arch and usable where
+// `caps<Arch>::transpose16`.
+template <class Arch>
+inline void pack_columns_16([[maybe_unused]] const void* const rows[16], [[maybe_unused]] index_t n_src,
+                            [[maybe_unused]] index_t n_dst, [[maybe_unused]] void* dst, [[maybe_unused]] index_t dst_stride,
+                            [[maybe_unused]] const float* scale = nullptr) {
+    static_assert(caps<Arch>::transpose16, "pack_columns_16: needs caps<Arch>::transpose16");
+#if XSIMD_WITH_AVX512F
+    transpose_rows_16(rows, n_src, n_dst, dst, dst_stride, scale);
+#endif
+}
+}  // namespace attune::simd

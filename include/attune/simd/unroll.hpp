@@ -4,6 +4,5 @@
 // unless the loops over it are unrolled before its scalar replacement runs; every call of the
 // block then fills the array on the stack, loads it before the main loop and stores it back
 // after (72 stack accesses of 64 bytes per 6 × 4 block of AVX-512 vectors; none with this).
-// Measured here, 1 thread, D 128, interleaved runs: prefill L 2048 causal and not 2.5–7% faster,
-// L 512 4–13%.
+// (Prefill gained a few percent from it: bench/RESULTS.md, "What limits what".)
 #define ATTUNE_UNROLL_FULL _Pragma("GCC unroll 32")

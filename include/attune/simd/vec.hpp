@@ -10,6 +10,7 @@
 
 #include "attune/core/types.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/simd/caps.hpp"
 
 namespace attune::simd {
 
@@ -82,9 +83,6 @@ inline vec<Arch> broadcast(float x) {
 // converts with the F16C/AVX-512 instruction. One instruction or two per vector where the target
 // has them; a scalar widening loop elsewhere.
 namespace detail {
-template <class Arch, class Base>
-inline constexpr bool arch_is = std::is_base_of_v<Base, Arch>;
-
 template <class Arch, class T>
 inline xsimd::batch<float, Arch> load_widened(const T* p) {
     using fb = xsimd::batch<float, Arch>;
@@ -235,40 +233,56 @@ namespace attune::simd {
 // Quads (AVX-512): the first four lanes of four vectors `stride` floats apart, as one vector, and
 // back. Decode's score tiles hold a row per lane and only a few rows (a GQA group of ≤ 4 heads), so
 // the softmax exponentials of four keys fit one vector instead of four mostly idle ones.
-#if XSIMD_WITH_AVX512F
 template <class Arch>
-inline constexpr bool has_quads = detail::arch_is<Arch, xsimd::avx512f>;
+inline constexpr bool has_quads = caps<Arch>::quads;
 
 // Lanes 4j..4j+3 ← p[j·stride .. j·stride + 3] (16-byte aligned).
 template <class Arch>
 inline vec<Arch> load_quads(const float* p, index_t stride) {
+    static_assert(caps<Arch>::quads, "load_quads: needs caps<Arch>::quads");
+#if XSIMD_WITH_AVX512F
     __m512 v = _mm512_castps128_ps512(_mm_load_ps(p));
     v = _mm512_insertf32x4(v, _mm_load_ps(p + stride), 1);
     v = _mm512_insertf32x4(v, _mm_load_ps(p + 2 * stride), 2);
     return vec<Arch>(_mm512_insertf32x4(v, _mm_load_ps(p + 3 * stride), 3));
+#else
+    (void)p, (void)stride;
+    return broadcast<Arch>(0.0f);  // not reached: the assertion above
+#endif
 }
 template <class Arch>
-inline void store_quads(float* p, index_t stride, const vec<Arch>& v) {
+inline void store_quads(float* p, [[maybe_unused]] index_t stride, [[maybe_unused]] const vec<Arch>& v) {
+    static_assert(caps<Arch>::quads, "store_quads: needs caps<Arch>::quads");
+#if XSIMD_WITH_AVX512F
     _mm_store_ps(p, _mm512_castps512_ps128(v));
     _mm_store_ps(p + stride, _mm512_extractf32x4_ps(v, 1));
     _mm_store_ps(p + 2 * stride, _mm512_extractf32x4_ps(v, 2));
     _mm_store_ps(p + 3 * stride, _mm512_extractf32x4_ps(v, 3));
+#else
+    (void)p;
+#endif
 }
 // Lanes 0..3 of v in every quad.
 template <class Arch>
 inline vec<Arch> repeat_quad(const vec<Arch>& v) {
+    static_assert(caps<Arch>::quads, "repeat_quad: needs caps<Arch>::quads");
+#if XSIMD_WITH_AVX512F
     return vec<Arch>(_mm512_shuffle_f32x4(v, v, 0));
+#else
+    return v;
+#endif
 }
 // Every quad ← the lane-wise sum of the four quads.
 template <class Arch>
 inline vec<Arch> sum_quads(const vec<Arch>& v) {
+    static_assert(caps<Arch>::quads, "sum_quads: needs caps<Arch>::quads");
+#if XSIMD_WITH_AVX512F
     const __m512 t = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
     return vec<Arch>(_mm512_add_ps(t, _mm512_shuffle_f32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1))));
-}
 #else
-template <class Arch>
-inline constexpr bool has_quads = false;
+    return v;
 #endif
+}
 
 // Horizontal sums of width<Arch> vectors at once: lane j of the result is the sum of the lanes
 // of rows[j]. Built on xsimd's haddp (a transpose-and-add tree, far cheaper than width separate

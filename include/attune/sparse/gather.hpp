@@ -21,6 +21,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attune/simd/prefetch.hpp"
 #include "attune/attention.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/checked.hpp"
@@ -46,12 +47,8 @@ namespace detail {
 // Asks for a K row and a V row ahead of their copy (every 64-byte line of each).
 template <class TK, class TV>
 inline void prefetch_rows(const TK* k, index_t dk, const TV* v, index_t dv) noexcept {
-#if defined(__GNUC__)
-    for (index_t i = 0; i < dk * static_cast<index_t>(sizeof(TK)); i += 64) __builtin_prefetch(reinterpret_cast<const char*>(k) + i);
-    for (index_t i = 0; i < dv * static_cast<index_t>(sizeof(TV)); i += 64) __builtin_prefetch(reinterpret_cast<const char*>(v) + i);
-#else
-    (void)k, (void)dk, (void)v, (void)dv;
-#endif
+    simd::prefetch_row(k, dk);
+    simd::prefetch_row(v, dv);
 }
 
 template <class TK, class TV>

@@ -153,11 +153,10 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k
 template <class Arch, int RR, int CC, class TV, bool Stream, bool Pairs = false>
 inline void pv_blocks(int rr, int cc, const float* p, index_t rows_padded, const TV* v, index_t v_stride, index_t nk, float* o,
                       index_t o_stride, simd::every_other_step& next) {
-    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     const simd::scalar_columns a{p, 1, rows_padded};
     const simd::vector_rows<Arch, TV, false, Pairs> b{v, v_stride};
     if constexpr (Stream) {
-        simd::rows_ahead<TV> ahead{v, v_stride, cc * W};
+        simd::rows_ahead<TV> ahead{v, v_stride};
         simd::gemm_block_edge<Arch, RR, CC, true, true>(rr, cc, a, b, nk, o, o_stride, ahead);
     } else {
         simd::gemm_block_edge<Arch, RR, CC, true, true>(rr, cc, a, b, nk, o, o_stride, next);

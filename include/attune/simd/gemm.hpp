@@ -58,25 +58,32 @@ struct vector_rows {
     vector_rows at(index_t k0, index_t col0) const { return {b + k0 * stride + col0, stride}; }
 };
 
-// What the block prefetches at step k.
+// What the block prefetches at step k; Cols: the elements of a row of B the block reads (known at
+// compile time, so that prefetching a row is a fixed run of instructions, not a loop).
 struct no_prefetch {
+    template <index_t Cols>
     void at(index_t) noexcept {}
 };
 // A line of the next operand every other step (prefetch_stream).
 struct every_other_step {
     prefetch_stream stream;
-    void at(index_t k) noexcept {
+    template <index_t Cols>
+    ATTUNE_PREFETCH_INLINE void at(index_t k) noexcept {
         if (k & 1) stream.step();
     }
 };
-// Decode: B's own rows a few steps ahead into L1 and further into L2 (columns B reads from each).
+// Decode: B's own rows a few steps ahead into L1 and further into L2.
 template <class T>
 struct rows_ahead {
     const T* b;
-    index_t stride, cols;
-    void at(index_t k) const noexcept {
-        prefetch_row(b + (k + stream_prefetch_rows<T>) * stride, cols);
-        prefetch_row_l2(b + (k + stream_prefetch_l2_rows<T>) * stride, cols);
+    index_t stride;
+    template <index_t Cols>
+    ATTUNE_PREFETCH_INLINE void at(index_t k) const noexcept {
+        const char* near = reinterpret_cast<const char*>(b + (k + stream_prefetch_rows<T>) * stride);
+        const char* far = reinterpret_cast<const char*>(b + (k + stream_prefetch_l2_rows<T>) * stride);
+        constexpr index_t bytes = Cols * index_t(sizeof(T));
+        ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(near + off, 3);
+        ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(far + off, 2);
     }
 };
 
@@ -91,7 +98,7 @@ inline void gemm_block(const A& a, const B& b, index_t nk, float* c, index_t cs,
     Prefetch pf = prefetch;  // a local copy: the stores to c cannot alias it
 #pragma GCC unroll 2
     for (index_t k = 0; k < nk; ++k) {
-        pf.at(k);
+        pf.template at<CC * W>(k);
         V x[CC];
         b.template load<CC>(k, x);
         ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {

@@ -10,24 +10,27 @@
 
 namespace attune::simd {
 
+// GCC takes a function that only prefetches for one without side effects and deletes calls to it
+// that it did not inline early (the prefetches vanished from the kernels that way): every function
+// that prefetches is forced inline.
 #if defined(__GNUC__)
-inline void prefetch_l1(const void* p) noexcept { __builtin_prefetch(p, 0, 3); }
-inline void prefetch_l2(const void* p) noexcept { __builtin_prefetch(p, 0, 2); }
+#define ATTUNE_PREFETCH(address, level) __builtin_prefetch((address), 0, (level))
+#define ATTUNE_PREFETCH_INLINE inline __attribute__((always_inline))
 #else
-inline void prefetch_l1(const void*) noexcept {}
-inline void prefetch_l2(const void*) noexcept {}
+#define ATTUNE_PREFETCH(address, level) ((void)(address))
+#define ATTUNE_PREFETCH_INLINE inline
 #endif
 
 // The n elements of a row into L1 or L2.
 template <class T>
-inline void prefetch_row(const T* row, index_t n) noexcept {
+ATTUNE_PREFETCH_INLINE void prefetch_row(const T* row, index_t n) noexcept {
     const char* p = reinterpret_cast<const char*>(row);
-    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) prefetch_l1(p + off);
+    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) ATTUNE_PREFETCH(p + off, 3);
 }
 template <class T>
-inline void prefetch_row_l2(const T* row, index_t n) noexcept {
+ATTUNE_PREFETCH_INLINE void prefetch_row_l2(const T* row, index_t n) noexcept {
     const char* p = reinterpret_cast<const char*>(row);
-    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) prefetch_l2(p + off);
+    for (index_t off = 0; off < n * index_t(sizeof(T)); off += 64) ATTUNE_PREFETCH(p + off, 2);
 }
 
 // Decode's look-ahead in rows: 8 rows of 4-byte elements into L1, 32 into L2; 2-byte rows (bf16,
@@ -47,9 +50,9 @@ struct prefetch_stream {
         return {reinterpret_cast<const char*>(first_row), row_stride * index_t(sizeof(T)), row_elems * index_t(sizeof(T)), rows, 0};
     }
     // One line into L2, then on to the next; nothing once the rows are done.
-    void step() noexcept {
+    ATTUNE_PREFETCH_INLINE void step() noexcept {
         if (rows == 0) return;
-        prefetch_l2(row + offset);
+        ATTUNE_PREFETCH(row + offset, 2);
         offset += 64;
         if (offset >= row_bytes) offset = 0, row += stride, --rows;
     }

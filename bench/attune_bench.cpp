@@ -71,7 +71,7 @@ struct shape {
     index_t b, hq, hkv, lq, lk, d;
     bool causal;
     index_t sinks = -1, window = -1;  // ≥ 0: the sinks + window mask instead (causal inside)
-    index_t offset = 0;  // elements from the aligned buffers to the views (4: a std::vector's 16 bytes)
+    index_t offset = 0;               // elements from the aligned buffers to the views (4: a std::vector's 16 bytes)
     // A variant on top of the mask (the /mod: and /family: rows): its cost against plain softmax.
     enum class extra { none, softcap, alibi, relbias, music, sigmoid, moh50 } variant = extra::none;
     bool streaming() const { return sinks >= 0; }
@@ -110,8 +110,9 @@ void bm_attention(benchmark::State& state, shape sh) {
     std::vector<float> table(static_cast<std::size_t>(sh.hq * (2 * R + 1)));
     for (std::size_t i = 0; i < table.size(); ++i) table[i] = 0.01f * static_cast<float>(i % 97);
     const auto relbias = attune::variant(attune::causal{}, attune::relative_bias{table, R});
-    const auto music =
-        attune::variant(attune::causal{}, attune::music_relative{to_std_vector(random_vector<float>(static_cast<std::size_t>(sh.lk * sh.d), 4)), 1, sh.lk, sh.d});
+    const auto music = attune::variant(
+        attune::causal{},
+        attune::music_relative{to_std_vector(random_vector<float>(static_cast<std::size_t>(sh.lk * sh.d), 4)), 1, sh.lk, sh.d});
     const auto sigmoid = attune::variant(attune::sigmoid{-std::log(static_cast<float>(sh.lk))}, attune::causal{});
     // MoH: every token keeps exactly half of its heads (a fixed-seed shuffle per token), gate 1.
     std::vector<float> gates(static_cast<std::size_t>(sh.b * sh.lq * sh.hq), 0.0f);
@@ -122,7 +123,8 @@ void bm_attention(benchmark::State& state, shape sh) {
             for (index_t h = 0; h < sh.hq; ++h) heads[static_cast<std::size_t>(h)] = h;
             for (index_t i = sh.hq - 1; i > 0; --i) {
                 seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-                std::swap(heads[static_cast<std::size_t>(i)], heads[static_cast<std::size_t>((seed >> 33) % static_cast<std::uint64_t>(i + 1))]);
+                std::swap(heads[static_cast<std::size_t>(i)],
+                          heads[static_cast<std::size_t>((seed >> 33) % static_cast<std::uint64_t>(i + 1))]);
             }
             for (index_t h = 0; h < sh.hq / 2; ++h) gates[static_cast<std::size_t>(t * sh.hq + heads[static_cast<std::size_t>(h)])] = 1.0f;
         }
@@ -131,15 +133,21 @@ void bm_attention(benchmark::State& state, shape sh) {
     const auto moh_dense = attune::variant(attune::token_gates(gates, sh.b, sh.lq, sh.hq));
     auto call = [&] {
         switch (sh.variant) {
-            case extra::softcap: return attune::attention(qv, kv, vv, ov, softcap, attune::options{}, exec);
-            case extra::alibi: return attune::attention(qv, kv, vv, ov, alibi, attune::options{}, exec);
-            case extra::relbias: return attune::attention(qv, kv, vv, ov, relbias, attune::options{}, exec);
-            case extra::music: return attune::attention(qv, kv, vv, ov, music, attune::options{}, exec);
-            case extra::sigmoid: return attune::attention(qv, kv, vv, ov, sigmoid, attune::options{}, exec);
+            case extra::softcap:
+                return attune::attention(qv, kv, vv, ov, softcap, attune::options{}, exec);
+            case extra::alibi:
+                return attune::attention(qv, kv, vv, ov, alibi, attune::options{}, exec);
+            case extra::relbias:
+                return attune::attention(qv, kv, vv, ov, relbias, attune::options{}, exec);
+            case extra::music:
+                return attune::attention(qv, kv, vv, ov, music, attune::options{}, exec);
+            case extra::sigmoid:
+                return attune::attention(qv, kv, vv, ov, sigmoid, attune::options{}, exec);
             case extra::moh50:
                 if (sh.causal) return attune::attention(qv, kv, vv, ov, moh_causal, attune::options{}, exec);
                 return attune::attention(qv, kv, vv, ov, moh_dense, attune::options{}, exec);
-            case extra::none: break;
+            case extra::none:
+                break;
         }
         if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), attune::options{}, exec);
         else if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
@@ -259,7 +267,8 @@ void bm_peak_fma(benchmark::State& state) {
     const int threads = static_cast<int>(state.range(0));
     int team = threads;
     for (auto _ : state) {
-        const float r = run_threads(threads, [](int t, int) { return fma_loop(1.0f + static_cast<float>(t)); }, &team);
+        const float r = run_threads(
+            threads, [](int t, int) { return fma_loop(1.0f + static_cast<float>(t)); }, &team);
         benchmark::DoNotOptimize(r);
     }
     if (team != threads) {
@@ -348,8 +357,8 @@ void register_all() {
     for (index_t l : {512, 2048, 4096})
         for (index_t d : {64, 128})
             for (bool causal : {true, false}) {
-                const std::string name = std::string("prefill/") + (causal ? "causal" : "nomask") + "/L:" + std::to_string(l) +
-                                         "/D:" + std::to_string(d);
+                const std::string name =
+                    std::string("prefill/") + (causal ? "causal" : "nomask") + "/L:" + std::to_string(l) + "/D:" + std::to_string(d);
                 add(name, threads, bm_attention<float, float, float>, shape{1, 8, 8, l, l, d, causal});
             }
     // Views 16 bytes off the 64-byte boundary (a std::vector's alignment): every vector load of a
@@ -368,8 +377,8 @@ void register_all() {
     // Variants on the causal row (same FLOP credit): what a score modifier or the sigmoid family costs.
     {
         using extra = shape::extra;
-        const std::pair<const char*, extra> variants[] = {{"mod:softcap", extra::softcap}, {"mod:alibi", extra::alibi},
-                                                          {"mod:relbias", extra::relbias}, {"mod:music", extra::music},
+        const std::pair<const char*, extra> variants[] = {{"mod:softcap", extra::softcap},    {"mod:alibi", extra::alibi},
+                                                          {"mod:relbias", extra::relbias},    {"mod:music", extra::music},
                                                           {"family:sigmoid", extra::sigmoid}, {"router:moh50", extra::moh50}};
         for (const auto& [tag, kind] : variants) {
             shape sh{1, 8, 8, 2048, 2048, 128, true};

@@ -65,13 +65,11 @@ std::vector<T> to_std_vector(const aligned_vector<T>& v) {
     return std::vector<T>(v.begin(), v.end());
 }
 
-
 inline void set_counters(benchmark::State& state, double flops_per_iter, double bytes_per_iter) {
     const double iters = static_cast<double>(state.iterations());
     state.counters["flops"] = benchmark::Counter(flops_per_iter * iters, benchmark::Counter::kIsRate);
     state.counters["bytes"] = benchmark::Counter(bytes_per_iter * iters, benchmark::Counter::kIsRate);
 }
-
 
 inline std::vector<int> thread_counts() {
     std::set<int> counts{1, 2};
@@ -130,4 +128,5 @@ struct rows_added {
 
 #define ATTUNE_BENCH_CAT2(a, b) a##b
 #define ATTUNE_BENCH_CAT(a, b) ATTUNE_BENCH_CAT2(a, b)
-#define ATTUNE_BENCH_ROWS(fn) static const ::attune_bench::rows_added ATTUNE_BENCH_CAT(attune_bench_rows_, __LINE__){fn}
+#define ATTUNE_BENCH_ROWS(fn) \
+    static const ::attune_bench::rows_added ATTUNE_BENCH_CAT(attune_bench_rows_, __LINE__) { fn }

@@ -72,7 +72,7 @@ int main() {
     }
     std::printf("head 2 against the formula: max |error| %.2e\n", err);
     const bool ok = err < 1e-3 &&  // float vs double; ACT scales rounding by up to 1/(1 − m)
-                     found.sinks_of(0, 2) == std::vector<attune::index_t>{3} && found.sinks_of(0, 0).empty();
+                    found.sinks_of(0, 2) == std::vector<attune::index_t>{3} && found.sinks_of(0, 0).empty();
     std::printf("%s\n", ok ? "ok" : "FAILED");
     return ok ? 0 : 1;
 }

@@ -33,8 +33,8 @@ int main() {
     attune::options opt;
     opt.lse = attune::lse_view(lse_pre.data(), 1, Hq, N);
     attune::attention(attune::view_bhld<const float>(q.data(), 1, Hq, N, D), attune::view_bhld<const float>(pk.data(), 1, Hkv, P, D),
-                      attune::view_bhld<const float>(pv.data(), 1, Hkv, P, D), attune::view_bhld(o_pre.data(), 1, Hq, N, D), attune::no_mask{},
-                      opt);
+                      attune::view_bhld<const float>(pv.data(), 1, Hkv, P, D), attune::view_bhld(o_pre.data(), 1, Hq, N, D),
+                      attune::no_mask{}, opt);
 
     // Tokens [first, first + n) of a [1, H, N, d] buffer (d = 1 for LSEs).
     auto rows = [&](auto* data, int H, int first, int n, int d) {
@@ -50,8 +50,9 @@ int main() {
         attune::attention(rows(q.data(), Hq, first, n, D), rows(sk.data(), Hkv, first, n, D), rows(sv.data(), Hkv, first, n, D),
                           attune::view_bhld(o_suf.data(), 1, Hq, n, D), attune::causal{}, opt);
         // 3. Merge: attention over prefix ∪ suffix.
-        attune::merge(rows(o_pre.data(), Hq, first, n, D), rows(lse_pre.data(), Hq, first, n, 1), attune::view_bhld(o_suf.data(), 1, Hq, n, D),
-                      attune::lse_view(lse_suf.data(), 1, Hq, n), attune::view_bhld(o.data(), 1, Hq, n, D));
+        attune::merge(rows(o_pre.data(), Hq, first, n, D), rows(lse_pre.data(), Hq, first, n, 1),
+                      attune::view_bhld(o_suf.data(), 1, Hq, n, D), attune::lse_view(lse_suf.data(), 1, Hq, n),
+                      attune::view_bhld(o.data(), 1, Hq, n, D));
 
         // Check: causal attention over the request's whole sequence, prefix + suffix.
         std::vector<float> k(std::size_t(Hkv) * (P + n) * D), v(k.size()), direct(o.size());

@@ -13,7 +13,7 @@ struct even_distance {
     bool visible(const attune::index_context& c) const { return c.k_pos <= c.q_pos && (c.q_pos - c.k_pos) % 2 == 0; }
     attune::tile_class classify(const attune::tile_context& t) const {
         if (t.k_first > t.q_last) return attune::tile_class::empty;  // all keys in the future
-        return attune::tile_class::partial;                         // else test each element
+        return attune::tile_class::partial;                          // else test each element
     }
 };
 
@@ -21,7 +21,9 @@ struct even_distance {
 struct recency_bonus {
     using policy_kind = attune::score_kind;
     template <class T>
-    T operator()(T s, const attune::index_context& c) const { return c.q_pos - c.k_pos < 8 ? s + T(0.5) : s; }
+    T operator()(T s, const attune::index_context& c) const {
+        return c.q_pos - c.k_pos < 8 ? s + T(0.5) : s;
+    }
 };
 
 int main() {

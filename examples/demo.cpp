@@ -55,13 +55,11 @@ struct row {
 };
 
 void print(const row& r) {
-    std::printf("%-28s %-30s %10.2e %9.2f ms %9.1f %-7s %6.1f%%\n", r.name.c_str(), r.shape.c_str(), r.error,
-                r.seconds * 1e3, r.rate, r.unit, 100.0 * r.rate / r.peak);
+    std::printf("%-28s %-30s %10.2e %9.2f ms %9.1f %-7s %6.1f%%\n", r.name.c_str(), r.shape.c_str(), r.error, r.seconds * 1e3, r.rate,
+                r.unit, 100.0 * r.rate / r.peak);
 }
 
-void progress(const char* what) {
-    std::fprintf(stderr, "  … %s\n", what);
-}
+void progress(const char* what) { std::fprintf(stderr, "  … %s\n", what); }
 
 // Prefill: Lq = Lk = L, flops counted over the visible (query, key) pairs.
 template <class T, class Mask>
@@ -144,8 +142,7 @@ row cascade(int hq, int hkv, int prefix, int suffix, int D, double peak_gflops) 
     a.lse = attune::lse_view(l1.data(), 1, hq, 1);
     b.lse = attune::lse_view(l2.data(), 1, hq, 1);
     attune::attention(Q, kv(k, 0, prefix), kv(v, 0, prefix), attune::view_bhld(o1.data(), 1, hq, 1, D), attune::no_mask{}, a);
-    attune::attention(Q, kv(k, prefix, suffix), kv(v, prefix, suffix), attune::view_bhld(o2.data(), 1, hq, 1, D),
-                      attune::no_mask{}, b);
+    attune::attention(Q, kv(k, prefix, suffix), kv(v, prefix, suffix), attune::view_bhld(o2.data(), 1, hq, 1, D), attune::no_mask{}, b);
     attune::merge(attune::view_bhld<const float>(o1.data(), 1, hq, 1, D), attune::lse_view(l1.data(), 1, hq, 1),
                   attune::view_bhld<const float>(o2.data(), 1, hq, 1, D), attune::lse_view(l2.data(), 1, hq, 1),
                   attune::view_bhld(o1.data(), 1, hq, 1, D));
@@ -167,7 +164,8 @@ row linear_causal(int H, int L, int D, int threads, double peak_gflops) {
     const auto Q = attune::view_bhld(q.data(), 1, H, L, D), K = attune::view_bhld(k.data(), 1, H, L, D),
                V = attune::view_bhld(v.data(), 1, H, L, D);
     const attune::openmp_executor exec(threads);
-    const double s = time_median([&] { attune::linear::causal(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), attune::linear::elu_plus_one{}, {}, exec); }, 5);
+    const double s = time_median(
+        [&] { attune::linear::causal(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), attune::linear::elu_plus_one{}, {}, exec); }, 5);
     const auto phi = [](double x) { return x > 0.0 ? x + 1.0 : std::exp(x); };
     double err = 0.0;
     for (int h = 0; h < H; h += 3)  // a few heads: the check is O(L²·d)
@@ -230,10 +228,12 @@ std::vector<row> calibration(int H, int L, int D, int threads, double peak_gflop
     std::vector<attune::index_t> heads;
     for (int h = 0; h < H; ++h) heads.push_back(h);
     attune::attention_probe pr;
-    const double sp = time_median([&] { pr = attune::probe_attention(Q, K, attune::tensor_view<const float>(opt.lse), causal, {}, exec); }, 5);
+    const double sp =
+        time_median([&] { pr = attune::probe_attention(Q, K, attune::tensor_view<const float>(opt.lse), causal, {}, exec); }, 5);
     const attune::act_calibration act{heads};
     attune::act_report found;
-    const double sa = time_median([&] { found = attune::act_attention(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), act, causal, {}, exec); }, 5);
+    const double sa =
+        time_median([&] { found = attune::act_attention(Q, K, V, attune::view_bhld(out.data(), 1, H, L, D), act, causal, {}, exec); }, 5);
 
     const std::vector<double> P = head_probs(q, k, 0, L, D);
     double probe_err = 0.0, act_err = 0.0;
@@ -268,13 +268,11 @@ std::vector<row> calibration(int H, int L, int D, int threads, double peak_gflop
 
 int main() {
     const int threads = attune::openmp_executor{}.workers() > 0 ? static_cast<int>(attune::openmp_executor{}.workers()) : 1;
-    std::printf("attune %s demo — arch %s, %d threads\n", ATTUNE_VERSION_STRING, attune::simd::arch_name<attune::default_arch>(),
-                threads);
+    std::printf("attune %s demo — arch %s, %d threads\n", ATTUNE_VERSION_STRING, attune::simd::arch_name<attune::default_arch>(), threads);
     std::fprintf(stderr, "measuring this machine's peak…\n");
     const double fma1 = attune_demo::fma_peak_gflops(1), fman = attune_demo::fma_peak_gflops(threads);
     const double readn = attune_demo::read_bandwidth_gbs(threads);
-    std::printf("measured peak: %.1f GFLOP/s (1 thread), %.1f GFLOP/s (%d threads), read %.1f GB/s\n\n", fma1, fman, threads,
-                readn);
+    std::printf("measured peak: %.1f GFLOP/s (1 thread), %.1f GFLOP/s (%d threads), read %.1f GB/s\n\n", fma1, fman, threads, readn);
 
     std::vector<row> rows;
     rows.push_back(prefill<float>("prefill causal fp32, 1 thr", 8, 8, 1024, 128, attune::causal{}, 1, fma1));
@@ -293,31 +291,37 @@ int main() {
         const int H = 8, L = 1024, D = 64;
         using namespace attune;
         variants.push_back(variant_row("mask: causal", variant<causal>{}, H, H, L, D, threads, fman));
-        variants.push_back(variant_row("mask: sliding window 256", variant<sliding_window>(causal_window_of(256)), H, H, L, D, threads, fman));
-        variants.push_back(variant_row("mask: sinks 4 + window 256", variant<sinks_window>(sinks_window(4, 256)), H, H, L, D, threads, fman));
+        variants.push_back(
+            variant_row("mask: sliding window 256", variant<sliding_window>(causal_window_of(256)), H, H, L, D, threads, fman));
+        variants.push_back(
+            variant_row("mask: sinks 4 + window 256", variant<sinks_window>(sinks_window(4, 256)), H, H, L, D, threads, fman));
         variants.push_back(variant_row("score: softcap 30", variant<causal, softcap>(causal{}, softcap(30.0f)), H, H, L, D, threads, fman));
-        variants.push_back(variant_row("score: ALiBi", variant<causal, alibi>(causal{}, alibi{alibi_slopes(H)}), H, H, L, D, threads, fman));
-        variants.push_back(variant_row("family: sigmoid", variant<sigmoid, causal>(sigmoid{sigmoid_bias_for_length(L)}, causal{}), H, H, L, D,
-                                       threads, fman));
-        variants.push_back(variant_row("sink: logit (gpt-oss)", variant<causal, sink_logit>(causal{}, sink_logit(std::vector<float>(H, 0.5f))),
-                                       H, H, L, D, threads, fman));
+        variants.push_back(
+            variant_row("score: ALiBi", variant<causal, alibi>(causal{}, alibi{alibi_slopes(H)}), H, H, L, D, threads, fman));
+        variants.push_back(variant_row("family: sigmoid", variant<sigmoid, causal>(sigmoid{sigmoid_bias_for_length(L)}, causal{}), H, H, L,
+                                       D, threads, fman));
+        variants.push_back(variant_row("sink: logit (gpt-oss)",
+                                       variant<causal, sink_logit>(causal{}, sink_logit(std::vector<float>(H, 0.5f))), H, H, L, D, threads,
+                                       fman));
         const std::vector<float> q_route = random_vector<float>(std::size_t(H) * L * D, 11);  // same queries as variant_row's
-        variants.push_back(variant_row("router: MoH 2 + top-2 of 6",
-                                       variant<causal, token_gates>(causal{}, moh_query_norm_gates(view_bhld(q_route.data(), 1, H, L, D), 2, 2)),
-                                       H, H, L, D, threads, fman));
-        variants.push_back(variant_row("router: Duo, half streaming", variant<duo_heads>(duo_heads({false, true, false, true, false, true, false, true}, 64, 256)),
-                                       H, H, L, D, threads, fman));
+        variants.push_back(
+            variant_row("router: MoH 2 + top-2 of 6",
+                        variant<causal, token_gates>(causal{}, moh_query_norm_gates(view_bhld(q_route.data(), 1, H, L, D), 2, 2)), H, H, L,
+                        D, threads, fman));
+        variants.push_back(variant_row("router: Duo, half streaming",
+                                       variant<duo_heads>(duo_heads({false, true, false, true, false, true, false, true}, 64, 256)), H, H,
+                                       L, D, threads, fman));
         for (const row& r : calibration(H, L, D, threads, fman)) variants.push_back(r);
         variants.push_back(linear_causal(H, L, D, threads, fman));
     }
 
     std::printf("%-28s %-30s %10s %12s %17s %7s\n", "kernel", "shape", "max |err|", "time", "speed", "% peak");
     for (const auto& r : rows) print(r);
-    std::printf("\nvariants (%d threads; GFLOP/s over the pairs each computes: visible to its mask, in rows its router keeps)\n",
-                threads);
+    std::printf("\nvariants (%d threads; GFLOP/s over the pairs each computes: visible to its mask, in rows its router keeps)\n", threads);
     std::printf("%-28s %-30s %10s %12s %17s %7s\n", "policy", "shape", "max |err|", "time", "speed", "% peak");
     for (const auto& r : variants) print(r);
-    std::printf("\nerror: against attune::reference (float64, materialised scores); bf16 rows compare with the\n"
-                "reference on the same bf16 inputs. %% peak: of the FMA peak (GFLOP/s) or the read bandwidth (GB/s).\n");
+    std::printf(
+        "\nerror: against attune::reference (float64, materialised scores); bf16 rows compare with the\n"
+        "reference on the same bf16 inputs. %% peak: of the FMA peak (GFLOP/s) or the read bandwidth (GB/s).\n");
     return 0;
 }

@@ -32,7 +32,7 @@ int main() {
                    attune::tensor_view<const float>(tokens(v, Hkv, first, n)), tokens(out, Hq, first, n));
     };
     for (int t = 0; t < prompt; t += chunk) step(t, std::min(chunk, prompt - t));  // chunked prefill
-    for (int t = prompt; t < T; ++t) step(t, 1);                                    // decode
+    for (int t = prompt; t < T; ++t) step(t, 1);                                   // decode
 
     // Check: one call over the whole sequence with the DuoAttention mask.
     attune::attention(attune::view_bhld<const float>(q.data(), 1, Hq, T, D), attune::view_bhld<const float>(k.data(), 1, Hkv, T, D),

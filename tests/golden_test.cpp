@@ -47,7 +47,7 @@ bool is_directory(const std::string& p) {
 struct manifest_entry {
     std::string kind, mask;
     double scale = 0.0;
-    index_t gqa = 0;  // 0: absent
+    index_t gqa = 0;                  // 0: absent
     index_t window = -1, sinks = -1;  // mask "causal+window": -1 when absent
     std::map<std::string, std::vector<std::size_t>> shapes;
     std::string obj;  // the entry's raw text, for the score modifier / sink / family parameters

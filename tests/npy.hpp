@@ -16,9 +16,9 @@ struct npy_error : std::runtime_error {
 };
 
 struct array {
-    std::string descr;                // '<f4' or '<f8'
-    std::vector<std::size_t> shape;   // C order
-    std::vector<double> data;         // values widened to double
+    std::string descr;               // '<f4' or '<f8'
+    std::vector<std::size_t> shape;  // C order
+    std::vector<double> data;        // values widened to double
     std::size_t size() const {
         std::size_t n = 1;
         for (auto s : shape) n *= s;

@@ -23,8 +23,7 @@ std::string payload(std::initializer_list<T> xs) {
 }  // namespace
 
 TEST_CASE("npy reads a float32 C-order array", "[npy]") {
-    const auto img = npy::make_image("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-                                     payload<float>({1, 2, 3, 4, 5, 6.5f}));
+    const auto img = npy::make_image("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", payload<float>({1, 2, 3, 4, 5, 6.5f}));
     REQUIRE(img.size() % 64 == 6 * 4 % 64);  // header padded to 64 bytes as NumPy does
     const auto a = npy::parse(img);
     CHECK(a.descr == "<f4");

@@ -164,8 +164,8 @@ void check_against_reference(const tensor<T>& out, const attune::reference::resu
                     if (e > tol.max_abs + tol.rel_elem * std::abs(r)) {
                         if (over++ == 0) {
                             std::ostringstream os;
-                            os << "first element out of bounds at [" << b << "," << h << "," << t << "," << d << "]: ours " << o
-                               << " ref " << r;
+                            os << "first element out of bounds at [" << b << "," << h << "," << t << "," << d << "]: ours " << o << " ref "
+                               << r;
                             worst = os.str();
                         }
                     }
@@ -307,9 +307,7 @@ private:
 };
 
 inline attune::pool_executor make_pool_executor(thread_pool& pool) {
-    return attune::pool_executor(pool.size() + 1, [&pool](index_t n, const attune::pool_executor::body_type& body) {
-        pool.run(n, body);
-    });
+    return attune::pool_executor(pool.size() + 1, [&pool](index_t n, const attune::pool_executor::body_type& body) { pool.run(n, body); });
 }
 
 }  // namespace attune_test

@@ -29,7 +29,11 @@ struct io {
     index_t hq, hkv, lq, lk, d;
     aligned_vector<float> q, k, v, out, lse;
     io(index_t hq_, index_t hkv_, index_t lq_, index_t lk_, index_t d_)
-        : hq(hq_), hkv(hkv_), lq(lq_), lk(lk_), d(d_),
+        : hq(hq_),
+          hkv(hkv_),
+          lq(lq_),
+          lk(lk_),
+          d(d_),
           q(random_vector<float>(static_cast<std::size_t>(hq * lq * d), 1)),
           k(random_vector<float>(static_cast<std::size_t>(hkv * lk * d), 2)),
           v(random_vector<float>(static_cast<std::size_t>(hkv * lk * d), 3)),
@@ -70,13 +74,21 @@ void bm_calibration(benchmark::State& state, index_t hq, index_t hkv, index_t lq
     attune::probe_options po;
     auto call = [&] {
         switch (m) {
-            case mode::plain: attune::attention(x.qv(), x.kv(), x.vv(), x.ov(), var, opt, exec); break;
+            case mode::plain:
+                attune::attention(x.qv(), x.kv(), x.vv(), x.ov(), var, opt, exec);
+                break;
             case mode::probe:
                 benchmark::DoNotOptimize(attune::probe_attention(x.qv(), x.kv(), attune::tensor_view<const float>(opt.lse), var, po, exec));
                 break;
-            case mode::act_all: attune::act_attention(x.qv(), x.kv(), x.vv(), x.ov(), act_all, var, opt, exec); break;
-            case mode::act_none: attune::act_attention(x.qv(), x.kv(), x.vv(), x.ov(), act_none, var, opt, exec); break;
-            case mode::var: attune::var_attention(x.qv(), x.kv(), x.vv(), x.ov(), vc, var, opt, exec); break;
+            case mode::act_all:
+                attune::act_attention(x.qv(), x.kv(), x.vv(), x.ov(), act_all, var, opt, exec);
+                break;
+            case mode::act_none:
+                attune::act_attention(x.qv(), x.kv(), x.vv(), x.ov(), act_none, var, opt, exec);
+                break;
+            case mode::var:
+                attune::var_attention(x.qv(), x.kv(), x.vv(), x.ov(), vc, var, opt, exec);
+                break;
         }
     };
     attune::attention(x.qv(), x.kv(), x.vv(), x.ov(), var, opt, exec);  // the LSE the probe reads

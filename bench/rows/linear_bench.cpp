@@ -110,11 +110,12 @@ void bm_decode_step(benchmark::State& state, index_t seen, index_t d) {
         const auto hv = random_vector<float>(static_cast<std::size_t>(hkv * seen * d), 6);
         std::vector<float> ho(static_cast<std::size_t>(hq * seen * d));
         lin::prefill(attune::view_bhld(hq_in.data(), 1, hq, seen, d), attune::view_bhld(hk.data(), 1, hkv, seen, d),
-                     attune::view_bhld(hv.data(), 1, hkv, seen, d), attune::view_bhld(ho.data(), 1, hq, seen, d), st,
-                     lin::elu_plus_one{}, {}, exec);
+                     attune::view_bhld(hv.data(), 1, hkv, seen, d), attune::view_bhld(ho.data(), 1, hq, seen, d), st, lin::elu_plus_one{},
+                     {}, exec);
     }
     const auto q = random_vector<float>(static_cast<std::size_t>(hq * d), 7);
-    const auto k = random_vector<float>(static_cast<std::size_t>(hkv * d), 8), v = random_vector<float>(static_cast<std::size_t>(hkv * d), 9);
+    const auto k = random_vector<float>(static_cast<std::size_t>(hkv * d), 8),
+               v = random_vector<float>(static_cast<std::size_t>(hkv * d), 9);
     std::vector<float> out(static_cast<std::size_t>(hq * d));
     const auto qv = attune::view_bhld(q.data(), 1, hq, 1, d), kv = attune::view_bhld(k.data(), 1, hkv, 1, d),
                vv = attune::view_bhld(v.data(), 1, hkv, 1, d);
@@ -128,8 +129,7 @@ void bm_decode_step(benchmark::State& state, index_t seen, index_t d) {
     }
     state.counters["seen"] = static_cast<double>(start.tokens());
     const double D = static_cast<double>(d);
-    set_counters(state, (hkv + hq) * 2.0 * D * D,
-                 (2.0 * hkv * (D * D + D) + (2.0 * hq + 2.0 * hkv) * D) * sizeof(float));
+    set_counters(state, (hkv + hq) * 2.0 * D * D, (2.0 * hkv * (D * D + D) + (2.0 * hq + 2.0 * hkv) * D) * sizeof(float));
 }
 
 void register_linear(const std::vector<int>& threads) {

@@ -108,7 +108,8 @@ std::vector<index_t> spread_lists(index_t n) {
     for (index_t h = 0; h < kHkv; ++h)
         for (index_t i = 0; i < n; ++i) {
             const index_t base = i * (kLk / n);
-            const index_t jitter = static_cast<index_t>((r[static_cast<std::size_t>(h * n + i)] + 1.0f) * 0.5f * static_cast<float>(kLk / n - 1));
+            const index_t jitter =
+                static_cast<index_t>((r[static_cast<std::size_t>(h * n + i)] + 1.0f) * 0.5f * static_cast<float>(kLk / n - 1));
             idx[static_cast<std::size_t>(h * n + i)] = base + jitter;
         }
     return idx;

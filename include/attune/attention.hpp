@@ -33,11 +33,11 @@ namespace attune {
 /// Options of one attention() call.
 struct options {
     /// The scale of the scores, s = τ·q·k.
-    float scale = 0.0f;        // score scale τ; 0 means 1/√Dk
+    float scale = 0.0f;  // score scale τ; 0 means 1/√Dk
     /// Where to write each row's log-sum-exp (an empty view: not written).
     tensor_view<float> lse{};  // optional output [B, Hq, Lq, 1]: natural-log sum-exp per row
     /// Split-KV parallelism: how many key ranges a row's keys are cut into.
-    index_t kv_splits = 0;     // key ranges merged with ⊕; 0 chooses from the executor's workers
+    index_t kv_splits = 0;  // key ranges merged with ⊕; 0 chooses from the executor's workers
     // Working memory the call's items lease their buffers from (kernel/workspace.hpp); null: each
     // thread's own grow-only buffers.
     attune::workspace* workspace = nullptr;
@@ -67,8 +67,8 @@ void require_data(const tensor_view<T>& v, const char* name) {
 
 // Checks every shape relation of an attention call and builds the kernel's problem.
 template <class TQ, class TK, class TV, class TO>
-kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_view<const TK> k, tensor_view<const TV> v,
-                                             tensor_view<TO> out, const options& opt) {
+kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_view<const TK> k, tensor_view<const TV> v, tensor_view<TO> out,
+                                             const options& opt) {
     require_data(q, "q");
     require_data(k, "k");
     require_data(v, "v");
@@ -88,13 +88,12 @@ kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_vie
     require(k.tokens() <= max_tokens, "k tokens (", k.tokens(), ") exceed the limit of ", max_tokens);
     require(q.tokens() <= max_tokens, "q tokens (", q.tokens(), ") exceed the limit of ", max_tokens);
     require(q.heads() % k.heads() == 0, "query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
-    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(),
-            "out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ",
-            q.heads(), ", ", q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
+    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(), "out shape [",
+            out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ", q.heads(), ", ",
+            q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
     require_disjoint_output(out, "out", named(q, "q"), named(k, "k"), named(v, "v"));
     if (!opt.lse.empty()) {
-        require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() &&
-                    opt.lse.dim() == 1,
+        require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() && opt.lse.dim() == 1,
                 "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
         require_disjoint_output(opt.lse, "options::lse", named(q, "q"), named(k, "k"), named(v, "v"), named(out, "out"));
     }
@@ -117,8 +116,9 @@ template <class Arch, class Variant, class Exec, class P>
 void run_variant(const P& p, const Variant& var, const options& opt, const Exec& exec) {
     using family = typename Variant::family_type;
     if constexpr (!family::has_lse)
-        require(opt.lse.empty(), "options::lse was given, but this variant's family (e.g. sigmoid) has no log-sum-exp: "
-                                 "its weights are not normalised per row");
+        require(opt.lse.empty(),
+                "options::lse was given, but this variant's family (e.g. sigmoid) has no log-sum-exp: "
+                "its weights are not normalised per row");
     validate_policy(var.family(), p);
     validate_policy(var.mask(), p);
     validate_policy(var.score(), p);
@@ -134,8 +134,7 @@ void run_variant(const P& p, const Variant& var, const options& opt, const Exec&
 /// modifier, sink, router), with options `opt`, run on executor `exec`; `Arch` picks the SIMD
 /// instruction set (default: the best the compile flags allow). See the top of this file.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
-void attention(const Q& q, const K& k, const V& v, const O& out, const Var& var = {}, const options& opt = {},
-               const Exec& exec = {}) {
+void attention(const Q& q, const K& k, const V& v, const O& out, const Var& var = {}, const options& opt = {}, const Exec& exec = {}) {
     using TQ = typename detail::view_element<Q>::type;
     using TK = typename detail::view_element<K>::type;
     using TV = typename detail::view_element<V>::type;

@@ -139,9 +139,10 @@ struct family_flags<P, std::void_t<decltype(bool{P::row_statistics}), decltype(b
 template <class P, class = void>
 struct family_updates6 : std::false_type {};
 template <class P>
-struct family_updates6<P, std::void_t<decltype(bool{P::template update_tile<simd::default_arch>(
-                              std::declval<float*>(), index_t{}, index_t{}, std::declval<float*>(), std::declval<float*>(),
-                              std::declval<float*>())})>> : std::true_type {};
+struct family_updates6<
+    P, std::void_t<decltype(bool{P::template update_tile<simd::default_arch>(
+           std::declval<float*>(), index_t{}, index_t{}, std::declval<float*>(), std::declval<float*>(), std::declval<float*>())})>>
+    : std::true_type {};
 template <class P, class = void>
 struct family_updates7 : std::false_type {};
 template <class P>
@@ -280,8 +281,8 @@ struct rules<P, mask_kind> {
 
 template <class P>
 struct rules<P, score_kind> {
-    static constexpr bool only = lists_only<typename listed_hooks<P>::type, hook::modify, hook::query, hook::prepare, hook::apply_tile,
-                                            hook::validate>::value;
+    static constexpr bool only =
+        lists_only<typename listed_hooks<P>::type, hook::modify, hook::query, hook::prepare, hook::apply_tile, hook::validate>::value;
     static constexpr bool modify = found<P, hook::modify>() || found<P, hook::query>();
     static constexpr bool query = !lists_v<P, hook::query> || found<P, hook::query>();
     static constexpr bool prepare = hook_ok<P, hook::prepare>;
@@ -311,8 +312,8 @@ struct row_statistics_of<P, true> : std::bool_constant<P::row_statistics> {};
 
 template <class P>
 struct rules<P, family_kind> {
-    static constexpr bool only = lists_only<typename listed_hooks<P>::type, hook::update_tile, hook::live_rows, hook::weights_tile,
-                                            hook::validate>::value;
+    static constexpr bool only =
+        lists_only<typename listed_hooks<P>::type, hook::update_tile, hook::live_rows, hook::weights_tile, hook::validate>::value;
     static constexpr bool flags = family_flags<P>::value;
     static constexpr bool stats = row_statistics_of<P>::value;
     static constexpr bool update_tile = !flags || !(stats || lists_v<P, hook::update_tile>) || found<P, hook::update_tile>();
@@ -341,8 +342,9 @@ template <class P>
 struct common_check {
     using R = common_rules<P>;
     static_assert(R::form, "attune policy: `hooks` must be attune::provides<attune::hook::…>");
-    static_assert(R::validate, "attune policy: hook `validate` (listed in `hooks`) must be "
-                               "`template <class Shape> void validate(const Shape&) const`");
+    static_assert(R::validate,
+                  "attune policy: hook `validate` (listed in `hooks`) must be "
+                  "`template <class Shape> void validate(const Shape&) const`");
     static_assert(sizeof(parts_check<typename parts_of<P>::type>) > 0);
 };
 
@@ -352,34 +354,43 @@ struct policy_check<P, mask_kind> {
     static_assert(sizeof(common_check<P>) > 0);
     static_assert(R::only, "attune mask: `hooks` lists a hook that masks do not have (visible, classify, keys, key_pair, span, validate)");
     static_assert(R::visible, "attune mask: a mask needs `bool visible(const attune::index_context&) const`");
-    static_assert(R::classify, "attune mask: hook `classify` (listed in `hooks`, or a member of that name) must be "
-                               "`attune::tile_class classify(const attune::tile_context&) const`");
-    static_assert(R::keys, "attune mask: hook `keys` (listed in `hooks`, or a member of that name) must be "
-                           "`attune::key_range keys(const attune::index_context&) const`");
-    static_assert(R::key_pair, "attune mask: hook `key_pair` (listed in `hooks`, or a member of that name) must be "
-                               "`attune::key_range_pair key_pair(const attune::index_context&) const`");
-    static_assert(R::span, "attune mask: hook `span` (listed in `hooks`, or a member of that name) must be "
-                           "`attune::key_range span(const attune::tile_context&) const`");
+    static_assert(R::classify,
+                  "attune mask: hook `classify` (listed in `hooks`, or a member of that name) must be "
+                  "`attune::tile_class classify(const attune::tile_context&) const`");
+    static_assert(R::keys,
+                  "attune mask: hook `keys` (listed in `hooks`, or a member of that name) must be "
+                  "`attune::key_range keys(const attune::index_context&) const`");
+    static_assert(R::key_pair,
+                  "attune mask: hook `key_pair` (listed in `hooks`, or a member of that name) must be "
+                  "`attune::key_range_pair key_pair(const attune::index_context&) const`");
+    static_assert(R::span,
+                  "attune mask: hook `span` (listed in `hooks`, or a member of that name) must be "
+                  "`attune::key_range span(const attune::tile_context&) const`");
 };
 
 template <class P>
 struct policy_check<P, score_kind> {
     using R = rules<P, score_kind>;
     static_assert(sizeof(common_check<P>) > 0);
-    static_assert(R::only, "attune score modifier: `hooks` lists a hook that score modifiers do not have (modify, query, prepare, "
-                           "apply_tile, validate)");
-    static_assert(R::modify, "attune score modifier: a score modifier needs `float operator()(float s, const attune::index_context&) "
-                             "const` (or on the scalar type, `template <class T> T operator()(T s, const attune::index_context&) "
-                             "const`, or with the query, `template <class T> T operator()(T s, const attune::index_context&, const "
-                             "attune::query_row<T>&) const`)");
-    static_assert(R::query, "attune score modifier: hook `query` (listed in `hooks`) must be `template <class T> T operator()(T s, "
-                            "const attune::index_context&, const attune::query_row<T>&) const`");
-    static_assert(R::prepare, "attune score modifier: hook `prepare` (listed in `hooks`, or a member `prepare` or `lane_arrays`) "
-                              "needs both `void prepare(const attune::score_rows&, float* lanes) const` and "
-                              "`static constexpr int lane_arrays`");
-    static_assert(R::apply_tile, "attune score modifier: hook `apply_tile` (listed in `hooks`, or a member of that name) must be "
-                                 "`template <class Arch> void apply_tile(float* S, attune::index_t k_first, attune::index_t nk, "
-                                 "const attune::score_rows&, const float* lanes) const`");
+    static_assert(R::only,
+                  "attune score modifier: `hooks` lists a hook that score modifiers do not have (modify, query, prepare, "
+                  "apply_tile, validate)");
+    static_assert(R::modify,
+                  "attune score modifier: a score modifier needs `float operator()(float s, const attune::index_context&) "
+                  "const` (or on the scalar type, `template <class T> T operator()(T s, const attune::index_context&) "
+                  "const`, or with the query, `template <class T> T operator()(T s, const attune::index_context&, const "
+                  "attune::query_row<T>&) const`)");
+    static_assert(R::query,
+                  "attune score modifier: hook `query` (listed in `hooks`) must be `template <class T> T operator()(T s, "
+                  "const attune::index_context&, const attune::query_row<T>&) const`");
+    static_assert(R::prepare,
+                  "attune score modifier: hook `prepare` (listed in `hooks`, or a member `prepare` or `lane_arrays`) "
+                  "needs both `void prepare(const attune::score_rows&, float* lanes) const` and "
+                  "`static constexpr int lane_arrays`");
+    static_assert(R::apply_tile,
+                  "attune score modifier: hook `apply_tile` (listed in `hooks`, or a member of that name) must be "
+                  "`template <class Arch> void apply_tile(float* S, attune::index_t k_first, attune::index_t nk, "
+                  "const attune::score_rows&, const float* lanes) const`");
 };
 
 template <class P>
@@ -387,8 +398,9 @@ struct policy_check<P, sink_kind> {
     using R = rules<P, sink_kind>;
     static_assert(sizeof(common_check<P>) > 0);
     static_assert(R::only, "attune sink: `hooks` lists a hook that sinks do not have (start, validate)");
-    static_assert(R::start, "attune sink: a sink needs `template <class T> void start(const attune::basic_sink_row<T>&, T& m, T& l, "
-                            "T* acc) const` (T is float in the engine, double in the reference)");
+    static_assert(R::start,
+                  "attune sink: a sink needs `template <class T> void start(const attune::basic_sink_row<T>&, T& m, T& l, "
+                  "T* acc) const` (T is float in the engine, double in the reference)");
 };
 
 template <class P>
@@ -397,24 +409,29 @@ struct policy_check<P, router_kind> {
     static_assert(sizeof(common_check<P>) > 0);
     static_assert(R::only, "attune router: `hooks` lists a hook that routers do not have (gate, active_fraction, validate)");
     static_assert(R::gate, "attune router: a router needs `float gate(const attune::row_context&) const`");
-    static_assert(R::active_fraction, "attune router: hook `active_fraction` (listed in `hooks`, or a member of that name) must be "
-                                      "`double active_fraction() const`");
+    static_assert(R::active_fraction,
+                  "attune router: hook `active_fraction` (listed in `hooks`, or a member of that name) must be "
+                  "`double active_fraction() const`");
 };
 
 template <class P>
 struct policy_check<P, family_kind> {
     using R = rules<P, family_kind>;
     static_assert(sizeof(common_check<P>) > 0);
-    static_assert(R::only, "attune family: `hooks` lists a hook that families do not have (update_tile, live_rows, weights_tile, "
-                           "validate)");
+    static_assert(R::only,
+                  "attune family: `hooks` lists a hook that families do not have (update_tile, live_rows, weights_tile, "
+                  "validate)");
     static_assert(R::flags, "attune family: a family needs `static constexpr bool row_statistics` and `static constexpr bool has_lse`");
-    static_assert(R::update_tile, "attune family: a family with row_statistics needs `template <class Arch> static bool "
-                                  "update_tile(float* S, attune::index_t nk, attune::index_t rows_padded, float* m, float* l, "
-                                  "float* alpha[, attune::index_t live_rows])`");
-    static_assert(R::live_rows, "attune family: hook `live_rows` (listed in `hooks`) is update_tile's seventh parameter, "
-                                "`attune::index_t live_rows`");
-    static_assert(R::weights_tile, "attune family: a family without row_statistics needs `template <class Arch> void "
-                                   "weights_tile(float* S, attune::index_t nk, attune::index_t rows_padded) const`");
+    static_assert(R::update_tile,
+                  "attune family: a family with row_statistics needs `template <class Arch> static bool "
+                  "update_tile(float* S, attune::index_t nk, attune::index_t rows_padded, float* m, float* l, "
+                  "float* alpha[, attune::index_t live_rows])`");
+    static_assert(R::live_rows,
+                  "attune family: hook `live_rows` (listed in `hooks`) is update_tile's seventh parameter, "
+                  "`attune::index_t live_rows`");
+    static_assert(R::weights_tile,
+                  "attune family: a family without row_statistics needs `template <class Arch> void "
+                  "weights_tile(float* S, attune::index_t nk, attune::index_t rows_padded) const`");
 };
 
 }  // namespace attune::detail

@@ -21,8 +21,9 @@ namespace detail {
 // out is exactly `in` (same data, strides and element type): each row is read before it is written.
 template <class O, class I>
 bool same_view(const tensor_view<O>& out, const tensor_view<I>& in) {
-    return std::is_same_v<std::remove_const_t<O>, std::remove_const_t<I>> && static_cast<const void*>(out.data()) == static_cast<const void*>(in.data()) &&
-           out.shape() == in.shape() && out.strides() == in.strides();
+    return std::is_same_v<std::remove_const_t<O>, std::remove_const_t<I>> &&
+           static_cast<const void*>(out.data()) == static_cast<const void*>(in.data()) && out.shape() == in.shape() &&
+           out.strides() == in.strides();
 }
 // An output that may be exactly `in`, or else share none of its elements.
 template <class O, class I>
@@ -42,8 +43,8 @@ void merge_rows(const A& out_a, tensor_view<const float> lse_a, const B& out_b, 
 template <class A, class B, class O>
 void merge(const A& out_a, tensor_view<const float> lse_a, const B& out_b, tensor_view<const float> lse_b, const O& out,
            tensor_view<float> lse_out = {}) {
-    using detail::require;
     using detail::named;
+    using detail::require;
     require(out_a.data() != nullptr && out_b.data() != nullptr && out.data() != nullptr, "merge: an output view has null data");
     require(lse_a.data() != nullptr && lse_b.data() != nullptr, "merge: an LSE view has null data");
     require(out_a.shape() == out_b.shape() && out_a.shape() == out.shape(), "merge: out_a, out_b and out must have the same shape");

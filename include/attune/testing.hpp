@@ -99,11 +99,11 @@ public:
                 for (index_t j = t.k_first; j <= t.k_last; ++j) {
                     const bool v = m_.visible(index_context{t.batch, h, t.kv_head, p, j});
                     if (v && cls == tile_class::empty)
-                        attune::detail::fail("check_mask: classify() says empty for ", describe(t), ", but query head ", h,
-                                             " at position ", p, " sees key ", j);
+                        attune::detail::fail("check_mask: classify() says empty for ", describe(t), ", but query head ", h, " at position ",
+                                             p, " sees key ", j);
                     if (!v && cls == tile_class::full)
-                        attune::detail::fail("check_mask: classify() says full for ", describe(t), ", but query head ", h,
-                                             " at position ", p, " does not see key ", j);
+                        attune::detail::fail("check_mask: classify() says full for ", describe(t), ", but query head ", h, " at position ",
+                                             p, " does not see key ", j);
                     if (!v) {
                         ++hidden;
                         continue;

@@ -32,13 +32,13 @@ template <class... Ps>
 class variant {
     static_assert((detail::has_policy_kind<Ps>::value && ...),
                   "attune::variant: every argument must be a policy (a type with `using policy_kind = …`)");
-    static_assert((detail::known_kind<Ps>::value && ...), "attune::variant: a policy_kind must be attune::family_kind, mask_kind, "
-                                                          "score_kind, sink_kind or router_kind");
+    static_assert((detail::known_kind<Ps>::value && ...),
+                  "attune::variant: a policy_kind must be attune::family_kind, mask_kind, "
+                  "score_kind, sink_kind or router_kind");
     static_assert(detail::count_kind_v<family_kind, Ps...> <= 1, "attune::variant: at most one family");
     static_assert(detail::count_kind_v<mask_kind, Ps...> <= 1,
                   "attune::variant: at most one mask (combine masks with the and/or combinators)");
-    static_assert(detail::count_kind_v<score_kind, Ps...> <= 1,
-                  "attune::variant: at most one score modifier (compose modifiers into one)");
+    static_assert(detail::count_kind_v<score_kind, Ps...> <= 1, "attune::variant: at most one score modifier (compose modifiers into one)");
     static_assert(detail::count_kind_v<sink_kind, Ps...> <= 1, "attune::variant: at most one sink policy");
     static_assert(detail::count_kind_v<router_kind, Ps...> <= 1, "attune::variant: at most one head router");
 

@@ -116,8 +116,8 @@ void check_streaming_decode(index_t S, index_t R, index_t steps, std::uint32_t s
                                   attune::serial_executor{});
         if (!checkpoints.count(t)) continue;
         INFO("step " << t);
-        const auto ref = attune::reference::attention(row_of(q.view, 0, 0, Hq, t), tokens_of(k.view, 0, t + 1),
-                                                      tokens_of(v.view, 0, t + 1), attune::sinks_window(S, R));
+        const auto ref = attune::reference::attention(row_of(q.view, 0, 0, Hq, t), tokens_of(k.view, 0, t + 1), tokens_of(v.view, 0, t + 1),
+                                                      attune::sinks_window(S, R));
         check_against_reference(out, ref, fp32_tolerance(), &lse);
     }
     CHECK(cache.seen() == steps);
@@ -147,8 +147,8 @@ void check_streaming_decode(index_t S, index_t R, index_t steps, std::uint32_t s
 TEST_CASE("streaming_cache: 10 000 decode steps equal sinks + window over the full history", "[cache]") {
     check_streaming_decode<float>(4, 64, 10000, 11);
     check_streaming_decode<attune::bf16>(4, 100, 1000, 12);
-    check_streaming_decode<float>(0, 7, 300, 13);   // no sinks: a plain window
-    check_streaming_decode<float>(3, 1, 50, 14);    // a ring of one
+    check_streaming_decode<float>(0, 7, 300, 13);  // no sinks: a plain window
+    check_streaming_decode<float>(3, 1, 50, 14);   // a ring of one
 }
 
 TEST_CASE("streaming_cache: chunked steps equal sinks + window over the full history", "[cache]") {
@@ -326,7 +326,7 @@ void check_h2o(index_t heavy, index_t recent, index_t prompt, index_t steps, boo
 TEST_CASE("h2o_cache keeps exactly the naive implementation's tokens", "[cache]") {
     check_h2o<float>(5, 7, 20, 80, false, 31);
     check_h2o<float>(4, 16, 40, 60, false, 32);
-    check_h2o<float>(3, 6, 1, 60, true, 33);   // ties: dead keys evicted oldest first
+    check_h2o<float>(3, 6, 1, 60, true, 33);  // ties: dead keys evicted oldest first
     check_h2o<float>(6, 5, 30, 40, true, 34);
     check_h2o<attune::half>(5, 8, 10, 50, false, 35);
     check_h2o<float>(0, 9, 12, 20, false, 36);  // recent only: a window

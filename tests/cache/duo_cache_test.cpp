@@ -35,7 +35,8 @@ TEST_CASE("duo_cache: chunked prefill then decode equals the duo_heads mask over
     attune::duo_cache<float> cache(streaming, Hq, D, D, S, R);
     index_t t0 = 0;
     for (index_t n : chunks) {
-        cache.step<ATTUNE_TEST_ARCH>(attune::tensor_view<const float>(slice(q.view, t0, n)), attune::tensor_view<const float>(slice(k.view, t0, n)),
+        cache.step<ATTUNE_TEST_ARCH>(attune::tensor_view<const float>(slice(q.view, t0, n)),
+                                     attune::tensor_view<const float>(slice(k.view, t0, n)),
                                      attune::tensor_view<const float>(slice(v.view, t0, n)), slice(out.view, t0, n));
         t0 += n;
     }

@@ -67,8 +67,9 @@ TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over t
                                 sc[static_cast<std::size_t>(c)] += static_cast<double>(qs(0, h, i, d)) * cache.landmark(h / 3, c)[d];
                         std::vector<index_t> order(static_cast<std::size_t>(cands));
                         std::iota(order.begin(), order.end(), 0);
-                        std::stable_sort(order.begin(), order.end(),
-                                         [&](index_t a, index_t b) { return sc[static_cast<std::size_t>(a)] > sc[static_cast<std::size_t>(b)]; });
+                        std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+                            return sc[static_cast<std::size_t>(a)] > sc[static_cast<std::size_t>(b)];
+                        });
                         order.resize(static_cast<std::size_t>(std::min(top, cands)));
                         std::sort(order.begin(), order.end());
                         std::vector<index_t> got;

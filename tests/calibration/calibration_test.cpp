@@ -50,9 +50,9 @@ struct inputs {
 };
 
 const problem sizes[] = {
-    {1, 2, 2, 1, 1, 32}, {1, 4, 1, 7, 7, 64}, {2, 8, 1, 63, 63, 80}, {1, 8, 2, 65, 65, 128}, {1, 4, 4, 129, 129, 64},
-    {1, 8, 1, 1, 129, 32},  // decode, group 8
-    {1, 4, 1, 33, 129, 80},  // chunked prefill
+    {1, 2, 2, 1, 1, 32},    {1, 4, 1, 7, 7, 64},     {2, 8, 1, 63, 63, 80},
+    {1, 8, 2, 65, 65, 128}, {1, 4, 4, 129, 129, 64}, {1, 8, 1, 1, 129, 32},  // decode, group 8
+    {1, 4, 1, 33, 129, 80},                                                  // chunked prefill
 };
 
 template <class Var, class Exec>
@@ -67,7 +67,8 @@ void check_probe(const problem& p, const Var& var, const Exec& exec, std::uint32
     attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt, exec);
     attune::probe_options po;
     po.heads = heads;
-    const attune::attention_probe pr = attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), var, po, exec);
+    const attune::attention_probe pr =
+        attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), var, po, exec);
     const auto ref = probabilities(in.q.cview(), in.k.cview(), var);
     index_t bad_cols = 0, bad_rows = 0;
     for (index_t b = 0; b < p.B; ++b)
@@ -78,10 +79,11 @@ void check_probe(const problem& p, const Var& var, const Exec& exec, std::uint32
                 double sum = 0.0, n = 0.0;
                 for (index_t i = 0; probed && i < p.Lq; ++i)
                     if (hp.seen(i, j) && std::isfinite(hp.lse[static_cast<std::size_t>(i)])) sum += hp.P(i, j), n += 1.0;
-                const bool ok = std::abs(pr.column_sum(b, h, j) - sum) <= 1e-5 * (1.0 + n) && pr.column_count(b, h, j) == static_cast<float>(n);
+                const bool ok =
+                    std::abs(pr.column_sum(b, h, j) - sum) <= 1e-5 * (1.0 + n) && pr.column_count(b, h, j) == static_cast<float>(n);
                 if (!ok && bad_cols++ == 0)
-                    FAIL_CHECK("column [" << b << "," << h << "," << j << "]: sum " << pr.column_sum(b, h, j) << " ref " << sum << ", count "
-                                          << pr.column_count(b, h, j) << " ref " << n);
+                    FAIL_CHECK("column [" << b << "," << h << "," << j << "]: sum " << pr.column_sum(b, h, j) << " ref " << sum
+                                          << ", count " << pr.column_count(b, h, j) << " ref " << n);
             }
             for (index_t i = 0; i < p.Lq; ++i) {
                 double mass = 0.0, ent = 0.0, best = -1e300;
@@ -97,7 +99,8 @@ void check_probe(const problem& p, const Var& var, const Exec& exec, std::uint32
                 const index_t ours = pr.top1(b, h, i);
                 // Near-ties may order differently in float: the chosen key's score must then tie.
                 const bool top_ok = ours == top || (ours >= 0 && top >= 0 && std::abs(hp.S(i, ours) - best) < 1e-5);
-                const bool ok = std::abs(pr.mass(b, h, i) - mass) <= 1e-5 && std::abs(pr.entropy(b, h, i) - ent) <= 2e-4 * (1.0 + ent) && top_ok;
+                const bool ok =
+                    std::abs(pr.mass(b, h, i) - mass) <= 1e-5 && std::abs(pr.entropy(b, h, i) - ent) <= 2e-4 * (1.0 + ent) && top_ok;
                 if (!ok && bad_rows++ == 0)
                     FAIL_CHECK("row [" << b << "," << h << "," << i << "]: mass " << pr.mass(b, h, i) << " ref " << mass << ", entropy "
                                        << pr.entropy(b, h, i) << " ref " << ent << ", top1 " << ours << " ref " << top);
@@ -116,10 +119,11 @@ TEST_CASE("probe: column and row statistics against the materialised P", "[calib
     for (const problem& p : sizes) {
         check_probe(p, attune::variant<attune::causal>{}, attune::serial_executor{}, seed++);
         check_probe(p, attune::variant<>{}, pool_exec, seed++);
-        check_probe(p, attune::variant(attune::sliding_window(5, 0), attune::alibi(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.25f))),
+        check_probe(p,
+                    attune::variant(attune::sliding_window(5, 0), attune::alibi(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.25f))),
                     attune::default_executor{}, seed++);
-        check_probe(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 1.5f))), pool_exec,
-                    seed++);
+        check_probe(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 1.5f))),
+                    pool_exec, seed++);
     }
     // A subset of heads; a router that prunes a head and scales another.
     check_probe({1, 8, 2, 65, 65, 64}, attune::variant<attune::causal>{}, pool_exec, 90, {1, 6});
@@ -144,13 +148,15 @@ TEST_CASE("probe: Sink_k^eps counts the heads whose column mean exceeds eps", "[
     CHECK(f[3] == 1.0f);  // the planted sink, in every head
     attune::probe_options rows_only;
     rows_only.columns = false;
-    const auto pr2 = attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), attune::causal{}, rows_only);
+    const auto pr2 =
+        attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), attune::causal{}, rows_only);
     CHECK(pr2.column_sums.empty());
     CHECK(pr2.row_top1 == pr.row_top1);
     CHECK_THROWS_AS(attune::sink_fraction(pr2), attune::error);
     attune::probe_options columns_only;
     columns_only.rows = false;
-    const auto pr3 = attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), attune::causal{}, columns_only);
+    const auto pr3 = attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), attune::causal{},
+                                                   columns_only);
     CHECK(pr3.row_mass.empty());
     CHECK(pr3.column_sums == pr.column_sums);
     CHECK(pr3.column_counts == pr.column_counts);
@@ -198,9 +204,10 @@ TEST_CASE("ACT: sinks by column score, redistribution with beta, against the lit
         for (index_t h = 0; h < p.Hq; ++h) all.push_back(h);
         check_act(p, attune::variant<attune::causal>{}, attune::serial_executor{}, seed++, all, {0, 3}, 3.0f);
         check_act(p, attune::variant<attune::causal>{}, pool_exec, seed++, {0, p.Hq - 1}, {1, 4}, 2.0f);
-        check_act(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))), pool_exec,
-                  seed++, all, {2}, 3.0f);
-        check_act(p, attune::variant(attune::sliding_window(20, 0), attune::softcap(8.0f)), attune::default_executor{}, seed++, all, {1, 3}, 4.0f);
+        check_act(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))),
+                  pool_exec, seed++, all, {2}, 3.0f);
+        check_act(p, attune::variant(attune::sliding_window(20, 0), attune::softcap(8.0f)), attune::default_executor{}, seed++, all, {1, 3},
+                  4.0f);
     }
     // Decode over split keys (one row: the column score is p_j); GQA 8 with a router.
     check_act({1, 8, 1, 1, 300, 64}, attune::variant<attune::causal>{}, pool_exec, 150, {0, 2, 5}, {7, 100}, 5.0f, 0.1f, 3);
@@ -214,8 +221,8 @@ TEST_CASE("ACT edge cases: no sink, the first token, all mass on sinks", "[calib
     tensor<float> plain(p.B, p.Hq, p.Lq, p.D), out(p.B, p.Hq, p.Lq, p.D);
     attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), plain.view, attune::causal{});
     SECTION("theta above every column score: nothing changes") {
-        const auto rep = attune::act_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, attune::act_calibration{{0, 1, 2, 3}, 0.4f, 1.0f},
-                                                     attune::causal{});
+        const auto rep = attune::act_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view,
+                                                     attune::act_calibration{{0, 1, 2, 3}, 0.4f, 1.0f}, attune::causal{});
         for (const auto& s : rep.sinks) CHECK(s.empty());
         CHECK(max_difference(out, plain) == 0.0);
     }
@@ -243,10 +250,12 @@ TEST_CASE("ACT edge cases: no sink, the first token, all mass on sinks", "[calib
                         attune::error);
         CHECK_THROWS_AS(attune::act_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, attune::act_calibration{{0}, 1.5f}),
                         attune::error);
-        CHECK_THROWS_AS(attune::act_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, attune::act_calibration{{0}, 0.4f, -1.0f}),
-                        attune::error);
+        CHECK_THROWS_AS(
+            attune::act_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, attune::act_calibration{{0}, 0.4f, -1.0f}),
+            attune::error);
         lse_buffer wrong(1, 4, 64);
-        CHECK_THROWS_AS(attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(wrong.view)), attune::error);
+        CHECK_THROWS_AS(attune::probe_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(wrong.view)),
+                        attune::error);
     }
 }
 
@@ -286,8 +295,8 @@ TEST_CASE("VAR: the row rule and the redistribution to image tokens, against the
         vc.sinks = {0, i0 + 1, i0 + 1};  // a duplicate counts once
         vc.image_first = i0, vc.image_last = i1;
         check_var(p, attune::variant<attune::causal>{}, attune::serial_executor{}, seed++, vc, 1.5f);
-        check_var(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))), pool_exec,
-                  seed++, vc, 1.5f);
+        check_var(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))),
+                  pool_exec, seed++, vc, 1.5f);
         vc.heads = {0};
         check_var(p, attune::variant(attune::causal{}, attune::alibi(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.01f))),
                   attune::default_executor{}, seed++, vc, 1.0f, 0, p.Lq >= 16);
@@ -303,7 +312,8 @@ TEST_CASE("VAR: the row rule and the redistribution to image tokens, against the
     vc.sinks = {0, 50, 60};
     vc.image_first = 40, vc.image_last = 200;
     check_var({1, 8, 1, 1, 300, 64}, attune::variant<attune::causal>{}, pool_exec, 250, vc, 2.0f, 3);
-    check_var({2, 8, 2, 9, 300, 32}, attune::variant(attune::causal{}, attune::head_gates({1, 0, 0.5f, 1, 1, 1, 2, 1})), pool_exec, 251, vc, 2.0f, 2);
+    check_var({2, 8, 2, 9, 300, 32}, attune::variant(attune::causal{}, attune::head_gates({1, 0, 0.5f, 1, 1, 1, 2, 1})), pool_exec, 251, vc,
+              2.0f, 2);
     check_var({1, 4, 1, 65, 300, 64}, attune::variant<attune::causal>{}, pool_exec, 252, vc, 8.0f, 0, false);
 }
 
@@ -349,5 +359,6 @@ TEST_CASE("key-position masks through the engine match the reference", "[calibra
     run(attune::variant(attune::and_mask(attune::sliding_window(40, 0), attune::outside_key_span_mask(64, 127))));
     run(attune::variant(attune::key_set_mask({{0, 5, 140}, {7}, {}, {199, 3, 3}})));
     run(attune::variant(attune::and_mask(attune::causal{}, attune::key_set_mask::shared({1, 64, 190}))));
-    CHECK_THROWS_AS(run(attune::variant(attune::key_set_mask(std::vector<std::vector<index_t>>{{0}, {1}}))), attune::error);  // 2 lists for 4 heads
+    CHECK_THROWS_AS(run(attune::variant(attune::key_set_mask(std::vector<std::vector<index_t>>{{0}, {1}}))),
+                    attune::error);  // 2 lists for 4 heads
 }

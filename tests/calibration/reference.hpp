@@ -89,7 +89,8 @@ void apply_values(const head_probs& hp, const std::vector<double>& pp, const att
     for (index_t i = 0; i < hp.lq; ++i)
         for (index_t d = 0; d < r.dim; ++d) {
             double o = 0.0;
-            for (index_t j = 0; j < hp.lk; ++j) o += pp[static_cast<std::size_t>(i * hp.lk + j)] * static_cast<double>(attune::to_float(v(b, hk, j, d)));
+            for (index_t j = 0; j < hp.lk; ++j)
+                o += pp[static_cast<std::size_t>(i * hp.lk + j)] * static_cast<double>(attune::to_float(v(b, hk, j, d)));
             r.at(b, h, i, d) = hp.gate[static_cast<std::size_t>(i)] * o;
         }
 }
@@ -112,7 +113,8 @@ attune::reference::result act(const std::vector<head_probs>& probs, const attune
                 for (index_t j = 1; j < hp.lk; ++j) {
                     double sum = 0.0, n = 0.0;
                     for (index_t i = 0; i < hp.lq; ++i)
-                        if (hp.seen(i, j) && hp.lse[static_cast<std::size_t>(i)] > -std::numeric_limits<double>::infinity()) sum += hp.P(i, j), n += 1.0;
+                        if (hp.seen(i, j) && hp.lse[static_cast<std::size_t>(i)] > -std::numeric_limits<double>::infinity())
+                            sum += hp.P(i, j), n += 1.0;
                     if (n > 0.0 && sum / n > theta) {
                         sink[static_cast<std::size_t>(j)] = 1;
                         if (sinks_out) (*sinks_out)[static_cast<std::size_t>(b * Hq + h)].push_back(j);
@@ -125,11 +127,13 @@ attune::reference::result act(const std::vector<head_probs>& probs, const attune
                     if (m == 0.0 || 1.0 - m < static_cast<double>(attune::act_mass_guard)) continue;
                     const double c = (1.0 - beta * m) / (1.0 - m);
                     if (max_gain) *max_gain = std::max(*max_gain, 1.0 / (1.0 - m));
-                    for (index_t j = 0; j < hp.lk; ++j) pp[static_cast<std::size_t>(i * hp.lk + j)] *= sink[static_cast<std::size_t>(j)] ? beta : c;
+                    for (index_t j = 0; j < hp.lk; ++j)
+                        pp[static_cast<std::size_t>(i * hp.lk + j)] *= sink[static_cast<std::size_t>(j)] ? beta : c;
                 }
             }
             apply_values(hp, pp, v, b, h / group, h, r);
-            for (index_t i = 0; i < hp.lq; ++i) r.lse[static_cast<std::size_t>((b * Hq + h) * hp.lq + i)] = hp.lse[static_cast<std::size_t>(i)];
+            for (index_t i = 0; i < hp.lq; ++i)
+                r.lse[static_cast<std::size_t>((b * Hq + h) * hp.lq + i)] = hp.lse[static_cast<std::size_t>(i)];
         }
     return r;
 }
@@ -167,7 +171,8 @@ attune::reference::result var(const std::vector<head_probs>& probs, const attune
                 }
             }
             apply_values(hp, pp, v, b, h / group, h, r);
-            for (index_t i = 0; i < hp.lq; ++i) r.lse[static_cast<std::size_t>((b * Hq + h) * hp.lq + i)] = hp.lse[static_cast<std::size_t>(i)];
+            for (index_t i = 0; i < hp.lq; ++i)
+                r.lse[static_cast<std::size_t>((b * Hq + h) * hp.lq + i)] = hp.lse[static_cast<std::size_t>(i)];
         }
     if (changed_rows) *changed_rows = changed;
     return r;

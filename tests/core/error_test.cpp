@@ -91,14 +91,18 @@ TEST_CASE("zero batch, heads or head dim throw", "[errors]") {
     REQUIRE_THROWS_WITH(call(attune::view_bhld(f.q.data(), 0, f.Hq, f.Lq, f.Dk), attune::view_bhld(f.k.data(), 0, f.Hkv, f.Lk, f.Dk),
                              attune::view_bhld(f.v.data(), 0, f.Hkv, f.Lk, f.Dv), attune::view_bhld(f.o.data(), 0, f.Hq, f.Lq, f.Dv)),
                         Contains("batch"));
-    REQUIRE_THROWS_WITH(call(attune::view_bhld(f.q.data(), f.B, 0, f.Lq, f.Dk), f.kv(), f.vv(), attune::view_bhld(f.o.data(), f.B, 0, f.Lq, f.Dv)),
-                        Contains("heads"));
-    REQUIRE_THROWS_WITH(call(f.qv(), attune::view_bhld(f.k.data(), f.B, 0, f.Lk, f.Dk), attune::view_bhld(f.v.data(), f.B, 0, f.Lk, f.Dv), f.ov()),
-                        Contains("heads"));
-    REQUIRE_THROWS_WITH(call(attune::view_bhld(f.q.data(), f.B, f.Hq, f.Lq, 0), attune::view_bhld(f.k.data(), f.B, f.Hkv, f.Lk, 0), f.vv(), f.ov()),
-                        Contains("head dim"));
-    REQUIRE_THROWS_WITH(call(f.qv(), f.kv(), attune::view_bhld(f.v.data(), f.B, f.Hkv, f.Lk, 0), attune::view_bhld(f.o.data(), f.B, f.Hq, f.Lq, 0)),
-                        Contains("head dim"));
+    REQUIRE_THROWS_WITH(
+        call(attune::view_bhld(f.q.data(), f.B, 0, f.Lq, f.Dk), f.kv(), f.vv(), attune::view_bhld(f.o.data(), f.B, 0, f.Lq, f.Dv)),
+        Contains("heads"));
+    REQUIRE_THROWS_WITH(
+        call(f.qv(), attune::view_bhld(f.k.data(), f.B, 0, f.Lk, f.Dk), attune::view_bhld(f.v.data(), f.B, 0, f.Lk, f.Dv), f.ov()),
+        Contains("heads"));
+    REQUIRE_THROWS_WITH(
+        call(attune::view_bhld(f.q.data(), f.B, f.Hq, f.Lq, 0), attune::view_bhld(f.k.data(), f.B, f.Hkv, f.Lk, 0), f.vv(), f.ov()),
+        Contains("head dim"));
+    REQUIRE_THROWS_WITH(
+        call(f.qv(), f.kv(), attune::view_bhld(f.v.data(), f.B, f.Hkv, f.Lk, 0), attune::view_bhld(f.o.data(), f.B, f.Hq, f.Lq, 0)),
+        Contains("head dim"));
 }
 
 TEST_CASE("a wrong output shape throws naming out", "[errors]") {

@@ -23,36 +23,36 @@ struct policy {
     using policy_kind = attune::mask_kind;
     bool visibel(const index_context& c) const { return c.k_pos <= c.q_pos; }
 };
-#elif ATTUNE_FAIL_CASE == 2  // mask_listed_keys_misspelt
+#elif ATTUNE_FAIL_CASE == 2   // mask_listed_keys_misspelt
 struct policy : rule {
     using hooks = attune::provides<attune::hook::keys>;
     attune::key_range key(const index_context& row) const { return {0, row.q_pos}; }
 };
-#elif ATTUNE_FAIL_CASE == 3  // mask_keys_not_const: not listed, but a member of the hook's name
+#elif ATTUNE_FAIL_CASE == 3   // mask_keys_not_const: not listed, but a member of the hook's name
 struct policy : rule {
     attune::key_range keys(const index_context& row) { return {0, row.q_pos}; }
 };
-#elif ATTUNE_FAIL_CASE == 4  // mask_lists_router_hook
+#elif ATTUNE_FAIL_CASE == 4   // mask_lists_router_hook
 struct policy : rule {
     using hooks = attune::provides<attune::hook::gate>;
 };
-#elif ATTUNE_FAIL_CASE == 5  // mask_part_without_visible: inside and_mask, named at the part
+#elif ATTUNE_FAIL_CASE == 5   // mask_part_without_visible: inside and_mask, named at the part
 struct part {
     using policy_kind = attune::mask_kind;
 };
 using policy = attune::and_mask<part, attune::causal>;
-#elif ATTUNE_FAIL_CASE == 6  // score_without_operator
+#elif ATTUNE_FAIL_CASE == 6   // score_without_operator
 struct policy {
     using policy_kind = attune::score_kind;
     float modify(float s, const index_context&) const { return s; }
 };
-#elif ATTUNE_FAIL_CASE == 7  // score_prepare_without_lane_arrays
+#elif ATTUNE_FAIL_CASE == 7   // score_prepare_without_lane_arrays
 struct policy {
     using policy_kind = attune::score_kind;
     float operator()(float s, const index_context&) const { return s; }
     void prepare(const attune::score_rows&, float*) const {}
 };
-#elif ATTUNE_FAIL_CASE == 8  // score_listed_apply_tile_misspelt
+#elif ATTUNE_FAIL_CASE == 8   // score_listed_apply_tile_misspelt
 struct policy {
     using policy_kind = attune::score_kind;
     using hooks = attune::provides<attune::hook::apply_tile>;
@@ -60,7 +60,7 @@ struct policy {
     template <class Arch>
     void apply_tiles(float*, attune::index_t, attune::index_t, const attune::score_rows&, const float*) const {}
 };
-#elif ATTUNE_FAIL_CASE == 9  // sink_float_only: the float64 reference calls start() in double
+#elif ATTUNE_FAIL_CASE == 9   // sink_float_only: the float64 reference calls start() in double
 struct policy {
     using policy_kind = attune::sink_kind;
     void start(const attune::sink_row&, float& m, float& l, float*) const { m = 0.0f, l = 1.0f; }

@@ -54,7 +54,8 @@ constexpr bool router_lists_exactly = lists_exactly_what_it_has<R, hook::active_
 template <class K>
 constexpr bool sink_lists_exactly = lists_exactly_what_it_has<K, hook::validate>();
 template <class F>
-constexpr bool family_lists_exactly = lists_exactly_what_it_has<F, hook::update_tile, hook::live_rows, hook::weights_tile, hook::validate>();
+constexpr bool family_lists_exactly =
+    lists_exactly_what_it_has<F, hook::update_tile, hook::live_rows, hook::weights_tile, hook::validate>();
 
 template <class M>
 constexpr int intervals = d::mask_row_intervals<M>;
@@ -254,9 +255,10 @@ TEST_CASE("the three-line mask runs through attention() and equals the reference
         index_t B, Hq, Hkv, Lq, Lk, D, splits;
     };
     std::mt19937 rng(20);
-    for (const shape s : {shape{1, 1, 1, 70, 70, 32, 1}, shape{2, 4, 2, 37, 100, 16, 2}, shape{1, 4, 1, 1, 300, 64, 3},
-                          shape{1, 2, 2, 130, 130, 8, 0}}) {
-        INFO("B " << s.B << " Hq " << s.Hq << " Hkv " << s.Hkv << " Lq " << s.Lq << " Lk " << s.Lk << " D " << s.D << " splits " << s.splits);
+    for (const shape s :
+         {shape{1, 1, 1, 70, 70, 32, 1}, shape{2, 4, 2, 37, 100, 16, 2}, shape{1, 4, 1, 1, 300, 64, 3}, shape{1, 2, 2, 130, 130, 8, 0}}) {
+        INFO("B " << s.B << " Hq " << s.Hq << " Hkv " << s.Hkv << " Lq " << s.Lq << " Lk " << s.Lk << " D " << s.D << " splits "
+                  << s.splits);
         tensor<float> q(s.B, s.Hq, s.Lq, s.D), k(s.B, s.Hkv, s.Lk, s.D), v(s.B, s.Hkv, s.Lk, s.D);
         q.fill_random(rng);
         k.fill_random(rng);
@@ -275,9 +277,11 @@ TEST_CASE("the three-line mask runs through attention() and equals the reference
         attune::attention(q.cview(), k.cview(), v.cview(), built_in.view, attune::causal{}, opt);
         CHECK(attune_test::max_difference(out, built_in) <= 1e-6);
         // Inside a combinator, with a window that has every fast path.
-        attune::attention(q.cview(), k.cview(), v.cview(), combined.view, attune::and_mask(my_causal{}, attune::sliding_window(20, 5)), opt);
+        attune::attention(q.cview(), k.cview(), v.cview(), combined.view, attune::and_mask(my_causal{}, attune::sliding_window(20, 5)),
+                          opt);
         attune_test::check_against_reference(
-            combined, attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::and_mask(my_causal{}, attune::sliding_window(20, 5))),
+            combined,
+            attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::and_mask(my_causal{}, attune::sliding_window(20, 5))),
             attune_test::fp32_tolerance());
     }
     // The checker accepts it: every tile partial, always correct.

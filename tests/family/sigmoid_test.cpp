@@ -24,7 +24,8 @@ TEST_CASE("sigmoid against the reference, causal and no mask, splits added", "[v
     sweep(attune::variant(attune::sigmoid{0.0f}), 200);
     sweep(attune::variant(attune::sigmoid{-2.0f}, attune::causal{}, attune::alibi{attune::alibi_slopes(8), attune::alibi_form::symmetric}),
           300);
-    sweep(attune::variant(attune::sigmoid{-1.0f}, attune::compose{attune::softcap{3.0f}, attune::relative_bias{std::vector<float>(8 * 9, 0.5f), 4}}),
+    sweep(attune::variant(attune::sigmoid{-1.0f},
+                          attune::compose{attune::softcap{3.0f}, attune::relative_bias{std::vector<float>(8 * 9, 0.5f), 4}}),
           400, 1.5f);
 }
 

@@ -314,7 +314,8 @@ void step_battery(index_t n) {
     for (const auto& [what, fn] : bad) {
         INFO("bad call: " << what);
         call in(n, 7);
-        check_intact<cache>(make, [&, f = fn](cache& c) { f(c, in); }, good);
+        check_intact<cache>(
+            make, [&, f = fn](cache& c) { f(c, in); }, good);
     }
     // A throwing executor at each of the call's parallel regions in turn, before or after half its items.
     for (bool after_half : {false, true})
@@ -370,19 +371,41 @@ void kv_battery() {
         out = bytes_of(in.out);
     };
     std::vector<std::pair<std::string, std::function<void(cache&)>>> bad = {
-        {"capacity exceeded", [](cache& c) { call in(11, 3); c.append(in.k.cview(), in.v.cview()); }},
-        {"k with too many heads", [](cache& c) { tensor<float> k(1, hkv + 1, 2, dk), v(1, hkv + 1, 2, dv); c.append(k.cview(), v.cview()); }},
-        {"k of the wrong dim", [](cache& c) { tensor<float> k(1, hkv, 2, dk + 1), v(1, hkv, 2, dv); c.append(k.cview(), v.cview()); }},
-        {"v of the wrong dim", [](cache& c) { tensor<float> k(1, hkv, 2, dk), v(1, hkv, 2, dv - 1); c.append(k.cview(), v.cview()); }},
-        {"k and v token counts differ", [](cache& c) { tensor<float> k(1, hkv, 2, dk), v(1, hkv, 3, dv); c.append(k.cview(), v.cview()); }},
-        {"null k", [](cache& c) {
+        {"capacity exceeded",
+         [](cache& c) {
+             call in(11, 3);
+             c.append(in.k.cview(), in.v.cview());
+         }},
+        {"k with too many heads",
+         [](cache& c) {
+             tensor<float> k(1, hkv + 1, 2, dk), v(1, hkv + 1, 2, dv);
+             c.append(k.cview(), v.cview());
+         }},
+        {"k of the wrong dim",
+         [](cache& c) {
+             tensor<float> k(1, hkv, 2, dk + 1), v(1, hkv, 2, dv);
+             c.append(k.cview(), v.cview());
+         }},
+        {"v of the wrong dim",
+         [](cache& c) {
+             tensor<float> k(1, hkv, 2, dk), v(1, hkv, 2, dv - 1);
+             c.append(k.cview(), v.cview());
+         }},
+        {"k and v token counts differ",
+         [](cache& c) {
+             tensor<float> k(1, hkv, 2, dk), v(1, hkv, 3, dv);
+             c.append(k.cview(), v.cview());
+         }},
+        {"null k",
+         [](cache& c) {
              tensor<float> v(1, hkv, 2, dv);
              c.append(attune::tensor_view<const float>(nullptr, {1, hkv, 2, dk}, {2 * dk, dk * 2, dk}), v.cview());
          }},
         {"keys past the end", [](cache& c) { (void)c.keys(1, attune::unbounded); }},
         {"values before the start", [](cache& c) { (void)c.values(-1, 2); }},
         {"key_row outside", [](cache& c) { (void)c.key_row(hkv, 0); }},
-        {"a chunk too long for memory", [](cache& c) {
+        {"a chunk too long for memory",
+         [](cache& c) {
              const float x = 0;
              const attune::tensor_view<const float> k(&x, {1, hkv, attune::unbounded / 4, dk}, {0, 0, 0});
              const attune::tensor_view<const float> v(&x, {1, hkv, attune::unbounded / 4, dv}, {0, 0, 0});
@@ -425,29 +448,50 @@ void landmark_battery() {
         };
     };
     std::vector<std::pair<std::string, std::function<void(cache&)>>> bad = {
-        {"capacity exceeded", [](cache& c) { call in(11, 3); c.append(in.k.cview(), in.v.cview()); }},
-        {"k of the wrong dim", [](cache& c) { tensor<float> k(1, hkv, 2, dk + 1), v(1, hkv, 2, dv); c.append(k.cview(), v.cview()); }},
+        {"capacity exceeded",
+         [](cache& c) {
+             call in(11, 3);
+             c.append(in.k.cview(), in.v.cview());
+         }},
+        {"k of the wrong dim",
+         [](cache& c) {
+             tensor<float> k(1, hkv, 2, dk + 1), v(1, hkv, 2, dv);
+             c.append(k.cview(), v.cview());
+         }},
         {"kv_splits -1", attend_with([](call&, attune::options& o) { o.kv_splits = -1; })},
         {"scale NaN", attend_with([](call&, attune::options& o) { o.scale = std::numeric_limits<float>::quiet_NaN(); })},
-        {"lse of the wrong shape", attend_with([](call& in, attune::options& o) { o.lse = attune::lse_view(in.lse.data.data(), 1, hq, 2); })},
+        {"lse of the wrong shape",
+         attend_with([](call& in, attune::options& o) { o.lse = attune::lse_view(in.lse.data.data(), 1, hq, 2); })},
         {"lse overlapping out", attend_with([](call& in, attune::options& o) { o.lse = attune::lse_view(in.out.buf.data(), 1, hq, 3); })},
-        {"out overlapping q", [](cache& c) {
+        {"out overlapping q",
+         [](cache& c) {
              call in(3, 5);
              attune::tensor_view<float> o(in.q.buf.data(), {1, hq, 3, dv}, in.q.view.strides());
              c.template attend<arch>(in.q.cview(), o, 2, 3, {}, attune::serial_executor{});
          }},
-        {"out overlapping itself", [](cache& c) {
+        {"out overlapping itself",
+         [](cache& c) {
              call in(3, 5);
              attune::tensor_view<float> o(in.out.buf.data(), {1, hq, 3, dv}, {0, 0, dv});
              c.template attend<arch>(in.q.cview(), o, 2, 3, {}, attune::serial_executor{});
          }},
-        {"top_k -1", [](cache& c) { call in(3, 5); c.template attend<arch>(in.q.cview(), in.out.view, -1, 3, {}, attune::serial_executor{}); }},
-        {"window 0", [](cache& c) { call in(3, 5); c.template attend<arch>(in.q.cview(), in.out.view, 2, 0, {}, attune::serial_executor{}); }},
-        {"more queries than tokens", [](cache& c) {
+        {"top_k -1",
+         [](cache& c) {
+             call in(3, 5);
+             c.template attend<arch>(in.q.cview(), in.out.view, -1, 3, {}, attune::serial_executor{});
+         }},
+        {"window 0",
+         [](cache& c) {
+             call in(3, 5);
+             c.template attend<arch>(in.q.cview(), in.out.view, 2, 0, {}, attune::serial_executor{});
+         }},
+        {"more queries than tokens",
+         [](cache& c) {
              call in(15, 5);
              c.template attend<arch>(in.q.cview(), in.out.view, 2, 3, {}, attune::serial_executor{});
          }},
-        {"top_k × block overflows", [](cache& c) {
+        {"top_k × block overflows",
+         [](cache& c) {
              call in(3, 5);
              c.template attend<arch>(in.q.cview(), in.out.view, attune::unbounded / 2, 3, {}, attune::serial_executor{});
          }},

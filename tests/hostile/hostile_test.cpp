@@ -41,7 +41,16 @@ struct problem {
     tensor<float> q, k, v, out;
     lse_buffer lse;
     problem(index_t hq, index_t hkv, index_t lq, index_t lk, index_t d, std::uint32_t seed)
-        : B(1), Hq(hq), Hkv(hkv), Lq(lq), Lk(lk), D(d), q(1, hq, lq, d), k(1, hkv, lk, d), v(1, hkv, lk, d), out(1, hq, lq, d),
+        : B(1),
+          Hq(hq),
+          Hkv(hkv),
+          Lq(lq),
+          Lk(lk),
+          D(d),
+          q(1, hq, lq, d),
+          k(1, hkv, lk, d),
+          v(1, hkv, lk, d),
+          out(1, hq, lq, d),
           lse(1, hq, lq) {
         std::mt19937 rng(seed);
         q.fill_random(rng);
@@ -221,7 +230,8 @@ TEST_CASE("huge scores: sigmoid saturates to 0 and 1 without NaN", "[hostile]") 
             if (!std::isnan(x)) x *= 1e15f;
     p.run(attune::variant(attune::sigmoid{0.0f}), 2, false);
     CHECK(p.out.nan_count() == 0);
-    check_against_reference(p.out, attune::reference::attention(p.q.cview(), p.k.cview(), p.v.cview(), attune::variant(attune::sigmoid{0.0f})),
+    check_against_reference(p.out,
+                            attune::reference::attention(p.q.cview(), p.k.cview(), p.v.cview(), attune::variant(attune::sigmoid{0.0f})),
                             fp32_tolerance());
 }
 
@@ -361,8 +371,9 @@ TEST_CASE("head counts that do not divide, null data: attune::error naming the p
                       attune::error);
     REQUIRE_THROWS_AS(attune::attention<arch>(view(2), view(2), view(2), out(2), attune::sink_logit{std::vector<float>{0.0f, nan_f}}),
                       attune::error);
-    REQUIRE_THROWS_AS(attune::attention<arch>(view(2), view(2), view(2), out(2), attune::key_bias_sink{std::vector<float>(3), std::vector<float>(16)}),
-                      attune::error);
+    REQUIRE_THROWS_AS(
+        attune::attention<arch>(view(2), view(2), view(2), out(2), attune::key_bias_sink{std::vector<float>(3), std::vector<float>(16)}),
+        attune::error);
 }
 
 TEST_CASE("a kv_cache used past its capacity throws and keeps its tokens", "[hostile]") {

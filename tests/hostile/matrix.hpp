@@ -56,10 +56,10 @@ struct registrar {
 #define ATTUNE_HOSTILE_CAT2(a, b) a##b
 #define ATTUNE_HOSTILE_CAT(a, b) ATTUNE_HOSTILE_CAT2(a, b)
 /// A case that must throw attune::error whose message contains `needle` (the argument's name).
-#define HOSTILE_THROWS(name, needle)                                                                   \
-    static const int ATTUNE_HOSTILE_CAT(hostile_case_, __COUNTER__) =                                     \
+#define HOSTILE_THROWS(name, needle)                                  \
+    static const int ATTUNE_HOSTILE_CAT(hostile_case_, __COUNTER__) = \
         ::attune_test::hostile::registrar{name, needle, true, __FILE__, __LINE__} + []()
 /// A case that must succeed; its body checks the result with Catch2's CHECK / REQUIRE.
-#define HOSTILE_OK(name)                                                                               \
-    static const int ATTUNE_HOSTILE_CAT(hostile_case_, __COUNTER__) =                                     \
+#define HOSTILE_OK(name)                                              \
+    static const int ATTUNE_HOSTILE_CAT(hostile_case_, __COUNTER__) = \
         ::attune_test::hostile::registrar{name, "", false, __FILE__, __LINE__} + []()

@@ -88,11 +88,15 @@ inline attune::tensor_view<const float> tokens(const tensor<float>& t, index_t f
 
 // ---- constructors: sizes that wrap or cannot be allocated ----
 HOSTILE_THROWS("streaming_cache: sinks + recent wraps", "sinks + recent") { attune::streaming_cache<float> c(1, 8, 8, 4, big); };
-HOSTILE_THROWS("streaming_cache<bf16>: sinks + recent wraps", "sinks + recent") { attune::streaming_cache<attune::bf16> c(1, 8, 8, big, 1); };
+HOSTILE_THROWS("streaming_cache<bf16>: sinks + recent wraps", "sinks + recent") {
+    attune::streaming_cache<attune::bf16> c(1, 8, 8, big, 1);
+};
 HOSTILE_THROWS("streaming_cache: heads × slots × dk wraps", "heads × (sinks + recent) × dk") {
     attune::streaming_cache<float> c(huge, 8, 8, 0, huge);
 };
-HOSTILE_THROWS("streaming_cache: slots × dv wraps", "heads × (sinks + recent) × dv") { attune::streaming_cache<float> c(1, 1, huge, 0, 64); };
+HOSTILE_THROWS("streaming_cache: slots × dv wraps", "heads × (sinks + recent) × dv") {
+    attune::streaming_cache<float> c(1, 1, huge, 0, 64);
+};
 HOSTILE_THROWS("streaming_cache: 0 heads", "heads (0)") { attune::streaming_cache<float> c(0, 8, 8, 1, 1); };
 HOSTILE_THROWS("streaming_cache: negative dk", "dk (-1)") { attune::streaming_cache<float> c(1, -1, 8, 1, 1); };
 HOSTILE_THROWS("streaming_cache: recent 0", "recent (0)") { attune::streaming_cache<float> c(1, 8, 8, 1, 0); };
@@ -105,7 +109,9 @@ HOSTILE_THROWS("kv_cache: heads × dk wraps", "heads × dk") { attune::kv_cache<
 HOSTILE_THROWS("kv_cache: dv 0", "dv (0)") { attune::kv_cache<float> c(1, 8, 0); };
 HOSTILE_THROWS("h2o_cache: heavy + recent wraps", "heavy + recent") { attune::h2o_cache<float> c(1, 8, 8, big, big); };
 HOSTILE_THROWS("h2o_cache: heavy + recent + 1 wraps", "heavy + recent") { attune::h2o_cache<float> c(1, 8, 8, big, 0); };
-HOSTILE_THROWS("h2o_cache: heads × budget × dim wraps", "heads × (heavy + recent + 1)") { attune::h2o_cache<float> c(huge, 8, 8, 1, huge); };
+HOSTILE_THROWS("h2o_cache: heads × budget × dim wraps", "heads × (heavy + recent + 1)") {
+    attune::h2o_cache<float> c(huge, 8, 8, 1, huge);
+};
 HOSTILE_THROWS("h2o_cache: empty budget", "heavy + recent ≥ 1") { attune::h2o_cache<float> c(1, 8, 8, 0, 0); };
 HOSTILE_THROWS("h2o_cache: negative heavy", "heavy (-1)") { attune::h2o_cache<float> c(1, 8, 8, -1, 4); };
 HOSTILE_THROWS("duo_cache: no kv heads", "at least one kv head") { attune::duo_cache<float> c({}, 4, 8, 8); };
@@ -150,7 +156,9 @@ HOSTILE_THROWS("kv_cache::value_row: negative head", "kv_cache::value_row") {
 };
 HOSTILE_THROWS("streaming_cache::position: negative slot", "streaming_cache::position") { (void)warm_streaming().position(-1); };
 HOSTILE_THROWS("streaming_cache::position: slot past size", "streaming_cache::position") { (void)warm_streaming().position(7); };
-HOSTILE_THROWS("streaming_cache::cache_position: slot past size", "streaming_cache::position") { (void)warm_streaming().cache_position(7); };
+HOSTILE_THROWS("streaming_cache::cache_position: slot past size", "streaming_cache::position") {
+    (void)warm_streaming().cache_position(7);
+};
 HOSTILE_THROWS("h2o_cache::position: slot past size", "h2o_cache::position") { (void)warm_h2o().position(0, 5); };
 HOSTILE_THROWS("h2o_cache::score: head past heads", "h2o_cache::score") { (void)warm_h2o().score(H, 0); };
 HOSTILE_THROWS("h2o_cache::held_positions: negative head", "held_positions") { (void)warm_h2o().held_positions(-1); };
@@ -274,8 +282,8 @@ HOSTILE_THROWS("streaming_cache::step: out overlapping the cache", "out overlaps
 HOSTILE_THROWS("streaming_cache::step: q overlapping the cache", "q overlaps the cache's own storage") {
     auto c = warm_streaming();
     io x(1);
-    c.step<arch>(attune::tensor_view<const float>(c.keys().data(), {1, HQ, 1, DK}, {0, 0, DK}), x.k.cview(), x.v.cview(), x.out.view,
-                 {}, serial{});
+    c.step<arch>(attune::tensor_view<const float>(c.keys().data(), {1, HQ, 1, DK}, {0, 0, DK}), x.k.cview(), x.v.cview(), x.out.view, {},
+                 serial{});
 };
 HOSTILE_THROWS("streaming_cache::step: q tokens differ from the chunk's", "q has 3 tokens but the chunk has 1") {
     auto c = warm_streaming();
@@ -323,8 +331,8 @@ HOSTILE_THROWS("h2o_cache::step: out of the wrong shape", "out must be") {
 HOSTILE_THROWS("h2o_cache::step: k from the cache's own storage", "k overlaps the cache's own storage") {
     auto c = warm_h2o();
     io x(1);
-    c.step<arch>(x.q.cview(), attune::tensor_view<const float>(c.keys().data(), {1, H, 1, DK}, c.keys().strides()), x.v.cview(),
-                 x.out.view, {}, serial{});
+    c.step<arch>(x.q.cview(), attune::tensor_view<const float>(c.keys().data(), {1, H, 1, DK}, c.keys().strides()), x.v.cview(), x.out.view,
+                 {}, serial{});
 };
 HOSTILE_THROWS("h2o_cache::step: lse overlapping the cache", "options::lse overlaps the cache's own storage") {
     auto c = warm_h2o();

@@ -30,8 +30,8 @@ struct small {
     }
     template <class Var = attune::variant<>>
     void check(const Var& var = {}) {
-        attune_test::check_against_reference(
-            out, attune::reference::attention(q.cview(), k.cview(), v.cview(), var), attune_test::fp32_tolerance());
+        attune_test::check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), var),
+                                             attune_test::fp32_tolerance());
     }
 };
 
@@ -140,8 +140,9 @@ HOSTILE_THROWS("overlap: out's token stride smaller than the row", "out overlaps
     small s;
     attune::tensor_view<float> o(s.out.view.data(), {1, 1, 9, 16}, {0, 0, 8});
     tensor<float> q(1, 1, 9, 16);
-    attune::attention<arch>(q.cview(), s.k.cview().data() ? attune::tensor_view<const float>(s.k.view.data(), {1, 1, 13, 16}, {0, 0, 16}) : s.k.cview(),
-                            attune::tensor_view<const float>(s.v.view.data(), {1, 1, 13, 16}, {0, 0, 16}), o);
+    attune::attention<arch>(
+        q.cview(), s.k.cview().data() ? attune::tensor_view<const float>(s.k.view.data(), {1, 1, 13, 16}, {0, 0, 16}) : s.k.cview(),
+        attune::tensor_view<const float>(s.v.view.data(), {1, 1, 13, 16}, {0, 0, 16}), o);
 };
 HOSTILE_THROWS("overlap: lse over out", "options::lse overlaps out") {
     small s;
@@ -210,11 +211,13 @@ HOSTILE_THROWS("executor: a mask throwing on a user pool reaches the caller", "t
 };
 HOSTILE_OK("executor: a user's own exception type reaches the caller unchanged") {
     tensor<float> q(1, 4, 150, 16), k(1, 2, 150, 16), v(1, 2, 150, 16), o(1, 4, 150, 16);
-    CHECK_THROWS_AS(attune::attention<arch>(q.cview(), k.cview(), v.cview(), o.view, runtime_error_mask{{140}}, {},
-                                            attune::openmp_executor{4}),
-                    std::runtime_error);
+    CHECK_THROWS_AS(
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), o.view, runtime_error_mask{{140}}, {}, attune::openmp_executor{4}),
+        std::runtime_error);
 };
-HOSTILE_THROWS("executor: pool_executor with 0 workers", "workers") { attune::pool_executor p(0, [](index_t, const attune::pool_executor::body_type&) {}); };
+HOSTILE_THROWS("executor: pool_executor with 0 workers", "workers") {
+    attune::pool_executor p(0, [](index_t, const attune::pool_executor::body_type&) {});
+};
 HOSTILE_THROWS("executor: pool_executor with an empty run function", "empty function") {
     attune::pool_executor p(2, attune::pool_executor::run_type{});
 };

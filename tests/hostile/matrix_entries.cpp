@@ -142,7 +142,8 @@ HOSTILE_THROWS("gather: index far past the keys", "out of range") {
 };
 HOSTILE_THROWS("gather: negative count", "index count") {
     gather_problem g;
-    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 1, 2, 1, -1}, g.out.view);
+    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 1, 2, 1, -1},
+                                           g.out.view);
 };
 HOSTILE_THROWS("gather: count × lists wraps", "index count") {
     gather_problem g;
@@ -151,15 +152,18 @@ HOSTILE_THROWS("gather: count × lists wraps", "index count") {
 };
 HOSTILE_THROWS("gather: index batch differs", "index batch") {
     gather_problem g;
-    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 2, 2, 1, 3}, g.out.view);
+    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 2, 2, 1, 3},
+                                           g.out.view);
 };
 HOSTILE_THROWS("gather: index heads neither kv nor query heads", "index heads") {
     gather_problem g;
-    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 1, 3, 1, 4}, g.out.view);
+    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 1, 3, 1, 4},
+                                           g.out.view);
 };
 HOSTILE_THROWS("gather: index tokens neither Lq nor 1", "index tokens") {
     gather_problem g;
-    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 1, 2, 2, 3}, g.out.view);
+    attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), attune::index_view{g.lists.data(), 1, 2, 2, 3},
+                                           g.out.view);
 };
 HOSTILE_THROWS("gather: negative kv_splits", "kv_splits") {
     gather_problem g;
@@ -234,9 +238,9 @@ HOSTILE_OK("gather: a bad index in the second list writes nothing (validation be
     gather_problem g;
     g.lists[10] = 41;
     g.out.poison();
-    CHECK_THROWS_AS(attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), g.idx(), g.out.view, {},
-                                                           attune::openmp_executor{2}),
-                    attune::error);
+    CHECK_THROWS_AS(
+        attune::sparse::gather_attention<arch>(g.q.cview(), g.k.cview(), g.v.cview(), g.idx(), g.out.view, {}, attune::openmp_executor{2}),
+        attune::error);
     CHECK(all_nan(g.out.view));
 };
 HOSTILE_OK("gather: padding and the listed keys against the reference") {
@@ -623,14 +627,15 @@ HOSTILE_OK("act: beta 1 keeps every row (p' = p)") {
     calib_problem p;
     tensor<float> plain(1, 4, 12, 16);
     attune::attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), plain.view, attune::causal{});
-    const auto rep = attune::act_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), p.out.view, attune::act_calibration{{0, 1, 2, 3}, 1.0f, 0.1f},
-                                                 attune::causal{});
+    const auto rep = attune::act_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), p.out.view,
+                                                 attune::act_calibration{{0, 1, 2, 3}, 1.0f, 0.1f}, attune::causal{});
     CHECK(!rep.sinks_of(0, 0).empty());
     check_close(p.out.cview(), plain.cview(), 1e-5);
 };
 HOSTILE_OK("act: the sinks' share becomes beta times their probability") {
     calib_problem p;
-    const auto rep = attune::act_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), p.out.view, attune::act_calibration{{0}, 0.5f, 0.1f});
+    const auto rep =
+        attune::act_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), p.out.view, attune::act_calibration{{0}, 0.5f, 0.1f});
     const auto& sinks = rep.sinks_of(0, 0);
     REQUIRE(std::find(sinks.begin(), sinks.end(), index_t(3)) != sinks.end());
     CHECK(rep.sinks_of(0, 1).empty());
@@ -1395,8 +1400,8 @@ HOSTILE_THROWS("qk_norm_attention: out inside k", "out overlaps k") {
     qkn_problem p;
     tensor<float> buf = rnd(1, 1, 16, 16, 94);
     const attune::tensor_view<const float> k(buf.view.data(), {1, 1, 5, 16}, {0, 0, 16});
-    attune::qk_norm_attention<arch>(p.q.cview(), k, p.v.cview(), attune::tensor_view<float>(buf.view.data() + 64, {1, 2, 5, 16}, {0, 80, 16}),
-                                    attune::qk_layernorm{});
+    attune::qk_norm_attention<arch>(p.q.cview(), k, p.v.cview(),
+                                    attune::tensor_view<float>(buf.view.data() + 64, {1, 2, 5, 16}, {0, 80, 16}), attune::qk_layernorm{});
 };
 HOSTILE_THROWS("qk_norm_attention: lse over k", "options::lse overlaps k") {
     qkn_problem p;
@@ -1406,8 +1411,8 @@ HOSTILE_THROWS("qk_norm_attention: lse over k", "options::lse overlaps k") {
 };
 HOSTILE_THROWS("qk_norm_attention: null out", "out has null data") {
     qkn_problem p;
-    attune::qk_norm_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(), attune::tensor_view<float>(nullptr, {1, 2, 5, 16}, {160, 80, 16}),
-                                    attune::qk_layernorm{});
+    attune::qk_norm_attention<arch>(p.q.cview(), p.k.cview(), p.v.cview(),
+                                    attune::tensor_view<float>(nullptr, {1, 2, 5, 16}, {160, 80, 16}), attune::qk_layernorm{});
 };
 HOSTILE_OK("qk_norm_attention: a rejected call writes nothing") {
     qkn_problem p;

@@ -98,9 +98,7 @@ HOSTILE_THROWS("policies/ block_sparse: row_offsets end before the last column i
 HOSTILE_THROWS("policies/ block_sparse: fewer full flags than column indices", "full flags") {
     attune::block_sparse<> m(4, 4, {0, 2}, {0, 1}, {1});
 };
-HOSTILE_THROWS("policies/ block_sparse: negative kv block index", "col_indices") {
-    attune::block_sparse<> m(4, 4, {0, 1}, {-3}, {1});
-};
+HOSTILE_THROWS("policies/ block_sparse: negative kv block index", "col_indices") { attune::block_sparse<> m(4, 4, {0, 1}, {-3}, {1}); };
 HOSTILE_THROWS("policies/ block_sparse: kv block index near 2^62 wraps times the block size", "col_indices") {
     attune::block_sparse<> m(32, 32, {0, 1}, {near_2_62}, {1});
 };
@@ -302,7 +300,9 @@ HOSTILE_OK("policies/ key spans: and_mask(causal, key span) and the outside span
 HOSTILE_THROWS("policies/ key_set_mask: negative key position", "key positions") {
     attune::key_set_mask m(std::vector<std::vector<index_t>>{{0, -2}});
 };
-HOSTILE_THROWS("policies/ key_set_mask: negative q_heads", "q_heads") { attune::key_set_mask m(std::vector<std::vector<index_t>>{{0}}, -1); };
+HOSTILE_THROWS("policies/ key_set_mask: negative q_heads", "q_heads") {
+    attune::key_set_mask m(std::vector<std::vector<index_t>>{{0}}, -1);
+};
 HOSTILE_THROWS("policies/ key_set_mask: 2 lists for 4 query heads", "key lists") {
     problem p;
     p.run(attune::key_set_mask(std::vector<std::vector<index_t>>{{0}, {1}}));
@@ -574,7 +574,9 @@ HOSTILE_THROWS("policies/ head_subset: head outside the heads", "head_subset: he
     (void)attune::head_subset<attune::all_heads>({}, 4, {1, 4});
 };
 HOSTILE_THROWS("policies/ head_subset: zero q_heads", "head_subset: q_heads") { (void)attune::head_subset<attune::all_heads>({}, 0, {}); };
-HOSTILE_THROWS("policies/ head_subset: negative q_heads", "head_subset: q_heads") { (void)attune::head_subset<attune::all_heads>({}, -3, {}); };
+HOSTILE_THROWS("policies/ head_subset: negative q_heads", "head_subset: q_heads") {
+    (void)attune::head_subset<attune::all_heads>({}, -3, {});
+};
 HOSTILE_THROWS("policies/ head_subset: built for 2 heads, the call has 4", "head_subset: built for 2") {
     problem p;
     p.run(attune::head_subset<attune::all_heads>({}, 2, {0}));
@@ -591,9 +593,7 @@ HOSTILE_OK("policies/ head_subset: two heads of four, inner gates") {
 HOSTILE_THROWS("policies/ token_gates: gate count differs from batch × tokens × heads", "token_gates: 5 gates") {
     attune::token_gates g(std::vector<float>(5, 1.0f), 1, 2, 3);
 };
-HOSTILE_THROWS("policies/ token_gates: negative size", "token_gates: batch, tokens, heads") {
-    attune::token_gates g({}, 1, -2, 0);
-};
+HOSTILE_THROWS("policies/ token_gates: negative size", "token_gates: batch, tokens, heads") { attune::token_gates g({}, 1, -2, 0); };
 HOSTILE_THROWS("policies/ token_gates: batch × tokens × heads wraps", "batch × tokens × heads") {
     attune::token_gates g({}, near_2_62, 4, 4);
 };
@@ -644,7 +644,9 @@ HOSTILE_OK("policies/ soft_mixture_gates: gates of each token sum to 1, attentio
     p.run_check(g);
 };
 
-HOSTILE_THROWS("policies/ moh_gates: top_k past the routed heads", "top_k") { (void)attune::moh_gates(1, 2, 1, 3, 4, std::vector<float>(6)); };
+HOSTILE_THROWS("policies/ moh_gates: top_k past the routed heads", "top_k") {
+    (void)attune::moh_gates(1, 2, 1, 3, 4, std::vector<float>(6));
+};
 HOSTILE_THROWS("policies/ moh_gates: NaN routed logit", "routed_logits[4]") {
     std::vector<float> r(6, 0.5f);
     r[4] = nan;
@@ -653,7 +655,9 @@ HOSTILE_THROWS("policies/ moh_gates: NaN routed logit", "routed_logits[4]") {
 HOSTILE_THROWS("policies/ moh_gates: infinite split logit", "split_logits[1]") {
     (void)attune::moh_gates(1, 1, 1, 2, 1, {0.0f, 1.0f}, {}, {0.0f, inf});
 };
-HOSTILE_THROWS("policies/ moh_gates: routed logit count", "routed logits have") { (void)attune::moh_gates(1, 2, 0, 3, 1, std::vector<float>(5)); };
+HOSTILE_THROWS("policies/ moh_gates: routed logit count", "routed logits have") {
+    (void)attune::moh_gates(1, 2, 0, 3, 1, std::vector<float>(5));
+};
 HOSTILE_THROWS("policies/ moh_gates: shared logit count", "shared logits have") {
     (void)attune::moh_gates(1, 2, 2, 2, 1, std::vector<float>(4), std::vector<float>(3));
 };
@@ -691,7 +695,9 @@ HOSTILE_OK("policies/ moh_query_norm_gates: an infinite q ranks first") {
 };
 
 HOSTILE_THROWS("policies/ retrieval_probe: zero heads", "q_heads") { attune::retrieval_probe r(0, {1}); };
-HOSTILE_THROWS("policies/ retrieval_probe: heads past any allocation", "retrieval_probe: q_heads") { attune::retrieval_probe r(huge, {1}); };
+HOSTILE_THROWS("policies/ retrieval_probe: heads past any allocation", "retrieval_probe: q_heads") {
+    attune::retrieval_probe r(huge, {1});
+};
 HOSTILE_THROWS("policies/ retrieval_probe: empty needle", "needle") { attune::retrieval_probe r(4, {}); };
 HOSTILE_THROWS("policies/ retrieval_probe: negative needle position", "needle positions") { attune::retrieval_probe r(4, {3, -1}); };
 HOSTILE_THROWS("policies/ retrieval_probe::observe: q with other heads", "q has 4 heads") {
@@ -707,8 +713,7 @@ HOSTILE_THROWS("policies/ retrieval_probe::observe: fewer token ids than keys", 
 HOSTILE_THROWS("policies/ retrieval_probe::observe: null q", "q has null data") {
     problem p(1, 4, 2, 1, 13);
     attune::retrieval_probe r(4, {3});
-    (void)r.observe<arch>(attune::tensor_view<const float>(nullptr, {1, 4, 1, 16}, {64, 16, 16}), p.k.cview(), std::vector<int>(13, 0),
-                          0);
+    (void)r.observe<arch>(attune::tensor_view<const float>(nullptr, {1, 4, 1, 16}, {64, 16, 16}), p.k.cview(), std::vector<int>(13, 0), 0);
 };
 HOSTILE_OK("policies/ retrieval_probe: a head whose query is the needle key retrieves it") {
     problem p(1, 2, 1, 1, 13);

@@ -25,8 +25,8 @@ const index_t imax = std::numeric_limits<index_t>::max();
 const float inf = std::numeric_limits<float>::infinity();
 
 template <class T>
-tensor<T> random_tensor(index_t B, index_t H, index_t L, index_t D, std::uint32_t seed,
-                        attune_test::layout lay = attune_test::layout::bhld, index_t pad = 0) {
+tensor<T> random_tensor(index_t B, index_t H, index_t L, index_t D, std::uint32_t seed, attune_test::layout lay = attune_test::layout::bhld,
+                        index_t pad = 0) {
     tensor<T> t(B, H, L, D, lay, pad);
     std::mt19937 rng(seed);
     t.fill_random(rng);
@@ -35,8 +35,8 @@ tensor<T> random_tensor(index_t B, index_t H, index_t L, index_t D, std::uint32_
 
 // attention() with these storage types against the float64 reference, Lq queries over Lk keys.
 template <class TQ, class TK, class TV, class TO, class Var = attune::variant<>, class Exec = serial>
-void storage_combo(index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t Dk, index_t Dv, const Var& var = {},
-                   const Exec& exec = {}, const attune::options& opt_in = {}) {
+void storage_combo(index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t Dk, index_t Dv, const Var& var = {}, const Exec& exec = {},
+                   const attune::options& opt_in = {}) {
     auto q = random_tensor<TQ>(1, Hq, Lq, Dk, 11, attune_test::layout::blhd, 3);
     auto k = random_tensor<TK>(1, Hkv, Lk, Dk, 12, attune_test::layout::bhld, 5);
     auto v = random_tensor<TV>(1, Hkv, Lk, Dv, 13);
@@ -68,7 +68,8 @@ HOSTILE_OK("storage: half q, float k, bf16 v, float out, kv_splits above the til
     storage_combo<half, float, bf16, float>(2, 2, 1, 300, 40, 24, attune::variant<>{}, serial{}, opt);
 };
 HOSTILE_OK("storage: sigmoid family with bf16 out, Lq > Lk, causal") {
-    storage_combo<float, float, float, bf16>(2, 1, 19, 7, 16, 16, attune::variant<attune::sigmoid, attune::causal>{attune::sigmoid{-1.0f}, attune::causal{}});
+    storage_combo<float, float, float, bf16>(2, 1, 19, 7, 16, 16,
+                                             attune::variant<attune::sigmoid, attune::causal>{attune::sigmoid{-1.0f}, attune::causal{}});
 };
 HOSTILE_OK("storage: tiny subnormal scale gives the mean of the visible values") {
     attune::options opt;
@@ -85,7 +86,8 @@ HOSTILE_OK("shape: Lk = 0 with null k and v: zeros and LSE −inf") {
     attune::options opt;
     opt.lse = lse.view;
     attune::attention<arch>(q.cview(), attune::tensor_view<const float>(nullptr, {1, 1, 0, 8}, {0, 0, 8}),
-                            attune::tensor_view<const float>(nullptr, {1, 1, 0, 8}, {0, 0, 8}), out.view, attune::variant<>{}, opt, serial{});
+                            attune::tensor_view<const float>(nullptr, {1, 1, 0, 8}, {0, 0, 8}), out.view, attune::variant<>{}, opt,
+                            serial{});
     for (index_t h = 0; h < 2; ++h)
         for (index_t t = 0; t < 3; ++t) {
             CHECK(lse.view(0, h, t, 0) == -inf);
@@ -176,7 +178,8 @@ HOSTILE_OK("strides: k and v the same view") {
     tensor<float> out(1, 2, 7, 16);
     out.poison();
     attune::attention<arch>(q.cview(), kv.cview(), kv.cview(), out.view);
-    attune_test::check_against_reference(out, attune::reference::attention(q.cview(), kv.cview(), kv.cview()), attune_test::fp32_tolerance());
+    attune_test::check_against_reference(out, attune::reference::attention(q.cview(), kv.cview(), kv.cview()),
+                                         attune_test::fp32_tolerance());
 };
 template <class T>
 attune::tensor_view<T> reversed(const attune::tensor_view<T>& v) {
@@ -425,9 +428,7 @@ HOSTILE_THROWS("reference: null q with a non-empty shape", "q has null data") {
     auto k = random_tensor<float>(1, 1, 3, 8, 1);
     (void)attune::reference::attention(attune::tensor_view<const float>(nullptr, {1, 1, 3, 8}, {0, 0, 8}), k.cview(), k.cview());
 };
-HOSTILE_THROWS("reference::result::zeros: sizes that wrap", "reference") {
-    (void)attune::reference::result::zeros(imax / 2, 4, 1, 1);
-};
+HOSTILE_THROWS("reference::result::zeros: sizes that wrap", "reference") { (void)attune::reference::result::zeros(imax / 2, 4, 1, 1); };
 HOSTILE_OK("reference: Lk = 0 gives zeros and LSE −inf") {
     auto q = random_tensor<float>(1, 2, 3, 8, 1);
     const auto r = attune::reference::attention(q.cview(), attune::tensor_view<const float>(nullptr, {1, 1, 0, 8}, {0, 0, 8}),
@@ -449,7 +450,8 @@ void streaming_every_position() {
     for (index_t t = 0; t < 14; ++t) {
         tensor<float> k(1, 2, 1, 4), v(1, 2, 1, 4);
         for (index_t h = 0; h < 2; ++h)
-            for (index_t d = 0; d < 4; ++d) k.view(0, h, 0, d) = static_cast<float>(t * 8 + h * 4 + d), v.view(0, h, 0, d) = -static_cast<float>(t);
+            for (index_t d = 0; d < 4; ++d)
+                k.view(0, h, 0, d) = static_cast<float>(t * 8 + h * 4 + d), v.view(0, h, 0, d) = -static_cast<float>(t);
         c.append(k.cview(), v.cview());
         REQUIRE(c.size() == std::min<index_t>(t + 1, 5));
         std::vector<bool> held(static_cast<std::size_t>(t + 1), false);
@@ -502,7 +504,8 @@ HOSTILE_THROWS("kv_cache: max_tokens 0 refuses the first append", "capacity exce
 };
 HOSTILE_OK("kv_cache: max_tokens 0 accepts an empty chunk and attends to nothing") {
     attune::kv_cache<float> c(1, 4, 4, 0);
-    c.append(attune::tensor_view<const float>(nullptr, {1, 1, 0, 4}, {0, 0, 4}), attune::tensor_view<const float>(nullptr, {1, 1, 0, 4}, {0, 0, 4}));
+    c.append(attune::tensor_view<const float>(nullptr, {1, 1, 0, 4}, {0, 0, 4}),
+             attune::tensor_view<const float>(nullptr, {1, 1, 0, 4}, {0, 0, 4}));
     auto q = random_tensor<float>(1, 2, 1, 4, 1);
     tensor<float> out(1, 2, 1, 4);
     out.poison();

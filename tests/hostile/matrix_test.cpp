@@ -37,7 +37,7 @@ TEST_CASE("hostile matrix: every case has the promised outcome", "[hostile_matri
             }
         }
     }
-    std::printf("hostile matrix: %zu cases (%td must throw attune::error, %td must give a correct result)\n", cases.size(),
-                errors, static_cast<attune::index_t>(cases.size()) - errors);
+    std::printf("hostile matrix: %zu cases (%td must throw attune::error, %td must give a correct result)\n", cases.size(), errors,
+                static_cast<attune::index_t>(cases.size()) - errors);
     CHECK(cases.size() >= 300);
 }

@@ -52,8 +52,11 @@ std::string describe(const case_t& c) {
     std::ostringstream os;
     os << "arch " << ATTUNE_TEST_ARCH_NAME << ": B " << c.B << " Hq " << c.Hq << " Hkv " << c.Hkv << " Lq " << c.Lq << " Lk " << c.Lk
        << " Dk " << c.Dk << " Dv " << c.Dv << (c.causal ? " causal" : " no mask") << " layouts q " << layout_name(c.lq) << " kv "
-       << layout_name(c.lk) << " out " << layout_name(c.lo)  << " pad " << c.pad << " offset " << c.offset << " splits " << c.splits << " scale " << c.scale
-       << " sigma " << c.sigma << " exec " << (c.exec == exec_kind::serial ? "serial" : c.exec == exec_kind::openmp ? "openmp" : "pool");
+       << layout_name(c.lk) << " out " << layout_name(c.lo) << " pad " << c.pad << " offset " << c.offset << " splits " << c.splits
+       << " scale " << c.scale << " sigma " << c.sigma << " exec "
+       << (c.exec == exec_kind::serial   ? "serial"
+           : c.exec == exec_kind::openmp ? "openmp"
+                                         : "pool");
     return os.str();
 }
 
@@ -89,8 +92,12 @@ void run_kernel(const case_t& c, const inputs<TIn>& in, tensor<TOut>& out, lse_b
         else attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, attune::no_mask{}, opt, ex);
     };
     switch (c.exec) {
-        case exec_kind::serial: go(attune::serial_executor{}); break;
-        case exec_kind::pool: go(make_pool_executor(shared_pool())); break;
+        case exec_kind::serial:
+            go(attune::serial_executor{});
+            break;
+        case exec_kind::pool:
+            go(make_pool_executor(shared_pool()));
+            break;
         case exec_kind::openmp:
 #if defined(_OPENMP)
             go(attune::openmp_executor{3});

@@ -36,8 +36,8 @@ long allocations_in_decode_loop(const Exec& exec, attune::index_t kv_splits, att
     auto step = [&](index_t len) {
         const attune::tensor_view<const T> K(k.data(), {1, Hkv, len, D}, {Hkv * capacity * D, capacity * D, D});
         const attune::tensor_view<const T> V(v.data(), {1, Hkv, len, D}, {Hkv * capacity * D, capacity * D, D});
-        attune::attention(attune::view_bhld<const float>(q.data(), 1, Hq, 1, D), K, V,
-                          attune::view_bhld(out.data(), 1, Hq, 1, D), attune::causal{}, opt, exec);
+        attune::attention(attune::view_bhld<const float>(q.data(), 1, Hq, 1, D), K, V, attune::view_bhld(out.data(), 1, Hq, 1, D),
+                          attune::causal{}, opt, exec);
     };
     step(first + steps);  // warm-up at the longest length: buffers reach their final size
     step(first);

@@ -17,8 +17,8 @@ namespace {
 
 template <class Exec>
 float uniform_row(index_t keys, const Exec& exec, index_t d = 4, float value = 1.25f, attune::options opt = {}) {
-    std::vector<float> q(static_cast<std::size_t>(d), 0.3f), k(static_cast<std::size_t>(d), -0.7f),
-        v(static_cast<std::size_t>(d), value), out(static_cast<std::size_t>(2 * d), -1.0f);
+    std::vector<float> q(static_cast<std::size_t>(d), 0.3f), k(static_cast<std::size_t>(d), -0.7f), v(static_cast<std::size_t>(d), value),
+        out(static_cast<std::size_t>(2 * d), -1.0f);
     const attune::tensor_view<const float> Q(q.data(), {1, 2, 1, d}, {0, 0, d});  // 2 query heads reading one row
     const attune::tensor_view<const float> K(k.data(), {1, 1, keys, d}, {0, 0, 0});
     const attune::tensor_view<const float> V(v.data(), {1, 1, keys, d}, {0, 0, 0});

@@ -58,7 +58,8 @@ TEST_CASE("a workspace gives the same result as the threads' own buffers", "[wor
                             d.run(attune::sliding_window(32, 0), attune::openmp_executor{2}, nullptr, splits)));
             attune_test::thread_pool threads(2);
             const auto pool = attune_test::make_pool_executor(threads);
-            CHECK(same_bits(d.run(attune::sinks_window(4, 40), pool, &ws, splits), d.run(attune::sinks_window(4, 40), pool, nullptr, splits)));
+            CHECK(same_bits(d.run(attune::sinks_window(4, 40), pool, &ws, splits),
+                            d.run(attune::sinks_window(4, 40), pool, nullptr, splits)));
         }
 }
 

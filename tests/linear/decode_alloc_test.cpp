@@ -54,13 +54,15 @@ void check_steps(const Exec& exec) {
         return attune::tensor_view<const float>(x.data() + t, {1, Hkv, 1, 1}, {Hkv * L, L, 1});
     };
     lin::state st(1, Hkv, D, D);
-    CHECK(allocations_after_warmup([&](index_t t) { lin::step<arch>(qv(t), kv(k, t), kv(v, t), ov(t), st, lin::elu_plus_one{}, {}, exec); }, L) == 0);
+    CHECK(allocations_after_warmup([&](index_t t) { lin::step<arch>(qv(t), kv(k, t), kv(v, t), ov(t), st, lin::elu_plus_one{}, {}, exec); },
+                                   L) == 0);
     lin::state gd(1, Hkv, D, D);
     CHECK(allocations_after_warmup(
-              [&](index_t t) { lin::gated_delta_step<arch>(qv(t), kv(k, t), kv(v, t), sv(g, t), sv(beta, t), ov(t), gd, {}, exec); }, L) == 0);
+              [&](index_t t) { lin::gated_delta_step<arch>(qv(t), kv(k, t), kv(v, t), sv(g, t), sv(beta, t), ov(t), gd, {}, exec); }, L) ==
+          0);
     // The chunked causal form keeps its state in per-thread scratch too.
-    const attune::tensor_view<const float> qa(q.data(), {1, Hq, L, D}, {Hq * L * D, L * D, D}), ka(k.data(), {1, Hkv, L, D}, {Hkv * L * D, L * D, D}),
-        va(v.data(), {1, Hkv, L, D}, {Hkv * L * D, L * D, D});
+    const attune::tensor_view<const float> qa(q.data(), {1, Hq, L, D}, {Hq * L * D, L * D, D}),
+        ka(k.data(), {1, Hkv, L, D}, {Hkv * L * D, L * D, D}), va(v.data(), {1, Hkv, L, D}, {Hkv * L * D, L * D, D});
     const attune::tensor_view<float> oa(out.data(), {1, Hq, L, D}, {Hq * L * D, L * D, D});
     CHECK(allocations_after_warmup([&](index_t) { lin::causal<arch>(qa, ka, va, oa, lin::elu_plus_one{}, {7}, exec); }, 5) == 0);
     // Aaren: one query per head (token 0 of q), the keys streamed.

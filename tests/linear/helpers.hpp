@@ -19,8 +19,8 @@ using attune_test::layout;
 using attune_test::tensor;
 
 template <class T = float>
-tensor<T> random_tensor(index_t B, index_t H, index_t L, index_t D, unsigned seed, float sigma = 1.0f,
-                        layout lay = layout::bhld, index_t pad = 0) {
+tensor<T> random_tensor(index_t B, index_t H, index_t L, index_t D, unsigned seed, float sigma = 1.0f, layout lay = layout::bhld,
+                        index_t pad = 0) {
     tensor<T> t(B, H, L, D, lay, pad);
     std::mt19937 rng(seed);
     t.fill_random(rng, sigma);

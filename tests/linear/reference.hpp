@@ -43,9 +43,8 @@ inline attune::reference::result make(index_t B, index_t H, index_t L, index_t D
 // o_i = Σ_j w_ij v_j / (Σ_j w_ij + eps) (or without the division), w_ij = φ(q_i)·φ(k_j) over visible j.
 // Causal: query i sees keys j ≤ i (Lq == Lk). A zero divisor gives zeros.
 template <class TQ, class TK, class TV>
-attune::reference::result kernelised(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k,
-                                     const attune::tensor_view<TV>& v, const fmap& phi, bool causal, bool normalize,
-                                     double eps) {
+attune::reference::result kernelised(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k, const attune::tensor_view<TV>& v,
+                                     const fmap& phi, bool causal, bool normalize, double eps) {
     const index_t B = q.batch(), Hq = q.heads(), group = Hq / k.heads(), Lq = q.tokens(), Lk = k.tokens(), Dv = v.dim();
     auto r = make(B, Hq, Lq, Dv);
     for (index_t b = 0; b < B; ++b)
@@ -62,7 +61,8 @@ attune::reference::result kernelised(const attune::tensor_view<TQ>& q, const att
                 const double f = normalize ? (den + eps == 0 ? 0.0 : 1.0 / (den + eps)) : 1.0;
                 for (index_t d = 0; d < Dv; ++d) {
                     double s = 0;
-                    for (index_t j = 0; j < Lk; ++j) s += w[static_cast<std::size_t>(j)] * Vr[static_cast<std::size_t>(j)][static_cast<std::size_t>(d)];
+                    for (index_t j = 0; j < Lk; ++j)
+                        s += w[static_cast<std::size_t>(j)] * Vr[static_cast<std::size_t>(j)][static_cast<std::size_t>(d)];
                     r.at(b, h, i, d) = s * f;
                 }
             }
@@ -72,8 +72,8 @@ attune::reference::result kernelised(const attune::tensor_view<TQ>& q, const att
 
 // InLine: w_ij = c·(φq_i·φk_j − φq_i·k̄) + 1/N with c = scale/N (divide) or scale.
 template <class TQ, class TK, class TV>
-attune::reference::result inline_attn(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k,
-                                      const attune::tensor_view<TV>& v, const fmap& phi, double scale, bool divide) {
+attune::reference::result inline_attn(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k, const attune::tensor_view<TV>& v,
+                                      const fmap& phi, double scale, bool divide) {
     const index_t B = q.batch(), Hq = q.heads(), group = Hq / k.heads(), Lq = q.tokens(), N = k.tokens(), Dv = v.dim();
     const double c = divide ? scale / static_cast<double>(N) : scale;
     auto r = make(B, Hq, Lq, Dv);
@@ -97,8 +97,8 @@ attune::reference::result inline_attn(const attune::tensor_view<TQ>& q, const at
 
 // Flowformer (SPEC.md §3), with the weights A_i·I_i·(φq_i·φk_j)·C_j materialised.
 template <class TQ, class TK, class TV>
-attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k,
-                               const attune::tensor_view<TV>& v, bool causal, double eps = 1e-6) {
+attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k, const attune::tensor_view<TV>& v,
+                               bool causal, double eps = 1e-6) {
     const index_t B = q.batch(), H = q.heads(), n = q.tokens(), m = k.tokens(), D = q.dim(), Dv = v.dim();
     auto r = make(B, H, n, Dv);
     auto edot = [&](const std::vector<double>& x, const std::vector<double>& y) {
@@ -115,34 +115,43 @@ attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::t
             auto ksum = [&](index_t upto) {
                 std::vector<double> s(static_cast<std::size_t>(D), 0.0);
                 for (index_t j = 0; j < upto; ++j)
-                    for (index_t f = 0; f < D; ++f) s[static_cast<std::size_t>(f)] += K[static_cast<std::size_t>(j)][static_cast<std::size_t>(f)];
+                    for (index_t f = 0; f < D; ++f)
+                        s[static_cast<std::size_t>(f)] += K[static_cast<std::size_t>(j)][static_cast<std::size_t>(f)];
                 return s;
             };
             auto qsum = [&](index_t upto) {
                 std::vector<double> s(static_cast<std::size_t>(D), 0.0);
                 for (index_t i = 0; i < upto; ++i)
-                    for (index_t f = 0; f < D; ++f) s[static_cast<std::size_t>(f)] += Q[static_cast<std::size_t>(i)][static_cast<std::size_t>(f)];
+                    for (index_t f = 0; f < D; ++f)
+                        s[static_cast<std::size_t>(f)] += Q[static_cast<std::size_t>(i)][static_cast<std::size_t>(f)];
                 return s;
             };
             std::vector<double> I(static_cast<std::size_t>(n)), O(static_cast<std::size_t>(m)), A(static_cast<std::size_t>(n)),
                 C(static_cast<std::size_t>(m));
             for (index_t i = 0; i < n; ++i)
-                I[static_cast<std::size_t>(i)] = (causal ? double(i + 1) : 1.0) / edot(Q[static_cast<std::size_t>(i)], ksum(causal ? i + 1 : m));
+                I[static_cast<std::size_t>(i)] =
+                    (causal ? double(i + 1) : 1.0) / edot(Q[static_cast<std::size_t>(i)], ksum(causal ? i + 1 : m));
             for (index_t j = 0; j < m; ++j)
-                O[static_cast<std::size_t>(j)] = (causal ? double(j + 1) : 1.0) / edot(K[static_cast<std::size_t>(j)], qsum(causal ? j + 1 : n));
+                O[static_cast<std::size_t>(j)] =
+                    (causal ? double(j + 1) : 1.0) / edot(K[static_cast<std::size_t>(j)], qsum(causal ? j + 1 : n));
             std::vector<double> Oh(static_cast<std::size_t>(m));
             for (index_t i = 0; i < n; ++i) {
                 std::vector<double> s(static_cast<std::size_t>(D), 0.0);
                 for (index_t j = 0; j < (causal ? i + 1 : m); ++j)
-                    for (index_t f = 0; f < D; ++f) s[static_cast<std::size_t>(f)] += K[static_cast<std::size_t>(j)][static_cast<std::size_t>(f)] * O[static_cast<std::size_t>(j)];
+                    for (index_t f = 0; f < D; ++f)
+                        s[static_cast<std::size_t>(f)] +=
+                            K[static_cast<std::size_t>(j)][static_cast<std::size_t>(f)] * O[static_cast<std::size_t>(j)];
                 const double Ih = edot(Q[static_cast<std::size_t>(i)], s) / (causal ? double(i + 1) : 1.0);
                 A[static_cast<std::size_t>(i)] = sigm(causal ? Ih : Ih * double(n) / double(m));
             }
             for (index_t j = 0; j < m; ++j) {
                 std::vector<double> s(static_cast<std::size_t>(D), 0.0);
                 for (index_t i = 0; i < (causal ? j + 1 : n); ++i)
-                    for (index_t f = 0; f < D; ++f) s[static_cast<std::size_t>(f)] += Q[static_cast<std::size_t>(i)][static_cast<std::size_t>(f)] * I[static_cast<std::size_t>(i)];
-                Oh[static_cast<std::size_t>(j)] = std::clamp(edot(K[static_cast<std::size_t>(j)], s) / (causal ? double(j + 1) : 1.0), -1.0, 1.0);
+                    for (index_t f = 0; f < D; ++f)
+                        s[static_cast<std::size_t>(f)] +=
+                            Q[static_cast<std::size_t>(i)][static_cast<std::size_t>(f)] * I[static_cast<std::size_t>(i)];
+                Oh[static_cast<std::size_t>(j)] =
+                    std::clamp(edot(K[static_cast<std::size_t>(j)], s) / (causal ? double(j + 1) : 1.0), -1.0, 1.0);
             }
             for (index_t j = 0; j < m; ++j) {
                 double z = 0;
@@ -162,9 +171,9 @@ attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::t
 // Gated delta rule, the recurrence itself in double: S_t = α_t S + β_t k_t (v_t − α_t Sᵀk_t)ᵀ, o_t = S_tᵀ(τ q_t),
 // q and k L2-normalised when `normalize`. S0 (optional): [B][Hkv][dk][dv] start state, updated in place.
 template <class TQ, class TK, class TV>
-attune::reference::result gated_delta(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k,
-                                      const attune::tensor_view<TV>& v, const std::vector<float>& g, const std::vector<float>& beta,
-                                      double tau, bool normalize, std::vector<double>* S0 = nullptr) {
+attune::reference::result gated_delta(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k, const attune::tensor_view<TV>& v,
+                                      const std::vector<float>& g, const std::vector<float>& beta, double tau, bool normalize,
+                                      std::vector<double>* S0 = nullptr) {
     const index_t B = q.batch(), Hq = q.heads(), Hk = k.heads(), group = Hq / Hk, L = q.tokens(), Dk = q.dim(), Dv = v.dim();
     auto r = make(B, Hq, L, Dv);
     std::vector<double> Sall = S0 ? *S0 : std::vector<double>(static_cast<std::size_t>(B * Hk * Dk * Dv), 0.0);
@@ -186,7 +195,8 @@ attune::reference::result gated_delta(const attune::tensor_view<TQ>& q, const at
                     for (index_t j = 0; j < Dv; ++j) u[static_cast<std::size_t>(j)] += S[i * Dv + j] * kk[static_cast<std::size_t>(i)];
                 for (index_t i = 0; i < Dk; ++i)
                     for (index_t j = 0; j < Dv; ++j)
-                        S[i * Dv + j] = a * S[i * Dv + j] + be * kk[static_cast<std::size_t>(i)] * (vv[static_cast<std::size_t>(j)] - a * u[static_cast<std::size_t>(j)]);
+                        S[i * Dv + j] = a * S[i * Dv + j] + be * kk[static_cast<std::size_t>(i)] *
+                                                                (vv[static_cast<std::size_t>(j)] - a * u[static_cast<std::size_t>(j)]);
                 for (index_t gq = 0; gq < group; ++gq) {
                     const index_t h = hk * group + gq;
                     const auto qq = unit(row(q, b, h, t));

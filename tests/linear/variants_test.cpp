@@ -19,7 +19,8 @@ TEST_CASE("inline: against the reference, code's scale and SPEC's plain form", "
             const auto q = random_tensor(2, 4, N, d, 1), k = random_tensor(2, 2, N, d, 2), v = random_tensor(2, 2, N, d, 3);
             auto out = poisoned(2, 4, N, d);
             lin::inline_attention<arch>(q.cview(), k.cview(), v.cview(), out.view);
-            expect_close(out, linear_ref::inline_attn(q.cview(), k.cview(), v.cview(), linear_ref::ident, 1.0 / std::sqrt(double(d)), true), 2e-5);
+            expect_close(out, linear_ref::inline_attn(q.cview(), k.cview(), v.cview(), linear_ref::ident, 1.0 / std::sqrt(double(d)), true),
+                         2e-5);
             lin::inline_options plain;
             plain.scale = 1.0f;
             plain.divide_by_tokens = false;

@@ -111,24 +111,33 @@ std::vector<index_t> doc_lengths(index_t lk) {
     return out;
 }
 
-
 }  // namespace
 
 TEST_CASE("mask sliding_window vs reference", "[mask]") {
-    sweep("window {0, 0}", [](index_t, index_t) { return attune::sliding_window(0, 0); }, 100);
-    sweep("window {63, 0}", [](index_t, index_t) { return attune::sliding_window(63, 0); }, 200);
-    sweep("window {5, 70}", [](index_t, index_t) { return attune::sliding_window(5, 70); }, 300);
-    sweep("window of 65 tokens", [](index_t, index_t) { return attune::causal_window_of(65); }, 400);
+    sweep(
+        "window {0, 0}", [](index_t, index_t) { return attune::sliding_window(0, 0); }, 100);
+    sweep(
+        "window {63, 0}", [](index_t, index_t) { return attune::sliding_window(63, 0); }, 200);
+    sweep(
+        "window {5, 70}", [](index_t, index_t) { return attune::sliding_window(5, 70); }, 300);
+    sweep(
+        "window of 65 tokens", [](index_t, index_t) { return attune::causal_window_of(65); }, 400);
     // Longer than the sequence: every key in range (causal, or everything).
-    sweep("window {1000, 0}", [](index_t, index_t) { return attune::sliding_window(1000, 0); }, 500);
-    sweep("window {∞, ∞}", [](index_t, index_t) { return attune::sliding_window(attune::unbounded, attune::unbounded); }, 600);
+    sweep(
+        "window {1000, 0}", [](index_t, index_t) { return attune::sliding_window(1000, 0); }, 500);
+    sweep(
+        "window {∞, ∞}", [](index_t, index_t) { return attune::sliding_window(attune::unbounded, attune::unbounded); }, 600);
 }
 
 TEST_CASE("mask sinks_window vs reference", "[mask]") {
-    sweep("sinks 4 window 32", [](index_t, index_t) { return attune::sinks_window(4, 32); }, 1100);
-    sweep("sinks 0 window 17", [](index_t, index_t) { return attune::sinks_window(0, 17); }, 1200);
-    sweep("sinks 3 window 0", [](index_t, index_t) { return attune::sinks_window(3, 0); }, 1300);
-    sweep("sinks 70 window 100", [](index_t, index_t) { return attune::sinks_window(70, 100); }, 1400);
+    sweep(
+        "sinks 4 window 32", [](index_t, index_t) { return attune::sinks_window(4, 32); }, 1100);
+    sweep(
+        "sinks 0 window 17", [](index_t, index_t) { return attune::sinks_window(0, 17); }, 1200);
+    sweep(
+        "sinks 3 window 0", [](index_t, index_t) { return attune::sinks_window(3, 0); }, 1300);
+    sweep(
+        "sinks 70 window 100", [](index_t, index_t) { return attune::sinks_window(70, 100); }, 1400);
     shape s;
     s.Hq = 4;
     s.Hkv = 2;
@@ -139,29 +148,39 @@ TEST_CASE("mask sinks_window vs reference", "[mask]") {
 TEST_CASE("mask document vs reference", "[mask]") {
     for (bool causal : {true, false}) {
         const std::string c = causal ? " causal" : " full";
-        sweep("documents" + c, [&](index_t, index_t lk) { return attune::document_mask::from_lengths(doc_lengths(lk), causal); },
-              causal ? 2100 : 2200);
-        sweep("documents of length 1" + c,
-              [&](index_t, index_t lk) { return attune::document_mask::from_lengths(std::vector<index_t>(static_cast<std::size_t>(lk), 1), causal); },
-              causal ? 2300 : 2400);
+        sweep(
+            "documents" + c, [&](index_t, index_t lk) { return attune::document_mask::from_lengths(doc_lengths(lk), causal); },
+            causal ? 2100 : 2200);
+        sweep(
+            "documents of length 1" + c,
+            [&](index_t, index_t lk) {
+                return attune::document_mask::from_lengths(std::vector<index_t>(static_cast<std::size_t>(lk), 1), causal);
+            },
+            causal ? 2300 : 2400);
         // Batch-aware: batch 0 has the documents above, batch 1 unsorted ids.
-        sweep("per-batch ids" + c,
-              [&](index_t, index_t lk) {
-                  std::vector<std::vector<std::int32_t>> ids(2);
-                  const auto lens = doc_lengths(lk);
-                  for (std::size_t d = 0; d < lens.size(); ++d) ids[0].insert(ids[0].end(), static_cast<std::size_t>(lens[d]), static_cast<std::int32_t>(d));
-                  for (index_t j = 0; j < lk; ++j) ids[1].push_back(static_cast<std::int32_t>((j * 7) % 3));
-                  return attune::document_mask(ids, causal);
-              },
-              causal ? 2500 : 2600);
+        sweep(
+            "per-batch ids" + c,
+            [&](index_t, index_t lk) {
+                std::vector<std::vector<std::int32_t>> ids(2);
+                const auto lens = doc_lengths(lk);
+                for (std::size_t d = 0; d < lens.size(); ++d)
+                    ids[0].insert(ids[0].end(), static_cast<std::size_t>(lens[d]), static_cast<std::int32_t>(d));
+                for (index_t j = 0; j < lk; ++j) ids[1].push_back(static_cast<std::int32_t>((j * 7) % 3));
+                return attune::document_mask(ids, causal);
+            },
+            causal ? 2500 : 2600);
     }
 }
 
 TEST_CASE("mask block_sparse vs reference", "[mask]") {
-    sweep("blocks 16 x 32", [](index_t, index_t lk) { return sparse_layout(lk, 16, 32, 1); }, 3100);
-    sweep("blocks 7 x 13", [](index_t, index_t lk) { return sparse_layout(lk, 7, 13, 2); }, 3200);
-    sweep("blocks 64 x 64", [](index_t, index_t lk) { return sparse_layout(lk, 64, 64, 3); }, 3300);
-    sweep("blocks 40 x 100, no inner mask", [](index_t, index_t lk) { return sparse_layout<attune::no_mask>(lk, 40, 100, 4); }, 3400);
+    sweep(
+        "blocks 16 x 32", [](index_t, index_t lk) { return sparse_layout(lk, 16, 32, 1); }, 3100);
+    sweep(
+        "blocks 7 x 13", [](index_t, index_t lk) { return sparse_layout(lk, 7, 13, 2); }, 3200);
+    sweep(
+        "blocks 64 x 64", [](index_t, index_t lk) { return sparse_layout(lk, 64, 64, 3); }, 3300);
+    sweep(
+        "blocks 40 x 100, no inner mask", [](index_t, index_t lk) { return sparse_layout<attune::no_mask>(lk, 40, 100, 4); }, 3400);
 }
 
 TEST_CASE("mask block_sparse: empty query blocks give zero rows and LSE -inf", "[mask]") {
@@ -187,29 +206,34 @@ TEST_CASE("mask block_sparse: empty query blocks give zero rows and LSE -inf", "
 
 TEST_CASE("mask prefix_sharing vs reference", "[mask]") {
     for (bool causal : {true, false}) {
-        sweep(causal ? "prefix sharing causal" : "prefix sharing full",
-              [&](index_t, index_t lk) {
-                  const index_t p = lk / 4;
-                  std::vector<index_t> segs;
-                  for (index_t n = p, i = 0; n < lk; ++i) {
-                      const index_t len = std::min<index_t>(i % 2 == 0 ? 1 + 3 * i : 70, lk - n);
-                      segs.push_back(len);
-                      n += len;
-                  }
-                  return attune::prefix_sharing(p, segs, causal);
-              },
-              causal ? 4100 : 4200);
+        sweep(
+            causal ? "prefix sharing causal" : "prefix sharing full",
+            [&](index_t, index_t lk) {
+                const index_t p = lk / 4;
+                std::vector<index_t> segs;
+                for (index_t n = p, i = 0; n < lk; ++i) {
+                    const index_t len = std::min<index_t>(i % 2 == 0 ? 1 + 3 * i : 70, lk - n);
+                    segs.push_back(len);
+                    n += len;
+                }
+                return attune::prefix_sharing(p, segs, causal);
+            },
+            causal ? 4100 : 4200);
     }
 }
 
 TEST_CASE("mask and/or combinations vs reference", "[mask]") {
     // Both parts intervals: and_mask has keys(), the engine masks partial tiles lane-wise.
-    sweep("window {40, 10} and causal", [](index_t, index_t) { return attune::and_mask(attune::sliding_window(40, 10), attune::causal{}); }, 5100);
-    sweep("causal and documents",
-          [](index_t, index_t lk) { return attune::and_mask(attune::causal{}, attune::document_mask::from_lengths(doc_lengths(lk), false)); },
-          5200);
-    sweep("window {16, 0} or prefix keys 8", [](index_t, index_t) { return attune::or_mask(attune::sliding_window(16, 0), attune::prefix_keys(8)); },
-          5300);
+    sweep(
+        "window {40, 10} and causal", [](index_t, index_t) { return attune::and_mask(attune::sliding_window(40, 10), attune::causal{}); },
+        5100);
+    sweep(
+        "causal and documents",
+        [](index_t, index_t lk) { return attune::and_mask(attune::causal{}, attune::document_mask::from_lengths(doc_lengths(lk), false)); },
+        5200);
+    sweep(
+        "window {16, 0} or prefix keys 8",
+        [](index_t, index_t) { return attune::or_mask(attune::sliding_window(16, 0), attune::prefix_keys(8)); }, 5300);
 }
 
 TEST_CASE("mask region (cross-attention, Lq != Lk) vs reference", "[mask]") {

@@ -71,13 +71,20 @@ std::string thrown_message(const std::function<void()>& f) {
     return "(nothing thrown)";
 }
 
-
 }  // namespace
 
 TEST_CASE("sliding_window: classify and keys agree with visible", "[mask]") {
     const index_t L = 300;
-    for (auto lr : std::vector<std::pair<index_t, index_t>>{{0, 0}, {5, 0}, {63, 0}, {64, 0}, {3, 7}, {0, 70}, {1000, 1000},
-                                                            {attune::unbounded, 0}, {0, attune::unbounded}, {attune::unbounded, attune::unbounded}}) {
+    for (auto lr : std::vector<std::pair<index_t, index_t>>{{0, 0},
+                                                            {5, 0},
+                                                            {63, 0},
+                                                            {64, 0},
+                                                            {3, 7},
+                                                            {0, 70},
+                                                            {1000, 1000},
+                                                            {attune::unbounded, 0},
+                                                            {0, attune::unbounded},
+                                                            {attune::unbounded, attune::unbounded}}) {
         INFO("left " << lr.first << " right " << lr.second);
         const attune::sliding_window m(lr.first, lr.second);
         check(m, L, -40);
@@ -206,11 +213,11 @@ TEST_CASE("prefix_sharing: segments see the shared context and themselves only",
         check(m, 300, -10);
         check(attune::prefix_sharing(0, {100, 100, 100}, causal), 300, 0);
         const auto vis = [&](index_t p, index_t j) { return m.visible(attune::index_context{0, 0, 0, p, j}); };
-        CHECK(vis(45, 39));    // segment 2 sees the context
-        CHECK(!vis(45, 40));   // … not segment 1
-        CHECK(vis(45, 41));    // … itself
+        CHECK(vis(45, 39));   // segment 2 sees the context
+        CHECK(!vis(45, 40));  // … not segment 1
+        CHECK(vis(45, 41));   // … itself
         CHECK(vis(45, 50) == !causal);
-        CHECK(!vis(20, 45));   // the context does not see the segments
+        CHECK(!vis(20, 45));  // the context does not see the segments
         CHECK(vis(20, 30) == !causal);
         CHECK(!vis(299, 200));  // last segment starts at 233
         CHECK(vis(299, 233));
@@ -285,7 +292,9 @@ struct keys_off_by_one : causal_rule {
     attune::key_range keys(const attune::index_context& row) const { return {0, row.q_pos + 1}; }
 };
 struct key_pair_gap : causal_rule {  // forgets key 5
-    attune::key_range_pair key_pair(const attune::index_context& row) const { return {{0, std::min<index_t>(4, row.q_pos)}, {6, row.q_pos}}; }
+    attune::key_range_pair key_pair(const attune::index_context& row) const {
+        return {{0, std::min<index_t>(4, row.q_pos)}, {6, row.q_pos}};
+    }
 };
 // Per-head rule: even query heads causal, odd heads only the key at their own position.
 struct per_head : causal_rule {
@@ -314,22 +323,37 @@ TEST_CASE("check_mask: the built-in masks pass; masks whose hooks lie are caught
     CHECK(r.partial_none_visible > 0);
     CHECK(!r.exact());
 
-    CHECK_THAT(thrown_message([] { check_mask(full_too_often{}, mask_shape{100, 100}); }),
-               Catch::Contains("classify() says full for the tile of batch 0, kv head 0, query heads [0, 0], positions [0, 15] × keys [0, 63], "
-                               "but query head 0 at position 0 does not see key 1"));
-    CHECK_THAT(thrown_message([] { check_mask(empty_too_often{}, mask_shape{100, 100}); }),
+    CHECK_THAT(
+        thrown_message([] {
+            check_mask(full_too_often{}, mask_shape{100, 100});
+        }),
+        Catch::Contains("classify() says full for the tile of batch 0, kv head 0, query heads [0, 0], positions [0, 15] × keys [0, 63], "
+                        "but query head 0 at position 0 does not see key 1"));
+    CHECK_THAT(thrown_message([] {
+                   check_mask(empty_too_often{}, mask_shape{100, 100});
+               }),
                Catch::Contains("classify() says empty") && Catch::Contains("sees key"));
-    CHECK_THAT(thrown_message([] { check_mask(short_span{}, mask_shape{100, 100}); }),
-               Catch::Contains("span() is [0, 14] for the tile of batch 0, kv head 0, query heads [0, 0], positions [0, 15] × keys [0, 63], "
-                               "but query head 0 at position 15 sees key 15"));
-    CHECK_THAT(thrown_message([] { check_mask(keys_off_by_one{}, mask_shape{10, 10}); }),
-               Catch::Contains("keys() is [0, 1] for the row of batch 0, query head 0 at position 0, but visible() says key 1 is not visible"));
-    CHECK_THAT(thrown_message([] { check_mask(key_pair_gap{}, mask_shape{10, 10}); }),
+    CHECK_THAT(
+        thrown_message([] {
+            check_mask(short_span{}, mask_shape{100, 100});
+        }),
+        Catch::Contains("span() is [0, 14] for the tile of batch 0, kv head 0, query heads [0, 0], positions [0, 15] × keys [0, 63], "
+                        "but query head 0 at position 15 sees key 15"));
+    CHECK_THAT(
+        thrown_message([] {
+            check_mask(keys_off_by_one{}, mask_shape{10, 10});
+        }),
+        Catch::Contains("keys() is [0, 1] for the row of batch 0, query head 0 at position 0, but visible() says key 1 is not visible"));
+    CHECK_THAT(thrown_message([] {
+                   check_mask(key_pair_gap{}, mask_shape{10, 10});
+               }),
                Catch::Contains("key_pair() is [0, 4] ∪ [6, 5] for the row of batch 0, query head 0 at position 5") &&
                    Catch::Contains("key 5 is visible"));
     // Right for the even heads, wrong for the odd ones: the message names the heads of the tile.
-    CHECK_THAT(thrown_message([] { check_mask(per_head{}, mask_shape{100, 100, 1, 2, 1}); }),
-               Catch::Contains("classify() says full") && Catch::Contains("query heads [0, 1]") &&
-                   Catch::Contains("query head 1 at position"));
+    CHECK_THAT(
+        thrown_message([] {
+            check_mask(per_head{}, mask_shape{100, 100, 1, 2, 1});
+        }),
+        Catch::Contains("classify() says full") && Catch::Contains("query heads [0, 1]") && Catch::Contains("query head 1 at position"));
     CHECK_THAT(thrown_message([] { check_mask(attune::causal{}, mask_shape{10, 10, 1, 3, 2}); }), Catch::Contains("multiple of kv_heads"));
 }

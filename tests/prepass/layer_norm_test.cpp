@@ -96,8 +96,8 @@ TEST_CASE("qk_norm_attention equals attention on LayerNorm'd q and k", "[variant
         index_t hq, hkv, lq, lk, d;
     };
     int i = 0;
-    for (shape s : {shape{2, 2, 1, 1, 32}, shape{4, 1, 63, 63, 64}, shape{8, 2, 65, 129, 80}, shape{8, 1, 1, 300, 128},
-                    shape{4, 4, 129, 129, 128}})
+    for (shape s :
+         {shape{2, 2, 1, 1, 32}, shape{4, 1, 63, 63, 64}, shape{8, 2, 65, 129, 80}, shape{8, 1, 1, 300, 128}, shape{4, 4, 129, 129, 128}})
         for (int which = 0; which < 3; ++which, ++i) {  // 0: q and k, 1: only q, 2: only k
             INFO("arch " << ATTUNE_TEST_ARCH_NAME << " Hq " << s.hq << " Hkv " << s.hkv << " Lq " << s.lq << " Lk " << s.lk << " D " << s.d
                          << " which " << which);
@@ -122,8 +122,11 @@ TEST_CASE("qk_norm_attention equals attention on LayerNorm'd q and k", "[variant
             lse_buffer lse(1, s.hq, s.lq);
             attune::options opt;
             opt.lse = lse.view;
-            if (i % 2 == 0) attune::qk_norm_attention<arch>(q.cview(), k.cview(), v.cview(), out.view, norm, var, opt, attune::serial_executor{});
-            else attune::qk_norm_attention<arch>(q.cview(), k.cview(), v.cview(), out.view, norm, var, opt, make_pool_executor(variant_pool()));
+            if (i % 2 == 0)
+                attune::qk_norm_attention<arch>(q.cview(), k.cview(), v.cview(), out.view, norm, var, opt, attune::serial_executor{});
+            else
+                attune::qk_norm_attention<arch>(q.cview(), k.cview(), v.cview(), out.view, norm, var, opt,
+                                                make_pool_executor(variant_pool()));
             check_against_reference(out, attune::reference::attention(qn.cview(), kn.cview(), v.cview(), var), fp32_tolerance(), &lse);
         }
 }

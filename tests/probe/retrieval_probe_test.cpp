@@ -22,7 +22,9 @@ TEST_CASE("retrieval_probe: heads that attend to the needle token being generate
     for (index_t j = 10; j < 15; ++j) tokens[static_cast<std::size_t>(j)] = static_cast<int>(100 + j - 10);
     std::vector<float> k(static_cast<std::size_t>(Hkv * Lk * D), 0.0f), q(static_cast<std::size_t>(Hq * D), 0.0f);
     for (index_t h = 0; h < Hkv; ++h)
-        for (index_t j = 0; j < Lk; ++j) k[static_cast<std::size_t>((h * Lk + j) * D + j % D)] = 2.0f - 0.01f * static_cast<float>(j);  // earlier keys win ties of direction
+        for (index_t j = 0; j < Lk; ++j)
+            k[static_cast<std::size_t>((h * Lk + j) * D + j % D)] =
+                2.0f - 0.01f * static_cast<float>(j);  // earlier keys win ties of direction
     attune::retrieval_probe probe(Hq, {10, 11, 12, 13, 14});
     const auto kv = attune::view_bhld(k.data(), 1, Hkv, Lk, D);
     // Step generating token 102 (position 12): head 0 looks at 12, head 1 at 3, heads 2, 3 at 12.

@@ -32,11 +32,16 @@ using arch = ATTUNE_TEST_ARCH;
 enum class storage { f32, bf16, f16, f32q_bf16kv, bf16_in_f32_out };
 inline const char* storage_name(storage s) {
     switch (s) {
-        case storage::f32: return "float";
-        case storage::bf16: return "bf16 in/out";
-        case storage::f16: return "half in/out";
-        case storage::f32q_bf16kv: return "q float, k/v bf16, out float";
-        case storage::bf16_in_f32_out: return "bf16 in, float out";
+        case storage::f32:
+            return "float";
+        case storage::bf16:
+            return "bf16 in/out";
+        case storage::f16:
+            return "half in/out";
+        case storage::f32q_bf16kv:
+            return "q float, k/v bf16, out float";
+        case storage::bf16_in_f32_out:
+            return "bf16 in, float out";
     }
     return "?";
 }
@@ -95,9 +100,9 @@ constexpr int linear_first = 43;
 enum linear_kind { lin_noncausal = 43, lin_causal, lin_recurrent, lin_inline, lin_flow, lin_gated_delta, lin_aaren };
 inline bool is_linear(int variant) { return variant >= linear_first; }
 inline bool linear_causal(const rcase& c) {
-    return c.variant == lin_causal || c.variant == lin_recurrent || c.variant == lin_gated_delta || (c.variant == lin_flow && (c.params & 1u));
+    return c.variant == lin_causal || c.variant == lin_recurrent || c.variant == lin_gated_delta ||
+           (c.variant == lin_flow && (c.params & 1u));
 }
-
 
 inline thread_pool& pool_of(int workers) {
     static std::unique_ptr<thread_pool> pools[4];
@@ -123,7 +128,9 @@ inline attune::sliding_window window(draw& d, const rcase& c) {
     const index_t right = d.chance(0.6) ? 0 : d.chance(0.2) ? attune::unbounded : d.uniform(0, 80);
     return attune::sliding_window(left, right);
 }
-inline attune::sinks_window sinks_window(draw& d, const rcase& c) { return attune::sinks_window(d.uniform(0, 8), d.uniform(0, std::max<index_t>(c.Lk, 1))); }
+inline attune::sinks_window sinks_window(draw& d, const rcase& c) {
+    return attune::sinks_window(d.uniform(0, 8), d.uniform(0, std::max<index_t>(c.Lk, 1)));
+}
 inline attune::document_mask documents(draw& d, const rcase& c) {
     const bool causal = d.chance(0.6);
     if (c.B > 1 && d.chance(0.3)) {  // one row of ids per batch, unsorted ids in the last
@@ -194,8 +201,10 @@ inline std::vector<index_t> some_heads(draw& d, index_t H) {
 }
 inline attune::head_gates head_gates(draw& d, const rcase& c) {
     switch (d.uniform(0, 2)) {
-        case 0: return attune::head_gates::pruned(c.Hq, some_heads(d, c.Hq));
-        case 1: return attune::head_gates::scaled(c.Hq, some_heads(d, c.Hq), d.real(0.25f, 3.0f));
+        case 0:
+            return attune::head_gates::pruned(c.Hq, some_heads(d, c.Hq));
+        case 1:
+            return attune::head_gates::scaled(c.Hq, some_heads(d, c.Hq), d.real(0.25f, 3.0f));
         default: {
             std::vector<float> g(static_cast<std::size_t>(c.Hq));
             for (auto& x : g) x = gate_value(d);
@@ -223,7 +232,9 @@ inline attune::token_gates moh(draw& d, const rcase& c) {
     const auto split_logits = d.chance(0.5) ? logits(d, rows * 2) : std::vector<float>{};
     return attune::moh_gates(c.B, c.Lq, shared, routed, top_k, routed_logits, shared_logits, split_logits);
 }
-inline attune::token_gates soft_mixture(draw& d, const rcase& c) { return attune::soft_mixture_gates(c.B, c.Lq, c.Hq, logits(d, c.B * c.Lq * c.Hq)); }
+inline attune::token_gates soft_mixture(draw& d, const rcase& c) {
+    return attune::soft_mixture_gates(c.B, c.Lq, c.Hq, logits(d, c.B * c.Lq * c.Hq));
+}
 // DuoAttention: each kv head retrieval (causal) or streaming (sinks + recent window).
 inline attune::duo_heads duo(draw& d, const rcase& c) {
     std::vector<bool> streaming(static_cast<std::size_t>(c.Hkv));
@@ -255,7 +266,8 @@ std::string compare(const tensor<T>& out, const attune::reference::result& ref, 
                     const double r = ref.at(b, h, t, e);
                     const double err = std::abs(o - r);
                     if (std::isnan(o) || std::isnan(err)) {
-                        if (unwritten++ == 0 && over == 0) first << "NaN at [" << b << "," << h << "," << t << "," << e << "] (ref " << r << ")";
+                        if (unwritten++ == 0 && over == 0)
+                            first << "NaN at [" << b << "," << h << "," << t << "," << e << "] (ref " << r << ")";
                         continue;
                     }
                     err2 += err * err;
@@ -350,11 +362,16 @@ std::string run_stored_with(const Make& make, rcase& c) {
     using attune::bf16;
     using attune::half;
     switch (c.st) {
-        case storage::f32: return run_typed<float, float, float>(make, c);
-        case storage::bf16: return run_typed<bf16, bf16, bf16>(make, c);
-        case storage::f16: return run_typed<half, half, half>(make, c);
-        case storage::f32q_bf16kv: return run_typed<float, bf16, float>(make, c);
-        case storage::bf16_in_f32_out: return run_typed<bf16, bf16, float>(make, c);
+        case storage::f32:
+            return run_typed<float, float, float>(make, c);
+        case storage::bf16:
+            return run_typed<bf16, bf16, bf16>(make, c);
+        case storage::f16:
+            return run_typed<half, half, half>(make, c);
+        case storage::f32q_bf16kv:
+            return run_typed<float, bf16, float>(make, c);
+        case storage::bf16_in_f32_out:
+            return run_typed<bf16, bf16, float>(make, c);
     }
     return "unknown storage";
 }

@@ -43,7 +43,8 @@ std::string compare_linear(const tensor<T>& out, const attune::reference::result
     std::ostringstream os;
     if (nan > 0) os << nan << " output elements NaN/unwritten; ";
     if (over > 0)
-        os << over << " elements beyond " << rel << " · max(1, max |ref| = " << mag << ") + " << slack << " (max abs error " << max_err << "); ";
+        os << over << " elements beyond " << rel << " · max(1, max |ref| = " << mag << ") + " << slack << " (max abs error " << max_err
+           << "); ";
     if (const index_t n = out.clobbered_padding(); n > 0) os << n << " padding elements written; ";
     if (os.str().empty()) return {};
     return os.str() + "first: " + first.str();
@@ -54,9 +55,12 @@ template <class F>
 std::string with_map(draw& d, bool signed_ok, F&& fn) {
     namespace lin = attune::linear;
     switch (d.uniform(0, signed_ok ? 2 : 1)) {
-        case 0: return fn(lin::elu_plus_one{}, linear_ref::fmap(linear_ref::elu1), "elu+1");
-        case 1: return fn(lin::relu{}, linear_ref::fmap(linear_ref::relu), "relu");
-        default: return fn(lin::identity{}, linear_ref::fmap(linear_ref::ident), "identity");
+        case 0:
+            return fn(lin::elu_plus_one{}, linear_ref::fmap(linear_ref::elu1), "elu+1");
+        case 1:
+            return fn(lin::relu{}, linear_ref::fmap(linear_ref::relu), "relu");
+        default:
+            return fn(lin::identity{}, linear_ref::fmap(linear_ref::ident), "identity");
     }
 }
 
@@ -102,23 +106,24 @@ std::string run_linear_typed(rcase& c) {
                         const index_t P = d.uniform(0, c.Lq);
                         name << ", chunk " << opt.chunk << " (linear::prefill of " << P << " tokens, then linear::step)";
                         lin::state st(c.B, c.Hkv, c.Dk, c.Dv);
-                        lin::prefill<arch>(token_slice(qv, 0, P), token_slice(kv, 0, P), token_slice(vv, 0, P), token_slice(out.view, 0, P), st, map,
-                                           opt, exec);
+                        lin::prefill<arch>(token_slice(qv, 0, P), token_slice(kv, 0, P), token_slice(vv, 0, P), token_slice(out.view, 0, P),
+                                           st, map, opt, exec);
                         for (index_t t = P; t < c.Lq;) {
                             const index_t n = std::min(d.uniform(1, 3), c.Lq - t);
                             if (d.chance(0.1))
-                                lin::prefill<arch>(token_slice(qv, t, n), token_slice(kv, t, n), token_slice(vv, t, n), token_slice(out.view, t, n), st,
-                                                   map, opt, exec);
+                                lin::prefill<arch>(token_slice(qv, t, n), token_slice(kv, t, n), token_slice(vv, t, n),
+                                                   token_slice(out.view, t, n), st, map, opt, exec);
                             else
-                                lin::step<arch>(token_slice(qv, t, n), token_slice(kv, t, n), token_slice(vv, t, n), token_slice(out.view, t, n), st, map,
-                                                opt, exec);
+                                lin::step<arch>(token_slice(qv, t, n), token_slice(kv, t, n), token_slice(vv, t, n),
+                                                token_slice(out.view, t, n), st, map, opt, exec);
                             t += n;
                         }
-                        if (st.tokens() != c.Lq) return "linear::state counts " + std::to_string(st.tokens()) + " tokens, expected " + std::to_string(c.Lq);
+                        if (st.tokens() != c.Lq)
+                            return "linear::state counts " + std::to_string(st.tokens()) + " tokens, expected " + std::to_string(c.Lq);
                     }
                     c.policies = "linear: " + name.str();
-                    return compare_linear(out, linear_ref::kernelised(qv, kv, vv, ref_map, causal, opt.normalize, static_cast<double>(opt.eps)),
-                                          2e-5);
+                    return compare_linear(
+                        out, linear_ref::kernelised(qv, kv, vv, ref_map, causal, opt.normalize, static_cast<double>(opt.eps)), 2e-5);
                 });
             case lin_inline:
                 return with_map(d, true, [&](const auto& map, const linear_ref::fmap& ref_map, const char* map_name) {
@@ -127,7 +132,8 @@ std::string run_linear_typed(rcase& c) {
                     name << "linear: InLine, " << map_name << ", scale " << io.scale;
                     c.policies = name.str();
                     lin::inline_attention<arch>(qv, kv, vv, out.view, map, io, exec);
-                    const double scale = io.scale > 0.0f ? static_cast<double>(io.scale) : 1.0 / std::sqrt(static_cast<double>(static_cast<float>(c.Dk)));
+                    const double scale =
+                        io.scale > 0.0f ? static_cast<double>(io.scale) : 1.0 / std::sqrt(static_cast<double>(static_cast<float>(c.Dk)));
                     // The kernel's form c·φqᵀ(Σ φk vᵀ) + (1 − c·φq·Σ φk)·v̄ cancels terms of size
                     // c·Σ_j |φq·φk_j|·max|v| (with one key: the whole output cancels to v): float keeps
                     // ~1e-6 of it, as in tests/linear/variants_test.cpp.
@@ -173,21 +179,25 @@ std::string run_linear_typed(rcase& c) {
                 const auto gv = lin::token_scalars(g.data(), c.B, c.Hkv, c.Lk), bv = lin::token_scalars(beta.data(), c.B, c.Hkv, c.Lk);
                 const int mode = static_cast<int>(d.uniform(0, 2));
                 const index_t P = mode == 2 ? d.uniform(0, c.Lq) : c.Lq;
-                name << "linear: gated delta " << (mode == 1 ? "recurrent" : "chunked") << (mode == 2 ? " for " + std::to_string(P) + " tokens, then recurrent" : "")
-                     << ", chunk " << opt.chunk << (opt.normalize_qk ? ", q/k normalised" : "") << ", g ≥ " << gmin << ", scale " << opt.scale;
+                name << "linear: gated delta " << (mode == 1 ? "recurrent" : "chunked")
+                     << (mode == 2 ? " for " + std::to_string(P) + " tokens, then recurrent" : "") << ", chunk " << opt.chunk
+                     << (opt.normalize_qk ? ", q/k normalised" : "") << ", g ≥ " << gmin << ", scale " << opt.scale;
                 c.policies = name.str();
                 lin::state st(c.B, c.Hkv, c.Dk, c.Dv);
                 if (mode == 1) {
                     lin::gated_delta_step<arch>(qv, kv, vv, gv, bv, out.view, st, opt, exec);
                 } else {
-                    lin::gated_delta_chunked<arch>(token_slice(qv, 0, P), token_slice(kv, 0, P), token_slice(vv, 0, P), token_slice(gv, 0, P),
-                                                   token_slice(bv, 0, P), token_slice(out.view, 0, P), st, opt, exec);
+                    lin::gated_delta_chunked<arch>(token_slice(qv, 0, P), token_slice(kv, 0, P), token_slice(vv, 0, P),
+                                                   token_slice(gv, 0, P), token_slice(bv, 0, P), token_slice(out.view, 0, P), st, opt,
+                                                   exec);
                     const index_t n = c.Lq - P;
                     if (n > 0)
-                        lin::gated_delta_step<arch>(token_slice(qv, P, n), token_slice(kv, P, n), token_slice(vv, P, n), token_slice(gv, P, n),
-                                                    token_slice(bv, P, n), token_slice(out.view, P, n), st, opt, exec);
+                        lin::gated_delta_step<arch>(token_slice(qv, P, n), token_slice(kv, P, n), token_slice(vv, P, n),
+                                                    token_slice(gv, P, n), token_slice(bv, P, n), token_slice(out.view, P, n), st, opt,
+                                                    exec);
                 }
-                const double tau = opt.scale > 0.0f ? static_cast<double>(opt.scale) : 1.0 / std::sqrt(static_cast<double>(static_cast<float>(c.Dk)));
+                const double tau =
+                    opt.scale > 0.0f ? static_cast<double>(opt.scale) : 1.0 / std::sqrt(static_cast<double>(static_cast<float>(c.Dk)));
                 return compare_linear(out, linear_ref::gated_delta(qv, kv, vv, g, beta, tau, opt.normalize_qk), 5e-5);
             }
             case lin_aaren: {
@@ -195,7 +205,8 @@ std::string run_linear_typed(rcase& c) {
                 opt.scale = d.chance(0.7) ? 0.0f : d.real(0.05f, 0.6f);
                 opt.block = d.chance(0.3) ? 256 : d.uniform(1, 300);
                 const bool scan = d.chance(0.6);
-                name << "linear: Aaren " << (scan ? "scan, block " + std::to_string(opt.block) : std::string("incremental updates")) << ", scale " << opt.scale;
+                name << "linear: Aaren " << (scan ? "scan, block " + std::to_string(opt.block) : std::string("incremental updates"))
+                     << ", scale " << opt.scale;
                 c.policies = name.str();
                 if (scan) {
                     lin::aaren_scan<arch>(qv, kv, vv, out.view, opt, exec);
@@ -203,11 +214,13 @@ std::string run_linear_typed(rcase& c) {
                     lin::aaren_state st(c.B, c.Hq, c.Dv);
                     for (index_t t = 0; t < c.Lk;) {
                         const index_t n = std::min(d.chance(0.5) ? index_t{1} : d.uniform(1, 100), c.Lk - t);
-                        lin::aaren_update<arch>(qv, token_slice(kv, t, n), token_slice(vv, t, n), token_slice(out.view, t, n), st, opt, exec);
+                        lin::aaren_update<arch>(qv, token_slice(kv, t, n), token_slice(vv, t, n), token_slice(out.view, t, n), st, opt,
+                                                exec);
                         t += n;
                     }
                 }
-                const double tau = opt.scale > 0.0f ? static_cast<double>(opt.scale) : 1.0 / std::sqrt(static_cast<double>(static_cast<float>(c.Dk)));
+                const double tau =
+                    opt.scale > 0.0f ? static_cast<double>(opt.scale) : 1.0 / std::sqrt(static_cast<double>(static_cast<float>(c.Dk)));
                 return compare_linear(out, linear_ref::prefix_softmax(qv, kv, vv, tau), 2e-5);
             }
         }
@@ -221,10 +234,14 @@ std::string run_linear_typed(rcase& c) {
 // instantiates every linear kernel once more, and the mixed ones are the softmax engine's concern).
 std::string run_linear_case(rcase& c) {
     switch (c.st) {
-        case storage::f32: return run_linear_typed<float, float, float>(c);
-        case storage::bf16: return run_linear_typed<attune::bf16, attune::bf16, attune::bf16>(c);
-        case storage::f16: return run_linear_typed<attune::half, attune::half, attune::half>(c);
-        default: return "storage not drawn for the linear variants";
+        case storage::f32:
+            return run_linear_typed<float, float, float>(c);
+        case storage::bf16:
+            return run_linear_typed<attune::bf16, attune::bf16, attune::bf16>(c);
+        case storage::f16:
+            return run_linear_typed<attune::half, attune::half, attune::half>(c);
+        default:
+            return "storage not drawn for the linear variants";
     }
 }
 

@@ -70,7 +70,9 @@ rcase make_case(std::uint64_t seed, long index) {
     c.Dk = d.pick<index_t>(dims);
     c.Dv = d.chance(0.6) ? c.Dk : d.pick<index_t>(dims);
     // Keep each case cheap (the reference is a plain float64 loop): shrink the lengths.
-    const auto work = [&] { return static_cast<double>(c.B * c.Hq) * static_cast<double>(c.Lq) * static_cast<double>(c.Lk) * static_cast<double>(c.Dk + c.Dv); };
+    const auto work = [&] {
+        return static_cast<double>(c.B * c.Hq) * static_cast<double>(c.Lq) * static_cast<double>(c.Lk) * static_cast<double>(c.Dk + c.Dv);
+    };
     while (work() > 4e6) {
         if (c.Lq > 1 && (c.Lq >= c.Lk || c.Lk == 1 || d.chance(0.3))) c.Lq = (c.Lq + 1) / 2;
         else c.Lk = (c.Lk + 1) / 2;
@@ -82,7 +84,8 @@ rcase make_case(std::uint64_t seed, long index) {
     c.variant = static_cast<int>(d.uniform(0, variant_count - 1));
     c.params = static_cast<std::uint32_t>(d.rng());
     c.st = storage::f32;
-    if (c.variant < 4 || c.variant == 34) c.st = d.pick<storage>({storage::f32, storage::bf16, storage::f16, storage::f32q_bf16kv, storage::bf16_in_f32_out});
+    if (c.variant < 4 || c.variant == 34)
+        c.st = d.pick<storage>({storage::f32, storage::bf16, storage::f16, storage::f32q_bf16kv, storage::bf16_in_f32_out});
     else if (is_linear(c.variant) && d.chance(0.4)) c.st = d.pick<storage>({storage::bf16, storage::f16});
     c.scale = d.chance(0.7) ? 0.0f : d.real(0.02f, 0.6f);
     c.sigma = d.pick<float>({0.3f, 1.0f, 1.0f, 1.0f, 2.0f});
@@ -95,7 +98,8 @@ rcase make_case(std::uint64_t seed, long index) {
         if (c.variant == lin_aaren) c.Lq = 1;     // one query per head over every prefix of the keys
         if (linear_causal(c)) c.Lq = c.Lk = std::max(c.Lq, c.Lk);
         const index_t Lo = c.variant == lin_aaren ? c.Lk : c.Lq;
-        while (static_cast<double>(c.B * c.Hq) * static_cast<double>(Lo) * static_cast<double>(c.Lk) * static_cast<double>(c.Dk + c.Dv) > 4e6) {
+        while (static_cast<double>(c.B * c.Hq) * static_cast<double>(Lo) * static_cast<double>(c.Lk) * static_cast<double>(c.Dk + c.Dv) >
+               4e6) {
             c.Lk = (c.Lk + 1) / 2;
             if (linear_causal(c)) c.Lq = c.Lk;
             else if (c.variant != lin_aaren) c.Lq = std::min(c.Lq, std::max<index_t>((c.Lq + 1) / 2, 1));
@@ -146,7 +150,8 @@ TEST_CASE("random problems vs the float64 reference", "[random]") {
         }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << "random [" << ATTUNE_TEST_ARCH_NAME << "]: " << ran << " cases, " << failed << " failed, " << secs << " s; cases per variant:";
+    std::cout << "random [" << ATTUNE_TEST_ARCH_NAME << "]: " << ran << " cases, " << failed << " failed, " << secs
+              << " s; cases per variant:";
     for (long n : per_variant) std::cout << ' ' << n;
     std::cout << std::endl;
     CHECK(failed == 0);

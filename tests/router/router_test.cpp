@@ -101,13 +101,16 @@ TEST_CASE("MoH gates: SPEC formulas; top-k of every routed head equals dense", "
     attune::attention<ATTUNE_TEST_ARCH>(q.cview(), k.cview(), v.cview(), dense.view, attune::causal{});
     attune::attention<ATTUNE_TEST_ARCH>(q.cview(), k.cview(), v.cview(), routed_out.view, attune::variant(attune::causal{}, all));
     CHECK(max_difference(dense, routed_out) == 0.0);
-    check_variant(attune::variant(attune::causal{}, top1), [] {
-        vcase c;
-        c.Hq = c.Hkv = 8;
-        c.Lq = c.Lk = 70;
-        c.Dk = c.Dv = 32;
-        return c;
-    }(), 3);
+    check_variant(
+        attune::variant(attune::causal{}, top1),
+        [] {
+            vcase c;
+            c.Hq = c.Hkv = 8;
+            c.Lq = c.Lk = 70;
+            c.Dk = c.Dv = 32;
+            return c;
+        }(),
+        3);
 
     const auto mix = attune::soft_mixture_gates(1, 2, 3, {0.0f, 1.0f, 2.0f, 5.0f, 5.0f, 5.0f});
     CHECK(mix.at(0, 0, 0) + mix.at(0, 0, 1) + mix.at(0, 0, 2) == Approx(1.0));

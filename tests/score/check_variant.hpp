@@ -20,7 +20,7 @@ namespace attune_test {
 
 struct vcase {
     index_t B = 1, Hq = 1, Hkv = 1, Lq = 1, Lk = 1, Dk = 64, Dv = 64;
-    index_t splits = 0;  // 0: automatic (with the executor's workers)
+    index_t splits = 0;    // 0: automatic (with the executor's workers)
     bool threads = false;  // pool executor with 3 workers (else serial)
     float sigma = 1.0f;    // spread of q and k
     layout lay = layout::bhld;
@@ -58,15 +58,15 @@ void run_variant(const Var& var, const vcase& c, const vinputs<TIn>& in, tensor<
     attune::options opt;
     if (lse != nullptr) opt.lse = lse->view;
     opt.kv_splits = c.splits;
-    if (c.threads) attune::attention<ATTUNE_TEST_ARCH>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt,
-                                                       make_pool_executor(variant_pool()));
+    if (c.threads)
+        attune::attention<ATTUNE_TEST_ARCH>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt,
+                                            make_pool_executor(variant_pool()));
     else attune::attention<ATTUNE_TEST_ARCH>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt, attune::serial_executor{});
 }
 
 // Kernel vs reference for one case; returns the reference for further checks.
 template <class Var, class TIn = float>
-attune::reference::result check_variant(const Var& var, const vcase& c, std::uint32_t seed,
-                                        const tolerance& tol = fp32_tolerance()) {
+attune::reference::result check_variant(const Var& var, const vcase& c, std::uint32_t seed, const tolerance& tol = fp32_tolerance()) {
     using family = typename attune::as_variant<Var>::type::family_type;
     INFO(describe(c) << " in " << attune::storage_name<TIn>() << " seed " << seed);
     const vinputs<TIn> in(c, seed);

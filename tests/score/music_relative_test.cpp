@@ -47,8 +47,7 @@ TEST_CASE("music_relative without a mask (keys after the query get no term), com
                                    attune::compose{attune::alibi{attune::alibi_slopes(c.Hq)}, embeddings(c.Hq, 30, c.Dk)});
         },
         300);
-    sweep_built([](const vcase& c) { return attune::variant(attune::sigmoid{-2.0f}, attune::causal{}, embeddings(1, 50, c.Dk)); },
-                400);
+    sweep_built([](const vcase& c) { return attune::variant(attune::sigmoid{-2.0f}, attune::causal{}, embeddings(1, 50, c.Dk)); }, 400);
 }
 
 TEST_CASE("music_relative: the term is τ·q·E, bf16 inputs, errors", "[variants]") {

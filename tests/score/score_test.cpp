@@ -119,9 +119,9 @@ TEST_CASE("compose of two modifiers, and a user-written per-element modifier", "
     sweep(attune::variant(attune::compose{attune::relative_bias{bias_table(8, 7), 7}, distance_decay{}}), 1100);
     sweep(attune::variant(attune::causal{}, distance_decay{}), 1200);
     // Nested: three modifiers, the user's in the middle.
-    sweep(attune::variant(attune::causal{}, attune::compose{attune::alibi{slopes},
-                                                            attune::compose{distance_decay{}, attune::softcap{6.0f}}}),
-          1300);
+    sweep(
+        attune::variant(attune::causal{}, attune::compose{attune::alibi{slopes}, attune::compose{distance_decay{}, attune::softcap{6.0f}}}),
+        1300);
 }
 
 TEST_CASE("score modifiers: bf16 inputs, a lone policy, errors", "[variants]") {

@@ -33,8 +33,8 @@ struct amx_switch {  // restores the setting however the test leaves
 
 template <class TO, class Var>
 void check(index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t D, const Var& var, std::uint32_t seed) {
-    INFO("arch " << ATTUNE_TEST_ARCH_NAME << " AMX active " << attune::simd::amx_active() << ": Hq " << Hq << " Hkv " << Hkv << " Lq "
-                 << Lq << " Lk " << Lk << " D " << D << " out " << attune::storage_name<TO>());
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME << " AMX active " << attune::simd::amx_active() << ": Hq " << Hq << " Hkv " << Hkv << " Lq " << Lq
+                 << " Lk " << Lk << " D " << D << " out " << attune::storage_name<TO>());
     std::mt19937 rng(seed);
     tensor<attune::bf16> q(1, Hq, Lq, D, layout::blhd, 2), k(1, Hkv, Lk, D, layout::bhld, 3), v(1, Hkv, Lk, D);
     q.fill_random(rng);
@@ -75,8 +75,8 @@ TEST_CASE("AMX score tiles: bf16 attention against the reference and the fp32 ke
     std::uint32_t seed = 1;
     for (index_t D : {32, 64, 80, 128})
         for (index_t L : {1, 7, 63, 65, 129}) check<float>(4, 4, L, L, D, attune::causal{}, seed++);
-    check<float>(8, 2, 65, 65, 128, attune::no_mask{}, seed++);                      // GQA 4
-    check<float>(8, 1, 33, 129, 64, attune::causal{}, seed++);                        // GQA 8, chunked prefill
+    check<float>(8, 2, 65, 65, 128, attune::no_mask{}, seed++);  // GQA 4
+    check<float>(8, 1, 33, 129, 64, attune::causal{}, seed++);   // GQA 8, chunked prefill
     check<attune::bf16>(4, 1, 100, 100, 128, attune::causal{}, seed++);
     // bf16 output: P·V on AMX too. Odd sizes, every head dim (80: a half column block), GQA 1/4/8,
     // a window, a sink and the sigmoid family.
@@ -110,7 +110,8 @@ TEST_CASE("AMX P·V packing: weights rounded to bf16 and transposed, values as k
             for (index_t r = 0; r < rp; ++r)
                 for (index_t n = 0; n < nk32; ++n) {
                     const float got = float(pb[static_cast<std::size_t>(r * K + n)]);
-                    const float want = n < nk ? float(attune::bf16(S[static_cast<std::size_t>(n * rp + r)])) : 0.0f;  // Eigen: to nearest even
+                    const float want =
+                        n < nk ? float(attune::bf16(S[static_cast<std::size_t>(n * rp + r)])) : 0.0f;  // Eigen: to nearest even
                     if (!(got == want || (std::isnan(got) && std::isnan(want)))) ++wrong;
                 }
             CHECK(wrong == 0);
@@ -128,8 +129,9 @@ TEST_CASE("AMX P·V packing: weights rounded to bf16 and transposed, values as k
                 for (index_t c = 0; c < dvp; ++c) {
                     const std::uint32_t word = vp[static_cast<std::size_t>((n / 2) * dvp + c)];
                     const auto bits = static_cast<std::uint16_t>(n % 2 == 0 ? word & 0xffffu : word >> 16);
-                    const std::uint16_t want =
-                        n < nk && c < dv ? Eigen::numext::bit_cast<std::uint16_t>(V[static_cast<std::size_t>(n * stride + c)]) : std::uint16_t(0);
+                    const std::uint16_t want = n < nk && c < dv
+                                                   ? Eigen::numext::bit_cast<std::uint16_t>(V[static_cast<std::size_t>(n * stride + c)])
+                                                   : std::uint16_t(0);
                     if (bits != want) ++wrong;
                 }
             CHECK(wrong == 0);

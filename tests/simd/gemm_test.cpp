@@ -88,12 +88,13 @@ TEST_CASE("gemm_block: bf16 B read as pairs holds each 2·W block's columns spli
         std::vector<float, xsimd::aligned_allocator<float, 64>> c(static_cast<std::size_t>(RR * cs), 0.0f);
         attune::simd::no_prefetch none;
         attune::simd::gemm_block_of<arch, true, true>(RR, CC, attune::simd::scalar_rows{a.data(), nk, 1},
-                                                      attune::simd::vector_rows<arch, attune::bf16, false, true>{b.data(), cs}, nk, c.data(),
-                                                      cs, none);
+                                                      attune::simd::vector_rows<arch, attune::bf16, false, true>{b.data(), cs}, nk,
+                                                      c.data(), cs, none);
         for (index_t r = 0; r < RR; ++r) {
             attune::simd::join_pairs<arch>(c.data() + r * cs, cs);
             for (index_t col = 0; col < cs; ++col)
-                REQUIRE(c[static_cast<std::size_t>(r * cs + col)] == Approx(expected(a.data(), nk, 1, b.data(), cs, nk, r, col, 0.0)).margin(1e-4));
+                REQUIRE(c[static_cast<std::size_t>(r * cs + col)] ==
+                        Approx(expected(a.data(), nk, 1, b.data(), cs, nk, r, col, 0.0)).margin(1e-4));
         }
     } else {
         SUCCEED("no bf16 pairs on this arch");
@@ -117,7 +118,8 @@ TEST_CASE("gemm: ragged sizes, triangles and a second B from a split row", "[sim
                 const index_t split = nk / 2;
                 const std::vector<float> tail(b.begin() + split * n, b.end());
                 const attune::simd::vector_rows<arch, float> B2{tail.data(), n};
-                attune::simd::gemm<arch, false>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, c_split.data(), n, 0, split, &B2);
+                attune::simd::gemm<arch, false>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, c_split.data(), n, 0, split,
+                                                &B2);
                 for (index_t r = 0; r < m; ++r)
                     for (index_t col = 0; col < n; ++col) {
                         const double e = expected(a.data(), nk, 1, b.data(), n, nk, r, col, 0.0);
@@ -128,9 +130,11 @@ TEST_CASE("gemm: ragged sizes, triangles and a second B from a split row", "[sim
                 // computes a block's columns up to its last row, in whole vectors, and leaves the
                 // rest untouched; `depth` sums a block's rows over k < offset + its last row + 1.
                 std::vector<float> ct(c.size(), -7.0f), cd(c.size(), -7.0f);
-                attune::simd::gemm<arch, false, triangle::columns>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, ct.data(), n);
+                attune::simd::gemm<arch, false, triangle::columns>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, ct.data(),
+                                                                   n);
                 const index_t offset = 2;
-                attune::simd::gemm<arch, false, triangle::depth>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, cd.data(), n, offset);
+                attune::simd::gemm<arch, false, triangle::depth>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, cd.data(),
+                                                                 n, offset);
                 constexpr index_t RR = attune::simd::gemm_shape<arch>::rows;
                 for (index_t r = 0; r < m; ++r) {
                     const index_t block_end = std::min(m, r - r % RR + RR);  // one past the block's last row

@@ -127,8 +127,9 @@ TEST_CASE("sinks: rows with no visible key give 0 or v*, LSE = z", "[variants]")
                     CHECK(*lse.view.row(0, h, t) == z[static_cast<std::size_t>(h)]);
                     for (index_t d = 0; d < c.Dv; ++d) CHECK(out.view(0, h, t, d) == 0.0f);
                 }
-            check_against_reference(out, attune::reference::attention(in.q.cview(), in.k.cview(), in.v.cview(),
-                                                                      attune::variant(attune::causal{}, attune::sink_logit{z})),
+            check_against_reference(out,
+                                    attune::reference::attention(in.q.cview(), in.k.cview(), in.v.cview(),
+                                                                 attune::variant(attune::causal{}, attune::sink_logit{z})),
                                     fp32_tolerance(), &lse);
         }
         {
@@ -143,9 +144,9 @@ TEST_CASE("sinks: rows with no visible key give 0 or v*, LSE = z", "[variants]")
                     CHECK(*lse.view.row(0, h, t) == Approx(zq / 8.0).margin(1e-5));
                     for (index_t d = 0; d < c.Dv; ++d) CHECK(out.view(0, h, t, d) == sink.v_star[static_cast<std::size_t>(d)]);
                 }
-            check_against_reference(out, attune::reference::attention(in.q.cview(), in.k.cview(), in.v.cview(),
-                                                                      attune::variant(attune::causal{}, sink)),
-                                    fp32_tolerance(), &lse);
+            check_against_reference(
+                out, attune::reference::attention(in.q.cview(), in.k.cview(), in.v.cview(), attune::variant(attune::causal{}, sink)),
+                fp32_tolerance(), &lse);
         }
     }
 }

@@ -43,11 +43,12 @@ std::vector<index_t> random_lists(std::mt19937& rng, index_t rows, index_t count
 }
 
 template <class T>
-void check_gather(index_t B, index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t D, bool per_query_head, bool per_token,
-                  index_t count, std::uint32_t seed, index_t splits = 0) {
-    INFO("splits " << splits << ", " << "arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>() << ": B " << B << " Hq " << Hq << " Hkv " << Hkv
-                 << " Lq " << Lq << " Lk " << Lk << " per query head " << per_query_head << " per token " << per_token << " count "
-                 << count);
+void check_gather(index_t B, index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t D, bool per_query_head, bool per_token, index_t count,
+                  std::uint32_t seed, index_t splits = 0) {
+    INFO("splits " << splits << ", "
+                   << "arch " << ATTUNE_TEST_ARCH_NAME << ", storage " << attune::storage_name<T>() << ": B " << B << " Hq " << Hq
+                   << " Hkv " << Hkv << " Lq " << Lq << " Lk " << Lk << " per query head " << per_query_head << " per token " << per_token
+                   << " count " << count);
     std::mt19937 rng(seed);
     tensor<float> q(B, Hq, Lq, D, layout::blhd, 3), out(B, Hq, Lq, D, layout::bhld, 2);
     tensor<T> k(B, Hkv, Lk, D, layout::blhd), v(B, Hkv, Lk, D);
@@ -140,7 +141,8 @@ std::vector<index_t> naive_topk(const attune::tensor_view<const float>& q, const
     }
     std::vector<index_t> order(static_cast<std::size_t>(Lk));
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t c) { return w[static_cast<std::size_t>(a)] > w[static_cast<std::size_t>(c)]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](index_t a, index_t c) { return w[static_cast<std::size_t>(a)] > w[static_cast<std::size_t>(c)]; });
     order.resize(static_cast<std::size_t>(std::min(K, Lk)));
     std::sort(order.begin(), order.end());
     return order;
@@ -228,8 +230,8 @@ namespace {
 
 template <class Mask>
 void check_shifted(const Mask& m, index_t Hq, index_t Hkv, index_t Lq, index_t Lk, index_t splits, std::uint32_t seed) {
-    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ": G " << m.group() << " sinks " << m.sinks() << " Hq " << Hq << " Hkv " << Hkv << " Lq "
-                 << Lq << " Lk " << Lk << " splits " << splits);
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME << ": G " << m.group() << " sinks " << m.sinks() << " Hq " << Hq << " Hkv " << Hkv << " Lq " << Lq
+                 << " Lk " << Lk << " splits " << splits);
     const index_t D = 32;
     std::mt19937 rng(seed);
     tensor<float> q(1, Hq, Lq, D), k(1, Hkv, Lk, D), v(1, Hkv, Lk, D), out(1, Hq, Lq, D);
@@ -272,9 +274,9 @@ TEST_CASE("shifted_groups: the rule, classify() against visible(), bad input", "
     CHECK_FALSE(vis(0, 9, 7));
     CHECK(vis(0, 9, 1));  // a sink
     CHECK_FALSE(vis(0, 9, 2));
-    CHECK(vis(2, 9, 4));   // shifted segment [4, 12)
+    CHECK(vis(2, 9, 4));  // shifted segment [4, 12)
     CHECK_FALSE(vis(2, 9, 3));
-    CHECK(vis(2, 3, 0));   // first half segment [0, 4)
+    CHECK(vis(2, 3, 0));  // first half segment [0, 4)
     CHECK(vis(3, 12, 12));
     CHECK_FALSE(vis(3, 12, 11));
     CHECK_FALSE(vis(1, 5, 6));  // causal

@@ -49,7 +49,11 @@ struct job {
     std::vector<float> expect_out, expect_lse;
     std::unique_ptr<thread_pool> pool;
     job(const config& c, std::uint32_t seed)
-        : cfg(c), q(1, c.Hq, c.Lq, c.D, layout::blhd, 1), k(1, c.Hkv, c.Lk, c.D), v(1, c.Hkv, c.Lk, c.D), out(1, c.Hq, c.Lq, c.D, layout::bhld, 2),
+        : cfg(c),
+          q(1, c.Hq, c.Lq, c.D, layout::blhd, 1),
+          k(1, c.Hkv, c.Lk, c.D),
+          v(1, c.Hkv, c.Lk, c.D),
+          out(1, c.Hq, c.Lq, c.D, layout::bhld, 2),
           lse(1, c.Hq, c.Lq) {
         std::mt19937 rng(seed);
         q.fill_random(rng);
@@ -67,7 +71,8 @@ struct shared_variants {
     attune::variant<attune::sinks_window, attune::softcap> window{attune::sinks_window(4, 40), attune::softcap(20.0f)};
     shared_variants()
         : docs(attune::document_mask::from_lengths({50, 1, 77, 30, 100, 42}), attune::sink_logit(std::vector<float>(8, 0.5f))),
-          sig(attune::sigmoid(-2.0f), attune::sliding_window(60, 5), attune::alibi(attune::alibi_slopes(8), attune::alibi_form::symmetric)) {}
+          sig(attune::sigmoid(-2.0f), attune::sliding_window(60, 5),
+              attune::alibi(attune::alibi_slopes(8), attune::alibi_form::symmetric)) {}
 };
 
 template <class Var>
@@ -77,9 +82,15 @@ void run_one(job& j, const Var& var) {
     opt.kv_splits = j.cfg.splits;
     const auto q = j.q.cview(), k = j.k.cview(), v = j.v.cview();
     switch (j.cfg.exec) {
-        case exec_kind::serial: attune::attention<arch>(q, k, v, j.out.view, var, opt, attune::serial_executor{}); break;
-        case exec_kind::openmp: attune::attention<arch>(q, k, v, j.out.view, var, opt, attune::openmp_executor{2}); break;
-        case exec_kind::pool: attune::attention<arch>(q, k, v, j.out.view, var, opt, make_pool_executor(*j.pool)); break;
+        case exec_kind::serial:
+            attune::attention<arch>(q, k, v, j.out.view, var, opt, attune::serial_executor{});
+            break;
+        case exec_kind::openmp:
+            attune::attention<arch>(q, k, v, j.out.view, var, opt, attune::openmp_executor{2});
+            break;
+        case exec_kind::pool:
+            attune::attention<arch>(q, k, v, j.out.view, var, opt, make_pool_executor(*j.pool));
+            break;
     }
 }
 
@@ -87,10 +98,18 @@ void run_job(job& j, const shared_variants& sv, int which) {
     j.out.poison();
     std::fill(j.lse.data.begin(), j.lse.data.end(), std::numeric_limits<float>::quiet_NaN());
     switch (which % 4) {
-        case 0: run_one(j, sv.causal); break;
-        case 1: run_one(j, sv.docs); break;
-        case 2: run_one(j, sv.sig); break;
-        default: run_one(j, sv.window); break;
+        case 0:
+            run_one(j, sv.causal);
+            break;
+        case 1:
+            run_one(j, sv.docs);
+            break;
+        case 2:
+            run_one(j, sv.sig);
+            break;
+        default:
+            run_one(j, sv.window);
+            break;
     }
 }
 
@@ -167,7 +186,8 @@ TEST_CASE("concurrent calls from user threads equal serial calls, bit for bit", 
         job& j = *jobs[static_cast<std::size_t>(t)];
         run_job(j, sv, 0);
         CAPTURE(j.cfg.name);
-        check_against_reference(j.out, attune::reference::attention(j.q.cview(), j.k.cview(), j.v.cview(), sv.causal), fp32_tolerance(), &j.lse);
+        check_against_reference(j.out, attune::reference::attention(j.q.cview(), j.k.cview(), j.v.cview(), sv.causal), fp32_tolerance(),
+                                &j.lse);
     }
 }
 
@@ -214,7 +234,8 @@ TEST_CASE("separate caches and states on separate threads, and exceptions thrown
             } else if (kind == 1) {
                 sc.step<arch>(qs.cview(), k[static_cast<std::size_t>(s)].cview(), v[static_cast<std::size_t>(s)].cview(), out.view);
             } else {
-                attune::linear::step<arch>(qs.cview(), k[static_cast<std::size_t>(s)].cview(), v[static_cast<std::size_t>(s)].cview(), out.view, st);
+                attune::linear::step<arch>(qs.cview(), k[static_cast<std::size_t>(s)].cview(), v[static_cast<std::size_t>(s)].cview(),
+                                           out.view, st);
             }
             rows.insert(rows.end(), out.buf.begin(), out.buf.end());
         }
@@ -237,7 +258,8 @@ TEST_CASE("separate caches and states on separate threads, and exceptions thrown
             for (int r = 0; r < 6; ++r) {
                 const index_t bad = 40 + r;
                 try {
-                    attune::attention<arch>(qq.cview(), kk.cview(), vv.cview(), oo.view, rejecting_mask{bad}, {}, attune::openmp_executor{2});
+                    attune::attention<arch>(qq.cview(), kk.cview(), vv.cview(), oo.view, rejecting_mask{bad}, {},
+                                            attune::openmp_executor{2});
                     ++wrong;
                 } catch (const attune::error& e) {
                     if (std::string(e.what()).find("row " + std::to_string(bad)) != std::string::npos) ++caught;

@@ -33,8 +33,8 @@ template <class K, class V>
 inline index_t check_chunk(const char* who, const K& k, const V& v, index_t heads, index_t dk, index_t dv) {
     require(k.batch() == 1 && v.batch() == 1, who, ": k and v must have batch 1 (one cache per sequence), got ", k.batch(), " and ",
             v.batch());
-    require(k.heads() == heads && v.heads() == heads, who, ": k and v must have ", heads, " heads (the cache's), got ", k.heads(),
-            " and ", v.heads());
+    require(k.heads() == heads && v.heads() == heads, who, ": k and v must have ", heads, " heads (the cache's), got ", k.heads(), " and ",
+            v.heads());
     require(k.dim() == dk, who, ": k head dim ", k.dim(), " differs from the cache's ", dk);
     require(v.dim() == dv, who, ": v head dim ", v.dim(), " differs from the cache's ", dv);
     require(k.tokens() == v.tokens(), who, ": k has ", k.tokens(), " tokens but v has ", v.tokens());

@@ -51,8 +51,8 @@ public:
     }
 
     index_t kv_heads() const noexcept { return static_cast<index_t>(streaming_.size()); }  ///< kv heads
-    index_t q_heads() const noexcept { return q_heads_; }                                   ///< query heads
-    index_t seen() const noexcept { return seen_; }                                         ///< tokens appended so far
+    index_t q_heads() const noexcept { return q_heads_; }                                  ///< query heads
+    index_t seen() const noexcept { return seen_; }                                        ///< tokens appended so far
     /// Whether kv head `kv_head` is a streaming head.
     bool streaming(index_t kv_head) const {
         detail::require(kv_head >= 0 && kv_head < kv_heads(), "duo_cache::streaming: kv_head ", kv_head, " outside [0, ", kv_heads(), ")");

@@ -104,15 +104,14 @@ public:
         options opt = opt_in;
         if (opt.lse.empty()) {
             detail::checked_resize(lse_, detail::checked_product("h2o_cache::step: query heads × tokens", hq, n),
-                                 "h2o_cache::step: query heads × tokens");
+                                   "h2o_cache::step: query heads × tokens");
             opt.lse = lse_view(lse_.data(), 1, hq, n);
         }
         detail::checked_resize(saved_score_, detail::checked_product("h2o_cache::step: heads × held", heads_, size_),
-                             "h2o_cache::step: heads × held");
+                               "h2o_cache::step: heads × held");
         detail::checked_reserve(cand_, grown, "h2o_cache::step: held + chunk tokens");
         detail::checked_reserve(gone_, grown, "h2o_cache::step: held + chunk tokens");
-        for (index_t h = 0; h < heads_; ++h)
-            std::copy_n(score_.begin() + h * cap_, size_, saved_score_.begin() + h * size_);
+        for (index_t h = 0; h < heads_; ++h) std::copy_n(score_.begin() + h * cap_, size_, saved_score_.begin() + h * size_);
 
         for (index_t h = 0; h < heads_; ++h)
             for (index_t t = 0; t < n; ++t) {
@@ -127,8 +126,7 @@ public:
         try {
             attend<Arch>(q, out, opt, exec, held, n, group);
         } catch (...) {  // a user's executor or policy threw: back to the state before the call
-            for (index_t h = 0; h < heads_; ++h)
-                std::copy_n(saved_score_.begin() + h * held, held, score_.begin() + h * cap_);
+            for (index_t h = 0; h < heads_; ++h) std::copy_n(saved_score_.begin() + h * held, held, score_.begin() + h * cap_);
             size_ = held;
             seen_ -= n;
             throw;
@@ -142,8 +140,8 @@ public:
 private:
     std::size_t at(index_t h, index_t s) const { return static_cast<std::size_t>(h * cap_ + s); }
     std::size_t checked_at(const char* who, index_t h, index_t s) const {
-        detail::require(h >= 0 && h < heads_ && s >= 0 && s < size_, who, ": (head ", h, ", slot ", s, ") outside [0, ", heads_,
-                        ") × [0, ", size_, ")");
+        detail::require(h >= 0 && h < heads_ && s >= 0 && s < size_, who, ": (head ", h, ", slot ", s, ") outside [0, ", heads_, ") × [0, ",
+                        size_, ")");
         return at(h, s);
     }
 
@@ -186,9 +184,8 @@ private:
             if (evict_n <= 0) continue;
             const double* sc = score_.data() + h * cap_;
             const index_t* ps = pos_.data() + h * cap_;
-            std::nth_element(cand_.begin(), cand_.begin() + (evict_n - 1), cand_.end(), [&](index_t a, index_t b) {
-                return sc[a] < sc[b] || (sc[a] == sc[b] && ps[a] < ps[b]);
-            });
+            std::nth_element(cand_.begin(), cand_.begin() + (evict_n - 1), cand_.end(),
+                             [&](index_t a, index_t b) { return sc[a] < sc[b] || (sc[a] == sc[b] && ps[a] < ps[b]); });
             // cand_[0, evict_n) leave. Fill their slots, lowest first, with kept slots from the end.
             std::sort(cand_.begin(), cand_.begin() + evict_n);
             gone_.assign(static_cast<std::size_t>(size_), 0);

@@ -95,9 +95,7 @@ public:
     /// Read-only row t of head h of the keys (checked).
     const T* key_row(index_t h, index_t t) const { return k_.data() + (check_row("kv_cache::key_row", h, t) * capacity_ + t) * dk_; }
     /// Read-only row t of head h of the values (checked).
-    const T* value_row(index_t h, index_t t) const {
-        return v_.data() + (check_row("kv_cache::value_row", h, t) * capacity_ + t) * dv_;
-    }
+    const T* value_row(index_t h, index_t t) const { return v_.data() + (check_row("kv_cache::value_row", h, t) * capacity_ + t) * dv_; }
 
 private:
     template <class>

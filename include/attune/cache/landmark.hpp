@@ -72,7 +72,8 @@ public:
         const index_t first = kv_.tokens(), H = heads(), dk = kv_.dk();
         // The landmarks' room is reserved first: after kv_.append (checks shapes and capacity) nothing can throw.
         if (k.tokens() >= 0 && k.tokens() <= kv_.max_tokens() - first) {
-            const index_t need = detail::checked_product("landmark_cache::append: blocks × heads × dk", (first + k.tokens()) / block_, H, dk);
+            const index_t need =
+                detail::checked_product("landmark_cache::append: blocks × heads × dk", (first + k.tokens()) / block_, H, dk);
             const auto have = static_cast<index_t>(reps_.capacity());
             if (need > have)  // doubling keeps a token-by-token append amortised O(dk)
                 detail::checked_reserve(reps_, need > detail::index_max / 2 || need > 2 * have ? need : 2 * have,

@@ -44,8 +44,7 @@ public:
     /// (≥ 0; StreamingLLM uses 4) and the last `recent` (≥ 1).
     streaming_cache(index_t heads, index_t dk, index_t dv, index_t sinks, index_t recent)
         : heads_(heads), dk_(dk), dv_(dv), sinks_(sinks), recent_(recent) {
-        detail::require(heads > 0 && dk > 0 && dv > 0, "streaming_cache: heads (", heads, "), dk (", dk, ") and dv (", dv,
-                        ") must be ≥ 1");
+        detail::require(heads > 0 && dk > 0 && dv > 0, "streaming_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
         detail::require(sinks >= 0 && recent >= 1, "streaming_cache: sinks (", sinks, ") must be ≥ 0 and recent (", recent, ") ≥ 1");
         slots_ = detail::checked_add(sinks, recent, "streaming_cache: sinks + recent");
         detail::checked_assign(k_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dk", heads, slots_, dk), T{},
@@ -54,14 +53,14 @@ public:
                                "streaming_cache: heads × (sinks + recent) × dv");
     }
 
-    index_t heads() const noexcept { return heads_; }                            ///< kv heads
-    index_t dk() const noexcept { return dk_; }                                  ///< key head dim
-    index_t dv() const noexcept { return dv_; }                                  ///< value head dim
-    index_t sinks() const noexcept { return sinks_; }                            ///< S, the sink tokens kept
-    index_t recent() const noexcept { return recent_; }                          ///< R, the ring's length
-    index_t slots() const noexcept { return slots_; }                            ///< S + R, the constant capacity
-    index_t seen() const noexcept { return seen_; }                              ///< tokens appended so far
-    index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }  ///< tokens held
+    index_t heads() const noexcept { return heads_; }                                   ///< kv heads
+    index_t dk() const noexcept { return dk_; }                                         ///< key head dim
+    index_t dv() const noexcept { return dv_; }                                         ///< value head dim
+    index_t sinks() const noexcept { return sinks_; }                                   ///< S, the sink tokens kept
+    index_t recent() const noexcept { return recent_; }                                 ///< R, the ring's length
+    index_t slots() const noexcept { return slots_; }                                   ///< S + R, the constant capacity
+    index_t seen() const noexcept { return seen_; }                                     ///< tokens appended so far
+    index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }         ///< tokens held
     std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(T); }  ///< bytes of K/V storage
 
     /// The held keys as a [1, heads, size, dk] view, in slot order (not position order).
@@ -112,8 +111,8 @@ public:
     /// Appends the chunk's n tokens and writes the attention of its n queries (q [1, Hq, n, dk],
     /// out [1, Hq, n, dv], Hq a multiple of heads) under sinks + window over the whole history.
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
-              const options& opt = {}, const Exec& exec = {}) {
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt = {},
+              const Exec& exec = {}) {
         static constexpr const char* who = "streaming_cache::step";
         const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
         detail::check_queries(who, q, out, heads_, dk_, dv_);
@@ -136,9 +135,9 @@ public:
         // Old cache in position order, then the chunk, in scratch: sinks_window(S, R) over it.
         const index_t held = size(), total = detail::checked_add(held, n, "streaming_cache::step: held + chunk tokens");
         detail::checked_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, dk_),
-                             "streaming_cache::step: heads × tokens × dk");
+                               "streaming_cache::step: heads × tokens × dk");
         detail::checked_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, dv_),
-                             "streaming_cache::step: heads × tokens × dv");
+                               "streaming_cache::step: heads × tokens × dv");
         std::vector<index_t>& order = order_;
         detail::checked_assign(order, held, index_t{0}, "streaming_cache::step: held tokens");
         for (index_t s = 0; s < held; ++s) order[static_cast<std::size_t>(cache_position(s))] = s;
@@ -180,9 +179,10 @@ private:
         index_t saved = 0;
         for (index_t t = 0; t < distinct; ++t) saved += slot_of(seen_ + t) < held ? 1 : 0;
         detail::checked_resize(undo_slots_, saved, "streaming_cache: undo slots");
-        detail::checked_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, dk_), "streaming_cache: undo keys");
+        detail::checked_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, dk_),
+                               "streaming_cache: undo keys");
         detail::checked_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, dv_),
-                             "streaming_cache: undo values");
+                               "streaming_cache: undo values");
         index_t i = 0;
         for (index_t t = 0; t < distinct; ++t) {
             const index_t s = slot_of(seen_ + t);
@@ -224,8 +224,8 @@ private:
     index_t heads_, dk_, dv_, sinks_, recent_, slots_ = 0;
     index_t seen_ = 0;
     std::vector<T> k_, v_;
-    std::vector<T> sk_, sv_;     // chunk scratch (prefill only)
-    std::vector<index_t> order_;  // slots in position order (prefill only)
+    std::vector<T> sk_, sv_;           // chunk scratch (prefill only)
+    std::vector<index_t> order_;       // slots in position order (prefill only)
     std::vector<index_t> undo_slots_;  // what undo() restores: the slots the last commit overwrote,
     std::vector<T> undo_k_, undo_v_;   // their old rows,
     index_t undo_seen_ = 0;            // and seen() before it

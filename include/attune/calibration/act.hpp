@@ -86,7 +86,7 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     require(std::isfinite(act.theta) && act.theta >= 0.0f, "act_calibration: theta must be finite and ≥ 0, got ", act.theta);
     // Shapes, null data and overlap (out and the LSE against q, k, v and each other), before any pass.
     (void)detail::make_problem<typename Q::value_type, typename K::value_type, typename V::value_type, typename O::value_type>(q, k, v, out,
-                                                                                                                            opt_in);
+                                                                                                                               opt_in);
     detail::require_head_set(act.heads, q.heads(), "act_calibration: head");
 
     act_report rep;
@@ -95,7 +95,8 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
     // 1. The forward pass, with an LSE (the caller's, or ours).
     options opt = opt_in;
     if (opt.lse.empty())
-        opt.lse = lse_view(detail::calibration_scratch::local().lse[1].get(q.batch() * q.heads() * q.tokens()), q.batch(), q.heads(), q.tokens());
+        opt.lse =
+            lse_view(detail::calibration_scratch::local().lse[1].get(q.batch() * q.heads() * q.tokens()), q.batch(), q.heads(), q.tokens());
     attention<Arch>(q, k, v, out, var, opt, exec);
     if (act.heads.empty() || q.tokens() == 0 || k.tokens() == 0) return rep;
 
@@ -138,7 +139,8 @@ act_report act_attention(const Q& q, const K& k, const V& v, const O& out, const
             if (l == neg_inf || g == 0.0f) continue;
             const index_context row = in.template load_row<Arch>(b, h, i, qs);
             for (index_t d = 0; d < v.dim(); ++d) u[d] = 0.0f;
-            const float m = detail::sink_terms<Arch>(var, qs, in.k, in.v, row, sinks.data(), static_cast<index_t>(sinks.size()), l, kbuf, u);
+            const float m =
+                detail::sink_terms<Arch>(var, qs, in.k, in.v, row, sinks.data(), static_cast<index_t>(sinks.size()), l, kbuf, u);
             if (m == 0.0f || !(1.0f - m >= act_mass_guard)) continue;  // no sink mass; (nearly) all of it on sinks, or NaN: unchanged
             const float c = (1.0f - act.beta * m) / (1.0f - m);
             TO* o = out.row(b, h, i);

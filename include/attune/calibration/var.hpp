@@ -1,5 +1,5 @@
 #pragma once
-// VAR, visual attention redistribution (SPEC.md §6), for vision-language models: the sink tokens S
+// VAR, visual attention redistribution (Kang et al., "See What You Are Told", 2025), for vision-language models: the sink tokens S
 // are known in advance (S_v = S ∩ I are image sinks, the rest text sinks) and the image tokens
 // span I = [image_first, image_last]. For a row i of a calibrated head with
 //   P_I = Σ_{j∈I} p_ij ≥ image_mass (0.2)   and   Σ_{j∈S_v} p_ij ≤ ρ·P_I (ρ = 0.5),
@@ -12,7 +12,7 @@
 //
 // One pass's work, split by keys: attention over the keys outside I (with the variant's sink) and
 // over I (without), each giving (o, LSE), merged with ⊕ — the two parts cost what one pass does.
-// SPEC.md's extra accumulators are then u_I = e^{LSE_I − LSE}·o_I, P_I = e^{LSE_I − LSE}, and the
+// The paper's extra accumulators are then u_I = e^{LSE_I − LSE}·o_I, P_I = e^{LSE_I − LSE}, and the
 // sink terms P_Sv, u_Sv, P_St, u_St, evaluated per row on the |S| sink keys (sink_terms.hpp).
 // u_{I∖Sv} = u_I − u_Sv: where the rule applies, P_Sv ≤ ρ·P_I, so the difference loses at most a
 // factor 1/(1 − ρ) of relative precision.
@@ -34,13 +34,13 @@
 namespace attune {
 
 struct var_calibration {
-    std::vector<index_t> sinks;     // S: sink token positions (image sinks are those inside the image span)
-    index_t image_first = 0;        // I = [image_first, image_last], key positions
+    std::vector<index_t> sinks;  // S: sink token positions (image sinks are those inside the image span)
+    index_t image_first = 0;     // I = [image_first, image_last], key positions
     index_t image_last = -1;
-    std::vector<index_t> heads;     // calibrated query heads, each at most once; empty: all
-    float p = 0.6f;                 // the share of its mass a sink keeps
-    float rho = 0.5f;               // rows whose image sinks hold more than ρ of the image mass are unchanged
-    float image_mass = 0.2f;        // rows with less image mass are unchanged
+    std::vector<index_t> heads;  // calibrated query heads, each at most once; empty: all
+    float p = 0.6f;              // the share of its mass a sink keeps
+    float rho = 0.5f;            // rows whose image sinks hold more than ρ of the image mass are unchanged
+    float image_mass = 0.2f;     // rows with less image mass are unchanged
 };
 
 namespace detail {
@@ -189,7 +189,7 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     static_assert(VV::family_type::has_lse, "attune::var_attention: VAR calibrates softmax attention");
     // Shapes, null data and overlap (out and the LSE against q, k, v and each other), before any pass.
     (void)detail::make_problem<typename Q::value_type, typename K::value_type, typename V::value_type, typename O::value_type>(q, k, v, out,
-                                                                                                                            opt);
+                                                                                                                               opt);
     detail::check_var_calibration(vc, k.tokens());
     const detail::var_sinks sinks = detail::split_var_sinks(vc, k.tokens());
     const std::vector<unsigned char> calibrated = detail::var_calibrated_heads(vc, q.heads());
@@ -197,11 +197,13 @@ void var_attention(const Q& q, const K& k, const V& v, const O& out, const var_c
     const index_t B = q.batch(), H = q.heads(), L = q.tokens(), D = v.dim();
     // The two parts, each with its output and LSE (per-thread scratch); the first carries the sink.
     detail::calibration_scratch& scratch = detail::calibration_scratch::local();
-    const detail::var_part outside = detail::make_var_part(scratch, 0, B, H, L, D, opt), image = detail::make_var_part(scratch, 1, B, H, L, D, opt);
+    const detail::var_part outside = detail::make_var_part(scratch, 0, B, H, L, D, opt),
+                           image = detail::make_var_part(scratch, 1, B, H, L, D, opt);
     attune::attention<Arch>(q, k, v, outside.ov, with_mask(var, and_mask(var.mask(), outside_key_span_mask(vc.image_first, vc.image_last))),
                             outside.opt, exec);
     attune::attention<Arch>(q, k, v, image.ov,
-                            with_sink(with_mask(var, and_mask(var.mask(), key_span_mask(vc.image_first, vc.image_last))), no_sink{}), image.opt, exec);
+                            with_sink(with_mask(var, and_mask(var.mask(), key_span_mask(vc.image_first, vc.image_last))), no_sink{}),
+                            image.opt, exec);
 
     // Per row, in parallel over (batch, head, 64 rows): the ⊕ of the two parts, the sink terms
     // (sink_terms.hpp), the rule and the redistribution (detail::var_row).

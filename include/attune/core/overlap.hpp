@@ -119,7 +119,8 @@ inline bool shares_elements(const tensor_view<A>& a, const tensor_view<B>& b) {
 /// An output view that may not share an element with itself or with any of `inputs`
 /// ({view, name} pairs); attune::error naming both otherwise.
 template <class O, class... In>
-inline void require_disjoint_output(const tensor_view<O>& out, const char* out_name, const std::pair<tensor_view<In>, const char*>&... inputs) {
+inline void require_disjoint_output(const tensor_view<O>& out, const char* out_name,
+                                    const std::pair<tensor_view<In>, const char*>&... inputs) {
     require(!overlaps_itself(out, out_name), out_name, " overlaps itself: two of its rows share memory (check its strides)");
     (require(!shares_elements(out, inputs.first), out_name, " overlaps ", inputs.second,
              ": outputs may not share memory with inputs or other outputs"),

@@ -96,8 +96,7 @@ inline constexpr bool is_none_v = is_none_policy<P>::value;
 template <class P, class Shape, class = void>
 struct has_validate : std::false_type {};
 template <class P, class Shape>
-struct has_validate<P, Shape, std::void_t<decltype(std::declval<const P&>().validate(std::declval<const Shape&>()))>>
-    : std::true_type {};
+struct has_validate<P, Shape, std::void_t<decltype(std::declval<const P&>().validate(std::declval<const Shape&>()))>> : std::true_type {};
 
 // Checks a policy's runtime parameters (slopes, tables, sink logits…) against the call's shapes
 // when it has a `template <class Shape> void validate(const Shape&) const` member (Shape is a

@@ -17,8 +17,8 @@ inline constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 /// The (m, l) part of a row's online-softmax state; the accumulator a is kept alongside by the
 /// caller. The default state (−inf, 0) is empty, the identity of ⊕.
 struct row_state {
-    float m = neg_inf;  ///< running max of the scores seen
-    float l = 0.0f;     ///< Σ exp(s − m)
+    float m = neg_inf;                                 ///< running max of the scores seen
+    float l = 0.0f;                                    ///< Σ exp(s − m)
     bool empty() const noexcept { return l == 0.0f; }  ///< whether no score was seen
     /// Natural-log sum-exp of the scores seen; −inf for an empty row, NaN when a NaN was seen.
     float lse() const noexcept { return l == 0.0f ? neg_inf : m + std::log(l); }

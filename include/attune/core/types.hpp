@@ -23,8 +23,7 @@ using half = Eigen::half;
 
 /// Whether T is a storage type attune reads and writes: float, bf16 or half.
 template <class T>
-struct is_storage_type
-    : std::bool_constant<std::is_same_v<T, float> || std::is_same_v<T, bf16> || std::is_same_v<T, half>> {};
+struct is_storage_type : std::bool_constant<std::is_same_v<T, float> || std::is_same_v<T, bf16> || std::is_same_v<T, half>> {};
 
 /// is_storage_type of T without its const.
 template <class T>

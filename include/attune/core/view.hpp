@@ -28,8 +28,7 @@ public:
 
     /// A view of `data` with shape {batch, heads, tokens, dim} and strides (in elements) of the
     /// first three dimensions; throws attune::error on a negative shape or a size that overflows.
-    tensor_view(T* data, std::array<index_t, 4> shape, std::array<index_t, 3> strides)
-        : data_(data), shape_(shape), strides_(strides) {
+    tensor_view(T* data, std::array<index_t, 4> shape, std::array<index_t, 3> strides) : data_(data), shape_(shape), strides_(strides) {
         for (int i = 0; i < 4; ++i) detail::require(shape_[i] >= 0, "view dimension ", i, " is negative (", shape_[i], ")");
         // The element count and the reach of every stride must fit index_t, so size() and
         // extent() never wrap (a wrapped size of 0 would let null data through).
@@ -46,8 +45,7 @@ public:
 
     /// A view of T converts to a view of const T, as a pointer does.
     template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
-    tensor_view(const tensor_view<U>& other)
-        : data_(other.data()), shape_(other.shape()), strides_(other.strides()), size_(other.size()) {}
+    tensor_view(const tensor_view<U>& other) : data_(other.data()), shape_(other.shape()), strides_(other.strides()), size_(other.size()) {}
 
     T* data() const noexcept { return data_; }                                   ///< element (0, 0, 0, 0)
     const std::array<index_t, 4>& shape() const noexcept { return shape_; }      ///< {batch, heads, tokens, dim}
@@ -60,9 +58,7 @@ public:
     bool empty() const noexcept { return data_ == nullptr; }                     ///< whether data is null
 
     /// Pointer to the contiguous row of `dim()` elements at (b, h, t).
-    T* row(index_t b, index_t h, index_t t) const noexcept {
-        return data_ + b * strides_[0] + h * strides_[1] + t * strides_[2];
-    }
+    T* row(index_t b, index_t h, index_t t) const noexcept { return data_ + b * strides_[0] + h * strides_[1] + t * strides_[2]; }
     /// Element d of the row at (b, h, t).
     T& operator()(index_t b, index_t h, index_t t, index_t d) const noexcept { return row(b, h, t)[d]; }
 
@@ -73,7 +69,8 @@ public:
         const T* hi = data_;
         for (int i = 0; i < 3; ++i) {
             index_t reach = (shape_[i] - 1) * strides_[i];
-            if (reach < 0) lo += reach; else hi += reach;
+            if (reach < 0) lo += reach;
+            else hi += reach;
         }
         return {lo, hi + shape_[3]};
     }
@@ -96,16 +93,18 @@ inline bool overlaps(std::pair<const void*, const void*> a, std::pair<const void
 /// A view of PyTorch's contiguous layout, data[b][h][t][d].
 template <class T>
 tensor_view<T> view_bhld(T* data, index_t batch, index_t heads, index_t tokens, index_t dim) {
-    return tensor_view<T>(data, {batch, heads, tokens, dim},
-                          {detail::checked_product("view_bhld", heads, tokens, dim), detail::checked_product("view_bhld", tokens, dim), dim});
+    return tensor_view<T>(
+        data, {batch, heads, tokens, dim},
+        {detail::checked_product("view_bhld", heads, tokens, dim), detail::checked_product("view_bhld", tokens, dim), dim});
 }
 
 /// A view of the inference engines' layout, data[b][t][h][d]; the view still reads [batch, heads,
 /// tokens, dim].
 template <class T>
 tensor_view<T> view_blhd(T* data, index_t batch, index_t tokens, index_t heads, index_t dim) {
-    return tensor_view<T>(data, {batch, heads, tokens, dim},
-                          {detail::checked_product("view_blhd", tokens, heads, dim), dim, detail::checked_product("view_blhd", heads, dim)});
+    return tensor_view<T>(
+        data, {batch, heads, tokens, dim},
+        {detail::checked_product("view_blhd", tokens, heads, dim), dim, detail::checked_product("view_blhd", heads, dim)});
 }
 
 /// A [1, 1, tokens, dim] view of one head held in a row-major Eigen matrix (tokens × dim), e.g.

@@ -59,12 +59,10 @@ public:
     // After the executor returned: the item's exception, or the executor's broken contract.
     void finish() {
         if (first_) std::rethrow_exception(first_);
-        require(!out_of_range_.load(), "executor: parallel_for called the body with item ", bad_index_.load(),
-                ", outside [0, ", n_, ")");
+        require(!out_of_range_.load(), "executor: parallel_for called the body with item ", bad_index_.load(), ", outside [0, ", n_, ")");
         require(!twice_.load(), "executor: parallel_for called the body twice for one item");
         for (index_t i = 0; i < n_; ++i)
-            require(flags_[i].load(std::memory_order_relaxed) != 0, "executor: parallel_for returned without running item ",
-                    i, " of ", n_);
+            require(flags_[i].load(std::memory_order_relaxed) != 0, "executor: parallel_for returned without running item ", i, " of ", n_);
     }
 
 private:

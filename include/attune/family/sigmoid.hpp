@@ -30,7 +30,7 @@ struct sigmoid {
     using hooks = provides<hook::weights_tile, hook::validate>;
     static constexpr bool has_lse = false;         ///< no LSE output (options::lse throws)
     static constexpr bool row_statistics = false;  ///< weights need no row state; partials add
-    float bias = 0.0f;  ///< b, added to every score before σ
+    float bias = 0.0f;                             ///< b, added to every score before σ
 
     /// Bias 0 (the attention-sink paper's variant).
     sigmoid() = default;
@@ -43,8 +43,7 @@ struct sigmoid {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const simd::vec<Arch> b = simd::broadcast<Arch>(bias);
         const index_t total = nk * rows_padded;
-        for (index_t i = 0; i < total; i += W)
-            simd::store_aligned<Arch>(S + i, simd::sigmoid(simd::load_aligned<Arch>(S + i) + b));
+        for (index_t i = 0; i < total; i += W) simd::store_aligned<Arch>(S + i, simd::sigmoid(simd::load_aligned<Arch>(S + i) + b));
     }
 
     /// Throws attune::error unless the bias is finite.

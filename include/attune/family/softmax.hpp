@@ -1,6 +1,6 @@
 #pragma once
 // Softmax family: the online-softmax update of a tile of scores (FlashAttention's streaming form,
-// SPEC.md §1), vectorised across query rows. Scores arrive transposed, S[n][r] (key n, row r), so
+// Dao et al. 2022), vectorised across query rows. Scores arrive transposed, S[n][r] (key n, row r), so
 // the row max, the exponentials and the row sums are plain lane-wise vector operations.
 #include "attune/core/policy.hpp"
 #include "attune/core/row_state.hpp"
@@ -32,7 +32,8 @@ struct softmax {
     // engine never reads, so with ≤ 4 of them in one vector (decode) the exponentials of four keys
     // share one vector (simd::load_quads) and the padding lanes keep their scores.
     template <class Arch>
-    static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha, [[maybe_unused]] index_t live_rows = 0) {
+    static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha,
+                            [[maybe_unused]] index_t live_rows = 0) {
         using V = simd::vec<Arch>;
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         bool rescale = false;

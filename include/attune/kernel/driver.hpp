@@ -46,8 +46,8 @@ struct partial_slots {
 // as a binary counter does (a pairwise tree): the state of 2^j blocks merges only with another of
 // 2^j blocks, so each sum's rounding grows with the log of the block count.
 template <class Arch, class Variant, class P>
-void run_blocks(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt, index_t k_begin,
-                index_t k_end, const partial_result& out) {
+void run_blocks(const P& p, const Variant& var, const work_plan& plan, index_t b, index_t hkv, index_t qt, index_t k_begin, index_t k_end,
+                const partial_result& out) {
     using family = typename Variant::family_type;
     const index_t blocks = ceil_div(k_end - k_begin, plan.block_len);
     index_t levels = 1;  // 2^levels > blocks: the counter never carries out of its slots
@@ -89,8 +89,8 @@ void run_blocks(const P& p, const Variant& var, const work_plan& plan, index_t b
 template <class Arch, class Variant, class Exec, class P>
 void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
     using family = typename Variant::family_type;
-    const work_plan plan = make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits,
-                                     detail::router_density(var.router()));
+    const work_plan plan =
+        make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits, detail::router_density(var.router()));
     const index_t groups = p.batch * p.kv_heads * plan.q_tiles;
     if (groups == 0) return;
     const bool blocked = plan.block_len < plan.split_len;
@@ -112,8 +112,7 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         const item_rows R = gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local());
         store_inactive_rows(var.router(), p, b, hkv, i0, nq);
         for (index_t r = 0; r < R.count; ++r)
-            store_row<Arch, family>(p, b, R.head[r], R.token[r], st.acc + r * p.dv, row_state{st.m[r], st.l[r]},
-                                    R.gate ? R.gate[r] : 1.0f);
+            store_row<Arch, family>(p, b, R.head[r], R.token[r], st.acc + r * p.dv, row_state{st.m[r], st.l[r]}, R.gate ? R.gate[r] : 1.0f);
     };
     // Split sp of group g into `out`: one running state, or blocks merged pairwise.
     auto run_split = [&](index_t g, index_t sp, const partial_result& out) {
@@ -144,8 +143,9 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
     // split of the group to finish: no second parallel region (a fork/join is a large part of a
     // short decode step at 16 threads).
     const call_lease call(p.ws);
-    const partial_slots slots{call->partials.get(detail::checked_product("attention split workspace", groups, plan.splits, plan.rows_max, 2 + p.dv)),
-                              plan.rows_max, p.dv};
+    const partial_slots slots{
+        call->partials.get(detail::checked_product("attention split workspace", groups, plan.splits, plan.rows_max, 2 + p.dv)),
+        plan.rows_max, p.dv};
     index_t* done = call->finished.get(groups);
     for (index_t g = 0; g < groups; ++g) done[g] = 0;
     auto merge_group = [&](index_t g) {

@@ -99,8 +99,7 @@ void run_prefill(It& it, index_t k_begin, index_t k_end, const partial_result* p
         if (simd::amx_active()) {
             if constexpr (std::is_same_v<TV, bf16> && std::is_same_v<TO, bf16>)
                 return run_stages<Arch, true>(it, amx_scores<Arch>{}, amx_pv<Arch>{}, k_begin, k_end, partial, probe);
-            else
-                return run_stages<Arch, true>(it, amx_scores<Arch>{}, fp32_pv<Arch>{}, k_begin, k_end, partial, probe);
+            else return run_stages<Arch, true>(it, amx_scores<Arch>{}, fp32_pv<Arch>{}, k_begin, k_end, partial, probe);
         }
     }
     run_stages<Arch, true>(it, broadcast_scores<Arch, !is_probe<Probe>>{}, fp32_pv<Arch>{}, k_begin, k_end, partial, probe);

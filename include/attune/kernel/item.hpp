@@ -26,12 +26,12 @@ struct item {
     // Decode-shaped: so few rows that Q is kept as rows [r][dk] and scores are dot products.
     bool few_rows = false;
     item_scratch& s;
-    float* qt = nullptr;   // float Q, scaled, padding rows zero: [dk][rp] (many rows) or [rp][dk] (few)
-    float* S = nullptr;    // scores, then weights: [kv_tile][rp]
-    float* acc = nullptr;  // output accumulators [rp][dvp]; rows past `rows` are room for whole AMX tiles
+    float* qt = nullptr;                                 // float Q, scaled, padding rows zero: [dk][rp] (many rows) or [rp][dk] (few)
+    float* S = nullptr;                                  // scores, then weights: [kv_tile][rp]
+    float* acc = nullptr;                                // output accumulators [rp][dvp]; rows past `rows` are room for whole AMX tiles
     float *m = nullptr, *l = nullptr, *alpha = nullptr;  // row state (family/softmax.hpp) [rp]
     float* intervals = nullptr;                          // the mask stage's visible key intervals, 4 × [rp]
-    index_t q_first = 0, q_span = 0;  // the rows' positions span [q_first, q_first + q_span)
+    index_t q_first = 0, q_span = 0;                     // the rows' positions span [q_first, q_first + q_span)
 
     index_t q_pos(index_t r) const noexcept { return p.q_pos0() + R.token[r]; }
     index_context row(index_t r) const noexcept { return {b, R.head[r], hkv, q_pos(r), 0}; }

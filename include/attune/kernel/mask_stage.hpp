@@ -59,8 +59,8 @@ public:
     // The class of tile [tile0, tile0 + tile_keys) and the keys of it to compute (none: nk = 0).
     template <class It>
     key_span visit(const It& it, index_t tile0, index_t tile_keys) const {
-        const tile_context tile{it.b, it.hkv, it.q_first, it.q_first + it.q_span - 1, tile0, tile0 + tile_keys - 1,
-                                it.R.head[0], it.R.head[it.rows - 1]};
+        const tile_context tile{
+            it.b, it.hkv, it.q_first, it.q_first + it.q_span - 1, tile0, tile0 + tile_keys - 1, it.R.head[0], it.R.head[it.rows - 1]};
         key_span t{detail::classify_tile(mask_, tile), tile0, tile_keys};
         if (t.cls == tile_class::empty) t.nk = 0;
         if constexpr (detail::mask_has_span<Mask>::value) {
@@ -147,11 +147,10 @@ private:
                 float* sp = it.S + n * it.rp + r;
                 const auto sv = simd::load_aligned<Arch>(sp);
                 const auto lo = simd::load_aligned<Arch>(lo_ + r), hi = simd::load_aligned<Arch>(hi_ + r);
-                if constexpr (row_intervals == 1)
-                    simd::store_aligned<Arch>(sp, simd::mask_outside(sv, kpos, lo, hi));
+                if constexpr (row_intervals == 1) simd::store_aligned<Arch>(sp, simd::mask_outside(sv, kpos, lo, hi));
                 else
-                    simd::store_aligned<Arch>(sp, simd::mask_outside2(sv, kpos, lo, hi, simd::load_aligned<Arch>(lo2_ + r),
-                                                                      simd::load_aligned<Arch>(hi2_ + r)));
+                    simd::store_aligned<Arch>(
+                        sp, simd::mask_outside2(sv, kpos, lo, hi, simd::load_aligned<Arch>(lo2_ + r), simd::load_aligned<Arch>(hi2_ + r)));
             }
         }
     }

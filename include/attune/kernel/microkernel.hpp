@@ -27,8 +27,8 @@ using simd::prefetch_stream;
 // of diagonal and window-edge tiles are skipped. Entries not computed keep whatever the buffer
 // held; the caller's mask sets every one of them to −inf.
 template <class Arch>
-inline void score_tile(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t nk, index_t dk,
-                       float* s, index_t lanes = 0, const index_t* vec_first = nullptr, const index_t* vec_last = nullptr,
+inline void score_tile(const float* qt, index_t rows_padded, const float* k, index_t k_stride, index_t nk, index_t dk, float* s,
+                       index_t lanes = 0, const index_t* vec_first = nullptr, const index_t* vec_last = nullptr,
                        prefetch_stream next = {}) {
     constexpr int KR = simd::gemm_shape<Arch>::rows, RC = simd::gemm_shape<Arch>::colvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
@@ -68,13 +68,14 @@ struct dot_shape {
 // S[n][r] for KB keys × RB rows: key rows at k[i], query rows q + r·q_stride (dk floats each).
 // Pairs (bf16 K on AVX-512, simd/pairs.hpp): K's whole 2·W blocks are read as pairs and q holds
 // those blocks split (even elements, then odd); the rest of q is in natural order.
+// clang-format off: each ATTUNE_UNROLL_FULL stays on the line of the loop it unrolls.
 template <class Arch, int KB, int RB, class TK, bool Pairs = false>
 inline void dot_block(const float* q, index_t q_stride, const TK* const* k, index_t dk, float* s, index_t rows_padded) {
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     static_assert(KB * RB == W, "dot_block: one accumulator per lane of the reduction");
     const index_t span = Pairs ? simd::paired_span<Arch>(dk) : 0;  // elements read as pairs
-    const index_t body = dk - (dk - span) % W;                        // … then as vectors, then scalars
+    const index_t body = dk - (dk - span) % W;                     // … then as vectors, then scalars
     // The first step multiplies instead of zero-filling the accumulators: GCC turns a zeroing
     // loop over this array into a memset it then fails to drop (a cost seen in the decode benchmarks).
     V acc[KB * RB];
@@ -97,8 +98,8 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
                 V ke, ko;
                 simd::load_bf16_pairs<Arch>(k[i] + e, ke, ko);
-                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r)
-                    acc[i * RB + r] = simd::fma(ko, qo[r], first ? ke * qe[r] : simd::fma(ke, qe[r], acc[i * RB + r]));
+                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] =
+                    simd::fma(ko, qo[r], first ? ke * qe[r] : simd::fma(ke, qe[r], acc[i * RB + r]));
             }
         };
         if (span > 0) {
@@ -108,8 +109,7 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
     }
     if (d == 0) {
         if (body > 0) step(0, true), d = W;
-        else
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
+        else ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
     }
     for (; d < body; d += W) step(d, false);
     // Lane i·RB + r of the sums is key i, row r: each key's RB rows go out as one short copy.
@@ -127,22 +127,23 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
         }
     }
 }
+// clang-format on
 
 // S[0..nk)[0..rows_padded) = K · Qᵀ with q rows [rows_padded][q_stride], padding rows zero.
 // K rows of any storage type are read where they are (bf16/half widened in registers).
 // Keys past nk in the last block repeat key nk−1 and land in S rows < round_up(nk, KB), which the
 // caller's buffer holds; rows past the real ones land in padding lanes.
 template <class Arch, class TK, bool Pairs = false>
-inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k, index_t k_stride, index_t nk,
-                     index_t dk, float* s, index_t rows_padded) {
+inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k, index_t k_stride, index_t nk, index_t dk, float* s,
+                     index_t rows_padded) {
     constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
     for (index_t r0 = 0; r0 < rows; r0 += RB)
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const TK* kr[KB];
             for (int i = 0; i < KB; ++i) kr[i] = k + (n0 + i < nk ? n0 + i : nk - 1) * k_stride;
             // The block's L1 look-aheads first, then its L2 ones (faster than interleaved in the decode benchmarks).
-            for (int i = 0; i < KB; ++i) simd::prefetch_row(k + (n0 + i + simd::stream_prefetch_rows<TK>) * k_stride, dk);
-            for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k + (n0 + i + simd::stream_prefetch_l2_rows<TK>) * k_stride, dk);
+            for (int i = 0; i < KB; ++i) simd::prefetch_row(k + (n0 + i + simd::stream_prefetch_rows<TK>)*k_stride, dk);
+            for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k + (n0 + i + simd::stream_prefetch_l2_rows<TK>)*k_stride, dk);
             dot_block<Arch, KB, RB, TK, Pairs>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
         }
 }
@@ -173,8 +174,7 @@ inline void pv_blocks(int rr, int cc, const float* p, index_t rows_padded, const
 // hull of its rows' keys only.
 template <class Arch, bool Stream, class TV, bool Pairs = false>
 inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV* v, index_t v_stride, index_t nk, float* o,
-                    index_t dv_padded, const index_t* row_first = nullptr, const index_t* row_last = nullptr,
-                    prefetch_stream next = {}) {
+                    index_t dv_padded, const index_t* row_first = nullptr, const index_t* row_last = nullptr, prefetch_stream next = {}) {
     constexpr int RR = simd::gemm_shape<Arch>::rows, CC = simd::gemm_shape<Arch>::colvecs;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     static_assert(!Pairs || CC % 2 == 0, "pv_tile: pairs come in column blocks of 2·W");
@@ -200,10 +200,11 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV*
             float* of = o + r0 * dv_padded + c0 * W;
             const TV* vf = v + f * v_stride + c0 * W;
             if constexpr (Pairs) {
-                if (paired > 0) pv_blocks<Arch, RR, CC, TV, Stream, true>(rr, paired, pw, rows_padded, vf, v_stride, l - f + 1, of, dv_padded, pf);
+                if (paired > 0)
+                    pv_blocks<Arch, RR, CC, TV, Stream, true>(rr, paired, pw, rows_padded, vf, v_stride, l - f + 1, of, dv_padded, pf);
                 if (paired < cc)
-                    pv_blocks<Arch, RR, 1, TV, Stream>(rr, cc - paired, pw, rows_padded, vf + paired * W, v_stride, l - f + 1, of + paired * W,
-                                                       dv_padded, pf);
+                    pv_blocks<Arch, RR, 1, TV, Stream>(rr, cc - paired, pw, rows_padded, vf + paired * W, v_stride, l - f + 1,
+                                                       of + paired * W, dv_padded, pf);
             } else {
                 pv_blocks<Arch, RR, CC, TV, Stream>(rr, cc, pw, rows_padded, vf, v_stride, l - f + 1, of, dv_padded, pf);
             }

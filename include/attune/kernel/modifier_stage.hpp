@@ -17,10 +17,24 @@ public:
     modifier_stage(const Modifier& mod, It& it) : mod_(mod) {
         if constexpr (!detail::is_none_v<Modifier>) {
             const index_t rp = it.rp;
-            float* buf = score_lane_scratch().get((1 + score_hooks::lane_arrays_v<Modifier>) * rp);
+            float* buf = score_lane_scratch().get((1 + score_hooks::lane_arrays_v<Modifier>)*rp);
             for (index_t r = 0; r < rp; ++r) buf[r] = static_cast<float>(r < it.rows ? it.q_pos(r) : it.q_first);
-            rows_ = score_rows{it.b, it.hkv, it.p.group, it.q_span, it.q_first, it.rows, rp, buf, it.qt, it.few_rows ? it.p.dk : 1,
-                               it.q_dim_step(), it.p.dk, it.R.head, it.R.token, it.p.q_pos0(), it.R.all};
+            rows_ = score_rows{it.b,
+                               it.hkv,
+                               it.p.group,
+                               it.q_span,
+                               it.q_first,
+                               it.rows,
+                               rp,
+                               buf,
+                               it.qt,
+                               it.few_rows ? it.p.dk : 1,
+                               it.q_dim_step(),
+                               it.p.dk,
+                               it.R.head,
+                               it.R.token,
+                               it.p.q_pos0(),
+                               it.R.all};
             lanes_ = buf + rp;
             score_hooks::prepare(mod_, rows_, lanes_);
         }

@@ -226,8 +226,7 @@ void run_probe(const P& p, const Variant& var, const Exec& exec, const work_plan
         const item_level level;
         const worker_lease lease(p.ws);
         probe_observer obs(out, lse, slot, split);
-        for (index_t qt = plan.q_tiles - 1 - slot; qt >= 0; qt -= out.slots)
-            run_item<Arch>(p, var, plan, b, hkv, qt, split, nullptr, &obs);
+        for (index_t qt = plan.q_tiles - 1 - slot; qt >= 0; qt -= out.slots) run_item<Arch>(p, var, plan, b, hkv, qt, split, nullptr, &obs);
     });
 }
 

@@ -21,14 +21,14 @@ struct problem {
     tensor_view<float> lse;  // optional [batch, q_heads, lq, 1]
     float scale;
     index_t batch, q_heads, kv_heads, group, lq, lk, dk, dv;
-    workspace* ws = nullptr;  // where items take their buffers; null: each thread's own
+    workspace* ws = nullptr;                             // where items take their buffers; null: each thread's own
     index_t q_pos0() const noexcept { return lk - lq; }  // absolute position of query 0 (bottom-right)
 };
 
 // Work items are (batch, kv head, query tile, key split). All query heads of a kv group are
 // processed together so that every K/V byte of a tile is read once per group.
 struct work_plan {
-    index_t q_tile = 1;     // query tokens per item
+    index_t q_tile = 1;                     // query tokens per item
     static constexpr index_t kv_tile = 64;  // keys per tile of the inner loop
     // Keys summed in one fp32 running state. A longer key range is cut into blocks whose states
     // are merged pairwise with ⊕ (kernel/driver.hpp), so the rounding of the sums grows with

@@ -66,7 +66,7 @@ struct stream_pv {
 
 template <class Arch>
 struct amx_pv {
-    bf16* weights = nullptr;        // [rp][pv_max_keys]
+    bf16* weights = nullptr;          // [rp][pv_max_keys]
     std::uint32_t* values = nullptr;  // [pv_max_keys / 2][dvp]
     static_assert(work_plan::kv_tile <= simd::amx::pv_max_keys, "AMX P·V packs one kv tile of weights per row");
     template <class It>

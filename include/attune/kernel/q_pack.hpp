@@ -19,7 +19,8 @@ inline void pack_q_columns(It& it) {
     if constexpr (simd::caps<Arch>::transpose16 && std::is_same_v<TQ, float>) {
         for (index_t r0 = 0; r0 < it.rp; r0 += 16) {
             const void* src[16];
-            for (index_t i = 0; i < 16; ++i) src[i] = r0 + i < it.rows ? static_cast<const void*>(p.q.row(it.b, it.R.head[r0 + i], it.R.token[r0 + i])) : nullptr;
+            for (index_t i = 0; i < 16; ++i)
+                src[i] = r0 + i < it.rows ? static_cast<const void*>(p.q.row(it.b, it.R.head[r0 + i], it.R.token[r0 + i])) : nullptr;
             simd::pack_columns_16<Arch>(src, p.dk, p.dk, it.qt + r0, it.rp, &p.scale);
         }
     } else {
@@ -35,7 +36,8 @@ inline void pack_q_columns(It& it) {
 template <class Arch, class It>
 inline void pack_q_rows(It& it) {
     const auto& p = it.p;
-    for (index_t r = 0; r < it.rows; ++r) simd::convert_row<Arch>(p.q.row(it.b, it.R.head[r], it.R.token[r]), it.qt + r * p.dk, p.dk, p.scale);
+    for (index_t r = 0; r < it.rows; ++r)
+        simd::convert_row<Arch>(p.q.row(it.b, it.R.head[r], it.R.token[r]), it.qt + r * p.dk, p.dk, p.scale);
     for (index_t i = it.rows * p.dk; i < it.rp * p.dk; ++i) it.qt[i] = 0.0f;
 }
 

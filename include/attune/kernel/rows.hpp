@@ -13,14 +13,13 @@
 namespace attune::kernel {
 
 struct item_rows {
-    index_t count = 0;         // rows to compute
-    bool all = true;           // every pair of the tile (head-major, as without a router)
-    const index_t* head = nullptr;   // [count] query head
-    const index_t* token = nullptr;  // [count] query token index in [0, Lq)
-    const float* gate = nullptr;     // [count] output gates, or null: all 1
+    index_t count = 0;                  // rows to compute
+    bool all = true;                    // every pair of the tile (head-major, as without a router)
+    const index_t* head = nullptr;      // [count] query head
+    const index_t* token = nullptr;     // [count] query token index in [0, Lq)
+    const float* gate = nullptr;        // [count] output gates, or null: all 1
     index_t pos_min = 0, pos_max = -1;  // absolute positions spanned by the rows
 };
-
 
 template <class Router, class P>
 item_rows gather_rows(const Router& router, const P& p, index_t b, index_t hkv, index_t i0, index_t nq, row_scratch& s) {

@@ -23,7 +23,8 @@ struct broadcast_scores {
     void begin(It&) {}
     template <class It>
     void compute(It& it, const key_span& t, const tile_bounds& bd) {
-        const strided_rows<float> k = it.kv.template float_keys<Arch>(it.b, it.hkv, t.n0, t.nk, it.s.k_tile.get(work_plan::kv_tile * it.p.dk));
+        const strided_rows<float> k =
+            it.kv.template float_keys<Arch>(it.b, it.hkv, t.n0, t.nk, it.s.k_tile.get(work_plan::kv_tile * it.p.dk));
         const simd::prefetch_stream v = PrefetchV ? it.kv.value_stream(it.b, it.hkv, t.n0, t.nk) : simd::prefetch_stream{};
         score_tile<Arch>(it.qt, it.rp, k.first, k.stride, t.nk, it.p.dk, it.S, 0, bd.vec_first, bd.vec_last, v);
     }
@@ -50,7 +51,7 @@ struct dot_scores {
     void compute(It& it, const key_span& t, const tile_bounds&) {
         const auto k = it.kv.keys(it.b, it.hkv, t.n0);
         dot_tile<Arch, std::remove_cv_t<std::remove_pointer_t<decltype(k.first)>>, Pairs>(q, it.p.dk, it.rows, k.first, k.stride, t.nk,
-                                                                                        it.p.dk, it.S, it.rp);
+                                                                                          it.p.dk, it.S, it.rp);
     }
     template <class It>
     void end(It&) noexcept {}

@@ -56,17 +56,17 @@ private:
 
 // The per-thread working set of one work item of the tile engine.
 struct item_scratch {
-    buffer qt;      // packed, scaled queries: [dk][rows_padded]
-    buffer q_pairs; // few rows with bf16 K: the query rows split as bf16 pairs are (simd/pairs.hpp): [rows_padded][dk]
-    buffer scores;  // scores, then weights: [tile_keys][rows_padded]
-    buffer acc;     // output accumulators: [rows][dv_padded]
-    buffer k_tile;  // K tile converted to float (bf16/half storage only): [tile_keys][dk]
-    buffer v_tile;  // V tile converted / padded: [tile_keys][dv_padded]
-    buffer state;   // m, l, alpha, mask lo/hi (two intervals): 7 × rows_padded
-    buffer amx_q;   // bf16 Q as VNNI pairs for the AMX score tiles (simd/amx.hpp): [dk32/2][rows_padded] × 32 bits
-    buffer amx_k;   // a zero-padded 16-key block of K in bf16: 16 × dk32 × 16 bits
-    buffer amx_p;   // weights rounded to bf16 for AMX P·V: [rows_padded][64 keys] × 16 bits
-    buffer amx_v;   // the V tile as bf16 key pairs for AMX P·V: [32 pairs][dv_padded] × 32 bits
+    buffer qt;                     // packed, scaled queries: [dk][rows_padded]
+    buffer q_pairs;                // few rows with bf16 K: the query rows split as bf16 pairs are (simd/pairs.hpp): [rows_padded][dk]
+    buffer scores;                 // scores, then weights: [tile_keys][rows_padded]
+    buffer acc;                    // output accumulators: [rows][dv_padded]
+    buffer k_tile;                 // K tile converted to float (bf16/half storage only): [tile_keys][dk]
+    buffer v_tile;                 // V tile converted / padded: [tile_keys][dv_padded]
+    buffer state;                  // m, l, alpha, mask lo/hi (two intervals): 7 × rows_padded
+    buffer amx_q;                  // bf16 Q as VNNI pairs for the AMX score tiles (simd/amx.hpp): [dk32/2][rows_padded] × 32 bits
+    buffer amx_k;                  // a zero-padded 16-key block of K in bf16: 16 × dk32 × 16 bits
+    buffer amx_p;                  // weights rounded to bf16 for AMX P·V: [rows_padded][64 keys] × 16 bits
+    buffer amx_v;                  // the V tile as bf16 key pairs for AMX P·V: [32 pairs][dv_padded] × 32 bits
     basic_buffer<index_t> bounds;  // a partial tile's keys per row and per row vector: 2 × rows_padded + 2 × vectors
 
     std::size_t bytes() const noexcept {

@@ -17,10 +17,10 @@ namespace attune::kernel {
 template <class F, class Arch, class = void>
 struct takes_live_rows : std::false_type {};
 template <class F, class Arch>
-struct takes_live_rows<F, Arch, std::void_t<decltype(F::template update_tile<Arch>(std::declval<float*>(), index_t{}, index_t{},
-                                                                                     std::declval<float*>(), std::declval<float*>(),
-                                                                                     std::declval<float*>(), index_t{}))>>
-    : std::true_type {};
+struct takes_live_rows<
+    F, Arch,
+    std::void_t<decltype(F::template update_tile<Arch>(std::declval<float*>(), index_t{}, index_t{}, std::declval<float*>(),
+                                                       std::declval<float*>(), std::declval<float*>(), index_t{}))>> : std::true_type {};
 
 // The sink's logit (and value) as each row's starting state; only the key range that starts at
 // key 0 does this, so a row split over several ranges counts it once.
@@ -44,7 +44,8 @@ inline void weigh(It& it, index_t nk) {
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     if constexpr (family::row_statistics) {
         bool rescale;
-        if constexpr (takes_live_rows<family, Arch>::value) rescale = family::template update_tile<Arch>(it.S, nk, it.rp, it.m, it.l, it.alpha, it.rows);
+        if constexpr (takes_live_rows<family, Arch>::value)
+            rescale = family::template update_tile<Arch>(it.S, nk, it.rp, it.m, it.l, it.alpha, it.rows);
         else rescale = family::template update_tile<Arch>(it.S, nk, it.rp, it.m, it.l, it.alpha);
         if (!rescale) return;
         for (index_t r = 0; r < it.rows; ++r) {

@@ -38,17 +38,17 @@ public:
     aaren_state() = default;
     /// The empty state (−inf, 0, 0) for `batch` × `heads` query rows with value dim `dv`.
     aaren_state(index_t batch, index_t heads, index_t dv) : batch_(batch), heads_(heads), dv_(dv) {
-        attune::detail::require(batch > 0 && heads > 0 && dv > 0, "linear::aaren_state: batch (", batch, "), heads (", heads,
-                                ") and dv (", dv, ") must all be > 0");
+        attune::detail::require(batch > 0 && heads > 0 && dv > 0, "linear::aaren_state: batch (", batch, "), heads (", heads, ") and dv (",
+                                dv, ") must all be > 0");
         const index_t rows = attune::detail::checked_product("linear::aaren_state: batch × heads", batch, heads);
         attune::detail::checked_assign(acc_, attune::detail::checked_mul(rows, dv, "linear::aaren_state: batch × heads × dv"), 0.0f,
                                        "linear::aaren_state: batch × heads × dv");
         attune::detail::checked_assign(rows_, rows, row_state{}, "linear::aaren_state: batch × heads");
     }
-    index_t batch() const noexcept { return batch_; }       ///< batch size
-    index_t heads() const noexcept { return heads_; }       ///< query heads
-    index_t dv() const noexcept { return dv_; }             ///< value head dim
-    bool empty() const noexcept { return rows_.empty(); }   ///< whether the state has no shape
+    index_t batch() const noexcept { return batch_; }      ///< batch size
+    index_t heads() const noexcept { return heads_; }      ///< query heads
+    index_t dv() const noexcept { return dv_; }            ///< value head dim
+    bool empty() const noexcept { return rows_.empty(); }  ///< whether the state has no shape
     /// The (m, l) state of batch b, query head h.
     row_state& row(index_t b, index_t h) noexcept { return rows_[static_cast<std::size_t>(b * heads_ + h)]; }
     /// The (m, l) state of batch b, query head h, read-only.
@@ -83,8 +83,8 @@ inline void scale_add(float* a, float wa, const T* x, float wb, index_t n) {
 
 // Folds keys [t0, t1) of one head into (st, acc) with ⊕, writing o_t = a/l after each when out != null.
 template <class Arch, class TK, class TV, class TO>
-void aaren_run(const float* q, const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<TO>* out,
-               index_t b, index_t hkv, index_t hq, index_t t0, index_t t1, row_state& st, float* acc, float* krow) {
+void aaren_run(const float* q, const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<TO>* out, index_t b,
+               index_t hkv, index_t hq, index_t t0, index_t t1, row_state& st, float* acc, float* krow) {
     const index_t dk = k.dim(), dv = v.dim();
     for (index_t t = t0; t < t1; ++t) {
         simd::convert_row<Arch>(k.row(b, hkv, t), krow, dk);
@@ -102,21 +102,19 @@ void check_aaren(const char* fn, const Q& q, const K& k, const V& v, const O& ou
     require_data(k, fn, "k");
     require_data(v, fn, "v");
     require_data(out, fn, "out");
-    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0 && q.dim() > 0 && v.dim() > 0, fn,
-            ": batch, heads and head dims must be > 0");
+    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0 && q.dim() > 0 && v.dim() > 0, fn, ": batch, heads and head dims must be > 0");
     require(q.tokens() == 1, fn, ": q must hold one query per head (tokens 1), got ", q.tokens());
-    require(k.batch() == q.batch() && v.batch() == q.batch(), fn, ": batch sizes differ (q ", q.batch(), ", k ", k.batch(),
-            ", v ", v.batch(), ")");
+    require(k.batch() == q.batch() && v.batch() == q.batch(), fn, ": batch sizes differ (q ", q.batch(), ", k ", k.batch(), ", v ",
+            v.batch(), ")");
     require(k.dim() == q.dim(), fn, ": k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
     require(v.heads() == k.heads() && v.tokens() == k.tokens(), fn, ": v [heads ", v.heads(), ", tokens ", v.tokens(),
             "] must match k [heads ", k.heads(), ", tokens ", k.tokens(), "]");
     require(q.heads() % k.heads() == 0, fn, ": query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
-    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == k.tokens() && out.dim() == v.dim(), fn,
-            ": out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ",
-            q.heads(), ", ", k.tokens(), ", ", v.dim(), "] (one output per key)");
+    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == k.tokens() && out.dim() == v.dim(), fn, ": out shape [",
+            out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ", q.heads(), ", ",
+            k.tokens(), ", ", v.dim(), "] (one output per key)");
     require_no_alias(fn, out, named(q, "q"), named(k, "k"), named(v, "v"));
-    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ",
-            opt.scale);
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
     require(opt.block > 0, fn, ": aaren_options::block must be ≥ 1, got ", opt.block);
 }
 
@@ -154,8 +152,7 @@ void aaren_update(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, 
 /// Scan form: out[t] = softmax attention of q over keys 0..t, for every t, computed as a parallel
 /// prefix scan under ⊕ (q [B, Hq, 1, dk], k [B, Hkv, L, dk], v [B, Hkv, L, dv], out [B, Hq, L, dv]).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const aaren_options& opt = {},
-                const Exec& exec = {}) {
+void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const aaren_options& opt = {}, const Exec& exec = {}) {
     const tensor_view<const detail::element_t<Q>> q = q_in;
     const tensor_view<const detail::element_t<K>> k = k_in;
     const tensor_view<const detail::element_t<V>> v = v_in;
@@ -214,8 +211,8 @@ void aaren_scan(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, co
         float* buf = ws.qphi.get(dk * 2);
         simd::convert_row<Arch>(q.row(b, h, 0), buf, dk, tau);
         const index_t t0 = blk * opt.block, t1 = t0 + opt.block < L ? t0 + opt.block : L;
-        detail::aaren_run<Arch>(buf, k, v, &out, b, h / group, h, t0, t1, rows[static_cast<std::size_t>(i)],
-                                accs.data() + i * dv, buf + dk);
+        detail::aaren_run<Arch>(buf, k, v, &out, b, h / group, h, t0, t1, rows[static_cast<std::size_t>(i)], accs.data() + i * dv,
+                                buf + dk);
     });
 }
 

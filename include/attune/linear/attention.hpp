@@ -29,9 +29,9 @@ namespace detail {
 
 inline void check_state(const char* fn, const state& st, index_t batch, index_t kv_heads, index_t dk, index_t dv) {
     require(!st.empty(), fn, ": the state has no shape (default-constructed)");
-    require(st.batch() == batch && st.heads() == kv_heads && st.dk() == dk && st.dv() == dv, fn, ": state shape (batch ",
-            st.batch(), ", kv heads ", st.heads(), ", dk ", st.dk(), ", dv ", st.dv(), ") does not match the inputs (batch ",
-            batch, ", kv heads ", kv_heads, ", dk ", dk, ", dv ", dv, ")");
+    require(st.batch() == batch && st.heads() == kv_heads && st.dk() == dk && st.dv() == dv, fn, ": state shape (batch ", st.batch(),
+            ", kv heads ", st.heads(), ", dk ", st.dk(), ", dv ", st.dv(), ") does not match the inputs (batch ", batch, ", kv heads ",
+            kv_heads, ", dk ", dk, ", dv ", dv, ")");
 }
 
 }  // namespace detail
@@ -57,8 +57,8 @@ void attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, con
 /// Causal, chunked form, continuing from the state `st` and leaving it after the last token
 /// (Lq == Lk: token i is query i and key i).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
-void prefill(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& st, const Map& map = {},
-             const options& opt = {}, const Exec& exec = {}) {
+void prefill(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& st, const Map& map = {}, const options& opt = {},
+             const Exec& exec = {}) {
     static_assert(!std::is_const_v<typename O::element_type>, "attune::linear: out must be a view of non-const elements");
     const tensor_view<const detail::element_t<Q>> q = q_in;
     const tensor_view<const detail::element_t<K>> k = k_in;
@@ -94,16 +94,15 @@ void causal(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const 
         ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
             float* S = detail::linear_scratch::local().state.get(state_size);
             for (index_t i = 0; i < state_size; ++i) S[i] = 0.0f;
-            detail::causal_item<Arch>(map, opt, q, k, v, out, item / kv_heads, item % kv_heads, group, S,
-                                      S + dk * detail::padded(v.dim()));
+            detail::causal_item<Arch>(map, opt, q, k, v, out, item / kv_heads, item % kv_heads, group, S, S + dk * detail::padded(v.dim()));
         });
 }
 
 /// Recurrent form: the tokens of q/k/v (usually 1) are folded into `st` one at a time, each output
 /// read right after its own token. Allocation-free after the first call of a shape.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = elu_plus_one, class Exec = default_executor>
-void step(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& st, const Map& map = {},
-          const options& opt = {}, const Exec& exec = {}) {
+void step(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, state& st, const Map& map = {}, const options& opt = {},
+          const Exec& exec = {}) {
     static_assert(!std::is_const_v<typename O::element_type>, "attune::linear: out must be a view of non-const elements");
     const tensor_view<const detail::element_t<Q>> q = q_in;
     const tensor_view<const detail::element_t<K>> k = k_in;

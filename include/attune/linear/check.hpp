@@ -59,11 +59,11 @@ void check_qkvo(const char* fn, const Q& q, const K& k, const V& v, const O& out
     require_data(k, fn, "k");
     require_data(v, fn, "v");
     require_data(out, fn, "out");
-    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0, fn, ": q has batch ", q.batch(), " and ", q.heads(),
-            " heads, k has ", k.heads(), " heads: each must be > 0");
+    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0, fn, ": q has batch ", q.batch(), " and ", q.heads(), " heads, k has ",
+            k.heads(), " heads: each must be > 0");
     require(q.dim() > 0 && v.dim() > 0, fn, ": head dims must be > 0 (q ", q.dim(), ", v ", v.dim(), ")");
-    require(k.batch() == q.batch() && v.batch() == q.batch(), fn, ": batch sizes differ (q ", q.batch(), ", k ", k.batch(),
-            ", v ", v.batch(), ")");
+    require(k.batch() == q.batch() && v.batch() == q.batch(), fn, ": batch sizes differ (q ", q.batch(), ", k ", k.batch(), ", v ",
+            v.batch(), ")");
     require(k.dim() == q.dim(), fn, ": k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
     require(v.heads() == k.heads(), fn, ": v heads (", v.heads(), ") differ from k heads (", k.heads(), ")");
     require(v.tokens() == k.tokens(), fn, ": v tokens (", v.tokens(), ") differ from k tokens (", k.tokens(), ")");
@@ -71,9 +71,9 @@ void check_qkvo(const char* fn, const Q& q, const K& k, const V& v, const O& out
     if (same_tokens)
         require(q.tokens() == k.tokens(), fn, ": q tokens (", q.tokens(), ") differ from k tokens (", k.tokens(),
                 "): the causal forms need one query per key");
-    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(), fn,
-            ": out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(),
-            ", ", q.heads(), ", ", q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
+    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(), fn, ": out shape [",
+            out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ", q.heads(), ", ",
+            q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
     require_no_alias(fn, out, named(q, "q"), named(k, "k"), named(v, "v"));
     (void)state_floats(fn, q.dim(), v.dim(), v.dim());
 }
@@ -82,9 +82,8 @@ void check_qkvo(const char* fn, const Q& q, const K& k, const V& v, const O& out
 template <class G>
 void check_per_token(const char* fn, const char* name, const G& g, index_t batch, index_t heads, index_t tokens) {
     require_data(g, fn, name);
-    require(g.batch() == batch && g.heads() == heads && g.tokens() == tokens && g.dim() == 1, fn, ": ", name, " shape [",
-            g.batch(), ", ", g.heads(), ", ", g.tokens(), ", ", g.dim(), "] must be [", batch, ", ", heads, ", ", tokens,
-            ", 1]");
+    require(g.batch() == batch && g.heads() == heads && g.tokens() == tokens && g.dim() == 1, fn, ": ", name, " shape [", g.batch(), ", ",
+            g.heads(), ", ", g.tokens(), ", ", g.dim(), "] must be [", batch, ", ", heads, ", ", tokens, ", 1]");
 }
 
 }  // namespace attune::linear::detail

@@ -1,5 +1,5 @@
 #pragma once
-// Flowformer flow attention (Wu et al. 2022; SPEC.md §3), φ = sigmoid, ε = 1e-6, n queries, m keys,
+// Flowformer flow attention (Wu et al. 2022), φ = sigmoid, ε = 1e-6, n queries, m keys,
 // per (batch, head); products of two d-vectors are dot products:
 //   non-causal  I_i = 1/((φq_i+ε)·(Σ_j φk_j + ε))          O_j = 1/((φk_j+ε)·(Σ_i φq_i + ε))
 //               Î_i = (φq_i+ε)·(Σ_j φk_j O_j + ε)          Ô_j = clamp((φk_j+ε)·(Σ_i φq_i I_i + ε), −1, 1)
@@ -7,7 +7,7 @@
 //               o_i = A_i·(I_i φq_i)ᵀ Σ_j φk_j (C_j v_j)ᵀ
 //   causal      sums over j ≤ i (prefix sums); I_i, O_j multiplied by (i+1), (j+1); Î_i, Ô_j divided
 //               by (i+1), (j+1); A_i = σ(Î_i); C_j = (j+1)·e^{Ô_j} / Σ_{l≤j} e^{Ô_l}.
-// Choice (SPEC is silent): the causal form clamps Ô_j to [−1, 1] too, after the division, which
+// Choice (the paper leaves it open): the causal form clamps Ô_j to [−1, 1] too, after the division, which
 // also keeps e^{Ô} bounded. After the O(L·d) pre-pass for these per-token scalars, the output is
 // plain linear attention of (A_i I_i φq_i, φk_j, C_j v_j) with φ = identity and no normaliser, run on
 // the same kernels as linear::attention / linear::causal (the causal one chunked).
@@ -168,8 +168,7 @@ void flow_item(bool causal, const flow_options& fo, const tensor_view<const TQ>&
 }
 
 template <bool Causal, class Arch, class Q, class K, class V, class O, class Exec>
-void flow_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const flow_options& fo,
-              const Exec& exec) {
+void flow_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const flow_options& fo, const Exec& exec) {
     const tensor_view<const element_t<Q>> q = q_in;
     const tensor_view<const element_t<K>> k = k_in;
     const tensor_view<const element_t<V>> v = v_in;
@@ -180,9 +179,8 @@ void flow_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const
     require(fo.chunk > 0, fn, ": flow_options::chunk must be ≥ 1, got ", fo.chunk);
     require(Causal || k.tokens() > 0 || q.tokens() == 0, fn, ": no keys (m = 0) for ", q.tokens(), " queries");
     if (q.tokens() == 0) return;
-    ::attune::detail::parallel_for(exec, q.batch() * q.heads(), [&](index_t item) {
-        flow_item<Arch>(Causal, fo, q, k, v, out, item / q.heads(), item % q.heads());
-    });
+    ::attune::detail::parallel_for(exec, q.batch() * q.heads(),
+                                   [&](index_t item) { flow_item<Arch>(Causal, fo, q, k, v, out, item / q.heads(), item % q.heads()); });
 }
 
 }  // namespace detail

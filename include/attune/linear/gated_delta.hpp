@@ -1,5 +1,5 @@
 #pragma once
-// Gated delta rule (SPEC.md §3; Yang et al., Gated Delta Networks), per (batch, kv head) with state
+// Gated delta rule (Yang et al., Gated Delta Networks, 2024), per (batch, kv head) with state
 // S (dk×dv, o = Sᵀq):
 //   S_t = α_t S_{t−1} + β_t k_t (v_t − α_t S_{t−1}ᵀ k_t)ᵀ,   o_t = S_tᵀ (τ q_t),   α_t = e^{g_t}
 // q and k are L2-normalised first (gated_delta_options::normalize_qk; a zero vector stays zero),
@@ -29,9 +29,9 @@
 namespace attune::linear {
 
 struct gated_delta_options {
-    float scale = 0.0f;         // τ; 0 means 1/√dk
-    bool normalize_qk = true;   // L2-normalise q and k per token
-    index_t chunk = 64;         // tokens per chunk of the chunked form
+    float scale = 0.0f;        // τ; 0 means 1/√dk
+    bool normalize_qk = true;  // L2-normalise q and k per token
+    index_t chunk = 64;        // tokens per chunk of the chunked form
 };
 
 namespace detail {
@@ -54,10 +54,9 @@ inline float scalar_at(const tensor_view<const T>& x, index_t b, index_t h, inde
 }
 
 template <class Arch, class TQ, class TK, class TV, class TG, class TB, class TO>
-void gated_delta_step_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q,
-                           const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<const TG>& g,
-                           const tensor_view<const TB>& beta, const tensor_view<TO>& out, index_t b, index_t hkv,
-                           index_t group, float* S) {
+void gated_delta_step_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+                           const tensor_view<const TV>& v, const tensor_view<const TG>& g, const tensor_view<const TB>& beta,
+                           const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S) {
     const index_t L = k.tokens(), dk = q.dim(), dv = v.dim(), dvp = padded(dv), cv = colvecs<Arch>(dv);
     auto& ws = linear_scratch::local();
     float* kn = ws.kphi.get(dk);
@@ -95,7 +94,7 @@ struct delta_chunk {
     float* ext;   // [γ_t τq_t | P_t] rows, then reused for K·Kᵀ
     float* su;    // [S_0 ; U] rows
     float* U;
-    float* X;     // [Ũ | W] rows [c][dvp + dkp]
+    float* X;  // [Ũ | W] rows [c][dvp + dkp]
     float* o;
 };
 
@@ -161,7 +160,8 @@ void delta_chunk_solve(const delta_chunk& w, const tensor_view<const TV>& v, ind
             const float coef = -bt[t] * std::exp(G[t] - G[i]) * kk[t * e + i];
             const simd::vec<Arch> cvec = simd::broadcast<Arch>(coef);
             const float* xi = X + i * xw;
-            for (index_t j = 0; j < xw; j += W) simd::store<Arch>(xr + j, simd::fma(cvec, simd::load<Arch>(xi + j), simd::load<Arch>(xr + j)));
+            for (index_t j = 0; j < xw; j += W)
+                simd::store<Arch>(xr + j, simd::fma(cvec, simd::load<Arch>(xi + j), simd::load<Arch>(xr + j)));
         }
     }
     // U = Ũ − W·S_0
@@ -203,10 +203,9 @@ void delta_chunk_state(const delta_chunk& w, index_t c) {
 }
 
 template <class Arch, class TQ, class TK, class TV, class TG, class TB, class TO>
-void gated_delta_chunk_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q,
-                            const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<const TG>& g,
-                            const tensor_view<const TB>& beta, const tensor_view<TO>& out, index_t b, index_t hkv,
-                            index_t group, float* S) {
+void gated_delta_chunk_item(const gated_delta_options& opt, float tau, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+                            const tensor_view<const TV>& v, const tensor_view<const TG>& g, const tensor_view<const TB>& beta,
+                            const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S) {
     const index_t L = k.tokens();
     const delta_chunk w = make_delta_chunk<Arch>(opt.chunk, L, q.dim(), v.dim());
     const index_t n_state = w.dk * w.dvp;
@@ -222,23 +221,22 @@ void gated_delta_chunk_item(const gated_delta_options& opt, float tau, const ten
 }
 
 template <class Q, class K, class V, class G, class B, class O>
-void check_gated_delta(const char* fn, const Q& q, const K& k, const V& v, const G& g, const B& beta, const O& out,
-                       const state& st, const gated_delta_options& opt) {
+void check_gated_delta(const char* fn, const Q& q, const K& k, const V& v, const G& g, const B& beta, const O& out, const state& st,
+                       const gated_delta_options& opt) {
     check_qkvo(fn, q, k, v, out, true);
     check_per_token(fn, "g", g, k.batch(), k.heads(), k.tokens());
     check_per_token(fn, "beta", beta, k.batch(), k.heads(), k.tokens());
     require_no_alias(fn, out, named(g, "g"), named(beta, "beta"));
-    require(!st.empty() && st.batch() == q.batch() && st.heads() == k.heads() && st.dk() == q.dim() && st.dv() == v.dim(),
-            fn, ": state shape (batch ", st.batch(), ", kv heads ", st.heads(), ", dk ", st.dk(), ", dv ", st.dv(),
+    require(!st.empty() && st.batch() == q.batch() && st.heads() == k.heads() && st.dk() == q.dim() && st.dv() == v.dim(), fn,
+            ": state shape (batch ", st.batch(), ", kv heads ", st.heads(), ", dk ", st.dk(), ", dv ", st.dv(),
             ") does not match the inputs (batch ", q.batch(), ", kv heads ", k.heads(), ", dk ", q.dim(), ", dv ", v.dim(), ")");
-    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ",
-            opt.scale);
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
     require(opt.chunk > 0, fn, ": gated_delta_options::chunk must be ≥ 1, got ", opt.chunk);
 }
 
 template <bool Chunked, class Arch, class Q, class K, class V, class G, class B, class O, class Exec>
-void gated_delta_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const G& g_in, const B& b_in,
-                     const O& out_in, state& st, const gated_delta_options& opt, const Exec& exec) {
+void gated_delta_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const G& g_in, const B& b_in, const O& out_in, state& st,
+                     const gated_delta_options& opt, const Exec& exec) {
     const tensor_view<const element_t<Q>> q = q_in;
     const tensor_view<const element_t<K>> k = k_in;
     const tensor_view<const element_t<V>> v = v_in;

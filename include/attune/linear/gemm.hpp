@@ -23,9 +23,8 @@ using simd::triangle;
 // B row k = b + k·bs and C row r = c + r·cs; B's rows from `split` on are b2's rows (stride bs2)
 // when b2 is given.
 template <class Arch, bool Accumulate, triangle Tri = triangle::none>
-inline void gemm(const float* a, index_t ars, index_t aks, const float* b, index_t bs, index_t m, index_t nk,
-                 index_t colvecs, float* c, index_t cs, index_t depth_offset = 0, index_t split = -1,
-                 const float* b2 = nullptr, index_t bs2 = 0) {
+inline void gemm(const float* a, index_t ars, index_t aks, const float* b, index_t bs, index_t m, index_t nk, index_t colvecs, float* c,
+                 index_t cs, index_t depth_offset = 0, index_t split = -1, const float* b2 = nullptr, index_t bs2 = 0) {
     using rows = simd::vector_rows<Arch, float>;
     const rows second{b2, bs2};
     simd::gemm<Arch, Accumulate, Tri>(simd::strided_scalars<>{a, ars, aks}, rows{b, bs}, m, nk, colvecs, c, cs, depth_offset, split,

@@ -32,9 +32,8 @@ struct inline_options {
 namespace detail {
 
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
-void inline_item(const Map& map, float scale, const inline_options& io, const tensor_view<const TQ>& q,
-                 const tensor_view<const TK>& k, const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b,
-                 index_t hkv, index_t group) {
+void inline_item(const Map& map, float scale, const inline_options& io, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+                 const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group) {
     const index_t lq = q.tokens(), N = k.tokens(), dk = q.dim(), dv = v.dim();
     const index_t dvp = padded(dv), cv = colvecs<Arch>(dv), C = 64;
     const float c = io.divide_by_tokens ? scale / static_cast<float>(N) : scale;
@@ -83,8 +82,8 @@ void inline_item(const Map& map, float scale, const inline_options& io, const te
 /// top of this file), q [B, Hq, Lq, dk], k [B, Hkv, N, dk], v [B, Hkv, N, dv], out [B, Hq, Lq, dv];
 /// `map` is φ (identity, as the authors' code).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Map = identity, class Exec = default_executor>
-void inline_attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const Map& map = {},
-                      const inline_options& io = {}, const Exec& exec = {}) {
+void inline_attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_in, const Map& map = {}, const inline_options& io = {},
+                      const Exec& exec = {}) {
     const tensor_view<const detail::element_t<Q>> q = q_in;
     const tensor_view<const detail::element_t<K>> k = k_in;
     const tensor_view<const detail::element_t<V>> v = v_in;
@@ -105,8 +104,7 @@ void inline_attention(const Q& q_in, const K& k_in, const V& v_in, const O& out_
 /// out += 3×3 depthwise conv of v on the grid_h × grid_w token grid (see the top of this file);
 /// `kernels_in` is [B, H, dv, 9], one 3×3 kernel per (sample, head, channel).
 template <class Arch = default_arch, class V, class Kern, class O, class Exec = default_executor>
-void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, index_t grid_h, index_t grid_w,
-                       const Exec& exec = {}) {
+void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, index_t grid_h, index_t grid_w, const Exec& exec = {}) {
     const tensor_view<const detail::element_t<V>> v = v_in;
     const tensor_view<const detail::element_t<Kern>> w = kernels_in;
     const tensor_view<detail::element_t<O>> out = out_in;
@@ -117,11 +115,11 @@ void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, i
     detail::require(grid_h > 0 && grid_w > 0, fn, ": grid ", grid_h, "×", grid_w, " must have positive sides");
     const index_t cells = attune::detail::checked_mul(grid_h, grid_w, "linear::inline_local_conv: grid_h × grid_w");
     detail::require(v.tokens() == cells, fn, ": v has ", v.tokens(), " tokens, the ", grid_h, "×", grid_w, " grid needs ", cells);
-    detail::require(out.shape() == v.shape(), fn, ": out shape must equal v's [", v.batch(), ", ", v.heads(), ", ", v.tokens(),
-                    ", ", v.dim(), "]");
-    detail::require(w.batch() == v.batch() && w.heads() == v.heads() && w.tokens() == v.dim() && w.dim() == 9, fn,
-                    ": kernels shape [", w.batch(), ", ", w.heads(), ", ", w.tokens(), ", ", w.dim(), "] must be [", v.batch(),
-                    ", ", v.heads(), ", ", v.dim(), ", 9] (one 3×3 kernel per channel)");
+    detail::require(out.shape() == v.shape(), fn, ": out shape must equal v's [", v.batch(), ", ", v.heads(), ", ", v.tokens(), ", ",
+                    v.dim(), "]");
+    detail::require(w.batch() == v.batch() && w.heads() == v.heads() && w.tokens() == v.dim() && w.dim() == 9, fn, ": kernels shape [",
+                    w.batch(), ", ", w.heads(), ", ", w.tokens(), ", ", w.dim(), "] must be [", v.batch(), ", ", v.heads(), ", ", v.dim(),
+                    ", 9] (one 3×3 kernel per channel)");
     detail::require_no_alias(fn, out, detail::named(v, "v"), detail::named(w, "kernels"));
     using TO = detail::element_t<O>;
     const index_t H = v.heads(), dv = v.dim(), dvp = detail::padded(dv);
@@ -146,7 +144,8 @@ void inline_local_conv(const V& v_in, const Kern& kernels_in, const O& out_in, i
                         index_t c = 0;
                         constexpr index_t W = detail::lanes<Arch>;
                         for (; c + W <= dv; c += W)
-                            simd::store<Arch>(acc + c, simd::fma(simd::load<Arch>(tw + c), simd::load<Arch>(vr + c), simd::load<Arch>(acc + c)));
+                            simd::store<Arch>(acc + c,
+                                              simd::fma(simd::load<Arch>(tw + c), simd::load<Arch>(vr + c), simd::load<Arch>(acc + c)));
                         for (; c < dv; ++c) acc[c] += tw[c] * to_float(vr[c]);
                     }
                 detail::store_scaled<Arch>(out.row(b, h, tok), acc, dv, 1.0f);

@@ -1,7 +1,7 @@
 #pragma once
 // Per-(batch, kv head) kernels of kernelised linear attention (options.hpp gives the formula):
 //   noncausal_item  S = φ(K)ᵀV, z = Σφ(k) over all keys, then o_i = φ(q_i)ᵀS / (φ(q_i)ᵀz + ε);
-//   causal_item     the chunked form of SPEC.md §3: per chunk n of C tokens
+//   causal_item     the chunked form of linear attention (Katharopoulos et al. 2020): per chunk n of C tokens
 //                     O_n = φ(Q_n)·S_n + (φ(Q_n)φ(K_n)ᵀ ⊙ M)·V_n    M lower-triangular incl. diagonal
 //                     S_{n+1} = S_n + φ(K_n)ᵀ·V_n,  z likewise
 //                   three products per chunk on the register-blocked kernel of gemm.hpp: the scores
@@ -154,12 +154,11 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
     }
 }
 
-
 // dst[i][n] = src[n][i] for n < rows, i < cols; dst[i][rows..padded_rows) = 0 (whole-vector products
 // read them). AVX-512: 16 rows at a time by register transposes (simd/transpose.hpp). Elsewhere,
 // and for the last rows, contiguous stores with strided loads (loads have twice the ports). Not
-// gathers: since the Gather Data Sampling mitigation they cost more than scalar loads (measured:
-// chunked causal 2× slower).
+// gathers: since the Gather Data Sampling mitigation they cost more than scalar loads (chunked
+// causal ran at half the speed with them; bench/RESULTS.md).
 template <class Arch>
 inline void transpose_rows(const float* src, index_t cols, index_t rows, index_t padded_rows, float* dst, index_t dst_stride) {
     index_t rows_done = 0;
@@ -177,7 +176,6 @@ inline void transpose_rows(const float* src, index_t cols, index_t rows, index_t
         for (index_t n = rows; n < padded_rows; ++n) d[n] = 0.0f;
     }
 }
-
 
 // x with lanes ≥ n set to 0 (n ≥ 1).
 template <class Arch>
@@ -201,7 +199,7 @@ struct causal_chunk {
     float* ext;   // E = [φ(Q_n) | A] rows [c][dk + cp]
     float* sv;    // B = [S ; V_n] rows [dk + c][dvp] (V_n in place when it can)
     float* vc;
-    float* o;     // O_n [c][dvp]
+    float* o;  // O_n [c][dvp]
     float* den;
 };
 
@@ -270,8 +268,9 @@ void causal_chunk_rows(const causal_chunk& w, const options& opt, index_t c, con
 
 // Query head h over the chunk: A = φQ·φKᵀ, then O = φQ·S + (A⊙M)·V in one pass, normalised into out.
 template <class Arch, class Map, class TQ, class TO>
-void causal_chunk_head(const causal_chunk& w, const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<TO>& out,
-                       index_t b, index_t h, index_t t0, index_t c, index_t pf0, index_t next, const value_rows& vr, const float* z) {
+void causal_chunk_head(const causal_chunk& w, const Map& map, const options& opt, const tensor_view<const TQ>& q,
+                       const tensor_view<TO>& out, index_t b, index_t h, index_t t0, index_t c, index_t pf0, index_t next,
+                       const value_rows& vr, const float* z) {
     const index_t dk = w.dk, e = w.e;
     for (index_t n = 0; n < c; ++n) {
         if (n < next) {
@@ -290,8 +289,7 @@ void causal_chunk_head(const causal_chunk& w, const Map& map, const options& opt
 
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
-                 const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
-                 float* z) {
+                 const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S, float* z) {
     const index_t L = k.tokens();
     const causal_chunk w = make_causal_chunk<Arch>(opt.chunk, L, q.dim(), v.dim());
     const index_t C = w.C, dk = w.dk, n_state = dk * w.dvp;
@@ -299,7 +297,7 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
     for (index_t t0 = 0; t0 < L; t0 += C) {
         const index_t c = L - t0 < C ? L - t0 : C;
         // Rows two chunks ahead are fetched while this one computes, row by row (one chunk ahead
-        // measured slower at L 8192: the data is not there in time).
+        // is too late: the data is not there in time at long L).
         const index_t pf0 = t0 + c + C;
         const index_t next = L - pf0 < C ? (L - pf0 > 0 ? L - pf0 : 0) : C;
         causal_chunk_keys<Arch>(w, map, k, v, b, hkv, t0, c, pf0, next);
@@ -314,8 +312,7 @@ void causal_item(const Map& map, const options& opt, const tensor_view<const TQ>
 // ---- recurrent: token by token ----
 template <class Arch, class Map, class TQ, class TK, class TV, class TO>
 void step_item(const Map& map, const options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
-               const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S,
-               float* z) {
+               const tensor_view<const TV>& v, const tensor_view<TO>& out, index_t b, index_t hkv, index_t group, float* S, float* z) {
     const index_t L = k.tokens(), dk = q.dim(), dv = v.dim();
     const index_t dvp = padded(dv), cv = colvecs<Arch>(dv);
     auto& ws = linear_scratch::local();

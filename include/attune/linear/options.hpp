@@ -21,8 +21,7 @@ struct options {
 namespace detail {
 inline void check_options(const char* fn, const options& opt) {
     attune::detail::require(opt.chunk > 0, fn, ": options::chunk must be ≥ 1, got ", opt.chunk);
-    attune::detail::require(std::isfinite(opt.eps) && opt.eps >= 0.0f, fn, ": options::eps must be finite and ≥ 0, got ",
-                            opt.eps);
+    attune::detail::require(std::isfinite(opt.eps) && opt.eps >= 0.0f, fn, ": options::eps must be finite and ≥ 0, got ", opt.eps);
 }
 }  // namespace detail
 

@@ -24,8 +24,8 @@ public:
     state() = default;
     /// The zero state for `batch` × `kv_heads` heads, key dim `dk`, value dim `dv`.
     state(index_t batch, index_t kv_heads, index_t dk, index_t dv) : batch_(batch), heads_(kv_heads), dk_(dk), dv_(dv) {
-        attune::detail::require(batch > 0 && kv_heads > 0 && dk > 0 && dv > 0, "linear::state: batch (", batch, "), kv heads (",
-                                kv_heads, "), dk (", dk, ") and dv (", dv, ") must all be > 0");
+        attune::detail::require(batch > 0 && kv_heads > 0 && dk > 0 && dv > 0, "linear::state: batch (", batch, "), kv heads (", kv_heads,
+                                "), dk (", dk, ") and dv (", dv, ") must all be > 0");
         const char* what = "linear::state: batch × kv heads × (dk × dv + dk)";
         index_t per = 0;
         attune::detail::require(dk <= attune::detail::index_max / 2 && dv <= attune::detail::index_max / 2 &&
@@ -79,8 +79,8 @@ public:
     void restore(const std::vector<float>& saved, index_t tokens = 0) {
         attune::detail::require(!empty(), "linear::state::restore: the state has no shape (default-constructed)");
         attune::detail::require(static_cast<index_t>(saved.size()) == saved_size(), "linear::state::restore: ", saved.size(),
-                                " floats given, this state's layout holds ", saved_size(), " (batch ", batch_, ", heads ",
-                                heads_, ", dk ", dk_, ", dv ", dv_, ")");
+                                " floats given, this state's layout holds ", saved_size(), " (batch ", batch_, ", heads ", heads_, ", dk ",
+                                dk_, ", dv ", dv_, ")");
         attune::detail::require(tokens >= 0, "linear::state::restore: tokens must be ≥ 0, got ", tokens);
         reset();
         const float* p = saved.data();

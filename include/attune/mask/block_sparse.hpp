@@ -62,18 +62,19 @@ public:
     block_sparse(index_t q_block, index_t k_block, const std::vector<index_t>& row_offsets, const std::vector<index_t>& col_indices,
                  const std::vector<std::uint8_t>& full, Inner inner = {})
         : grid_(std::make_shared<grid>()), inner_(std::move(inner)) {
-        detail::require(q_block >= 1 && k_block >= 1, "block_sparse: block sizes (q_block, k_block) = (", q_block, ", ", k_block, ") must be ≥ 1");
+        detail::require(q_block >= 1 && k_block >= 1, "block_sparse: block sizes (q_block, k_block) = (", q_block, ", ", k_block,
+                        ") must be ≥ 1");
         detail::require(!row_offsets.empty(), "block_sparse: row_offsets needs one entry per query block plus one");
         detail::require(row_offsets.front() == 0, "block_sparse: row_offsets must start at 0");
         detail::require(full.size() == col_indices.size(), "block_sparse: ", full.size(), " full flags for ", col_indices.size(),
                         " column indices");
         // The whole CSR structure is checked before any of it is used as an index.
         const auto entries = static_cast<index_t>(col_indices.size());
-        detail::require(row_offsets.back() == entries, "block_sparse: row_offsets ends at ", row_offsets.back(), " but there are ",
-                        entries, " column indices");
+        detail::require(row_offsets.back() == entries, "block_sparse: row_offsets ends at ", row_offsets.back(), " but there are ", entries,
+                        " column indices");
         for (std::size_t r = 1; r < row_offsets.size(); ++r)
-            detail::require(row_offsets[r - 1] <= row_offsets[r] && row_offsets[r] <= entries, "block_sparse: row_offsets[", r, "] = ",
-                            row_offsets[r], " must be in [row_offsets[", r - 1, "] = ", row_offsets[r - 1], ", ", entries,
+            detail::require(row_offsets[r - 1] <= row_offsets[r] && row_offsets[r] <= entries, "block_sparse: row_offsets[", r,
+                            "] = ", row_offsets[r], " must be in [row_offsets[", r - 1, "] = ", row_offsets[r - 1], ", ", entries,
                             "] (non-decreasing, within the column indices)");
         grid& g = *grid_;
         g.q_block = q_block;
@@ -135,8 +136,8 @@ public:
                 tile_class piece = tile_class::empty;
                 if (k == block::full) piece = tile_class::full;
                 else if (k == block::partial)
-                    piece = detail::classify_tile(inner_, detail::clip(t, r * g.q_block, (r + 1) * g.q_block - 1, c * g.k_block,
-                                                         (c + 1) * g.k_block - 1).tile);
+                    piece = detail::classify_tile(
+                        inner_, detail::clip(t, r * g.q_block, (r + 1) * g.q_block - 1, c * g.k_block, (c + 1) * g.k_block - 1).tile);
                 all_full = all_full && piece == tile_class::full;
                 any_visible = any_visible || piece != tile_class::empty;
                 if (any_visible && !all_full) return tile_class::partial;

@@ -20,8 +20,8 @@ struct causal {
     constexpr key_range keys(const index_context& row) const noexcept { return {0, row.q_pos}; }
     /// Empty when every key follows every query, full when every key is at or before every query.
     constexpr tile_class classify(const tile_context& t) const noexcept {
-        if (t.k_first > t.q_last) return tile_class::empty;   // every key is after every query
-        if (t.k_last <= t.q_first) return tile_class::full;   // every key is at or before every query
+        if (t.k_first > t.q_last) return tile_class::empty;  // every key is after every query
+        if (t.k_last <= t.q_first) return tile_class::full;  // every key is at or before every query
         return tile_class::partial;
     }
 };

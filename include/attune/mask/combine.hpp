@@ -21,7 +21,6 @@
 
 namespace attune {
 
-
 /// A key is visible when both masks `A` and `B` see it.
 template <class A, class B>
 struct and_mask {
@@ -29,13 +28,12 @@ struct and_mask {
                   "attune::and_mask: both parts must be masks");
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
-    using hooks = detail::join_hooks_t<
-        provides<hook::classify, hook::validate>,
-        detail::hooks_if<detail::mask_has_keys<A>::value && detail::mask_has_keys<B>::value, hook::keys>,
-        detail::hooks_if<(detail::mask_has_keys<A>::value && detail::mask_has_key_pair<B>::value) ||
-                             (detail::mask_has_key_pair<A>::value && detail::mask_has_keys<B>::value),
-                         hook::key_pair>,
-        detail::hooks_if<detail::mask_has_span<A>::value || detail::mask_has_span<B>::value, hook::span>>;
+    using hooks = detail::join_hooks_t<provides<hook::classify, hook::validate>,
+                                       detail::hooks_if<detail::mask_has_keys<A>::value && detail::mask_has_keys<B>::value, hook::keys>,
+                                       detail::hooks_if<(detail::mask_has_keys<A>::value && detail::mask_has_key_pair<B>::value) ||
+                                                            (detail::mask_has_key_pair<A>::value && detail::mask_has_keys<B>::value),
+                                                        hook::key_pair>,
+                                       detail::hooks_if<detail::mask_has_span<A>::value || detail::mask_has_span<B>::value, hook::span>>;
     using parts = std::tuple<A, B>;  ///< the two masks, for the variant's checks
 
     A a;  ///< the first mask
@@ -53,8 +51,7 @@ struct and_mask {
         if (ca == tile_class::empty) return ca;
         return detail::and_classes(ca, detail::classify_tile(b, t));
     }
-    template <class AA = A, class BB = B,
-              std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
+    template <class AA = A, class BB = B, std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
     /// The intersection of the parts' intervals.
     key_range keys(const index_context& row) const {
         const key_range x = a.keys(row), y = b.keys(row);
@@ -80,8 +77,7 @@ struct and_mask {
         }
     }
     /// Every visible key lies in both parts' spans (a part without one spans the whole tile).
-    template <class AA = A, class BB = B,
-              std::enable_if_t<detail::mask_has_span<AA>::value || detail::mask_has_span<BB>::value, int> = 0>
+    template <class AA = A, class BB = B, std::enable_if_t<detail::mask_has_span<AA>::value || detail::mask_has_span<BB>::value, int> = 0>
     key_range span(const tile_context& t) const {
         key_range r{t.k_first, t.k_last};
         if constexpr (detail::mask_has_span<AA>::value) {
@@ -109,8 +105,9 @@ struct or_mask {
                   "attune::or_mask: both parts must be masks");
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
-    using hooks = detail::join_hooks_t<provides<hook::classify, hook::validate>,
-                                       detail::hooks_if<detail::mask_has_keys<A>::value && detail::mask_has_keys<B>::value, hook::key_pair>>;
+    using hooks =
+        detail::join_hooks_t<provides<hook::classify, hook::validate>,
+                             detail::hooks_if<detail::mask_has_keys<A>::value && detail::mask_has_keys<B>::value, hook::key_pair>>;
     using parts = std::tuple<A, B>;  ///< the two masks, for the variant's checks
 
     A a;  ///< the first mask
@@ -128,8 +125,7 @@ struct or_mask {
         if (ca == tile_class::full) return ca;
         return detail::or_classes(ca, detail::classify_tile(b, t));
     }
-    template <class AA = A, class BB = B,
-              std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
+    template <class AA = A, class BB = B, std::enable_if_t<detail::mask_has_keys<AA>::value && detail::mask_has_keys<BB>::value, int> = 0>
     /// The two parts' intervals, whose union the row sees.
     key_range_pair key_pair(const index_context& row) const {
         return {a.keys(row), b.keys(row)};

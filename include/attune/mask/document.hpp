@@ -62,7 +62,8 @@ public:
         detail::require(lengths.size() <= static_cast<std::size_t>(std::numeric_limits<id_type>::max()),
                         "document_mask::from_lengths: lengths: more documents than ids");
         detail::checked_reserve(ids, total, "document_mask::from_lengths: lengths");
-        for (std::size_t d = 0; d < lengths.size(); ++d) ids.insert(ids.end(), static_cast<std::size_t>(lengths[d]), static_cast<id_type>(d));
+        for (std::size_t d = 0; d < lengths.size(); ++d)
+            ids.insert(ids.end(), static_cast<std::size_t>(lengths[d]), static_cast<id_type>(d));
         return document_mask(ids, causal);
     }
 
@@ -76,8 +77,8 @@ public:
         if (data_ == empty_data()) return;  // no ids: nothing visible at any shape
         detail::require(data_->length == p.lk, "document_mask: ids cover ", data_->length, " positions, but the call has Lk = ", p.lk,
                         " (one id per key position)");
-        detail::require(data_->batches == 1 || data_->batches >= p.batch, "document_mask: ", data_->batches,
-                        " rows of ids for batch ", p.batch, " (one row for every batch, or one per batch)");
+        detail::require(data_->batches == 1 || data_->batches >= p.batch, "document_mask: ", data_->batches, " rows of ids for batch ",
+                        p.batch, " (one row for every batch, or one per batch)");
     }
 
     /// Whether query and key positions carry one id (and k_pos ≤ q_pos when causal).
@@ -127,8 +128,8 @@ private:
         detail::require(length >= 0, "document_mask: length (", length, ") must be ≥ 0");
         detail::require(batches >= 1, "document_mask: batches (", batches, ") must be ≥ 1");
         const index_t n = detail::checked_mul(length, batches, "document_mask: length × batches");
-        detail::require(static_cast<index_t>(flat.size()) == n, "document_mask: ", flat.size(), " ids given for ", batches,
-                        " batches of ", length, " positions");
+        detail::require(static_cast<index_t>(flat.size()) == n, "document_mask: ", flat.size(), " ids given for ", batches, " batches of ",
+                        length, " positions");
         data_->length = length;
         data_->batches = batches;
         data_->ids = std::move(flat);
@@ -150,8 +151,8 @@ private:
     static std::vector<id_type> flatten(const std::vector<std::vector<id_type>>& rows) {
         std::vector<id_type> flat;
         for (const auto& r : rows)
-            detail::require(r.size() == rows.front().size(), "document_mask: every batch's ids must have one length (",
-                            rows.front().size(), " vs ", r.size(), ")");
+            detail::require(r.size() == rows.front().size(), "document_mask: every batch's ids must have one length (", rows.front().size(),
+                            " vs ", r.size(), ")");
         if (rows.empty()) return flat;
         detail::checked_reserve(flat,
                                 detail::checked_mul(static_cast<index_t>(rows.size()), static_cast<index_t>(rows.front().size()),

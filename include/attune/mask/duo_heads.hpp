@@ -65,13 +65,9 @@ public:
     const sinks_window& window() const noexcept { return window_; }  ///< the streaming heads' mask
 
     /// The streaming heads' sinks + window rule or the retrieval heads' causal rule.
-    bool visible(const index_context& c) const noexcept {
-        return streaming(c.kv_head) ? window_.visible(c) : causal{}.visible(c);
-    }
+    bool visible(const index_context& c) const noexcept { return streaming(c.kv_head) ? window_.visible(c) : causal{}.visible(c); }
     /// The tile's class under its kv head's rule.
-    tile_class classify(const tile_context& t) const noexcept {
-        return streaming(t.kv_head) ? window_.classify(t) : causal{}.classify(t);
-    }
+    tile_class classify(const tile_context& t) const noexcept { return streaming(t.kv_head) ? window_.classify(t) : causal{}.classify(t); }
     /// The row's visible keys as two intervals (the second empty for a retrieval head).
     key_range_pair key_pair(const index_context& row) const noexcept {
         if (streaming(row.kv_head)) return window_.key_pair(row);
@@ -87,8 +83,8 @@ public:
     template <class Shape>
     void validate(const Shape& p) const {
         if (!chosen_) return;  // default: no head streams, plain causal at any head count
-        detail::require(static_cast<index_t>(streaming_.size()) == p.kv_heads, "duo_heads: ", streaming_.size(),
-                        " head classes for ", p.kv_heads, " kv heads");
+        detail::require(static_cast<index_t>(streaming_.size()) == p.kv_heads, "duo_heads: ", streaming_.size(), " head classes for ",
+                        p.kv_heads, " kv heads");
     }
 
 private:

@@ -126,8 +126,9 @@ public:
     void validate(const Shape& p) const {
         if (shared_) return;
         if (heads_ > 0) {
-            detail::require(heads_ == p.q_heads && static_cast<index_t>(keys_.size()) == p.batch * p.q_heads, "key_set_mask: ", keys_.size(),
-                            " key lists for ", heads_, " heads per batch; the call has batch ", p.batch, " and ", p.q_heads, " query heads");
+            detail::require(heads_ == p.q_heads && static_cast<index_t>(keys_.size()) == p.batch * p.q_heads,
+                            "key_set_mask: ", keys_.size(), " key lists for ", heads_, " heads per batch; the call has batch ", p.batch,
+                            " and ", p.q_heads, " query heads");
         } else {
             detail::require(static_cast<index_t>(keys_.size()) == p.q_heads, "key_set_mask: ", keys_.size(), " key lists for ", p.q_heads,
                             " query heads (one per query head, or key_set_mask::shared)");

@@ -48,9 +48,7 @@ public:
     region_mask(index_t lq, index_t lk, const std::vector<region>& regions) : region_mask(lq, lk, regions, true) {}
 
     /// Query ranges are absolute positions (p = Lk − Lq + i), as visible()/classify() receive them.
-    static region_mask absolute(index_t lq, index_t lk, const std::vector<region>& regions) {
-        return region_mask(lq, lk, regions, false);
-    }
+    static region_mask absolute(index_t lq, index_t lk, const std::vector<region>& regions) { return region_mask(lq, lk, regions, false); }
 
     index_t lq() const noexcept { return lq_; }  ///< the Lq the mask was built for
     index_t lk() const noexcept { return lk_; }  ///< the Lk the mask was built for
@@ -59,8 +57,8 @@ public:
     template <class Shape>
     void validate(const Shape& p) const {
         if (!sized_) return;
-        detail::require(p.lq == lq_ && p.lk == lk_, "region_mask: built for (Lq, Lk) = (", lq_, ", ", lk_, "), but the call has (",
-                        p.lq, ", ", p.lk, ")");
+        detail::require(p.lq == lq_ && p.lk == lk_, "region_mask: built for (Lq, Lk) = (", lq_, ", ", lk_, "), but the call has (", p.lq,
+                        ", ", p.lk, ")");
     }
 
     /// Whether the element lies inside any rectangle.
@@ -86,14 +84,14 @@ private:
     region_mask(index_t lq, index_t lk, const std::vector<region>& regions, bool relative)
         : lq_(lq), lk_(lk), rects_(std::make_shared<std::vector<rect>>()), sized_(true) {
         detail::require(lq >= 0 && lk >= 0, "region_mask: Lq (", lq, ") and Lk (", lk, ") must be ≥ 0");
-        const index_t shift = relative ? lk - lq : 0;      // index i → position p = Lk − Lq + i
+        const index_t shift = relative ? lk - lq : 0;                // index i → position p = Lk − Lq + i
         const index_t qlo = relative ? 0 : lk - lq, qhi = qlo + lq;  // valid query range in the given coordinates
         for (std::size_t n = 0; n < regions.size(); ++n) {
             const region& g = regions[n];
             detail::require(qlo <= g.q_begin && g.q_begin <= g.q_end && g.q_end <= qhi, "region_mask: region ", n, " query range [",
                             g.q_begin, ", ", g.q_end, ") is not inside [", qlo, ", ", qhi, ")");
-            detail::require(0 <= g.k_begin && g.k_begin <= g.k_end && g.k_end <= lk, "region_mask: region ", n, " key range [",
-                            g.k_begin, ", ", g.k_end, ") is not inside [0, ", lk, ")");
+            detail::require(0 <= g.k_begin && g.k_begin <= g.k_end && g.k_end <= lk, "region_mask: region ", n, " key range [", g.k_begin,
+                            ", ", g.k_end, ") is not inside [0, ", lk, ")");
             if (g.q_begin == g.q_end || g.k_begin == g.k_end) continue;
             rects_->push_back({g.q_begin + shift, g.q_end - 1 + shift, g.k_begin, g.k_end - 1});
         }

@@ -41,9 +41,7 @@ public:
     /// The sinks row p sees, [0, min(sinks − 1, p)].
     key_range sink_keys(index_t p) const noexcept { return {0, detail::min_of(sinks_ - 1, p)}; }
     /// Row p's window, [p − window + 1, p].
-    key_range window_keys(index_t p) const noexcept {
-        return {detail::max_of(detail::sat_add(detail::sat_sub(p, window_), 1), 0), p};
-    }
+    key_range window_keys(index_t p) const noexcept { return {detail::max_of(detail::sat_add(detail::sat_sub(p, window_), 1), 0), p}; }
 
     /// Both parts at once: the engine masks partial tiles lane-wise with them.
     key_range_pair key_pair(const index_context& c) const noexcept { return {sink_keys(c.q_pos), window_keys(c.q_pos)}; }

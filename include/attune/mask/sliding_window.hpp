@@ -37,9 +37,7 @@ public:
     index_t right() const noexcept { return right_; }  ///< keys visible after it (0 for causal)
 
     /// [p − left, p + right], clamped below at key 0 (never overflows for unbounded sides).
-    key_range keys_at(index_t p) const noexcept {
-        return {detail::max_of(detail::sat_sub(p, left_), 0), detail::sat_add(p, right_)};
-    }
+    key_range keys_at(index_t p) const noexcept { return {detail::max_of(detail::sat_sub(p, left_), 0), detail::sat_add(p, right_)}; }
 
 private:
     index_t left_;

@@ -30,8 +30,7 @@ constexpr tile_class classify_tile(const M& m, const tile_context& t) {
 template <class M, class = void>
 struct mask_has_keys : std::false_type {};
 template <class M>
-struct mask_has_keys<M, std::void_t<decltype(std::declval<const M&>().keys(std::declval<const index_context&>()))>>
-    : std::true_type {};
+struct mask_has_keys<M, std::void_t<decltype(std::declval<const M&>().keys(std::declval<const index_context&>()))>> : std::true_type {};
 
 template <class M, class = void>
 struct mask_has_key_pair : std::false_type {};
@@ -41,12 +40,13 @@ struct mask_has_key_pair<M, std::void_t<decltype(std::declval<const M&>().key_pa
 
 // How many intervals per row the engine masks lane-wise: 1 (keys), 2 (key_pair) or 0 (visible()).
 template <class M>
-inline constexpr int mask_row_intervals = mask_has_keys<M>::value ? 1 : mask_has_key_pair<M>::value ? 2 : 0;
+inline constexpr int mask_row_intervals = mask_has_keys<M>::value       ? 1
+                                          : mask_has_key_pair<M>::value ? 2
+                                                                        : 0;
 
 template <class M, class = void>
 struct mask_has_span : std::false_type {};
 template <class M>
-struct mask_has_span<M, std::void_t<decltype(std::declval<const M&>().span(std::declval<const tile_context&>()))>>
-    : std::true_type {};
+struct mask_has_span<M, std::void_t<decltype(std::declval<const M&>().span(std::declval<const tile_context&>()))>> : std::true_type {};
 
 }  // namespace attune::detail

@@ -77,20 +77,22 @@ void layer_norm_heads(tensor_view<TI> in, tensor_view<TO> out, const layer_norm&
     static_assert(!std::is_const_v<TO>, "attune::layer_norm_heads: out must be a view of non-const elements");
     detail::require(in.data() != nullptr || in.size() == 0, "layer_norm_heads: in has null data");
     detail::require(out.data() != nullptr || out.size() == 0, "layer_norm_heads: out has null data");
-    detail::require(in.shape() == out.shape(), "layer_norm_heads: out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(),
-                    ", ", out.dim(), "] differs from in shape [", in.batch(), ", ", in.heads(), ", ", in.tokens(), ", ", in.dim(), "]");
+    detail::require(in.shape() == out.shape(), "layer_norm_heads: out shape [", out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ",
+                    out.dim(), "] differs from in shape [", in.batch(), ", ", in.heads(), ", ", in.tokens(), ", ", in.dim(), "]");
     detail::require(in.dim() > 0, "layer_norm_heads: head dim is 0");
     detail::require(ln.eps > 0.0f && std::isfinite(ln.eps), "layer_norm_heads: eps must be finite and > 0, got ", ln.eps);
     // Exactly in place (same data, strides and type) is allowed; any other shared element is not
     // (core/overlap.hpp's definition). Rows of out may not share memory either way.
     const bool same = static_cast<const void*>(in.data()) == static_cast<const void*>(out.data()) && in.strides() == out.strides() &&
                       std::is_same_v<std::remove_const_t<TI>, TO>;
-    detail::require(!detail::overlaps_itself(out), "layer_norm_heads: out overlaps itself: two of its rows share memory (check its strides)");
+    detail::require(!detail::overlaps_itself(out),
+                    "layer_norm_heads: out overlaps itself: two of its rows share memory (check its strides)");
     detail::require(same || !detail::shares_elements(out, in),
                     "layer_norm_heads: out overlaps in without being the same view (in place needs the same data and strides)");
     for (const auto& [vec, name] : {std::pair<const float*, const char*>{ln.weight, "layer_norm::weight"}, {ln.bias, "layer_norm::bias"}})
-        detail::require(vec == nullptr || !detail::shares_elements(out, tensor_view<const float>(vec, {1, 1, 1, in.dim()}, {0, 0, in.dim()})),
-                        "layer_norm_heads: out overlaps ", name, ": it would change the parameters between rows");
+        detail::require(
+            vec == nullptr || !detail::shares_elements(out, tensor_view<const float>(vec, {1, 1, 1, in.dim()}, {0, 0, in.dim()})),
+            "layer_norm_heads: out overlaps ", name, ": it would change the parameters between rows");
     const index_t rows_per_head = in.tokens(), n = in.dim();
     ::attune::detail::parallel_for(exec, in.batch() * in.heads(), [&](index_t bh) {
         const index_t b = bh / in.heads(), h = bh % in.heads();

@@ -1,5 +1,5 @@
 #pragma once
-// Attention probes (SPEC.md §6, sink metrics): statistics of the probability matrix P without
+// Attention probes (the sink metrics of Gu et al., "When Attention Sink Emerges", 2024): statistics of the probability matrix P without
 // writing it. Run the forward pass with an LSE output, then
 //
 //   attune::attention_probe pr = attune::probe_attention(q, k, lse, var);
@@ -14,7 +14,7 @@
 // is already in the LSE (its mass is not a key's, so Σ_j p_ij = row_mass < 1 then). Rows the
 // forward pass left empty (nothing visible, or switched off by a router) give mass 0, entropy 0,
 // top-1 −1. "Queries that see k" counts the rows of this call whose mask admits k: for causal
-// prefill of N tokens that is N − k, SPEC.md's 1/(T − k + 1) in 1-based positions.
+// prefill of N tokens that is N − k (the paper's 1/(T − k + 1) in 1-based positions).
 // Cost: the work of the forward pass's QKᵀ and exp; memory O(heads · Lk) for the columns.
 #include <algorithm>
 #include <cmath>
@@ -34,10 +34,10 @@
 namespace attune {
 
 struct probe_options {
-    float scale = 0.0f;            // the forward pass's τ; 0 means 1/√Dk
-    std::vector<index_t> heads;    // query heads to probe, each at most once; empty: all
-    bool columns = true;           // column statistics: sums, counts (means)
-    bool rows = true;              // row statistics: mass, entropy, top-1
+    float scale = 0.0f;          // the forward pass's τ; 0 means 1/√Dk
+    std::vector<index_t> heads;  // query heads to probe, each at most once; empty: all
+    bool columns = true;         // column statistics: sums, counts (means)
+    bool rows = true;            // row statistics: mass, entropy, top-1
 };
 
 // Probe results, float and contiguous: columns [batch][q_heads][k_tokens], rows [batch][q_heads][q_tokens].
@@ -59,8 +59,8 @@ struct attention_probe {
         return static_cast<std::size_t>((b * q_heads + h) * k_tokens + k);
     }
     std::size_t row_index(index_t b, index_t h, index_t i) const {
-        detail::require(b >= 0 && b < batch && h >= 0 && h < q_heads && i >= 0 && i < q_tokens, "attention_probe: row (", b, ", ", h,
-                        ", ", i, ") is outside [", batch, ", ", q_heads, ", ", q_tokens, ")");
+        detail::require(b >= 0 && b < batch && h >= 0 && h < q_heads && i >= 0 && i < q_tokens, "attention_probe: row (", b, ", ", h, ", ",
+                        i, ") is outside [", batch, ", ", q_heads, ", ", q_tokens, ")");
         detail::require(!row_mass.empty(), "attention_probe: the probe ran without rows");
         return static_cast<std::size_t>((b * q_heads + h) * q_tokens + i);
     }
@@ -151,8 +151,8 @@ inline void init_probe_result(attention_probe& res, const probe_options& opt, in
 
 // The pass's partial statistics: per slot for the columns, per key split for the rows.
 struct probe_partials {
-    std::vector<float> cols, counts;                 // [batch × q heads][slots][k tokens]
-    std::vector<float> mass, ps, best, best_key;     // [batch × q heads × q tokens][splits]
+    std::vector<float> cols, counts;              // [batch × q heads][slots][k tokens]
+    std::vector<float> mass, ps, best, best_key;  // [batch × q heads × q tokens][splits]
 };
 
 // Sizes the partials and points the pass's outputs at them.
@@ -165,10 +165,12 @@ inline void bind_probe_partials(kernel::probe_outputs& out, probe_partials& part
         out.column_sum = part.cols.data();
         out.column_count = part.counts.data();
     }
-    const std::size_t rs = opt.rows ? static_cast<std::size_t>(out.batch * out.q_heads * out.lq) * static_cast<std::size_t>(plan.splits) : 0;
+    const std::size_t rs =
+        opt.rows ? static_cast<std::size_t>(out.batch * out.q_heads * out.lq) * static_cast<std::size_t>(plan.splits) : 0;
     part.mass.assign(rs, 0.0f), part.ps.assign(rs, 0.0f), part.best.assign(rs, neg_inf), part.best_key.assign(rs, -1.0f);
     if (opt.rows)
-        out.row_mass = part.mass.data(), out.row_ps = part.ps.data(), out.row_best = part.best.data(), out.row_best_key = part.best_key.data();
+        out.row_mass = part.mass.data(), out.row_ps = part.ps.data(), out.row_best = part.best.data(),
+        out.row_best_key = part.best_key.data();
 }
 
 // Columns: the slots' partial sums, in slot order.
@@ -239,7 +241,7 @@ attention_probe probe_attention(const Q& q_in, const K& k_in, tensor_view<const 
     return res;
 }
 
-// Sink_k^ε (SPEC.md §6): per batch and key, [batch][k_tokens], the fraction of the probed heads
+// Sink_k^ε (Gu et al. 2024): per batch and key, [batch][k_tokens], the fraction of the probed heads
 // whose column mean α_k exceeds ε (default 0.3).
 inline std::vector<float> sink_fraction(const attention_probe& pr, float eps = 0.3f) {
     detail::require(!pr.column_sums.empty() || pr.k_tokens == 0 || pr.batch == 0, "sink_fraction: the probe ran without columns");

@@ -37,8 +37,7 @@ public:
         detail::require(needle_.front() >= 0, "retrieval_probe: needle positions must be ≥ 0");
         // One bit per (head, needle position): an absurd q_heads is an attune::error, not bad_alloc.
         const std::size_t heads = detail::checked_count<std::vector<bool>>(q_heads, "retrieval_probe: q_heads");
-        detail::allocating(q_heads, "retrieval_probe: q_heads",
-                           [&] { hit_.assign(heads, std::vector<bool>(needle_.size(), false)); });
+        detail::allocating(q_heads, "retrieval_probe: q_heads", [&] { hit_.assign(heads, std::vector<bool>(needle_.size(), false)); });
     }
 
     /// One decode step: q [1, Hq, 1, dk] (the new token's queries), k [1, Hkv, Lk, dk] (the cache
@@ -46,15 +45,16 @@ public:
     /// the model emits at this step. Returns the heads that retrieved at this step.
     template <class Arch = default_arch, class TQ, class TK>
     std::vector<index_t> observe(const tensor_view<TQ>& q, const tensor_view<TK>& k, const std::vector<int>& tokens, int generated) {
-        detail::require(q.batch() == 1 && k.batch() == 1 && q.tokens() == 1, "retrieval_probe::observe: q must be [1, Hq, 1, dk] and k [1, Hkv, Lk, dk]");
+        detail::require(q.batch() == 1 && k.batch() == 1 && q.tokens() == 1,
+                        "retrieval_probe::observe: q must be [1, Hq, 1, dk] and k [1, Hkv, Lk, dk]");
         detail::require(q.heads() == heads_, "retrieval_probe::observe: q has ", q.heads(), " heads, the probe ", heads_);
         detail::require(q.data() != nullptr || q.size() == 0, "retrieval_probe::observe: q has null data");
         detail::require(k.data() != nullptr || k.size() == 0, "retrieval_probe::observe: k has null data");
         detail::require(k.heads() > 0 && q.heads() % k.heads() == 0, "retrieval_probe::observe: query heads (", q.heads(),
                         ") are not a multiple of kv heads (", k.heads(), ")");
         detail::require(q.dim() == k.dim(), "retrieval_probe::observe: q and k head dims differ");
-        detail::require(static_cast<index_t>(tokens.size()) == k.tokens(), "retrieval_probe::observe: ", tokens.size(),
-                        " token ids for ", k.tokens(), " keys");
+        detail::require(static_cast<index_t>(tokens.size()) == k.tokens(), "retrieval_probe::observe: ", tokens.size(), " token ids for ",
+                        k.tokens(), " keys");
         std::vector<index_t> retrieved;
         // Needle positions holding the generated token: a copy is possible only then.
         bool in_needle = false;

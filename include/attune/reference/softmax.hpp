@@ -43,9 +43,10 @@ struct result {
         detail::require(B >= 0 && H >= 0 && L >= 0 && D >= 0, "reference::result: negative shape [", B, ", ", H, ", ", L, ", ", D, "]");
         result r;
         r.batch = B, r.heads = H, r.tokens = L, r.dim = D;
-        detail::checked_assign(r.out, detail::checked_product("reference::result: out size", B, H, L, D), 0.0, "reference::result: out size");
-        detail::checked_assign(r.lse, detail::checked_product("reference::result: lse size", B, H, L), -std::numeric_limits<double>::infinity(),
-                               "reference::result: lse size");
+        detail::checked_assign(r.out, detail::checked_product("reference::result: out size", B, H, L, D), 0.0,
+                               "reference::result: out size");
+        detail::checked_assign(r.lse, detail::checked_product("reference::result: lse size", B, H, L),
+                               -std::numeric_limits<double>::infinity(), "reference::result: lse size");
         return r;
     }
 };
@@ -83,15 +84,15 @@ void check_shapes(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tens
     require(k.dim() == q.dim(), "reference::attention: k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
     require(v.heads() == k.heads(), "reference::attention: v heads (", v.heads(), ") differ from k heads (", k.heads(), ")");
     require(v.tokens() == k.tokens(), "reference::attention: v tokens (", v.tokens(), ") differ from k tokens (", k.tokens(), ")");
-    require(q.heads() % k.heads() == 0, "reference::attention: query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
+    require(q.heads() % k.heads() == 0, "reference::attention: query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(),
+            ")");
     require(std::isfinite(scale) && scale >= 0.0, "reference::attention: scale must be finite and ≥ 0, got ", scale);
 }
 
 /// Attention of q, k, v under variant `var_in`, in double, materialising the score matrix; `scale`
 /// is τ (0 means 1/√dk, as in attune::attention).
 template <class Var = variant<>, class TQ, class TK, class TV>
-result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {},
-                 double scale = 0.0) {
+result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tensor_view<TV>& v, const Var& var_in = {}, double scale = 0.0) {
     check_shapes(q, k, v, scale);
     const auto var = to_variant(var_in);
     using V = std::decay_t<decltype(var)>;

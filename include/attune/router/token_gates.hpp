@@ -66,8 +66,8 @@ struct token_gates {
 
 private:
     void check_table() const {
-        detail::require(batch >= 0 && tokens >= 0 && heads >= 0, "token_gates: batch, tokens, heads (", batch, ", ", tokens, ", ",
-                        heads, ") must be ≥ 0");
+        detail::require(batch >= 0 && tokens >= 0 && heads >= 0, "token_gates: batch, tokens, heads (", batch, ", ", tokens, ", ", heads,
+                        ") must be ≥ 0");
         const index_t n = detail::checked_product("token_gates: batch × tokens × heads", batch, tokens, heads);
         detail::require(static_cast<index_t>(gates.size()) == n, "token_gates: ", gates.size(),
                         " gates, expected batch × tokens × heads = ", n);
@@ -107,7 +107,8 @@ inline token_gates moh_gates(index_t batch, index_t tokens, index_t shared_heads
     detail::require(tokens >= 0, "moh_gates: tokens must be ≥ 0, got ", tokens);
     detail::require(shared_heads >= 0, "moh_gates: shared_heads must be ≥ 0, got ", shared_heads);
     detail::require(routed_heads >= 0, "moh_gates: routed_heads must be ≥ 0, got ", routed_heads);
-    detail::require(top_k >= 0 && top_k <= routed_heads, "moh_gates: top_k (", top_k, ") must be in [0, routed heads = ", routed_heads, "]");
+    detail::require(top_k >= 0 && top_k <= routed_heads, "moh_gates: top_k (", top_k, ") must be in [0, routed heads = ", routed_heads,
+                    "]");
     const index_t rows = detail::checked_mul(batch, tokens, "moh_gates: batch × tokens");
     const index_t H = detail::checked_add(shared_heads, routed_heads, "moh_gates: shared_heads + routed_heads");
     const index_t n_routed = detail::checked_mul(rows, routed_heads, "moh_gates: batch × tokens × routed_heads");
@@ -181,8 +182,8 @@ token_gates moh_query_norm_gates(const tensor_view<T>& q, index_t shared_heads, 
                     const double x = static_cast<double>(to_float(q(b, shared_heads + h, t, d)));
                     sq += x * x;
                 }
-                detail::require(!std::isnan(sq), "moh_query_norm_gates: q has a NaN (batch ", b, ", head ", shared_heads + h,
-                                ", token ", t, "): its norm cannot be ranked");
+                detail::require(!std::isnan(sq), "moh_query_norm_gates: q has a NaN (batch ", b, ", head ", shared_heads + h, ", token ", t,
+                                "): its norm cannot be ranked");
                 logit[static_cast<std::size_t>(h)] = static_cast<float>(std::sqrt(sq));
                 mean += std::sqrt(sq);
             }

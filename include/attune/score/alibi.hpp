@@ -75,8 +75,7 @@ struct alibi {
 
     /// Each lane's slope, once per work item.
     void prepare(const score_rows& rows, float* lanes) const {
-        for (index_t r = 0; r < rows.rows_padded; ++r)
-            lanes[r] = r < rows.rows ? slopes[static_cast<std::size_t>(rows.q_head(r))] : 0.0f;
+        for (index_t r = 0; r < rows.rows_padded; ++r) lanes[r] = r < rows.rows ? slopes[static_cast<std::size_t>(rows.q_head(r))] : 0.0f;
     }
 
     /// The bias of a whole score tile, lane-wise.
@@ -108,8 +107,8 @@ struct alibi {
     /// Throws attune::error unless there is a finite slope for every query head.
     template <class Shape>
     void validate(const Shape& p) const {
-        detail::require(static_cast<index_t>(slopes.size()) >= p.q_heads, "alibi: ", slopes.size(),
-                        " slopes for ", p.q_heads, " query heads (one per query head; attune::alibi_slopes(H) gives them)");
+        detail::require(static_cast<index_t>(slopes.size()) >= p.q_heads, "alibi: ", slopes.size(), " slopes for ", p.q_heads,
+                        " query heads (one per query head; attune::alibi_slopes(H) gives them)");
         check_slopes();
     }
 

@@ -16,9 +16,8 @@ template <class A, class B>
 struct compose {
     using policy_kind = score_kind;
     static constexpr bool is_none = false;
-    using hooks = detail::join_hooks_t<
-        provides<hook::prepare, hook::apply_tile, hook::validate>,
-        detail::hooks_if<score_hooks::takes_query_v<A> || score_hooks::takes_query_v<B>, hook::query>>;
+    using hooks = detail::join_hooks_t<provides<hook::prepare, hook::apply_tile, hook::validate>,
+                                       detail::hooks_if<score_hooks::takes_query_v<A> || score_hooks::takes_query_v<B>, hook::query>>;
     using parts = std::tuple<A, B>;  ///< the two modifiers, for the variant's checks
     /// Lane arrays of both parts.
     static constexpr int lane_arrays = score_hooks::lane_arrays_v<A> + score_hooks::lane_arrays_v<B>;
@@ -37,8 +36,7 @@ struct compose {
         return static_cast<T>(second(static_cast<T>(first(s, c)), c));
     }
     /// Query-dependent when a part is (score/modifier.hpp, form 3).
-    template <class T, class U = T,
-              std::enable_if_t<score_hooks::takes_query_v<A, U> || score_hooks::takes_query_v<B, U>, int> = 0>
+    template <class T, class U = T, std::enable_if_t<score_hooks::takes_query_v<A, U> || score_hooks::takes_query_v<B, U>, int> = 0>
     T operator()(T s, const index_context& c, const query_row<T>& q) const {
         return static_cast<T>(score_hooks::call(second, static_cast<T>(score_hooks::call(first, s, c, q)), c, q));
     }

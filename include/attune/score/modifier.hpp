@@ -39,22 +39,22 @@ namespace attune {
 /// One query row as a query-dependent modifier sees it: the scaled query τ·q, `dim` elements `step` apart.
 template <class T>
 struct query_row {
-    const T* data;  ///< element 0
-    index_t step;   ///< distance between consecutive elements
-    index_t dim;    ///< Dk
+    const T* data;                                                     ///< element 0
+    index_t step;                                                      ///< distance between consecutive elements
+    index_t dim;                                                       ///< Dk
     T operator[](index_t d) const noexcept { return data[d * step]; }  ///< element d
 };
 
 /// The rows of one work item as score hooks see them: lane r is query head q_head(r) at absolute
 /// position q_pos(r), for r < rows; lanes [rows, rows_padded) are padding (zero queries).
 struct score_rows {
-    index_t batch;        ///< batch index
-    index_t kv_head;      ///< kv head
-    index_t group;        ///< query heads per kv head
-    index_t nq;           ///< the rows' positions lie in [q_first, q_first + nq)
-    index_t q_first;      ///< first query position of the item
-    index_t rows;         ///< real rows (lanes)
-    index_t rows_padded;  ///< rows rounded up to the vector width
+    index_t batch;             ///< batch index
+    index_t kv_head;           ///< kv head
+    index_t group;             ///< query heads per kv head
+    index_t nq;                ///< the rows' positions lie in [q_first, q_first + nq)
+    index_t q_first;           ///< first query position of the item
+    index_t rows;              ///< real rows (lanes)
+    index_t rows_padded;       ///< rows rounded up to the vector width
     const float* q_pos_lanes;  ///< [rows_padded] q_pos(r) as float (exact below 2^24); padding: q_first
     /// The packed, scaled queries: element d of lane r is q[r·q_lane_step + d·q_dim_step]. Many rows:
     /// transposed, Qt[d][rows_padded] (lane step 1); few rows (decode): rows [r][dk] (dim step 1).
@@ -66,10 +66,10 @@ struct score_rows {
     /// head-major over nq consecutive tokens (head_major: lanes [g·nq, (g+1)·nq) are head g of the
     /// group); with one they are the active rows only, and q_first/nq bound their positions.
     const index_t* heads = nullptr;
-    const index_t* tokens = nullptr;  ///< [rows_padded] lane r's query token index
-    index_t q_pos0 = 0;               ///< the position of token 0
-    bool head_major = true;           ///< whether lanes are head-major over nq consecutive tokens
-    index_t q_head(index_t r) const noexcept { return heads[r]; }            ///< lane r's query head
+    const index_t* tokens = nullptr;                                        ///< [rows_padded] lane r's query token index
+    index_t q_pos0 = 0;                                                     ///< the position of token 0
+    bool head_major = true;                                                 ///< whether lanes are head-major over nq consecutive tokens
+    index_t q_head(index_t r) const noexcept { return heads[r]; }           ///< lane r's query head
     index_t q_pos(index_t r) const noexcept { return q_pos0 + tokens[r]; }  ///< lane r's absolute position
     /// Lane r's scaled query.
     query_row<float> query(index_t r) const noexcept { return {q + r * q_lane_step, q_dim_step, dk}; }
@@ -87,14 +87,14 @@ struct has_tile_hook : std::false_type {};
 template <class M, class Arch>
 struct has_tile_hook<M, Arch,
                      std::void_t<decltype(std::declval<const M&>().template apply_tile<Arch>(
-                         std::declval<float*>(), index_t{}, index_t{}, std::declval<const score_rows&>(),
-                         std::declval<const float*>()))>> : std::true_type {};
+                         std::declval<float*>(), index_t{}, index_t{}, std::declval<const score_rows&>(), std::declval<const float*>()))>>
+    : std::true_type {};
 
 template <class M, class = void>
 struct has_prepare : std::false_type {};
 template <class M>
-struct has_prepare<M, std::void_t<decltype(std::declval<const M&>().prepare(std::declval<const score_rows&>(),
-                                                                            std::declval<float*>()))>> : std::true_type {};
+struct has_prepare<M, std::void_t<decltype(std::declval<const M&>().prepare(std::declval<const score_rows&>(), std::declval<float*>()))>>
+    : std::true_type {};
 
 template <class M, class T, class = void>
 struct takes_query : std::false_type {};

@@ -46,8 +46,7 @@ struct music_relative {
     music_relative() = default;  ///< no table (attention() rejects it)
     /// Embeddings `e`, [h][r][d] row-major: `h` = 1 (shared) or one per query head, `r` distances
     /// (row r − 1 is distance 0), `d` = Dk; all finite.
-    music_relative(std::vector<float> e, index_t h, index_t r, index_t d)
-        : embeddings(std::move(e)), heads(h), distances(r), dim(d) {
+    music_relative(std::vector<float> e, index_t h, index_t r, index_t d) : embeddings(std::move(e)), heads(h), distances(r), dim(d) {
         check_table();
     }
 
@@ -88,8 +87,7 @@ struct music_relative {
             constexpr index_t W = static_cast<index_t>(fb::size);
             alignas(64) float iota[W];
             for (index_t i = 0; i < W; ++i) iota[i] = static_cast<float>(i);
-            const fb lo(static_cast<float>(t_lo)), hi(static_cast<float>(t_hi)), stride(static_cast<float>(rp)), zero(0.0f),
-                one(1.0f);
+            const fb lo(static_cast<float>(t_lo)), hi(static_cast<float>(t_hi)), stride(static_cast<float>(rp)), zero(0.0f), one(1.0f);
             for (index_t r = 0; r < rp; r += W) {
                 const fb lane = fb::load_aligned(iota) + fb(static_cast<float>(r));
                 fb t = fb::load_aligned(rows.q_pos_lanes + r) - fb(static_cast<float>(k_first));  // distance at key n
@@ -116,8 +114,7 @@ struct music_relative {
     template <class Shape>
     void validate(const Shape& p) const {
         check_table();
-        detail::require(dim == p.dk, "music_relative: embedding dim (", dim, ") differs from the query/key head dim (", p.dk,
-                        ")");
+        detail::require(dim == p.dk, "music_relative: embedding dim (", dim, ") differs from the query/key head dim (", p.dk, ")");
         detail::require(heads == 1 || heads == p.q_heads, "music_relative: embeddings for ", heads,
                         " heads; expected 1 (shared) or one per query head (", p.q_heads, ")");
     }

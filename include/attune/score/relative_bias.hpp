@@ -77,7 +77,7 @@ struct relative_bias {
             const fb lo(static_cast<float>(-max_distance)), hi(static_cast<float>(max_distance)), one(1.0f);
             const index_t q_last = rows.q_first + rows.nq - 1;
             const bool all_low = k_first + nk - 1 - rows.q_first <= -max_distance;  // every j − p ≤ −R
-            const bool all_high = k_first - q_last >= max_distance;                // every j − p ≥ R
+            const bool all_high = k_first - q_last >= max_distance;                 // every j − p ≥ R
             if (all_low || all_high) {
                 const float* edge = lanes + (all_low ? rp : 2 * rp);
                 for (index_t r = 0; r < rp; r += W) {
@@ -125,8 +125,8 @@ private:
     // The row length 2R + 1, after checking R and the table (size and values).
     index_t check_table() const {
         detail::require(max_distance >= 0, "relative_bias: max_distance must be ≥ 0, got ", max_distance);
-        const index_t row = detail::checked_add(detail::checked_mul(2, max_distance, "relative_bias: max_distance"), 1,
-                                                "relative_bias: max_distance");
+        const index_t row =
+            detail::checked_add(detail::checked_mul(2, max_distance, "relative_bias: max_distance"), 1, "relative_bias: max_distance");
         detail::require(table.size() < (std::size_t(1) << 24), "relative_bias: the table must have fewer than 2^24 entries, got ",
                         table.size());
         detail::require(static_cast<index_t>(table.size()) % row == 0, "relative_bias: table has ", table.size(),

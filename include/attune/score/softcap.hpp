@@ -38,8 +38,7 @@ struct softcap {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const simd::vec<Arch> c = simd::broadcast<Arch>(cap), inv = simd::broadcast<Arch>(1.0f / cap);
         const index_t total = nk * rows.rows_padded;  // the tile is contiguous: one flat lane-wise pass
-        for (index_t i = 0; i < total; i += W)
-            simd::store_aligned<Arch>(S + i, c * simd::tanh(simd::load_aligned<Arch>(S + i) * inv));
+        for (index_t i = 0; i < total; i += W) simd::store_aligned<Arch>(S + i, c * simd::tanh(simd::load_aligned<Arch>(S + i) * inv));
     }
 
     /// Throws attune::error unless the cap is finite and > 0 (any shape is valid).

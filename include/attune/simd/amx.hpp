@@ -79,10 +79,10 @@ namespace amx {
 // A constant in memory, not a stack object: GCC's _tile_loadconfig tells the compiler it reads 8
 // bytes only, so stores of the rest of a local configuration were removed as dead (a #GP).
 alignas(64) inline constexpr std::uint8_t tile_config[64] = {
-    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          // palette, start row, reserved
-    64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0, 64, 0,  // colsb, tiles 0–7
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,          // colsb, tiles 8–15
-    16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0,  // rows, tiles 0–15
+    1,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0,  0, 0,  0, 0,  0,  // palette, start row, reserved
+    64, 0,  64, 0,  64, 0,  64, 0,  64, 0, 64, 0, 64, 0, 64, 0,  // colsb, tiles 0–7
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0, 0,  0, 0,  0, 0,  0,  // colsb, tiles 8–15
+    16, 16, 16, 16, 16, 16, 16, 16, 0,  0, 0,  0, 0,  0, 0,  0,  // rows, tiles 0–15
 };
 
 // Loads the configuration on this thread (cheap; done once per work item). Sessions nest: a policy
@@ -136,7 +136,8 @@ inline void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, 
         const index_t kb = nk - n0 < 16 ? nk - n0 : 16;
         if (!direct_ok || kb < 16) {
             std::memset(static_cast<void*>(kpad), 0, sizeof(bf16) * static_cast<std::size_t>(16 * dk32));
-            for (index_t i = 0; i < kb; ++i) std::memcpy(static_cast<void*>(kpad + i * dk32), a + i * k_stride, sizeof(bf16) * static_cast<std::size_t>(dk));
+            for (index_t i = 0; i < kb; ++i)
+                std::memcpy(static_cast<void*>(kpad + i * dk32), a + i * k_stride, sizeof(bf16) * static_cast<std::size_t>(dk));
             a = kpad;
             a_stride = dk32;
         }
@@ -205,7 +206,7 @@ inline void pack_weights(const float* s, index_t rp, index_t nk, bf16* pb) {
 // as 32 bits, dvp columns (a multiple of 16) per pair, columns dv.. and keys nk.. zero.
 inline void pack_values(const bf16* v, index_t v_stride, index_t nk, index_t dv, index_t dvp, std::uint32_t* vp) {
     const index_t nk32 = (nk + 31) / 32 * 32;
-    alignas(64) static constexpr std::uint16_t lo_index[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+    alignas(64) static constexpr std::uint16_t lo_index[32] = {0, 32, 1, 33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
                                                                8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
     alignas(64) static constexpr std::uint16_t hi_index[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
                                                                24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
@@ -269,8 +270,8 @@ namespace amx {
 // defined only where AMX is compiled in (`caps<Arch>::amx` is false everywhere else).
 template <class RowAt>
 void pack_q(const RowAt& row_at, index_t rows, index_t rp, index_t dk, index_t dk32, std::uint32_t* qp);
-void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, index_t dk32, const std::uint32_t* qp, index_t rp,
-                float scale, float* s, bf16* kpad);
+void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, index_t dk32, const std::uint32_t* qp, index_t rp, float scale,
+                float* s, bf16* kpad);
 void pack_weights(const float* s, index_t rp, index_t nk, bf16* pb);
 void pack_values(const bf16* v, index_t v_stride, index_t nk, index_t dv, index_t dvp, std::uint32_t* vp);
 void pv_tile(const bf16* pb, index_t rp, index_t nk, const std::uint32_t* vp, index_t dvp, float* acc);

@@ -28,8 +28,8 @@ template <class Arch, class Base>
 inline constexpr bool arch_is = std::is_base_of_v<Base, Arch>;
 
 // Vector registers of the register file, by overload on the tag's bases (the most derived wins).
-constexpr int vector_registers(const scalar&) { return 0; }  // one lane in general registers
-constexpr int vector_registers(const xsimd::generic&) { return 16; }   // sse*, avx*, neon (32-bit)
+constexpr int vector_registers(const scalar&) { return 0; }           // one lane in general registers
+constexpr int vector_registers(const xsimd::generic&) { return 16; }  // sse*, avx*, neon (32-bit)
 constexpr int vector_registers(const xsimd::avx512f&) { return 32; }
 constexpr int vector_registers(const xsimd::neon64&) { return 32; }
 }  // namespace detail

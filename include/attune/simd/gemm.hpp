@@ -58,6 +58,7 @@ struct vector_rows {
     vector_rows at(index_t k0, index_t col0) const { return {b + k0 * stride + col0, stride}; }
 };
 
+// clang-format off: each ATTUNE_UNROLL_FULL stays on the line of the loop it unrolls.
 // What the block prefetches at step k; Cols: the elements of a row of B the block reads (known at
 // compile time, so that prefetching a row is a fixed run of instructions, not a loop).
 struct no_prefetch {
@@ -79,8 +80,8 @@ struct rows_ahead {
     index_t stride;
     template <index_t Cols>
     ATTUNE_PREFETCH_INLINE void at(index_t k) const noexcept {
-        const char* near = reinterpret_cast<const char*>(b + (k + stream_prefetch_rows<T>) * stride);
-        const char* far = reinterpret_cast<const char*>(b + (k + stream_prefetch_l2_rows<T>) * stride);
+        const char* near = reinterpret_cast<const char*>(b + (k + stream_prefetch_rows<T>)*stride);
+        const char* far = reinterpret_cast<const char*>(b + (k + stream_prefetch_l2_rows<T>)*stride);
         constexpr index_t bytes = Cols * index_t(sizeof(T));
         ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(near + off, 3);
         ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(far + off, 2);
@@ -93,8 +94,8 @@ inline void gemm_block(const A& a, const B& b, index_t nk, float* c, index_t cs,
     constexpr index_t W = static_cast<index_t>(width<Arch>);
     const auto load_c = [&](const float* p) { return AlignedC ? simd::load_aligned<Arch>(p) : simd::load<Arch>(p); };
     V acc[RR][CC];
-    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r)
-        ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) acc[r][j] = Accumulate ? load_c(c + r * cs + j * W) : simd::broadcast<Arch>(0.0f);
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) acc[r][j] =
+        Accumulate ? load_c(c + r * cs + j * W) : simd::broadcast<Arch>(0.0f);
     Prefetch pf = prefetch;  // a local copy: the stores to c cannot alias it
 #pragma GCC unroll 2
     for (index_t k = 0; k < nk; ++k) {
@@ -106,13 +107,14 @@ inline void gemm_block(const A& a, const B& b, index_t nk, float* c, index_t cs,
             ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) acc[r][j] = fma(s, x[j], acc[r][j]);
         }
     }
-    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r)
-        ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) {
-            if constexpr (AlignedC) simd::store_aligned<Arch>(c + r * cs + j * W, acc[r][j]);
-            else simd::store<Arch>(c + r * cs + j * W, acc[r][j]);
-        }
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) ATTUNE_UNROLL_FULL for (int j = 0; j < CC; ++j) {
+        if constexpr (AlignedC) simd::store_aligned<Arch>(c + r * cs + j * W, acc[r][j]);
+        else simd::store<Arch>(c + r * cs + j * W, acc[r][j]);
+    }
     prefetch = pf;
 }
+
+// clang-format on
 
 // Runtime (rows, column vectors) → the template instance, for the ragged edges of a tile.
 template <class Arch, int RR, int CC, bool Accumulate, bool AlignedC, class A, class B, class Prefetch>
@@ -129,8 +131,7 @@ inline void gemm_block_edge(int rr, int cc, const A& a, const B& b, index_t nk, 
 // The block of the arch's register shape, cut down to (rr ≤ rows, cc ≤ colvecs) at the edges.
 template <class Arch, bool Accumulate, bool AlignedC, class A, class B, class Prefetch>
 inline void gemm_block_of(int rr, int cc, const A& a, const B& b, index_t nk, float* c, index_t cs, Prefetch& prefetch) {
-    gemm_block_edge<Arch, gemm_shape<Arch>::rows, gemm_shape<Arch>::colvecs, Accumulate, AlignedC>(rr, cc, a, b, nk, c, cs,
-                                                                                                              prefetch);
+    gemm_block_edge<Arch, gemm_shape<Arch>::rows, gemm_shape<Arch>::colvecs, Accumulate, AlignedC>(rr, cc, a, b, nk, c, cs, prefetch);
 }
 
 // Which part of a product a row block needs: all of it, or only what a lower-triangular (causal,
@@ -145,8 +146,8 @@ enum class triangle {
 // `split` on may come from a second operand b2 (the linear family's [S ; V] without a copy).
 // Row blocks outer, column blocks inner: a row block's A stays in L1 while B's columns stream past.
 template <class Arch, bool Accumulate, triangle Tri = triangle::none, class A = strided_scalars<>, class B = vector_rows<Arch, float>>
-inline void gemm(const A& a, const B& b, index_t m, index_t nk, index_t colvecs, float* c, index_t cs,
-                 index_t depth_offset = 0, index_t split = -1, const B* b2 = nullptr) {
+inline void gemm(const A& a, const B& b, index_t m, index_t nk, index_t colvecs, float* c, index_t cs, index_t depth_offset = 0,
+                 index_t split = -1, const B* b2 = nullptr) {
     constexpr int RR = gemm_shape<Arch>::rows, CC = gemm_shape<Arch>::colvecs;
     constexpr index_t W = static_cast<index_t>(width<Arch>);
     if (b2 == nullptr || split > nk) split = nk;

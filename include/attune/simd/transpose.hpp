@@ -50,11 +50,13 @@ inline void transpose_rows_16(const void* const rows[16], index_t n_src, index_t
         const __mmask16 m = static_cast<__mmask16>((1u << live) - 1u);
         __m512i r[16];
         for (int i = 0; i < 16; ++i)
-            r[i] = rows[i] != nullptr ? _mm512_maskz_loadu_epi32(m, static_cast<const std::uint32_t*>(rows[i]) + j0) : _mm512_setzero_si512();
+            r[i] =
+                rows[i] != nullptr ? _mm512_maskz_loadu_epi32(m, static_cast<const std::uint32_t*>(rows[i]) + j0) : _mm512_setzero_si512();
         transpose_16x16(r);
         const index_t cols = n_dst - j0 < 16 ? n_dst - j0 : 16;
         for (index_t i = 0; i < cols; ++i) {
-            const __m512i v = scale != nullptr ? _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(r[i]), _mm512_set1_ps(*scale))) : r[i];
+            const __m512i v =
+                scale != nullptr ? _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(r[i]), _mm512_set1_ps(*scale))) : r[i];
             _mm512_storeu_si512(out + (j0 + i) * dst_stride, v);
         }
     }
@@ -67,8 +69,8 @@ namespace attune::simd {
 // transpose_rows_16 for the kernels above simd/, declared on every arch and usable where
 // `caps<Arch>::transpose16`.
 template <class Arch>
-inline void pack_columns_16([[maybe_unused]] const void* const rows[16], [[maybe_unused]] index_t n_src,
-                            [[maybe_unused]] index_t n_dst, [[maybe_unused]] void* dst, [[maybe_unused]] index_t dst_stride,
+inline void pack_columns_16([[maybe_unused]] const void* const rows[16], [[maybe_unused]] index_t n_src, [[maybe_unused]] index_t n_dst,
+                            [[maybe_unused]] void* dst, [[maybe_unused]] index_t dst_stride,
                             [[maybe_unused]] const float* scale = nullptr) {
     static_assert(caps<Arch>::transpose16, "pack_columns_16: needs caps<Arch>::transpose16");
 #if XSIMD_WITH_AVX512F

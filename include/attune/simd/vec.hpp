@@ -24,8 +24,14 @@ struct scalar_vec {
     friend scalar_vec operator-(scalar_vec a, scalar_vec b) { return a.v - b.v; }
     friend scalar_vec operator*(scalar_vec a, scalar_vec b) { return a.v * b.v; }
     friend scalar_vec operator/(scalar_vec a, scalar_vec b) { return a.v / b.v; }
-    scalar_vec& operator+=(scalar_vec b) { v += b.v; return *this; }
-    scalar_vec& operator*=(scalar_vec b) { v *= b.v; return *this; }
+    scalar_vec& operator+=(scalar_vec b) {
+        v += b.v;
+        return *this;
+    }
+    scalar_vec& operator*=(scalar_vec b) {
+        v *= b.v;
+        return *this;
+    }
 };
 
 template <class Arch>
@@ -51,8 +57,7 @@ inline float reduce_add(scalar_vec a) { return a.v; }
 inline float reduce_max(scalar_vec a) { return a.v; }
 
 template <class A>
-inline xsimd::batch<float, A> fma(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b,
-                                  const xsimd::batch<float, A>& c) {
+inline xsimd::batch<float, A> fma(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b, const xsimd::batch<float, A>& c) {
     return xsimd::fma(a, b, c);
 }
 template <class A>
@@ -324,8 +329,7 @@ inline xsimd::batch<float, A> reduce_add_many(const xsimd::batch<float, A>* rows
     const auto& order = detail::haddp_order<A>();
     if (order.identity) return sums;
 #if XSIMD_WITH_AVX512F
-    if constexpr (detail::arch_is<A, xsimd::avx512f>)
-        return fb(_mm512_permutexvar_ps(_mm512_load_si512(order.source), sums));
+    if constexpr (detail::arch_is<A, xsimd::avx512f>) return fb(_mm512_permutexvar_ps(_mm512_load_si512(order.source), sums));
 #endif
 #if XSIMD_WITH_AVX2
     if constexpr (detail::arch_is<A, xsimd::avx2> && !detail::arch_is<A, xsimd::avx512f>)

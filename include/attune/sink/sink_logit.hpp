@@ -39,8 +39,8 @@ struct sink_logit {
     /// Throws attune::error unless there is a logit per query head, none NaN or +inf.
     template <class Shape>
     void validate(const Shape& p) const {
-        detail::require(static_cast<index_t>(logits.size()) >= p.q_heads, "sink_logit: ", logits.size(),
-                        " logits for ", p.q_heads, " query heads (one per query head)");
+        detail::require(static_cast<index_t>(logits.size()) >= p.q_heads, "sink_logit: ", logits.size(), " logits for ", p.q_heads,
+                        " query heads (one per query head)");
         check_values();
     }
 

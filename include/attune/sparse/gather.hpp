@@ -1,5 +1,5 @@
 #pragma once
-// Gather (top-k) attention, SPEC.md §4: each query row attends only to a given list of keys.
+// Gather (top-k) attention, as in top-k decode (Gupta et al. 2021, "Memory-efficient Transformers via Top-k Attention"): each query row attends only to a given list of keys.
 //
 //   attune::index_view idx{list.data(), /*batch*/ 1, /*heads*/ Hkv, /*tokens*/ 1, /*count*/ n};
 //   attune::sparse::gather_attention(q, k, v, idx, out);
@@ -67,20 +67,21 @@ struct gather_scratch {
 template <class Q, class K, class V, class O>
 void check_gather_views(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
                         const options& opt) {
-    using attune::detail::require;
     using attune::detail::named;
+    using attune::detail::require;
     const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens(), Hkv = k.heads(), Lk = k.tokens();
     attune::detail::require_data(q, "gather_attention: q");
     attune::detail::require_data(k, "gather_attention: k");
     attune::detail::require_data(v, "gather_attention: v");
     attune::detail::require_data(out, "gather_attention: out");
     require(k.batch() == B && v.batch() == B && out.batch() == B, "gather_attention: q, k, v and out must have the same batch");
-    require(Hkv > 0 && Hq > 0 && Hq % Hkv == 0, "gather_attention: query heads (", Hq, ") are not a positive multiple of kv heads (", Hkv, ")");
+    require(Hkv > 0 && Hq > 0 && Hq % Hkv == 0, "gather_attention: query heads (", Hq, ") are not a positive multiple of kv heads (", Hkv,
+            ")");
     require(v.heads() == Hkv && v.tokens() == Lk, "gather_attention: v must have k's heads and tokens");
     require(q.dim() > 0 && v.dim() > 0, "gather_attention: head dims must be > 0 (q ", q.dim(), ", v ", v.dim(), ")");
     require(k.dim() == q.dim(), "gather_attention: k head dim (", k.dim(), ") differs from q's (", q.dim(), ")");
-    require(out.heads() == Hq && out.tokens() == Lq && out.dim() == v.dim(), "gather_attention: out must be [", B, ", ", Hq, ", ", Lq,
-            ", ", v.dim(), "]");
+    require(out.heads() == Hq && out.tokens() == Lq && out.dim() == v.dim(), "gather_attention: out must be [", B, ", ", Hq, ", ", Lq, ", ",
+            v.dim(), "]");
     attune::detail::require_disjoint_output(out, "gather_attention: out", named(q, "q"), named(k, "k"), named(v, "v"));
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "gather_attention: scale must be finite and ≥ 0, got ", opt.scale);
 }
@@ -91,8 +92,7 @@ inline index_t check_gather_lists(const index_view& idx, index_t B, index_t Hq, 
     require(idx.batch == B, "gather_attention: index batch (", idx.batch, ") differs from q's (", B, ")");
     require(idx.heads == Hkv || idx.heads == Hq, "gather_attention: index heads (", idx.heads, ") must be the kv heads (", Hkv,
             ") or the query heads (", Hq, ")");
-    require(idx.tokens == Lq || idx.tokens == 1, "gather_attention: index tokens (", idx.tokens, ") must be q's tokens (", Lq,
-            ") or 1");
+    require(idx.tokens == Lq || idx.tokens == 1, "gather_attention: index tokens (", idx.tokens, ") must be q's tokens (", Lq, ") or 1");
     require(idx.count >= 0, "gather_attention: index count must be ≥ 0, got ", idx.count);
     require(opt.kv_splits >= 0, "gather_attention: kv_splits must be ≥ 0, got ", opt.kv_splits);
     const index_t total = attune::detail::checked_product("gather_attention: index count", B, idx.heads, idx.tokens, idx.count);
@@ -116,8 +116,8 @@ void check_gather_lse(const tensor_view<Q>& q, const tensor_view<K>& k, const te
 // Every index, in full (negative entries are padding), and the size of the gathered rows.
 inline void check_gather_entries(const index_view& idx, index_t total, index_t Lk, index_t dk, index_t dv) {
     for (index_t e = 0; e < total; ++e)
-        attune::detail::require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e,
-                                " is out of range (k has ", Lk, " tokens)");
+        attune::detail::require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e, " is out of range (k has ",
+                                Lk, " tokens)");
     (void)attune::detail::checked_mul(idx.count, dk > dv ? dk : dv, "gather_attention: gathered rows (index count × head dim)");
 }
 
@@ -159,14 +159,14 @@ inline float* gather_split_workspace(const gather_plan& pl) {
     thread_local std::vector<float> workspace;
     if (pl.splits > 1) {
         const index_t n = attune::detail::checked_product("gather_attention: split workspace", pl.lists, pl.splits, pl.rows, pl.dv + 1);
-        if (static_cast<std::size_t>(n) > workspace.size()) attune::detail::checked_assign(workspace, n, 0.0f, "gather_attention: split workspace");
+        if (static_cast<std::size_t>(n) > workspace.size())
+            attune::detail::checked_assign(workspace, n, 0.0f, "gather_attention: split workspace");
     }
     return workspace.data();
 }
 
 template <class Exec>
-gather_plan make_gather_plan(const index_view& idx, index_t Hq, index_t Hkv, index_t Lq, index_t dv, const options& opt,
-                             const Exec& exec) {
+gather_plan make_gather_plan(const index_view& idx, index_t Hq, index_t Hkv, index_t Lq, index_t dv, const options& opt, const Exec& exec) {
     gather_plan pl;
     pl.per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
     pl.toks = idx.tokens == 1 ? Lq : 1;       // query tokens per list
@@ -211,7 +211,7 @@ tensor_view<T> list_rows(const tensor_view<T>& x, const gather_plan& pl, const g
 // Copies the listed K and V rows of entries [e0, e1) into kd, vd (padding skipped); returns the row count.
 template <class K, class V, class TK, class TV>
 index_t copy_listed_rows(const tensor_view<K>& k, const tensor_view<V>& v, const index_t* list, index_t e0, index_t e1, index_t b,
-                    index_t hkv, TK* kd, TV* vd) {
+                         index_t hkv, TK* kd, TV* vd) {
     const index_t dk = k.dim(), dv = v.dim();
     index_t m = 0;
     constexpr index_t ahead = 8;  // rows in flight: listed rows are scattered, the hardware prefetcher cannot guess them
@@ -237,8 +237,10 @@ void gather_item(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     const index_t hkv = idx.heads == Hq ? l.hi / (Hq / Hkv) : l.hi;
     const index_t e0 = sp * pl.part, e1 = e0 + pl.part < idx.count ? e0 + pl.part : idx.count;
     auto& s = gather_scratch<TK, TV>::local();
-    if (static_cast<index_t>(s.k.size()) < pl.part * dk) attune::detail::checked_assign(s.k, pl.part * dk, TK{}, "gather_attention: gathered keys");
-    if (static_cast<index_t>(s.v.size()) < pl.part * dv) attune::detail::checked_assign(s.v, pl.part * dv, TV{}, "gather_attention: gathered values");
+    if (static_cast<index_t>(s.k.size()) < pl.part * dk)
+        attune::detail::checked_assign(s.k, pl.part * dk, TK{}, "gather_attention: gathered keys");
+    if (static_cast<index_t>(s.v.size()) < pl.part * dv)
+        attune::detail::checked_assign(s.v, pl.part * dv, TV{}, "gather_attention: gathered values");
     const index_t m = copy_listed_rows(k, v, idx.row(l.b, l.hi, l.t), e0, e1, l.b, hkv, s.k.data(), s.v.data());
     const auto& qs = q.strides();
     const tensor_view<const std::remove_const_t<Q>> qv(q.row(l.b, l.h0, l.t0), {1, pl.per, pl.toks, dk}, {0, qs[1], qs[2]});
@@ -261,8 +263,8 @@ template <class O>
 void gather_merge(const index_view& idx, const tensor_view<O>& out, const options& opt, const gather_plan& pl, index_t it) {
     const gather_list l = list_at(idx, pl, it);
     for (index_t sp = 1; sp + 1 < pl.splits; ++sp)
-        ::attune::detail::merge_rows(part_out(pl, it, 0), part_lse(pl, it, 0), part_out(pl, it, sp), part_lse(pl, it, sp), part_out(pl, it, 0),
-                                     part_lse(pl, it, 0));
+        ::attune::detail::merge_rows(part_out(pl, it, 0), part_lse(pl, it, 0), part_out(pl, it, sp), part_lse(pl, it, sp),
+                                     part_out(pl, it, 0), part_lse(pl, it, 0));
     tensor_view<float> lv;
     if (!opt.lse.empty()) lv = list_rows(opt.lse, pl, l);
     ::attune::detail::merge_rows(part_out(pl, it, 0), part_lse(pl, it, 0), part_out(pl, it, pl.splits - 1), part_lse(pl, it, pl.splits - 1),

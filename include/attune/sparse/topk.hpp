@@ -61,8 +61,8 @@ struct topk_scratch {
 /// (batch, kv head) into `sel` (weights summed over the kv group's query heads; ties: the smaller
 /// position).
 template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
-                 index_t top_k, key_selection& sel, const options& opt_in = {}, const Exec& exec = {}) {
+void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, index_t top_k,
+                 key_selection& sel, const options& opt_in = {}, const Exec& exec = {}) {
     using attune::detail::require;
     require(top_k >= 1, "topk_decode: top_k (", top_k, ") must be ≥ 1");
     require(q.tokens() == 1, "topk_decode: a decode step takes one query token, got ", q.tokens());
@@ -79,7 +79,8 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     options opt = opt_in;
     thread_local std::vector<float> lse_buf;
     if (opt.lse.empty()) {
-        attune::detail::checked_assign(lse_buf, attune::detail::checked_product("topk_decode: lse", B, q.heads()), 0.0f, "topk_decode: lse");
+        attune::detail::checked_assign(lse_buf, attune::detail::checked_product("topk_decode: lse", B, q.heads()), 0.0f,
+                                       "topk_decode: lse");
         opt.lse = lse_view(lse_buf.data(), q.batch(), q.heads(), 1);
     }
     attention<Arch>(tensor_view<const std::remove_const_t<Q>>(q), tensor_view<const std::remove_const_t<K>>(k),
@@ -104,7 +105,8 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
             s.rows[static_cast<std::size_t>(g)] = q.row(b, h * group + g, 0);
             s.lse[static_cast<std::size_t>(g)] = *opt.lse.row(b, h * group + g, 0);
         }
-        const tensor_view<const std::remove_const_t<K>> part(kc.row(b, 0, j0), {1, Hkv, n, kc.dim()}, {0, kc.strides()[1], kc.strides()[2]});
+        const tensor_view<const std::remove_const_t<K>> part(kc.row(b, 0, j0), {1, Hkv, n, kc.dim()},
+                                                             {0, kc.strides()[1], kc.strides()[2]});
         detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, part, 0, h,
                                                wts + item * Lk + j0);
     });
@@ -133,10 +135,10 @@ public:
         attune::detail::require(top_k >= 1, "recycled_attention: top_k (", top_k, ") must be ≥ 1");
     }
 
-    index_t top_k() const noexcept { return top_k_; }                    ///< keys kept per full step
-    bool has_selection() const noexcept { return full_length_ >= 0; }    ///< whether a full step has run
-    index_t full_length() const noexcept { return full_length_; }        ///< Lk at the last full step
-    const key_selection& selection() const noexcept { return sel_; }     ///< the last full step's keys
+    index_t top_k() const noexcept { return top_k_; }                  ///< keys kept per full step
+    bool has_selection() const noexcept { return full_length_ >= 0; }  ///< whether a full step has run
+    index_t full_length() const noexcept { return full_length_; }      ///< Lk at the last full step
+    const key_selection& selection() const noexcept { return sel_; }   ///< the last full step's keys
 
     /// One decode step over the cache's k, v (all tokens so far, the new one included): full
     /// attention and a new selection when `full`, otherwise attention over the selection plus the
@@ -157,7 +159,8 @@ public:
                 " tokens, fewer than at the last full step (", full_length_, ")");
         const index_t fresh = k.tokens() - full_length_;
         const index_t count = attune::detail::checked_add(sel_.count, fresh, "recycled_attention::step: selection + new tokens");
-        const index_t n = attune::detail::checked_product("recycled_attention::step: selection + new tokens", sel_.batch, sel_.heads, count);
+        const index_t n =
+            attune::detail::checked_product("recycled_attention::step: selection + new tokens", sel_.batch, sel_.heads, count);
         if (static_cast<std::size_t>(n) > list_.size())
             attune::detail::checked_assign(list_, n, index_t(-1), "recycled_attention::step: selection + new tokens");
         for (index_t r = 0; r < sel_.batch * sel_.heads; ++r) {

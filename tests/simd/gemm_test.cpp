@@ -81,7 +81,7 @@ TEST_CASE("gemm_block: bf16 B read as pairs holds each 2·W block's columns spli
     using namespace gemm_test;
     if constexpr (attune::simd::caps<arch>::bf16_pairs) {
         constexpr int RR = attune::simd::gemm_shape<arch>::rows, CC = attune::simd::gemm_shape<arch>::colvecs;
-        static_assert(CC % 2 == 0, "pairs come in column blocks of 2·W");
+        REQUIRE(CC % 2 == 0);  // pairs come in column blocks of 2·W
         const index_t nk = 21, cs = CC * GW;
         const auto a = random_values<float>(RR * nk, 5);
         const auto b = random_values<attune::bf16>(nk * cs, 6);

@@ -4,6 +4,7 @@
 // work in. The stages (kernel/*_stage.hpp) read and write the item; the main loop
 // (kernel/engine.hpp) only passes it along.
 #include "attune/core/index_context.hpp"
+#include "attune/core/row_state.hpp"
 #include "attune/core/types.hpp"
 #include "attune/kernel/kv_source.hpp"
 #include "attune/kernel/problem.hpp"

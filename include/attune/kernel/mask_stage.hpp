@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "attune/core/index_context.hpp"
+#include "attune/core/row_state.hpp"
 #include "attune/kernel/item.hpp"
 #include "attune/mask/traits.hpp"
 #include "attune/simd/vec.hpp"

@@ -32,8 +32,7 @@ struct fp32_pv {
     void begin(It&) {}
     template <class It>
     void accumulate(It& it, const key_span& t, const tile_bounds& bd, const next_tile& next) {
-        float* buf = it.kv.values_in_place(it.dvp) ? nullptr : it.s.v_tile.get(work_plan::kv_tile * it.dvp);
-        const strided_rows<float> v = it.kv.template float_values<Arch>(it.b, it.hkv, t.n0, t.nk, it.dvp, buf);
+        const strided_rows<float> v = it.kv.template float_values<Arch>(it.b, it.hkv, t.n0, t.nk, it.dvp, it.s.v_tile);
         const simd::prefetch_stream next_k = next.nk > 0 ? it.kv.key_stream(it.b, it.hkv, next.n0, next.nk) : simd::prefetch_stream{};
         pv_tile<Arch, false>(it.S, it.rp, it.rows, v.first, v.stride, t.nk, it.acc, it.dvp, bd.row_first, bd.row_last, next_k);
     }

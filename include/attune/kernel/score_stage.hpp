@@ -23,8 +23,7 @@ struct broadcast_scores {
     void begin(It&) {}
     template <class It>
     void compute(It& it, const key_span& t, const tile_bounds& bd) {
-        const strided_rows<float> k =
-            it.kv.template float_keys<Arch>(it.b, it.hkv, t.n0, t.nk, it.s.k_tile.get(work_plan::kv_tile * it.p.dk));
+        const strided_rows<float> k = it.kv.template float_keys<Arch>(it.b, it.hkv, t.n0, t.nk, it.s.k_tile);
         const simd::prefetch_stream v = PrefetchV ? it.kv.value_stream(it.b, it.hkv, t.n0, t.nk) : simd::prefetch_stream{};
         score_tile<Arch>(it.qt, it.rp, k.first, k.stride, t.nk, it.p.dk, it.S, 0, bd.vec_first, bd.vec_last, v);
     }

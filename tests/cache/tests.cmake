@@ -7,3 +7,9 @@ attune_add_kernel_suite(cache
     ${CMAKE_CURRENT_LIST_DIR}/landmark_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/duo_cache_test.cpp
   TAGS cache)
+
+# Paged KV cache (include/attune/cache/paged_kv_cache.hpp): page allocation, forks with
+# copy-on-write and frees against a model of every sequence's tokens, and the page-table checks.
+# Bookkeeping only (no SIMD arithmetic): built for the widest arch alone; ctest runs
+# paged_cache.<arch>.paged_cache.
+attune_add_kernel_suite(paged_cache SOURCES ${CMAKE_CURRENT_LIST_DIR}/paged_kv_cache_test.cpp TAGS paged_cache BEST_ONLY)

@@ -37,8 +37,8 @@ LAYERS = [
     ("variant", ["hooks.hpp", "variant.hpp", "testing.hpp"],
      "composing and checking policies: the hook list and its checks, variant<P...> with each "
      "kind's default, the checker a user runs on a mask of their own"),
-    ("entry points", ["attention.hpp", "merge.hpp", "reference", "probe", "linear"],
-     "public functions on the kernel: attention(), the merge of partial results, the float64 "
+    ("entry points", ["attention.hpp", "batch.hpp", "merge.hpp", "reference", "probe", "linear"],
+     "public functions on the kernel: attention(), ragged and paged batches, the merge of partial results, the float64 "
      "reference, probes of the probability matrix, the linear-attention family"),
     ("composed", ["prepass", "calibration", "sparse"],
      "functions built on the entry points: QK-LayerNorm attention, sink calibration (ACT, VAR), "
@@ -51,6 +51,7 @@ LAYERS = [
 
 # Same-layer includes between different units that are allowed: (from, to) -> why.
 ALLOWED_PEERS = {
+    ("batch.hpp", "attention.hpp"): "a batch call shares attention()'s options and checks",
     ("variant.hpp", "hooks.hpp"): "a variant checks each policy's hooks",
     ("sparse.hpp", "cache.hpp"): "the sparse aggregate re-exports the caches the sparse functions run on",
 }

@@ -4,8 +4,10 @@
 // packed rows [at[s], at[s + 1]).
 #include <cstdint>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/types.hpp"
+#include "attune/core/view.hpp"
 
 namespace attune {
 
@@ -15,10 +17,18 @@ struct seq_offsets {
     const std::int32_t* at = nullptr;  ///< [sequences + 1] cumulative row counts
     index_t sequences = 0;             ///< number of sequences
 
-    index_t begin(index_t s) const noexcept { return at[s]; }               ///< sequence s's first row
-    index_t length(index_t s) const noexcept { return at[s + 1] - at[s]; }  ///< sequence s's rows
+    index_t begin(index_t s) const noexcept { return at[s]; }                     ///< sequence s's first row
+    index_t length(index_t s) const noexcept { return at[s + 1] - at[s]; }        ///< sequence s's rows
     index_t total() const noexcept { return sequences > 0 ? at[sequences] : 0; }  ///< rows of all sequences
 };
+
+/// Packed rows [total, heads, dim] (token-major, as engines keep them) as the [1, heads, total, dim]
+/// view the ragged functions read.
+template <class T>
+tensor_view<T> packed_view(T* data, index_t total, index_t heads, index_t dim) {
+    const index_t token = detail::checked_product("packed_view", heads, dim);
+    return tensor_view<T>(data, {1, heads, total, dim}, {detail::checked_product("packed_view", total, token), dim, token});
+}
 
 namespace detail {
 

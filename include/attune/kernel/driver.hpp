@@ -86,55 +86,89 @@ void run_blocks(const P& p, const Variant& var, const work_plan& plan, index_t b
     }
 }
 
-template <class Arch, class Variant, class Exec, class P>
-void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
+// One problem's work: its plan and its group items (batch, kv head, query tile) over the batches
+// [b_first, b_first + b_count), each run whole or as splits merged with ⊕. A dense call is one of
+// these over every batch; a ragged or paged batch (kernel/batch_driver.hpp) is one per sequence.
+template <class Arch, class P, class Variant>
+struct planned {
     using family = typename Variant::family_type;
-    const work_plan plan =
-        make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits, detail::router_density(var.router()));
-    const index_t groups = p.batch * p.kv_heads * plan.q_tiles;
-    if (groups == 0) return;
-    const bool blocked = plan.block_len < plan.split_len;
+    const P& p;
+    const Variant& var;
+    work_plan plan;
+    index_t b_first = 0, b_count = 0;
+
+    index_t groups() const { return b_count * p.kv_heads * plan.q_tiles; }
+    bool blocked() const { return plan.block_len < plan.split_len; }
     // Items of one kv head are consecutive (its K/V stay in cache from one item to the next), and
     // within a head the last query tiles come first: under a causal mask they see the most keys,
-    // so the dynamic schedule starts long items early and ends on short ones.
-    auto coords = [&](index_t g, index_t& b, index_t& hkv, index_t& qt) {
+    // so a dynamic schedule starts long items early and ends on short ones.
+    void coords(index_t g, index_t& b, index_t& hkv, index_t& qt) const {
         qt = plan.q_tiles - 1 - g % plan.q_tiles;
         hkv = (g / plan.q_tiles) % p.kv_heads;
-        b = g / (plan.q_tiles * p.kv_heads);
-    };
-    // Writes group g's rows from their merged partial state.
-    auto finish_group = [&](index_t g, const partial_result& st) {
+        b = b_first + g / (plan.q_tiles * p.kv_heads);
+    }
+    // The rows of group g (every pair, or the router's active ones).
+    item_rows rows(index_t g, index_t& i0, index_t& nq) const {
         index_t b, hkv, qt;
         coords(g, b, hkv, qt);
-        const index_t i0 = qt * plan.q_tile;
-        const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
-        // The same rows the items computed (every pair, or the router's active ones).
-        const item_rows R = gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local());
+        i0 = qt * plan.q_tile;
+        nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
+        return gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local());
+    }
+    // Writes group g's rows from their merged partial state.
+    void finish_group(index_t g, const partial_result& st) const {
+        index_t b, hkv, qt, i0, nq;
+        coords(g, b, hkv, qt);
+        const item_rows R = rows(g, i0, nq);
         store_inactive_rows(var.router(), p, b, hkv, i0, nq);
         for (index_t r = 0; r < R.count; ++r)
             store_row<Arch, family>(p, b, R.head[r], R.token[r], st.acc + r * p.dv, row_state{st.m[r], st.l[r]}, R.gate ? R.gate[r] : 1.0f);
-    };
+    }
     // Split sp of group g into `out`: one running state, or blocks merged pairwise.
-    auto run_split = [&](index_t g, index_t sp, const partial_result& out) {
+    void run_split(index_t g, index_t sp, const partial_result& out) const {
         index_t b, hkv, qt;
         coords(g, b, hkv, qt);
-        if (!blocked) return run_item<Arch>(p, var, plan, b, hkv, qt, sp, &out);
+        if (!blocked()) return run_item<Arch>(p, var, plan, b, hkv, qt, sp, &out);
         const index_t k_begin = sp * plan.split_len;
         const index_t k_end = k_begin + plan.split_len < p.lk ? k_begin + plan.split_len : p.lk;
         run_blocks<Arch>(p, var, plan, b, hkv, qt, k_begin, k_end, out);
-    };
+    }
+    // Group g whole (a plan without splits), straight into the output.
+    void run_whole(index_t g) const {
+        if (!blocked()) {
+            index_t b, hkv, qt;
+            coords(g, b, hkv, qt);
+            return run_item<Arch>(p, var, plan, b, hkv, qt, 0, nullptr);
+        }
+        const partial_slots st{worker_local().whole.get(plan.rows_max * (2 + p.dv)), plan.rows_max, p.dv};
+        run_split(g, 0, st[0]);
+        finish_group(g, st[0]);
+    }
+    // ⊕ of group g's splits, held in slots [first, first + plan.splits), as a balanced tree (slot
+    // sp absorbs sp + step for step = 1, 2, 4, …), then its rows written.
+    void merge_group(index_t g, const partial_slots& slots, index_t first) const {
+        index_t i0, nq;
+        const index_t n = rows(g, i0, nq).count;
+        for (index_t step = 1; step < plan.splits; step *= 2)
+            for (index_t sp = 0; sp + step < plan.splits; sp += 2 * step)
+                merge_partial<family>(slots[first + sp], slots[first + sp + step], n, p.dv);
+        finish_group(g, slots[first]);
+    }
+};
+
+template <class Arch, class Variant, class Exec, class P>
+void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
+    const planned<Arch, P, Variant> work{
+        p, var, make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits, detail::router_density(var.router())),
+        0, p.batch};
+    const work_plan& plan = work.plan;
+    const index_t groups = work.groups();
+    if (groups == 0) return;
     if (plan.splits == 1) {
         ::attune::detail::parallel_for(exec, groups, [&](index_t g) {
             const item_level level;
             const worker_lease lease(p.ws);
-            if (!blocked) {
-                index_t b, hkv, qt;
-                coords(g, b, hkv, qt);
-                return run_item<Arch>(p, var, plan, b, hkv, qt, 0, nullptr);
-            }
-            const partial_slots st{worker_local().whole.get(plan.rows_max * (2 + p.dv)), plan.rows_max, p.dv};
-            run_split(g, 0, st[0]);
-            finish_group(g, st[0]);
+            work.run_whole(g);
         });
         return;
     }
@@ -148,26 +182,14 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         plan.rows_max, p.dv};
     index_t* done = call->finished.get(groups);
     for (index_t g = 0; g < groups; ++g) done[g] = 0;
-    auto merge_group = [&](index_t g) {
-        index_t b, hkv, qt;
-        coords(g, b, hkv, qt);
-        const index_t i0 = qt * plan.q_tile;
-        const index_t nq = plan.q_tile < p.lq - i0 ? plan.q_tile : p.lq - i0;
-        const index_t rows = gather_rows(var.router(), p, b, hkv, i0, nq, row_scratch::local()).count;
-        // ⊕ over the splits as a balanced tree: slot sp absorbs sp + step for step = 1, 2, 4, …
-        for (index_t step = 1; step < plan.splits; step *= 2)
-            for (index_t sp = 0; sp + step < plan.splits; sp += 2 * step)
-                merge_partial<family>(slots[g * plan.splits + sp], slots[g * plan.splits + sp + step], rows, p.dv);
-        finish_group(g, slots[g * plan.splits]);
-    };
     // Splits exist only when there are few groups: every item then covers an equal key range.
     ::attune::detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
         const item_level level;
         const worker_lease lease(p.ws);
         const index_t g = item / plan.splits, sp = item % plan.splits;
-        run_split(g, sp, slots[item]);
+        work.run_split(g, sp, slots[item]);
         // acq_rel: the last item sees every other split's partial writes of this group.
-        if (__atomic_add_fetch(done + g, index_t(1), __ATOMIC_ACQ_REL) == plan.splits) merge_group(g);
+        if (__atomic_add_fetch(done + g, index_t(1), __ATOMIC_ACQ_REL) == plan.splits) work.merge_group(g, slots, g * plan.splits);
     });
 }
 

@@ -43,8 +43,11 @@ inline constexpr bool is_probe = !std::is_same_v<Probe, no_probe>;
 template <class Arch, bool Prefill, class It, class Scores, class Modifier, class Mask, class PV, class Probe>
 void tile_loop(It& it, Scores& scores, const Modifier& modifier, const Mask& mask, PV& pv, index_t k_begin, index_t k_end, Probe* probe) {
     constexpr index_t T = work_plan::kv_tile;
-    for (index_t tile0 = k_begin; tile0 < k_end; tile0 += T) {
-        const key_span t = mask.visit(it, tile0, T < k_end - tile0 ? T : k_end - tile0);
+    // A tile: up to kv_tile keys that the K/V source holds at one stride (a page may end it).
+    const auto tile_keys = [&](index_t n0) { return it.kv.contiguous(n0, T < k_end - n0 ? T : k_end - n0); };
+    for (index_t tile0 = k_begin, len = 0; tile0 < k_end; tile0 += len) {
+        len = tile_keys(tile0);
+        const key_span t = mask.visit(it, tile0, len);
         if (t.nk == 0) continue;
         const tile_bounds bounds = Prefill ? mask.bounds(it, t) : tile_bounds{};
         scores.compute(it, t, bounds);
@@ -54,8 +57,8 @@ void tile_loop(It& it, Scores& scores, const Modifier& modifier, const Mask& mas
             probe->template tile<Arch>(it.S, t.n0, t.nk, t.cls == tile_class::full);
         } else {
             weigh<Arch>(it, t.nk);
-            const index_t next0 = tile0 + T;
-            pv.accumulate(it, t, bounds, next_tile{next0, Prefill && next0 < k_end ? (T < k_end - next0 ? T : k_end - next0) : 0});
+            const index_t next0 = tile0 + len;
+            pv.accumulate(it, t, bounds, next_tile{next0, Prefill && next0 < k_end ? tile_keys(next0) : 0});
         }
     }
 }
@@ -92,8 +95,8 @@ template <class Arch, class It, class Probe>
 void run_prefill(It& it, index_t k_begin, index_t k_end, const partial_result* partial, Probe* probe) {
     using P = std::decay_t<decltype(it.p)>;
     using TQ = typename decltype(P::q)::value_type;
-    using TK = typename decltype(P::k)::value_type;
-    using TV = typename decltype(P::v)::value_type;
+    using TK = typename It::kv_type::key_type;
+    using TV = typename It::kv_type::value_type;
     using TO = typename decltype(P::out)::value_type;
     if constexpr (simd::caps<Arch>::amx && std::is_same_v<TQ, bf16> && std::is_same_v<TK, bf16>) {
         if (simd::amx_active()) {
@@ -110,9 +113,8 @@ void run_prefill(It& it, index_t k_begin, index_t k_end, const partial_result* p
 // elements instead of four.
 template <class Arch, class It, class Probe>
 void run_decode(It& it, index_t k_begin, index_t k_end, const partial_result* partial, Probe* probe) {
-    using P = std::decay_t<decltype(it.p)>;
-    constexpr bool k_pairs = simd::caps<Arch>::bf16_pairs && std::is_same_v<typename decltype(P::k)::value_type, bf16>;
-    constexpr bool v_pairs = simd::caps<Arch>::bf16_pairs && std::is_same_v<typename decltype(P::v)::value_type, bf16>;
+    constexpr bool k_pairs = simd::caps<Arch>::bf16_pairs && std::is_same_v<typename It::kv_type::key_type, bf16>;
+    constexpr bool v_pairs = simd::caps<Arch>::bf16_pairs && std::is_same_v<typename It::kv_type::value_type, bf16>;
     const auto with_scores = [&](auto scores) {
         if (it.p.dv != it.dvp) return run_stages<Arch, false>(it, scores, fp32_pv<Arch>{}, k_begin, k_end, partial, probe);
         if constexpr (v_pairs) {

@@ -3,6 +3,8 @@
 // tile (kernel/rows.hpp), the K/V they read, their running state and the per-thread buffers they
 // work in. The stages (kernel/*_stage.hpp) read and write the item; the main loop
 // (kernel/engine.hpp) only passes it along.
+#include <utility>
+
 #include "attune/core/index_context.hpp"
 #include "attune/core/row_state.hpp"
 #include "attune/core/types.hpp"
@@ -16,9 +18,10 @@ namespace attune::kernel {
 
 template <class P, class Variant>
 struct item {
+    using kv_type = decltype(kv_source_of(std::declval<const P&>()));
     const P& p;
     const Variant& var;
-    dense_kv<P> kv;
+    kv_type kv;
     index_t b, hkv;
     item_rows R;
     index_t rows = 0;  // rows to compute (R.count)
@@ -46,7 +49,7 @@ struct item {
 template <class Arch, class P, class Variant>
 item<P, Variant> make_item(const P& p, const Variant& var, index_t b, index_t hkv, const item_rows& R) {
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-    item<P, Variant> it{p, var, dense_kv<P>{p}, b, hkv, R, R.count, round_up(R.count, W), round_up(p.dv, W), false, item_scratch::local()};
+    item<P, Variant> it{p, var, kv_source_of(p), b, hkv, R, R.count, round_up(R.count, W), round_up(p.dv, W), false, item_scratch::local()};
     it.few_rows = it.rows * 2 <= W;
     it.qt = it.s.qt.get(p.dk * it.rp);
     it.S = it.s.scores.get(work_plan::kv_tile * it.rp);

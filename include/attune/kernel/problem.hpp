@@ -1,5 +1,6 @@
 #pragma once
 // What one attention call computes (validated shapes, scale) and how its work is cut up.
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 
@@ -23,6 +24,15 @@ struct problem {
     index_t batch, q_heads, kv_heads, group, lq, lk, dk, dv;
     workspace* ws = nullptr;                             // where items take their buffers; null: each thread's own
     index_t q_pos0() const noexcept { return lk - lq; }  // absolute position of query 0 (bottom-right)
+};
+
+// A problem whose keys and values lie in pages of a pool (core/paged.hpp): one sequence's pages,
+// lk keys in ceil(lk / page_size) of them; k and v of the base are empty.
+template <class TQ, class TK, class TV, class TO>
+struct paged_problem : problem<TQ, TK, TV, TO> {
+    tensor_view<const TK> k_pages;        // [pages, kv_heads, page_size, dk]
+    tensor_view<const TV> v_pages;        // [pages, kv_heads, page_size, dv]
+    const std::int32_t* pages = nullptr;  // the sequence's page ids, validated
 };
 
 // Work items are (batch, kv head, query tile, key split). All query heads of a kv group are

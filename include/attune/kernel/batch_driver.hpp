@@ -1,0 +1,97 @@
+#pragma once
+// Runs a batch of problems — the sequences of a ragged or paged batch, each a problem of its own
+// lengths — as one parallel region: one plan balances the work of long and short sequences over
+// the executor's workers. Every (sequence, kv head, query tile) group is an item; a group much
+// longer than a worker's share (a long decode row) is cut into key splits merged with ⊕ by the
+// last split to finish, as in a dense call (kernel/driver.hpp). Items run longest first, so the
+// dynamic schedule ends on short ones.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "attune/core/checked.hpp"
+#include "attune/exec/region.hpp"
+#include "attune/kernel/driver.hpp"
+
+namespace attune::kernel {
+
+// One item of a batch: split `split` of group `group` of sequence `seq`, and its estimated cost.
+struct batch_item {
+    index_t seq, group, split;
+    double cost;
+};
+
+// The key splits of each sequence: none unless a group's work exceeds a quarter of a worker's
+// share of the whole batch (then as many as bring it under, at least 256 keys each), or the
+// caller's count for every sequence.
+template <class P>
+void choose_splits(const P* problems, index_t count, index_t workers, index_t requested, double density, std::vector<work_plan>& plans) {
+    std::vector<double> cost(static_cast<std::size_t>(count));
+    double total = 0;
+    for (index_t s = 0; s < count; ++s) {
+        const P& p = problems[s];
+        plans[s] = make_plan(1, p.kv_heads, p.group, p.lq, p.lk, 1, 1, density);
+        const index_t rows = p.group * (plans[s].q_tile < p.lq ? plans[s].q_tile : p.lq);
+        cost[s] = static_cast<double>(rows) * static_cast<double>(p.lk > 0 ? p.lk : 1);
+        total += cost[s] * static_cast<double>(p.kv_heads * plans[s].q_tiles);
+    }
+    const double share = total / static_cast<double>(4 * (workers > 1 ? workers : 1));
+    for (index_t s = 0; s < count; ++s) {
+        const P& p = problems[s];
+        index_t splits = requested;
+        if (splits == 0) splits = workers > 1 && cost[s] > share ? static_cast<index_t>(std::ceil(cost[s] / share)) : 1;
+        if (splits > 1) plans[s] = make_plan(1, p.kv_heads, p.group, p.lq, p.lk, 1, splits, density);
+    }
+}
+
+template <class Arch, class Variant, class Exec, class P>
+void run_batch(const P* problems, index_t count, const Variant& var, const Exec& exec, index_t requested_splits) {
+    if (count == 0) return;
+    std::vector<work_plan> plans(static_cast<std::size_t>(count));
+    choose_splits(problems, count, exec.workers(), requested_splits, detail::router_density(var.router()), plans);
+    std::vector<planned<Arch, P, Variant>> work;
+    work.reserve(static_cast<std::size_t>(count));
+    std::vector<batch_item> items;
+    // Per sequence: where its groups' partial slots and finish counters start (splits > 1 only).
+    std::vector<index_t> slot_first(static_cast<std::size_t>(count), 0), done_first(static_cast<std::size_t>(count), 0);
+    index_t slot_floats = 0, counters = 0;
+    for (index_t s = 0; s < count; ++s) {
+        const P& p = problems[s];
+        work.push_back(planned<Arch, P, Variant>{p, var, plans[s], s, 1});
+        const work_plan& plan = plans[s];
+        const index_t groups = work.back().groups();
+        const double cost =
+            static_cast<double>(p.group * plan.q_tile) * static_cast<double>(p.lk + work_plan::kv_tile) / static_cast<double>(plan.splits);
+        for (index_t g = 0; g < groups; ++g)
+            for (index_t sp = 0; sp < plan.splits; ++sp) items.push_back(batch_item{s, g, sp, cost});
+        if (plan.splits > 1) {
+            slot_first[s] = slot_floats;
+            done_first[s] = counters;
+            slot_floats = detail::checked_add(
+                slot_floats, detail::checked_product("batch split workspace", groups, plan.splits, plan.rows_max, 2 + p.dv),
+                "batch split workspace");
+            counters += groups;
+        }
+    }
+    if (items.empty()) return;
+    std::stable_sort(items.begin(), items.end(), [](const batch_item& a, const batch_item& b) { return a.cost > b.cost; });
+
+    const call_lease call(problems[0].ws);
+    float* partials = counters > 0 ? call->partials.get(slot_floats) : nullptr;
+    index_t* done = counters > 0 ? call->finished.get(counters) : nullptr;
+    for (index_t c = 0; c < counters; ++c) done[c] = 0;
+    ::attune::detail::parallel_for(exec, static_cast<index_t>(items.size()), [&](index_t i) {
+        const item_level level;
+        const worker_lease lease(problems[0].ws);
+        const batch_item& it = items[static_cast<std::size_t>(i)];
+        const auto& w = work[static_cast<std::size_t>(it.seq)];
+        if (w.plan.splits == 1) return w.run_whole(it.group);
+        const partial_slots slots{partials + slot_first[it.seq], w.plan.rows_max, w.p.dv};
+        w.run_split(it.group, it.split, slots[it.group * w.plan.splits + it.split]);
+        // acq_rel: the last split of the group sees every other split's partial writes.
+        if (__atomic_add_fetch(done + done_first[it.seq] + it.group, index_t(1), __ATOMIC_ACQ_REL) == w.plan.splits)
+            w.merge_group(it.group, slots, it.group * w.plan.splits);
+    });
+}
+
+}  // namespace attune::kernel

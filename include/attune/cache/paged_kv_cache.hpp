@@ -40,7 +40,10 @@ namespace attune {
 
 /// The two page layouts of a pool: NHD [pages, page_size, Hkv, D] (vLLM, FlashInfer "NHD") and
 /// HND [pages, Hkv, page_size, D] (FlashInfer "HND").
-enum class page_layout { nhd, hnd };
+enum class page_layout {
+    nhd,  ///< [pages, page_size, kv_heads, dim]: a token's heads contiguous
+    hnd   ///< [pages, kv_heads, page_size, dim]: a head's page contiguous
+};
 
 /// A sequence of a paged_kv_cache. Negative ids are never valid.
 using seq_id = std::int64_t;

@@ -17,6 +17,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/attune.hpp"
 #include "attune/cache.hpp"
 #include "sparse/helpers.hpp"
 #include "support.hpp"
@@ -346,4 +347,315 @@ TEST_CASE("h2o_cache: bad input", "[cache]") {
     CHECK_THROWS_WITH(cache.step<arch>(q.cview(), k.cview(), v.cview(), out.view, opt), Catch::Contains("scale must be finite"));
     CHECK(cache.size() == 0);
     CHECK(cache.seen() == 0);
+}
+
+// ---- The one cache interface (cache/interface.hpp): step with a variant, options structs ----
+
+namespace {
+
+// A sink that throws from inside the kernel (a user's policy failing mid-step).
+struct throwing_sink {
+    using policy_kind = attune::sink_kind;
+    template <class T>
+    void start(const attune::basic_sink_row<T>&, T&, T&, T*) const {
+        throw std::runtime_error("throwing_sink");
+    }
+};
+
+// The keys an h2o_cache step sees, as a mask over the whole history: per kv head the held
+// positions, then the chunk (from `first_new`) causally.
+struct held_keys {
+    using policy_kind = attune::mask_kind;
+    std::vector<std::vector<index_t>> held;  // per kv head, sorted
+    index_t first_new = 0;
+    bool visible(const attune::index_context& c) const {
+        if (c.k_pos > c.q_pos) return false;
+        if (c.k_pos >= first_new) return true;
+        const auto& h = held[static_cast<std::size_t>(c.kv_head)];
+        return std::binary_search(h.begin(), h.end(), c.k_pos);
+    }
+};
+
+template <class V>
+constexpr bool has_lse_v = attune::as_variant<V>::type::family_type::has_lse;
+
+// Runs the chunks through `step(qc, kc, vc, out, at)` and compares every chunk's output (and LSE,
+// where the family has one) with the reference over the whole history under `ref(at, n)`.
+template <class T, class Step, class Ref, bool Lse>
+void check_steps(index_t Hkv, index_t Hq, index_t D, const std::vector<index_t>& chunks, std::uint32_t seed, Step step, Ref ref,
+                 std::bool_constant<Lse>) {
+    index_t L = 0;
+    for (index_t n : chunks) L += n;
+    std::mt19937 rng(seed);
+    tensor<T> k(1, Hkv, L, D), v(1, Hkv, L, D);
+    tensor<float> q(1, Hq, L, D);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    q.fill_random(rng);
+    index_t at = 0;
+    for (index_t n : chunks) {
+        INFO("chunk of " << n << " at " << at);
+        tensor<float> out(1, Hq, n, D);
+        out.poison();
+        lse_buffer lse(1, Hq, n);
+        attune::options opt;
+        if (Lse) opt.lse = lse.view;
+        const attune::tensor_view<const float> qc(q.view.row(0, 0, at), {1, Hq, n, D}, q.view.strides());
+        step(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), out.view, opt, at);
+        const auto r = attune::reference::attention(qc, tokens_of(k.view, 0, at + n), tokens_of(v.view, 0, at + n), ref(at, n));
+        check_against_reference(out, r, fp32_tolerance(), Lse ? &lse : nullptr);
+        at += n;
+    }
+}
+
+std::vector<float> sink_logits(index_t Hq) {
+    std::vector<float> z;
+    for (index_t h = 0; h < Hq; ++h) z.push_back(h % 3 == 2 ? -INFINITY : 0.5f * static_cast<float>(h) - 1.0f);
+    return z;
+}
+
+// Every cache's variants: (the variant the cache gets, the reference's variant over `mask`).
+// `positions`: the cache takes modifiers that read positions (ALiBi); h2o_cache does not.
+template <class Run>
+void for_each_variant(index_t Hq, bool positions, Run run) {
+    {
+        INFO("softcap");
+        run(
+            attune::softcap{2.0f}, [](auto m) { return attune::variant(m, attune::softcap{2.0f}); }, std::true_type{});
+    }
+    if (positions) {
+        INFO("alibi");
+        run(
+            attune::alibi(attune::alibi_slopes(Hq)), [Hq](auto m) { return attune::variant(m, attune::alibi(attune::alibi_slopes(Hq))); },
+            std::true_type{});
+    }
+    {
+        INFO("sink logit and softcap");
+        run(
+            attune::variant(attune::sink_logit(sink_logits(Hq)), attune::softcap{3.0f}),
+            [Hq](auto m) { return attune::variant(m, attune::sink_logit(sink_logits(Hq)), attune::softcap{3.0f}); }, std::true_type{});
+    }
+    if (positions) {
+        INFO("sigmoid family with symmetric alibi");
+        run(
+            attune::variant(attune::sigmoid{-2.0f}, attune::alibi(attune::alibi_slopes(Hq), attune::alibi_form::symmetric)),
+            [Hq](auto m) {
+                return attune::variant(attune::sigmoid{-2.0f}, m, attune::alibi(attune::alibi_slopes(Hq), attune::alibi_form::symmetric));
+            },
+            std::false_type{});
+    } else {
+        INFO("sigmoid family with softcap");
+        run(
+            attune::variant(attune::sigmoid{-2.0f}, attune::softcap{3.0f}),
+            [](auto m) { return attune::variant(attune::sigmoid{-2.0f}, m, attune::softcap{3.0f}); }, std::false_type{});
+    }
+}
+
+}  // namespace
+
+TEST_CASE("kv_cache: step with a variant equals the reference's causal attention over the history", "[cache]") {
+    for (index_t group : {1, 4}) {
+        const index_t Hkv = 2, Hq = Hkv * group, D = 24;
+        INFO("group " << group);
+        for_each_variant(Hq, true, [&](auto var, auto ref, auto lse) {
+            attune::kv_cache<float> cache(Hkv, D, D, attune::kv_cache_options{attune::unbounded, 3});
+            check_steps<float>(
+                Hkv, Hq, D, {13, 1, 1, 40, 1, 7}, 41,
+                [&](auto qc, auto kc, auto vc, auto out, const attune::options& opt, index_t) {
+                    cache.template step<arch>(qc, kc, vc, out, var, opt, attune::serial_executor{});
+                },
+                [&](index_t, index_t) { return ref(attune::causal{}); }, lse);
+            CHECK(cache.tokens() == 63);
+        });
+    }
+    // A mask of the user's composes with causal: sliding_window(6, 3) ∧ causal = sliding_window(6, 0).
+    attune::kv_cache<attune::bf16> cache(1, 16, 16);
+    check_steps<attune::bf16>(
+        1, 8, 16, {9, 1, 20, 1}, 42,
+        [&](auto qc, auto kc, auto vc, auto out, const attune::options& opt, index_t) {
+            cache.template step<arch>(qc, kc, vc, out, attune::sliding_window(6, 3), opt);
+        },
+        [](index_t, index_t) { return attune::variant(attune::sliding_window(6, 0)); }, std::true_type{});
+}
+
+TEST_CASE("streaming_cache: step with a variant equals sinks + window over the history", "[cache]") {
+    for (index_t group : {1, 8}) {
+        const index_t Hkv = 2, Hq = Hkv * group, D = 20, S = 3, R = 16;
+        INFO("group " << group);
+        for_each_variant(Hq, true, [&](auto var, auto ref, auto lse) {
+            attune::streaming_cache<float> cache(Hkv, D, D, attune::streaming_cache_options{S, R});
+            std::vector<index_t> chunks{11, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 30, 1, 1, 5, 1};
+            check_steps<float>(
+                Hkv, Hq, D, chunks, 43,
+                [&](auto qc, auto kc, auto vc, auto out, const attune::options& opt, index_t) {
+                    cache.template step<arch>(qc, kc, vc, out, var, opt, attune::serial_executor{});
+                },
+                [&](index_t, index_t) { return ref(attune::sinks_window(S, R)); }, lse);
+            CHECK(cache.tokens() == 59);
+            CHECK(cache.size() == S + R);
+        });
+    }
+}
+
+TEST_CASE("h2o_cache: step with a variant equals the reference over the held keys", "[cache]") {
+    for (index_t group : {1, 4}) {
+        const index_t Hkv = 2, Hq = Hkv * group, D = 16;
+        INFO("group " << group);
+        for_each_variant(Hq, false, [&](auto var, auto ref, auto lse) {
+            attune::h2o_cache<float> cache(Hkv, D, D, attune::h2o_cache_options{5, 7});
+            held_keys held;
+            check_steps<float>(
+                Hkv, Hq, D, {20, 1, 1, 1, 1, 6, 1, 1, 1, 1, 1, 1, 1, 3, 1}, 44,
+                [&](auto qc, auto kc, auto vc, auto out, const attune::options& opt, index_t at) {
+                    held.held.clear();
+                    for (index_t h = 0; h < Hkv; ++h) held.held.push_back(cache.held_positions(h));
+                    held.first_new = at;
+                    cache.template step<arch>(qc, kc, vc, out, var, opt, attune::serial_executor{});
+                },
+                [&](index_t, index_t) { return ref(held); }, lse);
+            CHECK(cache.tokens() == 41);
+            CHECK(cache.size() == 12);
+        });
+    }
+}
+
+TEST_CASE("h2o_cache: under a variant a key's score sums the variant's weights at history positions", "[cache]") {
+    // One prompt step, nothing evicted: score(h, s) = Σ over the group's rows of the row's weight of
+    // the key, from the double reference's scores (and LSE, which holds the sink).
+    const index_t Hkv = 2, Hq = 6, group = 3, D = 12, n = 9;
+    std::mt19937 rng(45);
+    tensor<float> q(1, Hq, n, D), k(1, Hkv, n, D), v(1, Hkv, n, D), out(1, Hq, n, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    auto expect = [&](bool sigmoid, index_t h, index_t j) {
+        double sum = 0;
+        for (index_t g = 0; g < group; ++g) {
+            const index_t hq = h * group + g;
+            std::vector<double> s(static_cast<std::size_t>(n));
+            for (index_t i = 0; i < n; ++i) {
+                double dot = 0, den = sigmoid ? 0.0 : std::exp(static_cast<double>(sink_logits(Hq)[static_cast<std::size_t>(hq)]));
+                std::vector<double> row;
+                for (index_t jj = 0; jj <= i; ++jj) {
+                    dot = 0;
+                    for (index_t d = 0; d < D; ++d) dot += static_cast<double>(q.view(0, hq, i, d)) * k.view(0, h, jj, d);
+                    double x = dot * scale;
+                    x = 3.0 * std::tanh(x / 3.0);
+                    row.push_back(x);
+                    den += std::exp(x);
+                }
+                if (j > i) continue;
+                const double x = row[static_cast<std::size_t>(j)];
+                sum += sigmoid ? 1.0 / (1.0 + std::exp(-(x - 2.0))) : std::exp(x) / den;
+            }
+        }
+        return sum;
+    };
+    for (bool sigmoid : {false, true}) {
+        INFO("sigmoid " << sigmoid);
+        attune::h2o_cache<float> cache(Hkv, D, D, 20, 20);
+        if (sigmoid)
+            cache.step<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::variant(attune::sigmoid{-2.0f}, attune::softcap{3.0f}));
+        else
+            cache.step<arch>(q.cview(), k.cview(), v.cview(), out.view,
+                             attune::variant(attune::sink_logit(sink_logits(Hq)), attune::softcap{3.0f}));
+        double worst = 0;
+        for (index_t h = 0; h < Hkv; ++h)
+            for (index_t s = 0; s < n; ++s) worst = std::max(worst, std::abs(cache.score(h, s) - expect(sigmoid, h, cache.position(h, s))));
+        CHECK(worst < 1e-4);
+    }
+}
+
+TEST_CASE("caches: a variant's mask composes (kv_cache) or is refused naming the variant", "[cache]") {
+    tensor<float> k(1, 2, 3, 8), v(1, 2, 3, 8), q(1, 4, 3, 8), out(1, 4, 3, 8);
+    attune::streaming_cache<float> s(2, 8, 8, attune::streaming_cache_options{2, 4});
+    CHECK_THROWS_WITH(s.step<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::causal{}),
+                      Catch::Contains("streaming_cache::step: variant"));
+    attune::h2o_cache<float> h(2, 8, 8, attune::h2o_cache_options{2, 2});
+    CHECK_THROWS_WITH(h.step<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::sliding_window(2, 0)),
+                      Catch::Contains("h2o_cache::step: variant"));
+    // h2o_cache's survivors are not in position order and differ per kv head: position-reading modifiers are refused.
+    CHECK_THROWS_WITH(h.step<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::alibi(attune::alibi_slopes(4))),
+                      Catch::Contains("h2o_cache::step: variant: only score modifiers"));
+    CHECK(s.tokens() == 0);
+    CHECK(h.tokens() == 0);
+}
+
+namespace {
+
+// A cache's observable state: tokens, held keys and values (as floats).
+template <class Cache>
+std::vector<float> state_of(const Cache& c) {
+    std::vector<float> st{static_cast<float>(c.tokens())};
+    const auto kk = c.keys(), vv = c.values();
+    for (index_t h = 0; h < kk.heads(); ++h)
+        for (index_t t = 0; t < kk.tokens(); ++t) {
+            for (index_t d = 0; d < kk.dim(); ++d) st.push_back(attune::to_float(kk(0, h, t, d)));
+            for (index_t d = 0; d < vv.dim(); ++d) st.push_back(attune::to_float(vv(0, h, t, d)));
+        }
+    return st;
+}
+
+// A step whose variant fails validation (too few sink logits) or throws inside the kernel leaves
+// the cache as it was; the next good step still equals a fresh cache's.
+template <class Cache>
+void check_variant_rollback(Cache a, Cache b) {
+    const index_t Hkv = 2, Hq = 4, D = 8, L = 40;
+    std::mt19937 rng(46);
+    tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    index_t at = 0;
+    for (index_t n : {12, 1, 1, 9, 1}) {
+        INFO("chunk of " << n << " at " << at);
+        const attune::tensor_view<const float> qc(q.view.row(0, 0, at), {1, Hq, n, D}, q.view.strides());
+        tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
+        const auto before = state_of(a);
+        CHECK_THROWS_WITH(a.template step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), oa.view,
+                                                attune::sink_logit(std::vector<float>(Hq - 1, 0.0f))),
+                          Catch::Contains("sink_logit"));
+        CHECK(state_of(a) == before);
+        CHECK_THROWS_WITH(a.template step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), oa.view, throwing_sink{}, {},
+                                                attune::serial_executor{}),
+                          Catch::Contains("throwing_sink"));
+        CHECK(state_of(a) == before);
+        a.template step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), oa.view, attune::softcap{4.0f});
+        b.template step<arch>(qc, tokens_of(k.view, at, n), tokens_of(v.view, at, n), ob.view, attune::softcap{4.0f});
+        CHECK(max_difference(oa, ob) == 0.0);
+        at += n;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("caches: a throwing step with a variant leaves the cache as it was", "[cache]") {
+    check_variant_rollback(attune::kv_cache<float>(2, 8, 8), attune::kv_cache<float>(2, 8, 8));
+    check_variant_rollback(attune::streaming_cache<float>(2, 8, 8, 2, 5), attune::streaming_cache<float>(2, 8, 8, 2, 5));
+    check_variant_rollback(attune::h2o_cache<float>(2, 8, 8, 3, 4), attune::h2o_cache<float>(2, 8, 8, 3, 4));
+}
+
+TEST_CASE("caches: append then step, options structs and positional constructors agree", "[cache]") {
+    const index_t Hkv = 2, Hq = 4, D = 8, L = 30;
+    std::mt19937 rng(47);
+    tensor<float> q(1, Hq, 1, D), k(1, Hkv, L, D), v(1, Hkv, L, D), out(1, Hq, 1, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    attune::kv_cache<float> kv(Hkv, D, D, attune::kv_cache_options{});
+    kv.append(tokens_of(k.view, 0, L - 1), tokens_of(v.view, 0, L - 1));
+    out.poison();
+    kv.step<arch>(q.cview(), tokens_of(k.view, L - 1, 1), tokens_of(v.view, L - 1, 1), out.view);
+    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::causal{}), fp32_tolerance());
+    attune::streaming_cache<float> st(Hkv, D, D, attune::streaming_cache_options{2, 9});
+    st.append(tokens_of(k.view, 0, L - 1), tokens_of(v.view, 0, L - 1));
+    out.poison();
+    st.step<arch>(q.cview(), tokens_of(k.view, L - 1, 1), tokens_of(v.view, L - 1, 1), out.view);
+    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), attune::sinks_window(2, 9)),
+                            fp32_tolerance());
+    CHECK(st.tokens() == L);
+    // h2o append: the tokens arrive with score 0 (no query saw them): the newest `recent` and the
+    // oldest `heavy` (ties broken by position) stay.
+    attune::h2o_cache<float> h2(Hkv, D, D, attune::h2o_cache_options{3, 4});
+    h2.append(tokens_of(k.view, 0, 20), tokens_of(v.view, 0, 20));
+    CHECK(h2.tokens() == 20);
+    CHECK(h2.held_positions(1) == std::vector<index_t>{13, 14, 15, 16, 17, 18, 19});
+    h2.clear();
+    CHECK(h2.tokens() == 0);
+    CHECK(h2.size() == 0);
 }

@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/attune.hpp"
 #include "attune/sparse.hpp"
 #include "attune/testing.hpp"
 #include "sparse/helpers.hpp"
@@ -288,4 +289,83 @@ TEST_CASE("shifted_groups: the rule, classify() against visible(), bad input", "
     tensor<float> q(1, 4, 8, 16), k(1, 2, 8, 16), v(1, 2, 8, 16), out(1, 4, 8, 16);
     CHECK_THROWS_WITH(attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::shifted_groups(4, 6)),
                       Catch::Contains("built for 6 query heads, but q has 4"));
+}
+
+namespace {
+
+// gather_attention under a variant: softcap with per-query-head sink logits (softmax, split parts
+// merged with ⊕: the sink enters once), or softcap under the sigmoid family (one part, no LSE),
+// against the reference over each list's keys with the list's slice of the logits.
+void check_gather_variant(bool sigmoid, bool per_query_head, index_t splits, std::uint32_t seed) {
+    INFO("sigmoid " << sigmoid << ", per query head " << per_query_head << ", splits " << splits);
+    const index_t B = 2, Hq = 8, Hkv = 2, Lq = 1, Lk = 700, D = 16, count = 600;
+    std::mt19937 rng(seed);
+    tensor<float> q(B, Hq, Lq, D), out(B, Hq, Lq, D), k(B, Hkv, Lk, D), v(B, Hkv, Lk, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    out.poison();
+    const index_t lh = per_query_head ? Hq : Hkv, per = per_query_head ? 1 : Hq / Hkv;
+    const auto idx = random_lists(rng, B * lh, count, Lk);
+    const attune::index_view iv{idx.data(), B, lh, 1, count};
+    std::vector<float> z;
+    for (index_t h = 0; h < Hq; ++h) z.push_back(h == 5 ? -INFINITY : 0.4f * static_cast<float>(h) - 1.5f);
+    lse_buffer lse(B, Hq, Lq);
+    attune::options opt;
+    opt.kv_splits = splits;
+    if (!sigmoid) opt.lse = lse.view;
+    if (sigmoid)
+        attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view,
+                                               attune::variant(attune::sigmoid{-1.0f}, attune::softcap{2.0f}), opt);
+    else
+        attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view,
+                                               attune::variant(attune::sink_logit(z), attune::softcap{2.0f}), opt);
+    auto ref = attune::reference::result::zeros(B, Hq, Lq, D);
+    for (index_t b = 0; b < B; ++b)
+        for (index_t h = 0; h < lh; ++h) {
+            std::vector<index_t> keys;
+            for (index_t e = 0; e < count; ++e)
+                if (iv.row(b, h, 0)[e] >= 0) keys.push_back(iv.row(b, h, 0)[e]);
+            const index_t hkv = per_query_head ? h / (Hq / Hkv) : h;
+            const auto kg = gather_rows(k.view, b, hkv, keys), vg = gather_rows(v.view, b, hkv, keys);
+            const attune::tensor_view<const float> qs(q.view.row(b, h * per, 0), {1, per, Lq, D},
+                                                      {0, q.view.strides()[1], q.view.strides()[2]});
+            const std::vector<float> zs(z.begin() + h * per, z.begin() + (h + 1) * per);
+            if (sigmoid)
+                put(ref,
+                    attune::reference::attention(qs, kg.cview(), vg.cview(),
+                                                 attune::variant(attune::sigmoid{-1.0f}, attune::softcap{2.0f})),
+                    b, h * per, 0);
+            else
+                put(ref,
+                    attune::reference::attention(qs, kg.cview(), vg.cview(),
+                                                 attune::variant(attune::sink_logit(zs), attune::softcap{2.0f})),
+                    b, h * per, 0);
+        }
+    check_against_reference(out, ref, fp32_tolerance(), sigmoid ? nullptr : &lse);
+}
+
+}  // namespace
+
+TEST_CASE("gather_attention with a variant: softcap, sink logit, sigmoid family", "[sparse]") {
+    for (bool per_query_head : {false, true})
+        for (index_t splits : {1, 3}) {
+            check_gather_variant(false, per_query_head, splits, 71);
+            check_gather_variant(true, per_query_head, splits, 72);
+        }
+    // A mask, a position-reading modifier and an LSE under sigmoid are refused before any output.
+    tensor<float> q(1, 2, 1, 8), k(1, 1, 5, 8), v(1, 1, 5, 8), out(1, 2, 1, 8);
+    const std::vector<index_t> list{0, 2, 4};
+    const attune::index_view iv{list.data(), 1, 1, 1, 3};
+    CHECK_THROWS_WITH(attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, attune::causal{}),
+                      Catch::Contains("gather_attention: variant: a mask"));
+    CHECK_THROWS_WITH(
+        attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, attune::alibi(attune::alibi_slopes(2))),
+        Catch::Contains("gather_attention: variant: only score modifiers"));
+    lse_buffer lse(1, 2, 1);
+    attune::options opt;
+    opt.lse = lse.view;
+    CHECK_THROWS_WITH(attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, attune::sigmoid{}, opt),
+                      Catch::Contains("no log-sum-exp"));
+    CHECK_THROWS_WITH(
+        attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, attune::sink_logit(std::vector<float>{0.0f})),
+        Catch::Contains("sink_logit"));
 }

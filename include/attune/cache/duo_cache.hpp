@@ -7,23 +7,35 @@
 //
 //   attune::duo_cache<float> cache(attune::duo_heads::by_sparsity(alpha, 0.5), /*q_heads*/ 32, 128, 128);
 //   cache.step(q, k_new, v_new, out);   // a prefill chunk or one decode token: append, then attend
+//   cache.step(q, k_new, v_new, out, attune::variant(attune::alibi{slopes}, attune::sink_logit{z}));
 //
 // step() computes exactly attention with the duo_heads mask over the whole history: a retrieval
 // head attends causally to every token, a streaming head to sinks_window(sinks, recent). Each kv
 // head runs as its own call over its query heads (a contiguous group of q), so the two kinds of head
-// read only the keys they keep.
+// read only the keys they keep. A variant (cache/interface.hpp; no mask) applies to both kinds of
+// head: its head-indexed policies see the whole call's head indices (sparse/head_offset.hpp), its
+// score modifier the history positions (the streaming heads' ids, streaming_cache.hpp).
 #include <memory>
 #include <vector>
 
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
+#include "attune/cache/interface.hpp"
 #include "attune/cache/kv_cache.hpp"
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/causal.hpp"
+#include "attune/sparse/head_offset.hpp"
 
 namespace attune {
+
+/// duo_cache's options (cache/interface.hpp): the streaming heads' window, the retrieval heads' reserve.
+struct duo_cache_options {
+    index_t sinks = 64;    ///< sink tokens of a streaming head (DuoAttention's deployment default)
+    index_t recent = 256;  ///< recent tokens of a streaming head
+    index_t reserve = 0;   ///< tokens a retrieval head allocates up front (it doubles when full)
+};
 
 /// DuoAttention's mixed KV cache of one sequence: the retrieval kv heads keep every token, the
 /// streaming kv heads only their sinks and recent window.
@@ -50,9 +62,15 @@ public:
         }
     }
 
+    /// A cache whose kv head h streams iff `streaming_kv_heads[h]`, for `q_heads` query heads, key
+    /// dim `dk`, value dim `dv`, with options `o`.
+    duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, const duo_cache_options& o)
+        : duo_cache(std::move(streaming_kv_heads), q_heads, dk, dv, o.sinks, o.recent, o.reserve) {}
+
     index_t kv_heads() const noexcept { return static_cast<index_t>(streaming_.size()); }  ///< kv heads
     index_t q_heads() const noexcept { return q_heads_; }                                  ///< query heads
     index_t seen() const noexcept { return seen_; }                                        ///< tokens appended so far
+    index_t tokens() const noexcept { return seen_; }                                      ///< the history's length, seen()
     /// Whether kv head `kv_head` is a streaming head.
     bool streaming(index_t kv_head) const {
         detail::require(kv_head >= 0 && kv_head < kv_heads(), "duo_cache::streaming: kv_head ", kv_head, " outside [0, ", kv_heads(), ")");
@@ -99,10 +117,12 @@ public:
         seen_ += n;
     }
 
-    /// Appends the chunk (k, v: [1, Hkv, n, dim]) and attends its queries q [1, Hq, n, dk] into out.
-    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt = {},
-              const Exec& exec = {}) {
+    /// Appends the chunk (k, v: [1, Hkv, n, dim]) and attends its queries q [1, Hq, n, dk] into out,
+    /// under the variant `var` (family, score modifier, sink, router; its mask must be none).
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor,
+              std::enable_if_t<detail::is_step_variant_v<Var>, int> = 0>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const Var& var_in = {},
+              const options& opt = {}, const Exec& exec = {}) {
         static constexpr const char* who = "duo_cache::step";
         const index_t n = detail::check_chunk(who, k, v, kv_heads(), dk_, dv_);
         detail::check_queries(who, q, out, kv_heads(), dk_, dv_);
@@ -116,6 +136,9 @@ public:
         check_not_storage(who, out, "out");
         check_not_storage(who, k, "k");
         check_not_storage(who, v, "v");
+        detail::require_no_mask<Var>(who);
+        const auto& var = to_variant(var_in);
+        detail::check_variant(who, var, detail::step_problem(q, k, v, out, opt), seen_ + n, opt);
         const index_t group = q_heads_ / kv_heads();
         index_t done = 0;  // heads whose cache holds the chunk
         try {
@@ -123,14 +146,16 @@ public:
                 const index_t h = done;
                 const auto qh = head(q, h * group, group);
                 const auto oh = head(out, h * group, group);
+                const auto shifted = sparse::detail::with_head_offset(var, h * group, h);
                 if (streaming(h)) {
-                    stream(h).template step<Arch>(qh, head(k, h, 1), head(v, h, 1), oh, opt, exec);  // undoes itself if it throws
+                    stream(h).template step<Arch>(qh, head(k, h, 1), head(v, h, 1), oh, shifted, opt, exec);  // undoes itself if it throws
                 } else {
                     auto& c = full(h);
                     const index_t before = c.tokens();
                     c.append(head(k, h, 1), head(v, h, 1));
                     try {
-                        attention<Arch>(tensor_view<const Q>(qh), c.keys(), c.values(), oh, causal{}, opt, exec);
+                        attention<Arch>(tensor_view<const Q>(qh), c.keys(), c.values(), oh, detail::with_cache_mask(shifted, causal{}), opt,
+                                        exec);
                     } catch (...) {
                         c.truncate(before);
                         throw;
@@ -142,6 +167,19 @@ public:
             throw;
         }
         seen_ += n;
+    }
+    /// The older form, step(q, k, v, out, options, executor): the default variant.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt,
+              const Exec& exec = {}) {
+        step<Arch>(q, k, v, out, variant<>{}, opt, exec);
+    }
+
+    /// Forgets every token (each head's cache keeps its storage).
+    void clear() noexcept {
+        for (auto& c : full_) c->clear();
+        for (auto& c : stream_) c->clear();
+        seen_ = 0;
     }
 
 private:

@@ -7,6 +7,7 @@
 //   attune::h2o_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*heavy*/ 4, /*recent*/ 512);
 //   cache.step(q_prompt, k_prompt, v_prompt, out_prompt);   // prefill: causal over the prompt, then evict
 //   cache.step(q, k, v, out);                               // decode: one token per step
+//   cache.step(q, k, v, out, attune::softcap{30});          // any variant without a mask (cache/interface.hpp)
 //
 // Choices (the paper leaves them open; the tests pin them against a naive implementation):
 //  - GQA: the cache's heads are kv heads; a key's score sums p_ij over every query head of its group.
@@ -17,7 +18,10 @@
 //    therefore scored by all its queries before anything is evicted (H2O's prefill).
 //  - Ties: among equal scores the older token (smaller position) is evicted first.
 //  - Probabilities come from a second pass over the held keys: p = exp(τ·q·k − LSE) with the LSE the
-//    kernel returned (sparse/probabilities.hpp), accumulated in double.
+//    kernel returned (sparse/probabilities.hpp), accumulated in double. Under a variant the score
+//    is the modified one (at history positions) and the LSE includes the sink; for the sigmoid
+//    family a key's score adds its weights σ(s + b) instead (there is no LSE).
+//  - append(k, v) adds tokens with score 0 (no query saw them) and evicts as a step does.
 // Memory: heads × (heavy + recent + largest step) × dim; buffers are reused from step to step.
 #include <algorithm>
 #include <cmath>
@@ -26,6 +30,7 @@
 
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
+#include "attune/cache/interface.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/causal.hpp"
@@ -33,6 +38,12 @@
 #include "attune/exec/region.hpp"
 
 namespace attune {
+
+/// h2o_cache's options (cache/interface.hpp).
+struct h2o_cache_options {
+    index_t heavy = 4;     ///< heavy hitters kept per kv head
+    index_t recent = 512;  ///< newest tokens kept per kv head
+};
 
 /// The heavy-hitter (H2O) cache of one sequence: per kv head it keeps the last `recent` tokens and
 /// the `heavy` older ones with the largest accumulated attention, evicting the rest.
@@ -54,12 +65,16 @@ public:
         reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");
     }
 
+    /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) with options `o`.
+    h2o_cache(index_t heads, index_t dk, index_t dv, const h2o_cache_options& o) : h2o_cache(heads, dk, dv, o.heavy, o.recent) {}
+
     index_t heads() const noexcept { return heads_; }             ///< kv heads
     index_t dk() const noexcept { return dk_; }                   ///< key head dim
     index_t dv() const noexcept { return dv_; }                   ///< value head dim
     index_t heavy() const noexcept { return heavy_; }             ///< heavy hitters kept per head
     index_t recent() const noexcept { return recent_; }           ///< newest tokens kept per head
     index_t seen() const noexcept { return seen_; }               ///< tokens appended so far
+    index_t tokens() const noexcept { return seen_; }             ///< the history's length, seen()
     index_t size() const noexcept { return size_; }               ///< tokens held per head (the same in every head)
     index_t budget() const noexcept { return heavy_ + recent_; }  ///< heavy + recent
 
@@ -83,11 +98,32 @@ public:
         return p;
     }
 
-    /// One step of n tokens: q [1, Hq, n, dk], k [1, heads, n, dk], v [1, heads, n, dv], out [1, Hq, n, dv].
-    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
+    /// Appends n tokens (k [1, heads, n, dk], v [1, heads, n, dv]) with score 0, then evicts down to
+    /// heavy + recent. k and v may not share memory with the cache.
+    template <class K, class V>
+    void append(const tensor_view<K>& k, const tensor_view<V>& v) {
+        static constexpr const char* who = "h2o_cache::append";
+        const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
+        detail::check_not_storage(who, k, "k", k_, v_);
+        detail::check_not_storage(who, v, "v", k_, v_);
+        if (n == 0) return;
+        detail::require(n <= detail::index_max - seen_, who, ": seen tokens overflow (", seen_, " + ", n, ")");
+        const index_t grown = detail::checked_add(size_, n, "h2o_cache::append: held + chunk tokens");
+        reserve(grown, "h2o_cache::append: heads × (held + chunk) × dim");
+        detail::checked_reserve(cand_, grown, "h2o_cache::append: held + chunk tokens");
+        detail::checked_reserve(gone_, grown, "h2o_cache::append: held + chunk tokens");
+        write(k, v, n);
+        evict();
+    }
+
+    /// One step of n tokens: q [1, Hq, n, dk], k [1, heads, n, dk], v [1, heads, n, dv], out [1, Hq, n, dv],
+    /// under the variant `var` (family, sink, router, a score modifier that reads no positions; no mask).
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor,
+              std::enable_if_t<detail::is_step_variant_v<Var>, int> = 0>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const Var& var = {},
               const options& opt_in = {}, const Exec& exec = {}) {
         static constexpr const char* who = "h2o_cache::step";
+        using family = typename as_variant<Var>::type::family_type;
         const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
         detail::check_queries(who, q, out, heads_, dk_, dv_);
         detail::require(q.tokens() == n, "h2o_cache::step: q has ", q.tokens(), " tokens but the chunk has ", n);
@@ -96,13 +132,19 @@ public:
         detail::check_step_storage(who, q, out, opt_in, k_, v_);
         detail::check_not_storage(who, k, "k", k_, v_);
         detail::check_not_storage(who, v, "v", k_, v_);
+        detail::require_no_mask<Var>(who);
+        detail::require(detail::position_free_v<typename as_variant<Var>::type::score_type>, who,
+                        ": variant: only score modifiers that read no positions (none, softcap) are accepted: the held slots' "
+                        "history positions differ per kv head, position ids are per sequence");
+        detail::check_variant(who, var, detail::step_problem(q, k, v, out, opt_in),
+                              detail::checked_add(size_, n, "h2o_cache::step: held + chunk tokens"), opt_in);
         if (n == 0) return;
         detail::require(n <= detail::index_max - seen_, "h2o_cache::step: seen tokens overflow (", seen_, " + ", n, ")");
         const index_t grown = detail::checked_add(size_, n, "h2o_cache::step: held + chunk tokens");
         reserve(grown, "h2o_cache::step: heads × (held + chunk) × dim");  // relays the storage out, contents unchanged
         const index_t hq = q.heads(), group = hq / heads_;
         options opt = opt_in;
-        if (opt.lse.empty()) {
+        if (family::has_lse && opt.lse.empty()) {
             detail::checked_resize(lse_, detail::checked_product("h2o_cache::step: query heads × tokens", hq, n),
                                    "h2o_cache::step: query heads × tokens");
             opt.lse = lse_view(lse_.data(), 1, hq, n);
@@ -113,18 +155,10 @@ public:
         detail::checked_reserve(gone_, grown, "h2o_cache::step: held + chunk tokens");
         for (index_t h = 0; h < heads_; ++h) std::copy_n(score_.begin() + h * cap_, size_, saved_score_.begin() + h * size_);
 
-        for (index_t h = 0; h < heads_; ++h)
-            for (index_t t = 0; t < n; ++t) {
-                detail::copy_row(k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * dk_, dk_);
-                detail::copy_row(v.row(0, h, t), v_.data() + (h * cap_ + size_ + t) * dv_, dv_);
-                pos_[at(h, size_ + t)] = seen_ + t;
-                score_[at(h, size_ + t)] = 0.0;
-            }
         const index_t held = size_;
-        size_ += n;
-        seen_ += n;
+        write(k, v, n);
         try {
-            attend<Arch>(q, out, opt, exec, held, n, group);
+            attend<Arch>(q, out, detail::with_cache_mask(var, causal{}), opt, exec, held, n, group);
         } catch (...) {  // a user's executor or policy threw: back to the state before the call
             for (index_t h = 0; h < heads_; ++h) std::copy_n(saved_score_.begin() + h * held, held, score_.begin() + h * cap_);
             size_ = held;
@@ -132,6 +166,12 @@ public:
             throw;
         }
         evict();  // cannot throw: cand_ and gone_ were reserved
+    }
+    /// The older form, step(q, k, v, out, options, executor): the default variant.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt,
+              const Exec& exec = {}) {
+        step<Arch>(q, k, v, out, variant<>{}, opt, exec);
     }
 
     /// Forgets every token and score.
@@ -145,29 +185,53 @@ private:
         return at(h, s);
     }
 
-    // The attention of the chunk's queries over held ∪ new, then their probabilities added to the scores.
-    template <class Arch, class Q, class O, class Exec>
-    void attend(const tensor_view<Q>& q, const tensor_view<O>& out, const options& opt, const Exec& exec, index_t held, index_t n,
-                index_t group) {
+    // Writes n checked tokens after the held ones, score 0 (room reserved: cannot throw).
+    template <class K, class V>
+    void write(const tensor_view<K>& k, const tensor_view<V>& v, index_t n) {
+        for (index_t h = 0; h < heads_; ++h)
+            for (index_t t = 0; t < n; ++t) {
+                detail::copy_row(k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * dk_, dk_);
+                detail::copy_row(v.row(0, h, t), v_.data() + (h * cap_ + size_ + t) * dv_, dv_);
+                pos_[at(h, size_ + t)] = seen_ + t;
+                score_[at(h, size_ + t)] = 0.0;
+            }
+        size_ += n;
+        seen_ += n;
+    }
+
+    // The attention of the chunk's queries over held ∪ new, then their weights added to the scores.
+    template <class Arch, class Q, class O, class Var, class Exec>
+    void attend(const tensor_view<Q>& q, const tensor_view<O>& out, const Var& var, const options& opt, const Exec& exec, index_t held,
+                index_t n, index_t group) {
+        using family = typename Var::family_type;
+        // The plain softmax takes the vector pass; any other variant the per-element one.
+        constexpr bool plain = detail::is_none_v<typename Var::score_type> && family::row_statistics;
         // Attention of the chunk's queries; the LSE is needed for the probabilities.
-        attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<causal>{}, opt, exec);
+        attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, var, opt, exec);
 
         // Scores: query i of the chunk sees the held slots and the new ones up to itself.
         const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(dk_));
         const tensor_view<const T> kv = keys();
+        const index_t first = seen_ - n;  // the chunk's first history position
         ::attune::detail::parallel_for(exec, heads_, [&](index_t h) {
             thread_local std::vector<const std::remove_const_t<Q>*> rows;
             thread_local std::vector<float> lse;
-            thread_local std::vector<index_t> visible;
-            rows.clear(), lse.clear(), visible.clear();
+            thread_local std::vector<index_t> visible, qh, qp;
+            rows.clear(), lse.clear(), visible.clear(), qh.clear(), qp.clear();
             for (index_t g = 0; g < group; ++g)
                 for (index_t i = 0; i < n; ++i) {
                     rows.push_back(q.row(0, h * group + g, i));
-                    lse.push_back(*opt.lse.row(0, h * group + g, i));
+                    lse.push_back(family::has_lse ? *opt.lse.row(0, h * group + g, i) : 0.0f);
                     visible.push_back(held + i + 1);
+                    qh.push_back(h * group + g);
+                    qp.push_back(first + i);
                 }
-            sparse::detail::accumulate_probabilities<Arch>(rows.data(), lse.data(), visible.data(), group * n, scale, kv, 0, h,
-                                                           score_.data() + h * cap_);
+            if constexpr (plain)
+                sparse::detail::accumulate_probabilities<Arch>(rows.data(), lse.data(), visible.data(), group * n, scale, kv, 0, h,
+                                                               score_.data() + h * cap_);
+            else
+                sparse::detail::accumulate_weights<Arch>(var, rows.data(), lse.data(), visible.data(), qh.data(), qp.data(),
+                                                         pos_.data() + h * cap_, group * n, scale, kv, 0, h, score_.data() + h * cap_);
         });
     }
 

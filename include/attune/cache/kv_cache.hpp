@@ -5,6 +5,7 @@
 //   attune::kv_cache<attune::bf16> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128);
 //   cache.append(k_new, v_new);                       // k_new: [1, 8, n, 128], v_new: [1, 8, n, 128]
 //   attune::attention(q, cache.keys(), cache.values(), out, attune::causal{});
+//   cache.step(q, k_new, v_new, out, attune::softcap{30});   // append, then a causal step over the history
 //
 // keys()/values() are [1, heads, tokens, dim] views (head stride = capacity·dim) valid until the
 // next append that grows the storage. Storage doubles when full (amortised O(1) per token); with
@@ -13,12 +14,20 @@
 #include <vector>
 
 #include "attune/cache/chunk.hpp"
+#include "attune/cache/interface.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
+#include "attune/mask/causal.hpp"
 
 namespace attune {
+
+/// kv_cache's options (cache/interface.hpp).
+struct kv_cache_options {
+    index_t max_tokens = unbounded;  ///< the most tokens the cache accepts (a fixed memory budget)
+    index_t reserve = 0;             ///< tokens allocated up front
+};
 
 /// The plain, growable KV cache of one sequence: heads × tokens × dim in storage T (float, bf16 or
 /// half). Storage doubles when full; with `max_tokens` set, appending past it throws attune::error.
@@ -43,6 +52,9 @@ public:
         grow<T, T>(reserve < max_tokens ? reserve : max_tokens, "kv_cache: reserve", nullptr, nullptr);
     }
 
+    /// An empty cache of `heads` kv heads with key dim `dk` and value dim `dv`, with options `o`.
+    kv_cache(index_t heads, index_t dk, index_t dv, const kv_cache_options& o) : kv_cache(heads, dk, dv, o.max_tokens, o.reserve) {}
+
     index_t heads() const noexcept { return heads_; }            ///< kv heads
     index_t dk() const noexcept { return dk_; }                  ///< key head dim
     index_t dv() const noexcept { return dv_; }                  ///< value head dim
@@ -66,6 +78,41 @@ public:
             write(k, v, k_.data(), v_.data(), capacity_);
         }
         tokens_ = need;
+    }
+
+    /// Appends the chunk (k [1, heads, n, dk], v [1, heads, n, dv]) and writes the attention of its n
+    /// queries q [1, Hq, n, dk] into out [1, Hq, n, dv] (Hq a multiple of heads): a causal step over
+    /// the whole history, under `var` (its mask, if any, composed with causal; positions are the
+    /// history's), options `opt`, on executor `exec`. A throwing call leaves the cache as it was.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor,
+              std::enable_if_t<detail::is_step_variant_v<Var>, int> = 0>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const Var& var = {},
+              const options& opt = {}, const Exec& exec = {}) {
+        static constexpr const char* who = "kv_cache::step";
+        const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
+        detail::check_queries(who, q, out, heads_, dk_, dv_);
+        detail::require(q.tokens() == n, who, ": q has ", q.tokens(), " tokens but the chunk has ", n);
+        detail::require(n <= max_tokens_ - tokens_, who, ": capacity exceeded: ", tokens_, " tokens + ", n, " appended > max_tokens ",
+                        max_tokens_);
+        // Everything is checked before the cache changes (the growth's allocation is append's own).
+        detail::check_step(who, q, k, v, out, opt);
+        detail::check_step_storage(who, q, out, opt, k_, v_);
+        detail::check_variant(who, var, detail::step_problem(q, k, v, out, opt), tokens_ + n, opt);
+        const auto full = detail::with_cache_mask(var, causal{});
+        const index_t before = tokens_;
+        append(k, v);
+        try {
+            attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, full, opt, exec);
+        } catch (...) {  // a user's executor or policy threw: the appended rows go (the storage may have grown)
+            truncate(before);
+            throw;
+        }
+    }
+    /// The older form, step(q, k, v, out, options, executor): the default variant.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt,
+              const Exec& exec = {}) {
+        step<Arch>(q, k, v, out, variant<>{}, opt, exec);
     }
 
     /// Forgets every token; the storage stays allocated.

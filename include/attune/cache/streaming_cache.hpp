@@ -5,6 +5,7 @@
 //
 //   attune::streaming_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*sinks*/ 4, /*recent*/ 1024);
 //   cache.step(q, k_new, v_new, out);   // append n tokens, attend their n queries
+//   cache.step(q, k_new, v_new, out, attune::variant(attune::softcap{30}, attune::sink_logit{z}));
 //
 // step() computes exactly sinks + window attention over the whole history (attune::sinks_window(S, R):
 // query p sees j ≤ p with j < S or p − j < R). For one new token (decode) every cached key is
@@ -15,21 +16,33 @@
 // chunk's O(n·(S + R + n)·dim) attention — where sinks_window(S, R) over that view gives the same
 // keys as over the full history (a sink is visible by the sink rule whatever the window says).
 //
+// A variant's score modifier sees the tokens' history positions: with one, every step (decode too)
+// runs on the position-ordered scratch with the positions as ids (score/positioned.hpp); history
+// positions must then stay below 2^24 (attune::error past it).
+//
 // Slots: slot s < S holds token s; the ring slots S .. S + R − 1 hold tokens t ≥ S at S + (t − S) mod R.
 // position(s) is a slot's token position in the history; cache_position(s) its rank 0..size−1 in
 // position order — the re-indexed positions StreamingLLM applies RoPE with (keys cached before
 // RoPE; the query then sits at size − 1 after its own append).
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
+#include "attune/cache/interface.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/sinks_window.hpp"
 
 namespace attune {
+
+/// streaming_cache's options (cache/interface.hpp).
+struct streaming_cache_options {
+    index_t sinks = 4;      ///< S, the first tokens kept (StreamingLLM's 4)
+    index_t recent = 1024;  ///< R, the ring of the last tokens (≥ 1)
+};
 
 /// StreamingLLM's cache of one sequence: the first `sinks` tokens plus a ring of the last `recent`,
 /// so memory and decode time stay flat; step() attends with sinks + window over the whole history.
@@ -53,6 +66,10 @@ public:
                                "streaming_cache: heads × (sinks + recent) × dv");
     }
 
+    /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) with options `o`.
+    streaming_cache(index_t heads, index_t dk, index_t dv, const streaming_cache_options& o)
+        : streaming_cache(heads, dk, dv, o.sinks, o.recent) {}
+
     index_t heads() const noexcept { return heads_; }                                   ///< kv heads
     index_t dk() const noexcept { return dk_; }                                         ///< key head dim
     index_t dv() const noexcept { return dv_; }                                         ///< value head dim
@@ -60,6 +77,7 @@ public:
     index_t recent() const noexcept { return recent_; }                                 ///< R, the ring's length
     index_t slots() const noexcept { return slots_; }                                   ///< S + R, the constant capacity
     index_t seen() const noexcept { return seen_; }                                     ///< tokens appended so far
+    index_t tokens() const noexcept { return seen_; }                                   ///< the history's length, seen()
     index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }         ///< tokens held
     std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(T); }  ///< bytes of K/V storage
 
@@ -109,10 +127,13 @@ public:
     }
 
     /// Appends the chunk's n tokens and writes the attention of its n queries (q [1, Hq, n, dk],
-    /// out [1, Hq, n, dv], Hq a multiple of heads) under sinks + window over the whole history.
-    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
-    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt = {},
-              const Exec& exec = {}) {
+    /// out [1, Hq, n, dv], Hq a multiple of heads) under sinks + window over the whole history, for
+    /// the variant `var` (family, score modifier, sink, router; its mask must be none; the score
+    /// modifier sees history positions), options `opt`, executor `exec`.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor,
+              std::enable_if_t<detail::is_step_variant_v<Var>, int> = 0>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const Var& var = {},
+              const options& opt = {}, const Exec& exec = {}) {
         static constexpr const char* who = "streaming_cache::step";
         const index_t n = detail::check_chunk(who, k, v, heads_, dk_, dv_);
         detail::check_queries(who, q, out, heads_, dk_, dv_);
@@ -122,10 +143,19 @@ public:
         detail::check_step_storage(who, q, out, opt, k_, v_);
         detail::check_not_storage(who, k, "k", k_, v_);
         detail::check_not_storage(who, v, "v", k_, v_);
-        if (n == 1) {  // decode: every held key is visible to the new token
+        detail::require_no_mask<Var>(who);
+        const index_t held = size(), total = detail::checked_add(held, n, "streaming_cache::step: held + chunk tokens");
+        detail::check_variant(who, var, detail::step_problem(q, k, v, out, opt), n == 1 ? (held < slots_ ? held + 1 : held) : total, opt);
+        // A score modifier reads positions: the keys go in position order (the scratch below) with
+        // their history positions as ids, the new tokens last (the kernel's queries are its last keys).
+        constexpr bool positioned = !detail::is_none_v<typename as_variant<Var>::type::score_type>;
+        if (positioned)
+            detail::require(seen_ + n <= positioned_score<no_score>::max_id + 1, who, ": history positions reach ", seen_ + n,
+                            ", past the score modifier's position limit ", positioned_score<no_score>::max_id);
+        if (n == 1 && !positioned) {  // decode: every held key is visible to the new token
             commit(k, v, 1);
             try {
-                attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, variant<>{}, opt, exec);
+                attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, var, opt, exec);
             } catch (...) {  // a user's executor (or the kernel) threw: the ring goes back as it was
                 undo();
                 throw;
@@ -133,7 +163,6 @@ public:
             return;
         }
         // Old cache in position order, then the chunk, in scratch: sinks_window(S, R) over it.
-        const index_t held = size(), total = detail::checked_add(held, n, "streaming_cache::step: held + chunk tokens");
         detail::checked_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, dk_),
                                "streaming_cache::step: heads × tokens × dk");
         detail::checked_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, dv_),
@@ -152,10 +181,25 @@ public:
                 detail::copy_row(v.row(0, h, t), sv_.data() + (h * total + held + t) * dv_, dv_);
             }
         }
+        if (positioned) {
+            detail::checked_resize(ids_, total, "streaming_cache::step: held + chunk tokens");
+            for (index_t r = 0; r < held; ++r)
+                ids_[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(position(order[static_cast<std::size_t>(r)]));
+            for (index_t t = 0; t < n; ++t) ids_[static_cast<std::size_t>(held + t)] = static_cast<std::int32_t>(seen_ + t);
+        }
         const tensor_view<const T> kk(sk_.data(), {1, heads_, total, dk_}, {heads_ * total * dk_, total * dk_, dk_});
         const tensor_view<const T> vv(sv_.data(), {1, heads_, total, dv_}, {heads_ * total * dv_, total * dv_, dv_});
-        attention<Arch>(tensor_view<const Q>(q), kk, vv, out, variant<sinks_window>(sinks_window(sinks_, recent_)), opt, exec);
+        attention<Arch>(tensor_view<const Q>(q), kk, vv, out,
+                        detail::with_score_positions(detail::with_cache_mask(var, sinks_window(sinks_, recent_)),
+                                                     positioned ? position_ids::shared(ids_.data(), total) : position_ids()),
+                        opt, exec);
         commit(k, v, n);  // the cache changes only once the attention succeeded
+    }
+    /// The older form, step(q, k, v, out, options, executor): the default variant.
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, const options& opt,
+              const Exec& exec = {}) {
+        step<Arch>(q, k, v, out, variant<>{}, opt, exec);
     }
 
     /// Forgets every token.
@@ -226,6 +270,7 @@ private:
     std::vector<T> k_, v_;
     std::vector<T> sk_, sv_;           // chunk scratch (prefill only)
     std::vector<index_t> order_;       // slots in position order (prefill only)
+    std::vector<std::int32_t> ids_;    // the scratch's history positions (score modifiers)
     std::vector<index_t> undo_slots_;  // what undo() restores: the slots the last commit overwrote,
     std::vector<T> undo_k_, undo_v_;   // their old rows,
     index_t undo_seen_ = 0;            // and seen() before it

@@ -10,6 +10,12 @@
 //  - a negative entry is padding (lists of different lengths); an entry listed twice counts twice.
 // The listed keys are the row's whole visible set: no mask applies on top. Rows with no key give
 // zeros (LSE −inf), as attune::attention does.
+// A variant (family, score modifier, sink, router) may be given before the options:
+//   attune::sparse::gather_attention(q, k, v, idx, out, attune::variant(attune::softcap{30}, attune::sink_logit{z}));
+// its head-indexed policies see the whole call's heads (sparse/head_offset.hpp), the sink enters a
+// row once (split part 0 only; ⊕ adds the rest). Its mask must be none and its score modifier one
+// that reads no positions (none, softcap): a listed key's place in the gathered tile is not its
+// position, and position ids are per sequence while lists are per head (attune::error otherwise).
 //
 // How: per (batch, list head, list token) the listed K and V rows are gathered into a small
 // per-thread scratch tile (count × dim, the cache's storage type; the cache itself is never copied
@@ -31,6 +37,8 @@
 #include "attune/exec/serial.hpp"
 #include "attune/merge.hpp"
 #include "attune/exec/region.hpp"
+#include "attune/sink/none.hpp"
+#include "attune/sparse/head_offset.hpp"
 
 namespace attune {
 
@@ -166,12 +174,14 @@ inline float* gather_split_workspace(const gather_plan& pl) {
 }
 
 template <class Exec>
-gather_plan make_gather_plan(const index_view& idx, index_t Hq, index_t Hkv, index_t Lq, index_t dv, const options& opt, const Exec& exec) {
+gather_plan make_gather_plan(const index_view& idx, index_t Hq, index_t Hkv, index_t Lq, index_t dv, const options& opt, const Exec& exec,
+                             bool mergeable = true) {
     gather_plan pl;
     pl.per = idx.heads == Hq ? 1 : Hq / Hkv;  // query heads per list
     pl.toks = idx.tokens == 1 ? Lq : 1;       // query tokens per list
     pl.lists = idx.batch * idx.heads * idx.tokens;
-    pl.splits = gather_splits(opt, exec, pl.lists, idx.count);
+    // A family without row statistics (sigmoid) has no LSE to merge parts with: one part per list.
+    pl.splits = mergeable ? gather_splits(opt, exec, pl.lists, idx.count) : 1;
     pl.part = (idx.count + pl.splits - 1) / pl.splits;
     pl.rows = pl.per * pl.toks;
     pl.dv = dv;
@@ -226,9 +236,9 @@ index_t copy_listed_rows(const tensor_view<K>& k, const tensor_view<V>& v, const
     return m;
 }
 
-template <class Arch, class Q, class K, class V, class O>
+template <class Arch, class Q, class K, class V, class O, class Var>
 void gather_item(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
-                 const tensor_view<O>& out, const options& opt, const gather_plan& pl, index_t item) {
+                 const tensor_view<O>& out, const Var& var, const options& opt, const gather_plan& pl, index_t item) {
     using TK = std::remove_const_t<K>;
     using TV = std::remove_const_t<V>;
     const index_t Hq = q.heads(), Hkv = k.heads(), dk = k.dim(), dv = v.dim();
@@ -248,14 +258,40 @@ void gather_item(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     const tensor_view<const TV> vv(s.v.data(), {1, 1, m, dv}, {0, 0, dv});
     options o;
     o.scale = opt.scale;
-    // No mask: every gathered key is visible (bottom-right alignment plays no part).
+    // No mask: every gathered key is visible (bottom-right alignment plays no part). The variant's
+    // head-indexed parts see the whole call's heads.
+    const auto shifted = with_head_offset(var, l.h0, hkv);
     if (pl.splits > 1) {
         o.lse = part_lse(pl, it, sp);
-        attention<Arch>(qv, kv, vv, part_out(pl, it, sp), variant<>{}, o, serial_executor{});
+        if (sp == 0) attention<Arch>(qv, kv, vv, part_out(pl, it, sp), shifted, o, serial_executor{});
+        else attention<Arch>(qv, kv, vv, part_out(pl, it, sp), with_sink(shifted, no_sink{}), o, serial_executor{});  // the sink once
         return;
     }
     if (!opt.lse.empty()) o.lse = list_rows(opt.lse, pl, l);
-    attention<Arch>(qv, kv, vv, list_rows(out, pl, l), variant<>{}, o, serial_executor{});
+    attention<Arch>(qv, kv, vv, list_rows(out, pl, l), shifted, o, serial_executor{});
+}
+
+// The variant against the whole call, before any output is written: no mask, a score modifier that
+// reads no positions, the family's LSE, every policy's parameters.
+template <class Var, class Q, class K, class V, class O>
+void check_gather_variant(const Var& var, const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v,
+                          const tensor_view<O>& out, const options& opt) {
+    using attune::detail::require;
+    using Vt = std::decay_t<Var>;
+    require(attune::detail::is_none_v<typename Vt::mask_type>,
+            "gather_attention: variant: a mask other than none is not accepted (the listed keys are the rows' visible set)");
+    require(position_free_v<typename Vt::score_type>,
+            "gather_attention: variant: only score modifiers that read no positions (none, softcap) are accepted "
+            "(a listed key's place in the gathered tile is not its position)");
+    if constexpr (!Vt::family_type::has_lse)
+        require(opt.lse.empty(), "gather_attention: options::lse was given, but the variant's family (e.g. sigmoid) has no log-sum-exp");
+    if (q.batch() == 0 || q.tokens() == 0) return;
+    const auto p = attune::detail::make_problem<std::remove_const_t<Q>, std::remove_const_t<K>, std::remove_const_t<V>, O>(
+        tensor_view<const Q>(q), tensor_view<const K>(k), tensor_view<const V>(v), out, opt);
+    attune::detail::validate_policy(var.family(), p);
+    attune::detail::validate_policy(var.score(), p);
+    attune::detail::validate_policy(var.sink(), p);
+    attune::detail::validate_policy(var.router(), p);
 }
 
 // ---- epilogue: a list's split parts merged with ⊕ into out (and options::lse) ----
@@ -273,18 +309,32 @@ void gather_merge(const index_view& idx, const tensor_view<O>& out, const option
 
 }  // namespace detail
 
-template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+/// Attention of each query row over its listed keys only (see the top of this file), for the variant
+/// `var` (a variant or one policy; no mask, a score modifier that reads no positions).
+template <class Arch = default_arch, class Q, class K, class V, class O, class Var, class Exec = default_executor,
+          std::enable_if_t<!std::is_same_v<std::decay_t<Var>, options>, int> = 0>
 void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
-                      const tensor_view<O>& out, const options& opt = {}, const Exec& exec = {}) {
+                      const tensor_view<O>& out, const Var& var_in, const options& opt = {}, const Exec& exec = {}) {
     // Everything is validated here, once, before any output is written: the per-list attention
     // calls below then cannot fail (their arguments are sub-views of the validated ones), so a bad
     // call writes nothing.
     detail::check_gather(q, k, v, idx, out, opt);
-    const detail::gather_plan pl = detail::make_gather_plan(idx, q.heads(), k.heads(), q.tokens(), v.dim(), opt, exec);
+    const auto& var = to_variant(var_in);
+    detail::check_gather_variant(var, q, k, v, out, opt);
+    using Vt = std::decay_t<decltype(var)>;
+    const detail::gather_plan pl =
+        detail::make_gather_plan(idx, q.heads(), k.heads(), q.tokens(), v.dim(), opt, exec, Vt::family_type::row_statistics);
     ::attune::detail::parallel_for(exec, pl.lists * pl.splits,
-                                   [&](index_t item) { detail::gather_item<Arch>(q, k, v, idx, out, opt, pl, item); });
+                                   [&](index_t item) { detail::gather_item<Arch>(q, k, v, idx, out, var, opt, pl, item); });
     if (pl.splits == 1) return;
     ::attune::detail::parallel_for(exec, pl.lists, [&](index_t it) { detail::gather_merge(idx, out, opt, pl, it); });
+}
+
+/// Attention of each query row over its listed keys only, plain softmax (see the top of this file).
+template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
+                      const tensor_view<O>& out, const options& opt = {}, const Exec& exec = {}) {
+    gather_attention<Arch>(q, k, v, idx, out, variant<>{}, opt, exec);
 }
 
 }  // namespace sparse

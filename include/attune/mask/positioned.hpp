@@ -17,8 +17,10 @@
 /// The answer is exact for any ids: every pair of the tile lies in the box, so a box the inner mask
 /// calls empty (full) holds no (only) visible pairs. Identity ids give the inner mask's own classes;
 /// scattered ids give wider boxes, hence more partial tiles (correct, slower). There is no keys() /
-/// key_pair() / span() (a row's visible tokens need not be an interval), so partial tiles are masked
-/// element by element through visible().
+/// key_pair() (a row's visible tokens need not be an interval), so partial tiles are masked element
+/// by element through visible(). An inner span() is kept for tiles whose keys have consecutive ids
+/// (identity ids, a cache's window): only the keys some row may see are computed, the 4 sinks of a
+/// 64-key tile, say; other tiles are computed whole.
 /// The inner mask's validate() sees the call in position space (position_ids::id_shape): Lk = 1 +
 /// the largest id, so a document_mask over ids is built over the positions, not the tokens.
 #include <cstdint>
@@ -42,7 +44,8 @@ class positioned_mask {
 public:
     using policy_kind = mask_kind;
     static constexpr bool is_none = false;
-    using hooks = provides<hook::classify, hook::validate>;
+    using hooks =
+        detail::join_hooks_t<provides<hook::classify, hook::validate>, detail::hooks_if<detail::mask_has_span<Mask>::value, hook::span>>;
     using parts = std::tuple<Mask>;  ///< the inner mask, for the variant's checks
 
     positioned_mask() = default;  ///< the inner mask's default, no ids (valid only for calls with no keys)
@@ -65,6 +68,25 @@ public:
         for (index_t p = t.q_first + 1; p <= t.q_last; ++p) q_lo = row[p] < q_lo ? row[p] : q_lo, q_hi = row[p] > q_hi ? row[p] : q_hi;
         for (index_t j = t.k_first + 1; j <= t.k_last; ++j) k_lo = row[j] < k_lo ? row[j] : k_lo, k_hi = row[j] > k_hi ? row[j] : k_hi;
         return detail::classify_tile(inner_, tile_context{t.batch, t.kv_head, q_lo, q_hi, k_lo, k_hi, t.q_head_first, t.q_head_last});
+    }
+
+    /// Only with an inner span(): when the tile's keys have consecutive ids (ids[j] = ids[k_first] +
+    /// j − k_first: identity ids, a window of a cache), the inner mask's span of the box, mapped back
+    /// to token indices; otherwise the whole tile.
+    template <class M = Mask, std::enable_if_t<detail::mask_has_span<M>::value, int> = 0>
+    key_range span(const tile_context& t) const {
+        const std::int32_t* row = ids_.row(t.batch);
+        const index_t shift = row[t.k_first] - t.k_first;  // id − index over consecutive keys
+        for (index_t j = t.k_first + 1; j <= t.k_last; ++j)
+            if (row[j] != j + shift) return {t.k_first, t.k_last};
+        index_t q_lo = row[t.q_first], q_hi = q_lo;
+        for (index_t p = t.q_first + 1; p <= t.q_last; ++p) q_lo = row[p] < q_lo ? row[p] : q_lo, q_hi = row[p] > q_hi ? row[p] : q_hi;
+        const index_t k_lo = t.k_first + shift, k_hi = t.k_last + shift;
+        const key_range s = inner_.span(tile_context{t.batch, t.kv_head, q_lo, q_hi, k_lo, k_hi, t.q_head_first, t.q_head_last});
+        // Clipped to the tile's ids first, so that an unbounded answer cannot wrap when shifted.
+        const index_t first = s.first > k_lo ? s.first : k_lo, last = s.last < k_hi ? s.last : k_hi;
+        if (first > last) return {t.k_first, t.k_first - 1};
+        return {first - shift, last - shift};
     }
 
     /// Throws attune::error unless the ids cover the call (a row per batch, Lk ids, all ≥ 0), then

@@ -113,7 +113,9 @@ private:
         const std::int32_t* row = ids_.row(rows.batch);
         index_t lo = 0, hi = 0;
         for (index_t r = 0; r < rows.rows; ++r) {
-            const index_t id = row[rows.q_pos(r)];
+            // A call without keys still prepares its items (its rows then sit at negative token
+            // indices, with no ids: the ids were checked for no index at all): 0 for those.
+            const index_t t = rows.q_pos(r), id = t >= 0 ? row[t] : 0;
             tokens[r] = id;
             if (r == 0 || id < lo) lo = id;
             if (r == 0 || id > hi) hi = id;
@@ -123,7 +125,7 @@ private:
         at.q_pos_lanes = q_ids;
         at.tokens = tokens;
         at.q_pos0 = 0;
-        bool consecutive = rows.nq > 0;
+        bool consecutive = rows.nq > 0 && rows.q_first >= 0;
         const index_t first = consecutive ? row[rows.q_first] : 0;
         for (index_t t = 1; t < rows.nq && consecutive; ++t) consecutive = row[rows.q_first + t] == first + t;
         if (consecutive) {

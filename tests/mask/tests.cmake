@@ -1,0 +1,8 @@
+# Position ids (include/attune/core/positions.hpp) and the adapters that evaluate masks and score
+# modifiers on them (mask/positioned.hpp, score/positioned.hpp): one test binary per arch,
+# attune_positions_tests_<arch>; ctest runs positions.<arch>.positions.
+attune_add_kernel_suite(positions
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/positioned_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/../score/positioned_test.cpp
+  TAGS positions)

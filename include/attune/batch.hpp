@@ -78,7 +78,7 @@ void fill_sequence(P& p, const tensor_view<const TQ>& q, const tensor_view<TO>& 
     p.dk = q.dim();
     p.dv = dv;
     p.ws = opt.workspace;
-    (void)s;
+    p.sequence = s;
 }
 
 // The family's LSE rule and every policy checked against every sequence, then the batch run.

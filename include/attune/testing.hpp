@@ -185,8 +185,10 @@ public:
         tile_rng rng{seed};
         for (index_t i = 0; i < n; ++i) {
             const index_t qa = q0_ + rng.below(s_.lq), ka = rng.below(s_.lk);
-            const index_t qb = qa + rng.below(80) < s_.lk - 1 ? qa + rng.below(80) : s_.lk - 1;
-            const index_t kb = ka + rng.below(64) < s_.lk - 1 ? ka + rng.below(64) : s_.lk - 1;
+            // One draw each, then clamped (drawing again in the clamp's test let tiles reach past Lk).
+            const index_t qd = rng.below(80), kd = rng.below(64);
+            const index_t qb = qa + qd < s_.lk - 1 ? qa + qd : s_.lk - 1;
+            const index_t kb = ka + kd < s_.lk - 1 ? ka + kd : s_.lk - 1;
             const index_t b = rng.below(s_.batch), g = rng.below(s_.kv_heads);
             const index_t h0 = g * group_ + rng.below(group_);
             const index_t h1 = h0 + rng.below(g * group_ + group_ - h0);

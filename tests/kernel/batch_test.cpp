@@ -16,6 +16,9 @@
 #include <catch2/catch.hpp>
 
 #include "attune/batch.hpp"
+#include "attune/core/positions.hpp"
+#include "attune/mask/positioned.hpp"
+#include "attune/score/positioned.hpp"
 #include "attune/reference/softmax.hpp"
 #include "support.hpp"
 
@@ -306,4 +309,34 @@ TEST_CASE("batch: hostile offsets and page tables are attune::errors", "[batch]"
     auto kpool = attune::page_pool_nhd<const float>(pool.data(), pc.kp.batch(), 4, 2, 32);
     CHECK_THROWS_AS(attune::paged_attention<arch>(b.qv(), b.q_offsets(), attune::paged_kv<float>{kpool, pc.vp, good}, pool_out),
                     attune::error);
+}
+
+TEST_CASE("batch: position ids per sequence (CSR) reach masks and score modifiers", "[batch]") {
+    std::mt19937 rng(17);
+    const index_t Hq = 4, Hkv = 2, D = 32;
+    batch<float> b(Hq, Hkv, D, D, {{1, 70}, {9, 9}, {0, 5}, {3, 130}}, rng);
+    // Each sequence's ids: a prefix 0.., then a gap (tokens dropped from the middle), some repeated.
+    std::vector<std::int32_t> ids;
+    for (index_t s = 0; s < b.sequences(); ++s)
+        for (index_t t = 0; t < b.lk(s); ++t)
+            ids.push_back(static_cast<std::int32_t>(t < 4 ? t : t + 10 + static_cast<index_t>(rng() % 3)));
+    const auto pos = attune::position_ids::ragged(ids.data(), b.k_offsets());
+    std::vector<float> slopes{0.1f, 0.2f, 0.3f, 0.4f};
+    const auto var = attune::variant(attune::with_positions(attune::causal{}, pos), attune::with_positions(attune::alibi(slopes), pos));
+    attune::ragged_attention<arch>(b.qv(), b.q_offsets(), b.kv(), b.vv(), b.k_offsets(), b.ov(), var);
+    // The reference: each sequence alone, its ids as a table shared by every batch row.
+    double worst = 0;
+    for (index_t s = 0; s < b.sequences(); ++s) {
+        if (b.lq(s) == 0) continue;
+        const auto own = attune::position_ids::shared(ids.data() + b.ko[s], b.lk(s));
+        const auto ref = attune::reference::attention(
+            b.rows(b.q, b.qo[s], b.lq(s), Hq, D), b.rows(b.k, b.ko[s], b.lk(s), Hkv, D), b.rows(b.v, b.ko[s], b.lk(s), Hkv, D),
+            attune::variant(attune::with_positions(attune::causal{}, own), attune::with_positions(attune::alibi(slopes), own)));
+        for (index_t h = 0; h < Hq; ++h)
+            for (index_t t = 0; t < b.lq(s); ++t)
+                for (index_t d = 0; d < D; ++d)
+                    worst =
+                        std::max(worst, std::abs(b.out[static_cast<std::size_t>(((b.qo[s] + t) * Hq + h) * D + d)] - ref.at(s, h, t, d)));
+    }
+    CHECK(worst <= 1e-4);
 }

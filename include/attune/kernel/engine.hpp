@@ -43,11 +43,8 @@ inline constexpr bool is_probe = !std::is_same_v<Probe, no_probe>;
 template <class Arch, bool Prefill, class It, class Scores, class Modifier, class Mask, class PV, class Probe>
 void tile_loop(It& it, Scores& scores, const Modifier& modifier, const Mask& mask, PV& pv, index_t k_begin, index_t k_end, Probe* probe) {
     constexpr index_t T = work_plan::kv_tile;
-    // A tile: up to kv_tile keys that the K/V source holds at one stride (a page may end it).
-    const auto tile_keys = [&](index_t n0) { return it.kv.contiguous(n0, T < k_end - n0 ? T : k_end - n0); };
-    for (index_t tile0 = k_begin, len = 0; tile0 < k_end; tile0 += len) {
-        len = tile_keys(tile0);
-        const key_span t = mask.visit(it, tile0, len);
+    for (index_t tile0 = k_begin; tile0 < k_end; tile0 += T) {
+        const key_span t = mask.visit(it, tile0, T < k_end - tile0 ? T : k_end - tile0);
         if (t.nk == 0) continue;
         const tile_bounds bounds = Prefill ? mask.bounds(it, t) : tile_bounds{};
         scores.compute(it, t, bounds);
@@ -57,8 +54,8 @@ void tile_loop(It& it, Scores& scores, const Modifier& modifier, const Mask& mas
             probe->template tile<Arch>(it.S, t.n0, t.nk, t.cls == tile_class::full);
         } else {
             weigh<Arch>(it, t.nk);
-            const index_t next0 = tile0 + len;
-            pv.accumulate(it, t, bounds, next_tile{next0, Prefill && next0 < k_end ? tile_keys(next0) : 0});
+            const index_t next0 = tile0 + T;
+            pv.accumulate(it, t, bounds, next_tile{next0, Prefill && next0 < k_end ? (T < k_end - next0 ? T : k_end - next0) : 0});
         }
     }
 }

@@ -1,121 +1,183 @@
 #pragma once
-// Where a work item's keys and values come from: a K/V source gives, for a kv head and a key
-// range, the K and V rows the stages read — where they are, or as a float copy of the tile for
-// kernels that read floats — and how many keys from a given one lie at one stride
-// (contiguous()): the main loop cuts its tiles there, so every stage reads a tile as rows of one
-// stride. Two sources:
-//   dense_kv   the call's [B, Hkv, L, D] views, read in place; a tile is never cut
-//   paged_kv   one sequence's pages of a page pool (core/paged.hpp, PagedAttention, Kwon et al.
-//              2023): a tile ends at a page boundary unless the next page follows in memory
+// Where a work item's keys and values come from: a K/V source gives, for a kv head and a tile of
+// keys, the K and V rows the stages read, in three forms:
+//   key_rows / value_rows    the rows where they are, as row(n) (decode reads these)
+//   float_keys / float_values  one strided block of float rows: the rows in place when they are
+//                            float and lie at one stride, else a copy (prefill's GEMM reads these)
+//   key_block / value_block  one strided block of the storage type (the AMX stages)
+// Two sources:
+//   dense_kv         the call's [B, Hkv, L, D] views: every key of a head at one stride, read in place
+//   paged_kv_source  one sequence's pages of a page pool (core/paged.hpp; PagedAttention, Kwon et
+//                    al. 2023): rows through a table of their addresses, built per tile, which also
+//                    holds the rows ahead of the tile so that decode prefetches across page ends
 // A quantized cache is another source with the same members.
 #include <cstdint>
 #include <type_traits>
 
 #include "attune/core/buffer.hpp"
 #include "attune/core/types.hpp"
+#include "attune/kernel/kv_rows.hpp"
 #include "attune/kernel/problem.hpp"
 #include "attune/simd/prefetch.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::kernel {
 
-// Rows of T, `stride` elements apart.
-template <class T>
-struct strided_rows {
-    const T* first;
-    index_t stride;
-    const T* row(index_t n) const noexcept { return first + n * stride; }
-};
-
-// The members every source derives from its keys() and values(): float tiles and prefetch streams.
-template <class Source>
-struct kv_tiles {
-    // Keys [n0, n0 + nk) as float rows: the source's rows when they are float, else converted into
-    // `tile` (grown to a kv tile only when a conversion needs it). [n0, n0 + nk) lies in one run.
-    template <class Arch>
-    strided_rows<float> float_keys(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {
-        const auto k = self().keys(b, hkv, n0);
-        if constexpr (std::is_same_v<typename Source::key_type, float>) {
-            (void)nk, (void)tile;
-            return k;
-        } else {
-            const index_t dk = self().p.dk;
-            float* buf = tile.get(work_plan::kv_tile * dk);
-            for (index_t n = 0; n < nk; ++n) simd::convert_row<Arch>(k.row(n), buf + n * dk, dk);
-            return {buf, dk};
-        }
-    }
-    // Values [n0, n0 + nk) as float rows of dvp elements, the padding zero: the source's rows when
-    // they are float and hold dvp elements, else converted into `tile`.
-    template <class Arch>
-    strided_rows<float> float_values(index_t b, index_t hkv, index_t n0, index_t nk, index_t dvp, detail::grow_buffer<float>& tile) const {
-        const auto v = self().values(b, hkv, n0);
-        const index_t dv = self().p.dv;
-        if constexpr (std::is_same_v<typename Source::value_type, float>) {
-            if (dv == dvp) return v;
-        }
-        float* buf = tile.get(work_plan::kv_tile * dvp);
-        for (index_t n = 0; n < nk; ++n) {
-            simd::convert_row<Arch>(v.row(n), buf + n * dvp, dv);
-            for (index_t d = dv; d < dvp; ++d) buf[n * dvp + d] = 0.0f;
-        }
-        return {buf, dvp};
-    }
-    // The rows of a key range (in one run), to bring into L2 a line at a time while another product runs.
-    simd::prefetch_stream key_stream(index_t b, index_t hkv, index_t n0, index_t nk) const {
-        const auto k = self().keys(b, hkv, n0);
-        return simd::prefetch_stream::of(k.first, k.stride, nk, self().p.dk);
-    }
-    simd::prefetch_stream value_stream(index_t b, index_t hkv, index_t n0, index_t nk) const {
-        const auto v = self().values(b, hkv, n0);
-        return simd::prefetch_stream::of(v.first, v.stride, nk, self().p.dv);
-    }
-
-private:
-    const Source& self() const noexcept { return static_cast<const Source&>(*this); }
-};
-
 template <class P>
-struct dense_kv : kv_tiles<dense_kv<P>> {
+struct dense_kv {
     using key_type = typename decltype(P::k)::value_type;
     using value_type = typename decltype(P::v)::value_type;
     const P& p;
     explicit dense_kv(const P& problem) noexcept : p(problem) {}
 
-    strided_rows<key_type> keys(index_t b, index_t hkv, index_t n0) const noexcept { return {p.k.row(b, hkv, n0), p.k.strides()[2]}; }
-    strided_rows<value_type> values(index_t b, index_t hkv, index_t n0) const noexcept { return {p.v.row(b, hkv, n0), p.v.strides()[2]}; }
-    // Every key of a head lies at one stride.
-    static index_t contiguous(index_t, index_t most) noexcept { return most; }
+    strided_rows<key_type> key_rows(index_t b, index_t hkv, index_t n0, index_t = 0) const noexcept {
+        return {p.k.row(b, hkv, n0), p.k.strides()[2]};
+    }
+    strided_rows<value_type> value_rows(index_t b, index_t hkv, index_t n0, index_t = 0) const noexcept {
+        return {p.v.row(b, hkv, n0), p.v.strides()[2]};
+    }
+    template <class Buf>
+    strided_rows<key_type> key_rows(index_t b, index_t hkv, index_t n0, index_t, Buf&) const noexcept {
+        return key_rows(b, hkv, n0);
+    }
+    template <class Buf>
+    strided_rows<value_type> value_rows(index_t b, index_t hkv, index_t n0, index_t, Buf&) const noexcept {
+        return value_rows(b, hkv, n0);
+    }
+    // f(rows) with the rows of keys [n0, n0 + nk) in the form the source holds them.
+    template <class F>
+    void with_key_rows(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<const void*>&, F&& f) const {
+        f(key_rows(b, hkv, n0));
+    }
+    template <class F>
+    void with_value_rows(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<const void*>&, F&& f) const {
+        f(value_rows(b, hkv, n0));
+    }
+    strided_rows<key_type> key_block(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<float>&) const noexcept {
+        return key_rows(b, hkv, n0);
+    }
+    strided_rows<value_type> value_block(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<float>&) const noexcept {
+        return value_rows(b, hkv, n0);
+    }
+    // Keys [n0, n0 + nk) as float rows: the user's rows when they are float, else converted into
+    // `tile` (grown to a kv tile only when a conversion needs it).
+    template <class Arch>
+    strided_rows<float> float_keys(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {
+        if constexpr (std::is_same_v<key_type, float>) {
+            (void)nk, (void)tile;
+            return key_rows(b, hkv, n0);
+        } else {
+            return convert_rows<Arch>(key_rows(b, hkv, n0), nk, p.dk, p.dk, tile);
+        }
+    }
+    // Values [n0, n0 + nk) as float rows of dvp elements, the padding zero: the user's rows when
+    // they are float and hold dvp elements, else converted into `tile`.
+    template <class Arch>
+    strided_rows<float> float_values(index_t b, index_t hkv, index_t n0, index_t nk, index_t dvp, detail::grow_buffer<float>& tile) const {
+        if constexpr (std::is_same_v<value_type, float>) {
+            if (p.dv == dvp) return value_rows(b, hkv, n0);
+        }
+        return convert_rows<Arch>(value_rows(b, hkv, n0), nk, p.dv, dvp, tile);
+    }
+    // The rows of a key range, to bring into L2 a line at a time while another product runs.
+    simd::prefetch_stream key_stream(index_t b, index_t hkv, index_t n0, index_t nk) const {
+        return simd::prefetch_stream::of(p.k.row(b, hkv, n0), p.k.strides()[2], nk, p.dk);
+    }
+    simd::prefetch_stream value_stream(index_t b, index_t hkv, index_t n0, index_t nk) const {
+        return simd::prefetch_stream::of(p.v.row(b, hkv, n0), p.v.strides()[2], nk, p.dv);
+    }
 };
 
 template <class P>
-struct paged_kv_source : kv_tiles<paged_kv_source<P>> {
+struct paged_kv_source {
     using key_type = typename decltype(P::k_pages)::value_type;
     using value_type = typename decltype(P::v_pages)::value_type;
     const P& p;
     index_t page_size;
-    // Whether a page's rows continue in the next page id's (NHD: the page stride is page_size rows
-    // of K and of V): consecutive ids are then one run, as a fresh pool hands them out.
-    bool ids_in_order;
-    explicit paged_kv_source(const P& problem) noexcept
-        : p(problem),
-          page_size(problem.k_pages.tokens()),
-          ids_in_order(problem.k_pages.strides()[0] == page_size * problem.k_pages.strides()[2] &&
-                       problem.v_pages.strides()[0] == page_size * problem.v_pages.strides()[2]) {}
+    explicit paged_kv_source(const P& problem) noexcept : p(problem), page_size(problem.k_pages.tokens()) {}
 
-    strided_rows<key_type> keys(index_t, index_t hkv, index_t n0) const noexcept {
-        return {p.k_pages.row(p.pages[n0 / page_size], hkv, n0 % page_size), p.k_pages.strides()[2]};
+    // The addresses of rows [n0, n0 + nk) and of the rows a decode kernel prefetches ahead of them
+    // (past the last key: the last key again), one page lookup per page.
+    template <class T, class Pool>
+    pointer_rows<T> table(const Pool& pool, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
+        // + 16: a decode block of keys past nk (dot_tile) prefetches up to its own width further.
+        const index_t ahead = simd::stream_prefetch_l2_rows<T> + 16, n = nk + ahead;
+        const void** rows = buf.get(n);
+        const index_t end = n0 + n < p.lk ? n0 + n : p.lk, stride = pool.strides()[2];
+        index_t i = 0;
+        for (index_t key = n0; key < end;) {
+            const T* row = pool.row(p.pages[key / page_size], hkv, key % page_size);
+            for (index_t s = key % page_size; s < page_size && key < end; ++s, ++key, row += stride) rows[i++] = row;
+        }
+        for (; i < n; ++i) rows[i] = rows[i - 1];
+        return {reinterpret_cast<const T* const*>(rows)};
     }
-    strided_rows<value_type> values(index_t, index_t hkv, index_t n0) const noexcept {
-        return {p.v_pages.row(p.pages[n0 / page_size], hkv, n0 % page_size), p.v_pages.strides()[2]};
+    pointer_rows<key_type> key_rows(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
+        return table<key_type>(p.k_pages, hkv, n0, nk, buf);
     }
-    // The keys from n0 on (at most `most`) that lie at one stride: to the end of n0's page, and on
-    // through pages whose ids follow each other when they follow in memory.
-    index_t contiguous(index_t n0, index_t most) const noexcept {
-        index_t page = n0 / page_size, run = page_size - n0 % page_size;
-        if (ids_in_order)
-            while (run < most && p.pages[page + 1] == p.pages[page] + 1) run += page_size, ++page;
+    pointer_rows<value_type> value_rows(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
+        return table<value_type>(p.v_pages, hkv, n0, nk, buf);
+    }
+    // f(rows): the tile's rows through their table of addresses, even within one page (the rows a
+    // decode kernel prefetches ahead must be the next page's, not those past the page's end).
+    template <class F>
+    void with_key_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf, F&& f) const {
+        f(key_rows(b, hkv, n0, nk, buf));
+    }
+    template <class F>
+    void with_value_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf, F&& f) const {
+        f(value_rows(b, hkv, n0, nk, buf));
+    }
+    // The keys from n0 on (at most `most`) in n0's page.
+    index_t in_page(index_t n0, index_t most) const noexcept {
+        const index_t run = page_size - n0 % page_size;
         return run < most ? run : most;
+    }
+    // Rows [n0, n0 + nk) of a pool as one strided block: in place within one page, else copied
+    // (converted to float and padded to `width` when Float) into `tile`.
+    template <class Arch, bool Float, class Pool>
+    auto block(const Pool& pool, index_t hkv, index_t n0, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) const {
+        using T = typename Pool::value_type;
+        using Out = std::conditional_t<Float, float, T>;
+        const index_t stride = pool.strides()[2];
+        const T* first = pool.row(p.pages[n0 / page_size], hkv, n0 % page_size);
+        if (in_page(n0, nk) == nk && (!Float || (std::is_same_v<T, float> && dim == width))) {
+            if constexpr (std::is_same_v<Out, T>) return strided_rows<Out>{first, stride};
+        }
+        Out* buf = reinterpret_cast<Out*>(tile.get(work_plan::kv_tile * width));
+        for (index_t n = 0; n < nk; ++n) {
+            const T* row = pool.row(p.pages[(n0 + n) / page_size], hkv, (n0 + n) % page_size);
+            if constexpr (Float) {
+                simd::convert_row<Arch>(row, buf + n * width, dim);
+                for (index_t d = dim; d < width; ++d) buf[n * width + d] = 0.0f;
+            } else {
+                detail::copy_row(row, buf + n * width, dim);
+            }
+        }
+        return strided_rows<Out>{buf, width};
+    }
+    strided_rows<key_type> key_block(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {
+        return block<void, false>(p.k_pages, hkv, n0, nk, p.dk, p.dk, tile);
+    }
+    strided_rows<value_type> value_block(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {
+        return block<void, false>(p.v_pages, hkv, n0, nk, p.dv, p.dv, tile);
+    }
+    template <class Arch>
+    strided_rows<float> float_keys(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {
+        return block<Arch, true>(p.k_pages, hkv, n0, nk, p.dk, p.dk, tile);
+    }
+    template <class Arch>
+    strided_rows<float> float_values(index_t, index_t hkv, index_t n0, index_t nk, index_t dvp, detail::grow_buffer<float>& tile) const {
+        return block<Arch, true>(p.v_pages, hkv, n0, nk, p.dv, dvp, tile);
+    }
+    // The rows of a key range up to the end of its first page, into L2 a line at a time.
+    simd::prefetch_stream key_stream(index_t, index_t hkv, index_t n0, index_t nk) const {
+        return simd::prefetch_stream::of(p.k_pages.row(p.pages[n0 / page_size], hkv, n0 % page_size), p.k_pages.strides()[2],
+                                         in_page(n0, nk), p.dk);
+    }
+    simd::prefetch_stream value_stream(index_t, index_t hkv, index_t n0, index_t nk) const {
+        return simd::prefetch_stream::of(p.v_pages.row(p.pages[n0 / page_size], hkv, n0 % page_size), p.v_pages.strides()[2],
+                                         in_page(n0, nk), p.dv);
     }
 };
 

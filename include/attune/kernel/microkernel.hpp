@@ -9,6 +9,7 @@
 #include <cstring>
 #include <utility>
 
+#include "attune/kernel/kv_rows.hpp"
 #include "attune/simd/gemm.hpp"
 #include "attune/simd/pairs.hpp"
 #include "attune/simd/prefetch.hpp"
@@ -133,17 +134,18 @@ inline void dot_block(const float* q, index_t q_stride, const TK* const* k, inde
 // K rows of any storage type are read where they are (bf16/half widened in registers).
 // Keys past nk in the last block repeat key nk−1 and land in S rows < round_up(nk, KB), which the
 // caller's buffer holds; rows past the real ones land in padding lanes.
-template <class Arch, class TK, bool Pairs = false>
-inline void dot_tile(const float* q, index_t q_stride, index_t rows, const TK* k, index_t k_stride, index_t nk, index_t dk, float* s,
-                     index_t rows_padded) {
+// K's rows: row(n) of a strided_rows or pointer_rows (kernel/kv_rows.hpp); a pointer table holds
+// the rows prefetched ahead too.
+template <class Arch, class TK, bool Pairs = false, class Rows>
+inline void dot_tile(const float* q, index_t q_stride, index_t rows, const Rows& k, index_t nk, index_t dk, float* s, index_t rows_padded) {
     constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
     for (index_t r0 = 0; r0 < rows; r0 += RB)
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const TK* kr[KB];
-            for (int i = 0; i < KB; ++i) kr[i] = k + (n0 + i < nk ? n0 + i : nk - 1) * k_stride;
+            for (int i = 0; i < KB; ++i) kr[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
             // The block's L1 look-aheads first, then its L2 ones (faster than interleaved in the decode benchmarks).
-            for (int i = 0; i < KB; ++i) simd::prefetch_row(k + (n0 + i + simd::stream_prefetch_rows<TK>)*k_stride, dk);
-            for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k + (n0 + i + simd::stream_prefetch_l2_rows<TK>)*k_stride, dk);
+            for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + simd::stream_prefetch_rows<TK>), dk);
+            for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + simd::stream_prefetch_l2_rows<TK>), dk);
             dot_block<Arch, KB, RB, TK, Pairs>(q + r0 * q_stride, q_stride, kr, dk, s + n0 * rows_padded + r0, rows_padded);
         }
 }
@@ -207,6 +209,40 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const TV*
                                                        of + paired * W, dv_padded, pf);
             } else {
                 pv_blocks<Arch, RR, CC, TV, Stream>(rr, cc, pw, rows_padded, vf, v_stride, l - f + 1, of, dv_padded, pf);
+            }
+        }
+    }
+}
+
+// O[0..rows)[0..dv_padded) += Pᵀ · V for decode (Stream) with V's rows through a table of
+// addresses (pointer_rows: a paged cache), every row seeing the whole tile; as pv_tile otherwise.
+template <class Arch, int RR, int CC, class TV, bool Pairs>
+inline void pv_table_blocks(int rr, int cc, const float* p, index_t rows_padded, const TV* const* v, index_t col, index_t nk, float* o,
+                            index_t o_stride) {
+    const simd::scalar_columns a{p, 1, rows_padded};
+    const simd::table_rows<Arch, TV, Pairs> b{v, col};
+    simd::table_rows_ahead<TV> ahead{v, col};
+    simd::gemm_block_edge<Arch, RR, CC, true, true>(rr, cc, a, b, nk, o, o_stride, ahead);
+}
+template <class Arch, class TV, bool Pairs = false>
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const pointer_rows<TV>& v, index_t nk, float* o, index_t dv_padded) {
+    constexpr int RR = simd::gemm_shape<Arch>::rows, CC = simd::gemm_shape<Arch>::colvecs;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    static_assert(!Pairs || CC % 2 == 0, "pv_tile: pairs come in column blocks of 2·W");
+    const index_t colvecs = dv_padded / W;
+    for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
+        const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
+        const int paired = Pairs ? cc - cc % 2 : 0;
+        for (index_t r0 = 0; r0 < rows; r0 += RR) {
+            const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
+            float* of = o + r0 * dv_padded + c0 * W;
+            if constexpr (Pairs) {
+                if (paired > 0) pv_table_blocks<Arch, RR, CC, TV, true>(rr, paired, p + r0, rows_padded, v.rows, c0 * W, nk, of, dv_padded);
+                if (paired < cc)
+                    pv_table_blocks<Arch, RR, 1, TV, false>(rr, cc - paired, p + r0, rows_padded, v.rows, (c0 + paired) * W, nk,
+                                                            of + paired * W, dv_padded);
+            } else {
+                pv_table_blocks<Arch, RR, CC, TV, false>(rr, cc, p + r0, rows_padded, v.rows, c0 * W, nk, of, dv_padded);
             }
         }
     }

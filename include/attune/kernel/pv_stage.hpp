@@ -11,6 +11,7 @@
 // Each has begin(item), accumulate(item, span, bounds, next) — next: the keys of the item's next
 // tile, for prefetching — and end(item).
 #include <cstdint>
+#include <type_traits>
 
 #include "attune/core/policy.hpp"
 #include "attune/kernel/item.hpp"
@@ -51,9 +52,12 @@ struct stream_pv {
     }
     template <class It>
     void accumulate(It& it, const key_span& t, const tile_bounds&, const next_tile&) {
-        const auto v = it.kv.values(it.b, it.hkv, t.n0);
-        using TV = std::remove_cv_t<std::remove_pointer_t<decltype(v.first)>>;
-        pv_tile<Arch, true, TV, Pairs>(it.S, it.rp, it.rows, v.first, v.stride, t.nk, it.acc, it.dvp);
+        using TV = typename It::kv_type::value_type;
+        it.kv.with_value_rows(it.b, it.hkv, t.n0, t.nk, it.s.v_rows, [&](const auto& v) {
+            if constexpr (std::is_same_v<std::decay_t<decltype(v)>, strided_rows<TV>>)
+                pv_tile<Arch, true, TV, Pairs>(it.S, it.rp, it.rows, v.first, v.stride, t.nk, it.acc, it.dvp);
+            else pv_tile<Arch, TV, Pairs>(it.S, it.rp, it.rows, v, t.nk, it.acc, it.dvp);
+        });
     }
     template <class It>
     void end(It& it) {
@@ -75,7 +79,7 @@ struct amx_pv {
     }
     template <class It>
     void accumulate(It& it, const key_span& t, const tile_bounds&, const next_tile&) {
-        const auto v = it.kv.values(it.b, it.hkv, t.n0);
+        const auto v = it.kv.value_block(it.b, it.hkv, t.n0, t.nk, it.s.v_tile);
         simd::amx::pack_weights(it.S, it.rp, t.nk, weights);
         simd::amx::pack_values(v.first, v.stride, t.nk, it.p.dv, it.dvp, values);
         simd::amx::pv_tile(weights, it.rp, t.nk, values, it.dvp, it.acc);

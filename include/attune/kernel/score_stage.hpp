@@ -48,9 +48,9 @@ struct dot_scores {
     }
     template <class It>
     void compute(It& it, const key_span& t, const tile_bounds&) {
-        const auto k = it.kv.keys(it.b, it.hkv, t.n0);
-        dot_tile<Arch, std::remove_cv_t<std::remove_pointer_t<decltype(k.first)>>, Pairs>(q, it.p.dk, it.rows, k.first, k.stride, t.nk,
-                                                                                          it.p.dk, it.S, it.rp);
+        it.kv.with_key_rows(it.b, it.hkv, t.n0, t.nk, it.s.k_rows, [&](const auto& k) {
+            dot_tile<Arch, typename It::kv_type::key_type, Pairs>(q, it.p.dk, it.rows, k, t.nk, it.p.dk, it.S, it.rp);
+        });
     }
     template <class It>
     void end(It&) noexcept {}
@@ -72,7 +72,7 @@ struct amx_scores {
     }
     template <class It>
     void compute(It& it, const key_span& t, const tile_bounds&) {
-        const auto k = it.kv.keys(it.b, it.hkv, t.n0);
+        const auto k = it.kv.key_block(it.b, it.hkv, t.n0, t.nk, it.s.k_tile);
         simd::amx::score_tile(k.first, k.stride, t.nk, it.p.dk, dk32, q, it.rp, it.p.scale, it.S, kpad);
     }
     template <class It>

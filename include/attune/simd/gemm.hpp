@@ -45,17 +45,37 @@ struct vector_rows {
 
     template <int CC>
     void load(index_t k, vec<Arch> (&x)[CC]) const {
-        constexpr index_t W = static_cast<index_t>(width<Arch>);
-        const T* row = b + k * stride;
-        if constexpr (Pairs) {
-            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; c += 2) simd::load_bf16_pairs<Arch>(row + c * W, x[c], x[c + 1]);
-        } else if constexpr (Aligned) {
-            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) x[c] = simd::load_aligned<Arch>(row + c * W);
-        } else {
-            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) x[c] = simd::load<Arch>(row + c * W);
-        }
+        load_row<Arch, Aligned, Pairs>(b + k * stride, x);
     }
     vector_rows at(index_t k0, index_t col0) const { return {b + k0 * stride + col0, stride}; }
+
+    // CC vectors of one row (see above for Aligned and Pairs).
+    template <class A, bool Al, bool Pr, int CC>
+    static void load_row(const T* row, vec<A> (&x)[CC]) {
+        constexpr index_t W = static_cast<index_t>(width<A>);
+        if constexpr (Pr) {
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; c += 2) simd::load_bf16_pairs<A>(row + c * W, x[c], x[c + 1]);
+        } else if constexpr (Al) {
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) x[c] = simd::load_aligned<A>(row + c * W);
+        } else {
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) x[c] = simd::load<A>(row + c * W);
+        }
+    }
+};
+
+// B's rows through a table of row pointers, row k = rows[k] + col: rows scattered over the pages
+// of a paged cache.
+template <class Arch, class T, bool Pairs = false>
+struct table_rows {
+    static constexpr int colvec_step = Pairs ? 2 : 1;
+    const T* const* rows;
+    index_t col;
+
+    template <int CC>
+    void load(index_t k, vec<Arch> (&x)[CC]) const {
+        vector_rows<Arch, T, false, Pairs>::template load_row<Arch, false, Pairs>(rows[k] + col, x);
+    }
+    table_rows at(index_t k0, index_t col0) const { return {rows + k0, col + col0}; }
 };
 
 // clang-format off: each ATTUNE_UNROLL_FULL stays on the line of the loop it unrolls.
@@ -82,6 +102,21 @@ struct rows_ahead {
     ATTUNE_PREFETCH_INLINE void at(index_t k) const noexcept {
         const char* near = reinterpret_cast<const char*>(b + (k + stream_prefetch_rows<T>)*stride);
         const char* far = reinterpret_cast<const char*>(b + (k + stream_prefetch_l2_rows<T>)*stride);
+        constexpr index_t bytes = Cols * index_t(sizeof(T));
+        ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(near + off, 3);
+        ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(far + off, 2);
+    }
+};
+
+// rows_ahead through a table of row pointers (table_rows); the table holds the rows ahead too.
+template <class T>
+struct table_rows_ahead {
+    const T* const* rows;
+    index_t col;
+    template <index_t Cols>
+    ATTUNE_PREFETCH_INLINE void at(index_t k) const noexcept {
+        const char* near = reinterpret_cast<const char*>(rows[k + stream_prefetch_rows<T>] + col);
+        const char* far = reinterpret_cast<const char*>(rows[k + stream_prefetch_l2_rows<T>] + col);
         constexpr index_t bytes = Cols * index_t(sizeof(T));
         ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(near + off, 3);
         ATTUNE_UNROLL_FULL for (index_t off = 0; off < bytes; off += 64) ATTUNE_PREFETCH(far + off, 2);

@@ -1,0 +1,37 @@
+#pragma once
+// How a stage reaches the rows of a K or V tile: row(n) of key n of the tile.
+//   strided_rows  rows at one stride from the first (a dense view, a page, a converted copy)
+//   pointer_rows  a table of row addresses (the rows of a paged cache, scattered over pages); the
+//                 table holds the rows a decode kernel prefetches ahead of the tile as well
+#include "attune/core/buffer.hpp"
+#include "attune/core/types.hpp"
+#include "attune/kernel/problem.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::kernel {
+
+template <class T>
+struct strided_rows {
+    const T* first;
+    index_t stride;
+    const T* row(index_t n) const noexcept { return first + n * stride; }
+};
+
+template <class T>
+struct pointer_rows {
+    const T* const* rows;
+    const T* row(index_t n) const noexcept { return rows[n]; }
+};
+
+// nk rows of `dim` elements converted to float rows of `width` (the padding zero) in `tile`.
+template <class Arch, class T>
+strided_rows<float> convert_rows(const strided_rows<T>& from, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) {
+    float* buf = tile.get(work_plan::kv_tile * width);
+    for (index_t n = 0; n < nk; ++n) {
+        simd::convert_row<Arch>(from.row(n), buf + n * width, dim);
+        for (index_t d = dim; d < width; ++d) buf[n * width + d] = 0.0f;
+    }
+    return {buf, width};
+}
+
+}  // namespace attune::kernel

@@ -73,8 +73,8 @@ inline void check_page_table(const char* who, const page_table& t, index_t pages
         require(b >= a, who, ": page_table::first decreases at sequence ", s, " (", a, " then ", b, ")");
         const index_t len = t.lengths[s];
         require(len >= 0, who, ": page_table::lengths[", s, "] is negative (", len, ")");
-        require(len <= checked_mul(b - a, page_size, "page_table capacity"), who, ": page_table::lengths[", s, "] = ", len,
-                " exceeds its ", b - a, " pages of ", page_size, " tokens");
+        require(len <= checked_mul(b - a, page_size, "page_table capacity"), who, ": page_table::lengths[", s, "] = ", len, " exceeds its ",
+                b - a, " pages of ", page_size, " tokens");
     }
     const index_t n = t.first[t.sequences];
     require(n == 0 || t.ids != nullptr, who, ": page_table::ids is null");

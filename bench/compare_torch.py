@@ -6,8 +6,11 @@
 
 For every prefill/ and decode/ row of attune_bench's JSON, the same shape, dtype, mask and thread
 count runs through torch.nn.functional.scaled_dot_product_attention (torch.set_num_threads(N)),
-timed as the median of several runs after a warm-up. Both sides are credited with attune's work
-count for the row (the FLOP and byte conventions of attune_bench.cpp), so the ratio is the ratio
+timed as the median of several runs after a warm-up. The ragged batch row
+serving/batch/decode:64+prefill:4x512/packed runs as one SDPA call per sequence (SDPA has no
+ragged batch), timed as a whole, in GB/s of K/V like attune's row; that code is first checked
+against float64 attention on a small batch. Both sides are credited with attune's work count
+for the row (the FLOP and byte conventions of attune_bench.cpp), so the ratio is the ratio
 of times. Prefill rows are in GFLOP/s and compared with peak/fma_fp32, decode rows in GB/s and
 compared with peak/read, both from the same JSON and at the same thread count.
 
@@ -32,6 +35,9 @@ UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 # Shapes attune_bench uses where the row name does not carry them (a name may override with B:, H:, Hq:, Hkv:).
 PREFILL_DEFAULTS = {"B": 1, "H": 8}
 DECODE_DEFAULTS = {"B": 1, "Hq": 32, "Hkv": 8, "Lq": 1}
+# bench/rows/serving_bench.cpp's mixed batch: decode rows whose key lengths spread log-uniformly over
+# min_keys … max_keys, and prefill chunks over prefill_keys keys each (their queries are the last keys).
+SERVING_BATCH = {"Hq": 32, "Hkv": 8, "D": 128, "min_keys": 128, "max_keys": 32768, "prefill_keys": 2048}
 
 
 def parse_name(name):
@@ -110,9 +116,31 @@ def base_label(row):
     return "/".join(parts)
 
 
+def is_serving_batch_row(row):
+    """serving/batch/decode:<n>+prefill:<c>x<l>/packed: the ragged batch with packed K/V."""
+    return row["kind"] == "serving" and {"batch", "packed"} <= row["flags"] and "decode" in row["keys"]
+
+
+def serving_batch_case(row):
+    """The sequences of a serving/batch row as serving_bench.cpp builds them: n decode rows with key
+    lengths lround(min · (max/min)^(i/(n−1))), then c chunks of l queries over prefill_keys keys."""
+    m = re.fullmatch(r"(\d+)\+prefill:(\d+)x(\d+)", row["keys"]["decode"])
+    if not m:
+        return None
+    n, chunks, lq = (int(x) for x in m.groups())
+    s = SERVING_BATCH
+    ratio = s["max_keys"] / s["min_keys"]
+    # C's lround rounds halves away from zero; Python's round() would round them to even.
+    decode_lk = [int(math.floor(s["min_keys"] * ratio ** (i / (n - 1) if n > 1 else 0.0) + 0.5)) for i in range(n)]
+    return {"batch": True, "Hq": s["Hq"], "Hkv": s["Hkv"], "D": s["D"], "q_dtype": "fp32", "kv_dtype": "fp32",
+            "lq": [1] * n + [lq] * chunks, "lk": decode_lk + [s["prefill_keys"]] * chunks}
+
+
 def torch_case(row):
-    """What PyTorch runs for an attune row: shapes, dtypes and mask."""
+    """What PyTorch runs for an attune row: shapes, dtypes and mask (None: no PyTorch counterpart)."""
     k, flags = row["keys"], row["flags"]
+    if is_serving_batch_row(row):
+        return serving_batch_case(row)
     if row["kind"] == "prefill":
         b = int(k.get("B", PREFILL_DEFAULTS["B"]))
         h = int(k.get("H", PREFILL_DEFAULTS["H"]))
@@ -149,6 +177,7 @@ class TorchRunner:
         self.repeats = repeats
         self.min_run_s = min_run_s
         self.gqa_native = None  # decided on first use: enable_gqa=True (torch ≥ 2.5) or repeat_interleave
+        self.batch_checked = False  # the per-sequence SDPA of serving/batch rows, checked once against float64
         self.notes = set()
 
     @property
@@ -166,10 +195,10 @@ class TorchRunner:
         t = torch.rand(shape, generator=g, dtype=torch.float32) * 2.0 - 1.0  # uniform [-1, 1), like attune_bench
         return t.to(torch.bfloat16 if dtype == "bf16" else torch.float32).contiguous()
 
-    def _sdpa(self, q, k, v, causal, hq, hkv):
+    def _sdpa(self, q, k, v, causal, hq, hkv, attn_mask=None):
         F = self.F
         if hq == hkv:
-            return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            return lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal)
         if self.gqa_native is None:
             try:
                 F.scaled_dot_product_attention(q[:, :, :1], k[:, :, :2], v[:, :, :2], enable_gqa=True)
@@ -178,12 +207,80 @@ class TorchRunner:
                 self.gqa_native = False
         if self.gqa_native:
             self.notes.add("GQA through SDPA's enable_gqa=True.")
-            return lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal, enable_gqa=True)
+            return lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=causal, enable_gqa=True)
         # Older PyTorch: K/V repeated to the query heads once, outside the timed region.
         self.notes.add("GQA: this PyTorch has no enable_gqa; K/V repeated to the query heads outside the timed region.")
         kk = k.repeat_interleave(hq // hkv, dim=1)
         vv = v.repeat_interleave(hq // hkv, dim=1)
-        return lambda: F.scaled_dot_product_attention(q, kk, vv, is_causal=causal)
+        return lambda: F.scaled_dot_product_attention(q, kk, vv, attn_mask=attn_mask, is_causal=causal)
+
+    def _bottom_right_mask(self, lq, lk, dtype):
+        """Additive [lq, lk] mask of bottom-right causal attention (query i sees keys ≤ lk − lq + i), as
+        attune's causal and FlashAttention's varlen align it: SDPA's is_causal is top-left (query i
+        sees keys ≤ i), equal only when lq = lk. Additive in the query's dtype, so that SDPA does not
+        convert a boolean mask on every call."""
+        torch = self.torch
+        i = torch.arange(lq).view(-1, 1)
+        j = torch.arange(lk).view(1, -1)
+        return torch.zeros((lq, lk), dtype=dtype).masked_fill(j > i + (lk - lq), float("-inf"))
+
+    def _batch_calls(self, case):
+        """A ragged batch as SDPA per sequence: each sequence's q [1, Hq, lq, D], k and v [1, Hkv, lk, D]
+        (own tensors, uniform like attune_bench's), decode rows (lq = 1) without a mask, square
+        chunks with is_causal, other chunks with the bottom-right mask. Returns (fn, inputs): fn()
+        runs every sequence and returns their outputs; inputs[s] = (q, k, v)."""
+        hq, hkv, d = case["Hq"], case["Hkv"], case["D"]
+        fns, inputs, masks = [], [], {}
+        for s, (lq, lk) in enumerate(zip(case["lq"], case["lk"])):
+            q = self._tensor((1, hq, lq, d), case["q_dtype"], 3 * s + 1)
+            k = self._tensor((1, hkv, lk, d), case["kv_dtype"], 3 * s + 2)
+            v = self._tensor((1, hkv, lk, d), case["kv_dtype"], 3 * s + 3)
+            mask = None
+            if 1 < lq < lk:
+                if (lq, lk) not in masks:  # built once, outside the timed region
+                    masks[(lq, lk)] = self._bottom_right_mask(lq, lk, q.dtype)
+                mask = masks[(lq, lk)]
+            fns.append(self._sdpa(q, k, v, lq > 1 and lq == lk, hq, hkv, attn_mask=mask))
+            inputs.append((q, k, v))
+        return (lambda: [f() for f in fns]), inputs
+
+    def _check_batch(self):
+        """The per-sequence SDPA of serving/batch rows against float64 attention on a small ragged
+        batch (decode rows, chunks over cached keys, a square chunk): raises when it is off, so a
+        wrong mask alignment fails the row instead of timing the wrong attention."""
+        if self.batch_checked:
+            return
+        torch = self.torch
+        small = {"Hq": 4, "Hkv": 2, "D": 16, "q_dtype": "fp32", "kv_dtype": "fp32",
+                 "lq": [1, 1, 8, 5, 8], "lk": [1, 40, 24, 37, 8]}
+        with torch.inference_mode():
+            fn, inputs = self._batch_calls(small)
+            outs = fn()
+            group, worst = small["Hq"] // small["Hkv"], 0.0
+            for (q, k, v), out, lq, lk in zip(inputs, outs, small["lq"], small["lk"]):
+                k64 = k.double().repeat_interleave(group, dim=1)
+                v64 = v.double().repeat_interleave(group, dim=1)
+                scores = q.double() @ k64.transpose(-1, -2) / math.sqrt(small["D"])
+                i = torch.arange(lq).view(-1, 1)
+                j = torch.arange(lk).view(1, -1)
+                scores = scores.masked_fill(j > i + (lk - lq), float("-inf"))  # bottom-right causal
+                ref = torch.softmax(scores, dim=-1) @ v64
+                worst = max(worst, (out.double() - ref).abs().max().item())
+        if not worst <= 1e-5:  # also catches NaN
+            raise RuntimeError(f"per-sequence SDPA differs from float64 attention by {worst:.3g} on a small batch")
+        self.batch_checked = True
+        self.notes.add(f"serving/batch: PyTorch runs SDPA once per sequence (decode rows unmasked, prefill chunks with an "
+                       f"explicit bottom-right causal mask: is_causal is top-left), timed as a whole; checked against "
+                       f"float64 on a small batch (max |err| {worst:.1e}).")
+
+    def _time_batch(self, case, threads):
+        """Median seconds of one ragged batch as SDPA per sequence, at `threads` threads."""
+        self._check_batch()
+        torch = self.torch
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            fn, _ = self._batch_calls(case)
+            return self._time(fn)
 
     def _dense_sinks_window(self, q, k, v, case):
         """SDPA with the dense boolean sinks + window mask (every key computed, then masked)."""
@@ -261,6 +358,8 @@ class TorchRunner:
     def time_case(self, case, threads):
         """Median seconds of one PyTorch call for the case at `threads` threads."""
         torch = self.torch
+        if case.get("batch"):
+            return self._time_batch(case, threads)
         if "sinks" in case:
             flex = self._flex_seconds(case, threads)
             if flex is not None:
@@ -342,8 +441,10 @@ def main(argv=None):
     table = []
     json_rows = []  # the same rows as numbers, for --json
     # Variant rows (a score modifier or another family on a prefill shape) are compared with attune's
-    # own plain row in the variants table below, not with PyTorch (SDPA has no such variant).
-    cases = [r for r in rows if r["kind"] in ("prefill", "decode") and not is_variant_row(r)]
+    # own plain row in the variants table below, not with PyTorch (SDPA has no such variant). The
+    # serving/batch row is in GB/s (K/V bytes), like the decode rows.
+    cases = [r for r in rows if (r["kind"] in ("prefill", "decode") and not is_variant_row(r))
+             or (is_serving_batch_row(r) and torch_case(r) is not None)]
     for i, r in enumerate(cases):
         prefill = r["kind"] == "prefill"
         unit = "GFLOP/s" if prefill else "GB/s"
@@ -429,6 +530,9 @@ def main(argv=None):
                "threads; decode in GB/s (K/V, Q and output bytes once), % of peak/read at the same threads. Both sides are "
                "credited with the same work, so attune ÷ PyTorch is PyTorch's time over attune's. PyTorch: median of "
                f"{args.repeats} runs after {args.warmup} warm-up calls; decode with bf16 K/V runs a bf16 query in PyTorch.")
+    if any(is_serving_batch_row(r) for r in cases):
+        out.append("serving/batch in GB/s of every sequence's K/V (each read once, attune_bench's convention), % of peak/read; "
+                   "PyTorch runs SDPA once per sequence.")
     if have_torch:
         for n in sorted(runner.notes):
             out.append(n)

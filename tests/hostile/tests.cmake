@@ -1,6 +1,8 @@
 # Hostile inputs (tests/hostile/hostile_test.cpp): NaN/inf, huge scores, lengths 0 and 1, aliasing,
-# bad head counts, null data, negative strides; one binary per arch, ctest hostile.<arch>.hostile.
-attune_add_kernel_suite(hostile SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_test.cpp TAGS hostile)
+# bad head counts, null data, negative strides; one binary, ctest hostile.<arch>.hostile.
+# Built for the widest arch alone (BEST_ONLY): its arithmetic is the tile engine's, whose every SIMD
+# path the kernel, batch and random suites test; what this suite adds is arch-independent.
+attune_add_kernel_suite(hostile SOURCES ${CMAKE_CURRENT_LIST_DIR}/hostile_test.cpp TAGS hostile BEST_ONLY)
 # The hostile-input matrix over the whole public API (tests/hostile/matrix.hpp): one binary for the
 # widest arch, ctest hostile_matrix.<arch>.hostile_matrix; its files register their cases.
 file(GLOB ATTUNE_HOSTILE_MATRIX_FILES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/matrix_*.cpp)

@@ -9,6 +9,8 @@ attune_add_kernel_suite(linear
   GOLDEN linear_elu_noncausal linear_elu_causal)
 
 # Recurrent steps allocate nothing after warm-up: replaces the global operator new, so its own binary.
+# Built for the widest arch alone (BEST_ONLY): its arithmetic is the tile engine's, whose every SIMD
+# path the kernel, batch and random suites test; what this suite adds is arch-independent.
 attune_add_kernel_suite(linear_alloc
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/decode_alloc_test.cpp
-  TAGS alloc)
+  TAGS alloc BEST_ONLY)

@@ -36,8 +36,8 @@ UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 PREFILL_DEFAULTS = {"B": 1, "H": 8}
 DECODE_DEFAULTS = {"B": 1, "Hq": 32, "Hkv": 8, "Lq": 1}
 # bench/rows/serving_bench.cpp's mixed batch: decode rows whose key lengths spread log-uniformly over
-# min_keys … max_keys, and prefill chunks over prefill_keys keys each (their queries are the last keys).
-SERVING_BATCH = {"Hq": 32, "Hkv": 8, "D": 128, "min_keys": 128, "max_keys": 32768, "prefill_keys": 2048}
+# min_keys … max_keys, and prefill chunks (the row's name gives their queries and keys; the queries are the last keys).
+SERVING_BATCH = {"Hq": 32, "Hkv": 8, "D": 128, "min_keys": 128, "max_keys": 32768}
 
 
 def parse_name(name):
@@ -123,17 +123,22 @@ def is_serving_batch_row(row):
 
 def serving_batch_case(row):
     """The sequences of a serving/batch row as serving_bench.cpp builds them: n decode rows with key
-    lengths lround(min · (max/min)^(i/(n−1))), then c chunks of l queries over prefill_keys keys."""
-    m = re.fullmatch(r"(\d+)\+prefill:(\d+)x(\d+)", row["keys"]["decode"])
+    lengths lround(min · (max/min)^(i/(n−1))), then c chunks of l queries over their keys (l, or k)."""
+    # decode:<n>, decode:<n>+prefill:<c>x<l> (fresh chunks: l queries over their l keys) or
+    # decode:<n>+prefill:<c>x<l>of<k> (chunks after k − l cached keys).
+    m = re.fullmatch(r"(\d+)(?:\+prefill:(\d+)x(\d+)(?:of(\d+))?)?", row["keys"]["decode"])
     if not m:
         return None
-    n, chunks, lq = (int(x) for x in m.groups())
+    n = int(m.group(1))
+    chunks = int(m.group(2) or 0)
+    lq = int(m.group(3) or 0)
+    chunk_keys = int(m.group(4) or lq)
     s = SERVING_BATCH
     ratio = s["max_keys"] / s["min_keys"]
     # C's lround rounds halves away from zero; Python's round() would round them to even.
     decode_lk = [int(math.floor(s["min_keys"] * ratio ** (i / (n - 1) if n > 1 else 0.0) + 0.5)) for i in range(n)]
     return {"batch": True, "Hq": s["Hq"], "Hkv": s["Hkv"], "D": s["D"], "q_dtype": "fp32", "kv_dtype": "fp32",
-            "lq": [1] * n + [lq] * chunks, "lk": decode_lk + [s["prefill_keys"]] * chunks}
+            "lq": [1] * n + [lq] * chunks, "lk": decode_lk + [chunk_keys] * chunks}
 
 
 def torch_case(row):

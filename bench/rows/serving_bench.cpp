@@ -5,10 +5,13 @@
 //   serving/paged_decode/Lk:<n>/D:128/kv:<fp32|bf16>/page:16/<nhd|hnd>   one decode row over one
 //        sequence's pages, the page ids shuffled (as a pool hands them out after some churn: no two
 //        consecutive). Target: ≥ 0.95× decode/Lk:<n>/D:128/kv:<…> (the same keys, dense).
-//   serving/batch/decode:64+prefill:4x512/<packed|paged16>   one call: 64 decode rows whose key
-//        lengths spread log-uniformly over 128 … 32768, plus 4 causal prefill chunks of 512 queries
-//        over 2048 keys (1536 cached). Target: K/V bytes/s ≥ 0.8× the best dense decode row of the
-//        same thread count (decode/Lk:32768/D:128/kv:fp32).
+//   serving/batch/decode:64[+prefill:4x512[of2048]]/<packed|paged16>   one call: 64 decode rows
+//        whose key lengths spread log-uniformly over 128 … 32768, plus 4 causal prefill chunks of
+//        512 queries over their 512 keys (a prompt's first chunk) or over 2048 (1536 cached). Target:
+//        K/V bytes/s ≥ 0.8× the best dense decode row of the same thread count
+//        (decode/Lk:32768/D:128/kv:fp32).
+//   serving/packed_decode/Lk:<n>/D:128/kv:fp32   one decode row over keys packed [Lk, Hkv, D] (the
+//        NHD pages' layout, unpaged), through ragged_attention: the baseline of the NHD rows.
 // Counters: "bytes" (rate) — the K and V bytes of every sequence's keys (each read once per call;
 // the prefill chunks' K/V are read once per query tile, credited once); "flops" (rate) — 4·D per
 // visible (query head, key) pair.
@@ -83,15 +86,40 @@ void bm_paged_decode(benchmark::State& state, index_t lk, bool nhd) {
     set_counters(state, 4.0 * kHq * static_cast<double>(lk) * kD, 2.0 * kHkv * static_cast<double>(lk) * kD * sizeof(T));
 }
 
-// The mixed batch: 64 decode rows (keys 128 … 32768, log-uniform) and 4 prefill chunks.
+// One decode row over one sequence's keys packed [Lk, Hkv, D] (ragged_attention).
+void bm_packed_decode(benchmark::State& state, index_t lk) {
+    const int threads = static_cast<int>(state.range(0));
+    const auto k = random_vector<float>(static_cast<std::size_t>(lk * kHkv * kD), 2);
+    const auto v = random_vector<float>(static_cast<std::size_t>(lk * kHkv * kD), 3);
+    const auto q = random_vector<float>(static_cast<std::size_t>(kHq * kD), 1);
+    aligned_vector<float> out(static_cast<std::size_t>(kHq * kD));
+    const std::int32_t qo[] = {0, 1}, ko[] = {0, static_cast<std::int32_t>(lk)};
+    executor exec;
+    if (!make_executor(state, threads, exec)) return;
+    const auto call = [&] {
+        attune::ragged_attention(attune::packed_view<const float>(q.data(), 1, kHq, kD), attune::seq_offsets{qo, 1},
+                                 attune::packed_view<const float>(k.data(), lk, kHkv, kD),
+                                 attune::packed_view<const float>(v.data(), lk, kHkv, kD), attune::seq_offsets{ko, 1},
+                                 attune::packed_view<float>(out.data(), 1, kHq, kD), attune::variant<>{}, attune::options{}, exec);
+    };
+    call();
+    for (auto _ : state) {
+        call();
+        benchmark::DoNotOptimize(out.data());
+    }
+    set_counters(state, 4.0 * kHq * static_cast<double>(lk) * kD, 2.0 * kHkv * static_cast<double>(lk) * kD * sizeof(float));
+}
+
+// The mixed batch: 64 decode rows (keys 128 … 32768, log-uniform) and `chunks` prefill chunks of
+// 512 queries over `chunk_keys` keys (512: a prompt's first chunk).
 struct mixed_batch {
     std::vector<index_t> lq, lk;
-    mixed_batch() {
+    mixed_batch(index_t chunks, index_t chunk_keys) {
         for (int i = 0; i < 64; ++i) {
             lq.push_back(1);
             lk.push_back(static_cast<index_t>(std::lround(128.0 * std::pow(256.0, i / 63.0))));
         }
-        for (int i = 0; i < 4; ++i) lq.push_back(512), lk.push_back(2048);
+        for (index_t i = 0; i < chunks; ++i) lq.push_back(512), lk.push_back(chunk_keys);
     }
     double flops() const {
         double pairs = 0;
@@ -106,9 +134,9 @@ struct mixed_batch {
     }
 };
 
-void bm_mixed_batch(benchmark::State& state, bool paged) {
+void bm_mixed_batch(benchmark::State& state, bool paged, index_t chunks, index_t chunk_keys) {
     const int threads = static_cast<int>(state.range(0));
-    const mixed_batch mb;
+    const mixed_batch mb(chunks, chunk_keys);
     std::vector<std::int32_t> qo{0}, ko{0};
     for (std::size_t s = 0; s < mb.lq.size(); ++s) {
         qo.push_back(static_cast<std::int32_t>(qo.back() + mb.lq[s]));
@@ -153,8 +181,16 @@ void register_rows(const std::vector<int>& threads) {
             add(base + "/kv:fp32" + tail, threads, bm_paged_decode<float>, lk, nhd);
             add(base + "/kv:bf16" + tail, threads, bm_paged_decode<attune::bf16>, lk, nhd);
         }
-    add("serving/batch/decode:64+prefill:4x512/packed", threads, bm_mixed_batch, false);
-    add("serving/batch/decode:64+prefill:4x512/paged16", threads, bm_mixed_batch, true);
+    for (bool paged : {false, true}) {
+        const std::string layout = paged ? "/paged16" : "/packed";
+        add("serving/batch/decode:64" + layout, threads, bm_mixed_batch, paged, index_t(0), index_t(0));
+        add("serving/batch/decode:64+prefill:4x512" + layout, threads, bm_mixed_batch, paged, index_t(4), index_t(512));
+        add("serving/batch/decode:64+prefill:4x512of2048" + layout, threads, bm_mixed_batch, paged, index_t(4), index_t(2048));
+    }
+    // The same keys as one dense [Lk, Hkv, D] sequence (the NHD pages' layout without pages) through
+    // the batch path: the baseline of the NHD rows.
+    for (index_t lk : {8192, 32768})
+        add("serving/packed_decode/Lk:" + std::to_string(lk) + "/D:128/kv:fp32", threads, bm_packed_decode, lk);
 }
 
 ATTUNE_BENCH_ROWS(register_rows);

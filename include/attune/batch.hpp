@@ -105,8 +105,8 @@ void run_batch_any(const std::vector<P>& problems, const Variant& var, const opt
 
 }  // namespace detail
 
-/// Attention of a ragged batch with packed keys: sequence s's queries (q's rows q_offsets[s] ..
-/// q_offsets[s + 1]) attend over its keys and values (k's and v's rows k_offsets[s] ..
+/// Attention of a ragged batch with packed keys: sequence s's queries (q's rows q_offsets[s] …
+/// q_offsets[s + 1]) attend over its keys and values (k's and v's rows k_offsets[s] …
 /// k_offsets[s + 1]), bottom-right aligned, for the variant `var`. See the top of this file.
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var = variant<>, class Exec = default_executor>
 void ragged_attention(const Q& q, const seq_offsets& q_offsets, const K& k, const V& v, const seq_offsets& k_offsets, const O& out,
@@ -147,7 +147,7 @@ void ragged_attention(const Q& q, const seq_offsets& q_offsets, const K& k, cons
     detail::run_batch_any<Arch>(problems, var, opt, exec);
 }
 
-/// Attention of a ragged batch over paged keys: sequence s's queries (q's rows q_offsets[s] ..
+/// Attention of a ragged batch over paged keys: sequence s's queries (q's rows q_offsets[s] …
 /// q_offsets[s + 1]) attend over the first kv.table.lengths[s] keys of its pages, bottom-right
 /// aligned, for the variant `var`. The table is validated in full. See the top of this file.
 template <class Arch = default_arch, class Q, class TK, class TV, class O, class Var = variant<>, class Exec = default_executor>

@@ -15,11 +15,36 @@
 
 namespace attune::kernel {
 
-// One item of a batch: split `split` of group `group` of sequence `seq`, and its estimated cost.
+// One item of a batch: split `split` of group `group` of sequence `seq`, its estimated cost, and
+// whether its rows are many enough that it is bound by arithmetic rather than by reading K/V.
 struct batch_item {
     index_t seq, group, split;
     double cost;
+    bool compute_bound;
 };
+
+// The order the dynamic schedule hands items out: each kind longest first, and the two kinds
+// interleaved in proportion to their total costs, so that prefill chunks (arithmetic) run beside
+// decode rows (memory reads) throughout instead of after them (the overlap of POD-Attention,
+// Kamath et al. 2024, on the CPU's cores).
+inline void order_items(std::vector<batch_item>& items) {
+    const auto longer = [](const batch_item& a, const batch_item& b) { return a.cost > b.cost; };
+    std::stable_sort(items.begin(), items.end(), longer);
+    const auto split = std::stable_partition(items.begin(), items.end(), [](const batch_item& i) { return i.compute_bound; });
+    if (split == items.begin() || split == items.end()) return;
+    double total[2] = {0, 0}, taken[2] = {0, 0};
+    for (const batch_item& i : items) total[i.compute_bound ? 0 : 1] += i.cost;
+    std::vector<batch_item> merged;
+    merged.reserve(items.size());
+    auto a = items.begin(), b = split;
+    while (a != split || b != items.end()) {
+        const bool take_a = b == items.end() || (a != split && taken[0] / total[0] <= taken[1] / total[1]);
+        const batch_item& next = take_a ? *a++ : *b++;
+        taken[take_a ? 0 : 1] += next.cost;
+        merged.push_back(next);
+    }
+    items.swap(merged);
+}
 
 // The key splits of each sequence: none unless a group's work exceeds a quarter of a worker's
 // share of the whole batch (then as many as bring it under, at least 256 keys each), or the
@@ -62,8 +87,10 @@ void run_batch(const P* problems, index_t count, const Variant& var, const Exec&
         const index_t groups = work.back().groups();
         const double cost =
             static_cast<double>(p.group * plan.q_tile) * static_cast<double>(p.lk + work_plan::kv_tile) / static_cast<double>(plan.splits);
+        // ≥ 32 rows an item: each K/V byte feeds enough FMAs that the item is bound by arithmetic.
+        const bool compute_bound = p.group * (plan.q_tile < p.lq ? plan.q_tile : p.lq) >= 32;
         for (index_t g = 0; g < groups; ++g)
-            for (index_t sp = 0; sp < plan.splits; ++sp) items.push_back(batch_item{s, g, sp, cost});
+            for (index_t sp = 0; sp < plan.splits; ++sp) items.push_back(batch_item{s, g, sp, cost, compute_bound});
         if (plan.splits > 1) {
             slot_first[s] = slot_floats;
             done_first[s] = counters;
@@ -74,7 +101,7 @@ void run_batch(const P* problems, index_t count, const Variant& var, const Exec&
         }
     }
     if (items.empty()) return;
-    std::stable_sort(items.begin(), items.end(), [](const batch_item& a, const batch_item& b) { return a.cost > b.cost; });
+    order_items(items);
 
     const call_lease call(problems[0].ws);
     float* partials = counters > 0 ? call->partials.get(slot_floats) : nullptr;

@@ -35,7 +35,6 @@ namespace {
 // A mask that differs per batch index: sequence s sees key j unless (j + s) % 3 == 0.
 struct batch_stripes {
     using policy_kind = attune::mask_kind;
-    static constexpr bool is_none = false;
     bool visible(const attune::index_context& c) const { return (c.k_pos + c.batch) % 3 != 0 && c.k_pos <= c.q_pos; }
 };
 

@@ -7,4 +7,4 @@ attune_add_kernel_suite(positions
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/positioned_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/../score/positioned_test.cpp
-  TAGS positions BEST_ONLY)
+  TAGS positions BEST_ONLY NO_UNITY)

@@ -256,7 +256,7 @@ TEST_CASE("positions: score modifiers on ids against the float64 reference", "[p
                 const index_t R = 10, D = s.D, H = s.Hq;
                 const std::vector<float> e = random_values(static_cast<std::size_t>(H * R * D), rng);
                 return std::make_pair(
-                    attune::music_relative{e, H, R, D}, [e, R, D](index_t h, index_t p, index_t j, const std::vector<double>& tq) {
+                    attune::music_relative{e, H, R, D}, [e, D](index_t h, index_t p, index_t j, const std::vector<double>& tq) {
                         if (p < j) return 0.0;
                         const index_t row = R - 1 - std::min(p - j, R - 1);
                         double x = 0;

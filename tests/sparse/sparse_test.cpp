@@ -369,3 +369,85 @@ TEST_CASE("gather_attention with a variant: softcap, sink logit, sigmoid family"
         attune::sparse::gather_attention<arch>(q.cview(), k.cview(), v.cview(), iv, out.view, attune::sink_logit(std::vector<float>{0.0f})),
         Catch::Contains("sink_logit"));
 }
+
+TEST_CASE("topk_decode and recycled_attention with a variant: softcap, sink logit, sigmoid", "[sparse]") {
+    const index_t B = 1, Hq = 4, Hkv = 2, D = 32, Lk = 700, K = 20;
+    std::mt19937 rng(91);
+    tensor<float> q(B, Hq, 1, D), k(B, Hkv, Lk, D), v(B, Hkv, Lk, D), out(B, Hq, 1, D);
+    q.fill_random(rng, 2.0f);
+    k.fill_random(rng);
+    v.fill_random(rng);
+    const std::vector<float> z{0.5f, -1.0f, 2.0f, 0.0f};
+    const float cap = 3.0f, bias = -4.0f, scale = 1.0f / std::sqrt(static_cast<float>(D));
+    // A key's weight in double, as the variant gives it: softcap, then exp(s' − LSE) with the sink's
+    // logit in the LSE; or σ(s + b) for the sigmoid family.
+    const auto weights = [&](index_t h, bool sigmoid) {
+        std::vector<double> w(static_cast<std::size_t>(Lk), 0.0);
+        for (index_t g = 0; g < Hq / Hkv; ++g) {
+            const index_t hq = h * (Hq / Hkv) + g;
+            std::vector<double> s(static_cast<std::size_t>(Lk));
+            double m = sigmoid ? 0.0 : z[static_cast<std::size_t>(hq)];
+            for (index_t j = 0; j < Lk; ++j) {
+                double dot = 0;
+                for (index_t d = 0; d < D; ++d) dot += double{q.view(0, hq, 0, d)} * double{k.view(0, h, j, d)};
+                dot *= scale;
+                s[static_cast<std::size_t>(j)] = sigmoid ? dot : cap * std::tanh(dot / cap);
+                m = std::max(m, s[static_cast<std::size_t>(j)]);
+            }
+            double l = sigmoid ? 0.0 : std::exp(z[static_cast<std::size_t>(hq)] - m);
+            for (double x : s) l += std::exp(x - m);
+            for (index_t j = 0; j < Lk; ++j)
+                w[static_cast<std::size_t>(j)] += sigmoid ? 1.0 / (1.0 + std::exp(-(s[static_cast<std::size_t>(j)] + bias)))
+                                                          : std::exp(s[static_cast<std::size_t>(j)] - m) / l;
+        }
+        return w;
+    };
+    // Every selected key weighs at least as much as every key left out (up to float rounding).
+    const auto check_selection = [&](const attune::key_selection& sel, bool sigmoid) {
+        for (index_t h = 0; h < Hkv; ++h) {
+            const auto w = weights(h, sigmoid);
+            std::vector<bool> in(static_cast<std::size_t>(Lk), false);
+            double lowest_in = 1e300, highest_out = -1;
+            for (index_t e = 0; e < K; ++e) in[static_cast<std::size_t>(sel.row(0, h)[e])] = true;
+            for (index_t j = 0; j < Lk; ++j) {
+                if (in[static_cast<std::size_t>(j)]) lowest_in = std::min(lowest_in, w[static_cast<std::size_t>(j)]);
+                else highest_out = std::max(highest_out, w[static_cast<std::size_t>(j)]);
+            }
+            INFO("kv head " << h << ": lowest selected " << lowest_in << ", highest left out " << highest_out);
+            CHECK(lowest_in >= highest_out * (1 - 1e-5));
+        }
+    };
+    const auto softmax_var = attune::variant(attune::softcap{cap}, attune::sink_logit{z});
+    attune::key_selection sel;
+    out.poison();
+    attune::sparse::topk_decode<arch>(q.cview(), k.cview(), v.cview(), out.view, K, sel, softmax_var);
+    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), softmax_var), fp32_tolerance());
+    check_selection(sel, false);
+    const auto sigmoid_var = attune::variant(attune::sigmoid{bias});
+    out.poison();
+    attune::sparse::topk_decode<arch>(q.cview(), k.cview(), v.cview(), out.view, K, sel, sigmoid_var);
+    check_against_reference(out, attune::reference::attention(q.cview(), k.cview(), v.cview(), sigmoid_var), fp32_tolerance());
+    check_selection(sel, true);
+    // Refused before anything is written: a mask, a modifier that reads positions (recycled).
+    CHECK_THROWS_WITH(attune::sparse::topk_decode<arch>(q.cview(), k.cview(), v.cview(), out.view, K, sel, attune::causal{}),
+                      Catch::Contains("variant"));
+    attune::sparse::recycled_attention rec(K);
+    CHECK_THROWS_WITH(
+        rec.step<arch>(q.cview(), k.cview(), v.cview(), out.view, true, attune::variant(attune::alibi{{0.1f, 0.2f, 0.3f, 0.4f}})),
+        Catch::Contains("variant"));
+    // Recycled: a full step, then the selection with the variant over the gathered keys.
+    rec.step<arch>(q.cview(), k.cview(), v.cview(), out.view, true, softmax_var);
+    out.poison();
+    rec.step<arch>(q.cview(), k.cview(), v.cview(), out.view, false, softmax_var);
+    auto ref = attune::reference::result::zeros(1, Hq, 1, D);
+    for (index_t h = 0; h < Hkv; ++h) {
+        std::vector<index_t> keys(rec.selection().row(0, h), rec.selection().row(0, h) + K);
+        const auto kg = gather_rows(k.view, 0, h, keys), vg = gather_rows(v.view, 0, h, keys);
+        const std::vector<float> zh(z.begin() + h * 2, z.begin() + h * 2 + 2);
+        put(ref,
+            attune::reference::attention(heads_of(q.view, 0, h * 2, 2), kg.cview(), vg.cview(),
+                                         attune::variant(attune::softcap{cap}, attune::sink_logit{zh})),
+            0, h * 2, 0);
+    }
+    check_against_reference(out, ref, fp32_tolerance());
+}

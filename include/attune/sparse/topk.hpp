@@ -6,6 +6,8 @@
 //   attune::sparse::topk_decode(q, k, v, out, /*top_k*/ 256, sel);   // full step + the 256 most attended keys
 //   attune::sparse::gather_attention(q2, k2, v2, sel.view(), out2);  // later: only those keys
 //
+//   attune::sparse::topk_decode(q, k, v, out, 256, sel, attune::variant(attune::softcap{30}, attune::sink_logit{z}));
+//
 //   attune::sparse::recycled_attention rec(/*top_k*/ 256);
 //   for (step = 0; …; ++step) rec.step(q, cache.keys(), cache.values(), out, /*full*/ step % S == 0);
 //
@@ -47,7 +49,7 @@ namespace sparse {
 namespace detail {
 template <class TQ>
 struct topk_scratch {
-    std::vector<index_t> order, visible;
+    std::vector<index_t> order, visible, heads, q_pos, k_pos;
     std::vector<const TQ*> rows;
     std::vector<float> lse;
     static topk_scratch& local() {
@@ -57,15 +59,25 @@ struct topk_scratch {
 };
 }  // namespace detail
 
-/// One decode step (Lq = 1) of full attention into out, then the `top_k` most attended keys per
-/// (batch, kv head) into `sel` (weights summed over the kv group's query heads; ties: the smaller
-/// position).
-template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+/// One decode step (Lq = 1) of attention for the variant `var` into out, then the `top_k` most
+/// attended keys per (batch, kv head) into `sel`: a key's weight is the sum over the kv group's query
+/// heads of the weight the variant gives it, exp(s' − LSE) (the score modifier applied, the sink in
+/// the LSE) or σ(s' + b) for the sigmoid family; ties: the smaller position. The variant has no
+/// mask (the selection ranks every key); its modifier sees the keys' positions in k.
+template <class Arch = default_arch, class Q, class K, class V, class O, class Var, class Exec = default_executor,
+          std::enable_if_t<!std::is_same_v<std::decay_t<Var>, options>, int> = 0>
 void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, index_t top_k,
-                 key_selection& sel, const options& opt_in = {}, const Exec& exec = {}) {
+                 key_selection& sel, const Var& var_in, const options& opt_in = {}, const Exec& exec = {}) {
     using attune::detail::require;
+    const auto& var = to_variant(var_in);
+    using Vt = std::decay_t<decltype(var)>;
+    using family = typename Vt::family_type;
     require(top_k >= 1, "topk_decode: top_k (", top_k, ") must be ≥ 1");
     require(q.tokens() == 1, "topk_decode: a decode step takes one query token, got ", q.tokens());
+    require(attune::detail::is_none_v<typename Vt::mask_type>,
+            "topk_decode: variant: a mask other than none is not accepted (the selection ranks every key)");
+    if constexpr (!family::has_lse)
+        require(opt_in.lse.empty(), "topk_decode: options::lse was given, but the variant's family (e.g. sigmoid) has no log-sum-exp");
     // The selection's and the weights' sizes are checked and allocated before the attention pass
     // writes out; sel changes only at the end, so a throwing call leaves it as it was.
     require(k.heads() > 0, "topk_decode: k has 0 heads");
@@ -78,13 +90,10 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
                                    "topk_decode: key weights");
     options opt = opt_in;
     thread_local std::vector<float> lse_buf;
-    if (opt.lse.empty()) {
-        attune::detail::checked_assign(lse_buf, attune::detail::checked_product("topk_decode: lse", B, q.heads()), 0.0f,
-                                       "topk_decode: lse");
-        opt.lse = lse_view(lse_buf.data(), q.batch(), q.heads(), 1);
-    }
+    attune::detail::checked_assign(lse_buf, attune::detail::checked_product("topk_decode: lse", B, q.heads()), 0.0f, "topk_decode: lse");
+    if (family::has_lse && opt.lse.empty()) opt.lse = lse_view(lse_buf.data(), q.batch(), q.heads(), 1);
     attention<Arch>(tensor_view<const std::remove_const_t<Q>>(q), tensor_view<const std::remove_const_t<K>>(k),
-                    tensor_view<const std::remove_const_t<V>>(v), out, variant<>{}, opt, exec);
+                    tensor_view<const std::remove_const_t<V>>(v), out, var, opt, exec);
 
     const index_t group = q.heads() / Hkv;
     const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
@@ -92,6 +101,7 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     // heads — into one weight row per kv head; then the selection runs per kv head.
     const tensor_view<const std::remove_const_t<K>> kc(k);
     double* const wts = weights.data();  // a thread_local named inside the lambdas would be each worker's own
+    const float* const lse_rows = lse_buf.data();
     constexpr index_t range = 4096;
     const index_t ranges = Lk > 0 ? (Lk + range - 1) / range : 0;
     ::attune::detail::parallel_for(exec, B * Hkv * ranges, [&](index_t it) {
@@ -103,12 +113,23 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
         s.visible.assign(static_cast<std::size_t>(group), n);
         for (index_t g = 0; g < group; ++g) {
             s.rows[static_cast<std::size_t>(g)] = q.row(b, h * group + g, 0);
-            s.lse[static_cast<std::size_t>(g)] = *opt.lse.row(b, h * group + g, 0);
+            s.lse[static_cast<std::size_t>(g)] = family::has_lse ? *opt.lse.row(b, h * group + g, 0) : lse_rows[0];
         }
         const tensor_view<const std::remove_const_t<K>> part(kc.row(b, 0, j0), {1, Hkv, n, kc.dim()},
                                                              {0, kc.strides()[1], kc.strides()[2]});
-        detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, part, 0, h,
-                                               wts + item * Lk + j0);
+        if constexpr (attune::detail::is_none_v<typename Vt::score_type> && family::row_statistics) {
+            // Plain scores: the vectorised pass (a sink is in the LSE already).
+            detail::accumulate_probabilities<Arch>(s.rows.data(), s.lse.data(), s.visible.data(), group, scale, part, 0, h,
+                                                   wts + item * Lk + j0);
+        } else {
+            s.heads.resize(static_cast<std::size_t>(group));
+            s.q_pos.assign(static_cast<std::size_t>(group), Lk - 1);  // the query is the last key (bottom-right)
+            s.k_pos.resize(static_cast<std::size_t>(n));
+            for (index_t g = 0; g < group; ++g) s.heads[static_cast<std::size_t>(g)] = h * group + g;
+            for (index_t j = 0; j < n; ++j) s.k_pos[static_cast<std::size_t>(j)] = j0 + j;
+            detail::accumulate_weights<Arch>(var, s.rows.data(), s.lse.data(), s.visible.data(), s.heads.data(), s.q_pos.data(),
+                                             s.k_pos.data(), group, scale, part, b, h, wts + item * Lk + j0);
+        }
     });
     ::attune::detail::parallel_for(exec, B * Hkv, [&](index_t item) {
         auto& s = detail::topk_scratch<std::remove_const_t<Q>>::local();
@@ -125,6 +146,15 @@ void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
     });
     sel.batch = B, sel.heads = Hkv, sel.count = top_k;
     sel.positions.swap(positions);
+}
+
+/// One decode step (Lq = 1) of full softmax attention into out, then the `top_k` most attended keys
+/// per (batch, kv head) into `sel` (weights summed over the kv group's query heads; ties: the
+/// smaller position).
+template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
+void topk_decode(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, index_t top_k,
+                 key_selection& sel, const options& opt = {}, const Exec& exec = {}) {
+    topk_decode<Arch>(q, k, v, out, top_k, sel, variant<>{}, opt, exec);
 }
 
 /// Recycled attention: full steps chosen by the caller, top-k + new tokens in between.
@@ -146,9 +176,19 @@ public:
     template <class Arch = default_arch, class Q, class K, class V, class O, class Exec = default_executor>
     void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, bool full,
               const options& opt = {}, const Exec& exec = {}) {
+        step<Arch>(q, k, v, out, full, variant<>{}, opt, exec);
+    }
+    /// The same step for the variant `var` (no mask; a score modifier that reads no positions, since
+    /// the steps between full ones attend to gathered keys: gather_attention's rule).
+    template <class Arch = default_arch, class Q, class K, class V, class O, class Var, class Exec = default_executor,
+              std::enable_if_t<!std::is_same_v<std::decay_t<Var>, options>, int> = 0>
+    void step(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out, bool full,
+              const Var& var, const options& opt = {}, const Exec& exec = {}) {
         using attune::detail::require;
+        require(detail::position_free_v<typename std::decay_t<decltype(to_variant(var))>::score_type>,
+                "recycled_attention::step: variant: only score modifiers that read no positions (none, softcap) are accepted");
         if (full) {
-            topk_decode<Arch>(q, k, v, out, top_k_, sel_, opt, exec);
+            topk_decode<Arch>(q, k, v, out, top_k_, sel_, var, opt, exec);
             full_length_ = k.tokens();
             return;
         }
@@ -168,7 +208,7 @@ public:
             std::copy_n(sel_.positions.data() + r * sel_.count, sel_.count, dst);
             for (index_t i = 0; i < fresh; ++i) dst[sel_.count + i] = full_length_ + i;
         }
-        gather_attention<Arch>(q, k, v, index_view{list_.data(), sel_.batch, sel_.heads, 1, count}, out, opt, exec);
+        gather_attention<Arch>(q, k, v, index_view{list_.data(), sel_.batch, sel_.heads, 1, count}, out, var, opt, exec);
     }
 
 private:

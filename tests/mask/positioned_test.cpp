@@ -3,18 +3,15 @@
 //  - identity ids reproduce the plain mask bit for bit (outputs and LSE), and classify every tile
 //    as the plain mask does;
 //  - scattered ids (a permutation), StreamingLLM's in-cache ids (sinks, then a rotated ring),
-//    prefix-shared ids (two candidates with the same ids) and random ids with repeats, against a
-//    float64 reference written here that applies each mask's formula to the ids directly;
+//    prefix-shared ids (two candidates with the same ids) and random ids with repeats, against the
+//    float64 reference of tests/positions_support.hpp, which applies each mask's formula to the ids;
 //  - check_mask on the adapter; ids that do not cover the call are attune::error, before any write.
 // Sizes: Lq ≤ Lk ∈ {1, 7, 63, 65, 129}, GQA groups 1, 4, 8, head dims 32, 64, 80, 128, forced key
 // splits 1–3 (serial) and automatic splits on a thread pool. Tolerances: support.hpp's float32 bounds.
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
-#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -23,167 +20,11 @@
 #include "attune/mask/masks.hpp"
 #include "attune/mask/positioned.hpp"
 #include "attune/testing.hpp"
-#include "support.hpp"
-
-#ifndef ATTUNE_TEST_ARCH
-#error "ATTUNE_TEST_ARCH must name the arch type the kernels are instantiated with"
-#endif
+#include "positions_support.hpp"
 
 namespace positioned_mask_test {
 
-using attune::index_t;
-using namespace attune_test;
-using arch = ATTUNE_TEST_ARCH;
-using ids_t = std::vector<std::int32_t>;
-
-struct shape {
-    index_t B = 1, Hq = 1, Hkv = 1, Lq = 1, Lk = 1, D = 64;
-    index_t splits = 1;  // 0: thread pool, automatic splits
-};
-
-std::string describe(const shape& s) {
-    std::ostringstream os;
-    os << "arch " << ATTUNE_TEST_ARCH_NAME << ": B " << s.B << " Hq " << s.Hq << " Hkv " << s.Hkv << " Lq " << s.Lq << " Lk " << s.Lk
-       << " D " << s.D << " splits " << s.splits;
-    return os.str();
-}
-
-// The sizes every case runs: square, chunked and decode; groups 1, 4, 8; dims 32, 64, 80, 128.
-std::vector<shape> sizes() {
-    struct lens {
-        index_t lq, lk;
-    };
-    std::vector<shape> out;
-    int i = 0;
-    for (lens L : {lens{1, 1}, lens{7, 7}, lens{63, 63}, lens{65, 65}, lens{129, 129}, lens{1, 129}, lens{7, 65}, lens{65, 129}})
-        for (index_t g : {1, 4, 8}) {
-            shape s;
-            s.B = 2;
-            s.Hkv = g == 8 ? 1 : 2;
-            s.Hq = s.Hkv * g;
-            s.Lq = L.lq;
-            s.Lk = L.lk;
-            s.D = index_t{32} << (i % 3);  // 32, 64, 128
-            if (i % 4 == 3) s.D = 80;
-            s.splits = i % 5 == 4 ? 0 : 1 + i % 3;
-            out.push_back(s);
-            ++i;
-        }
-    return out;
-}
-
-struct inputs {
-    tensor<float> q, k, v;
-    inputs(const shape& s, std::uint32_t seed) : q(s.B, s.Hq, s.Lq, s.D), k(s.B, s.Hkv, s.Lk, s.D), v(s.B, s.Hkv, s.Lk, s.D) {
-        std::mt19937 rng(seed);
-        q.fill_random(rng);
-        k.fill_random(rng);
-        v.fill_random(rng);
-    }
-};
-
-thread_pool& pool() {
-    static thread_pool p(2);
-    return p;
-}
-
-template <class Var>
-void run(const Var& var, const shape& s, const inputs& in, tensor<float>& out, lse_buffer& lse) {
-    out.poison();
-    attune::options opt;
-    opt.lse = lse.view;
-    opt.kv_splits = s.splits;
-    if (s.splits == 0) attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt, make_pool_executor(pool()));
-    else attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt, attune::serial_executor{});
-}
-
-// The float64 reference: softmax(τ q·k) over the keys `vis(b, h, query id, key id)` accepts, with the
-// ids read from the [B][Lk] table (query i is token Lk − Lq + i).
-template <class Vis>
-attune::reference::result reference(const inputs& in, const shape& s, const ids_t& ids, Vis vis) {
-    auto r = attune::reference::result::zeros(s.B, s.Hq, s.Lq, s.D);
-    const double tau = 1.0 / std::sqrt(static_cast<double>(s.D));
-    std::vector<double> w(static_cast<std::size_t>(s.Lk));
-    for (index_t b = 0; b < s.B; ++b)
-        for (index_t h = 0; h < s.Hq; ++h)
-            for (index_t i = 0; i < s.Lq; ++i) {
-                const index_t hk = h / (s.Hq / s.Hkv), p = ids[static_cast<std::size_t>(b * s.Lk + s.Lk - s.Lq + i)];
-                double m = -std::numeric_limits<double>::infinity();
-                for (index_t j = 0; j < s.Lk; ++j) {
-                    w[static_cast<std::size_t>(j)] = -std::numeric_limits<double>::infinity();
-                    if (!vis(b, h, p, index_t{ids[static_cast<std::size_t>(b * s.Lk + j)]})) continue;
-                    double dot = 0;
-                    for (index_t d = 0; d < s.D; ++d) dot += double{in.q.view(b, h, i, d)} * double{in.k.view(b, hk, j, d)};
-                    w[static_cast<std::size_t>(j)] = tau * dot;
-                    m = std::max(m, tau * dot);
-                }
-                if (std::isinf(m)) continue;  // nothing visible: zeros, LSE −inf
-                double l = 0;
-                for (index_t j = 0; j < s.Lk; ++j) l += std::exp(w[static_cast<std::size_t>(j)] - m);
-                for (index_t j = 0; j < s.Lk; ++j) {
-                    const double p_j = std::exp(w[static_cast<std::size_t>(j)] - m) / l;
-                    if (p_j == 0.0) continue;
-                    for (index_t d = 0; d < s.D; ++d) r.at(b, h, i, d) += p_j * double{in.v.view(b, hk, j, d)};
-                }
-                r.lse[static_cast<std::size_t>((b * s.Hq + h) * s.Lq + i)] = m + std::log(l);
-            }
-    return r;
-}
-
-// ---- Position ids of B sequences of L tokens, [B][L].
-
-enum class id_kind { identity, permuted, streaming, shared_prefix, random };
-
-const char* name(id_kind k) {
-    switch (k) {
-        case id_kind::identity:
-            return "identity";
-        case id_kind::permuted:
-            return "permuted";
-        case id_kind::streaming:
-            return "streaming";
-        case id_kind::shared_prefix:
-            return "shared prefix";
-        case id_kind::random:
-            return "random";
-    }
-    return "?";
-}
-
-ids_t make_ids(id_kind kind, index_t B, index_t L, std::mt19937& rng) {
-    ids_t ids(static_cast<std::size_t>(B * L));
-    for (index_t b = 0; b < B; ++b) {
-        std::int32_t* row = ids.data() + b * L;
-        for (index_t t = 0; t < L; ++t) row[t] = static_cast<std::int32_t>(t);
-        switch (kind) {
-            case id_kind::identity:
-                break;
-            case id_kind::permuted:
-                std::shuffle(row, row + L, rng);
-                break;
-            case id_kind::streaming: {
-                // StreamingLLM: 4 sinks at 0..3, a ring of the recent window whose oldest slot sits at a
-                // random place (in-cache positions 4…, rotated), the new token last at the next position.
-                const index_t sinks = std::min<index_t>(4, L), ring = L - sinks > 1 ? L - sinks - 1 : 0;
-                const index_t head = ring > 0 ? static_cast<index_t>(rng() % static_cast<std::uint32_t>(ring)) : 0;
-                for (index_t s = 0; s < ring; ++s) row[sinks + s] = static_cast<std::int32_t>(sinks + (s - head + ring) % ring);
-                break;
-            }
-            case id_kind::shared_prefix: {
-                // A context, then two candidates that both continue it: the second repeats the first's ids.
-                const index_t cand = L / 3, prefix = L - 2 * cand;
-                for (index_t t = prefix + cand; t < L; ++t) row[t] = static_cast<std::int32_t>(t - cand);
-                break;
-            }
-            case id_kind::random:
-                for (index_t t = 0; t < L; ++t) row[t] = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(L + 20));
-                break;
-        }
-    }
-    return ids;
-}
-
-index_t extent(const ids_t& ids) { return ids.empty() ? 0 : index_t{*std::max_element(ids.begin(), ids.end())} + 1; }
+using namespace positions_test;
 
 // ---- The masks: each built for the id space [0, E) and its formula on ids (query p, key j).
 
@@ -252,7 +93,7 @@ struct prefix_case {
 // The mask on ids of every kind against the reference, over every size.
 template <class Case>
 void check_on_ids(std::uint32_t seed) {
-    for (id_kind kind : {id_kind::identity, id_kind::permuted, id_kind::streaming, id_kind::shared_prefix, id_kind::random})
+    for (id_kind kind : every_id_kind)
         for (const shape& s : sizes()) {
             INFO(Case::what() << " on " << name(kind) << " ids; " << describe(s) << " seed " << seed);
             std::mt19937 rng(seed);
@@ -262,7 +103,7 @@ void check_on_ids(std::uint32_t seed) {
             tensor<float> out(s.B, s.Hq, s.Lq, s.D);
             lse_buffer lse(s.B, s.Hq, s.Lq);
             run(attune::with_positions(Case::make(E), attune::position_ids::dense(ids.data(), s.B, s.Lk)), s, in, out, lse);
-            const auto ref = reference(in, s, ids, [E](index_t, index_t, index_t p, index_t j) { return Case::rule(p, j, E); });
+            const auto ref = reference(in, s, ids, of_ids([E](index_t p, index_t j) { return Case::rule(p, j, E); }), no_bias{});
             check_against_reference(out, ref, fp32_tolerance(), &lse);
         }
 }
@@ -315,16 +156,22 @@ void check_hooks(std::uint32_t seed) {
     }
 }
 
+// check(Case{}, seed) for the five masks in turn, seeds first, first + step, first + 2·step, …
+template <class Check>
+void each_mask(std::uint32_t first, std::uint32_t step, Check check) {
+    check(causal_case{}, first);
+    check(window_case{}, first + step);
+    check(sinks_case{}, first + 2 * step);
+    check(document_case{}, first + 3 * step);
+    check(prefix_case{}, first + 4 * step);
+}
+
 }  // namespace positioned_mask_test
 
 using namespace positioned_mask_test;
 
 TEST_CASE("positions: identity ids reproduce the plain mask bit for bit", "[positions]") {
-    check_identity<causal_case>(100);
-    check_identity<window_case>(200);
-    check_identity<sinks_case>(300);
-    check_identity<document_case>(400);
-    check_identity<prefix_case>(500);
+    each_mask(100, 100, [](auto c, std::uint32_t seed) { check_identity<decltype(c)>(seed); });
 }
 
 TEST_CASE("positions: masks on ids against the float64 reference", "[positions]") {
@@ -336,11 +183,7 @@ TEST_CASE("positions: masks on ids against the float64 reference", "[positions]"
 }
 
 TEST_CASE("positions: check_mask accepts the adapter's hooks on any ids", "[positions]") {
-    check_hooks<causal_case>(11);
-    check_hooks<window_case>(12);
-    check_hooks<sinks_case>(13);
-    check_hooks<document_case>(14);
-    check_hooks<prefix_case>(15);
+    each_mask(11, 1, [](auto c, std::uint32_t seed) { check_hooks<decltype(c)>(seed); });
 }
 
 TEST_CASE("positions: a shared row and CSR rows give the dense table's results", "[positions]") {
@@ -355,8 +198,8 @@ TEST_CASE("positions: a shared row and CSR rows give the dense table's results",
     tensor<float> a(s.B, s.Hq, s.Lq, s.D), c(s.B, s.Hq, s.Lq, s.D), r(s.B, s.Hq, s.Lq, s.D);
     lse_buffer la(s.B, s.Hq, s.Lq), lc(s.B, s.Hq, s.Lq), lr(s.B, s.Hq, s.Lq);
     run(attune::with_positions(attune::causal{}, attune::position_ids::shared(row.data(), s.Lk)), s, in, a, la);
-    check_against_reference(a, reference(in, s, dense, [](index_t, index_t, index_t p, index_t j) { return j <= p; }), fp32_tolerance(),
-                            &la);
+    const auto causal = of_ids([](index_t p, index_t j) { return j <= p; });
+    check_against_reference(a, reference(in, s, dense, causal, no_bias{}), fp32_tolerance(), &la);
     // CSR: sequences of different lengths (the ids past Lk unused), each its own ids.
     const ids_t other = make_ids(id_kind::permuted, s.B, s.Lk, rng);
     ids_t packed;
@@ -368,8 +211,8 @@ TEST_CASE("positions: a shared row and CSR rows give the dense table's results",
     }
     const attune::seq_offsets offsets{at.data(), s.B};
     run(attune::with_positions(attune::sliding_window(9, 2), attune::position_ids::ragged(packed.data(), offsets)), s, in, c, lc);
-    check_against_reference(c, reference(in, s, other, [](index_t, index_t, index_t p, index_t j) { return window_case::rule(p, j, 0); }),
-                            fp32_tolerance(), &lc);
+    const auto window = of_ids([](index_t p, index_t j) { return window_case::rule(p, j, 0); });
+    check_against_reference(c, reference(in, s, other, window, no_bias{}), fp32_tolerance(), &lc);
 }
 
 TEST_CASE("positions: ids that do not cover the call are attune::error, before any write", "[positions]") {

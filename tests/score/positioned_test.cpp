@@ -1,6 +1,6 @@
 // positioned_score (attune/score/positioned.hpp) on position ids (attune/core/positions.hpp), through
-// attune::attention of one SIMD arch (ATTUNE_TEST_ARCH), against a float64 reference written here
-// that applies each modifier's formula to the ids directly:
+// attune::attention of one SIMD arch (ATTUNE_TEST_ARCH), against the float64 reference of
+// tests/positions_support.hpp, which applies each modifier's formula to the ids directly:
 //  - ALiBi (both forms), the relative bias table, Music Transformer's query-dependent term and a
 //    per-element modifier of the test's own, on permuted, StreamingLLM (in-cache, rotated ring),
 //    prefix-shared and random ids, each with a mask on the same ids;
@@ -13,9 +13,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <random>
-#include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -25,153 +24,11 @@
 #include "attune/mask/positioned.hpp"
 #include "attune/score/music_relative.hpp"
 #include "attune/score/positioned.hpp"
-#include "support.hpp"
-
-#ifndef ATTUNE_TEST_ARCH
-#error "ATTUNE_TEST_ARCH must name the arch type the kernels are instantiated with"
-#endif
+#include "positions_support.hpp"
 
 namespace positioned_score_test {
 
-using attune::index_t;
-using namespace attune_test;
-using arch = ATTUNE_TEST_ARCH;
-using ids_t = std::vector<std::int32_t>;
-
-struct shape {
-    index_t B = 1, Hq = 1, Hkv = 1, Lq = 1, Lk = 1, D = 64;
-    index_t splits = 1;  // 0: thread pool, automatic splits
-};
-
-std::string describe(const shape& s) {
-    std::ostringstream os;
-    os << "arch " << ATTUNE_TEST_ARCH_NAME << ": B " << s.B << " Hq " << s.Hq << " Hkv " << s.Hkv << " Lq " << s.Lq << " Lk " << s.Lk
-       << " D " << s.D << " splits " << s.splits;
-    return os.str();
-}
-
-std::vector<shape> sizes() {
-    struct lens {
-        index_t lq, lk;
-    };
-    std::vector<shape> out;
-    int i = 0;
-    for (lens L : {lens{1, 1}, lens{7, 7}, lens{63, 63}, lens{65, 65}, lens{129, 129}, lens{1, 129}, lens{7, 65}, lens{65, 129}})
-        for (index_t g : {1, 4, 8}) {
-            shape s;
-            s.B = 2;
-            s.Hkv = g == 8 ? 1 : 2;
-            s.Hq = s.Hkv * g;
-            s.Lq = L.lq;
-            s.Lk = L.lk;
-            s.D = i % 4 == 3 ? 80 : index_t{32} << (i % 3);  // 32, 64, 128, 80
-            s.splits = i % 5 == 4 ? 0 : 1 + i % 3;
-            out.push_back(s);
-            ++i;
-        }
-    return out;
-}
-
-struct inputs {
-    tensor<float> q, k, v;
-    inputs(const shape& s, std::uint32_t seed) : q(s.B, s.Hq, s.Lq, s.D), k(s.B, s.Hkv, s.Lk, s.D), v(s.B, s.Hkv, s.Lk, s.D) {
-        std::mt19937 rng(seed);
-        q.fill_random(rng);
-        k.fill_random(rng);
-        v.fill_random(rng);
-    }
-};
-
-thread_pool& pool() {
-    static thread_pool p(2);
-    return p;
-}
-
-template <class Var>
-void run(const Var& var, const shape& s, const inputs& in, tensor<float>& out, lse_buffer& lse) {
-    out.poison();
-    attune::options opt;
-    opt.lse = lse.view;
-    opt.kv_splits = s.splits;
-    if (s.splits == 0) attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt, make_pool_executor(pool()));
-    else attune::attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, var, opt, attune::serial_executor{});
-}
-
-// The float64 reference: softmax over the keys vis(query id p, key id j) accepts of τ·q·k +
-// bias(h, p, j, τq), τq the row's scaled query; query i is token Lk − Lq + i of the [B][Lk] ids.
-template <class Vis, class Bias>
-attune::reference::result reference(const inputs& in, const shape& s, const ids_t& ids, Vis vis, Bias bias) {
-    auto r = attune::reference::result::zeros(s.B, s.Hq, s.Lq, s.D);
-    const double tau = 1.0 / std::sqrt(static_cast<double>(s.D));
-    std::vector<double> w(static_cast<std::size_t>(s.Lk)), tq(static_cast<std::size_t>(s.D));
-    for (index_t b = 0; b < s.B; ++b)
-        for (index_t h = 0; h < s.Hq; ++h)
-            for (index_t i = 0; i < s.Lq; ++i) {
-                const index_t hk = h / (s.Hq / s.Hkv), p = ids[static_cast<std::size_t>(b * s.Lk + s.Lk - s.Lq + i)];
-                for (index_t d = 0; d < s.D; ++d) tq[static_cast<std::size_t>(d)] = tau * double{in.q.view(b, h, i, d)};
-                double m = -std::numeric_limits<double>::infinity();
-                for (index_t j = 0; j < s.Lk; ++j) {
-                    const index_t kid = ids[static_cast<std::size_t>(b * s.Lk + j)];
-                    w[static_cast<std::size_t>(j)] = -std::numeric_limits<double>::infinity();
-                    if (!vis(p, kid)) continue;
-                    double x = 0;
-                    for (index_t d = 0; d < s.D; ++d) x += tq[static_cast<std::size_t>(d)] * double{in.k.view(b, hk, j, d)};
-                    x += bias(h, p, kid, tq);
-                    w[static_cast<std::size_t>(j)] = x;
-                    m = std::max(m, x);
-                }
-                if (std::isinf(m)) continue;
-                double l = 0;
-                for (index_t j = 0; j < s.Lk; ++j) l += std::exp(w[static_cast<std::size_t>(j)] - m);
-                for (index_t j = 0; j < s.Lk; ++j) {
-                    const double pj = std::exp(w[static_cast<std::size_t>(j)] - m) / l;
-                    if (pj == 0.0) continue;
-                    for (index_t d = 0; d < s.D; ++d) r.at(b, h, i, d) += pj * double{in.v.view(b, hk, j, d)};
-                }
-                r.lse[static_cast<std::size_t>((b * s.Hq + h) * s.Lq + i)] = m + std::log(l);
-            }
-    return r;
-}
-
-enum class id_kind { identity, permuted, streaming, shared_prefix, random };
-
-const char* name(id_kind k) {
-    switch (k) {
-        case id_kind::identity:
-            return "identity";
-        case id_kind::permuted:
-            return "permuted";
-        case id_kind::streaming:
-            return "streaming";
-        case id_kind::shared_prefix:
-            return "shared prefix";
-        case id_kind::random:
-            return "random";
-    }
-    return "?";
-}
-
-// Ids of B sequences of L tokens, [B][L] (as in tests/mask/positioned_test.cpp).
-ids_t make_ids(id_kind kind, index_t B, index_t L, std::mt19937& rng) {
-    ids_t ids(static_cast<std::size_t>(B * L));
-    for (index_t b = 0; b < B; ++b) {
-        std::int32_t* row = ids.data() + b * L;
-        for (index_t t = 0; t < L; ++t) row[t] = static_cast<std::int32_t>(t);
-        if (kind == id_kind::permuted) std::shuffle(row, row + L, rng);
-        if (kind == id_kind::streaming) {  // 4 sinks, a rotated ring of the window, the new token last
-            const index_t sinks = std::min<index_t>(4, L), ring = L - sinks > 1 ? L - sinks - 1 : 0;
-            const index_t head = ring > 0 ? static_cast<index_t>(rng() % static_cast<std::uint32_t>(ring)) : 0;
-            for (index_t s = 0; s < ring; ++s) row[sinks + s] = static_cast<std::int32_t>(sinks + (s - head + ring) % ring);
-        }
-        if (kind == id_kind::shared_prefix) {  // two candidates with the same ids after a context
-            const index_t cand = L / 3;
-            for (index_t t = L - cand; t < L; ++t) row[t] = static_cast<std::int32_t>(t - cand);
-        }
-        if (kind == id_kind::random)
-            for (index_t t = 0; t < L; ++t) row[t] = static_cast<std::int32_t>(rng() % static_cast<std::uint32_t>(L + 20));
-    }
-    return ids;
-}
+using namespace positions_test;
 
 std::vector<float> random_values(std::size_t n, std::mt19937& rng) {
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -192,7 +49,7 @@ struct tilt {
 // One modifier case over every id kind and size: make(shape, rng) → (modifier, its formula).
 template <class Mask, class Rule, class Make>
 void check_on_ids(const char* what, Mask mask, Rule rule, Make make, std::uint32_t seed) {
-    for (id_kind kind : {id_kind::identity, id_kind::permuted, id_kind::streaming, id_kind::shared_prefix, id_kind::random})
+    for (id_kind kind : every_id_kind)
         for (const shape& s : sizes()) {
             INFO(what << " on " << name(kind) << " ids; " << describe(s) << " seed " << seed);
             std::mt19937 rng(seed);
@@ -203,7 +60,7 @@ void check_on_ids(const char* what, Mask mask, Rule rule, Make make, std::uint32
             tensor<float> out(s.B, s.Hq, s.Lq, s.D);
             lse_buffer lse(s.B, s.Hq, s.Lq);
             run(attune::variant(attune::with_positions(mask, pos), attune::with_positions(mb.first, pos)), s, in, out, lse);
-            check_against_reference(out, reference(in, s, ids, rule, mb.second), fp32_tolerance(), &lse);
+            check_against_reference(out, reference(in, s, ids, of_ids(rule), mb.second), fp32_tolerance(), &lse);
         }
 }
 

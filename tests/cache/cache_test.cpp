@@ -659,3 +659,65 @@ TEST_CASE("caches: append then step, options structs and positional constructors
     CHECK(h2.tokens() == 0);
     CHECK(h2.size() == 0);
 }
+
+TEST_CASE("streaming_cache: StreamingLLM with RoPE — pre-RoPE keys rotated to their cache positions", "[cache]") {
+    // Keys enter before RoPE; each decode step rotates the held keys to their ranks in position
+    // order (sinks first, then the ring oldest first) and the query to the last rank, then attends
+    // with no mask (a decode row sees every held key). Reference: the held tokens in position order,
+    // rotated in double at ranks 0 … size − 1, softmax over them.
+    const index_t Hkv = 2, Hq = 4, D = 32, S = 4, R = 12, steps = 40;
+    std::mt19937 rng(2026);
+    tensor<float> k(1, Hkv, steps, D), v(1, Hkv, steps, D), q(1, Hq, steps, D);
+    k.fill_random(rng), v.fill_random(rng), q.fill_random(rng, 2.0f);
+    attune::rope rope{D};
+    attune::streaming_cache<float> cache(Hkv, D, D, attune::streaming_cache_options{S, R});
+    const auto rotate = [&](const float* x, index_t p, std::vector<double>& y) {  // NeoX pairs, θ 10000
+        y.assign(static_cast<std::size_t>(D), 0.0);
+        for (index_t i = 0; i < D / 2; ++i) {
+            const double a = static_cast<double>(p) * std::pow(10000.0, -2.0 * static_cast<double>(i) / static_cast<double>(D));
+            y[static_cast<std::size_t>(i)] = x[i] * std::cos(a) - x[i + D / 2] * std::sin(a);
+            y[static_cast<std::size_t>(i + D / 2)] = x[i + D / 2] * std::cos(a) + x[i] * std::sin(a);
+        }
+    };
+    double worst = 0;
+    for (index_t t = 0; t < steps; ++t) {
+        cache.append(tokens_of(k.view, t, 1), tokens_of(v.view, t, 1));
+        const index_t n = cache.size();
+        std::vector<float> kr(static_cast<std::size_t>(Hkv * n * D)), qr(static_cast<std::size_t>(Hq * D)), out(qr.size());
+        const auto krv = attune::view_bhld(kr.data(), 1, Hkv, n, D);
+        cache.rotated_keys<arch>(rope, krv);
+        const auto qrv = attune::view_bhld(qr.data(), 1, Hq, 1, D);
+        attune::apply_rope<arch>(rope, row_of(q.view, 0, 0, Hq, t), qrv, attune::rope_positions::from_offset(n - 1));
+        attune::attention<arch>(attune::tensor_view<const float>(qrv), attune::tensor_view<const float>(krv), cache.values(),
+                                attune::view_bhld(out.data(), 1, Hq, 1, D));
+        // The held history positions in order: the sinks, then the last R (or everything so far).
+        std::vector<index_t> held;
+        for (index_t p = 0; p <= t; ++p)
+            if (p < S || t - p < R) held.push_back(p);
+        REQUIRE(static_cast<index_t>(held.size()) == n);
+        for (index_t h = 0; h < Hq; ++h) {
+            std::vector<double> qd, kd, w(static_cast<std::size_t>(n));
+            rotate(&q.view(0, h, t, 0), n - 1, qd);
+            double m = -1e300;
+            for (index_t r = 0; r < n; ++r) {
+                rotate(&k.view(0, h / (Hq / Hkv), held[static_cast<std::size_t>(r)], 0), r, kd);
+                double dot = 0;
+                for (index_t d = 0; d < D; ++d) dot += qd[static_cast<std::size_t>(d)] * kd[static_cast<std::size_t>(d)];
+                w[static_cast<std::size_t>(r)] = dot / std::sqrt(static_cast<double>(D));
+                m = std::max(m, w[static_cast<std::size_t>(r)]);
+            }
+            double l = 0;
+            for (double& x : w) l += (x = std::exp(x - m));
+            for (index_t d = 0; d < D; ++d) {
+                double o = 0;
+                for (index_t r = 0; r < n; ++r)
+                    o += w[static_cast<std::size_t>(r)] / l * double{v.view(0, h / (Hq / Hkv), held[static_cast<std::size_t>(r)], d)};
+                worst = std::max(worst, std::abs(o - double{out[static_cast<std::size_t>(h * D + d)]}));
+            }
+        }
+    }
+    INFO("max abs error " << worst);
+    CHECK(worst <= 1e-4);
+    std::vector<float> wrong(static_cast<std::size_t>(Hkv * 3 * D));
+    CHECK_THROWS_AS(cache.rotated_keys<arch>(rope, attune::view_bhld(wrong.data(), 1, Hkv, 3, D)), attune::error);
+}

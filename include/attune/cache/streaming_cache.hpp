@@ -35,6 +35,7 @@
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/sinks_window.hpp"
+#include "attune/prepass/rope.hpp"
 
 namespace attune {
 
@@ -114,6 +115,22 @@ public:
             history[static_cast<std::size_t>(s)] = position(s);
             in_cache[static_cast<std::size_t>(s)] = cache_position(s);
         }
+    }
+
+    /// StreamingLLM with RoPE (Xiao et al. 2023, §3.2): the cache holds keys before RoPE, and
+    /// attention rotates them by their positions in the cache, not in the history, so positions
+    /// never exceed S + R whatever the history's length. Writes the held keys, in slot order, rotated
+    /// to their cache positions (cache_position(s)) into out [1, heads, size(), dk]; the chunk's n
+    /// queries then rotate at size() − n + i (apply_rope with rope_positions::from_offset(size() − n)).
+    /// out may not share memory with the cache.
+    template <class Arch = default_arch, class O, class Exec = default_executor>
+    void rotated_keys(const rope& r, const tensor_view<O>& out, const Exec& exec = {}) {
+        detail::require(out.batch() == 1 && out.heads() == heads_ && out.tokens() == size() && out.dim() == dk_,
+                        "streaming_cache::rotated_keys: out must be [1, ", heads_, ", ", size(), ", ", dk_, "]");
+        detail::check_not_storage("streaming_cache::rotated_keys", out, "out", k_, v_);
+        detail::checked_resize(rank_, size(), "streaming_cache::rotated_keys: held tokens");
+        for (index_t s = 0; s < size(); ++s) rank_[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(cache_position(s));
+        rotate_keys_to_cache<Arch>(r, keys(), out, rope_positions::per_token(rank_.data()), exec);
     }
 
     /// Appends n tokens (k [1, heads, n, dk], v [1, heads, n, dv]); with n > R the chunk's own
@@ -268,6 +285,7 @@ private:
     index_t heads_, dk_, dv_, sinks_, recent_, slots_ = 0;
     index_t seen_ = 0;
     std::vector<T> k_, v_;
+    std::vector<std::int32_t> rank_;   // rotated_keys: each slot's cache position
     std::vector<T> sk_, sv_;           // chunk scratch (prefill only)
     std::vector<index_t> order_;       // slots in position order (prefill only)
     std::vector<std::int32_t> ids_;    // the scratch's history positions (score modifiers)

@@ -23,9 +23,9 @@ struct pointer_rows {
     const T* row(index_t n) const noexcept { return rows[n]; }
 };
 
-// nk rows of `dim` elements converted to float rows of `width` (the padding zero) in `tile`.
-template <class Arch, class T>
-strided_rows<float> convert_rows(const strided_rows<T>& from, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) {
+// nk rows of `dim` elements (from.row(n)) converted to float rows of `width` (the padding zero) in `tile`.
+template <class Arch, class Rows>
+strided_rows<float> convert_rows(const Rows& from, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) {
     float* buf = tile.get(work_plan::kv_tile * width);
     for (index_t n = 0; n < nk; ++n) {
         simd::convert_row<Arch>(from.row(n), buf + n * width, dim);

@@ -30,28 +30,16 @@ struct dense_kv {
     const P& p;
     explicit dense_kv(const P& problem) noexcept : p(problem) {}
 
-    strided_rows<key_type> key_rows(index_t b, index_t hkv, index_t n0, index_t = 0) const noexcept {
-        return {p.k.row(b, hkv, n0), p.k.strides()[2]};
-    }
-    strided_rows<value_type> value_rows(index_t b, index_t hkv, index_t n0, index_t = 0) const noexcept {
+    strided_rows<key_type> key_rows(index_t b, index_t hkv, index_t n0) const noexcept { return {p.k.row(b, hkv, n0), p.k.strides()[2]}; }
+    strided_rows<value_type> value_rows(index_t b, index_t hkv, index_t n0) const noexcept {
         return {p.v.row(b, hkv, n0), p.v.strides()[2]};
     }
-    template <class Buf>
-    strided_rows<key_type> key_rows(index_t b, index_t hkv, index_t n0, index_t, Buf&) const noexcept {
+    // Keys [n0, n0 + nk) as the decode stages read them: in place (no table needed).
+    strided_rows<key_type> key_rows(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<const void*>&) const noexcept {
         return key_rows(b, hkv, n0);
     }
-    template <class Buf>
-    strided_rows<value_type> value_rows(index_t b, index_t hkv, index_t n0, index_t, Buf&) const noexcept {
+    strided_rows<value_type> value_rows(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<const void*>&) const noexcept {
         return value_rows(b, hkv, n0);
-    }
-    // f(rows) with the rows of keys [n0, n0 + nk) in the form the source holds them.
-    template <class F>
-    void with_key_rows(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<const void*>&, F&& f) const {
-        f(key_rows(b, hkv, n0));
-    }
-    template <class F>
-    void with_value_rows(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<const void*>&, F&& f) const {
-        f(value_rows(b, hkv, n0));
     }
     strided_rows<key_type> key_block(index_t b, index_t hkv, index_t n0, index_t, detail::grow_buffer<float>&) const noexcept {
         return key_rows(b, hkv, n0);
@@ -118,43 +106,39 @@ struct paged_kv_source {
     pointer_rows<value_type> value_rows(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         return table<value_type>(p.v_pages, hkv, n0, nk, buf);
     }
-    // f(rows): the tile's rows through their table of addresses, even within one page (the rows a
-    // decode kernel prefetches ahead must be the next page's, not those past the page's end).
-    template <class F>
-    void with_key_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf, F&& f) const {
-        f(key_rows(b, hkv, n0, nk, buf));
-    }
-    template <class F>
-    void with_value_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf, F&& f) const {
-        f(value_rows(b, hkv, n0, nk, buf));
-    }
     // The keys from n0 on (at most `most`) in n0's page.
     index_t in_page(index_t n0, index_t most) const noexcept {
         const index_t run = page_size - n0 % page_size;
         return run < most ? run : most;
     }
+    // Row n of keys n0, n0 + 1, … of a pool, each through its page.
+    template <class Pool>
+    struct pool_rows {
+        const paged_kv_source& src;
+        const Pool& pool;
+        index_t hkv, n0;
+        const typename Pool::value_type* row(index_t n) const noexcept {
+            return pool.row(src.p.pages[(n0 + n) / src.page_size], hkv, (n0 + n) % src.page_size);
+        }
+    };
     // Rows [n0, n0 + nk) of a pool as one strided block: in place within one page, else copied
     // (converted to float and padded to `width` when Float) into `tile`.
     template <class Arch, bool Float, class Pool>
     auto block(const Pool& pool, index_t hkv, index_t n0, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) const {
         using T = typename Pool::value_type;
-        using Out = std::conditional_t<Float, float, T>;
-        const index_t stride = pool.strides()[2];
-        const T* first = pool.row(p.pages[n0 / page_size], hkv, n0 % page_size);
-        if (in_page(n0, nk) == nk && (!Float || (std::is_same_v<T, float> && dim == width))) {
-            if constexpr (std::is_same_v<Out, T>) return strided_rows<Out>{first, stride};
-        }
-        Out* buf = reinterpret_cast<Out*>(tile.get(work_plan::kv_tile * width));
-        for (index_t n = 0; n < nk; ++n) {
-            const T* row = pool.row(p.pages[(n0 + n) / page_size], hkv, (n0 + n) % page_size);
-            if constexpr (Float) {
-                simd::convert_row<Arch>(row, buf + n * width, dim);
-                for (index_t d = dim; d < width; ++d) buf[n * width + d] = 0.0f;
-            } else {
-                detail::copy_row(row, buf + n * width, dim);
+        const pool_rows<Pool> rows{*this, pool, hkv, n0};
+        const bool in_place = in_page(n0, nk) == nk && (!Float || (std::is_same_v<T, float> && dim == width));
+        if constexpr (Float) {
+            if constexpr (std::is_same_v<T, float>) {
+                if (in_place) return strided_rows<float>{rows.row(0), pool.strides()[2]};
             }
+            return convert_rows<Arch>(rows, nk, dim, width, tile);
+        } else {
+            if (in_place) return strided_rows<T>{rows.row(0), pool.strides()[2]};
+            T* buf = reinterpret_cast<T*>(tile.get(work_plan::kv_tile * width));
+            for (index_t n = 0; n < nk; ++n) detail::copy_row(rows.row(n), buf + n * width, dim);
+            return strided_rows<T>{buf, width};
         }
-        return strided_rows<Out>{buf, width};
     }
     strided_rows<key_type> key_block(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {
         return block<void, false>(p.k_pages, hkv, n0, nk, p.dk, p.dk, tile);

@@ -53,11 +53,10 @@ struct stream_pv {
     template <class It>
     void accumulate(It& it, const key_span& t, const tile_bounds&, const next_tile&) {
         using TV = typename It::kv_type::value_type;
-        it.kv.with_value_rows(it.b, it.hkv, t.n0, t.nk, it.s.v_rows, [&](const auto& v) {
-            if constexpr (std::is_same_v<std::decay_t<decltype(v)>, strided_rows<TV>>)
-                pv_tile<Arch, true, TV, Pairs>(it.S, it.rp, it.rows, v.first, v.stride, t.nk, it.acc, it.dvp);
-            else pv_tile<Arch, TV, Pairs>(it.S, it.rp, it.rows, v, t.nk, it.acc, it.dvp);
-        });
+        const auto v = it.kv.value_rows(it.b, it.hkv, t.n0, t.nk, it.s.v_rows);
+        if constexpr (std::is_same_v<std::decay_t<decltype(v)>, strided_rows<TV>>)
+            pv_tile<Arch, true, TV, Pairs>(it.S, it.rp, it.rows, v.first, v.stride, t.nk, it.acc, it.dvp);
+        else pv_tile<Arch, TV, Pairs>(it.S, it.rp, it.rows, v, t.nk, it.acc, it.dvp);
     }
     template <class It>
     void end(It& it) {

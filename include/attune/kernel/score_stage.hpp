@@ -48,9 +48,8 @@ struct dot_scores {
     }
     template <class It>
     void compute(It& it, const key_span& t, const tile_bounds&) {
-        it.kv.with_key_rows(it.b, it.hkv, t.n0, t.nk, it.s.k_rows, [&](const auto& k) {
-            dot_tile<Arch, typename It::kv_type::key_type, Pairs>(q, it.p.dk, it.rows, k, t.nk, it.p.dk, it.S, it.rp);
-        });
+        const auto k = it.kv.key_rows(it.b, it.hkv, t.n0, t.nk, it.s.k_rows);
+        dot_tile<Arch, typename It::kv_type::key_type, Pairs>(q, it.p.dk, it.rows, k, t.nk, it.p.dk, it.S, it.rp);
     }
     template <class It>
     void end(It&) noexcept {}

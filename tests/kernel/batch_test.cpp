@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <random>
 #include <vector>
 
@@ -338,4 +339,72 @@ TEST_CASE("batch: position ids per sequence (CSR) reach masks and score modifier
                         std::max(worst, std::abs(b.out[static_cast<std::size_t>(((b.qo[s] + t) * Hq + h) * D + d)] - ref.at(s, h, t, d)));
     }
     CHECK(worst <= 1e-4);
+}
+
+TEST_CASE("batch: bf16 prefill over pages (the AMX stages' gathered blocks) equals packed keys", "[batch]") {
+    using attune::bf16;
+    std::mt19937 rng(29);
+    std::normal_distribution<float> nd;
+    const index_t Hq = 4, Hkv = 2, D = 64, L = 150, ps = 16;
+    std::vector<bf16> q(static_cast<std::size_t>(L * Hq * D)), k(static_cast<std::size_t>(L * Hkv * D)), v(k.size());
+    for (auto* a : {&q, &k, &v})
+        for (auto& x : *a) x = attune::from_float<bf16>(nd(rng));
+    std::vector<bf16> packed_out(q.size()), paged_out(q.size());
+    const std::int32_t offsets[] = {0, static_cast<std::int32_t>(L)};
+    const attune::seq_offsets so{offsets, 1};
+    attune::ragged_attention<arch>(attune::packed_view<const bf16>(q.data(), L, Hq, D), so,
+                                   attune::packed_view<const bf16>(k.data(), L, Hkv, D),
+                                   attune::packed_view<const bf16>(v.data(), L, Hkv, D), so,
+                                   attune::packed_view<bf16>(packed_out.data(), L, Hq, D), attune::causal{}, {}, attune::serial_executor{});
+    // The same keys in pages with reversed ids (no tile of 64 keys lies in one page).
+    const index_t pages = (L + ps - 1) / ps;
+    std::vector<bf16> kp(static_cast<std::size_t>(pages * ps * Hkv * D)), vp(kp.size());
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(pages)), first{0, static_cast<std::int32_t>(pages)},
+        len{static_cast<std::int32_t>(L)};
+    for (index_t i = 0; i < pages; ++i) ids[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(pages - 1 - i);
+    const auto kview = attune::page_pool_nhd(kp.data(), pages, ps, Hkv, D), vview = attune::page_pool_nhd(vp.data(), pages, ps, Hkv, D);
+    for (index_t t = 0; t < L; ++t)
+        for (index_t h = 0; h < Hkv; ++h) {
+            std::copy_n(&k[static_cast<std::size_t>((t * Hkv + h) * D)], D, kview.row(ids[static_cast<std::size_t>(t / ps)], h, t % ps));
+            std::copy_n(&v[static_cast<std::size_t>((t * Hkv + h) * D)], D, vview.row(ids[static_cast<std::size_t>(t / ps)], h, t % ps));
+        }
+    attune::paged_attention<arch>(attune::packed_view<const bf16>(q.data(), L, Hq, D), so,
+                                  attune::paged_kv<bf16>{kview, vview, attune::page_table{ids.data(), first.data(), len.data(), 1}},
+                                  attune::packed_view<bf16>(paged_out.data(), L, Hq, D), attune::causal{}, {}, attune::serial_executor{});
+    // The same arithmetic on the same bf16 values in the same order: equal bit for bit.
+    index_t differ = 0;
+    for (std::size_t i = 0; i < q.size(); ++i) differ += attune::to_float(packed_out[i]) != attune::to_float(paged_out[i]);
+    CHECK(differ == 0);
+}
+
+namespace {
+// A mask that throws on one sequence's keys (a user's policy failing inside the parallel region).
+struct throwing_mask {
+    using policy_kind = attune::mask_kind;
+    bool visible(const attune::index_context& c) const {
+        if (c.batch == 1 && c.k_pos == 5) throw std::runtime_error("throwing_mask");
+        return c.k_pos <= c.q_pos;
+    }
+};
+}  // namespace
+
+TEST_CASE("batch: a policy throwing inside the region reaches the caller; the next call is right", "[batch]") {
+    std::mt19937 rng(41);
+    batch<float> b(4, 2, 32, 32, {{3, 9}, {2, 30}, {1, 200}}, rng);
+    for (int round = 0; round < 2; ++round) {
+        CHECK_THROWS_WITH(attune::ragged_attention<arch>(b.qv(), b.q_offsets(), b.kv(), b.vv(), b.k_offsets(), b.ov(), throwing_mask{}, {},
+                                                         attune::openmp_executor{2}),
+                          Catch::Contains("throwing_mask"));
+        paged_copy<float> pc(b, 7, round == 0, true, rng);
+        CHECK_THROWS_WITH(attune::paged_attention<arch>(b.qv(), b.q_offsets(), pc.kv(b.sequences()), b.ov(), throwing_mask{}),
+                          Catch::Contains("throwing_mask"));
+        std::fill(b.out.begin(), b.out.end(), std::numeric_limits<float>::quiet_NaN());
+        attune::paged_attention<arch>(b.qv(), b.q_offsets(), pc.kv(b.sequences()), b.ov(), attune::causal{});
+        check_batch(b, attune::causal{});
+    }
+    // Sizes whose products overflow are errors, not wrapped views.
+    const index_t huge = index_t(1) << 40;
+    CHECK_THROWS_AS(attune::packed_view<const float>(b.q.data(), huge, huge, 64), attune::error);
+    CHECK_THROWS_AS(attune::page_pool_nhd<const float>(b.k.data(), huge, 256, huge, 128), attune::error);
+    CHECK_THROWS_AS(attune::page_pool_hnd<const float>(b.k.data(), 4, huge, huge, 128), attune::error);
 }

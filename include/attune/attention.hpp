@@ -17,6 +17,7 @@
 // NaN: a NaN in q, k or v reaches every output row that sees it (and its LSE, for q and k). A row
 // that cannot see a NaN value stays finite when that key's whole tile is masked for the row's query
 // tile; inside a partly visible tile it may get NaN through 0·NaN in P·V (as PyTorch does).
+#include <array>
 #include <cmath>
 #include <type_traits>
 
@@ -65,50 +66,62 @@ void require_data(const tensor_view<T>& v, const char* name) {
     require(v.data() != nullptr || v.size() == 0, name, " has null data");
 }
 
+// Checks every shape relation of an attention call of q over keys of shape k and values of shape v
+// ({batch, heads, tokens, dim}, whatever their storage) into out, and fills the problem's shapes.
+template <class P, class TQ, class TO>
+void check_and_fill(P& p, const tensor_view<const TQ>& q, const std::array<index_t, 4>& k, const std::array<index_t, 4>& v,
+                    const tensor_view<TO>& out, const options& opt) {
+    require_data(q, "q");
+    require_data(out, "out");
+    require(q.batch() > 0, "q has batch size 0");
+    require(q.heads() > 0, "q has 0 heads");
+    require(k[1] > 0, "k has 0 heads");
+    require(q.dim() > 0, "q has head dim 0");
+    require(v[3] > 0, "v has head dim 0");
+    require(k[0] == q.batch(), "k batch (", k[0], ") differs from q batch (", q.batch(), ")");
+    require(v[0] == q.batch(), "v batch (", v[0], ") differs from q batch (", q.batch(), ")");
+    require(k[3] == q.dim(), "k head dim (", k[3], ") differs from q head dim (", q.dim(), ")");
+    require(v[1] == k[1], "v heads (", v[1], ") differ from k heads (", k[1], ")");
+    require(v[2] == k[2], "v tokens (", v[2], ") differ from k tokens (", k[2], ")");
+    // Token counts beyond any real sequence (a stride-0 view can claim 2^63 − 1 tokens) would wrap
+    // the positions and tile bounds the kernel computes (Lk − Lq + i, tile ends, split ranges).
+    require(k[2] <= max_tokens, "k tokens (", k[2], ") exceed the limit of ", max_tokens);
+    require(q.tokens() <= max_tokens, "q tokens (", q.tokens(), ") exceed the limit of ", max_tokens);
+    require(q.heads() % k[1] == 0, "query heads (", q.heads(), ") are not divisible by kv heads (", k[1], ")");
+    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v[3], "out shape [",
+            out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ", q.heads(), ", ",
+            q.tokens(), ", ", v[3], "] (q's batch, heads, tokens and v's dim)");
+    if (!opt.lse.empty())
+        require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() && opt.lse.dim() == 1,
+                "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
+    p.q = q;
+    p.out = out;
+    p.lse = opt.lse;
+    p.ws = opt.workspace;
+    p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
+    p.batch = q.batch();
+    p.q_heads = q.heads();
+    p.kv_heads = k[1];
+    p.group = q.heads() / k[1];
+    p.lq = q.tokens();
+    p.lk = k[2];
+    p.dk = q.dim();
+    p.dv = v[3];
+}
+
 // Checks every shape relation of an attention call and builds the kernel's problem.
 template <class TQ, class TK, class TV, class TO>
 kernel::problem<TQ, TK, TV, TO> make_problem(tensor_view<const TQ> q, tensor_view<const TK> k, tensor_view<const TV> v, tensor_view<TO> out,
                                              const options& opt) {
-    require_data(q, "q");
     require_data(k, "k");
     require_data(v, "v");
-    require_data(out, "out");
-    require(q.batch() > 0, "q has batch size 0");
-    require(q.heads() > 0, "q has 0 heads");
-    require(k.heads() > 0, "k has 0 heads");
-    require(q.dim() > 0, "q has head dim 0");
-    require(v.dim() > 0, "v has head dim 0");
-    require(k.batch() == q.batch(), "k batch (", k.batch(), ") differs from q batch (", q.batch(), ")");
-    require(v.batch() == q.batch(), "v batch (", v.batch(), ") differs from q batch (", q.batch(), ")");
-    require(k.dim() == q.dim(), "k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
-    require(v.heads() == k.heads(), "v heads (", v.heads(), ") differ from k heads (", k.heads(), ")");
-    require(v.tokens() == k.tokens(), "v tokens (", v.tokens(), ") differ from k tokens (", k.tokens(), ")");
-    // Token counts beyond any real sequence (a stride-0 view can claim 2^63 − 1 tokens) would wrap
-    // the positions and tile bounds the kernel computes (Lk − Lq + i, tile ends, split ranges).
-    require(k.tokens() <= max_tokens, "k tokens (", k.tokens(), ") exceed the limit of ", max_tokens);
-    require(q.tokens() <= max_tokens, "q tokens (", q.tokens(), ") exceed the limit of ", max_tokens);
-    require(q.heads() % k.heads() == 0, "query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
-    require(out.batch() == q.batch() && out.heads() == q.heads() && out.tokens() == q.tokens() && out.dim() == v.dim(), "out shape [",
-            out.batch(), ", ", out.heads(), ", ", out.tokens(), ", ", out.dim(), "] must be [", q.batch(), ", ", q.heads(), ", ",
-            q.tokens(), ", ", v.dim(), "] (q's batch, heads, tokens and v's dim)");
+    kernel::problem<TQ, TK, TV, TO> p{};
+    check_and_fill(p, q, k.shape(), v.shape(), out, opt);
+    p.k = k;
+    p.v = v;
     require_disjoint_output(out, "out", named(q, "q"), named(k, "k"), named(v, "v"));
-    if (!opt.lse.empty()) {
-        require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() && opt.lse.dim() == 1,
-                "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
-        require_disjoint_output(opt.lse, "options::lse", named(q, "q"), named(k, "k"), named(v, "v"), named(out, "out"));
-    }
-    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
-
-    kernel::problem<TQ, TK, TV, TO> p{q, k, v, out, opt.lse, 0.0f, 0, 0, 0, 0, 0, 0, 0, 0, opt.workspace};
-    p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
-    p.batch = q.batch();
-    p.q_heads = q.heads();
-    p.kv_heads = k.heads();
-    p.group = q.heads() / k.heads();
-    p.lq = q.tokens();
-    p.lk = k.tokens();
-    p.dk = q.dim();
-    p.dv = v.dim();
+    if (!opt.lse.empty()) require_disjoint_output(opt.lse, "options::lse", named(q, "q"), named(k, "k"), named(v, "v"), named(out, "out"));
     return p;
 }
 

@@ -89,16 +89,9 @@ struct paged_kv_source {
     template <class T, class Pool>
     pointer_rows<T> table(const Pool& pool, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         // + 16: a decode block of keys past nk (dot_tile) prefetches up to its own width further.
-        const index_t ahead = simd::stream_prefetch_l2_rows<T> + 16, n = nk + ahead;
-        const void** rows = buf.get(n);
-        const index_t end = n0 + n < p.lk ? n0 + n : p.lk, stride = pool.strides()[2];
-        index_t i = 0;
-        for (index_t key = n0; key < end;) {
-            const T* row = pool.row(p.pages[key / page_size], hkv, key % page_size);
-            for (index_t s = key % page_size; s < page_size && key < end; ++s, ++key, row += stride) rows[i++] = row;
-        }
-        for (; i < n; ++i) rows[i] = rows[i - 1];
-        return {reinterpret_cast<const T* const*>(rows)};
+        const index_t n = nk + simd::stream_prefetch_l2_rows<T> + 16;
+        return page_row_table<T>([&](index_t page, index_t slot) { return pool.row(page, hkv, slot); }, p.pages, page_size, pool.strides()[2],
+                                 p.lk, n0, n, buf);
     }
     pointer_rows<key_type> key_rows(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         return table<key_type>(p.k_pages, hkv, n0, nk, buf);

@@ -1,0 +1,157 @@
+#pragma once
+// The decode tile products on quantized K/V rows (quant/format.hpp), dequantized in registers:
+// each vector of a row is loaded and widened once (F::load) and used by every query row of the
+// group; a row's one scale (int8's per-token scale, fp8's per-head scale) is applied once per key —
+// to the dot product's sum, to the key's weight in P·V — not per element.
+//   dot_tile  S[n][r] = Σ_d K[n][d]·q_r[d]  (the decode score stage's product, for quant_rows)
+//   pv_tile   O[r][·] += Σ_n P[n][r]·V[n][·] (the decode P·V stage's product, for quant_rows)
+// Both are overloads the stages reach by their K/V source's row type (kernel/quant_source.hpp).
+#include <cstdint>
+
+#include "attune/kernel/kv_rows.hpp"
+#include "attune/kernel/microkernel.hpp"
+#include "attune/simd/prefetch.hpp"
+#include "attune/simd/unroll.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::kernel {
+
+// Rows of a quantized K or V tile: row(n) the bytes of key n (through a strided_rows or a
+// pointer_rows of bytes), the kv head's shared parameters, and how far ahead decode prefetches.
+template <class F, class Bytes>
+struct quant_rows {
+    Bytes bytes;
+    typename F::head_params hp;
+    index_t row_bytes;
+    const std::uint8_t* row(index_t n) const noexcept { return bytes.row(n); }
+};
+
+// Decode's look-ahead in rows for rows of `row_bytes`: as many bytes ahead as 8 (L1) and 32 (L2)
+// rows of float would be, so a compact format keeps as many bytes in flight.
+inline index_t quant_prefetch_rows(index_t dim, index_t row_bytes) noexcept { return (8 * 4 * dim + row_bytes - 1) / row_bytes; }
+inline index_t quant_prefetch_l2_rows(index_t dim, index_t row_bytes) noexcept { return (32 * 4 * dim + row_bytes - 1) / row_bytes; }
+
+// Elements of a row read as whole vectors: all but a tail of dim % W for formats without groups.
+template <class Arch, class F>
+inline index_t quant_vector_span(index_t dim) noexcept {
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    static_assert(F::group == 1 || F::group % W == 0, "quant: a vector may not straddle a block");
+    return dim - dim % W;
+}
+
+// clang-format off: each ATTUNE_UNROLL_FULL stays on the line of the loop it unrolls.
+template <class Arch, int KB, int RB, class F>
+inline void quant_dot_block(const float* q, index_t q_stride, const std::uint8_t* const* k, const typename F::head_params& hp, index_t dk,
+                            float* s, index_t rows_padded) {
+    using V = simd::vec<Arch>;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    static_assert(KB * RB == W, "quant_dot_block: one accumulator per lane of the reduction");
+    const index_t body = quant_vector_span<Arch, F>(dk);
+    V acc[KB * RB];
+    ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = simd::broadcast<Arch>(0.0f);
+    for (index_t d = 0; d < body; d += W) {
+        V qv[RB];
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride + d);
+        ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
+            const V kv = F::template load<Arch>(hp, k[i], d);
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] = simd::fma(kv, qv[r], acc[i * RB + r]);
+        }
+    }
+    alignas(64) float sums[W];
+    simd::store_aligned<Arch>(sums, simd::reduce_add_many(acc));
+    ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
+        const float rs = F::row_scale(hp, k[i]);
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
+            float t = sums[i * RB + r];
+            for (index_t e = body; e < dk; ++e) t += F::value(hp, k[i], e) * q[r * q_stride + e];
+            s[i * rows_padded + r] = rs * t;
+        }
+    }
+}
+// clang-format on
+
+// S[0..nk)[0..rows_padded) = K · Qᵀ for quantized K rows; as dot_tile (kernel/microkernel.hpp).
+template <class Arch, class TK, bool Pairs, class F, class Bytes>
+inline void dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
+                     index_t rows_padded) {
+    static_assert(!Pairs, "quant: no bf16 pairs");
+    constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
+    const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
+    for (index_t r0 = 0; r0 < rows; r0 += RB)
+        for (index_t n0 = 0; n0 < nk; n0 += KB) {
+            const std::uint8_t* kr[KB];
+            for (int i = 0; i < KB; ++i) kr[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
+            if (r0 == 0) {
+                for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
+                for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
+            }
+            quant_dot_block<Arch, KB, RB, F>(q + r0 * q_stride, q_stride, kr, k.hp, dk, s + n0 * rows_padded + r0, rows_padded);
+        }
+}
+
+// clang-format off
+// O[r0 + r][c0·W + c·W …] += Σ_n P[n][r]·V[n][…] for RR rows × CC column vectors, V dequantized once
+// per key for all RR rows, the row scale folded into the key's weights.
+template <class Arch, int RR, int CC, class F, class Bytes>
+inline void quant_pv_block(const float* p, index_t rows_padded, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o,
+                           index_t o_stride, index_t ahead, index_t ahead_l2, bool prefetch) {
+    using V = simd::vec<Arch>;
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    V acc[RR][CC];
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::load<Arch>(o + r * o_stride + c * W);
+    for (index_t n = 0; n < nk; ++n) {
+        const std::uint8_t* row = v.row(n);
+        if (prefetch) {
+            simd::prefetch_row(v.row(n + ahead), v.row_bytes);
+            simd::prefetch_row_l2(v.row(n + ahead_l2), v.row_bytes);
+        }
+        const float rs = F::row_scale(v.hp, row);
+        V vv[CC];
+        ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) vv[c] = F::template load<Arch>(v.hp, row, col + c * W);
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
+            const V w = simd::broadcast<Arch>(p[n * rows_padded + r] * rs);
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(w, vv[c], acc[r][c]);
+        }
+    }
+    ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) simd::store<Arch>(o + r * o_stride + c * W, acc[r][c]);
+}
+// clang-format on
+
+template <class Arch, int RR, class F, class Bytes>
+inline void quant_pv_cols(int cc, const float* p, index_t rows_padded, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o,
+                          index_t o_stride, index_t ahead, index_t ahead_l2, bool prefetch) {
+    switch (cc) {
+        case 1: return quant_pv_block<Arch, RR, 1>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 2: return quant_pv_block<Arch, RR, 2>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 3: return quant_pv_block<Arch, RR, 3>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        default: return quant_pv_block<Arch, RR, 4>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+    }
+}
+
+// O[0..rows)[0..dv_padded) += Pᵀ · V for quantized V rows (decode: every row sees the whole tile;
+// dv_padded = dv, a multiple of the width). Blocks of 4 rows × 4 column vectors; the first block
+// prefetches the rows ahead.
+template <class Arch, class TV, bool Pairs, class F, class Bytes>
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o, index_t dv_padded) {
+    static_assert(!Pairs, "quant: no bf16 pairs");
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    constexpr int RR = 4, CC = 4;
+    const index_t colvecs = dv_padded / W;
+    const index_t ahead = quant_prefetch_rows(dv_padded, v.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dv_padded, v.row_bytes);
+    for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
+        const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
+        for (index_t r0 = 0; r0 < rows; r0 += RR) {
+            const bool prefetch = c0 == 0 && r0 == 0;
+            const float* pr = p + r0;
+            float* of = o + r0 * dv_padded + c0 * W;
+            switch (rows - r0 < RR ? rows - r0 : RR) {
+                case 1: quant_pv_cols<Arch, 1>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                case 2: quant_pv_cols<Arch, 2>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                case 3: quant_pv_cols<Arch, 3>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                default: quant_pv_cols<Arch, 4>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+            }
+        }
+    }
+}
+
+}  // namespace attune::kernel

@@ -1,0 +1,126 @@
+#pragma once
+// Block formats: a row is dim / G blocks of G values, each with its own fp16 scale (and minimum).
+// Bit-compatible with llama.cpp's cache types (ggml's block_q8_0, block_q4_0, block_q4_1), so an
+// engine that holds such a cache hands its rows over as they are:
+//   q8_0             {fp16 d; int8 q[32]}             x = d · q
+//   q4_0             {fp16 d; uint8 q[16]}            x = d · (n − 8), n: 4 bits
+//   int4_group<G>    {fp16 d; fp16 m; uint8 q[G/2]}   x = d · n + m (asymmetric, KIVI's int4 with a
+//                                                     group of G; G = 32 is ggml's q4_1)
+// 4-bit blocks hold element j in the low nibble of byte j and element j + G/2 in its high nibble.
+// Quantization follows ggml's reference rounding (quantize_row_*_ref) so that the bytes match.
+#include <cmath>
+#include <cstdint>
+
+#include "attune/quant/format.hpp"
+#include "attune/simd/bytes.hpp"
+
+namespace attune::quant {
+
+struct q8_0 {
+    static constexpr const char* name() noexcept { return "q8_0"; }
+    static constexpr index_t group = 32, block_bytes = 34;
+    static index_t row_bytes(index_t dim) noexcept { return dim / group * block_bytes; }
+    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, name(), what); }
+
+    struct head_params {};
+    head_params head(index_t) const noexcept { return {}; }
+    static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
+    template <class Arch>
+    static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
+        const std::uint8_t* b = row + d / group * block_bytes;
+        return simd::load_i8<Arch>(reinterpret_cast<const std::int8_t*>(b + 2 + d % group)) * simd::broadcast<Arch>(half_value(b));
+    }
+    static float value(head_params, const std::uint8_t* row, index_t e) noexcept {
+        const std::uint8_t* b = row + e / group * block_bytes;
+        return half_value(b) * static_cast<float>(static_cast<std::int8_t>(b[2 + e % group]));
+    }
+    void quantize_row(index_t, const float* x, std::uint8_t* row, index_t dim) const {
+        for (index_t i = 0; i < dim / group; ++i, x += group, row += block_bytes) {
+            float amax = 0.0f;
+            for (index_t j = 0; j < group; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+            const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            store_half(row, d);
+            for (index_t j = 0; j < group; ++j) row[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::round(x[j] * id)));
+        }
+    }
+};
+
+struct q4_0 {
+    static constexpr const char* name() noexcept { return "q4_0"; }
+    static constexpr index_t group = 32, block_bytes = 18;
+    static index_t row_bytes(index_t dim) noexcept { return dim / group * block_bytes; }
+    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, name(), what); }
+
+    struct head_params {};
+    head_params head(index_t) const noexcept { return {}; }
+    static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
+    template <class Arch>
+    static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
+        const std::uint8_t* b = row + d / group * block_bytes;
+        const index_t j = d % group;
+        const simd::vec<Arch> scale = simd::broadcast<Arch>(half_value(b));
+        return simd::fma(simd::load_nibbles<Arch>(b + 2 + j % 16, j >= 16), scale, scale * simd::broadcast<Arch>(-8.0f));
+    }
+    static float value(head_params, const std::uint8_t* row, index_t e) noexcept {
+        const std::uint8_t* b = row + e / group * block_bytes;
+        const index_t j = e % group;
+        const int n = (b[2 + j % 16] >> (j >= 16 ? 4 : 0)) & 0xf;
+        return half_value(b) * static_cast<float>(n - 8);
+    }
+    void quantize_row(index_t, const float* x, std::uint8_t* row, index_t dim) const {
+        for (index_t i = 0; i < dim / group; ++i, x += group, row += block_bytes) {
+            float amax = 0.0f, max = 0.0f;  // the value of largest magnitude, with its sign
+            for (index_t j = 0; j < group; ++j)
+                if (amax < std::fabs(x[j])) amax = std::fabs(x[j]), max = x[j];
+            const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            store_half(row, d);
+            for (index_t j = 0; j < 16; ++j) {
+                const int lo = static_cast<std::int8_t>(x[j] * id + 8.5f), hi = static_cast<std::int8_t>(x[j + 16] * id + 8.5f);
+                row[2 + j] = static_cast<std::uint8_t>((lo < 15 ? lo : 15) | ((hi < 15 ? hi : 15) << 4));
+            }
+        }
+    }
+};
+
+template <int G>
+struct int4_group {
+    static_assert(G == 32 || G == 64 || G == 128, "int4_group: a group of 32, 64 or 128 values");
+    static constexpr const char* name() noexcept { return G == 32 ? "int4_g32" : G == 64 ? "int4_g64" : "int4_g128"; }
+    static constexpr index_t group = G, block_bytes = 4 + G / 2;
+    static index_t row_bytes(index_t dim) noexcept { return dim / group * block_bytes; }
+    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, name(), what); }
+
+    struct head_params {};
+    head_params head(index_t) const noexcept { return {}; }
+    static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
+    template <class Arch>
+    static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
+        const std::uint8_t* b = row + d / group * block_bytes;
+        const index_t j = d % group;
+        return simd::fma(simd::load_nibbles<Arch>(b + 4 + j % (G / 2), j >= G / 2), simd::broadcast<Arch>(half_value(b)),
+                         simd::broadcast<Arch>(half_value(b + 2)));
+    }
+    static float value(head_params, const std::uint8_t* row, index_t e) noexcept {
+        const std::uint8_t* b = row + e / group * block_bytes;
+        const index_t j = e % group;
+        const int n = (b[4 + j % (G / 2)] >> (j >= G / 2 ? 4 : 0)) & 0xf;
+        return half_value(b) * static_cast<float>(n) + half_value(b + 2);
+    }
+    void quantize_row(index_t, const float* x, std::uint8_t* row, index_t dim) const {
+        for (index_t i = 0; i < dim / group; ++i, x += group, row += block_bytes) {
+            float lo = x[0], hi = x[0];
+            for (index_t j = 1; j < group; ++j) lo = x[j] < lo ? x[j] : lo, hi = x[j] > hi ? x[j] : hi;
+            const float d = (hi - lo) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+            store_half(row, d);
+            store_half(row + 2, lo);
+            for (index_t j = 0; j < G / 2; ++j) {
+                const int a = static_cast<std::int8_t>((x[j] - lo) * id + 0.5f), b = static_cast<std::int8_t>((x[j + G / 2] - lo) * id + 0.5f);
+                row[4 + j] = static_cast<std::uint8_t>((a < 15 ? a : 15) | ((b < 15 ? b : 15) << 4));
+            }
+        }
+    }
+};
+
+using q4_1 = int4_group<32>;
+
+}  // namespace attune::quant

@@ -1,0 +1,67 @@
+#pragma once
+// A quantized storage format for K or V rows. A row of `dim` values is row_bytes(dim) bytes; a view
+// of such rows (quant/view.hpp) is a K/V source of the tile engine, which dequantizes in registers
+// inside its tile loop. Every format is a small value type (it may carry scales) with:
+//
+//   name()                          "q8_0", …
+//   group                           dims must be a multiple of it (1: any dim)
+//   row_bytes(dim)                  bytes per row
+//   check(heads, dim, what)         throws attune::error when the format cannot hold such rows
+//   head(h) → head_params           what a kv head's rows share (fp8's scale)
+//   row_scale(hp, row)              one factor for the whole row (int8's scale; 1 for block formats)
+//   load<Arch>(hp, row, d)          width<Arch> values from d (d a multiple of the width, which
+//                                   divides `group` or the dim), without row_scale
+//   value(hp, row, e)               one value, without row_scale (tails, tests)
+//   quantize_row(h, x, row, dim)    float → row (on append)
+//
+// so that the value of element e is row_scale(hp, row) · value(hp, row, e).
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "attune/core/error.hpp"
+#include "attune/core/types.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::quant {
+
+// The fp16 bits of x (round to nearest even, as F16C and ggml's GGML_FP32_TO_FP16), and back.
+inline std::uint16_t half_bits(float x) noexcept {
+    const half h(x);
+    std::uint16_t b;
+    std::memcpy(&b, &h, sizeof b);
+    return b;
+}
+inline float half_value(const std::uint8_t* p) noexcept {
+    std::uint16_t b;
+    std::memcpy(&b, p, sizeof b);
+    half h;
+    std::memcpy(&h, &b, sizeof b);
+    return static_cast<float>(h);
+}
+inline void store_half(std::uint8_t* p, float x) noexcept {
+    const std::uint16_t b = half_bits(x);
+    std::memcpy(p, &b, sizeof b);
+}
+
+// Row `row` dequantized into out[0, dim): vectors where the width divides the dim, then values.
+template <class Arch, class F>
+inline void dequantize_row(const F& f, index_t h, const std::uint8_t* row, float* out, index_t dim) {
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    const auto hp = f.head(h);
+    const float rs = F::row_scale(hp, row);
+    const simd::vec<Arch> s = simd::broadcast<Arch>(rs);
+    index_t d = 0;
+    if (F::group == 1 || F::group % W == 0)
+        for (; d + W <= dim; d += W) simd::store<Arch>(out + d, F::template load<Arch>(hp, row, d) * s);
+    for (; d < dim; ++d) out[d] = rs * F::value(hp, row, d);
+}
+
+namespace detail {
+inline void check_group(index_t dim, index_t group, const char* format, const char* what) {
+    attune::detail::require(dim > 0 && dim % group == 0, what, ": format ", format, " needs a head dim that is a multiple of ", group, ", got ",
+                            dim);
+}
+}  // namespace detail
+
+}  // namespace attune::quant

@@ -1,0 +1,114 @@
+#pragma once
+// Widening loads from 8- and 4-bit storage (xsimd 8.1 has none): width<Arch> lanes of
+//   load_i8       int8 → float
+//   load_nibbles  the low (or high) 4 bits of width<Arch> bytes, as 0..15 → float
+//   load_fp8      fp8 (OCP e4m3 or e5m2) → float, through the half converter: an fp8 byte shifted
+//                 into a half's bits is exact for e5m2 (its top byte) and, for e4m3, is the value
+//                 times 2^-8 (the exponent bias 7 against 15), subnormals included
+// A few instructions per vector on AVX2/AVX-512 (F16C for fp8 on AVX2); a scalar loop elsewhere.
+#include <cstdint>
+#include <cstring>
+
+#include "attune/core/types.hpp"
+#include "attune/simd/caps.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::simd {
+
+// The fp8 byte x as the bits of a half: e5m2 exactly, e4m3 as value · 2^-8. e4m3's NaN (0x7f/0xff)
+// becomes 480 · 2^-8 · … — the quantizers never store it (they saturate at ±448).
+template <bool E4M3>
+inline std::uint16_t fp8_half_bits(std::uint8_t x) noexcept {
+    if constexpr (E4M3) return static_cast<std::uint16_t>(((x & 0x80u) << 8) | ((x & 0x7fu) << 7));
+    else return static_cast<std::uint16_t>(x << 8);
+}
+// The fp8 byte's value (e4m3: times 2^-8, as load_fp8 gives it).
+template <bool E4M3>
+inline float fp8_scaled_value(std::uint8_t x) noexcept {
+    const std::uint16_t bits = fp8_half_bits<E4M3>(x);
+    half h;
+    std::memcpy(&h, &bits, sizeof bits);
+    return static_cast<float>(h);
+}
+
+template <class Arch>
+inline vec<Arch> load_i8(const std::int8_t* p) {
+    constexpr std::size_t W = width<Arch>;
+#if XSIMD_WITH_AVX512F
+    if constexpr (detail::arch_is<Arch, xsimd::avx512f>)
+        return vec<Arch>(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
+#endif
+#if XSIMD_WITH_AVX2
+    if constexpr (detail::arch_is<Arch, xsimd::avx2> && !detail::arch_is<Arch, xsimd::avx512f>)
+        return vec<Arch>(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)))));
+#endif
+    if constexpr (W == 1) {
+        return vec<Arch>(static_cast<float>(*p));
+    } else {
+        alignas(64) float f[W];
+        for (std::size_t i = 0; i < W; ++i) f[i] = static_cast<float>(p[i]);
+        return load_aligned<Arch>(f);
+    }
+}
+
+template <class Arch>
+inline vec<Arch> load_nibbles(const std::uint8_t* p, bool high) {
+    constexpr std::size_t W = width<Arch>;
+#if XSIMD_WITH_AVX512F
+    if constexpr (detail::arch_is<Arch, xsimd::avx512f>) {
+        __m512i x = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        if (high) x = _mm512_srli_epi32(x, 4);
+        return vec<Arch>(_mm512_cvtepi32_ps(_mm512_and_si512(x, _mm512_set1_epi32(0xf))));
+    }
+#endif
+#if XSIMD_WITH_AVX2
+    if constexpr (detail::arch_is<Arch, xsimd::avx2> && !detail::arch_is<Arch, xsimd::avx512f>) {
+        __m256i x = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        if (high) x = _mm256_srli_epi32(x, 4);
+        return vec<Arch>(_mm256_cvtepi32_ps(_mm256_and_si256(x, _mm256_set1_epi32(0xf))));
+    }
+#endif
+    const int shift = high ? 4 : 0;
+    if constexpr (W == 1) {
+        return vec<Arch>(static_cast<float>((*p >> shift) & 0xf));
+    } else {
+        alignas(64) float f[W];
+        for (std::size_t i = 0; i < W; ++i) f[i] = static_cast<float>((p[i] >> shift) & 0xf);
+        return load_aligned<Arch>(f);
+    }
+}
+
+template <class Arch, bool E4M3>
+inline vec<Arch> load_fp8(const std::uint8_t* p) {
+    constexpr std::size_t W = width<Arch>;
+#if XSIMD_WITH_AVX512F
+    if constexpr (detail::arch_is<Arch, xsimd::avx512f>) {
+        const __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+        __m256i h;
+        if constexpr (E4M3)
+            h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8),
+                                _mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x7f)), 7));
+        else h = _mm256_slli_epi16(x, 8);
+        return vec<Arch>(_mm512_cvtph_ps(h));
+    }
+#endif
+#if XSIMD_WITH_AVX2 && defined(__F16C__)
+    if constexpr (detail::arch_is<Arch, xsimd::avx2> && !detail::arch_is<Arch, xsimd::avx512f>) {
+        const __m128i x = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+        __m128i h;
+        if constexpr (E4M3)
+            h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(x, _mm_set1_epi16(0x80)), 8), _mm_slli_epi16(_mm_and_si128(x, _mm_set1_epi16(0x7f)), 7));
+        else h = _mm_slli_epi16(x, 8);
+        return vec<Arch>(_mm256_cvtph_ps(h));
+    }
+#endif
+    if constexpr (W == 1) {
+        return vec<Arch>(fp8_scaled_value<E4M3>(*p));
+    } else {
+        alignas(64) float f[W];
+        for (std::size_t i = 0; i < W; ++i) f[i] = fp8_scaled_value<E4M3>(p[i]);
+        return load_aligned<Arch>(f);
+    }
+}
+
+}  // namespace attune::simd

@@ -26,18 +26,11 @@
 namespace attune::quant {
 
 // The fp16 bits of x (round to nearest even, as F16C and ggml's GGML_FP32_TO_FP16), and back.
-inline std::uint16_t half_bits(float x) noexcept {
-    const half h(x);
-    std::uint16_t b;
-    std::memcpy(&b, &h, sizeof b);
-    return b;
-}
+inline std::uint16_t half_bits(float x) noexcept { return half(x).x; }
 inline float half_value(const std::uint8_t* p) noexcept {
     std::uint16_t b;
     std::memcpy(&b, p, sizeof b);
-    half h;
-    std::memcpy(&h, &b, sizeof b);
-    return static_cast<float>(h);
+    return static_cast<float>(half(Eigen::half_impl::raw_uint16_to_half(b)));
 }
 inline void store_half(std::uint8_t* p, float x) noexcept {
     const std::uint16_t b = half_bits(x);

@@ -25,10 +25,7 @@ inline std::uint16_t fp8_half_bits(std::uint8_t x) noexcept {
 // The fp8 byte's value (e4m3: times 2^-8, as load_fp8 gives it).
 template <bool E4M3>
 inline float fp8_scaled_value(std::uint8_t x) noexcept {
-    const std::uint16_t bits = fp8_half_bits<E4M3>(x);
-    half h;
-    std::memcpy(&h, &bits, sizeof bits);
-    return static_cast<float>(h);
+    return static_cast<float>(half(Eigen::half_impl::raw_uint16_to_half(fp8_half_bits<E4M3>(x))));
 }
 
 template <class Arch>

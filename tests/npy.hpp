@@ -1,7 +1,8 @@
 #pragma once
-// A small reader for NumPy .npy files: format version 1.0, little-endian float32 ('<f4') or
-// float64 ('<f8'), C order. Anything else is refused with an npy_error naming the file and the
-// problem (bad magic, version, dtype, Fortran order, shape, truncated data).
+// A small reader for NumPy .npy files: format version 1.0, little-endian float32 ('<f4'), float64
+// ('<f8') or uint8 ('|u1', e.g. quantized bytes), C order; the values are widened to double.
+// Anything else is refused with an npy_error naming the file and the problem (bad magic, version,
+// dtype, Fortran order, shape, truncated data).
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -16,7 +17,7 @@ struct npy_error : std::runtime_error {
 };
 
 struct array {
-    std::string descr;               // '<f4' or '<f8'
+    std::string descr;               // '<f4', '<f8' or '|u1'
     std::vector<std::size_t> shape;  // C order
     std::vector<double> data;        // values widened to double
     std::size_t size() const {
@@ -87,13 +88,14 @@ inline array parse(const std::string& bytes, const std::string& where = "<memory
     std::string descr = detail::dict_value(header, "descr", where);
     if (descr.size() < 2 || (descr.front() != '\'' && descr.front() != '"')) fail(where, "malformed descr " + descr);
     a.descr = descr.substr(1, descr.size() - 2);
-    if (a.descr != "<f4" && a.descr != "<f8") fail(where, "unsupported dtype '" + a.descr + "' (only '<f4' and '<f8')");
+    if (a.descr != "<f4" && a.descr != "<f8" && a.descr != "|u1")
+        fail(where, "unsupported dtype '" + a.descr + "' (only '<f4', '<f8' and '|u1')");
     const std::string fortran = detail::dict_value(header, "fortran_order", where);
     if (fortran == "True") fail(where, "Fortran order is not supported (only C order)");
     if (fortran != "False") fail(where, "malformed fortran_order " + fortran);
     a.shape = detail::parse_shape(detail::dict_value(header, "shape", where), where);
 
-    const std::size_t item = a.descr == "<f4" ? 4 : 8;
+    const std::size_t item = a.descr == "<f4" ? 4 : a.descr == "<f8" ? 8 : 1;
     const std::size_t n = a.size();
     const std::size_t offset = 10 + hlen;
     if (bytes.size() - offset != n * item)
@@ -102,7 +104,9 @@ inline array parse(const std::string& bytes, const std::string& where = "<memory
     a.data.resize(n);
     const char* p = bytes.data() + offset;
     for (std::size_t i = 0; i < n; ++i) {
-        if (item == 4) {
+        if (item == 1) {
+            a.data[i] = static_cast<unsigned char>(p[i]);
+        } else if (item == 4) {
             float f;
             std::memcpy(&f, p + 4 * i, 4);
             a.data[i] = f;

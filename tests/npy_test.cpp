@@ -1,4 +1,4 @@
-// tests/npy.hpp: the tests' own .npy reader accepts version 1.0 '<f4'/'<f8' C-order arrays and
+// tests/npy.hpp: the tests' own .npy reader accepts version 1.0 '<f4'/'<f8'/'|u1' C-order arrays and
 // refuses anything else with a message naming the problem.
 #include <cstring>
 #include <string>
@@ -41,6 +41,18 @@ TEST_CASE("npy reads float64, 1-d and 0-d shapes", "[npy]") {
     a = npy::parse(npy::make_image("{'shape': (1, 0, 4), 'fortran_order': False, 'descr': '<f4'}", ""));
     CHECK(a.shape == std::vector<std::size_t>{1, 0, 4});
     CHECK(a.data.empty());
+}
+
+TEST_CASE("npy reads uint8 ('|u1', as NumPy writes it) into the same doubles", "[npy]") {
+    const auto a = npy::parse(
+        npy::make_image("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }", std::string("\x00\x01\x7f\x80\xfe\xff", 6)));
+    CHECK(a.descr == "|u1");
+    CHECK(a.shape == std::vector<std::size_t>{2, 3});
+    CHECK(a.data == std::vector<double>{0, 1, 127, 128, 254, 255});
+    CHECK_THROWS_WITH(npy::parse(npy::make_image("{'descr': '|u1', 'fortran_order': False, 'shape': (2, 3), }", std::string(5, '\0'))),
+                      Contains("does not match shape"));
+    CHECK_THROWS_WITH(npy::parse(npy::make_image("{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }", std::string(2, '\0'))),
+                      Contains("dtype '|i1'"));
 }
 
 TEST_CASE("npy refuses what it does not support, with a clear message", "[npy]") {

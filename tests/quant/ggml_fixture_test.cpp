@@ -9,9 +9,8 @@
 //                      casts (inside the finite range), and the values of those bytes equal ml_dtypes'
 // plus hand-written checks of what the fixtures leave out: fp8 saturation and NaN, the int8 and
 // int4_group<64>/<128> round trips (their layouts are attune's own).
-// Two test cases are tagged [!shouldfail]: they check claims the headers do not meet yet (each says
-// which); Catch2 counts them as passing while they fail, and as failing once the headers are fixed,
-// when the tag is to go.
+// The q4_0 / q4_1 bytes match under any -ffp-contract: the quantizers round their products before
+// the add (quant/format.hpp's unfused_product), as ggml's reference build does.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -363,11 +362,10 @@ TEST_CASE("q8_0, q4_0 and q4_1 values of ggml's blocks are ggml's dequantize_row
     SECTION("q4_0, finite scales") { CHECK(check_block_values<q4_0>("q4_0", blocks::finite_scale) > 0u); }
 }
 
-// KNOWN BUG (quant/blocks.hpp, q4_0::load): for a block whose fp16 scale is ±inf (ggml stores one when
-// max|x| / 8 overflows fp16, e.g. a row holding 6e5), ggml's dequantize_row_q4_0 gives (n − 8) · d =
-// ±inf (NaN for n = 8), as q4_0::value does, but q4_0::load computes fma(n, d, −8 · d) = inf − inf =
-// NaN for every n. Remove [!shouldfail] once load computes (n − 8) · d.
-TEST_CASE("q4_0 values of ggml's blocks with an infinite fp16 scale are ggml's ±inf", "[quant_fixtures][!shouldfail]") {
+// A block whose fp16 scale is ±inf (ggml stores one when max|x| / 8 overflows fp16, e.g. a row
+// holding 6e5): ggml's dequantize_row_q4_0 gives (n − 8) · d = ±inf (NaN for n = 8), and so must
+// q4_0::load (an fma(n, d, −8 · d) would give inf − inf = NaN for every n).
+TEST_CASE("q4_0 values of ggml's blocks with an infinite fp16 scale are ggml's ±inf", "[quant_fixtures]") {
     using namespace ggml_fx;
     CHECK(check_block_values<attune::quant::q4_0>("q4_0", blocks::nonfinite_scale) > 0u);
 }
@@ -437,11 +435,9 @@ TEST_CASE("fp8 saturates at the largest finite value, and NaN stays NaN", "[quan
     }
 }
 
-// KNOWN BUG (simd/bytes.hpp, fp8_half_bits<true>): fp8<E4M3>::quantize_row stores a NaN input as
-// e4m3fn's NaN byte 0x7f (encode), but the e4m3 → half shift reads 0x7f as 1.875 · 2^-8 · 2^8 = 480
-// (0x7f << 7 is a finite half), so a NaN in K or V becomes 480 · scale. Remove [!shouldfail] once
-// the loads map 0x7f / 0xff to NaN.
-TEST_CASE("fp8 e4m3: a NaN byte decodes to NaN", "[quant_fixtures][!shouldfail]") {
+// fp8<E4M3>::quantize_row stores a NaN input as e4m3fn's NaN byte 0x7f; the e4m3 → half shift alone
+// would read it as 480 (0x7f << 7 is a finite half): the loads map 0x7f / 0xff to NaN.
+TEST_CASE("fp8 e4m3: a NaN byte decodes to NaN", "[quant_fixtures]") {
     using attune::quant::fp8_e4m3;
     fp8_e4m3 f;
     const float x[2] = {std::numeric_limits<float>::quiet_NaN(), 1.0f};

@@ -63,7 +63,8 @@ inline void quant_dot_block(const float* q, index_t q_stride, const std::uint8_t
         const float rs = F::row_scale(hp, k[i]);
         ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
             float t = sums[i * RB + r];
-            for (index_t e = body; e < dk; ++e) t += F::value(hp, k[i], e) * q[r * q_stride + e];
+            if constexpr (F::group == 1)  // block formats have no tail
+                for (index_t e = body; e < dk; ++e) t += F::value(hp, k[i], e) * q[r * q_stride + e];
             s[i * rows_padded + r] = rs * t;
         }
     }

@@ -7,7 +7,8 @@
 //   int4_group<G>    {fp16 d; fp16 m; uint8 q[G/2]}   x = d · n + m (asymmetric, KIVI's int4 with a
 //                                                     group of G; G = 32 is ggml's q4_1)
 // 4-bit blocks hold element j in the low nibble of byte j and element j + G/2 in its high nibble.
-// Quantization follows ggml's reference rounding (quantize_row_*_ref) so that the bytes match.
+// Quantization follows ggml's reference rounding (quantize_row_*_ref) so that the bytes match —
+// its products rounded before the add, whatever the compiler would fuse (tests/quant's fixtures).
 #include <cmath>
 #include <cstdint>
 
@@ -58,8 +59,8 @@ struct q4_0 {
     static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
         const std::uint8_t* b = row + d / group * block_bytes;
         const index_t j = d % group;
-        const simd::vec<Arch> scale = simd::broadcast<Arch>(half_value(b));
-        return simd::fma(simd::load_nibbles<Arch>(b + 2 + j % 16, j >= 16), scale, scale * simd::broadcast<Arch>(-8.0f));
+        // (n − 8) · d, as ggml computes it: exact, and ±inf for an infinite d (an fma would give inf − inf).
+        return (simd::load_nibbles<Arch>(b + 2 + j % 16, j >= 16) - simd::broadcast<Arch>(8.0f)) * simd::broadcast<Arch>(half_value(b));
     }
     static float value(head_params, const std::uint8_t* row, index_t e) noexcept {
         const std::uint8_t* b = row + e / group * block_bytes;
@@ -75,7 +76,8 @@ struct q4_0 {
             const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
             store_half(row, d);
             for (index_t j = 0; j < 16; ++j) {
-                const int lo = static_cast<std::int8_t>(x[j] * id + 8.5f), hi = static_cast<std::int8_t>(x[j + 16] * id + 8.5f);
+                const int lo = static_cast<std::int8_t>(detail::unfused_product(x[j], id) + 8.5f),
+                          hi = static_cast<std::int8_t>(detail::unfused_product(x[j + 16], id) + 8.5f);
                 row[2 + j] = static_cast<std::uint8_t>((lo < 15 ? lo : 15) | ((hi < 15 ? hi : 15) << 4));
             }
         }
@@ -114,7 +116,8 @@ struct int4_group {
             store_half(row, d);
             store_half(row + 2, lo);
             for (index_t j = 0; j < G / 2; ++j) {
-                const int a = static_cast<std::int8_t>((x[j] - lo) * id + 0.5f), b = static_cast<std::int8_t>((x[j + G / 2] - lo) * id + 0.5f);
+                const int a = static_cast<std::int8_t>(detail::unfused_product(x[j] - lo, id) + 0.5f),
+                          b = static_cast<std::int8_t>(detail::unfused_product(x[j + G / 2] - lo, id) + 0.5f);
                 row[4 + j] = static_cast<std::uint8_t>((a < 15 ? a : 15) | ((b < 15 ? b : 15) << 4));
             }
         }

@@ -44,13 +44,20 @@ inline void dequantize_row(const F& f, index_t h, const std::uint8_t* row, float
     const auto hp = f.head(h);
     const float rs = F::row_scale(hp, row);
     const simd::vec<Arch> s = simd::broadcast<Arch>(rs);
+    static_assert(F::group == 1 || F::group % W == 0, "dequantize_row: a vector may not straddle a block");
     index_t d = 0;
-    if (F::group == 1 || F::group % W == 0)
-        for (; d + W <= dim; d += W) simd::store<Arch>(out + d, F::template load<Arch>(hp, row, d) * s);
-    for (; d < dim; ++d) out[d] = rs * F::value(hp, row, d);
+    for (; d + W <= dim; d += W) simd::store<Arch>(out + d, F::template load<Arch>(hp, row, d) * s);
+    if constexpr (F::group == 1)  // block formats have no tail: the width divides the group, the group the dim
+        for (; d < dim; ++d) out[d] = rs * F::value(hp, row, d);
 }
 
 namespace detail {
+// a · b rounded to float before any add: a compiler may not fuse it into an fma (-ffp-contract),
+// so quantized bytes are the same under every flag.
+inline float unfused_product(float a, float b) noexcept {
+    volatile float p = a * b;
+    return p;
+}
 inline void check_group(index_t dim, index_t group, const char* format, const char* what) {
     attune::detail::require(dim > 0 && dim % group == 0, what, ": format ", format, " needs a head dim that is a multiple of ", group, ", got ",
                             dim);

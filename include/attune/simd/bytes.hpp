@@ -15,11 +15,12 @@
 
 namespace attune::simd {
 
-// The fp8 byte x as the bits of a half: e5m2 exactly, e4m3 as value · 2^-8. e4m3's NaN (0x7f/0xff)
-// becomes 480 · 2^-8 · … — the quantizers never store it (they saturate at ±448).
+// The fp8 byte x as the bits of a half: e5m2 exactly, e4m3 as value · 2^-8, its NaN (0x7f/0xff, a
+// NaN stored by the quantizer) as a half NaN (the mantissa's top bits set: 0x7f80 with the sign).
 template <bool E4M3>
 inline std::uint16_t fp8_half_bits(std::uint8_t x) noexcept {
-    if constexpr (E4M3) return static_cast<std::uint16_t>(((x & 0x80u) << 8) | ((x & 0x7fu) << 7));
+    if constexpr (E4M3)
+        return static_cast<std::uint16_t>(((x & 0x80u) << 8) | ((x & 0x7fu) << 7) | ((x & 0x7fu) == 0x7fu ? 0x7e00u : 0u));
     else return static_cast<std::uint16_t>(x << 8);
 }
 // The fp8 byte's value (e4m3: times 2^-8, as load_fp8 gives it).
@@ -82,10 +83,13 @@ inline vec<Arch> load_fp8(const std::uint8_t* p) {
     if constexpr (detail::arch_is<Arch, xsimd::avx512f>) {
         const __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
         __m256i h;
-        if constexpr (E4M3)
-            h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8),
-                                _mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x7f)), 7));
-        else h = _mm256_slli_epi16(x, 8);
+        if constexpr (E4M3) {
+            const __m256i mag = _mm256_and_si256(x, _mm256_set1_epi16(0x7f));
+            const __m256i nan = _mm256_and_si256(_mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)), _mm256_set1_epi16(0x7e00));
+            h = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8), _mm256_slli_epi16(mag, 7)), nan);
+        } else {
+            h = _mm256_slli_epi16(x, 8);
+        }
         return vec<Arch>(_mm512_cvtph_ps(h));
     }
 #endif
@@ -93,9 +97,13 @@ inline vec<Arch> load_fp8(const std::uint8_t* p) {
     if constexpr (detail::arch_is<Arch, xsimd::avx2> && !detail::arch_is<Arch, xsimd::avx512f>) {
         const __m128i x = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
         __m128i h;
-        if constexpr (E4M3)
-            h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(x, _mm_set1_epi16(0x80)), 8), _mm_slli_epi16(_mm_and_si128(x, _mm_set1_epi16(0x7f)), 7));
-        else h = _mm_slli_epi16(x, 8);
+        if constexpr (E4M3) {
+            const __m128i mag = _mm_and_si128(x, _mm_set1_epi16(0x7f));
+            const __m128i nan = _mm_and_si128(_mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7f)), _mm_set1_epi16(0x7e00));
+            h = _mm_or_si128(_mm_or_si128(_mm_slli_epi16(_mm_and_si128(x, _mm_set1_epi16(0x80)), 8), _mm_slli_epi16(mag, 7)), nan);
+        } else {
+            h = _mm_slli_epi16(x, 8);
+        }
         return vec<Arch>(_mm256_cvtph_ps(h));
     }
 #endif

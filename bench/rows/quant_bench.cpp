@@ -3,7 +3,8 @@
 // D 128, fp32 Q and out, K and V in one format, [B, Hkv, Lk] rows.
 //
 //   quant/decode/Lk:<n>/D:128/kv:<format>     format: int8, int8ch (int8 K with per-channel scales),
-//        fp8_e4m3, q8_0, q4_0, int4_g32 (= q4_1), int4_g128. Targets: 8-bit ≥ 1.8×, 4-bit ≥ 3× the
+//        fp8_e4m3, q8_0, q4_0, int4_g32 (= q4_1), int4_g128; int8/int8_query: options::int8_query
+//        (integer scores, Q rounded to int8 per row; VNNI). Targets: 8-bit ≥ 1.8×, 4-bit ≥ 3× the
 //        bf16 row's time; against ggml's own q8_0 / q4_0 flash attention (peers/ggml) ≥ 5×.
 // Counters: "bytes" (rate) — the K and V bytes read (rows in the format, scales included);
 // "flops" (rate) — 4·D per (query head, key).
@@ -21,7 +22,7 @@ namespace quant = attune::quant;
 constexpr index_t kHq = 32, kHkv = 8, kD = 128;
 
 template <class F>
-void bm_quant_decode(benchmark::State& state, index_t lk, bool channels) {
+void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool int8_query) {
     const int threads = static_cast<int>(state.range(0));
     const auto kf = random_vector<float>(static_cast<std::size_t>(kHkv * lk * kD), 2);
     const auto vf = random_vector<float>(static_cast<std::size_t>(kHkv * lk * kD), 3);
@@ -39,9 +40,11 @@ void bm_quant_decode(benchmark::State& state, index_t lk, bool channels) {
     aligned_vector<float> out(static_cast<std::size_t>(kHq * kD));
     executor exec;
     if (!make_executor(state, threads, exec)) return;
+    attune::options opt;
+    opt.int8_query = int8_query;
     const auto call = [&] {
         attune::attention(attune::view_bhld<const float>(q.data(), 1, kHq, 1, kD), kq.view(), vq.view(),
-                          attune::view_bhld<float>(out.data(), 1, kHq, 1, kD), attune::variant<>{}, attune::options{}, exec);
+                          attune::view_bhld<float>(out.data(), 1, kHq, 1, kD), attune::variant<>{}, opt, exec);
     };
     call();
     for (auto _ : state) {
@@ -55,13 +58,14 @@ void bm_quant_decode(benchmark::State& state, index_t lk, bool channels) {
 void register_rows(const std::vector<int>& threads) {
     for (index_t lk : {8192, 32768}) {
         const std::string base = "quant/decode/Lk:" + std::to_string(lk) + "/D:128/kv:";
-        add(base + "int8", threads, bm_quant_decode<quant::int8>, lk, false);
-        add(base + "int8ch", threads, bm_quant_decode<quant::int8>, lk, true);
-        add(base + "fp8_e4m3", threads, bm_quant_decode<quant::fp8_e4m3>, lk, false);
-        add(base + "q8_0", threads, bm_quant_decode<quant::q8_0>, lk, false);
-        add(base + "q4_0", threads, bm_quant_decode<quant::q4_0>, lk, false);
-        add(base + "int4_g32", threads, bm_quant_decode<quant::q4_1>, lk, false);
-        add(base + "int4_g128", threads, bm_quant_decode<quant::int4_group<128>>, lk, false);
+        add(base + "int8", threads, bm_quant_decode<quant::int8>, lk, false, false);
+        add(base + "int8ch", threads, bm_quant_decode<quant::int8>, lk, true, false);
+        add(base + "int8/int8_query", threads, bm_quant_decode<quant::int8>, lk, false, true);
+        add(base + "fp8_e4m3", threads, bm_quant_decode<quant::fp8_e4m3>, lk, false, false);
+        add(base + "q8_0", threads, bm_quant_decode<quant::q8_0>, lk, false, false);
+        add(base + "q4_0", threads, bm_quant_decode<quant::q4_0>, lk, false, false);
+        add(base + "int4_g32", threads, bm_quant_decode<quant::q4_1>, lk, false, false);
+        add(base + "int4_g128", threads, bm_quant_decode<quant::int4_group<128>>, lk, false, false);
     }
 }
 ATTUNE_BENCH_ROWS(register_rows);

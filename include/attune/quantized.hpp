@@ -58,6 +58,7 @@ kernel::quant_problem<TQ, FK, FV, TO> make_quant_problem(const tensor_view<const
     check_and_fill(p, q, k.shape(), v.shape(), out, opt);
     p.kq = k;
     p.vq = v;
+    p.int8_query = opt.int8_query;
     require_disjoint_output(out, "out", named(q, "q"));
     require_clear_of_quant(out, "out", k, "k", v, "v");
     if (!opt.lse.empty()) {
@@ -117,6 +118,7 @@ void paged_attention(const Q& q, const seq_offsets& q_offsets, const paged_quant
         p.kq = kp;
         p.vq = vp;
         p.pages = kv.table.pages(s);
+        p.int8_query = opt.int8_query;
     }
     detail::run_batch_any<Arch>(problems, var, opt, exec);
 }

@@ -9,27 +9,14 @@
 #include <cstdint>
 
 #include "attune/kernel/kv_rows.hpp"
+#include "attune/kernel/quant_int8_dot.hpp"
+#include "attune/kernel/quant_rows.hpp"
 #include "attune/kernel/microkernel.hpp"
 #include "attune/simd/prefetch.hpp"
 #include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::kernel {
-
-// Rows of a quantized K or V tile: row(n) the bytes of key n (through a strided_rows or a
-// pointer_rows of bytes), the kv head's shared parameters, and how far ahead decode prefetches.
-template <class F, class Bytes>
-struct quant_rows {
-    Bytes bytes;
-    typename F::head_params hp;
-    index_t row_bytes;
-    const std::uint8_t* row(index_t n) const noexcept { return bytes.row(n); }
-};
-
-// Decode's look-ahead in rows for rows of `row_bytes`: as many bytes ahead as 8 (L1) and 32 (L2)
-// rows of float would be, so a compact format keeps as many bytes in flight.
-inline index_t quant_prefetch_rows(index_t dim, index_t row_bytes) noexcept { return (8 * 4 * dim + row_bytes - 1) / row_bytes; }
-inline index_t quant_prefetch_l2_rows(index_t dim, index_t row_bytes) noexcept { return (32 * 4 * dim + row_bytes - 1) / row_bytes; }
 
 // Elements of a row read as whole vectors: all but a tail of dim % W for formats without groups.
 template <class Arch, class F>
@@ -76,6 +63,9 @@ template <class Arch, class TK, bool Pairs, class F, class Bytes>
 inline void dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
                      index_t rows_padded) {
     static_assert(!Pairs, "quant: no bf16 pairs");
+    if constexpr (int8_dot_available<Arch, F>) {
+        if (k.int8_query != nullptr && int8_dot_fits(rows, dk)) return int8_dot_tile<Arch>(q, q_stride, rows, k, nk, dk, s, rows_padded);
+    }
     constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
     const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
     for (index_t r0 = 0; r0 < rows; r0 += RB)
@@ -91,11 +81,12 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const quant
 }
 
 // clang-format off
-// O[r0 + r][c0·W + c·W …] += Σ_n P[n][r]·V[n][…] for RR rows × CC column vectors, V dequantized once
-// per key for all RR rows, the row scale folded into the key's weights.
+// O[r0 + r][c0·W + c·W …] += Σ_n W[n][r]·V[n][…] for RR rows × CC column vectors, V dequantized once
+// per key for all RR rows; W: the weights with each key's row scale folded in (w, RR apart), read
+// as broadcasts from memory (a load, not a shuffle: the shuffle port also widens the bytes).
 template <class Arch, int RR, int CC, class F, class Bytes>
-inline void quant_pv_block(const float* p, index_t rows_padded, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o,
-                           index_t o_stride, index_t ahead, index_t ahead_l2, bool prefetch) {
+inline void quant_pv_block(const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o, index_t o_stride,
+                           index_t ahead, index_t ahead_l2, bool prefetch) {
     using V = simd::vec<Arch>;
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     V acc[RR][CC];
@@ -106,12 +97,11 @@ inline void quant_pv_block(const float* p, index_t rows_padded, const quant_rows
             simd::prefetch_row(v.row(n + ahead), v.row_bytes);
             simd::prefetch_row_l2(v.row(n + ahead_l2), v.row_bytes);
         }
-        const float rs = F::row_scale(v.hp, row);
         V vv[CC];
         ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) vv[c] = F::template load<Arch>(v.hp, row, col + c * W);
         ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
-            const V w = simd::broadcast<Arch>(p[n * rows_padded + r] * rs);
-            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(w, vv[c], acc[r][c]);
+            const V wr = simd::broadcast<Arch>(w[n * RR + r]);
+            ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(wr, vv[c], acc[r][c]);
         }
     }
     ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) simd::store<Arch>(o + r * o_stride + c * W, acc[r][c]);
@@ -119,37 +109,43 @@ inline void quant_pv_block(const float* p, index_t rows_padded, const quant_rows
 // clang-format on
 
 template <class Arch, int RR, class F, class Bytes>
-inline void quant_pv_cols(int cc, const float* p, index_t rows_padded, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o,
-                          index_t o_stride, index_t ahead, index_t ahead_l2, bool prefetch) {
+inline void quant_pv_cols(int cc, const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o, index_t o_stride,
+                          index_t ahead, index_t ahead_l2, bool prefetch) {
     switch (cc) {
-        case 1: return quant_pv_block<Arch, RR, 1>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-        case 2: return quant_pv_block<Arch, RR, 2>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-        case 3: return quant_pv_block<Arch, RR, 3>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-        default: return quant_pv_block<Arch, RR, 4>(p, rows_padded, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 1: return quant_pv_block<Arch, RR, 1>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 2: return quant_pv_block<Arch, RR, 2>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 3: return quant_pv_block<Arch, RR, 3>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        default: return quant_pv_block<Arch, RR, 4>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
     }
 }
 
 // O[0..rows)[0..dv_padded) += Pᵀ · V for quantized V rows (decode: every row sees the whole tile;
-// dv_padded = dv, a multiple of the width). Blocks of 4 rows × 4 column vectors; the first block
-// prefetches the rows ahead.
+// dv_padded = dv, a multiple of the width, nk ≤ a kv tile). Blocks of 4 rows × 4 column vectors;
+// the first block prefetches the rows ahead.
 template <class Arch, class TV, bool Pairs, class F, class Bytes>
 inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o, index_t dv_padded) {
     static_assert(!Pairs, "quant: no bf16 pairs");
+    static_assert(work_plan::kv_tile <= 64, "quant pv_tile: one tile's weights on the stack");
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     constexpr int RR = 4, CC = 4;
     const index_t colvecs = dv_padded / W;
     const index_t ahead = quant_prefetch_rows(dv_padded, v.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dv_padded, v.row_bytes);
-    for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
-        const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
-        for (index_t r0 = 0; r0 < rows; r0 += RR) {
+    alignas(64) float w[work_plan::kv_tile * RR];  // one row block's weights, key-major, row scales folded in
+    for (index_t r0 = 0; r0 < rows; r0 += RR) {
+        const int rr = static_cast<int>(rows - r0 < RR ? rows - r0 : RR);
+        for (index_t n = 0; n < nk; ++n) {
+            const float rs = F::row_scale(v.hp, v.row(n));
+            for (int r = 0; r < rr; ++r) w[n * rr + r] = p[n * rows_padded + r0 + r] * rs;
+        }
+        for (index_t c0 = 0; c0 < colvecs; c0 += CC) {
+            const int cc = static_cast<int>(colvecs - c0 < CC ? colvecs - c0 : CC);
             const bool prefetch = c0 == 0 && r0 == 0;
-            const float* pr = p + r0;
             float* of = o + r0 * dv_padded + c0 * W;
-            switch (rows - r0 < RR ? rows - r0 : RR) {
-                case 1: quant_pv_cols<Arch, 1>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
-                case 2: quant_pv_cols<Arch, 2>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
-                case 3: quant_pv_cols<Arch, 3>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
-                default: quant_pv_cols<Arch, 4>(cc, pr, rows_padded, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+            switch (rr) {
+                case 1: quant_pv_cols<Arch, 1>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                case 2: quant_pv_cols<Arch, 2>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                case 3: quant_pv_cols<Arch, 3>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                default: quant_pv_cols<Arch, 4>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
             }
         }
     }

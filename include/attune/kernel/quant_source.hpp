@@ -26,6 +26,7 @@ struct quant_problem : problem<TQ, float, float, TO> {
     quant::quant_view<FK> kq;
     quant::quant_view<FV> vq;
     const std::int32_t* pages = nullptr;  // Paged: the sequence's page ids, validated
+    bool int8_query = false;              // options::int8_query
 };
 
 template <class P>
@@ -35,7 +36,17 @@ struct quant_kv_source {
     using byte_rows = std::conditional_t<P::paged, pointer_rows<std::uint8_t>, strided_rows<std::uint8_t>>;
     const P& p;
     index_t page_size;
-    explicit quant_kv_source(const P& problem) noexcept : p(problem), page_size(P::paged ? problem.kq.tokens() : 0) {}
+    // The item's queries in int8 (options::int8_query with int8 K), in this thread's buffer: a source
+    // lives for one item, which runs on one thread, so the buffer starts empty with each source.
+    static int8_query_rows& thread_query() noexcept {
+        static thread_local int8_query_rows rows;
+        return rows;
+    }
+    explicit quant_kv_source(const P& problem) noexcept : p(problem), page_size(P::paged ? problem.kq.tokens() : 0) {
+        if constexpr (std::is_same_v<key_type, quant::int8>) {
+            if (problem.int8_query) thread_query().source = nullptr;
+        }
+    }
 
     // The bytes of rows [n0, n0 + nk) of x: in place, or through a table of addresses that also
     // holds the rows a decode kernel prefetches ahead of the tile.
@@ -51,7 +62,11 @@ struct quant_kv_source {
         }
     }
     quant_rows<key_type, byte_rows> key_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
-        return {rows_of(p.kq, b, hkv, n0, nk, buf), p.kq.format().head(hkv), p.kq.row_bytes()};
+        int8_query_rows* q8 = nullptr;
+        if constexpr (std::is_same_v<key_type, quant::int8>) {
+            if (p.int8_query) q8 = &thread_query();
+        }
+        return {rows_of(p.kq, b, hkv, n0, nk, buf), p.kq.format().head(hkv), p.kq.row_bytes(), q8};
     }
     quant_rows<value_type, byte_rows> value_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         return {rows_of(p.vq, b, hkv, n0, nk, buf), p.vq.format().head(hkv), p.vq.row_bytes()};

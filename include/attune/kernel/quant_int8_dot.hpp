@@ -1,0 +1,117 @@
+#pragma once
+// Decode scores on int8 K as integer dot products (options::int8_query), on CPUs with AVX-512 VNNI:
+// each query row is quantized to int8 on the fly (one scale per row, as llama.cpp quantizes Q for
+// its q8_0 dot products; int8's channel scales folded into Q first), and vpdpbusd multiplies 64
+// K bytes by 64 Q bytes into 16 sums in one instruction where the float kernel needs four widening
+// loads and sixteen FMAs. vpdpbusd takes unsigned × signed bytes: K is read as k + 128 (a flipped
+// sign bit), and 128·Σq is taken back out per row.
+//   s[n][r] = scale_n · sq_r · (Σ_d (k_nd + 128)·q̂_rd − 128·Σ_d q̂_rd),   q_r ≈ sq_r · q̂_r
+// Exact integer sums (|Σ| < 2^24 for dk ≤ 512); the error is Q's rounding to int8.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "attune/kernel/quant_rows.hpp"
+#include "attune/quant/int8.hpp"
+#include "attune/simd/caps.hpp"
+#include "attune/simd/prefetch.hpp"
+#include "attune/simd/vec.hpp"
+
+namespace attune::kernel {
+
+// Whether the integer kernel exists for this arch and format (compiled with AVX-512 VNNI).
+template <class Arch, class F>
+inline constexpr bool int8_dot_available =
+#if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
+    std::is_same_v<F, quant::int8> && simd::detail::arch_is<Arch, xsimd::avx512f>;
+#else
+    false;
+#endif
+
+// The shapes it takes: whole 64-byte vectors per row, a few query rows.
+inline bool int8_dot_fits(index_t rows, index_t dk) noexcept {
+    return rows <= int8_query_rows::max_rows && dk % 64 == 0 && dk <= int8_query_rows::max_dim;
+}
+
+// Query row q (dk floats, times the channel scales c when given) as int8 q̂ with q ≈ sq · q̂; returns
+// sq and writes Σ q̂ into sum.
+inline float quantize_query_row(const float* q, const float* c, index_t dk, std::int8_t* out, std::int32_t& sum) {
+    float amax = 0.0f;
+    for (index_t d = 0; d < dk; ++d) {
+        const float x = c != nullptr ? q[d] * c[d] : q[d];
+        amax = std::fabs(x) > amax ? std::fabs(x) : amax;
+    }
+    const float sq = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    sum = 0;
+    for (index_t d = 0; d < dk; ++d) {
+        const float x = c != nullptr ? q[d] * c[d] : q[d];
+        const auto v = static_cast<std::int8_t>(std::nearbyint(x * inv));
+        out[d] = v;
+        sum += v;
+    }
+    return sq;
+}
+
+#if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
+// S[0..nk)[0..rows_padded) for int8 K rows with Q quantized per row; rows ≤ 8, dk % 64 == 0.
+template <class Arch, class Bytes>
+inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<quant::int8, Bytes>& k, index_t nk, index_t dk,
+                          float* s, index_t rows_padded) {
+    constexpr int KB = 4, RB = 4;
+    static_assert(simd::width<Arch> == KB * RB, "int8_dot_tile: 16 lanes");
+    int8_query_rows& Q = *k.int8_query;
+    if (Q.source != q) {  // the item's first tile: quantize its rows once
+        const index_t rows4 = (rows + RB - 1) / RB * RB;
+        for (index_t r = 0; r < rows4; ++r) {
+            std::int32_t sum = 0;
+            Q.scale[r] = 0.0f;
+            if (r < rows) Q.scale[r] = quantize_query_row(q + r * q_stride, k.hp.channel, dk, Q.q[r], sum);
+            else for (index_t d = 0; d < dk; ++d) Q.q[r][d] = 0;
+            Q.correction[r] = 128.0f * static_cast<float>(sum);
+        }
+        Q.source = q;
+    }
+    const auto& qs = Q.q;
+    const float* sq = Q.scale;
+    const float* corr = Q.correction;
+    const index_t ahead = (8 * 4 * dk + k.row_bytes - 1) / k.row_bytes, ahead_l2 = (32 * 4 * dk + k.row_bytes - 1) / k.row_bytes;
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (index_t r0 = 0; r0 < rows; r0 += RB)
+        for (index_t n0 = 0; n0 < nk; n0 += KB) {
+            const std::uint8_t* kr[KB];
+            for (int i = 0; i < KB; ++i) kr[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
+            if (r0 == 0) {
+                for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
+                for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
+            }
+            __m512i acc[KB * RB];
+            for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_si512();
+            for (index_t d = 0; d < dk; d += 64) {
+                __m512i qv[RB];
+                for (int r = 0; r < RB; ++r) qv[r] = _mm512_load_si512(reinterpret_cast<const void*>(qs[r0 + r] + d));
+                for (int i = 0; i < KB; ++i) {
+                    const __m512i kv = _mm512_xor_si512(_mm512_loadu_si512(reinterpret_cast<const void*>(kr[i] + 4 + d)), flip);
+                    for (int r = 0; r < RB; ++r) acc[i * RB + r] = _mm512_dpbusd_epi32(acc[i * RB + r], kv, qv[r]);
+                }
+            }
+            // Lane i·RB + r of the sums is key i, row r: scaled and corrected as one vector, then
+            // each key's RB rows go out as one short copy.
+            simd::vec<Arch> f[KB * RB];
+            for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(_mm512_cvtepi32_ps(acc[i]));
+            alignas(64) float rs[KB * RB], qsc[KB * RB], qc[KB * RB], out[KB * RB];
+            for (int i = 0; i < KB; ++i) {
+                const float scale = quant::int8::row_scale(k.hp, kr[i]);
+                for (int r = 0; r < RB; ++r) rs[i * RB + r] = scale, qsc[i * RB + r] = sq[r0 + r], qc[i * RB + r] = corr[r0 + r];
+            }
+            const simd::vec<Arch> sums = simd::reduce_add_many(f);
+            simd::store_aligned<Arch>(out, (sums - simd::load_aligned<Arch>(qc)) * simd::load_aligned<Arch>(qsc) * simd::load_aligned<Arch>(rs));
+            for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+        }
+}
+#else
+template <class Arch, class Bytes>
+inline void int8_dot_tile(const float*, index_t, index_t, const quant_rows<quant::int8, Bytes>&, index_t, index_t, float*, index_t) {}
+#endif
+
+}  // namespace attune::kernel

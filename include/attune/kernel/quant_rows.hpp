@@ -1,0 +1,35 @@
+#pragma once
+// How the decode kernels reach the rows of a quantized K or V tile (kernel/quant_source.hpp).
+#include <cstdint>
+
+#include "attune/core/types.hpp"
+
+namespace attune::kernel {
+
+// Rows of a quantized K or V tile: row(n) the bytes of key n (through a strided_rows or a
+// pointer_rows of bytes), the kv head's shared parameters, and how far ahead decode prefetches.
+// Query rows quantized to int8 for the integer score kernel (kernel/quant_int8_dot.hpp), kept for
+// the whole work item: the item's float Q (`source`) does not change between its tiles.
+struct int8_query_rows {
+    static constexpr index_t max_rows = 8, max_dim = 1024;
+    const float* source = nullptr;  // the float rows these were made from; null: none yet
+    alignas(64) std::int8_t q[max_rows][max_dim];
+    float scale[max_rows];
+    float correction[max_rows];  // 128 · Σ_d q̂_rd
+};
+
+template <class F, class Bytes>
+struct quant_rows {
+    Bytes bytes;
+    typename F::head_params hp;
+    index_t row_bytes;
+    int8_query_rows* int8_query = nullptr;  // options::int8_query (K rows only): the item's quantized Q
+    const std::uint8_t* row(index_t n) const noexcept { return bytes.row(n); }
+};
+
+// Decode's look-ahead in rows for rows of `row_bytes`: as many bytes ahead as 8 (L1) and 32 (L2)
+// rows of float would be, so a compact format keeps as many bytes in flight.
+inline index_t quant_prefetch_rows(index_t dim, index_t row_bytes) noexcept { return (8 * 4 * dim + row_bytes - 1) / row_bytes; }
+inline index_t quant_prefetch_l2_rows(index_t dim, index_t row_bytes) noexcept { return (32 * 4 * dim + row_bytes - 1) / row_bytes; }
+
+}  // namespace attune::kernel

@@ -36,6 +36,7 @@
 #include "attune/variant.hpp"
 #include "attune/attention.hpp"
 #include "attune/batch.hpp"
+#include "attune/quantized.hpp"
 #include "attune/merge.hpp"
 #include "attune/prepass/layer_norm.hpp"
 #include "attune/prepass/qk_norm.hpp"

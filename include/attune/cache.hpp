@@ -11,3 +11,4 @@
 #include "attune/cache/landmark.hpp"
 #include "attune/cache/duo_cache.hpp"
 #include "attune/cache/paged_kv_cache.hpp"
+#include "attune/cache/quant_kv_cache.hpp"

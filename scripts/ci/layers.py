@@ -28,18 +28,18 @@ LAYERS = [
     ("blocks", ["simd", "exec"],
      "building blocks on core alone: SIMD vectors, math and the GEMM micro-kernel per arch; "
      "executors and parallel regions. Independent of each other"),
-    ("policies", ["mask", "score", "sink", "router", "family"],
+    ("policies", ["mask", "score", "sink", "router", "family", "quant"],
      "the extension points: one folder per policy kind, each on core and the blocks only, so a "
-     "policy can be read (and written) without the engine"),
+     "policy can be read (and written) without the engine; quant/: the storage formats of K/V rows"),
     ("kernel", ["kernel"],
      "the tile engine: the problem and work plan, stages, micro-kernels, per-thread scratch, the "
      "driver; it calls the policies' hooks"),
     ("variant", ["hooks.hpp", "variant.hpp", "testing.hpp"],
      "composing and checking policies: the hook list and its checks, variant<P...> with each "
      "kind's default, the checker a user runs on a mask of their own"),
-    ("entry points", ["attention.hpp", "batch.hpp", "merge.hpp", "reference", "probe", "linear"],
-     "public functions on the kernel: attention(), ragged and paged batches, the merge of partial results, the float64 "
-     "reference, probes of the probability matrix, the linear-attention family"),
+    ("entry points", ["attention.hpp", "batch.hpp", "quantized.hpp", "merge.hpp", "reference", "probe", "linear"],
+     "public functions on the kernel: attention(), ragged and paged batches, attention over quantized K/V, the merge "
+     "of partial results, the float64 reference, probes of the probability matrix, the linear-attention family"),
     ("composed", ["prepass", "calibration", "sparse"],
      "functions built on the entry points: QK-LayerNorm attention, sink calibration (ACT, VAR), "
      "gather / top-k / recycled sparse attention"),
@@ -52,6 +52,8 @@ LAYERS = [
 # Same-layer includes between different units that are allowed: (from, to) -> why.
 ALLOWED_PEERS = {
     ("batch.hpp", "attention.hpp"): "a batch call shares attention()'s options and checks",
+    ("quantized.hpp", "attention.hpp"): "attention over quantized K/V shares attention()'s options and checks",
+    ("quantized.hpp", "batch.hpp"): "paged attention over quantized pools shares the batch call's checks",
     ("variant.hpp", "hooks.hpp"): "a variant checks each policy's hooks",
     ("sparse.hpp", "cache.hpp"): "the sparse aggregate re-exports the caches the sparse functions run on",
 }

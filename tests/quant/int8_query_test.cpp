@@ -52,7 +52,8 @@ tensor<float> rounded_queries(const tensor<float>& q, float tau, const float* ch
 
 void check_int8_query(index_t group, index_t lk, index_t D, bool channels, index_t splits, std::mt19937& rng) {
     const index_t Hkv = 2, Hq = Hkv * group;
-    INFO("GQA " << group << " Lk " << lk << " D " << D << " channels " << channels << " splits " << splits << " integer " << integer_kernel);
+    INFO("GQA " << group << " Lk " << lk << " D " << D << " channels " << channels << " splits " << splits << " integer "
+                << integer_kernel);
     tensor<float> q(1, Hq, 1, D), k(1, Hkv, lk, D), v(1, Hkv, lk, D), out(1, Hq, 1, D), exact(1, Hq, 1, D);
     q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
     for (index_t h = 0; h < Hkv; ++h)
@@ -98,7 +99,8 @@ TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
     tensor<float> pool(pages, Hkv, page, D), q(1, Hq, 1, D), paged_out(1, Hq, 1, D), dense_out(1, Hq, 1, D);
     pool.fill_random(rng), q.fill_random(rng);
     const auto kq = quant::quantize(pool.cview(), quant::int8{});
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(pages)), first{0, static_cast<std::int32_t>(pages)}, lengths{static_cast<std::int32_t>(lk)}, qo{0, 1};
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(pages)), first{0, static_cast<std::int32_t>(pages)},
+        lengths{static_cast<std::int32_t>(lk)}, qo{0, 1};
     for (index_t i = 0; i < pages; ++i) ids[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(pages - 1 - i);  // reversed
     quant::quantized<quant::int8> dense(1, Hkv, lk, D);
     for (index_t h = 0; h < Hkv; ++h)

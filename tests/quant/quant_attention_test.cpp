@@ -159,8 +159,8 @@ TEST_CASE("quantized K/V: llama.cpp's [tokens, heads] rows read in place", "[qua
             std::copy_n(kq.q.view().row(0, h, t), rk, kb.begin() + (t * Hkv + h) * rk);
             std::copy_n(vq.q.view().row(0, h, t), rv, vb.begin() + (t * Hkv + h) * rv);
         }
-    attune::attention<arch>(q.cview(), quant::view_blhd<quant::q8_0>(kb.data(), 1, L, Hkv, D), quant::view_blhd<quant::q4_0>(vb.data(), 1, L, Hkv, D),
-                            out.view);
+    attune::attention<arch>(q.cview(), quant::view_blhd<quant::q8_0>(kb.data(), 1, L, Hkv, D),
+                            quant::view_blhd<quant::q4_0>(vb.data(), 1, L, Hkv, D), out.view);
     check_against_reference(out, attune::reference::attention(q.cview(), kq.values.cview(), vq.values.cview()), fp32_tolerance());
 }
 
@@ -189,8 +189,9 @@ TEST_CASE("quantized K/V: page pools equal dense rows bitwise", "[quant]") {
         const quantized_input<quant::int8> vq(vpool, {});
         attune::page_table table{ids.data(), first.data(), lengths.data(), 3};
         out.poison();
-        attune::paged_attention<arch>(q.cview(), attune::seq_offsets{qo.data(), 3}, attune::paged_quant_kv<quant::q8_0, quant::int8>{kq.q.view(), vq.q.view(), table},
-                                      out.view, attune::causal{});
+        attune::paged_attention<arch>(q.cview(), attune::seq_offsets{qo.data(), 3},
+                                      attune::paged_quant_kv<quant::q8_0, quant::int8>{kq.q.view(), vq.q.view(), table}, out.view,
+                                      attune::causal{});
         // Each sequence again through the dense quantized path, rows gathered from its pages.
         for (index_t s = 0; s < 3; ++s) {
             const index_t nq = qo[s + 1] - qo[s], nk = lengths[s];
@@ -210,7 +211,8 @@ TEST_CASE("quantized K/V: page pools equal dense rows bitwise", "[quant]") {
             double diff = 0.0;
             for (index_t h = 0; h < Hq; ++h)
                 for (index_t t = 0; t < nq; ++t)
-                    for (index_t d = 0; d < D; ++d) diff = std::max<double>(diff, std::fabs(os.view(0, h, t, d) - out.view(0, h, qo[s] + t, d)));
+                    for (index_t d = 0; d < D; ++d)
+                        diff = std::max<double>(diff, std::fabs(os.view(0, h, t, d) - out.view(0, h, qo[s] + t, d)));
             // Decode reads the same rows through a table: the same sums. A prefill chunk's key splits
             // are the batch planner's, so its sums may group differently.
             INFO("sequence " << s);
@@ -230,7 +232,9 @@ TEST_CASE("quant_kv_cache: decode steps over the quantized history", "[quant]") 
     tensor<float> kall(1, Hkv, prompt + steps, D), vall(1, Hkv, prompt + steps, D);
     for (index_t h = 0; h < Hkv; ++h)
         for (index_t t = 0; t < prompt; ++t)
-            for (index_t d = 0; d < D; ++d) kall.view(0, h, t, d) = attune::to_float(kp.view(0, h, t, d)), vall.view(0, h, t, d) = attune::to_float(vp.view(0, h, t, d));
+            for (index_t d = 0; d < D; ++d)
+                kall.view(0, h, t, d) = attune::to_float(kp.view(0, h, t, d)),
+                                   vall.view(0, h, t, d) = attune::to_float(vp.view(0, h, t, d));
     for (index_t i = 0; i < steps; ++i) {
         tensor<float> q(1, Hq, 1, D), k(1, Hkv, 1, D), v(1, Hkv, 1, D), out(1, Hq, 1, D);
         q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
@@ -242,14 +246,16 @@ TEST_CASE("quant_kv_cache: decode steps over the quantized history", "[quant]") 
         if (i % 13 != 12) continue;
         tensor<float> kh(1, Hkv, n, D), vh(1, Hkv, n, D);
         for (index_t h = 0; h < Hkv; ++h)
-            for (index_t t = 0; t < n; ++t) std::copy_n(kall.view.row(0, h, t), D, kh.view.row(0, h, t)), std::copy_n(vall.view.row(0, h, t), D, vh.view.row(0, h, t));
+            for (index_t t = 0; t < n; ++t)
+                std::copy_n(kall.view.row(0, h, t), D, kh.view.row(0, h, t)), std::copy_n(vall.view.row(0, h, t), D, vh.view.row(0, h, t));
         const quantized_input<quant::q8_0> kq(kh, {});
         const quantized_input<quant::int4_group<64>> vq(vh, {});
         CHECK(cache.keys().tokens() == n);
         for (index_t h = 0; h < Hkv; ++h)
             for (index_t t = 0; t < n; ++t) {
                 CHECK(std::equal(kq.q.view().row(0, h, t), kq.q.view().row(0, h, t) + kq.q.view().row_bytes(), cache.keys().row(0, h, t)));
-                CHECK(std::equal(vq.q.view().row(0, h, t), vq.q.view().row(0, h, t) + vq.q.view().row_bytes(), cache.values().row(0, h, t)));
+                CHECK(
+                    std::equal(vq.q.view().row(0, h, t), vq.q.view().row(0, h, t) + vq.q.view().row_bytes(), cache.values().row(0, h, t)));
             }
         check_against_reference(out, attune::reference::attention(q.cview(), kq.values.cview(), vq.values.cview(), attune::causal{}),
                                 fp32_tolerance());
@@ -282,19 +288,25 @@ TEST_CASE("quantized K/V: hostile views, scales, tables and caches", "[quant]") 
     const auto k = quant::view_bhld<quant::q8_0>(bytes.data(), 1, 2, 8, 64);
     const auto v = quant::view_bhld<quant::q8_0>(bytes.data() + 4096, 1, 2, 8, 64);
     // Null data, mismatched shapes, outputs over the quantized bytes.
-    throws_with([&] { attune::attention<arch>(q.cview(), quant::view_bhld<quant::q8_0>(nullptr, 1, 2, 8, 64), v, out.view); }, "k has null data");
-    throws_with([&] { attune::attention<arch>(q.cview(), k, quant::view_bhld<quant::q8_0>(bytes.data(), 1, 2, 9, 64), out.view); }, "v tokens");
-    throws_with([&] { attune::attention<arch>(q.cview(), k, quant::view_bhld<quant::q8_0>(bytes.data(), 1, 2, 8, 32), out.view); }, "out shape");
+    throws_with([&] { attune::attention<arch>(q.cview(), quant::view_bhld<quant::q8_0>(nullptr, 1, 2, 8, 64), v, out.view); },
+                "k has null data");
+    throws_with([&] { attune::attention<arch>(q.cview(), k, quant::view_bhld<quant::q8_0>(bytes.data(), 1, 2, 9, 64), out.view); },
+                "v tokens");
+    throws_with([&] { attune::attention<arch>(q.cview(), k, quant::view_bhld<quant::q8_0>(bytes.data(), 1, 2, 8, 32), out.view); },
+                "out shape");
     auto* over = reinterpret_cast<float*>(bytes.data() + 4096 + 64);
     throws_with([&] { attune::attention<arch>(q.cview(), k, v, attune::view_bhld(over, 1, 4, 1, 64)); }, "out overlaps v");
     // Paged: a page id outside the pool.
     std::vector<std::int32_t> qo{0, 1}, ids{0, 7}, first{0, 2}, lengths{20};
     const auto pool = quant::view_bhld<quant::q8_0>(bytes.data(), 4, 2, 16, 64);
     const auto vpool = quant::view_bhld<quant::q8_0>(bytes.data() + 8 * 1024 * 4, 4, 2, 16, 32);
-    throws_with([&] {
-        attune::paged_attention<arch>(q.cview(), attune::seq_offsets{qo.data(), 1}, attune::paged_quant_kv<quant::q8_0>{pool, pool, {ids.data(), first.data(), lengths.data(), 1}},
-                                      out.view);
-    }, "ids[1] = 7");
+    throws_with(
+        [&] {
+            attune::paged_attention<arch>(q.cview(), attune::seq_offsets{qo.data(), 1},
+                                          attune::paged_quant_kv<quant::q8_0>{pool, pool, {ids.data(), first.data(), lengths.data(), 1}},
+                                          out.view);
+        },
+        "ids[1] = 7");
     (void)vpool;
     // The cache: a format that cannot hold its dims, capacity, a failing step leaves it unchanged.
     throws_with([&] { attune::quant_kv_cache<quant::q4_0> c(2, 48, 64); }, "q4_0");
@@ -374,9 +386,16 @@ struct golden_case {
     explicit golden_case(const std::string& dir)
         : golden_case(npy::load(dir + "/q.npy"), npy::load(dir + "/k.npy"), npy::load(dir + "/v.npy"), npy::load(dir + "/out.npy")) {}
     golden_case(const npy::array& qa, const npy::array& ka, const npy::array& va, npy::array oa)
-        : B(static_cast<index_t>(qa.shape[0])), Hq(static_cast<index_t>(qa.shape[1])), Hkv(static_cast<index_t>(ka.shape[1])),
-          Lq(static_cast<index_t>(qa.shape[2])), Lk(static_cast<index_t>(ka.shape[2])), D(static_cast<index_t>(qa.shape[3])),
-          q(B, Hq, Lq, D), k(B, Hkv, Lk, D), v(B, Hkv, Lk, D), out(std::move(oa)) {
+        : B(static_cast<index_t>(qa.shape[0])),
+          Hq(static_cast<index_t>(qa.shape[1])),
+          Hkv(static_cast<index_t>(ka.shape[1])),
+          Lq(static_cast<index_t>(qa.shape[2])),
+          Lk(static_cast<index_t>(ka.shape[2])),
+          D(static_cast<index_t>(qa.shape[3])),
+          q(B, Hq, Lq, D),
+          k(B, Hkv, Lk, D),
+          v(B, Hkv, Lk, D),
+          out(std::move(oa)) {
         fill(q, qa), fill(k, ka), fill(v, va);
     }
     static void fill(tensor<float>& t, const npy::array& a) {
@@ -393,7 +412,8 @@ struct golden_case {
         for (index_t b = 0; b < x.view.batch(); ++b)
             for (index_t h = 0; h < x.view.heads(); ++h)
                 for (index_t l = 0; l < x.view.tokens(); ++l)
-                    for (index_t d = 0; d < x.view.dim(); ++d) s[static_cast<std::size_t>(h)] = std::max(s[static_cast<std::size_t>(h)], std::fabs(x.view(b, h, l, d)));
+                    for (index_t d = 0; d < x.view.dim(); ++d)
+                        s[static_cast<std::size_t>(h)] = std::max(s[static_cast<std::size_t>(h)], std::fabs(x.view(b, h, l, d)));
         for (float& e : s) e = e > 0.0f ? e / 448.0f : 1.0f;
         return s;
     }

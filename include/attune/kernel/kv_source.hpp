@@ -90,8 +90,8 @@ struct paged_kv_source {
     pointer_rows<T> table(const Pool& pool, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         // + 16: a decode block of keys past nk (dot_tile) prefetches up to its own width further.
         const index_t n = nk + simd::stream_prefetch_l2_rows<T> + 16;
-        return page_row_table<T>([&](index_t page, index_t slot) { return pool.row(page, hkv, slot); }, p.pages, page_size, pool.strides()[2],
-                                 p.lk, n0, n, buf);
+        return page_row_table<T>([&](index_t page, index_t slot) { return pool.row(page, hkv, slot); }, p.pages, page_size,
+                                 pool.strides()[2], p.lk, n0, n, buf);
     }
     pointer_rows<key_type> key_rows(index_t, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         return table<key_type>(p.k_pages, hkv, n0, nk, buf);

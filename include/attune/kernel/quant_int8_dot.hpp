@@ -24,7 +24,7 @@ namespace attune::kernel {
 template <class Arch, class F>
 inline constexpr bool int8_dot_available =
 #if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    std::is_same_v<F, quant::int8> && simd::detail::arch_is<Arch, xsimd::avx512f>;
+    std::is_same_v<F, quant::int8>&& simd::detail::arch_is<Arch, xsimd::avx512f>;
 #else
     false;
 #endif
@@ -67,7 +67,8 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             std::int32_t sum = 0;
             Q.scale[r] = 0.0f;
             if (r < rows) Q.scale[r] = quantize_query_row(q + r * q_stride, k.hp.channel, dk, Q.q[r], sum);
-            else for (index_t d = 0; d < dk; ++d) Q.q[r][d] = 0;
+            else
+                for (index_t d = 0; d < dk; ++d) Q.q[r][d] = 0;
             Q.correction[r] = 128.0f * static_cast<float>(sum);
         }
         Q.source = q;
@@ -105,7 +106,8 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                 for (int r = 0; r < RB; ++r) rs[i * RB + r] = scale, qsc[i * RB + r] = sq[r0 + r], qc[i * RB + r] = corr[r0 + r];
             }
             const simd::vec<Arch> sums = simd::reduce_add_many(f);
-            simd::store_aligned<Arch>(out, (sums - simd::load_aligned<Arch>(qc)) * simd::load_aligned<Arch>(qsc) * simd::load_aligned<Arch>(rs));
+            simd::store_aligned<Arch>(out,
+                                      (sums - simd::load_aligned<Arch>(qc)) * simd::load_aligned<Arch>(qsc) * simd::load_aligned<Arch>(rs));
             for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
         }
 }

@@ -112,10 +112,14 @@ template <class Arch, int RR, class F, class Bytes>
 inline void quant_pv_cols(int cc, const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o, index_t o_stride,
                           index_t ahead, index_t ahead_l2, bool prefetch) {
     switch (cc) {
-        case 1: return quant_pv_block<Arch, RR, 1>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-        case 2: return quant_pv_block<Arch, RR, 2>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-        case 3: return quant_pv_block<Arch, RR, 3>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-        default: return quant_pv_block<Arch, RR, 4>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 1:
+            return quant_pv_block<Arch, RR, 1>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 2:
+            return quant_pv_block<Arch, RR, 2>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        case 3:
+            return quant_pv_block<Arch, RR, 3>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+        default:
+            return quant_pv_block<Arch, RR, 4>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
     }
 }
 
@@ -123,7 +127,8 @@ inline void quant_pv_cols(int cc, const float* w, const quant_rows<F, Bytes>& v,
 // dv_padded = dv, a multiple of the width, nk ≤ a kv tile). Blocks of 4 rows × 4 column vectors;
 // the first block prefetches the rows ahead.
 template <class Arch, class TV, bool Pairs, class F, class Bytes>
-inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o, index_t dv_padded) {
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o,
+                    index_t dv_padded) {
     static_assert(!Pairs, "quant: no bf16 pairs");
     static_assert(work_plan::kv_tile <= 64, "quant pv_tile: one tile's weights on the stack");
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
@@ -142,10 +147,18 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
             const bool prefetch = c0 == 0 && r0 == 0;
             float* of = o + r0 * dv_padded + c0 * W;
             switch (rr) {
-                case 1: quant_pv_cols<Arch, 1>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
-                case 2: quant_pv_cols<Arch, 2>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
-                case 3: quant_pv_cols<Arch, 3>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
-                default: quant_pv_cols<Arch, 4>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch); break;
+                case 1:
+                    quant_pv_cols<Arch, 1>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    break;
+                case 2:
+                    quant_pv_cols<Arch, 2>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    break;
+                case 3:
+                    quant_pv_cols<Arch, 3>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    break;
+                default:
+                    quant_pv_cols<Arch, 4>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    break;
             }
         }
     }

@@ -51,7 +51,8 @@ struct quant_kv_source {
     // The bytes of rows [n0, n0 + nk) of x: in place, or through a table of addresses that also
     // holds the rows a decode kernel prefetches ahead of the tile.
     template <class F>
-    byte_rows rows_of(const quant::quant_view<F>& x, index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
+    byte_rows rows_of(const quant::quant_view<F>& x, index_t b, index_t hkv, index_t n0, index_t nk,
+                      detail::grow_buffer<const void*>& buf) const {
         if constexpr (P::paged) {
             const index_t ahead = quant_prefetch_l2_rows(x.dim(), x.row_bytes()) + 32;  // + a block of keys
             return page_row_table<std::uint8_t>([&](index_t page, index_t slot) { return x.row(page, hkv, slot); }, p.pages, page_size,
@@ -68,7 +69,8 @@ struct quant_kv_source {
         }
         return {rows_of(p.kq, b, hkv, n0, nk, buf), p.kq.format().head(hkv), p.kq.row_bytes(), q8};
     }
-    quant_rows<value_type, byte_rows> value_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
+    quant_rows<value_type, byte_rows> value_rows(index_t b, index_t hkv, index_t n0, index_t nk,
+                                                 detail::grow_buffer<const void*>& buf) const {
         return {rows_of(p.vq, b, hkv, n0, nk, buf), p.vq.format().head(hkv), p.vq.row_bytes()};
     }
 

@@ -59,8 +59,8 @@ inline float unfused_product(float a, float b) noexcept {
     return p;
 }
 inline void check_group(index_t dim, index_t group, const char* format, const char* what) {
-    attune::detail::require(dim > 0 && dim % group == 0, what, ": format ", format, " needs a head dim that is a multiple of ", group, ", got ",
-                            dim);
+    attune::detail::require(dim > 0 && dim % group == 0, what, ": format ", format, " needs a head dim that is a multiple of ", group,
+                            ", got ", dim);
 }
 }  // namespace detail
 

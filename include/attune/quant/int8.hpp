@@ -37,7 +37,8 @@ struct int8 {
         for (index_t h = 0; h < heads; ++h)
             for (index_t d = 0; d < dim; ++d) {
                 const float c = channel[h * channel_stride + d];
-                attune::detail::require(std::isfinite(c) && c > 0.0f, what, ": int8 channel[", h, "][", d, "] must be finite and > 0, got ", c);
+                attune::detail::require(std::isfinite(c) && c > 0.0f, what, ": int8 channel[", h, "][", d, "] must be finite and > 0, got ",
+                                        c);
             }
     }
 

@@ -30,7 +30,8 @@ public:
     /// or when a size overflows.
     quant_view(const void* data, std::array<index_t, 4> shape, std::array<index_t, 3> byte_strides, F format = {})
         : data_(static_cast<const std::uint8_t*>(data)), shape_(shape), strides_(byte_strides), format_(format) {
-        for (int i = 0; i < 4; ++i) attune::detail::require(shape_[i] >= 0, "quantized view dimension ", i, " is negative (", shape_[i], ")");
+        for (int i = 0; i < 4; ++i)
+            attune::detail::require(shape_[i] >= 0, "quantized view dimension ", i, " is negative (", shape_[i], ")");
         format_.check(shape_[1], shape_[3], "quantized view");
         row_bytes_ = F::row_bytes(shape_[3]);
         const index_t rows = attune::detail::checked_product("quantized view shape", shape_[0], shape_[1], shape_[2]);
@@ -57,7 +58,9 @@ public:
     index_t rows() const noexcept { return rows_; }
     bool empty() const noexcept { return data_ == nullptr; }
     const F& format() const noexcept { return format_; }
-    const std::uint8_t* row(index_t b, index_t h, index_t t) const noexcept { return data_ + b * strides_[0] + h * strides_[1] + t * strides_[2]; }
+    const std::uint8_t* row(index_t b, index_t h, index_t t) const noexcept {
+        return data_ + b * strides_[0] + h * strides_[1] + t * strides_[2];
+    }
     /// The bytes the rows span, [first, last); both null when the view holds no row.
     std::pair<const void*, const void*> extent() const noexcept {
         if (rows_ == 0 || data_ == nullptr) return {nullptr, nullptr};
@@ -78,7 +81,8 @@ quant_view<F> view_bhld(const void* data, index_t batch, index_t heads, index_t 
     format.check(heads, dim, "quant::view_bhld");
     const index_t rb = F::row_bytes(dim);
     const index_t sh = attune::detail::checked_product("quant::view_bhld", tokens, rb);
-    return quant_view<F>(data, {batch, heads, tokens, dim}, {attune::detail::checked_product("quant::view_bhld", heads, sh), sh, rb}, format);
+    return quant_view<F>(data, {batch, heads, tokens, dim}, {attune::detail::checked_product("quant::view_bhld", heads, sh), sh, rb},
+                         format);
 }
 /// Rows stored [batch][tokens][heads] (llama.cpp's and the inference engines' order), contiguous.
 template <class F>
@@ -86,7 +90,8 @@ quant_view<F> view_blhd(const void* data, index_t batch, index_t tokens, index_t
     format.check(heads, dim, "quant::view_blhd");
     const index_t rb = F::row_bytes(dim);
     const index_t st = attune::detail::checked_product("quant::view_blhd", heads, rb);
-    return quant_view<F>(data, {batch, heads, tokens, dim}, {attune::detail::checked_product("quant::view_blhd", tokens, st), rb, st}, format);
+    return quant_view<F>(data, {batch, heads, tokens, dim}, {attune::detail::checked_product("quant::view_blhd", tokens, st), rb, st},
+                         format);
 }
 
 /// Owning quantized rows [batch, heads, tokens, dim], contiguous in that order.
@@ -94,7 +99,8 @@ template <class F>
 class quantized {
 public:
     quantized() = default;
-    quantized(index_t batch, index_t heads, index_t tokens, index_t dim, F format = {}) : format_(format), shape_{batch, heads, tokens, dim} {
+    quantized(index_t batch, index_t heads, index_t tokens, index_t dim, F format = {})
+        : format_(format), shape_{batch, heads, tokens, dim} {
         format_.check(heads, dim, "quantized");
         bytes_.resize(static_cast<std::size_t>(attune::detail::checked_product("quantized", batch, heads, tokens, F::row_bytes(dim))));
     }

@@ -19,8 +19,7 @@ namespace attune::simd {
 // NaN stored by the quantizer) as a half NaN (the mantissa's top bits set: 0x7f80 with the sign).
 template <bool E4M3>
 inline std::uint16_t fp8_half_bits(std::uint8_t x) noexcept {
-    if constexpr (E4M3)
-        return static_cast<std::uint16_t>(((x & 0x80u) << 8) | ((x & 0x7fu) << 7) | ((x & 0x7fu) == 0x7fu ? 0x7e00u : 0u));
+    if constexpr (E4M3) return static_cast<std::uint16_t>(((x & 0x80u) << 8) | ((x & 0x7fu) << 7) | ((x & 0x7fu) == 0x7fu ? 0x7e00u : 0u));
     else return static_cast<std::uint16_t>(x << 8);
 }
 // The fp8 byte's value (e4m3: times 2^-8, as load_fp8 gives it).
@@ -86,7 +85,8 @@ inline vec<Arch> load_fp8(const std::uint8_t* p) {
         if constexpr (E4M3) {
             const __m256i mag = _mm256_and_si256(x, _mm256_set1_epi16(0x7f));
             const __m256i nan = _mm256_and_si256(_mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)), _mm256_set1_epi16(0x7e00));
-            h = _mm256_or_si256(_mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8), _mm256_slli_epi16(mag, 7)), nan);
+            h = _mm256_or_si256(
+                _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8), _mm256_slli_epi16(mag, 7)), nan);
         } else {
             h = _mm256_slli_epi16(x, 8);
         }

@@ -6,6 +6,7 @@
 //   auto vq = attune::quant::view_blhd<attune::quant::q4_0>(v_bytes, B, L, Hkv, D);
 //   attune::attention(q, kq.view(), vq, out, attune::causal{});
 //   attune::paged_attention(q, q_offsets, attune::paged_quant_kv<q8_0>{k_pool, v_pool, table}, out, var);
+//   attune::quant_kv_cache<q8_0> / attune::paged_kv_cache<q8_0>: caches that quantize on append
 //
 // Formats: int8 (per token and head), fp8_e4m3 / fp8_e5m2 (per tensor or head scale), q8_0 and
 // q4_0 (llama.cpp's blocks, bit-compatible), int4_group<32|64|128> (asymmetric; 32 is ggml's q4_1).

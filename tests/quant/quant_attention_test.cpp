@@ -19,6 +19,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/cache/paged_kv_cache.hpp"
 #include "attune/cache/quant_kv_cache.hpp"
 #include "attune/quantized.hpp"
 #include "attune/reference/softmax.hpp"
@@ -467,4 +468,83 @@ TEST_CASE("quantized K/V: accuracy on the golden cases (PyTorch's float64 output
         report("int4_g32", g.error(quant::q4_1{}, quant::q4_1{}, causal, scale), 2e-1);
         if (g.D % 128 == 0) report("int4_g128", g.error(quant::int4_group<128>{}, quant::int4_group<128>{}, causal, scale), 2e-1);
     }
+}
+
+TEST_CASE("paged_kv_cache over quantized pages: appends, forks, copy-on-write", "[quant]") {
+    // Two formats (fp8 with per-head scales; q8_0) and both layouts: the pool's rows are the bytes
+    // quantize() makes of each sequence's tokens, and paged attention over the cache equals dense
+    // quantized attention over those tokens.
+    std::mt19937 rng(101);
+    const index_t Hq = 8, Hkv = 2, D = 64, page = 16;
+    const std::vector<float> scales{0.01f, 0.02f};
+    const auto run = [&](auto format, attune::page_layout layout) {
+        using F = decltype(format);
+        INFO(F::name() << (layout == attune::page_layout::nhd ? " nhd" : " hnd"));
+        attune::paged_kv_cache<F> cache(Hkv, D, D, page, 64, layout, format, format);
+        // Sequence a: a prompt of 37 (bf16), then b forks it; each appends its own tokens.
+        tensor<attune::bf16> kp(1, Hkv, 37, D), vp(1, Hkv, 37, D);
+        kp.fill_random(rng), vp.fill_random(rng);
+        const attune::seq_id a = cache.add_sequence();
+        cache.append(a, kp.cview(), vp.cview());
+        const attune::seq_id b = cache.fork(a);
+        tensor<float> ka(1, Hkv, 5, D), va(1, Hkv, 5, D), kb(1, Hkv, 20, D), vb(1, Hkv, 20, D);
+        ka.fill_random(rng), va.fill_random(rng), kb.fill_random(rng), vb.fill_random(rng);
+        cache.append(a, ka.cview(), va.cview());
+        cache.append(b, kb.cview(), vb.cview());  // copies the shared partial page first
+        CHECK(cache.tokens(a) == 42);
+        CHECK(cache.tokens(b) == 57);
+        // Each sequence's tokens in float, quantized as the cache does.
+        const auto history = [&](const tensor<float>& k_new, const tensor<float>& v_new, bool keys) {
+            const index_t n = 37 + k_new.view.tokens();
+            tensor<float> x(1, Hkv, n, D);
+            for (index_t h = 0; h < Hkv; ++h)
+                for (index_t t = 0; t < n; ++t)
+                    for (index_t d = 0; d < D; ++d)
+                        x.view(0, h, t, d) =
+                            t < 37 ? attune::to_float((keys ? kp : vp).view(0, h, t, d)) : (keys ? k_new : v_new).view(0, h, t - 37, d);
+            return x;
+        };
+        attune::page_table_storage st;
+        const attune::seq_id seqs[] = {a, b};
+        const auto kv = cache.kv(seqs, 2, st);
+        tensor<float> q(1, Hq, 2, D), out(1, Hq, 2, D);  // one decode row per sequence
+        q.fill_random(rng);
+        const std::int32_t qo[] = {0, 1, 2};
+        attune::paged_attention<arch>(q.cview(), attune::seq_offsets{qo, 2}, kv, out.view);
+        for (int s = 0; s < 2; ++s) {
+            const tensor<float> kh = s == 0 ? history(ka, va, true) : history(kb, vb, true);
+            const tensor<float> vh = s == 0 ? history(ka, va, false) : history(kb, vb, false);
+            const auto kq = quant::quantize(kh.cview(), format);
+            const auto vq = quant::quantize(vh.cview(), format);
+            const index_t n = kh.view.tokens();
+            const std::int32_t* ids = cache.page_ids(seqs[s]);
+            bool same = true;
+            for (index_t h = 0; h < Hkv; ++h)
+                for (index_t t = 0; t < n; ++t) {
+                    const std::uint8_t* row = kv.k_pages.row(ids[t / page], h, t % page);
+                    same = same && std::equal(row, row + kq.view().row_bytes(), kq.view().row(0, h, t));
+                    const std::uint8_t* vrow = kv.v_pages.row(ids[t / page], h, t % page);
+                    same = same && std::equal(vrow, vrow + vq.view().row_bytes(), vq.view().row(0, h, t));
+                }
+            INFO("sequence " << s);
+            CHECK(same);
+            tensor<float> qs(1, Hq, 1, D), os(1, Hq, 1, D);
+            for (index_t h = 0; h < Hq; ++h) std::copy_n(q.view.row(0, h, s), D, qs.view.row(0, h, 0));
+            attune::attention<arch>(qs.cview(), kq.view(), vq.view(), os.view);
+            double diff = 0.0;
+            for (index_t h = 0; h < Hq; ++h)
+                for (index_t d = 0; d < D; ++d) diff = std::max<double>(diff, std::fabs(os.view(0, h, 0, d) - out.view(0, h, s, d)));
+            CHECK(diff == 0.0);
+        }
+        // Hostile: a chunk over the pool's bytes, a format that cannot hold the dims.
+        const auto* pool_bytes = reinterpret_cast<const float*>(kv.k_pages.data());
+        const attune::tensor_view<const float> alias(pool_bytes, {1, Hkv, 1, D}, {0, D, D});
+        tensor<float> v1(1, Hkv, 1, D);
+        v1.fill_random(rng);
+        CHECK_THROWS_WITH(cache.append(a, alias, v1.cview()), Catch::Contains("k overlaps the cache's page pool"));
+        CHECK(cache.tokens(a) == 42);
+    };
+    run(quant::fp8_e4m3{1.0f, scales.data()}, attune::page_layout::nhd);
+    run(quant::q8_0{}, attune::page_layout::hnd);
+    CHECK_THROWS_WITH((attune::paged_kv_cache<quant::q4_0>(2, 48, 64, 16, 8)), Catch::Contains("q4_0"));
 }

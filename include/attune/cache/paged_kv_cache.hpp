@@ -21,12 +21,18 @@
 // The views handed out (k_pages, v_pages, table, kv) stay valid as long as the cache and the
 // table storage do; their contents change with later appends and frees.
 //
+// T may also be a quantized format (attune/quantized.hpp): paged_kv_cache<quant::q8_0> quantizes
+// each row as it is appended (its format objects carry the scales, for fp8), k_pages()/v_pages()
+// are quant_views and kv() is a paged_quant_kv for attune::paged_attention.
+//
 // Sequence ids carry a generation, so the id of a freed sequence stays invalid after its slot is
 // reused. Every operation checks everything first (ids, shapes, overlap with the pool, int32
 // limits, free pages, allocations) and changes the cache only after: one that throws leaves the
 // cache as it was.
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "attune/core/checked.hpp"
@@ -35,8 +41,32 @@
 #include "attune/core/paged.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
+#include "attune/quantized.hpp"
 
 namespace attune {
+
+namespace detail {
+// How a paged_kv_cache<T> stores a row of `dim` values: T an element type (rows of T, converted on
+// append) or a quantized format (rows of T::row_bytes(dim) bytes, quantized on append).
+template <class T, bool Format = quant::is_format_v<T>>
+struct page_rows {
+    using element = T;
+    static index_t elems(index_t dim) noexcept { return dim; }
+    template <class S>
+    static void write(const T&, index_t, const S* src, T* dst, index_t dim, std::vector<float>&) {
+        copy_row(src, dst, dim);
+    }
+};
+template <class F>
+struct page_rows<F, true> {
+    using element = std::uint8_t;
+    static index_t elems(index_t dim) noexcept { return F::row_bytes(dim); }
+    template <class S>
+    static void write(const F& f, index_t head, const S* src, std::uint8_t* dst, index_t dim, std::vector<float>& tmp) {
+        quant::detail::quantize_one(f, head, src, dst, dim, tmp);
+    }
+};
+}  // namespace detail
 
 /// The two page layouts of a pool: NHD [pages, page_size, Hkv, D] (vLLM, FlashInfer "NHD") and
 /// HND [pages, Hkv, page_size, D] (FlashInfer "HND").
@@ -60,18 +90,31 @@ struct page_table_storage {
 /// with per-sequence page tables and reference-counted pages shared by forks (copy-on-write).
 template <class T = float>
 class paged_kv_cache {
-    static_assert(is_storage_type_v<T>, "attune::paged_kv_cache: storage must be float, bf16 or half");
+    static_assert(is_storage_type_v<T> || quant::is_format_v<T>,
+                  "attune::paged_kv_cache: storage must be float, bf16, half or a quantized format (attune::quant)");
+    static constexpr bool quantized = quant::is_format_v<T>;
+    using rows = detail::page_rows<T>;
+    using element = typename rows::element;
 
 public:
-    using value_type = T;  ///< the storage type
+    using value_type = T;  ///< the storage type (or format)
 
     /// The largest page size accepted (page sizes 1 .. 256, any, not only powers of 2).
     static constexpr index_t max_page_size = 256;
 
     /// A pool of `pages` pages of `page_size` tokens of `kv_heads` heads (key dim `dk`, value dim
-    /// `dv`) in `layout`, allocated once; every page starts free.
-    paged_kv_cache(index_t kv_heads, index_t dk, index_t dv, index_t page_size, index_t pages, page_layout layout = page_layout::nhd)
-        : heads_(kv_heads), dk_(dk), dv_(dv), page_size_(page_size), pages_(pages), layout_(layout) {
+    /// `dv`) in `layout`, allocated once; every page starts free. A quantized T takes the format
+    /// objects of K and V (their scales, for fp8).
+    paged_kv_cache(index_t kv_heads, index_t dk, index_t dv, index_t page_size, index_t pages, page_layout layout = page_layout::nhd,
+                   T k_format = {}, T v_format = {})
+        : heads_(kv_heads),
+          dk_(dk),
+          dv_(dv),
+          page_size_(page_size),
+          pages_(pages),
+          layout_(layout),
+          k_format_(k_format),
+          v_format_(v_format) {
         detail::require(kv_heads > 0 && dk > 0 && dv > 0, "paged_kv_cache: kv_heads (", kv_heads, "), dk (", dk, ") and dv (", dv,
                         ") must be ≥ 1");
         detail::require(page_size >= 1 && page_size <= max_page_size, "paged_kv_cache: page_size (", page_size, ") must be in [1, ",
@@ -79,15 +122,19 @@ public:
         detail::require(pages >= 1 && pages <= int32_max, "paged_kv_cache: pages (", pages, ") must be in [1, ", int32_max,
                         "] (page ids are int32)");
         detail::require(layout == page_layout::nhd || layout == page_layout::hnd, "paged_kv_cache: layout is neither nhd nor hnd");
+        if constexpr (quantized) {
+            k_format_.check(kv_heads, dk, "paged_kv_cache: key format");
+            v_format_.check(kv_heads, dv, "paged_kv_cache: value format");
+        }
         // Checked products: the pool views (page_pool_nhd / _hnd) and every offset below fit index_t.
         const index_t k_elems =
-            detail::checked_product("paged_kv_cache: pages × page_size × kv_heads × dk", pages, page_size, kv_heads, dk);
+            detail::checked_product("paged_kv_cache: pages × page_size × kv_heads × dk", pages, page_size, kv_heads, rows::elems(dk));
         const index_t v_elems =
-            detail::checked_product("paged_kv_cache: pages × page_size × kv_heads × dv", pages, page_size, kv_heads, dv);
-        k_stride_ = strides_of(dk);
-        v_stride_ = strides_of(dv);
-        detail::checked_assign(k_, k_elems, T{}, "paged_kv_cache: K pool");
-        detail::checked_assign(v_, v_elems, T{}, "paged_kv_cache: V pool");
+            detail::checked_product("paged_kv_cache: pages × page_size × kv_heads × dv", pages, page_size, kv_heads, rows::elems(dv));
+        k_stride_ = strides_of(rows::elems(dk));
+        v_stride_ = strides_of(rows::elems(dv));
+        detail::checked_assign(k_, k_elems, element{}, "paged_kv_cache: K pool");
+        detail::checked_assign(v_, v_elems, element{}, "paged_kv_cache: V pool");
         detail::checked_assign(refs_, pages, std::int32_t{0}, "paged_kv_cache: reference counts");
         detail::checked_resize(free_, pages, "paged_kv_cache: free list");
         // Popped from the back: page 0 first.
@@ -147,13 +194,10 @@ public:
                         " free pages, ", pages_free(), " are free");
         if (n == 0) return;
         // The chunk is read while pages are written: it may not be a view of the pool.
-        const auto pool_k = tensor_view<const T>(k_.data(), {1, 1, 1, static_cast<index_t>(k_.size())}, {0, 0, 0});
-        const auto pool_v = tensor_view<const T>(v_.data(), {1, 1, 1, static_cast<index_t>(v_.size())}, {0, 0, 0});
-        detail::require(!detail::shares_elements(k, pool_k) && !detail::shares_elements(k, pool_v), who,
-                        ": k overlaps the cache's page pool (copy it out first)");
-        detail::require(!detail::shares_elements(v, pool_k) && !detail::shares_elements(v, pool_v), who,
-                        ": v overlaps the cache's page pool (copy it out first)");
+        detail::require(!overlaps_pool(k), who, ": k overlaps the cache's page pool (copy it out first)");
+        detail::require(!overlaps_pool(v), who, ": v overlaps the cache's page pool (copy it out first)");
         detail::checked_reserve(q.pages, g.pages, "paged_kv_cache::append: page list");
+        if constexpr (quantized) detail::checked_reserve(scratch_, dk_ > dv_ ? dk_ : dv_, "paged_kv_cache::append: row buffer");
         // Nothing below throws.
         const index_t fill = q.tokens % page_size_;
         if (g.copy) {
@@ -167,8 +211,8 @@ public:
             if (slot == 0) q.pages.push_back(pop_free());  // capacity reserved above
             const index_t page = q.pages[static_cast<std::size_t>(at / page_size_)];
             for (index_t h = 0; h < heads_; ++h) {
-                detail::copy_row(k.row(0, h, t), k_.data() + offset(k_stride_, page, h, slot), dk_);
-                detail::copy_row(v.row(0, h, t), v_.data() + offset(v_stride_, page, h, slot), dv_);
+                rows::write(k_format_, h, k.row(0, h, t), k_.data() + offset(k_stride_, page, h, slot), dk_, scratch_);
+                rows::write(v_format_, h, v.row(0, h, t), v_.data() + offset(v_stride_, page, h, slot), dv_, scratch_);
             }
         }
         q.tokens += n;
@@ -211,10 +255,11 @@ public:
         }  // else the slot retires: a reused id could not be told from the old one
     }
 
-    /// The K pool as a [pages, kv_heads, page_size, dk] view (attune/core/paged.hpp).
-    tensor_view<const T> k_pages() const { return pool_view(k_.data(), dk_); }
+    /// The K pool as a [pages, kv_heads, page_size, dk] view (attune/core/paged.hpp; a quant_view
+    /// for a quantized T).
+    auto k_pages() const { return pool_view(k_.data(), dk_, k_stride_, k_format_); }
     /// The V pool as a [pages, kv_heads, page_size, dv] view.
-    tensor_view<const T> v_pages() const { return pool_view(v_.data(), dv_); }
+    auto v_pages() const { return pool_view(v_.data(), dv_, v_stride_, v_format_); }
 
     /// Fills `st` with the page table of sequences seqs[0 .. n) (in that order; one may repeat) and
     /// returns it, pointing into `st`. st's vectors keep their capacity: once warm, no allocation.
@@ -253,9 +298,10 @@ public:
         return t;
     }
 
-    /// The pools and the table of sequences seqs[0 .. n): what attune::paged_attention reads.
-    paged_kv<T, T> kv(const seq_id* seqs, index_t n, page_table_storage& st) const {
-        paged_kv<T, T> r;
+    /// The pools and the table of sequences seqs[0 .. n): what attune::paged_attention reads
+    /// (a paged_kv, or a paged_quant_kv for a quantized T).
+    auto kv(const seq_id* seqs, index_t n, page_table_storage& st) const {
+        std::conditional_t<quantized, paged_quant_kv<T, T>, paged_kv<T, T>> r;
         r.table = table(seqs, n, st);
         r.k_pages = k_pages();
         r.v_pages = v_pages();
@@ -291,9 +337,27 @@ private:
     static index_t offset(const pool_strides& st, index_t page, index_t head, index_t slot) noexcept {
         return page * st.page + head * st.head + slot * st.slot;
     }
-    tensor_view<const T> pool_view(const T* data, index_t dim) const {
-        return layout_ == page_layout::nhd ? page_pool_nhd(data, pages_, page_size_, heads_, dim)
-                                           : page_pool_hnd(data, pages_, page_size_, heads_, dim);
+    auto pool_view(const element* data, index_t dim, const pool_strides& st, const T& format) const {
+        if constexpr (quantized) {
+            return quant::quant_view<T>(data, {pages_, heads_, page_size_, dim}, {st.page, st.head, st.slot}, format);
+        } else {
+            (void)st, (void)format;
+            return layout_ == page_layout::nhd ? page_pool_nhd(data, pages_, page_size_, heads_, dim)
+                                               : page_pool_hnd(data, pages_, page_size_, heads_, dim);
+        }
+    }
+    // Whether an input view shares memory with a pool: elements for element pools, the byte range
+    // for quantized ones.
+    template <class X>
+    bool overlaps_pool(const tensor_view<X>& x) const {
+        if constexpr (quantized) {
+            const std::pair<const void*, const void*> kr{k_.data(), k_.data() + k_.size()}, vr{v_.data(), v_.data() + v_.size()};
+            return detail::overlaps(x.extent(), kr) || detail::overlaps(x.extent(), vr);
+        } else {
+            const auto pool_k = tensor_view<const T>(k_.data(), {1, 1, 1, static_cast<index_t>(k_.size())}, {0, 0, 0});
+            const auto pool_v = tensor_view<const T>(v_.data(), {1, 1, 1, static_cast<index_t>(v_.size())}, {0, 0, 0});
+            return detail::shares_elements(x, pool_k) || detail::shares_elements(x, pool_v);
+        }
     }
 
     // The slot of a live id, or −1.
@@ -365,15 +429,17 @@ private:
     void copy_page(index_t from, index_t to, index_t fill) noexcept {
         for (index_t h = 0; h < heads_; ++h)
             for (index_t s = 0; s < fill; ++s) {
-                detail::copy_row(k_.data() + offset(k_stride_, from, h, s), k_.data() + offset(k_stride_, to, h, s), dk_);
-                detail::copy_row(v_.data() + offset(v_stride_, from, h, s), v_.data() + offset(v_stride_, to, h, s), dv_);
+                detail::copy_row(k_.data() + offset(k_stride_, from, h, s), k_.data() + offset(k_stride_, to, h, s), rows::elems(dk_));
+                detail::copy_row(v_.data() + offset(v_stride_, from, h, s), v_.data() + offset(v_stride_, to, h, s), rows::elems(dv_));
             }
     }
 
     index_t heads_, dk_, dv_, page_size_, pages_;
     page_layout layout_;
+    T k_format_, v_format_;  // a quantized T's formats (unused for element types)
     pool_strides k_stride_{}, v_stride_{};
-    std::vector<T> k_, v_;                  // the pools, allocated once
+    std::vector<element> k_, v_;            // the pools, allocated once
+    std::vector<float> scratch_;            // bf16/half rows widened before quantization
     std::vector<std::int32_t> refs_;        // sequences holding each page
     std::vector<std::int32_t> free_;        // free page ids (a stack; capacity = pages)
     std::vector<seq> slots_;                // sequences by slot, live or free

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "attune/core/error.hpp"
 #include "attune/core/types.hpp"
@@ -50,6 +51,14 @@ inline void dequantize_row(const F& f, index_t h, const std::uint8_t* row, float
     if constexpr (F::group == 1)  // block formats have no tail: the width divides the group, the group the dim
         for (; d < dim; ++d) out[d] = rs * F::value(hp, row, d);
 }
+
+/// Whether T is a storage format of this folder (it has F::row_bytes), rather than an element type.
+template <class T, class = void>
+struct is_format : std::false_type {};
+template <class T>
+struct is_format<T, std::void_t<decltype(T::row_bytes(index_t(1)))>> : std::true_type {};
+template <class T>
+inline constexpr bool is_format_v = is_format<T>::value;
 
 namespace detail {
 // a · b rounded to float before any add: a compiler may not fuse it into an fma (-ffp-contract),

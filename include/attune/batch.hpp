@@ -61,6 +61,20 @@ void check_batch_queries(const char* who, const tensor_view<const TQ>& q, const 
     require(opt.kv_splits >= 0, "kv_splits must be ≥ 0, got ", opt.kv_splits);
 }
 
+// The checks of a paged call that hold for any pools (element or quantized rows): page size, the
+// pools alike, q and out, and the table in full against the pool.
+template <class KP, class VP, class TQ, class TO>
+void check_paged_batch(const char* who, const char* table_name, const KP& kp, const VP& vp, const tensor_view<const TQ>& q,
+                       const seq_offsets& qo, const tensor_view<TO>& out, const page_table& table, const options& opt) {
+    require(kp.tokens() > 0, who, ": page size must be ≥ 1");
+    require(vp.batch() == kp.batch() && vp.heads() == kp.heads() && vp.tokens() == kp.tokens(), who, ": v_pages [", vp.batch(), ", ",
+            vp.heads(), ", ", vp.tokens(), ", ·] must match k_pages [", kp.batch(), ", ", kp.heads(), ", ", kp.tokens(),
+            ", ·] (pages, kv heads, page size)");
+    check_batch_queries(who, q, qo, out, kp.heads(), kp.dim(), vp.dim(), opt);
+    require(table.sequences == qo.sequences, who, ": q_offsets has ", qo.sequences, " sequences but the page table has ", table.sequences);
+    check_page_table(table_name, table, kp.batch(), kp.tokens());
+}
+
 // Sequence s's problem (batch index s of `count`), lengths lq and lk; k and v left to the caller.
 template <class P, class TQ, class TO>
 void fill_sequence(P& p, const tensor_view<const TQ>& q, const tensor_view<TO>& out, const options& opt, index_t s, index_t count,
@@ -162,14 +176,7 @@ void paged_attention(const Q& q, const seq_offsets& q_offsets, const paged_kv<TK
     const auto& vp = kv.v_pages;
     detail::require_data(kp, "paged_kv::k_pages");
     detail::require_data(vp, "paged_kv::v_pages");
-    detail::require(kp.tokens() > 0, who, ": page size must be ≥ 1");
-    detail::require(vp.batch() == kp.batch() && vp.heads() == kp.heads() && vp.tokens() == kp.tokens(), who, ": v_pages [", vp.batch(),
-                    ", ", vp.heads(), ", ", vp.tokens(), ", ·] must match k_pages [", kp.batch(), ", ", kp.heads(), ", ", kp.tokens(),
-                    ", ·] (pages, kv heads, page size)");
-    detail::check_batch_queries(who, qc, q_offsets, out, kp.heads(), kp.dim(), vp.dim(), opt);
-    detail::require(kv.table.sequences == q_offsets.sequences, who, ": q_offsets has ", q_offsets.sequences,
-                    " sequences but the page table has ", kv.table.sequences);
-    detail::check_page_table("paged_kv::table", kv.table, kp.batch(), kp.tokens());
+    detail::check_paged_batch(who, "paged_kv::table", kp, vp, qc, q_offsets, out, kv.table, opt);
     detail::require_disjoint_output(out, "out", detail::named(qc, "q"), detail::named(kp, "k_pages"), detail::named(vp, "v_pages"));
     if (!opt.lse.empty())
         detail::require_disjoint_output(opt.lse, "options::lse", detail::named(qc, "q"), detail::named(kp, "k_pages"),

@@ -98,13 +98,7 @@ void paged_attention(const Q& q, const seq_offsets& q_offsets, const paged_quant
     const auto& vp = kv.v_pages;
     detail::require_quant_data(kp, "paged_quant_kv::k_pages");
     detail::require_quant_data(vp, "paged_quant_kv::v_pages");
-    detail::require(kp.tokens() > 0, who, ": page size must be ≥ 1");
-    detail::require(vp.batch() == kp.batch() && vp.heads() == kp.heads() && vp.tokens() == kp.tokens(), who,
-                    ": v_pages must match k_pages in pages, kv heads and page size");
-    detail::check_batch_queries(who, qc, q_offsets, out, kp.heads(), kp.dim(), vp.dim(), opt);
-    detail::require(kv.table.sequences == q_offsets.sequences, who, ": q_offsets has ", q_offsets.sequences,
-                    " sequences but the page table has ", kv.table.sequences);
-    detail::check_page_table("paged_quant_kv::table", kv.table, kp.batch(), kp.tokens());
+    detail::check_paged_batch(who, "paged_quant_kv::table", kp, vp, qc, q_offsets, out, kv.table, opt);
     detail::require_disjoint_output(out, "out", detail::named(qc, "q"));
     detail::require_clear_of_quant(out, "out", kp, "k_pages", vp, "v_pages");
     if (!opt.lse.empty()) {

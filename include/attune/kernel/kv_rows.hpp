@@ -41,15 +41,22 @@ pointer_rows<T> page_row_table(const RowAt& row_at, const std::int32_t* pages, i
     return {reinterpret_cast<const T* const*>(rows)};
 }
 
-// nk rows of `dim` elements (from.row(n)) converted to float rows of `width` (the padding zero) in `tile`.
-template <class Arch, class Rows>
-strided_rows<float> convert_rows(const Rows& from, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) {
+// nk rows made into float rows of `width` in `tile` (the padding past `dim` zero): convert(n, out)
+// writes row n's dim values (a widening copy, a dequantization).
+template <class Convert>
+strided_rows<float> rows_to_float(index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile, const Convert& convert) {
     float* buf = tile.get(work_plan::kv_tile * width);
     for (index_t n = 0; n < nk; ++n) {
-        simd::convert_row<Arch>(from.row(n), buf + n * width, dim);
+        convert(n, buf + n * width);
         for (index_t d = dim; d < width; ++d) buf[n * width + d] = 0.0f;
     }
     return {buf, width};
+}
+
+// nk rows of `dim` elements (from.row(n)) converted to float rows of `width` (the padding zero) in `tile`.
+template <class Arch, class Rows>
+strided_rows<float> convert_rows(const Rows& from, index_t nk, index_t dim, index_t width, detail::grow_buffer<float>& tile) {
+    return rows_to_float(nk, dim, width, tile, [&](index_t n, float* out) { simd::convert_row<Arch>(from.row(n), out, dim); });
 }
 
 }  // namespace attune::kernel

@@ -76,16 +76,12 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
     const auto& qs = Q.q;
     const float* sq = Q.scale;
     const float* corr = Q.correction;
-    const index_t ahead = (8 * 4 * dk + k.row_bytes - 1) / k.row_bytes, ahead_l2 = (32 * 4 * dk + k.row_bytes - 1) / k.row_bytes;
+    const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     for (index_t r0 = 0; r0 < rows; r0 += RB)
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* kr[KB];
-            for (int i = 0; i < KB; ++i) kr[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
-            if (r0 == 0) {
-                for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
-                for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
-            }
+            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
             __m512i acc[KB * RB];
             for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_si512();
             for (index_t d = 0; d < dk; d += 64) {

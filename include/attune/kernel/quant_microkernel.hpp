@@ -71,11 +71,7 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const quant
     for (index_t r0 = 0; r0 < rows; r0 += RB)
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* kr[KB];
-            for (int i = 0; i < KB; ++i) kr[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
-            if (r0 == 0) {
-                for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
-                for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
-            }
+            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
             quant_dot_block<Arch, KB, RB, F>(q + r0 * q_stride, q_stride, kr, k.hp, dk, s + n0 * rows_padded + r0, rows_padded);
         }
 }

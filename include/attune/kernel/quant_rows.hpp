@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "attune/core/types.hpp"
+#include "attune/simd/prefetch.hpp"
 
 namespace attune::kernel {
 
@@ -31,5 +32,17 @@ struct quant_rows {
 // rows of float would be, so a compact format keeps as many bytes in flight.
 inline index_t quant_prefetch_rows(index_t dim, index_t row_bytes) noexcept { return (8 * 4 * dim + row_bytes - 1) / row_bytes; }
 inline index_t quant_prefetch_l2_rows(index_t dim, index_t row_bytes) noexcept { return (32 * 4 * dim + row_bytes - 1) / row_bytes; }
+
+// Rows n0 … n0 + KB − 1 of a tile (past nk: the last key again) into rows[], and, when `prefetch`,
+// the rows `ahead` keys further into L1 and `ahead_l2` keys further into L2 (a decode kernel's
+// look-ahead: its L1 prefetches first, then its L2 ones).
+template <int KB, class Rows>
+ATTUNE_PREFETCH_INLINE void block_rows(const Rows& k, index_t n0, index_t nk, index_t ahead, index_t ahead_l2, bool prefetch,
+                                       const std::uint8_t* (&rows)[KB]) noexcept {
+    for (int i = 0; i < KB; ++i) rows[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
+    if (!prefetch) return;
+    for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
+    for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
+}
 
 }  // namespace attune::kernel

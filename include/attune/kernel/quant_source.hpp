@@ -84,12 +84,9 @@ struct quant_kv_source {
     template <class Arch, class F>
     strided_rows<float> dequantized(const quant::quant_view<F>& x, index_t b, index_t hkv, index_t n0, index_t nk, index_t width,
                                     detail::grow_buffer<float>& tile) const {
-        float* buf = tile.get(work_plan::kv_tile * width);
-        for (index_t n = 0; n < nk; ++n) {
-            quant::dequantize_row<Arch>(x.format(), hkv, row_at(x, b, hkv, n0 + n), buf + n * width, x.dim());
-            for (index_t d = x.dim(); d < width; ++d) buf[n * width + d] = 0.0f;
-        }
-        return {buf, width};
+        return rows_to_float(nk, x.dim(), width, tile, [&](index_t n, float* out) {
+            quant::dequantize_row<Arch>(x.format(), hkv, row_at(x, b, hkv, n0 + n), out, x.dim());
+        });
     }
     template <class Arch>
     strided_rows<float> float_keys(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<float>& tile) const {

@@ -17,15 +17,20 @@
 
 namespace attune::quant {
 
-struct q8_0 {
-    static constexpr const char* name() noexcept { return "q8_0"; }
-    static constexpr index_t group = 32, block_bytes = 34;
+// What every block format shares: rows of dim / G blocks of BlockBytes, no per-row or per-head
+// constants (each block carries its own scale).
+template <class Derived, index_t G, index_t BlockBytes>
+struct block_format {
+    static constexpr index_t group = G, block_bytes = BlockBytes;
     static index_t row_bytes(index_t dim) noexcept { return dim / group * block_bytes; }
-    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, name(), what); }
-
+    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, Derived::name(), what); }
     struct head_params {};
     head_params head(index_t) const noexcept { return {}; }
     static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
+};
+
+struct q8_0 : block_format<q8_0, 32, 34> {
+    static constexpr const char* name() noexcept { return "q8_0"; }
     template <class Arch>
     static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
         const std::uint8_t* b = row + d / group * block_bytes;
@@ -46,15 +51,8 @@ struct q8_0 {
     }
 };
 
-struct q4_0 {
+struct q4_0 : block_format<q4_0, 32, 18> {
     static constexpr const char* name() noexcept { return "q4_0"; }
-    static constexpr index_t group = 32, block_bytes = 18;
-    static index_t row_bytes(index_t dim) noexcept { return dim / group * block_bytes; }
-    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, name(), what); }
-
-    struct head_params {};
-    head_params head(index_t) const noexcept { return {}; }
-    static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
     template <class Arch>
     static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
         const std::uint8_t* b = row + d / group * block_bytes;
@@ -85,16 +83,13 @@ struct q4_0 {
 };
 
 template <int G>
-struct int4_group {
+struct int4_group : block_format<int4_group<G>, G, 4 + G / 2> {
     static_assert(G == 32 || G == 64 || G == 128, "int4_group: a group of 32, 64 or 128 values");
     static constexpr const char* name() noexcept { return G == 32 ? "int4_g32" : G == 64 ? "int4_g64" : "int4_g128"; }
-    static constexpr index_t group = G, block_bytes = 4 + G / 2;
-    static index_t row_bytes(index_t dim) noexcept { return dim / group * block_bytes; }
-    void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, name(), what); }
-
-    struct head_params {};
-    head_params head(index_t) const noexcept { return {}; }
-    static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
+    using base = block_format<int4_group<G>, G, 4 + G / 2>;
+    using base::block_bytes;
+    using base::group;
+    using typename base::head_params;
     template <class Arch>
     static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {
         const std::uint8_t* b = row + d / group * block_bytes;

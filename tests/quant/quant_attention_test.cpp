@@ -15,6 +15,7 @@
 #include <limits>
 #include <numeric>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -547,4 +548,33 @@ TEST_CASE("paged_kv_cache over quantized pages: appends, forks, copy-on-write", 
     run(quant::fp8_e4m3{1.0f, scales.data()}, attune::page_layout::nhd);
     run(quant::q8_0{}, attune::page_layout::hnd);
     CHECK_THROWS_WITH((attune::paged_kv_cache<quant::q4_0>(2, 48, 64, 16, 8)), Catch::Contains("q4_0"));
+}
+
+namespace {
+// A mask that throws on one key (a user's policy failing inside the parallel region).
+struct quant_throwing_mask {
+    using policy_kind = attune::mask_kind;
+    bool visible(const attune::index_context& c) const {
+        if (c.k_pos == 70) throw std::runtime_error("quant_throwing_mask");
+        return c.k_pos <= c.q_pos;
+    }
+};
+}  // namespace
+
+TEST_CASE("quantized K/V: a policy throwing inside the region reaches the caller; the next call is right", "[quant]") {
+    std::mt19937 rng(111);
+    for (const index_t lq : {1, 20}) {  // decode and prefill items
+        tensor<float> q(1, 8, lq, 64), k(1, 2, 200, 64), v(1, 2, 200, 64), out(1, 8, lq, 64);
+        q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+        const quantized_input<quant::q8_0> kq(k, {});
+        const quantized_input<quant::int8> vq(v, {});
+        attune::options opt;
+        opt.kv_splits = 3;
+        CHECK_THROWS_WITH(attune::attention<arch>(q.cview(), kq.q.view(), vq.q.view(), out.view, quant_throwing_mask{}, opt),
+                          Catch::Contains("quant_throwing_mask"));
+        out.poison();
+        attune::attention<arch>(q.cview(), kq.q.view(), vq.q.view(), out.view, attune::causal{}, opt);
+        check_against_reference(out, attune::reference::attention(q.cview(), kq.values.cview(), vq.values.cview(), attune::causal{}),
+                                fp32_tolerance());
+    }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds attune with warnings as errors and runs every test (unit, golden, cmake consumers); the
-# benchmarks are not built (the CI clang job compiles them; cmake -DATTUNE_BUILD_BENCH=ON does here).
+# benchmarks are not built (the CI sanitize job compiles them; cmake -DATTUNE_BUILD_BENCH=ON does here).
 # On a fresh Debian 12 machine it first installs the packages it needs.
 #   scripts/test.sh            (from anywhere; the build goes to <repo>/build)
 #   extra ctest arguments pass through, e.g. scripts/test.sh -L golden

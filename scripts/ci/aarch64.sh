@@ -5,9 +5,9 @@
 # suite with NEON code of its own: the kernel and batch suites (the tile engine, dense and paged),
 # the linear family, RoPE, every golden case and the randomized differential suite with fewer
 # cases (ATTUNE_RANDOM_CASES, qemu is ~20× slower). The scalar path is the same C++ as on x86,
-# where the g++ and clang jobs test it.
+# where the g++ job tests it.
 # Not run: the CMake consumer and compile tests (they run host commands), benchmarks, examples,
-# the header self-containment test (compiler-independent, run by the g++ and clang jobs), the
+# the header self-containment test (compiler-independent, run by the g++ job), the
 # suites that test validation rather than arithmetic (the hostile suites, cache state, long rows)
 # and those that run the engine's arithmetic through policies, caches and sparse selections
 # (cache, paged cache, positions, calibration, sparse, stress, linear allocations): their NEON

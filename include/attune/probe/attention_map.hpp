@@ -147,10 +147,12 @@ void map_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, t
 /// 1 replaces P by M, as Prompt-to-Prompt's map injection does). heads: query heads, each at most
 /// once; empty: all. A bad α, head, shape, a non-finite m, or out overlapping v or m is an
 /// attune::error, and out is unchanged then.
-template <class TV, class Exec = default_executor>
-void blend_map(tensor_view<float> out, tensor_view<const TV> v, tensor_view<const float> m, float alpha,
-               const std::vector<index_t>& heads_in = {}, const Exec& exec = {}) {
+template <class VV, class Exec = default_executor>
+void blend_map(tensor_view<float> out, const VV& v_in, tensor_view<const float> m, float alpha, const std::vector<index_t>& heads_in = {},
+               const Exec& exec = {}) {
     using detail::require;
+    using TV = std::remove_const_t<typename VV::element_type>;
+    const tensor_view<const TV> v(v_in);
     require(out.data() != nullptr || out.size() == 0, "blend_map: out has null data");
     require(v.data() != nullptr || v.size() == 0, "blend_map: v has null data");
     require(m.data() != nullptr || m.size() == 0, "blend_map: m has null data");

@@ -89,23 +89,23 @@ inline void require_head_set(const std::vector<index_t>& heads, index_t q_heads,
 
 // ---- probe_attention's steps ----
 
-// Null data, shapes, the scale and the probed heads, before anything is computed; returns the
-// column statistics' size (batch × q heads × k tokens).
+// Null data, shapes, the scale and the probed heads, before anything is computed (errors name the
+// function `fn`); returns the column statistics' size (batch × q heads × k tokens).
 template <class TQ, class TK>
 index_t check_probe(const tensor_view<const TQ>& q, const tensor_view<const TK>& k, const tensor_view<const float>& lse,
-                    const probe_options& opt) {
-    require(q.data() != nullptr || q.size() == 0, "probe_attention: q has null data");
-    require(k.data() != nullptr || k.size() == 0, "probe_attention: k has null data");
-    require(lse.data() != nullptr || lse.size() == 0, "probe_attention: lse has null data");
-    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0 && q.dim() > 0, "probe_attention: q and k need batch, heads and dim > 0");
-    require(k.batch() == q.batch(), "probe_attention: k batch (", k.batch(), ") differs from q batch (", q.batch(), ")");
-    require(k.dim() == q.dim(), "probe_attention: k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
-    require(q.heads() % k.heads() == 0, "probe_attention: query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
-    require(lse.batch() == q.batch() && lse.heads() == q.heads() && lse.tokens() == q.tokens() && lse.dim() == 1,
-            "probe_attention: lse must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1] (the forward pass's options::lse)");
-    require(k.tokens() < kernel::max_float_exact_position, "probe_attention: at most 2^24 keys");
-    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "probe_attention: scale must be finite and ≥ 0, got ", opt.scale);
-    require_head_set(opt.heads, q.heads(), "probe_options::heads: head");
+                    const probe_options& opt, const char* fn = "probe_attention", const char* heads_what = "probe_options::heads: head") {
+    require(q.data() != nullptr || q.size() == 0, fn, ": q has null data");
+    require(k.data() != nullptr || k.size() == 0, fn, ": k has null data");
+    require(lse.data() != nullptr || lse.size() == 0, fn, ": lse has null data");
+    require(q.batch() > 0 && q.heads() > 0 && k.heads() > 0 && q.dim() > 0, fn, ": q and k need batch, heads and dim > 0");
+    require(k.batch() == q.batch(), fn, ": k batch (", k.batch(), ") differs from q batch (", q.batch(), ")");
+    require(k.dim() == q.dim(), fn, ": k head dim (", k.dim(), ") differs from q head dim (", q.dim(), ")");
+    require(q.heads() % k.heads() == 0, fn, ": query heads (", q.heads(), ") are not divisible by kv heads (", k.heads(), ")");
+    require(lse.batch() == q.batch() && lse.heads() == q.heads() && lse.tokens() == q.tokens() && lse.dim() == 1, fn, ": lse must be [",
+            q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1] (the forward pass's options::lse)");
+    require(k.tokens() < kernel::max_float_exact_position, fn, ": at most 2^24 keys");
+    require(std::isfinite(opt.scale) && opt.scale >= 0.0f, fn, ": scale must be finite and ≥ 0, got ", opt.scale);
+    require_head_set(opt.heads, q.heads(), heads_what);
     // Column statistics hold [batch][q heads][slots][k tokens] floats (slots ≤ query tiles): checked
     // here, since q may be a broadcast (stride-0) view far larger than its memory.
     return checked_product("probe_attention: column statistics (batch × q heads × k tokens)", q.batch(), q.heads(), k.tokens());

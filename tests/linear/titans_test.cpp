@@ -102,7 +102,7 @@ struct memory_ref {
 template <class T>
 attune::reference::result titans_ref(const attune::tensor_view<T>& q, const attune::tensor_view<T>& k, const attune::tensor_view<T>& v,
                                      const titans_gates& gt, index_t H, bool silu, index_t chunk, bool normalize,
-                                     const std::vector<float>& init) {
+                                     const std::vector<float>& init, bool read_before = false) {
     const index_t B = q.batch(), Hq = q.heads(), Hk = k.heads(), group = Hq / Hk, L = q.tokens(), dk = q.dim(), dv = v.dim();
     auto r = attune::reference::result::zeros(B, Hq, L, dv);
     const index_t n1 = H == 0 ? dv * dk : H * dk, n2 = H == 0 ? 0 : dv * H;
@@ -116,6 +116,7 @@ attune::reference::result titans_ref(const attune::tensor_view<T>& q, const attu
             memory_ref start = m;
             for (index_t t = 0; t < L; ++t) {
                 if (t % chunk == 0) start = m;
+                const memory_ref before = m;
                 const std::size_t g = std::size_t((b * Hk + hk) * L + t);
                 const double th = gt.theta[g], eta = gt.eta[g], al = gt.alpha[g];
                 start.gradient(unit(linear_ref::row(k, b, hk, t), normalize), linear_ref::row(v, b, hk, t), G1, G2);
@@ -123,7 +124,7 @@ attune::reference::result titans_ref(const attune::tensor_view<T>& q, const attu
                 for (std::size_t i = 0; i < S2.size(); ++i) S2[i] = eta * S2[i] - th * G2[i], m.W2[i] = (1.0 - al) * m.W2[i] + S2[i];
                 for (index_t gq = 0; gq < group; ++gq) {
                     const index_t h = hk * group + gq;
-                    const auto y = m.forward(unit(linear_ref::row(q, b, h, t), normalize));
+                    const auto y = (read_before ? before : m).forward(unit(linear_ref::row(q, b, h, t), normalize));
                     for (index_t d = 0; d < dv; ++d) r.at(b, h, t, d) = y[std::size_t(d)];
                 }
             }
@@ -260,6 +261,28 @@ TEST_CASE("titans: SiLU memory, no normalisation, prefill then decode steps cont
                                      tokens(et, t, 1), tokens(al, t, 1), tokens(out.view, t, 1), st, exact);
         expect_close(out, titans_ref(q.cview(), k.cview(), v.cview(), gt, 0, false, 1, false, w0), 1e-4);
     }
+}
+
+TEST_CASE("titans: read before the write, y_t = M_{t-1}(q_t), linear and MLP, chunked", "[titans]") {
+    for (index_t L : {1, 7, 65})
+        for (index_t hidden : {0, 48})
+            for (index_t chunk : {1, 7}) {
+                const index_t B = 1, Hk = 2, G = 4, Hq = Hk * G, dk = 32, dv = 80;
+                CAPTURE(L, hidden, chunk);
+                const auto q = random_tensor(B, Hq, L, dk, 61), k = random_tensor(B, Hk, L, dk, 62), v = random_tensor(B, Hk, L, dv, 63);
+                const titans_gates gt(B * Hk * L, 64, 0.1f);
+                const auto th = lin::token_scalars(gt.theta.data(), B, Hk, L), et = lin::token_scalars(gt.eta.data(), B, Hk, L),
+                           al = lin::token_scalars(gt.alpha.data(), B, Hk, L);
+                lin::titans_state st(B, Hk, dk, dv, hidden);
+                const auto w0 = init_weights(st, 65);
+                lin::titans_options opt;
+                opt.chunk = chunk;
+                opt.read = lin::titans_read::before_update;
+                auto out = poisoned(B, Hq, L, dv);
+                if (hidden == 0) lin::titans_linear<arch>(q.cview(), k.cview(), v.cview(), th, et, al, out.view, st, opt);
+                else lin::titans_mlp<arch>(q.cview(), k.cview(), v.cview(), th, et, al, out.view, st, lin::gelu{}, opt);
+                expect_close(out, titans_ref(q.cview(), k.cview(), v.cview(), gt, hidden, false, chunk, true, w0, true), 1e-4);
+            }
 }
 
 TEST_CASE("titans: hostile input is an error naming the argument, and leaves the state alone", "[titans][errors]") {

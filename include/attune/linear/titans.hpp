@@ -6,6 +6,8 @@
 //   S_t = η_t S_{t−1} − θ_t ∇ℓ(M_{t−1}; x_t)                              (Eq. 14)
 //   M_t = (1 − α_t) M_{t−1} + S_t                                          (Eq. 13)
 //   y_t = M_t(q_t)      retrieval, a forward pass without update           (Eq. 15)
+// Eq. 15 writes M*; read after token t's write by default, or before it (titans_read::before_update,
+// y_t = M_{t−1}(q_t), the order of MAC's Eq. 21).
 // θ (learning rate), η (momentum decay) and α (forgetting) are per token and kv head, [B, Hkv, L, 1],
 // used as given (the model makes them in (0, 1) from x_t). q and k are L2-normalised first (§4.4;
 // titans_options::normalize_qk; a zero vector stays zero). The gradient is that of Eq. 12 itself,
@@ -18,8 +20,8 @@
 //
 // Chunks (§3.2, "Parallelize the Long-term Memory Training"): with chunk b > 1 the gradients of a
 // chunk's tokens are all taken at the memory of the chunk's start M_0 (mini-batch gradient descent),
-// ∇ℓ(M_{t'}; x_t), t' = t − mod(t, b); chunk = 1 is the token-by-token recurrence above, exactly, and
-// the default. Each gradient is a sum of rank-1 outer products D_i X_iᵀ per weight matrix (W: D = 2(Wk − v),
+// ∇ℓ(M_{t'}; x_t), t' = t − mod(t, b) (Eq. 16-18); chunk = 1 is the token-by-token recurrence above, exactly, and
+// the default. Chunks start at each call's first token (a decode step is a chunk of one). Each gradient is a sum of rank-1 outer products D_i X_iᵀ per weight matrix (W: D = 2(Wk − v),
 // X = k; MLP: W2 from D2 = 2(W2 z − v), X = z = σ(W1 k); W1 from D1 = σ'(W1 k) ⊙ W2ᵀD2, X = k), so
 // unrolling Eq. 13-14 over a chunk with A_t = Π(1 − α), E_t = Π η (cumulative products from the
 // chunk's start) gives, with no division,
@@ -39,10 +41,17 @@
 
 namespace attune::linear {
 
+/// Which memory token t's query reads.
+enum class titans_read {
+    after_update,   ///< y_t = M_t(q_t): the memory that has just written token t (Eq. 15 after Eq. 13)
+    before_update,  ///< y_t = M_{t−1}(q_t): read, then write (as MAC's retrieval from M_{t−1}, Eq. 21)
+};
+
 /// Options of titans_linear and titans_mlp.
 struct titans_options {
-    bool normalize_qk = true;  ///< L2-normalise q and k per token (Titans §4.4)
-    index_t chunk = 1;         ///< tokens whose gradients share the chunk's start memory (§3.2); 1: exact recurrence
+    bool normalize_qk = true;                      ///< L2-normalise q and k per token (Titans §4.4)
+    index_t chunk = 1;                             ///< tokens whose gradients share the chunk's start memory (§3.2); 1: exact recurrence
+    titans_read read = titans_read::after_update;  ///< the memory each query reads
 };
 
 namespace detail {
@@ -99,14 +108,18 @@ struct titans_coefs {
     }
 };
 
-// r = W_t x for token t of the chunk (rows of r), from W_0, S_0 and the factors of tokens ≤ t.
+// r = W x for the memory after the chunk's first `upto` tokens (W_0 when upto is 0), from W_0, S_0
+// and the factors of those tokens.
 template <class Arch>
-void layer_read(const memory_layer& l, const titans_coefs& cf, index_t t, const float* x, float* r) {
+void layer_read(const memory_layer& l, const titans_coefs& cf, index_t upto, const float* x, float* r) {
+    const index_t t = upto - 1;
+    const float a = upto > 0 ? cf.A[t] : 1.0f, b = upto > 0 ? cf.B[t] : 0.0f;
     for (index_t o = 0; o < l.rows; ++o) {
         const float* w = l.W + o * l.cols;
         const float* s = l.S + o * l.cols;
-        r[o] = cf.A[t] * simd::dot<Arch>(w, x, l.cols) + cf.B[t] * simd::dot<Arch>(s, x, l.cols);
+        r[o] = a * simd::dot<Arch>(w, x, l.cols) + (b != 0.0f ? b * simd::dot<Arch>(s, x, l.cols) : 0.0f);
     }
+    if (upto == 0) return;
     const float* ct = cf.ct.data() + t * cf.C;
     for (index_t i = 0; i <= t; ++i) axpy<Arch>(-ct[i] * simd::dot<Arch>(l.X + i * l.cols, x, l.cols), l.D + i * l.rows, r, l.rows);
 }
@@ -199,17 +212,18 @@ void titans_item(const titans_options& opt, const tensor_view<const TQ>& q, cons
             }
         }
         ws.cf.compute(th, et, al, c, C);
-        // Reads y_t = M_t(q_t) of every query head of this kv head (Eq. 15).
+        // Reads y_t = M_t(q_t) (Eq. 15), or M_{t−1}(q_t), of every query head of this kv head.
+        const index_t lag = opt.read == titans_read::before_update ? 1 : 0;
         for (index_t n = 0; n < c; ++n)
             for (index_t gq = 0; gq < group; ++gq) {
                 const index_t h = hkv * group + gq;
                 load_normalised<Arch>(q.row(b, h, t0 + n), qn, dk, opt.normalize_qk, 1.0f);
                 if constexpr (Deep) {
-                    layer_read<Arch>(first, ws.cf, n, qn, u);
+                    layer_read<Arch>(first, ws.cf, n + 1 - lag, qn, u);
                     for (index_t j = 0; j < H; ++j) hq[j] = Act::value(u[j]);
-                    layer_read<Arch>(second, ws.cf, n, hq, y);
+                    layer_read<Arch>(second, ws.cf, n + 1 - lag, hq, y);
                 } else {
-                    layer_read<Arch>(first, ws.cf, n, qn, y);
+                    layer_read<Arch>(first, ws.cf, n + 1 - lag, qn, y);
                 }
                 store_scaled<Arch>(out.row(b, h, t0 + n), y, dv, 1.0f);
             }

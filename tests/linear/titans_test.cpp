@@ -285,6 +285,20 @@ TEST_CASE("titans: read before the write, y_t = M_{t-1}(q_t), linear and MLP, ch
             }
 }
 
+TEST_CASE("titans: with no momentum and no decay the linear memory is the delta rule (θ = β/2, g = 0)", "[titans]") {
+    // Eq. 13-14 with η = 0, α = 0: W_t = W_{t−1} − 2θ_t (W_{t−1}k_t − v_t)k_tᵀ, DeltaNet's update with β = 2θ.
+    const index_t B = 2, Hk = 2, Hq = 8, L = 65, dk = 64, dv = 80;
+    const auto q = random_tensor(B, Hq, L, dk, 71), k = random_tensor(B, Hk, L, dk, 72), v = random_tensor(B, Hk, L, dv, 73);
+    titans_gates gt(B * Hk * L, 74);
+    std::vector<float> zero(gt.theta.size(), 0.0f), beta(gt.theta.size());
+    for (std::size_t i = 0; i < beta.size(); ++i) beta[i] = 2.0f * gt.theta[i];
+    const auto th = lin::token_scalars(gt.theta.data(), B, Hk, L), z = lin::token_scalars(zero.data(), B, Hk, L);
+    lin::titans_state st(B, Hk, dk, dv);
+    auto out = poisoned(B, Hq, L, dv);
+    lin::titans_linear<arch>(q.cview(), k.cview(), v.cview(), th, z, z, out.view, st);
+    expect_close(out, linear_ref::gated_delta(q.cview(), k.cview(), v.cview(), zero, beta, 1.0, true), 1e-4);
+}
+
 TEST_CASE("titans: hostile input is an error naming the argument, and leaves the state alone", "[titans][errors]") {
     const index_t B = 1, H = 2, L = 9, dk = 32, dv = 32;
     const auto q = random_tensor(B, H, L, dk, 51), k = random_tensor(B, H, L, dk, 52), v = random_tensor(B, H, L, dv, 53);

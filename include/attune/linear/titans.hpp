@@ -20,8 +20,9 @@
 //
 // Chunks (§3.2, "Parallelize the Long-term Memory Training"): with chunk b > 1 the gradients of a
 // chunk's tokens are all taken at the memory of the chunk's start M_0 (mini-batch gradient descent),
-// ∇ℓ(M_{t'}; x_t), t' = t − mod(t, b) (Eq. 16-18); chunk = 1 is the token-by-token recurrence above, exactly, and
-// the default. Chunks start at each call's first token (a decode step is a chunk of one). Each gradient is a sum of rank-1 outer products D_i X_iᵀ per weight matrix (W: D = 2(Wk − v),
+// ∇ℓ(M_{t'}; x_t), t' = t − mod(t, b) (Eq. 16-18); chunk = 1 is the token-by-token recurrence above,
+// exactly, and the default. Chunks start at each call's first token (a decode step is a chunk of one).
+// Each gradient is a sum of rank-1 outer products D_i X_iᵀ per weight matrix (W: D = 2(Wk − v),
 // X = k; MLP: W2 from D2 = 2(W2 z − v), X = z = σ(W1 k); W1 from D1 = σ'(W1 k) ⊙ W2ᵀD2, X = k), so
 // unrolling Eq. 13-14 over a chunk with A_t = Π(1 − α), E_t = Π η (cumulative products from the
 // chunk's start) gives, with no division,
@@ -77,17 +78,13 @@ struct memory_layer {
 };
 
 // The chunk's coefficients, c tokens: A_t, B_t and E_t (see the top of this file), C_ti·θ_i
-// (row t of ct, stride C), and P_{c−1,i}·θ_i (the momentum at the chunk's end).
+// (row t of ct, stride C), and P_{c−1,i}·θ_i (the momentum at the chunk's end). Sized by
+// titans_scratch::prepare.
 struct titans_coefs {
     std::vector<float> A, B, E, ct, pend;
     index_t C = 0;
     void compute(const float* theta, const float* eta, const float* alpha, index_t c, index_t stride) {
         C = stride;
-        A.resize(static_cast<std::size_t>(c));
-        B.resize(A.size());
-        E.resize(A.size());
-        pend.resize(A.size());
-        ct.resize(static_cast<std::size_t>(c * stride));
         std::vector<float>& P = pend;  // P_ti for the current t, over i ≤ t
         float a_prev = 1.0f, b_prev = 0.0f, e_prev = 1.0f;
         for (index_t t = 0; t < c; ++t) {
@@ -142,7 +139,7 @@ void layer_update(const memory_layer& l, const titans_coefs& cf, index_t c) {
     }
 }
 
-// Per-thread work space of one (batch, kv head) item.
+// Per-thread work space of one (batch, kv head) item: chunk C, dims dk, dv, MLP width H (0: linear).
 struct titans_scratch {
     std::vector<float> k, q, pre, z, d1, d2, u, h, y, th, et, al;
     titans_coefs cf;
@@ -150,34 +147,35 @@ struct titans_scratch {
         thread_local titans_scratch s;
         return s;
     }
+    // Sizes checked (an error naming `fn`, not a wrapped size or std::bad_alloc); nothing shrinks.
+    void prepare(const char* fn, index_t C, index_t dk, index_t dv, index_t H) {
+        using attune::detail::checked_product;
+        const auto grow = [fn](std::vector<float>& v, index_t n) {
+            if (static_cast<index_t>(v.size()) < n) attune::detail::checked_resize(v, n, fn);
+        };
+        grow(k, checked_product(fn, C, dk));
+        grow(q, dk);
+        grow(d2, checked_product(fn, C, dv));
+        for (auto* v : {&pre, &z, &d1}) grow(*v, checked_product(fn, C, H));
+        grow(u, H > dv ? H : dv);
+        grow(h, H);
+        grow(y, dv);
+        for (auto* v : {&th, &et, &al, &cf.A, &cf.B, &cf.E, &cf.pend}) grow(*v, C);
+        grow(cf.ct, checked_product(fn, C, C));
+    }
 };
-
-template <class V>
-inline float* sized(V& v, index_t n) {
-    if (static_cast<index_t>(v.size()) < n) v.resize(static_cast<std::size_t>(n));
-    return v.data();
-}
 
 // One (b, kv head) over all tokens, chunk by chunk. Deep: the 2-layer MLP with activation Act.
 template <bool Deep, class Act, class Arch, class TQ, class TK, class TV, class TT, class TE, class TA, class TO>
-void titans_item(const titans_options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k, const tensor_view<const TV>& v,
-                 const tensor_view<const TT>& theta, const tensor_view<const TE>& eta, const tensor_view<const TA>& alpha,
-                 const tensor_view<TO>& out, titans_state& st, index_t b, index_t hkv, index_t group) {
+void titans_item(const char* fn, const titans_options& opt, const tensor_view<const TQ>& q, const tensor_view<const TK>& k,
+                 const tensor_view<const TV>& v, const tensor_view<const TT>& theta, const tensor_view<const TE>& eta,
+                 const tensor_view<const TA>& alpha, const tensor_view<TO>& out, titans_state& st, index_t b, index_t hkv, index_t group) {
     const index_t L = k.tokens(), dk = k.dim(), dv = v.dim(), H = st.hidden();
     const index_t C = opt.chunk < L ? opt.chunk : L;
     auto& ws = titans_scratch::local();
-    float* kn = sized(ws.k, C * dk);
-    float* qn = sized(ws.q, dk);
-    float* d2 = sized(ws.d2, C * dv);
-    float* pre = Deep ? sized(ws.pre, C * H) : nullptr;
-    float* z = Deep ? sized(ws.z, C * H) : nullptr;
-    float* d1 = Deep ? sized(ws.d1, C * H) : nullptr;
-    float* u = sized(ws.u, Deep ? H : dv);
-    float* hq = Deep ? sized(ws.h, H) : nullptr;
-    float* y = sized(ws.y, dv);
-    float* th = sized(ws.th, C);
-    float* et = sized(ws.et, C);
-    float* al = sized(ws.al, C);
+    ws.prepare(fn, C, dk, dv, H);
+    float *kn = ws.k.data(), *qn = ws.q.data(), *d2 = ws.d2.data(), *pre = ws.pre.data(), *z = ws.z.data(), *d1 = ws.d1.data();
+    float *u = ws.u.data(), *hq = ws.h.data(), *y = ws.y.data(), *th = ws.th.data(), *et = ws.et.data(), *al = ws.al.data();
     float* M = st.weights(b, hkv);
     float* S = st.momentum(b, hkv);
     // Linear: W [dv][dk]. MLP: W1 [H][dk] (first), W2 [dv][H].
@@ -273,10 +271,12 @@ void titans_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, con
     const tensor_view<const element_t<Al>> alpha = al_in;
     const tensor_view<element_t<O>> out = out_in;
     check_titans(fn, q, k, v, theta, eta, alpha, out, st, Deep, opt);
-    const index_t group = q.heads() / k.heads(), kv_heads = k.heads();
-    if (q.tokens() > 0)
+    const index_t group = q.heads() / k.heads(), kv_heads = k.heads(), L = q.tokens();
+    // The calling thread's work space first: a size the allocator refuses fails before any state changes.
+    if (L > 0) titans_scratch::local().prepare(fn, opt.chunk < L ? opt.chunk : L, q.dim(), v.dim(), st.hidden());
+    if (L > 0)
         ::attune::detail::parallel_for(exec, q.batch() * kv_heads, [&](index_t item) {
-            titans_item<Deep, Act, Arch>(opt, q, k, v, theta, eta, alpha, out, st, item / kv_heads, item % kv_heads, group);
+            titans_item<Deep, Act, Arch>(fn, opt, q, k, v, theta, eta, alpha, out, st, item / kv_heads, item % kv_heads, group);
         });
     st.add_tokens(q.tokens());
 }

@@ -13,6 +13,7 @@
 //   InLine         inline_attention.hpp  inline_attention, inline_local_conv (3×3 depthwise on H×W)
 //   Flowformer     flow.hpp         flow_attention, flow_causal
 //   gated delta    gated_delta.hpp  gated_delta_step (recurrent), gated_delta_chunked (WY form)
+//   Titans memory  titans.hpp       titans_linear, titans_mlp (momentum, weight decay, chunked); titans_state.hpp
 //   Aaren          aaren.hpp        aaren_update (incremental), aaren_scan (prefix scan with ⊕)
 #include "attune/linear/feature_map.hpp"
 #include "attune/linear/options.hpp"
@@ -22,3 +23,4 @@
 #include "attune/linear/flow.hpp"
 #include "attune/linear/gated_delta.hpp"
 #include "attune/linear/aaren.hpp"
+#include "attune/linear/titans.hpp"

@@ -5,7 +5,8 @@ attune_add_kernel_suite(linear
     ${CMAKE_CURRENT_LIST_DIR}/linear_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/variants_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/golden_linear_test.cpp
-  TAGS linear decode inline flow gated_delta aaren errors
+    ${CMAKE_CURRENT_LIST_DIR}/titans_test.cpp
+  TAGS linear decode inline flow gated_delta aaren titans errors
   GOLDEN linear_elu_noncausal linear_elu_causal)
 
 # Recurrent steps allocate nothing after warm-up: replaces the global operator new, so its own binary.

@@ -36,18 +36,6 @@ struct gated_delta_options {
 
 namespace detail {
 
-// dst = src·f/‖src‖ (or src·f when !normalize); a zero vector stays zero.
-template <class Arch, class T>
-inline void load_normalised(const T* src, float* dst, index_t n, bool normalize, float f) {
-    simd::convert_row<Arch>(src, dst, n);
-    float g = f;
-    if (normalize) {
-        const float nn = simd::dot<Arch>(dst, dst, n);
-        g = nn > 0.0f ? f / std::sqrt(nn) : 0.0f;
-    }
-    store_scaled<Arch>(dst, dst, n, g);
-}
-
 template <class T>
 inline float scalar_at(const tensor_view<const T>& x, index_t b, index_t h, index_t t) {
     return to_float(*x.row(b, h, t));

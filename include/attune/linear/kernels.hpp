@@ -11,6 +11,7 @@
 //   step_item       the recurrent form: per token S += φ(k)vᵀ, z += φ(k), then o = φ(q)ᵀS / (φ(q)ᵀz + ε).
 // All query heads of a kv head (GQA) run in one item, so φ(K), V and S are prepared once per group.
 // Buffers are per thread and grow-only: after the first call of a size nothing allocates.
+#include <cmath>
 #include <type_traits>
 
 #include "attune/core/view.hpp"
@@ -152,6 +153,18 @@ void noncausal_item(const Map& map, const options& opt, const tensor_view<const 
                 store_scaled<Arch>(out.row(b, h, t0 + n), o + n * dvp, dv, normaliser(opt, simd::dot<Arch>(qphi + n * dk, z, dk)));
         }
     }
+}
+
+// dst = src·f/‖src‖ (L2-normalised q and k of the delta rule and Titans' memory) (or src·f when !normalize); a zero vector stays zero.
+template <class Arch, class T>
+inline void load_normalised(const T* src, float* dst, index_t n, bool normalize, float f) {
+    simd::convert_row<Arch>(src, dst, n);
+    float g = f;
+    if (normalize) {
+        const float nn = simd::dot<Arch>(dst, dst, n);
+        g = nn > 0.0f ? f / std::sqrt(nn) : 0.0f;
+    }
+    store_scaled<Arch>(dst, dst, n, g);
 }
 
 // dst[i][n] = src[n][i] for n < rows, i < cols; dst[i][rows..padded_rows) = 0 (whole-vector products

@@ -4,6 +4,7 @@ attune_add_kernel_suite(linear
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/linear_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/variants_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/flow_authors_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/golden_linear_test.cpp
   TAGS linear decode inline flow gated_delta aaren errors
   GOLDEN linear_elu_noncausal linear_elu_causal)

@@ -318,8 +318,8 @@ struct rules<P, family_kind> {
                                             hook::row_sum, hook::validate>::value;
     static constexpr bool flags = family_flags<P>::value;
     static constexpr bool stats = row_statistics_of<P>::value;
-    // row_sum: listed ⇔ found, and only without row statistics (softmax normalises itself).
-    static constexpr bool row_sum = (lists_v<P, hook::row_sum> == found<P, hook::row_sum>()) && !(stats && row_sum_v<P>);
+    // row_sum: found when listed, and only without row statistics (softmax normalises itself).
+    static constexpr bool row_sum = (!lists_v<P, hook::row_sum> || found<P, hook::row_sum>()) && !(stats && row_sum_v<P>);
     static constexpr bool update_tile = !flags || !(stats || lists_v<P, hook::update_tile>) || found<P, hook::update_tile>();
     static constexpr bool live_rows = !lists_v<P, hook::live_rows> || found<P, hook::live_rows>();
     static constexpr bool weights_tile = !flags || !(!stats || lists_v<P, hook::weights_tile>) || found<P, hook::weights_tile>();
@@ -425,9 +425,7 @@ struct policy_check<P, family_kind> {
     static_assert(R::only,
                   "attune family: `hooks` lists a hook that families do not have (update_tile, live_rows, weights_tile, "
                   "row_sum, validate)");
-    static_assert(R::row_sum,
-                  "attune family: hook `row_sum` is `static constexpr float row_sum_eps` in a family without row_statistics, "
-                  "listed in `hooks` exactly when declared");
+    static_assert(R::row_sum, "attune family: hook `row_sum` is `static constexpr float row_sum_eps`, in a family without row_statistics");
     static_assert(R::flags, "attune family: a family needs `static constexpr bool row_statistics` and `static constexpr bool has_lse`");
     static_assert(R::update_tile,
                   "attune family: a family with row_statistics needs `template <class Arch> static bool "

@@ -14,6 +14,7 @@
 #include "attune/mask/masks.hpp"
 #include "attune/mask/positioned.hpp"
 #include "attune/family/softmax.hpp"
+#include "attune/family/normalized_sigmoid.hpp"
 #include "attune/family/sigmoid.hpp"
 #include "attune/score/none.hpp"
 #include "attune/score/softcap.hpp"

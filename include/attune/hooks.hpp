@@ -37,6 +37,7 @@
 /// | hook::update_tile         | `template <class Arch> static bool update_tile(float* S, index_t nk, index_t rows_padded, float* m, float* l, float* alpha)` | required with row_statistics: the online-softmax step |
 /// | hook::live_rows           | update_tile with a seventh parameter `index_t live_rows`           | the engine passes the item's row count (decode packs four keys per vector) |
 /// | hook::weights_tile        | `template <class Arch> void weights_tile(float* S, index_t nk, index_t rows_padded) const` | required without row_statistics: scores to final weights |
+/// | hook::row_sum             | `static constexpr float row_sum_eps;` (a family without row_statistics) | the engine keeps each row's weight sum l (added over tiles and split partials) and writes o = acc / (l + row_sum_eps) |
 /// | **every kind**            |                                                                    | |
 /// | hook::validate            | `template <class Shape> void validate(const Shape& shape) const`   | parameters checked against the call (shape.q_heads, lk…) before any work; throws attune::error |
 ///
@@ -179,6 +180,7 @@ constexpr bool found() {
     else if constexpr (std::is_same_v<H, hook::update_tile>) return family_updates6<P>::value || family_updates7<P>::value;
     else if constexpr (std::is_same_v<H, hook::live_rows>) return family_updates7<P>::value;
     else if constexpr (std::is_same_v<H, hook::weights_tile>) return family_weights<P>::value;
+    else if constexpr (std::is_same_v<H, hook::row_sum>) return row_sum_v<P>;
     else if constexpr (std::is_same_v<H, hook::validate>) return has_validate<P, any_problem>::value;
     else return false;
 }
@@ -312,14 +314,16 @@ struct row_statistics_of<P, true> : std::bool_constant<P::row_statistics> {};
 
 template <class P>
 struct rules<P, family_kind> {
-    static constexpr bool only =
-        lists_only<typename listed_hooks<P>::type, hook::update_tile, hook::live_rows, hook::weights_tile, hook::validate>::value;
+    static constexpr bool only = lists_only<typename listed_hooks<P>::type, hook::update_tile, hook::live_rows, hook::weights_tile,
+                                            hook::row_sum, hook::validate>::value;
     static constexpr bool flags = family_flags<P>::value;
     static constexpr bool stats = row_statistics_of<P>::value;
+    // row_sum: found when listed, and only without row statistics (softmax normalises itself).
+    static constexpr bool row_sum = (!lists_v<P, hook::row_sum> || found<P, hook::row_sum>()) && !(stats && row_sum_v<P>);
     static constexpr bool update_tile = !flags || !(stats || lists_v<P, hook::update_tile>) || found<P, hook::update_tile>();
     static constexpr bool live_rows = !lists_v<P, hook::live_rows> || found<P, hook::live_rows>();
     static constexpr bool weights_tile = !flags || !(!stats || lists_v<P, hook::weights_tile>) || found<P, hook::weights_tile>();
-    static constexpr bool ok = common_rules<P>::ok && only && flags && update_tile && live_rows && weights_tile;
+    static constexpr bool ok = common_rules<P>::ok && only && flags && update_tile && live_rows && weights_tile && row_sum;
 };
 
 /// Whether policy P passes every check of its hooks and its parts' (attune/hooks.hpp).
@@ -420,7 +424,8 @@ struct policy_check<P, family_kind> {
     static_assert(sizeof(common_check<P>) > 0);
     static_assert(R::only,
                   "attune family: `hooks` lists a hook that families do not have (update_tile, live_rows, weights_tile, "
-                  "validate)");
+                  "row_sum, validate)");
+    static_assert(R::row_sum, "attune family: hook `row_sum` is `static constexpr float row_sum_eps`, in a family without row_statistics");
     static_assert(R::flags, "attune family: a family needs `static constexpr bool row_statistics` and `static constexpr bool has_lse`");
     static_assert(R::update_tile,
                   "attune family: a family with row_statistics needs `template <class Arch> static bool "

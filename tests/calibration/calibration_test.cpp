@@ -277,7 +277,7 @@ void check_var(const problem& p, const Var& var, const Exec& exec, std::uint32_t
     index_t changed = 0;
     const auto probs = probabilities(in.q.cview(), in.k.cview(), var);
     const auto ref = calibration_test::var(probs, in.v.cview(), p.B, p.Hq, vc.sinks, vc.image_first, vc.image_last, vc.heads, vc.p, vc.rho,
-                                           vc.image_mass, &changed);
+                                           vc.image_mass, &changed, vc.rows == attune::var_selection::after_image);
     if (expect_changes) CHECK(changed > 0);
     check_against_reference(out, ref, fp32_tolerance(), &lse);
 }
@@ -292,23 +292,29 @@ TEST_CASE("VAR: the row rule and the redistribution to image tokens, against the
         if (p.Lk < 7) continue;
         const index_t i0 = p.Lk / 7 + 1, i1 = p.Lk - p.Lk / 4 - 1;
         attune::var_calibration vc;
-        vc.sinks = {0, i0 + 1, i0 + 1};  // a duplicate counts once
-        vc.image_first = i0, vc.image_last = i1;
-        check_var(p, attune::variant<attune::causal>{}, attune::serial_executor{}, seed++, vc, 1.5f);
-        check_var(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))),
-                  pool_exec, seed++, vc, 1.5f);
-        vc.heads = {0};
-        check_var(p, attune::variant(attune::causal{}, attune::alibi(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.01f))),
-                  attune::default_executor{}, seed++, vc, 1.0f, 0, p.Lq >= 16);
-        // Only text sinks; no sinks (every row unchanged).
-        vc.heads = {};
-        vc.sinks = {0};
-        check_var(p, attune::variant<attune::causal>{}, pool_exec, seed++, vc, 1.5f);
-        vc.sinks = {};
-        check_var(p, attune::variant<attune::causal>{}, pool_exec, seed++, vc, 1.5f, 0, false);
+        for (auto rows : {attune::var_selection::after_image, attune::var_selection::every_row}) {
+            const bool every = rows == attune::var_selection::every_row;
+            CAPTURE(every);
+            vc.rows = rows;
+            vc.sinks = {0, i0 + 1, i0 + 1};  // a duplicate counts once
+            vc.image_first = i0, vc.image_last = i1;
+            vc.heads = {};
+            check_var(p, attune::variant<attune::causal>{}, attune::serial_executor{}, seed++, vc, 1.5f);
+            check_var(p, attune::variant(attune::causal{}, attune::sink_logit(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.5f))),
+                      pool_exec, seed++, vc, 1.5f);
+            vc.heads = {0};
+            check_var(p, attune::variant(attune::causal{}, attune::alibi(std::vector<float>(static_cast<std::size_t>(p.Hq), 0.01f))),
+                      attune::default_executor{}, seed++, vc, 1.0f, 0, p.Lq >= 16);
+            // Only text sinks: the authors' selection changes nothing (no visual sink); no sinks: nothing.
+            vc.heads = {};
+            vc.sinks = {0};
+            check_var(p, attune::variant<attune::causal>{}, pool_exec, seed++, vc, 1.5f, 0, every);
+            vc.sinks = {};
+            check_var(p, attune::variant<attune::causal>{}, pool_exec, seed++, vc, 1.5f, 0, false);
+        }
     }
     // Decode over split keys, GQA 8 with a router; image sinks that dominate the image (rule fails).
-    attune::var_calibration vc;
+    attune::var_calibration vc;  // the authors' selection: a decode row lies after the image
     vc.sinks = {0, 50, 60};
     vc.image_first = 40, vc.image_last = 200;
     check_var({1, 8, 1, 1, 300, 64}, attune::variant<attune::causal>{}, pool_exec, 250, vc, 2.0f, 3);
@@ -340,6 +346,10 @@ TEST_CASE("VAR: rows failing the rule are unchanged; bad parameters throw", "[ca
     vc.rho = 0.5f;
     vc.heads = {9};
     CHECK_THROWS_AS(attune::var_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, vc), attune::error);
+    vc.heads = {};
+    vc.rows = static_cast<attune::var_selection>(7);
+    CHECK_THROWS_WITH(attune::var_attention<arch>(in.q.cview(), in.k.cview(), in.v.cview(), out.view, vc),
+                      Catch::Matchers::Contains("rows"));
 }
 
 TEST_CASE("key-position masks through the engine match the reference", "[calibration]") {

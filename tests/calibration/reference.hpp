@@ -138,11 +138,13 @@ attune::reference::result act(const std::vector<head_probs>& probs, const attune
     return r;
 }
 
-// VAR, literally: the row rule on P, then p on the sinks and the freed mass to I ∖ S_v.
+// VAR, literally: the row rule on P, then p on the sinks and the freed mass to I ∖ S_v. With
+// after_image (the authors' code, Kang et al. 2025), only rows at positions past i1 and only when
+// some sink lies in [i0, i1]; otherwise every row.
 template <class TV>
 attune::reference::result var(const std::vector<head_probs>& probs, const attune::tensor_view<TV>& v, index_t B, index_t Hq,
                               const std::vector<index_t>& sinks, index_t i0, index_t i1, const std::vector<index_t>& heads, double p,
-                              double rho, double image_mass, index_t* changed_rows) {
+                              double rho, double image_mass, index_t* changed_rows, bool after_image) {
     const index_t group = Hq / v.heads();
     attune::reference::result r = attune::reference::result::zeros(B, Hq, probs[0].lq, v.dim());
     index_t changed = 0;
@@ -153,7 +155,9 @@ attune::reference::result var(const std::vector<head_probs>& probs, const attune
             const bool calibrated = heads.empty() || std::find(heads.begin(), heads.end(), h) != heads.end();
             const auto is_sink = [&](index_t j) { return std::find(sinks.begin(), sinks.end(), j) != sinks.end(); };
             const auto in_image = [&](index_t j) { return j >= i0 && j <= i1; };
+            const bool visual_sink = std::any_of(sinks.begin(), sinks.end(), in_image);
             for (index_t i = 0; calibrated && i < hp.lq; ++i) {
+                if (after_image && (hp.lk - hp.lq + i <= i1 || !visual_sink)) continue;
                 double pi = 0.0, psv = 0.0, ps = 0.0, prest = 0.0;
                 for (index_t j = 0; j < hp.lk; ++j) {
                     const double x = hp.P(i, j);

@@ -55,7 +55,7 @@ template <class K>
 constexpr bool sink_lists_exactly = lists_exactly_what_it_has<K, hook::validate>();
 template <class F>
 constexpr bool family_lists_exactly =
-    lists_exactly_what_it_has<F, hook::update_tile, hook::live_rows, hook::weights_tile, hook::validate>();
+    lists_exactly_what_it_has<F, hook::update_tile, hook::live_rows, hook::weights_tile, hook::row_sum, hook::validate>();
 
 template <class M>
 constexpr int intervals = d::mask_row_intervals<M>;
@@ -154,11 +154,13 @@ TEST_CASE("built-in score modifiers, sinks, routers and families: fast paths fou
     STATIC_REQUIRE(d::found<softmax, hook::live_rows>());
     STATIC_REQUIRE(family_lists_exactly<softmax>);
     STATIC_REQUIRE(family_lists_exactly<sigmoid>);
+    STATIC_REQUIRE(family_lists_exactly<normalized_sigmoid>);
+    STATIC_REQUIRE(d::found<normalized_sigmoid, hook::row_sum>() && !d::found<sigmoid, hook::row_sum>());
 
     // Every built-in passes every rule.
-    STATIC_REQUIRE((d::policy_ok_v<softmax> && d::policy_ok_v<sigmoid> && d::policy_ok_v<compose<music_relative, alibi>> &&
-                    d::policy_ok_v<head_subset<token_gates>> && d::policy_ok_v<block_sparse<document_mask>> &&
-                    d::policy_ok_v<prefix_sharing> && d::policy_ok_v<sink_logit>));
+    STATIC_REQUIRE((d::policy_ok_v<softmax> && d::policy_ok_v<sigmoid> && d::policy_ok_v<normalized_sigmoid> &&
+                    d::policy_ok_v<compose<music_relative, alibi>> && d::policy_ok_v<head_subset<token_gates>> &&
+                    d::policy_ok_v<block_sparse<document_mask>> && d::policy_ok_v<prefix_sharing> && d::policy_ok_v<sink_logit>));
 }
 
 namespace {
@@ -214,6 +216,12 @@ struct bad_family {
     static constexpr bool has_lse = false;
     static constexpr bool row_statistics = false;
 };
+struct row_sum_without_eps : attune::sigmoid {  // lists row_sum, declares no row_sum_eps
+    using hooks = attune::provides<attune::hook::weights_tile, attune::hook::row_sum, attune::hook::validate>;
+};
+struct row_sum_with_statistics : attune::softmax {  // softmax normalises itself: a row sum too is an error
+    static constexpr float row_sum_eps = 1e-8f;
+};
 struct unknown_kind {
     using policy_kind = int;
 };
@@ -242,6 +250,8 @@ TEST_CASE("rules: a policy missing a required hook, or with a listed or same-nam
     STATIC_REQUIRE(!policy_ok_v<fraction_not_const>);
     STATIC_REQUIRE(!policy_ok_v<attune::head_subset<fraction_not_const>>);
     STATIC_REQUIRE(!policy_ok_v<bad_family>);
+    STATIC_REQUIRE(!policy_ok_v<row_sum_without_eps>);
+    STATIC_REQUIRE(!policy_ok_v<row_sum_with_statistics>);
     STATIC_REQUIRE(!policy_ok_v<unknown_kind>);
     STATIC_REQUIRE(!policy_ok_v<int>);
     // A mask without classify() is every tile partial.

@@ -95,10 +95,12 @@ attune::reference::result inline_attn(const attune::tensor_view<TQ>& q, const at
     return r;
 }
 
-// Flowformer (SPEC.md §3), with the weights A_i·I_i·(φq_i·φk_j)·C_j materialised.
+// Flowformer (SPEC.md §3), with the weights A_i·I_i·(φq_i·φk_j)·C_j materialised. Causal: the
+// refinement uses I'_i = (i+1)·I_i, O'_j = (j+1)·O_j, the output I_i; Ô clamped to [−clamp, clamp].
 template <class TQ, class TK, class TV>
 attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::tensor_view<TK>& k, const attune::tensor_view<TV>& v,
-                               bool causal, double eps = 1e-6) {
+                               bool causal, double eps = 1e-6, double clamp = -1.0) {
+    if (clamp < 0) clamp = causal ? 10.0 : 1.0;
     const index_t B = q.batch(), H = q.heads(), n = q.tokens(), m = k.tokens(), D = q.dim(), Dv = v.dim();
     auto r = make(B, H, n, Dv);
     auto edot = [&](const std::vector<double>& x, const std::vector<double>& y) {
@@ -141,7 +143,7 @@ attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::t
                     for (index_t f = 0; f < D; ++f)
                         s[static_cast<std::size_t>(f)] +=
                             K[static_cast<std::size_t>(j)][static_cast<std::size_t>(f)] * O[static_cast<std::size_t>(j)];
-                const double Ih = edot(Q[static_cast<std::size_t>(i)], s) / (causal ? double(i + 1) : 1.0);
+                const double Ih = edot(Q[static_cast<std::size_t>(i)], s) / (causal ? double(i + 1) : 1.0);  // O holds O'_j
                 A[static_cast<std::size_t>(i)] = sigm(causal ? Ih : Ih * double(n) / double(m));
             }
             for (index_t j = 0; j < m; ++j) {
@@ -151,7 +153,7 @@ attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::t
                         s[static_cast<std::size_t>(f)] +=
                             Q[static_cast<std::size_t>(i)][static_cast<std::size_t>(f)] * I[static_cast<std::size_t>(i)];
                 Oh[static_cast<std::size_t>(j)] =
-                    std::clamp(edot(K[static_cast<std::size_t>(j)], s) / (causal ? double(j + 1) : 1.0), -1.0, 1.0);
+                    std::clamp(edot(K[static_cast<std::size_t>(j)], s) / (causal ? double(j + 1) : 1.0), -clamp, clamp);
             }
             for (index_t j = 0; j < m; ++j) {
                 double z = 0;
@@ -160,7 +162,8 @@ attune::reference::result flow(const attune::tensor_view<TQ>& q, const attune::t
             }
             for (index_t i = 0; i < n; ++i)
                 for (index_t j = 0; j < (causal ? i + 1 : m); ++j) {
-                    const double w = A[static_cast<std::size_t>(i)] * I[static_cast<std::size_t>(i)] *
+                    const double Iout = I[static_cast<std::size_t>(i)] / (causal ? double(i + 1) : 1.0);  // I'_i → I_i
+                    const double w = A[static_cast<std::size_t>(i)] * Iout *
                                      dot(Q[static_cast<std::size_t>(i)], K[static_cast<std::size_t>(j)]) * C[static_cast<std::size_t>(j)];
                     for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) += w * Vr[static_cast<std::size_t>(j)][static_cast<std::size_t>(d)];
                 }

@@ -4,6 +4,7 @@ attune_add_kernel_suite(linear
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/linear_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/variants_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/flow_authors_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/golden_linear_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/titans_test.cpp
   TAGS linear decode inline flow gated_delta aaren titans errors

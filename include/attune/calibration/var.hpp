@@ -16,6 +16,12 @@
 // sink terms P_Sv, u_Sv, P_St, u_St, evaluated per row on the |S| sink keys (sink_terms.hpp).
 // u_{I∖Sv} = u_I − u_Sv: where the rule applies, P_Sv ≤ ρ·P_I, so the difference loses at most a
 // factor 1/(1 − ρ) of relative precision.
+// Which rows: by default those the authors' code calibrates (Kang et al.'s released VisAttnSink,
+// HeadFork / VARProcessor.attn_redist): rows whose position is after the image span (in prefill
+// the image tokens themselves and the text before them are left alone; a decode row is after it),
+// and nothing at all when no sink lies in the image span (no visual sink: the head is not
+// "forked", text sinks alone redistribute nothing). var_selection::every_row keeps attune's
+// earlier reading of the paper's rule: every row, text sinks alone suffice.
 // Masks, score modifiers, GQA, routers and split-KV decode pass through to every part.
 #include <algorithm>
 #include <cmath>
@@ -33,14 +39,21 @@
 
 namespace attune {
 
+/// Which query rows VAR may calibrate (the row rule on P_I and P_Sv applies to those rows).
+enum class var_selection {
+    after_image,  ///< the authors' code: rows after the image span, and only when a sink lies in the span
+    every_row,    ///< every row; text sinks alone are redistributed when no sink lies in the span
+};
+
 struct var_calibration {
     std::vector<index_t> sinks;  // S: sink token positions (image sinks are those inside the image span)
     index_t image_first = 0;     // I = [image_first, image_last], key positions
     index_t image_last = -1;
-    std::vector<index_t> heads;  // calibrated query heads, each at most once; empty: all
-    float p = 0.6f;              // the share of its mass a sink keeps
-    float rho = 0.5f;            // rows whose image sinks hold more than ρ of the image mass are unchanged
-    float image_mass = 0.2f;     // rows with less image mass are unchanged
+    std::vector<index_t> heads;                       // calibrated query heads, each at most once; empty: all
+    float p = 0.6f;                                   // the share of its mass a sink keeps
+    float rho = 0.5f;                                 // rows whose image sinks hold more than ρ of the image mass are unchanged
+    float image_mass = 0.2f;                          // rows with less image mass are unchanged
+    var_selection rows = var_selection::after_image;  // which rows may be calibrated (the authors' by default)
 };
 
 namespace detail {
@@ -53,6 +66,8 @@ inline void check_var_calibration(const var_calibration& vc, index_t k_tokens) {
     require(std::isfinite(vc.p) && vc.p >= 0.0f && vc.p <= 1.0f, "var_calibration: p must be in [0, 1], got ", vc.p);
     require(std::isfinite(vc.rho) && vc.rho >= 0.0f && vc.rho < 1.0f, "var_calibration: rho must be in [0, 1), got ", vc.rho);
     require(std::isfinite(vc.image_mass) && vc.image_mass >= 0.0f, "var_calibration: image_mass must be ≥ 0, got ", vc.image_mass);
+    require(vc.rows == var_selection::after_image || vc.rows == var_selection::every_row,
+            "var_calibration: rows is not a var_selection value (", static_cast<int>(vc.rows), ")");
 }
 
 // S split into the image sinks S_v (inside the image span) and the text sinks, each sorted, each
@@ -159,7 +174,9 @@ void var_row(const var_rows<Var, In>& cx, const O& out, const options& opt, inde
     float pi;
     const float l = merge_var_parts(cx.outside, cx.image, b, h, i, cx.D, w.o, pi);
     const row_context rc{b, h, i, cx.k_tokens - cx.L + i};
-    const float g = cx.calibrated[static_cast<std::size_t>(h)] && l != neg_inf && pi >= cx.vc.image_mass ? cx.var.router().gate(rc) : 0.0f;
+    const bool selected = cx.vc.rows == var_selection::every_row || (rc.q_pos > cx.vc.image_last && !cx.sinks.image.empty());
+    const float g =
+        selected && cx.calibrated[static_cast<std::size_t>(h)] && l != neg_inf && pi >= cx.vc.image_mass ? cx.var.router().gate(rc) : 0.0f;
     if (g != 0.0f && (!cx.sinks.image.empty() || !cx.sinks.text.empty())) {
         const var_sink_mass ps = var_sink_terms<Arch>(cx, b, h, i, l, w);
         const float psv = ps.image, pst = ps.text;

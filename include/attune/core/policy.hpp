@@ -39,6 +39,7 @@ struct active_fraction {};  ///< router
 struct update_tile {};      ///< family with row statistics, required
 struct live_rows {};        ///< family with row statistics
 struct weights_tile {};     ///< family without row statistics, required
+struct row_sum {};          ///< family without row statistics: outputs divided by the row's weight sum
 struct validate {};         ///< every kind
 }  // namespace hook
 
@@ -92,6 +93,16 @@ struct is_none_policy<P, std::void_t<decltype(P::is_none)>> : std::bool_constant
 // A policy's `is_none` flag; a user-written policy that omits it is not none.
 template <class P>
 inline constexpr bool is_none_v = is_none_policy<P>::value;
+
+// A family that normalises its rows by the weight sum (hook::row_sum: `static constexpr float
+// row_sum_eps`): the engine keeps l = Σ_j w_ij beside the accumulator, adds both across tiles and
+// split partials, and writes o = acc / (l + row_sum_eps).
+template <class F, class = void>
+struct row_sum_family : std::false_type {};
+template <class F>
+struct row_sum_family<F, std::void_t<decltype(float{F::row_sum_eps})>> : std::true_type {};
+template <class F>
+inline constexpr bool row_sum_v = row_sum_family<F>::value;
 
 template <class P, class Shape, class = void>
 struct has_validate : std::false_type {};

@@ -14,7 +14,8 @@
 
 namespace attune::kernel {
 
-// a ⊕= b over `rows` partial rows of dv values: ⊕ for families with row statistics, + otherwise.
+// a ⊕= b over `rows` partial rows of dv values: ⊕ for families with row statistics, + otherwise
+// (and + of the weight sums l for row_sum families).
 template <class Family>
 inline void merge_partial(const partial_result& a, const partial_result& b, index_t rows, index_t dv) {
     for (index_t r = 0; r < rows; ++r) {
@@ -27,6 +28,7 @@ inline void merge_partial(const partial_result& a, const partial_result& b, inde
             a.l[r] = st.l;
         } else {
             for (index_t d = 0; d < dv; ++d) acc[d] += other[d];
+            if constexpr (::attune::detail::row_sum_v<Family>) a.l[r] += b.l[r];  // the weight sums add too
         }
     }
 }

@@ -21,13 +21,18 @@ struct partial_result {
 };
 
 // Writes one finished row. Families with row statistics (softmax): o = acc / l (zeros for an empty
-// row) and its LSE. Without (sigmoid): o = acc, the plain sum of weighted values.
+// row) and its LSE. Without (sigmoid): o = acc, the plain sum of weighted values; row_sum families
+// (normalised sigmoid): o = acc / (l + ε).
 template <class Arch, class Family, class P>
 inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* acc, row_state st, float gate = 1.0f) {
     using TO = typename decltype(p.out)::value_type;
     TO* dst = p.out.row(b, h, t);
     // softmax: empty row → zeros; NaN stays NaN. sigmoid: 1. Times the router's gate.
-    const float inv = (Family::row_statistics ? (st.l == 0.0f ? 0.0f : 1.0f / st.l) : 1.0f) * gate;
+    // row_sum (normalised sigmoid): o = acc / (l + ε); an empty row has acc = 0 and stays 0.
+    float inv = 1.0f;
+    if constexpr (Family::row_statistics) inv = st.l == 0.0f ? 0.0f : 1.0f / st.l;
+    else if constexpr (::attune::detail::row_sum_v<Family>) inv = 1.0f / (st.l + Family::row_sum_eps);
+    inv *= gate;
     if constexpr (std::is_same_v<TO, float>) {
         constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const simd::vec<Arch> s = simd::broadcast<Arch>(inv);

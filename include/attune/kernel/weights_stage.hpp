@@ -56,6 +56,13 @@ inline void weigh(It& it, index_t nk) {
         }
     } else {
         it.var.family().template weights_tile<Arch>(it.S, nk, it.rp);  // no row state: weights are final
+        if constexpr (::attune::detail::row_sum_v<family>) {           // l += Σ_n w[n][r], lane-wise over rows
+            for (index_t r = 0; r < it.rp; r += W) {
+                simd::vec<Arch> sum = simd::load_aligned<Arch>(it.l + r);
+                for (index_t n = 0; n < nk; ++n) sum += simd::load_aligned<Arch>(it.S + n * it.rp + r);
+                simd::store_aligned<Arch>(it.l + r, sum);
+            }
+        }
     }
 }
 

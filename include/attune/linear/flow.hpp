@@ -2,13 +2,16 @@
 // Flowformer flow attention (Wu et al. 2022), φ = sigmoid, ε = 1e-6, n queries, m keys,
 // per (batch, head); products of two d-vectors are dot products:
 //   non-causal  I_i = 1/((φq_i+ε)·(Σ_j φk_j + ε))          O_j = 1/((φk_j+ε)·(Σ_i φq_i + ε))
-//               Î_i = (φq_i+ε)·(Σ_j φk_j O_j + ε)          Ô_j = clamp((φk_j+ε)·(Σ_i φq_i I_i + ε), −1, 1)
+//               Î_i = (φq_i+ε)·(Σ_j φk_j O_j + ε)          Ô_j = clamp((φk_j+ε)·(Σ_i φq_i I_i + ε), ±c)
 //               A_i = σ(Î_i·n/m)                          C_j = m·softmax_j(Ô_j)
 //               o_i = A_i·(I_i φq_i)ᵀ Σ_j φk_j (C_j v_j)ᵀ
-//   causal      sums over j ≤ i (prefix sums); I_i, O_j multiplied by (i+1), (j+1); Î_i, Ô_j divided
-//               by (i+1), (j+1); A_i = σ(Î_i); C_j = (j+1)·e^{Ô_j} / Σ_{l≤j} e^{Ô_l}.
-// Choice (the paper leaves it open): the causal form clamps Ô_j to [−1, 1] too, after the division, which
-// also keeps e^{Ô} bounded. After the O(L·d) pre-pass for these per-token scalars, the output is
+//   causal      sums over j ≤ i (prefix sums); the conservation refinement uses I'_i = (i+1)·I_i and
+//               O'_j = (j+1)·O_j; Î_i, Ô_j are divided by (i+1), (j+1); A_i = σ(Î_i);
+//               C_j = (j+1)·e^{Ô_j} / Σ_{l≤j} e^{Ô_l}; the output uses I_i, not I'_i (the authors'
+//               causal code divides the (i+1) back out in its final causal dot product).
+// The clamp bound c is the authors' "for stability" constant: 1 in their non-causal code, 10 in the
+// causal code of their RL experiments (1 in Flow_Attention.py's causal class, 5 in the NLP one), so
+// it is a flow_options field. After the O(L·d) pre-pass for these per-token scalars, the output is
 // plain linear attention of (A_i I_i φq_i, φk_j, C_j v_j) with φ = identity and no normaliser, run on
 // the same kernels as linear::attention / linear::causal (the causal one chunked).
 // q [B, H, n, d], k [B, H, m, d], v [B, H, m, dv], out [B, H, n, dv]; causal needs n == m. No GQA.
@@ -22,9 +25,12 @@
 
 namespace attune::linear {
 
+/// Options of flow_attention / flow_causal (Flowformer, Wu et al. 2022).
 struct flow_options {
-    float eps = 1e-6f;
-    index_t chunk = 64;  // chunk of the causal form's linear-attention pass
+    float eps = 1e-6f;             ///< ε added to features and sums (the authors' 1e-6)
+    index_t chunk = 64;            ///< chunk of the causal form's linear-attention pass
+    float noncausal_clamp = 1.0f;  ///< Ô_j clamped to [−c, c] in the non-causal form (authors: 1)
+    float causal_clamp = 10.0f;    ///< Ô_j clamped to [−c, c] in the causal form (authors' causal code: 10)
 };
 
 namespace detail {
@@ -63,7 +69,7 @@ inline void zero_features(float* x, index_t d) {
 
 // Non-causal: I, O, then Î → A and Ô → C (sums over all tokens).
 template <class Arch>
-void flow_noncausal_scalars(const flow_buffers& x, index_t n, index_t m, index_t d, float eps) {
+void flow_noncausal_scalars(const flow_buffers& x, index_t n, index_t m, index_t d, float eps, float c) {
     float *qf = x.qf, *kf = x.kf, *I = x.I, *A = x.A, *Ob = x.Ob, *Oh = x.Oh, *sum = x.sum, *sum2 = x.sum2;
     zero_features(sum, d);
     for (index_t j = 0; j < m; ++j) add_to<Arch>(sum, kf + j * d, d);
@@ -79,10 +85,10 @@ void flow_noncausal_scalars(const flow_buffers& x, index_t n, index_t m, index_t
         for (index_t f = 0; f < d; ++f) sum2[f] += qf[i * d + f] * I[i];  // Σ φq_i I_i
     const float ratio = static_cast<float>(n) / static_cast<float>(m);
     for (index_t i = 0; i < n; ++i) A[i] = 1.0f / (1.0f + std::exp(-eps_dot(qf + i * d, sum, d, eps) * ratio));
-    float mx = -1.0f;
+    float mx = -c;
     for (index_t j = 0; j < m; ++j) {
         const float v = eps_dot(kf + j * d, sum2, d, eps);
-        Oh[j] = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+        Oh[j] = v < -c ? -c : (v > c ? c : v);
         mx = Oh[j] > mx ? Oh[j] : mx;
     }
     float z = 0.0f;
@@ -92,7 +98,7 @@ void flow_noncausal_scalars(const flow_buffers& x, index_t n, index_t m, index_t
 
 // Causal (n == m): the same with prefix sums over t ≤ i.
 template <class Arch>
-void flow_causal_scalars(const flow_buffers& x, index_t n, index_t d, float eps) {
+void flow_causal_scalars(const flow_buffers& x, index_t n, index_t d, float eps, float c) {
     float *qf = x.qf, *kf = x.kf, *I = x.I, *A = x.A, *Ob = x.Ob, *Oh = x.Oh, *sum = x.sum, *sum2 = x.sum2;
     zero_features(sum, d);
     zero_features(sum2, d);
@@ -104,7 +110,7 @@ void flow_causal_scalars(const flow_buffers& x, index_t n, index_t d, float eps)
     }
     zero_features(sum, d);
     zero_features(sum2, d);
-    float z = 0.0f;
+    float z = 0.0f, mx = -c;  // z = Σ_{l≤t} e^{Ô_l − mx}, rescaled when the running max mx grows
     for (index_t t = 0; t < n; ++t) {
         for (index_t f = 0; f < d; ++f) {
             sum[f] += kf[t * d + f] * Ob[t];
@@ -113,10 +119,12 @@ void flow_causal_scalars(const flow_buffers& x, index_t n, index_t d, float eps)
         const float inv = 1.0f / static_cast<float>(t + 1);
         A[t] = 1.0f / (1.0f + std::exp(-eps_dot(qf + t * d, sum, d, eps) * inv));
         float v = eps_dot(kf + t * d, sum2, d, eps) * inv;
-        v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
-        const float ex = std::exp(v);  // |Ô| ≤ 1: no max shift needed
+        v = v < -c ? -c : (v > c ? c : v);
+        if (v > mx) z *= std::exp(mx - v), mx = v;
+        const float ex = std::exp(v - mx);
         z += ex;
         Oh[t] = static_cast<float>(t + 1) * ex / z;  // C_t
+        I[t] *= inv;                                 // I'_t → I_t for the output
     }
     for (index_t t = 0; t < n; ++t) Ob[t] = Oh[t];
 }
@@ -157,8 +165,8 @@ void flow_item(bool causal, const flow_options& fo, const tensor_view<const TQ>&
     x.sum2 = x.sum + d;
     for (index_t i = 0; i < n; ++i) apply_map<Arch>(sigmoid_map{}, q.row(b, h, i), x.qf + i * d, d);
     for (index_t j = 0; j < m; ++j) apply_map<Arch>(sigmoid_map{}, k.row(b, h, j), x.kf + j * d, d);
-    if (!causal) flow_noncausal_scalars<Arch>(x, n, m, d, fo.eps);
-    else flow_causal_scalars<Arch>(x, n, d, fo.eps);
+    if (!causal) flow_noncausal_scalars<Arch>(x, n, m, d, fo.eps, fo.noncausal_clamp);
+    else flow_causal_scalars<Arch>(x, n, d, fo.eps, fo.causal_clamp);
     for (index_t i = 0; i < n; ++i) store_scaled<Arch>(x.qf + i * d, x.qf + i * d, d, x.A[i] * x.I[i]);
     for (index_t j = 0; j < m; ++j) {
         const TV* vr = v.row(b, h, j);
@@ -177,6 +185,10 @@ void flow_run(const char* fn, const Q& q_in, const K& k_in, const V& v_in, const
     require(q.heads() == k.heads(), fn, ": q heads (", q.heads(), ") must equal k heads (", k.heads(), "): no GQA here");
     require(std::isfinite(fo.eps) && fo.eps > 0.0f, fn, ": flow_options::eps must be finite and > 0, got ", fo.eps);
     require(fo.chunk > 0, fn, ": flow_options::chunk must be ≥ 1, got ", fo.chunk);
+    require(std::isfinite(fo.noncausal_clamp) && fo.noncausal_clamp > 0.0f, fn,
+            ": flow_options::noncausal_clamp must be finite and > 0, got ", fo.noncausal_clamp);
+    require(std::isfinite(fo.causal_clamp) && fo.causal_clamp > 0.0f, fn, ": flow_options::causal_clamp must be finite and > 0, got ",
+            fo.causal_clamp);
     require(Causal || k.tokens() > 0 || q.tokens() == 0, fn, ": no keys (m = 0) for ", q.tokens(), " queries");
     if (q.tokens() == 0) return;
     ::attune::detail::parallel_for(exec, q.batch() * q.heads(),

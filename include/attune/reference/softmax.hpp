@@ -127,12 +127,13 @@ result attention(const tensor_view<TQ>& q, const tensor_view<TK>& k, const tenso
                     // A NaN score (NaN in q or k) makes the row's max, and so the row and its LSE, NaN.
                     if (vis[static_cast<std::size_t>(j)] && (s(j) > mx || std::isnan(s(j)))) mx = std::isnan(mx) ? mx : s(j);
                 }
-                if constexpr (!family::row_statistics) {  // sigmoid: independent weights, plain sum
+                if constexpr (!family::row_statistics) {  // sigmoid: independent weights, plain sum (or / (Σp + ε))
                     const double bias = static_cast<double>(var.family().bias);
                     Eigen::VectorXd p = Eigen::VectorXd::Zero(Lk);
                     for (index_t j = 0; j < Lk; ++j)
                         if (vis[static_cast<std::size_t>(j)]) p(j) = 1.0 / (1.0 + std::exp(-(s(j) + bias)));
-                    const Eigen::VectorXd o = visible_sum(Vm, p, vis);
+                    Eigen::VectorXd o = visible_sum(Vm, p, vis);
+                    if constexpr (detail::row_sum_v<family>) o /= p.sum() + static_cast<double>(family::row_sum_eps);  // normalised
                     for (index_t d = 0; d < Dv; ++d) r.at(b, h, i, d) = o(d);
                     apply_gate();
                     continue;

@@ -86,6 +86,8 @@ void accumulate_weights(const Var& var, const TQ* const* q_rows, const float* ls
                         const index_t* q_pos, const index_t* k_pos, index_t rows, float scale, const tensor_view<const TK>& k, index_t b,
                         index_t h, Acc* acc) {
     using family = typename Var::family_type;
+    static_assert(!::attune::detail::row_sum_v<family>,
+                  "attune: per-key weights of a row-normalised family (normalized_sigmoid) need the row sums: not supported here");
     const index_t dk = k.dim();
     probability_scratch& s = probability_scratch::local();
     s.q.resize(static_cast<std::size_t>(rows * dk));

@@ -1,5 +1,5 @@
-// Landmark attention at inference (Mohtashami & Jaggi 2023): a cache of 40 blocks of 31 tokens
-// (the authors' LLaMA mem_freq), each with the landmark key a trained model would give it. Block 17's
+// Landmark attention at inference (Mohtashami & Jaggi 2023): a cache of 40 blocks of 31 tokens,
+// each with the landmark key a trained model would give it (random here). Block 17's
 // landmark is planted to match the query (a "passkey"): the decode query retrieves it among its
 // top 2 blocks. The output is then checked against landmark_attention run directly on the retrieved
 // blocks and the query's own block, rotated by the RoPE pre-pass to the positions the authors' code

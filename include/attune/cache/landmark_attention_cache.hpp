@@ -48,13 +48,15 @@ public:
     using value_type = T;  ///< the storage type
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) in blocks of `block` ordinary tokens
-    /// (the authors' mem_freq: 50 for their GPT-2 runs, 31 for LLaMA), rotated by `r` (head_dim dk),
+    /// (the authors' mem_freq: 50 in their lm_benchmark runs, 63 in their LLaMA fine-tune), rotated by `r` (head_dim dk),
     /// holding at most `max_tokens` ordinary tokens.
     landmark_attention_cache(index_t heads, index_t dk, index_t dv, index_t block, const rope& r, index_t max_tokens = unbounded)
         : kv_(heads, dk, dv, max_tokens), block_(block), rope_(r) {
         detail::require(block >= 1, "landmark_attention_cache: block (", block, ") must be ≥ 1");
         detail::check_rope(r, "landmark_attention_cache");
         detail::require(r.head_dim == dk, "landmark_attention_cache: rope::head_dim (", r.head_dim, ") differs from dk (", dk, ")");
+        // Dynamic NTK's frequencies depend on the call's longest position, which the re-mapping changes per query.
+        detail::require(r.scaling != rope_scaling::ntk, "landmark_attention_cache: rope_scaling::ntk has no fixed frequencies here");
         (void)detail::checked_product("landmark_attention_cache: heads × dk", heads, dk);
     }
 

@@ -9,6 +9,7 @@
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/cache/h2o_cache.hpp"
 #include "attune/cache/landmark.hpp"
+#include "attune/cache/landmark_attention_cache.hpp"
 #include "attune/cache/duo_cache.hpp"
 #include "attune/cache/paged_kv_cache.hpp"
 #include "attune/cache/quant_kv_cache.hpp"

@@ -20,4 +20,5 @@
 #include "attune/mask/shifted_groups.hpp"
 #include "attune/sparse/probabilities.hpp"
 #include "attune/sparse/gather.hpp"
+#include "attune/sparse/landmark.hpp"
 #include "attune/sparse/topk.hpp"

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -22,14 +23,14 @@ using namespace attune_test;
 using namespace sparse_test;
 using arch = ATTUNE_TEST_ARCH;
 
-TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over them plus the window", "[cache]") {
+TEST_CASE("mean_key_landmark_cache: retrieval of the naive top-k blocks, attention over them plus the window", "[cache]") {
     const index_t Hkv = 2, Hq = 6, D = 16, Bk = 16, L = 333;
     std::mt19937 rng(5);
     tensor<float> k(1, Hkv, L, D), v(1, Hkv, L, D), q(1, Hq, 40, D);
     k.fill_random(rng);
     v.fill_random(rng);
     q.fill_random(rng, 2.0f);
-    attune::landmark_cache<float> cache(Hkv, D, D, Bk);
+    attune::mean_key_landmark_cache<float> cache(Hkv, D, D, Bk);
     index_t at = 0;
     for (index_t n : {1, 20, 100, 15, 197}) {
         cache.append(tokens_of(k.view, at, n), tokens_of(v.view, at, n));
@@ -91,11 +92,16 @@ TEST_CASE("landmark_cache: retrieval of the naive top-k blocks, attention over t
     tensor<float> q_bad(1, 5, 1, D), out(1, 5, 1, D);
     CHECK_THROWS_WITH(cache.attend<arch>(q_bad.cview(), out.view, 2, 8), Catch::Contains("multiple of the cache's kv heads"));
     CHECK_THROWS_AS(cache.landmark(0, cache.blocks()), attune::error);
-    CHECK_THROWS_AS((attune::landmark_cache<float>(1, 8, 8, 0)), attune::error);
-    attune::landmark_cache<float> small(Hkv, D, D, Bk, /*max_tokens*/ 40);
+    CHECK_THROWS_AS((attune::mean_key_landmark_cache<float>(1, 8, 8, 0)), attune::error);
+    attune::mean_key_landmark_cache<float> small(Hkv, D, D, Bk, /*max_tokens*/ 40);
     small.append(tokens_of(k.view, 0, 32), tokens_of(v.view, 0, 32));
     CHECK_THROWS_WITH(small.append(tokens_of(k.view, 0, 9), tokens_of(v.view, 0, 9)), Catch::Contains("capacity exceeded"));
     CHECK(small.blocks() == 2);
     tensor<float> q_long(1, Hq, 33, D), out_long(1, Hq, 33, D);
     CHECK_THROWS_WITH(small.attend<arch>(q_long.cview(), out_long.view, 1, 8), Catch::Contains("33 queries but the cache holds 32"));
+}
+
+TEST_CASE("landmark_cache: the former name is the mean-key cache", "[cache]") {
+    static_assert(std::is_same_v<attune::landmark_cache<float>, attune::mean_key_landmark_cache<float>>);
+    CHECK_THROWS_WITH((attune::landmark_cache<float>(1, 8, 8, 0)), Catch::Contains("mean_key_landmark_cache: block (0)"));
 }

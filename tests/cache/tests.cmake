@@ -7,6 +7,7 @@ attune_add_kernel_suite(cache
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/cache_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/landmark_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/landmark_attention_test.cpp
     ${CMAKE_CURRENT_LIST_DIR}/duo_cache_test.cpp
   TAGS cache BEST_ONLY)
 

@@ -1,4 +1,5 @@
-// Hostile matrix: the KV caches (kv_cache, streaming_cache, h2o_cache, duo_cache, landmark_cache):
+// Hostile matrix: the KV caches (kv_cache, streaming_cache, h2o_cache, duo_cache, landmark_cache,
+// landmark_attention_cache):
 // sizes that wrap, out-of-range accessors, bad chunks and steps, every invalid option, outputs and
 // inputs overlapping the cache's own storage, and correct results at the edges (tests/hostile/matrix.hpp).
 #include <algorithm>
@@ -421,6 +422,147 @@ HOSTILE_THROWS("landmark_cache::attend: top_k too large for selected()", "landma
     auto c = warm_landmark();
     io x(1);
     c.attend<arch>(x.q.cview(), x.out.view, big, 4, {}, serial{});
+};
+
+// Tokens [first, first + n) of a [1, H, L, D] tensor.
+inline attune::tensor_view<const float> rows(const tensor<float>& x, index_t first, index_t n) {
+    return attune::tensor_view<const float>(x.view.row(0, 0, first), {1, x.view.heads(), n, x.view.dim()}, x.view.strides());
+}
+// landmark_attention_cache: blocks of 4, 10 tokens, landmarks of blocks 0 and 1 (queries in block 2).
+inline attune::landmark_attention_cache<float> warm_landmark_attention(index_t max_tokens = big) {
+    attune::rope r;
+    r.head_dim = DK;
+    attune::landmark_attention_cache<float> c(H, DK, DV, 4, r, max_tokens);
+    io x(10, 1);
+    tensor<float> lk(1, H, 2, DK);
+    c.append(rows(x.k, 0, 4), rows(x.v, 0, 4));
+    c.append_landmark(rows(lk, 0, 1));
+    c.append(rows(x.k, 4, 4), rows(x.v, 4, 4));
+    c.append_landmark(rows(lk, 1, 1));
+    c.append(rows(x.k, 8, 2), rows(x.v, 8, 2));
+    return c;
+}
+inline attune::rope rope_dk() {
+    attune::rope r;
+    r.head_dim = DK;
+    return r;
+}
+HOSTILE_THROWS("landmark_attention_cache: block 0", "block (0)") { attune::landmark_attention_cache<float> c(H, DK, DV, 0, rope_dk()); };
+HOSTILE_THROWS("landmark_attention_cache: heads × dk wraps", "heads × dk") {
+    attune::rope r;
+    r.head_dim = huge;
+    attune::landmark_attention_cache<float> c(huge, huge, 8, 4, r);
+};
+HOSTILE_THROWS("landmark_attention_cache: dynamic NTK rope", "ntk") {
+    attune::rope r = rope_dk();
+    r.scaling = attune::rope_scaling::ntk;
+    r.original_max_position_embeddings = 64;
+    attune::landmark_attention_cache<float> c(H, DK, DV, 4, r);
+};
+HOSTILE_THROWS("landmark_attention_cache: rope theta 0", "theta") {
+    attune::rope r = rope_dk();
+    r.theta = 0;
+    attune::landmark_attention_cache<float> c(H, DK, DV, 4, r);
+};
+HOSTILE_THROWS("landmark_attention_cache::landmark: block past the held ones", "landmark_attention_cache::landmark") {
+    (void)warm_landmark_attention().landmark(0, 2);
+};
+HOSTILE_THROWS("landmark_attention_cache::append: past max_tokens", "capacity exceeded") {
+    auto c = warm_landmark_attention(11);
+    io x(2);
+    c.append(x.k.cview(), x.v.cview());
+};
+HOSTILE_THROWS("landmark_attention_cache::append: into a block whose predecessor has no landmark", "append_landmark first") {
+    auto c = warm_landmark_attention();
+    io x(3);
+    c.append(x.k.cview(), x.v.cview());
+};
+HOSTILE_THROWS("landmark_attention_cache::append_landmark: more landmarks than complete blocks", "landmark count mismatch") {
+    auto c = warm_landmark_attention();
+    tensor<float> lk(1, H, 1, DK);
+    c.append_landmark(lk.cview());
+};
+HOSTILE_THROWS("landmark_attention_cache::append_landmark: wrong head dim", "landmark keys must be") {
+    auto c = warm_landmark_attention();
+    tensor<float> lk(1, H, 1, DK + 1);
+    c.append_landmark(lk.cview());
+};
+HOSTILE_THROWS("landmark_attention_cache::append_landmark: null data", "null data") {
+    auto c = warm_landmark_attention();
+    c.append_landmark(attune::tensor_view<const float>(nullptr, {1, H, 1, DK}, {H * DK, DK, DK}));
+};
+HOSTILE_THROWS("landmark_attention_cache::append_landmark: lk inside the cache's landmarks", "overlaps the cache's own storage") {
+    attune::landmark_attention_cache<float> c(H, DK, DV, 4, rope_dk());
+    io x(8, 1);
+    c.append(rows(x.k, 0, 4), rows(x.v, 0, 4));
+    c.append_landmark(rows(x.k, 0, 1));
+    c.append(rows(x.k, 4, 4), rows(x.v, 4, 4));  // block 1 complete: its landmark is due
+    c.append_landmark(attune::tensor_view<const float>(c.landmark(0, 0), {1, H, 1, DK}, {H * DK, DK, DK}));
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: negative top_k", "top_k (-1)") {
+    auto c = warm_landmark_attention();
+    io x(1);
+    c.attend<arch>(x.q.cview(), x.out.view, -1, 0.0f, serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: infinite scale", "scale") {
+    auto c = warm_landmark_attention();
+    io x(1);
+    c.attend<arch>(x.q.cview(), x.out.view, 1, std::numeric_limits<float>::infinity(), serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: queries spanning blocks", "span blocks 1 to 2") {
+    auto c = warm_landmark_attention();
+    io x(3);
+    c.attend<arch>(x.q.cview(), x.out.view, 1, 0.0f, serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: more queries than tokens", "append first") {
+    auto c = warm_landmark_attention();
+    io x(11);
+    c.attend<arch>(x.q.cview(), x.out.view, 1, 0.0f, serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: out overlapping q", "out overlaps q") {
+    auto c = warm_landmark_attention();
+    io x(1);
+    c.attend<arch>(x.q.cview(), attune::tensor_view<float>(x.q.buf.data(), {1, HQ, 1, DV}, x.q.view.strides()), 1, 0.0f, serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: out overlapping the cache", "out overlaps k") {
+    auto c = warm_landmark_attention();
+    io x(1);
+    c.attend<arch>(x.q.cview(), attune::tensor_view<float>(writable(c.kv().keys()), {1, HQ, 1, DV}, {0, DV, DV}), 1, 0.0f, serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: out overlapping the landmarks", "out overlaps the cache's landmarks") {
+    auto c = warm_landmark_attention();
+    io x(1);
+    c.attend<arch>(x.q.cview(), attune::tensor_view<float>(const_cast<float*>(c.landmark(0, 0)), {1, HQ, 1, DV}, {0, DV, DV}), 1, 0.0f,
+                   serial{});
+};
+HOSTILE_THROWS("landmark_attention_cache::attend: top_k too large for selected()", "landmark_attention_cache::attend: top_k") {
+    auto c = warm_landmark_attention();
+    io x(1);
+    c.attend<arch>(x.q.cview(), x.out.view, big, 0.0f, serial{});
+};
+HOSTILE_OK("landmark_attention_cache::attend: a throwing executor leaves selected() and the cache as they were") {
+    auto c = warm_landmark_attention();
+    io x(2, 4);
+    c.attend<arch>(x.q.cview(), x.out.view, 1, 0.0f, serial{});
+    const auto before = c.selected();
+    attune::pool_executor fails(2, [](index_t, const attune::pool_executor::body_type&) { throw attune::error("attune: user pool"); });
+    CHECK_THROWS_AS(c.attend<arch>(x.q.cview(), x.out.view, 2, 0.0f, fails), attune::error);
+    CHECK(c.selected() == before);
+    CHECK(c.tokens() == 10);
+    CHECK(c.landmarks() == 2);
+};
+HOSTILE_OK("landmark_attention_cache::attend: no queries, and no blocks before the query's") {
+    auto c = warm_landmark_attention();
+    io x(0);
+    c.attend<arch>(x.q.cview(), x.out.view, 3, 0.0f, serial{});
+    CHECK(c.selected().empty());
+    attune::landmark_attention_cache<float> one(H, DK, DV, 4, rope_dk());
+    io y(1, 2);
+    one.append(y.k.cview(), y.v.cview());
+    one.attend<arch>(y.q.cview(), y.out.view, 3, 0.0f, serial{});  // one token: its own value
+    for (index_t h = 0; h < HQ; ++h)
+        for (index_t d = 0; d < DV; ++d) CHECK(y.out.view(0, h, 0, d) == y.v.view(0, h / 2, 0, d));
+    CHECK(one.selected() == std::vector<index_t>(HQ * 3, -1));
 };
 
 // ---- correct results at the edges ----

@@ -1,22 +1,25 @@
 #pragma once
-// Landmark block retrieval, inference form (Mohtashami & Jaggi, "Landmark Attention", 2023; the
-// training-time grouped softmax is out of scope): the cache is cut into blocks of B tokens;
-// each complete block has a representative key (the landmark); a query retrieves, per query head,
-// the top-k blocks by landmark score q·landmark and attends to the retrieved blocks plus its local
-// window.
+// Mean-key landmark retrieval: a heuristic for models trained WITHOUT landmark tokens, after the
+// retrieval of Mohtashami & Jaggi, "Landmark Attention", 2023. The paper's own method (a trained
+// landmark token per block, the grouped softmax, re-mapped positions) is landmark_attention
+// (sparse/landmark.hpp) and landmark_attention_cache (cache/landmark_attention_cache.hpp); this
+// retrieval policy stands in where the model has no landmark: the cache is cut into blocks of B
+// tokens; each complete block's representative key is the mean of its keys; a query retrieves, per
+// query head, the top-k blocks by q·mean and attends to them plus its local window under one
+// ordinary softmax (no grouped softmax, no position re-mapping).
 //
-//   attune::landmark_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*block*/ 64);
-//   cache.append(k_new, v_new);                                         // landmarks follow appends
+//   attune::mean_key_landmark_cache<float> cache(/*heads*/ 8, /*dk*/ 128, /*dv*/ 128, /*block*/ 64);
+//   cache.append(k_new, v_new);                                         // representatives follow appends
 //   cache.attend(q, out, /*top_k*/ 4, /*window*/ 256);                  // the last Lq tokens' queries
 //
-// Choices (the paper's landmark is a trained token; without one):
-//  - the landmark of a block is the mean of its keys, computed in float when the block completes
-//    (a running sum per head, so append costs O(dk) per token);
+// Choices:
+//  - the representative of a block is the mean of its keys, computed in float when the block
+//    completes (a running sum per head, so append costs O(dk) per token);
 //  - query position p (bottom-right: the last Lq tokens of the cache) has the local window
 //    [w, p], w = the start of the block holding max(p − window + 1, 0): the window is widened down
 //    to a block boundary so the window and the candidate blocks (every block before w, all of them
 //    complete) are disjoint and every key is reachable;
-//  - the k best candidates by q·landmark per query head (ties: the earlier block) are retrieved;
+//  - the k best candidates by q·mean per query head (ties: the earlier block) are retrieved;
 //    rows with fewer candidates take them all;
 //  - attention is sparse::gather_attention over the retrieved blocks' tokens and the window, one
 //    list per (query head, query token): the cache is not copied.
@@ -35,19 +38,21 @@
 
 namespace attune {
 
-/// A KV cache with landmark block retrieval: every complete block of `block` tokens gets a
-/// representative key, and attend() runs each query over its top-k blocks plus its local window.
+/// A KV cache with mean-key block retrieval (a heuristic stand-in for landmark tokens): every
+/// complete block of `block` tokens gets its mean key as representative, and attend() runs each
+/// query over its top-k blocks plus its local window.
 template <class T = float>
-class landmark_cache {
+class mean_key_landmark_cache {
 public:
     using value_type = T;  ///< the storage type
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) cut into blocks of `block` tokens
     /// (the paper uses 50, or 63 + 1 landmark), holding at most `max_tokens`.
-    landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, index_t max_tokens = unbounded)
+    mean_key_landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, index_t max_tokens = unbounded)
         : kv_(heads, dk, dv, max_tokens), block_(block) {
-        detail::require(block >= 1, "landmark_cache: block (", block, ") must be ≥ 1");
-        detail::checked_assign(sum_, detail::checked_product("landmark_cache: heads × dk", heads, dk), 0.0f, "landmark_cache: heads × dk");
+        detail::require(block >= 1, "mean_key_landmark_cache: block (", block, ") must be ≥ 1");
+        detail::checked_assign(sum_, detail::checked_product("mean_key_landmark_cache: heads × dk", heads, dk), 0.0f,
+                               "mean_key_landmark_cache: heads × dk");
     }
 
     const kv_cache<T>& kv() const noexcept { return kv_; }    ///< the underlying cache of every token
@@ -58,7 +63,7 @@ public:
     index_t blocks() const noexcept { return static_cast<index_t>(reps_.size()) / (heads() * kv_.dk()); }
     /// The landmark of block c in head h (dk floats).
     const float* landmark(index_t h, index_t c) const {
-        detail::require(h >= 0 && h < heads() && c >= 0 && c < blocks(), "landmark_cache::landmark: (head ", h, ", block ", c,
+        detail::require(h >= 0 && h < heads() && c >= 0 && c < blocks(), "mean_key_landmark_cache::landmark: (head ", h, ", block ", c,
                         ") outside [0, ", heads(), ") × [0, ", blocks(), ")");
         return reps_.data() + (c * heads() + h) * kv_.dk();
     }
@@ -73,11 +78,11 @@ public:
         // The landmarks' room is reserved first: after kv_.append (checks shapes and capacity) nothing can throw.
         if (k.tokens() >= 0 && k.tokens() <= kv_.max_tokens() - first) {
             const index_t need =
-                detail::checked_product("landmark_cache::append: blocks × heads × dk", (first + k.tokens()) / block_, H, dk);
+                detail::checked_product("mean_key_landmark_cache::append: blocks × heads × dk", (first + k.tokens()) / block_, H, dk);
             const auto have = static_cast<index_t>(reps_.capacity());
             if (need > have)  // doubling keeps a token-by-token append amortised O(dk)
                 detail::checked_reserve(reps_, need > detail::index_max / 2 || need > 2 * have ? need : 2 * have,
-                                        "landmark_cache::append: blocks × heads × dk");
+                                        "mean_key_landmark_cache::append: blocks × heads × dk");
         }
         kv_.append(k, v);
         for (index_t t = first; t < kv_.tokens(); ++t) {
@@ -101,11 +106,12 @@ public:
     void attend(const tensor_view<Q>& q, const tensor_view<O>& out, index_t top_k, index_t window, const options& opt = {},
                 const Exec& exec = {}) {
         using detail::require;
-        static constexpr const char* who = "landmark_cache::attend";
+        static constexpr const char* who = "mean_key_landmark_cache::attend";
         detail::check_queries(who, q, out, heads(), kv_.dk(), kv_.dv());
-        require(top_k >= 0 && window >= 1, "landmark_cache::attend: top_k (", top_k, ") must be ≥ 0 and window (", window, ") ≥ 1");
+        require(top_k >= 0 && window >= 1, "mean_key_landmark_cache::attend: top_k (", top_k, ") must be ≥ 0 and window (", window,
+                ") ≥ 1");
         const index_t Hq = q.heads(), Lq = q.tokens(), Lk = kv_.tokens(), group = Hq / heads(), dk = kv_.dk();
-        require(Lq <= Lk, "landmark_cache::attend: ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
+        require(Lq <= Lk, "mean_key_landmark_cache::attend: ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
         // What the attention will check (options, out and lse against q and the cache), before selected() changes.
         require(opt.kv_splits >= 0, who, ": kv_splits must be ≥ 0, got ", opt.kv_splits);
         (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), kv_.keys(), kv_.values(), out, opt);
@@ -117,13 +123,14 @@ public:
         }
         // A row retrieves at most every complete block: a larger top_k costs no list room.
         const index_t listed = top_k < blocks() ? top_k : blocks();
-        const index_t count = detail::checked_add(detail::checked_mul(listed, block_, "landmark_cache::attend: top_k × block"), widest,
-                                                  "landmark_cache::attend: top_k × block + window");
-        detail::checked_assign(list_, detail::checked_product("landmark_cache::attend: query heads × tokens × list", Hq, Lq, count),
-                               index_t{-1}, "landmark_cache::attend: query heads × tokens × list");
+        const index_t count = detail::checked_add(detail::checked_mul(listed, block_, "mean_key_landmark_cache::attend: top_k × block"),
+                                                  widest, "mean_key_landmark_cache::attend: top_k × block + window");
+        detail::checked_assign(list_,
+                               detail::checked_product("mean_key_landmark_cache::attend: query heads × tokens × list", Hq, Lq, count),
+                               index_t{-1}, "mean_key_landmark_cache::attend: query heads × tokens × list");
         // selected() changes only once the attention succeeded.
-        detail::checked_assign(next_selected_, detail::checked_product("landmark_cache::attend: top_k", Hq, Lq, top_k), index_t{-1},
-                               "landmark_cache::attend: top_k");
+        detail::checked_assign(next_selected_, detail::checked_product("mean_key_landmark_cache::attend: top_k", Hq, Lq, top_k),
+                               index_t{-1}, "mean_key_landmark_cache::attend: top_k");
         ::attune::detail::parallel_for(exec, Hq * Lq, [&](index_t r) {
             const index_t h = r / Lq, i = r % Lq, p = Lk - Lq + i, w = win_start(p), cands = w / block_;
             thread_local std::vector<float> qf, score;
@@ -161,5 +168,10 @@ private:
     std::vector<float> reps_;  // [blocks][heads][dk]
     std::vector<index_t> list_, selected_, next_selected_;
 };
+
+/// The former name of mean_key_landmark_cache, kept for existing code. It is not the paper's landmark
+/// attention: that is landmark_attention_cache.
+template <class T = float>
+using landmark_cache = mean_key_landmark_cache<T>;
 
 }  // namespace attune

@@ -29,6 +29,7 @@
 #include "attune/probe/attention_probe.hpp"
 #include "attune/router/head_subset.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/simd/vec.hpp"
 #include "attune/variant.hpp"
 
 namespace attune {
@@ -139,6 +140,42 @@ void map_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, t
     kernel::run_map<Arch>(p, var, exec, plan, lse, out);
 }
 
+namespace detail {
+
+// o ← (1 − α)·o + α·Σ_j m[j]·vf[j][·] for one row: vf is V's rows as floats [lk][dv]; four column
+// vectors at a time, their sums kept in registers across the keys.
+template <class Arch>
+void blend_row(const float* m, const float* vf, index_t lk, index_t dv, float alpha, float* o) {
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    constexpr int C = 4;
+    const simd::vec<Arch> keep = simd::broadcast<Arch>(1.0f - alpha), take = simd::broadcast<Arch>(alpha);
+    index_t d = 0;
+    for (; d + C * W <= dv; d += C * W) {
+        simd::vec<Arch> acc[C];
+        for (int c = 0; c < C; ++c) acc[c] = simd::broadcast<Arch>(0.0f);
+        for (index_t j = 0; j < lk; ++j) {
+            const simd::vec<Arch> w = simd::broadcast<Arch>(m[j]);
+            for (int c = 0; c < C; ++c) acc[c] = simd::fma(w, simd::load<Arch>(vf + j * dv + d + c * W), acc[c]);
+        }
+        for (int c = 0; c < C; ++c) {
+            float* oc = o + d + c * W;
+            simd::store<Arch>(oc, simd::fma(keep, simd::load<Arch>(oc), take * acc[c]));
+        }
+    }
+    for (; d + W <= dv; d += W) {
+        simd::vec<Arch> acc = simd::broadcast<Arch>(0.0f);
+        for (index_t j = 0; j < lk; ++j) acc = simd::fma(simd::broadcast<Arch>(m[j]), simd::load<Arch>(vf + j * dv + d), acc);
+        simd::store<Arch>(o + d, simd::fma(keep, simd::load<Arch>(o + d), take * acc));
+    }
+    for (; d < dv; ++d) {
+        float acc = 0.0f;
+        for (index_t j = 0; j < lk; ++j) acc += m[j] * vf[j * dv + d];
+        o[d] = (1.0f - alpha) * o[d] + alpha * acc;
+    }
+}
+
+}  // namespace detail
+
 /// Blends a given map M into the weights of chosen heads, P' = (1 − α)·P + α·M, without forming P:
 /// out' = (1 − α)·out + α·(M·V) in place, out the forward pass's output [batch][q_heads][q_tokens][dv]
 /// (float) and v its values [batch][kv_heads][k_tokens][dv]. m is [batch or 1][heads.size() or 1]
@@ -147,7 +184,7 @@ void map_attention(const Q& q_in, const K& k_in, tensor_view<const float> lse, t
 /// 1 replaces P by M, as Prompt-to-Prompt's map injection does). heads: query heads, each at most
 /// once; empty: all. A bad α, head, shape, a non-finite m, or out overlapping v or m is an
 /// attune::error, and out is unchanged then.
-template <class VV, class Exec = default_executor>
+template <class Arch = default_arch, class VV, class Exec = default_executor>
 void blend_map(tensor_view<float> out, const VV& v_in, tensor_view<const float> m, float alpha, const std::vector<index_t>& heads_in = {},
                const Exec& exec = {}) {
     using detail::require;
@@ -178,21 +215,22 @@ void blend_map(tensor_view<float> out, const VV& v_in, tensor_view<const float> 
                             m(b, h, i, j));
     const index_t group = out.heads() / v.heads(), dv = out.dim(), lk = v.tokens();
     if (out.size() == 0 || n == 0) return;
-    const index_t items = detail::checked_product("blend_map: batch × heads × q tokens", out.batch(), n, out.tokens());
+    // One item: a block of query rows of one (batch, head); V's rows of the head widened to float
+    // once per item, then M·V a column block at a time with the sums in registers (M's weights
+    // broadcast, V's rows as vectors).
+    constexpr index_t row_block = 32;
+    const index_t blocks = (out.tokens() + row_block - 1) / row_block;
+    const index_t items = detail::checked_product("blend_map: batch × heads × q row blocks", out.batch(), n, blocks);
+    detail::checked_product("blend_map: k tokens × dv", lk, dv);
     detail::parallel_for(exec, items, [&](index_t it) {
-        const index_t i = it % out.tokens(), s = (it / out.tokens()) % n, b = it / (out.tokens() * n);
+        const index_t blk = it % blocks, s = (it / blocks) % n, b = it / (blocks * n);
         const index_t h = heads[static_cast<std::size_t>(s)];
-        const float* mr = m.row(m.batch() == 1 ? 0 : b, m.heads() == 1 ? 0 : s, i);
-        float* o = out.row(b, h, i);
-        thread_local std::vector<float> mv;
-        mv.assign(static_cast<std::size_t>(dv), 0.0f);
-        for (index_t j = 0; j < lk; ++j) {
-            const float w = mr[j];
-            if (w == 0.0f) continue;
-            const TV* vr = v.row(b, h / group, j);
-            for (index_t d = 0; d < dv; ++d) mv[static_cast<std::size_t>(d)] += w * to_float(vr[d]);
-        }
-        for (index_t d = 0; d < dv; ++d) o[d] = (1.0f - alpha) * o[d] + alpha * mv[static_cast<std::size_t>(d)];
+        thread_local std::vector<float> vf;
+        vf.resize(static_cast<std::size_t>(lk * dv));
+        for (index_t j = 0; j < lk; ++j) simd::convert_row<Arch>(v.row(b, h / group, j), vf.data() + j * dv, dv);
+        const index_t i_end = std::min(out.tokens(), (blk + 1) * row_block);
+        for (index_t i = blk * row_block; i < i_end; ++i)
+            detail::blend_row<Arch>(m.row(m.batch() == 1 ? 0 : b, m.heads() == 1 ? 0 : s, i), vf.data(), lk, dv, alpha, out.row(b, h, i));
     });
 }
 

@@ -26,8 +26,8 @@
 #include "attune/core/error.hpp"
 #include "attune/core/index_context.hpp"
 #include "attune/core/policy.hpp"
+#include "attune/score/distance_table.hpp"
 #include "attune/score/modifier.hpp"
-#include "attune/simd/gemm.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune {
@@ -137,58 +137,13 @@ private:
         return b;
     }
 
-    // out[n][0..lanes) = Σ_d e[n][d]·qt[d][0..lanes), rows of out `rp` apart: the library's GEMM
-    // block with the embedding rows as A and the packed query columns as B.
-    template <class Arch>
-    static void lane_products(const float* qt, index_t rp, const float* e, index_t dim, index_t nt, float* out, index_t lanes) {
-        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-        simd::gemm<Arch, false>(simd::scalar_rows{e, dim, 1}, simd::vector_rows<Arch, float>{qt, rp}, nt, dim, lanes / W, out, rp);
-    }
-
+    // T[v][r] = q_r · E_h[e0 + v] (detail::fill_distance_table: the score micro-kernel with E's rows
+    // as keys in prefill, dot products in decode).
     template <class Arch>
     void fill_table(float* T, index_t e0, index_t nt, const score_rows& rows) const {
-        const index_t rp = rows.rows_padded;
-        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-        const bool transposed = rows.q_lane_step == 1 && rows.q_dim_step == rp;
-        if (transposed) {  // Qt[d][rp]: the score micro-kernel, E rows as keys
-            if (heads == 1) {
-                lane_products<Arch>(rows.q, rp, embeddings.data() + e0 * dim, dim, nt, T, rp);
-                return;
-            }
-            // Head-major rows over whole vectors: each head's own lanes only.
-            const bool aligned = rows.head_major && rows.nq % W == 0 && rows.rows == rows.group * rows.nq;
-            for (index_t g = 0; g < rows.group; ++g) {
-                const index_t h = rows.kv_head * rows.group + g;
-                const float* E = embeddings.data() + (h * distances + e0) * dim;
-                if (aligned) {
-                    lane_products<Arch>(rows.q + g * rows.nq, rp, E, dim, nt, T + g * rows.nq, rows.nq);
-                    continue;
-                }
-                // A ragged last query tile or a router's rows: all lanes against this head's E, keep
-                // the lanes of this head.
-                bool present = false;
-                for (index_t r = 0; r < rows.rows && !present; ++r) present = rows.q_head(r) == h;
-                if (!present) continue;
-                float* tmp = head_scratch().get(nt * rp);
-                lane_products<Arch>(rows.q, rp, E, dim, nt, tmp, rp);
-                for (index_t r = 0; r < rows.rows; ++r)
-                    if (rows.q_head(r) == h)
-                        for (index_t v = 0; v < nt; ++v) T[v * rp + r] = tmp[v * rp + r];
-            }
-            return;
-        }
-        // Rows [r][dk] (decode, a few rows): dot products along d.
-        for (index_t i = 0; i < nt * rp; ++i) T[i] = 0.0f;
-        for (index_t r = 0; r < rows.rows; ++r) {
-            const float* q = rows.q + r * rows.q_lane_step;
-            const float* E = embeddings.data() + ((heads == 1 ? 0 : rows.q_head(r)) * distances + e0) * dim;
-            for (index_t v = 0; v < nt; ++v) T[v * rp + r] = simd::dot<Arch>(q, E + v * dim, dim);
-        }
-    }
-
-    static detail::grow_buffer<float>& head_scratch() {
-        thread_local detail::grow_buffer<float> b;
-        return b;
+        detail::fill_distance_table<Arch>(
+            T, nt, dim, heads == 1, rows, [&](index_t h) { return embeddings.data() + ((heads == 1 ? 0 : h) * distances + e0) * dim; },
+            [](index_t, index_t) { return 0.0f; });
     }
 };
 

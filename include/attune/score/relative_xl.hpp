@@ -41,8 +41,8 @@
 #include "attune/core/overlap.hpp"
 #include "attune/core/policy.hpp"
 #include "attune/core/view.hpp"
+#include "attune/score/distance_table.hpp"
 #include "attune/score/modifier.hpp"
-#include "attune/simd/gemm.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune {
@@ -220,69 +220,15 @@ private:
         thread_local detail::grow_buffer<float> b;
         return b;
     }
-    static detail::grow_buffer<float>& head_scratch() {
-        thread_local detail::grow_buffer<float> b;
-        return b;
-    }
 
-    // out[n][0..lanes) = Σ_d r[n][d]·qt[d][0..lanes), rows of out `rp` apart (the score micro-kernel
-    // with the table rows as keys).
-    template <class Arch>
-    static void lane_products(const float* qt, index_t rp, const float* r, index_t dim, index_t nt, float* out, index_t lanes) {
-        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-        simd::gemm<Arch, false>(simd::scalar_rows{r, dim, 1}, simd::vector_rows<Arch, float>{qt, rp}, nt, dim, lanes / W, out, rp);
-    }
-
-    // T[v][r] = τq'_r · r_{e_lo + v} + τ(v − u)ᵀr_{e_lo + v} for lane r's head.
+    // T[v][r] = τq'_r · r_{e_lo + v} + τ(v − u)ᵀr_{e_lo + v} for lane r's head
+    // (detail::fill_distance_table: the score micro-kernel with the table rows as keys in prefill).
     template <class Arch>
     void fill_table(float* T, index_t e_lo, index_t nt, const score_rows& rows) const {
-        const index_t rp = rows.rows_padded;
-        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const float tau_ = tau(rows.dk);
-        const bool transposed = rows.q_lane_step == 1 && rows.q_dim_step == rp;
-        if (transposed && heads_ == 1) {
-            lane_products<Arch>(rows.q, rp, position_row(0, e_lo), dim_, nt, T, rp);
-            for (index_t v = 0; v < nt; ++v) {
-                const float b = tau_ * offset_bias(0, e_lo + v);
-                for (index_t r = 0; r < rp; ++r) T[v * rp + r] += b;
-            }
-            return;
-        }
-        if (transposed) {
-            const bool aligned = rows.head_major && rows.nq % W == 0 && rows.rows == rows.group * rows.nq;
-            for (index_t g = 0; g < rows.group; ++g) {
-                const index_t h = rows.kv_head * rows.group + g;
-                if (aligned) {  // head g's lanes are [g·nq, (g + 1)·nq): this head's rows only
-                    lane_products<Arch>(rows.q + g * rows.nq, rp, position_row(h, e_lo), dim_, nt, T + g * rows.nq, rows.nq);
-                    for (index_t v = 0; v < nt; ++v) {
-                        const float b = tau_ * offset_bias(h, e_lo + v);
-                        for (index_t r = g * rows.nq; r < (g + 1) * rows.nq; ++r) T[v * rp + r] += b;
-                    }
-                    continue;
-                }
-                // A ragged last query tile or a router's rows: all lanes against this head's table,
-                // keep this head's lanes.
-                bool present = false;
-                for (index_t r = 0; r < rows.rows && !present; ++r) present = rows.q_head(r) == h;
-                if (!present) continue;
-                float* tmp = head_scratch().get(nt * rp);
-                lane_products<Arch>(rows.q, rp, position_row(h, e_lo), dim_, nt, tmp, rp);
-                for (index_t r = 0; r < rows.rows; ++r)
-                    if (rows.q_head(r) == h)
-                        for (index_t v = 0; v < nt; ++v) T[v * rp + r] = tmp[v * rp + r] + tau_ * offset_bias(h, e_lo + v);
-            }
-            for (index_t r = rows.rows; r < rp; ++r)  // padding lanes: finite
-                for (index_t v = 0; v < nt; ++v) T[v * rp + r] = 0.0f;
-            return;
-        }
-        // Rows [r][dk] (decode, a few rows): dot products along d.
-        for (index_t i = 0; i < nt * rp; ++i) T[i] = 0.0f;
-        for (index_t r = 0; r < rows.rows; ++r) {
-            const float* q = rows.q + r * rows.q_lane_step;
-            const index_t h = rows.q_head(r);
-            for (index_t v = 0; v < nt; ++v)
-                T[v * rp + r] = simd::dot<Arch>(q, position_row(h, e_lo + v), dim_) + tau_ * offset_bias(h, e_lo + v);
-        }
+        detail::fill_distance_table<Arch>(
+            T, nt, dim_, heads_ == 1, rows, [&](index_t h) { return position_row(h, e_lo); },
+            [&](index_t h, index_t v) { return tau_ * offset_bias(h, e_lo + v); });
     }
 
     std::vector<float> r_;     // r_t = W_R R_t: [heads][distances][dim]

@@ -61,8 +61,12 @@ int main() {
             const index_t t = e < top_k * B ? sel[e / B] * B + e % B : c * B + (e - top_k * B);
             std::copy_n(k.data() + (std::size_t(h) * L + t) * D, D, kk.data() + e * D);
             std::copy_n(v.data() + (std::size_t(h) * L + t) * D, D, vv.data() + e * D);
-            const index_t slot = e / B + (sel[e / B] >= c - top_k ? 1 : 0);
-            kp[std::size_t(e)] = std::int32_t(e < top_k * B ? prefix + slot * S + e % B : pos(t));
+            if (e < top_k * B) {  // a retrieved block's token: at its slot (one more for the recent blocks)
+                const index_t slot = e / B + (sel[e / B] >= c - top_k ? 1 : 0);
+                kp[std::size_t(e)] = std::int32_t(prefix + slot * S + e % B);
+            } else {  // the own block's token: its true position
+                kp[std::size_t(e)] = std::int32_t(pos(t));
+            }
         }
         for (index_t e = 0; e < top_k; ++e) {
             std::copy_n(lm.data() + (std::size_t(sel[e]) * H + h) * D, D, ll.data() + e * D);

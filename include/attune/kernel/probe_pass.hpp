@@ -106,7 +106,7 @@ public:
             for (index_t r = r0; r < r1; ++r) seen_rows += valid_[r];
             for (index_t n = 0; n < nk; ++n) {
                 const float* pr = S + n * rp_;
-                const float* vr = vis + n * rp_;
+                const float* vr = full ? nullptr : vis + n * rp_;  // no arithmetic on a null pointer
                 float sum = 0.0f, count = 0.0f;
                 if (vector_run) {
                     V a = zero, c = zero;

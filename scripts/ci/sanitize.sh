@@ -2,9 +2,9 @@
 # CI job "sanitize": clang 14 with AddressSanitizer + UndefinedBehaviorSanitizer (any report fails
 # the test: -fno-sanitize-recover=all) and -Wall -Wextra -Werror, -O1 -g1 (line tables only: reports
 # keep file:line), in build-asan/. One build serves two purposes: the second compiler (clang's
-# warnings come from its front end, so -Werror holds at -O1 too) and the sanitizers. clang compiles
-# attune's templates in about half g++'s time, which is why this job uses it: a g++ sanitizer job
-# plus a separate clang job took 31 of CI's minutes, this one about 14.
+# warnings come from its front end, so -Werror holds at -O1 too) and the sanitizers: a g++
+# sanitizer job plus a separate clang job took 31 of CI's minutes, this one about 23 (measured on
+# the 2-core CI machine; its first run also found UB and an overflow the g++ sanitizers had missed).
 # Built: the library, the benchmarks (compiled, not run), the examples (run, under the sanitizers)
 # and the tests for the widest arch this machine runs (ATTUNE_TEST_ARCHS=best, e.g. avx512) plus
 # the arch-independent ones. Not run here (the g++ test job runs them all): the CMake consumers

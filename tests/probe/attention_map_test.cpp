@@ -12,6 +12,7 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -396,4 +397,32 @@ TEST_CASE("attention maps: hostile input is an attune::error and writes nothing"
         attune::blend_map(out.view, attune::tensor_view<const float>(out.view.data(), {1, 2, s.Lk, s.D}, {0, 0, 0}), m.cview(), 0.5f),
         attune::error);  // v aliases out
     CHECK(std::equal(before.begin(), before.end(), out.buf.begin()));
+}
+
+namespace {
+// A causal mask that throws on one key: a user's policy failing inside the map pass's region.
+struct throwing_causal {
+    using policy_kind = attune::mask_kind;
+    bool visible(const attune::index_context& c) const {
+        if (c.k_pos == 5) throw std::runtime_error("throwing_causal");
+        return c.k_pos <= c.q_pos;
+    }
+};
+}  // namespace
+
+TEST_CASE("map_attention: a mask throwing inside the region reaches the caller; the next call is right", "[maps]") {
+    thread_pool pool(3);
+    const auto pool_exec = make_pool_executor(pool);
+    const shape s{1, 4, 2, 33, 40, 64};
+    const inputs in(s, 300);
+    tensor<float> out(s.B, s.Hq, s.Lq, s.D);
+    const lse_buffer lse = forward(s, in, out, attune::variant<attune::causal>{});
+    tensor<float> map(s.B, s.Hq, s.Lq, s.Lk);
+    for (int round = 0; round < 2; ++round)
+        CHECK_THROWS_WITH(attune::map_attention<arch>(in.q.cview(), in.k.cview(), attune::tensor_view<const float>(lse.view), map.view,
+                                                      throwing_causal{}, {}, pool_exec),
+                          Catch::Contains("throwing_causal"));
+    ref_policy causal;
+    causal.visible = [](index_t p, index_t j) { return j <= p; };
+    check_maps(s, attune::variant<attune::causal>{}, causal, pool_exec, 301);
 }

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -263,9 +264,15 @@ TEST_CASE("safetensors: files written by Python's safetensors read back to the s
         CHECK(error_of([&] { file.at("missing.weight"); }) == path + ": no tensor \"missing.weight\"");
         CHECK(error_of([&] { file.floats("missing.weight", {1}); }) == path + ": no tensor \"missing.weight\"");
     }
-    SECTION("a missing file") {
+    SECTION("a missing file, a directory") {
         CHECK(error_of([] { llm::safetensors::open(testdata("no_such_file.safetensors")); }) ==
               testdata("no_such_file.safetensors") + ": cannot open file");
+        const std::string empty = "attune_llm_loader_test_empty.safetensors";
+        { std::ofstream create(empty, std::ios::binary); }
+        CHECK(error_of([&] { llm::safetensors::open(empty); }) == empty + ": file of 0 bytes, shorter than the 8-byte header length");
+        std::remove(empty.c_str());
+        CHECK_THAT(error_of([] { llm::safetensors::open(LLM_TESTDATA_DIR); }),
+                   Catch::StartsWith(std::string(LLM_TESTDATA_DIR) + ": cannot"));
     }
 }
 

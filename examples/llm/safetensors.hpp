@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
-#include <iterator>
+#include <new>
+#include <system_error>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -121,10 +123,21 @@ public:
 
     /// Reads and validates the file at @p path (whole file into memory).
     static safetensors open(const std::string& path) {
-        std::ifstream file(path, std::ios::binary);
+        std::ifstream file(path, std::ios::binary | std::ios::ate);
         if (!file) throw load_error(path + ": cannot open file");
-        std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-        if (file.bad()) throw load_error(path + ": cannot read file");
+        // A directory opens on Linux and reports a meaningless size: regular files only.
+        std::error_code ignored;
+        if (!std::filesystem::is_regular_file(path, ignored)) throw load_error(path + ": cannot read file (not a regular file)");
+        // One read of the whole size (a model is gigabytes: no per-byte stream iteration).
+        const std::streamoff size = file.tellg();
+        if (size < 0 || !file.seekg(0)) throw load_error(path + ": cannot read file");
+        std::vector<unsigned char> bytes;
+        try {
+            bytes.resize(static_cast<std::size_t>(size));
+        } catch (const std::bad_alloc&) {
+            throw load_error(path + ": cannot hold its " + std::to_string(size) + " bytes in memory");
+        }
+        if (!file.read(reinterpret_cast<char*>(bytes.data()), size) || file.gcount() != size) throw load_error(path + ": cannot read file");
         return from_bytes(std::move(bytes), path);
     }
 

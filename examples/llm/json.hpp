@@ -53,6 +53,8 @@ public:
     bool is_bool() const { return kind_ == kind::boolean; }
     /// True for a number.
     bool is_number() const { return kind_ == kind::number; }
+    /// True for a number written as an integer literal: no fraction, no exponent (`2`, not `2.0` or `2e0`).
+    bool is_integer_literal() const { return kind_ == kind::number && text_.find_first_of(".eE") == std::string::npos; }
     /// True for a string.
     bool is_string() const { return kind_ == kind::string; }
     /// True for an array.
@@ -462,7 +464,7 @@ inline json json::parse(std::string_view text, const std::string& source) { retu
 
 inline std::int64_t json::as_int64() const {
     expect(kind::number);
-    if (text_.find_first_of(".eE") == std::string::npos) {
+    if (is_integer_literal()) {
         // An integer literal: its digits, accumulated as a negative number (|INT64_MIN| > INT64_MAX).
         const bool negative = text_[0] == '-';
         std::int64_t value = 0;

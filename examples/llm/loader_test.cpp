@@ -56,6 +56,10 @@ TEST_CASE("json: valid documents parse to their values", "[json]") {
         CHECK(parse("1E+2").as_double() == 100.0);
         CHECK(parse("1e3").as_int64() == 1000);
         CHECK(parse("2.0").as_int64() == 2);
+        CHECK(parse("-7").is_integer_literal());
+        CHECK_FALSE(parse("7.0").is_integer_literal());
+        CHECK_FALSE(parse("7e0").is_integer_literal());
+        CHECK_FALSE(parse("\"7\"").is_integer_literal());
         CHECK(parse("1e-400").as_double() == 0.0);  // underflow: the nearest double
         CHECK(parse("1.7976931348623157e308").as_double() == 1.7976931348623157e308);
     }
@@ -453,6 +457,10 @@ TEST_CASE("safetensors: hostile files are rejected naming the tensor and field",
         {"negative dimension", corrupt(good, "[2,3]", "[-2,-3]"), "tensor \"a\": field \"shape\" has a negative dimension -2"},
         {"fractional dimension", corrupt(good, "[2,3]", "[2.5,3]"),
          "tensor \"a\": field \"shape\" has a non-integer or out-of-range dimension"},
+        {"dimension written 2.0", corrupt(good, "[2,3]", "[2.0,3]"),
+         "tensor \"a\": field \"shape\" has a non-integer or out-of-range dimension"},
+        {"dimension written 3e0", corrupt(good, "[2,3]", "[2,3e0]"), "non-integer or out-of-range dimension"},
+        {"offset written 24.0", corrupt(good, "[0,24]", "[0,24.0]"), "tensor \"a\": field \"data_offsets\" is not two integers"},
         {"dimension past int64", corrupt(good, "[2,3]", "[9223372036854775808]"), "non-integer or out-of-range dimension"},
         {"dimension a string", corrupt(good, "[2,3]", "[\"2\",3]"), "field \"shape\" has a string, expected integers"},
         {"element count overflowing int64", corrupt(good, "[2,3]", "[4294967296,4294967296]"),

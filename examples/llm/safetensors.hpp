@@ -315,6 +315,8 @@ private:
         if (!shape.is_array()) fail(tensor + ": field \"shape\" is " + a_kind(shape.type()) + ", expected an array");
         for (const json& dim : shape.elements()) {
             if (!dim.is_number()) fail(tensor + ": field \"shape\" has " + a_kind(dim.type()) + ", expected integers");
+            // The reference loader (serde_json into usize) takes integer literals only: 2.0 and 2e0 are not.
+            if (!dim.is_integer_literal()) fail(tensor + ": field \"shape\" has a non-integer or out-of-range dimension");
             std::int64_t extent = 0;
             try {
                 extent = dim.as_int64();
@@ -329,7 +331,7 @@ private:
             fail(tensor + ": shape " + detail::shape_text(entry.shape) + " of " + entry.dtype + " overflows (or is not whole bytes)");
 
         const json& offsets = field("data_offsets");
-        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number() || !offsets[1].is_number())
+        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_integer_literal() || !offsets[1].is_integer_literal())
             fail(tensor + ": field \"data_offsets\" is not two integers");
         std::int64_t begin = 0, end = 0;
         try {

@@ -71,6 +71,10 @@ void choose_splits(const P* problems, index_t count, index_t workers, index_t re
 
 template <class Arch, class Variant, class Exec, class P>
 void run_batch(const P* problems, index_t count, const Variant& var, const Exec& exec, index_t requested_splits) {
+    // A wider instantiation of this call compiled into the program (simd/dispatch.hpp) runs instead.
+    using signature = void(const P*, index_t, const Variant&, const Exec&, index_t);
+    if (signature* wider = dispatch::route<signature, Arch, &run_batch<Arch, Variant, Exec, P>>())
+        return wider(problems, count, var, exec, requested_splits);
     if (count == 0) return;
     std::vector<work_plan> plans(static_cast<std::size_t>(count));
     choose_splits(problems, count, exec.workers(), requested_splits, detail::router_density(var.router()), plans);

@@ -11,6 +11,7 @@
 #include "attune/exec/region.hpp"
 #include "attune/kernel/engine.hpp"
 #include "attune/kernel/workspace.hpp"
+#include "attune/simd/dispatch.hpp"
 
 namespace attune::kernel {
 
@@ -160,6 +161,9 @@ struct planned {
 
 template <class Arch, class Variant, class Exec, class P>
 void run(const P& p, const Variant& var, const Exec& exec, index_t requested_splits) {
+    // A wider instantiation of this call compiled into the program (simd/dispatch.hpp) runs instead.
+    using signature = void(const P&, const Variant&, const Exec&, index_t);
+    if (signature* wider = dispatch::route<signature, Arch, &run<Arch, Variant, Exec, P>>()) return wider(p, var, exec, requested_splits);
     const planned<Arch, P, Variant> work{
         p, var, make_plan(p.batch, p.kv_heads, p.group, p.lq, p.lk, exec.workers(), requested_splits, detail::router_density(var.router())),
         0, p.batch};

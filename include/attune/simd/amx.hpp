@@ -22,11 +22,13 @@
 
 #include "attune/simd/caps.hpp"
 
-#if ATTUNE_AMX
+#if defined(__x86_64__) && defined(__linux__)
 #include <cpuid.h>
-#include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
+#if ATTUNE_AMX
+#include <immintrin.h>
 #endif
 
 namespace attune::simd {
@@ -38,12 +40,10 @@ inline std::atomic<bool>& amx_allowed_flag() {
 }
 }  // namespace detail
 
-// Whether this build contains the AMX path.
-inline constexpr bool amx_compiled = ATTUNE_AMX != 0;
-
-// Whether this CPU and OS run AMX tiles (probed once per process).
+// Whether this CPU and OS run AMX tiles (probed once per process, the same in every translation
+// unit whatever its flags: a unit without AMX may ask).
 inline bool amx_supported() {
-#if ATTUNE_AMX
+#if defined(__x86_64__) && defined(__linux__)
     static const bool ok = [] {
         unsigned a = 0, b = 0, c = 0, d = 0;
         if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
@@ -60,8 +60,22 @@ inline bool amx_supported() {
 // Allows or forbids the AMX path for later calls (default: allowed). Returns the previous value.
 inline bool set_amx_allowed(bool allowed) { return detail::amx_allowed_flag().exchange(allowed); }
 
-// Whether calls now take the AMX path where it applies.
+// What depends on this unit's flags lives in a namespace named by them: a program whose units are
+// built with and without AMX (simd/dispatch.hpp) holds both, each unit calling its own, instead of
+// one definition the linker would pick for all.
+#if ATTUNE_AMX
+inline namespace amx_compiled_in {
+#else
+inline namespace amx_not_compiled {
+#endif
+
+// Whether this unit contains the AMX path.
+inline constexpr bool amx_compiled = ATTUNE_AMX != 0;
+
+// Whether this unit's calls now take the AMX path where it applies.
 inline bool amx_active() { return amx_compiled && detail::amx_allowed_flag().load(std::memory_order_relaxed) && amx_supported(); }
+
+}  // namespace amx_compiled_in / amx_not_compiled
 
 namespace amx {
 // Keys of one AMX P·V tile (the engine's kv tile at most): the packed weights' row length.

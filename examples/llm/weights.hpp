@@ -2,6 +2,7 @@
 // A decoder's weights, read from model.safetensors by transformers' tensor names, each checked
 // against the shape the config gives (a checkpoint of another shape is a load_error naming the
 // tensor). Held in float: the checkpoints are bf16 (or f32), which float holds exactly.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,20 @@ struct linear {
     row_vector b;  ///< empty: no bias
 
     matrix operator()(const matrix& x) const {
-        matrix y = x * w.transpose();
+        matrix y(x.rows(), w.rows());
+        const Eigen::Index threads = Eigen::nbThreads(), blocks = (w.rows() + 255) / 256;
+        if (x.rows() <= 4 && threads > 1 && blocks > 1) {
+            // Decode: Eigen runs matrix-vector products on one thread; split W's rows over the threads.
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(static_cast <int>(threads)) schedule(static)
+#endif
+            for (Eigen::Index i = 0; i < blocks; ++i) {
+                const Eigen::Index first = i * 256, n = std::min<Eigen::Index>(256, w.rows() - first);
+                y.middleCols(first, n).noalias() = x * w.middleRows(first, n).transpose();
+            }
+        } else {
+            y.noalias() = x * w.transpose();
+        }
         if (b.size() > 0) y.rowwise() += b;
         return y;
     }

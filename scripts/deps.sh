@@ -1,7 +1,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: installs the Debian 12 packages attune's build
 # needs, only those missing, with sudo when not root.
 attune_install_deps() {
-  local pkgs=(cmake g++ make libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
+  local pkgs=(cmake g++ make pkg-config libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
   local missing=()
   local p
   for p in "${pkgs[@]}"; do

@@ -6,22 +6,46 @@
 # kernel suite, measured side by side); the aarch64 job builds at -O3.
 #   scripts/test.sh            (from anywhere; the build goes to <repo>/build)
 #   extra ctest arguments pass through, e.g. scripts/test.sh -L golden
+#
+# scripts/test.sh --quick: a newcomer's check in a few minutes (the `quick` preset of
+# CMakePresets.json, in <repo>/build-quick): the widest arch the CPU runs only; the golden cases
+# (PyTorch float64 outputs, from a binary of the golden sources alone: the kernel and linear suites,
+# minutes of compiling, are left out), one batch of 500 randomized cases against the float64
+# references (tests/random: every policy family, odd sizes) and the examples, each checking its
+# own result. It builds only those (the target attune_quick_tests); the full run above is CI's.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+quick=0
+if [ "${1:-}" = "--quick" ]; then
+  quick=1
+  shift
+fi
 # shellcheck source=deps.sh
 . "$root/scripts/deps.sh"
 attune_install_deps
 
 jobs="$(attune_jobs)"
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_BENCH=OFF
-cmake --build "$root/build" -j "$jobs"
+if [ "$quick" -eq 1 ]; then
+  build="$root/build-quick"
+  cd "$root"  # presets are read from the current directory
+  cmake --preset quick
+  cmake --build --preset quick -j "$jobs"
+  test_cmd=(ctest --preset quick -j "$jobs")
+else
+  build="$root/build"
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_BENCH=OFF
+  cmake --build "$build" -j "$jobs"
+  test_cmd=(ctest --test-dir "$build" --output-on-failure -j "$jobs")
+fi
 
-log="$root/build/ctest.log"
+log="$build/ctest.log"
 set +e
-ctest --test-dir "$root/build" --output-on-failure -j "$jobs" "$@" 2>&1 | tee "$log"
+"${test_cmd[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 summary="$(grep -E 'tests passed|No tests were found' "$log" | tail -n 1 || true)"
 echo
+# The randomized test's count line(s): "random [avx512]: 500 cases, 0 failed, …".
+grep -hE '^random \[[a-z0-9]+\]: [0-9]+ cases, ' "$build/Testing/Temporary/LastTest.log" 2>/dev/null | sed 's/; cases per variant:.*//' || true
 echo "attune tests: ${summary:-ctest printed no summary line}"
 exit "$status"

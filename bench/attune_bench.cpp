@@ -20,6 +20,7 @@
 //                                              DuoAttention's mixed cache; kv_MiB counter = memory held
 //   decode/Lk:<Lk>/D:128/kv:{fp32,bf16}/threads:N          B 1, Hq 32, Hkv 8, Lq 1, fp32 Q and out
 //   reference/{causal,nomask}/L:512/D:<D>                  attune::reference::attention (double)
+//   dispatch/route                             one run-time dispatch lookup (simd/dispatch.hpp), ns
 //
 // Counters (both benchmark::Counter::kIsRate over real time, so the JSON carries rates):
 //   flops  FLOP/s. Convention: a visible (query, key) pair costs 2·Dk FLOP for its score and
@@ -347,6 +348,18 @@ void bm_peak_read(benchmark::State& state) {
     set_counters(state, 0.0, static_cast<double>(kReadFloats * sizeof(float)));
 }
 
+// dispatch/route: what simd/dispatch.hpp adds to every engine call — one route() (a dispatched
+// call takes two: the baseline's entry and the wider instantiation's own). Timed on a signature
+// registered for the scalar arch only, the longest walk (every level above it is looked up
+// first); a decode step of Lk 1024 takes ~0.03–0.3 ms, so this row over that is the overhead.
+void dispatch_probe() {}
+void bm_dispatch_route(benchmark::State& state) {
+    for (auto _ : state) {
+        auto* f = attune::dispatch::route<void(), attune::simd::scalar, &dispatch_probe>();
+        benchmark::DoNotOptimize(f);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 void register_all() {
     const std::vector<int> threads = thread_counts();
@@ -408,6 +421,8 @@ void register_all() {
         add(name + "/kv:fp32", threads, bm_attention<float, float, float>, shape{1, 32, 8, 1, lk, 128, false});
         add(name + "/kv:bf16", threads, bm_attention<float, attune::bf16, attune::bf16>, shape{1, 32, 8, 1, lk, 128, false});
     }
+
+    benchmark::RegisterBenchmark("dispatch/route", bm_dispatch_route)->Unit(benchmark::kNanosecond);
 
     // The reference is single-threaded and slow (hundreds of ms a call): a fixed, small iteration count.
     for (index_t d : {64, 128})

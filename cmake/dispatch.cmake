@@ -37,9 +37,11 @@ function(attune_dispatch target)
     endif()
   endif()
   set(_type_avx2 "xsimd::fma3<xsimd::avx2>")
-  set(_flags_avx2 -mavx2 -mfma)
+  # F16C (fp16 K/V widened in one instruction) with AVX2: every AVX2 CPU has it, and the avx2
+  # level requires it at run time (simd/dispatch.hpp).
+  set(_flags_avx2 -mavx2 -mfma -mf16c)
   set(_type_avx512 "xsimd::avx512bw")
-  set(_flags_avx512 -mavx512f -mavx512cd -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma)
+  set(_flags_avx512 -mavx512f -mavx512cd -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma -mf16c)
   include(CheckCXXCompilerFlag)
   check_cxx_compiler_flag("-mamx-tile -mamx-bf16" ATTUNE_DISPATCH_COMPILER_HAS_AMX)
   if(ATTUNE_DISPATCH_COMPILER_HAS_AMX)

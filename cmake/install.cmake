@@ -2,7 +2,8 @@
 # consumers write find_package(attune) and link attune::attune, or use pkg-config. The layout is
 # Debian's for an arch-independent header-only library (GNUInstallDirs; tests/cmake checks it):
 #   include/attune/              the headers
-#   share/cmake/attune/          attuneConfig.cmake, attuneConfigVersion.cmake, attuneTargets.cmake
+#   share/cmake/attune/          attuneConfig.cmake, attuneConfigVersion.cmake, attuneTargets.cmake,
+#                                dispatch.cmake and dispatch/ (attune_dispatch() for consumers)
 #   share/pkgconfig/attune.pc    pkg-config
 #   share/doc/attune/            LICENSE, README.md
 include(GNUInstallDirs)
@@ -20,6 +21,10 @@ write_basic_package_version_file("${CMAKE_CURRENT_BINARY_DIR}/attuneConfigVersio
   COMPATIBILITY SameMinorVersion ARCH_INDEPENDENT)
 install(FILES "${CMAKE_CURRENT_BINARY_DIR}/attuneConfig.cmake" "${CMAKE_CURRENT_BINARY_DIR}/attuneConfigVersion.cmake"
   DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/attune)
+# attune_dispatch(<target>) (one binary for every CPU) for find_package consumers: the config
+# includes dispatch.cmake, which finds its built-in instance list in dispatch/ beside it.
+install(FILES cmake/dispatch.cmake DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/attune)
+install(DIRECTORY cmake/dispatch DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/attune)
 
 # pkg-config (cmake/attune.pc.in): share/pkgconfig/attune.pc, for builds without CMake
 # (`c++ $(pkg-config --cflags --libs attune)`). Its prefix is relative to the .pc file's own

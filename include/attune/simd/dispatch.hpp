@@ -10,7 +10,7 @@
 // program with no per-arch units registers only its own arch and runs it, as before.
 //
 // Levels, widest first: avx512 (AVX-512 F/CD/DQ/BW/VL; its unit also carries the AMX tiles, used
-// where the CPU and OS grant them), avx2 (with FMA), sse2 (the x86-64 baseline; SSE3–AVX tags
+// where the CPU and OS grant them), avx2 (with FMA and F16C), sse2 (the x86-64 baseline; SSE3–AVX tags
 // too), neon (aarch64), scalar (attune's one-lane path). An arch tag sits at the level of its
 // nearest listed base (xsimd's tags derive from the tag they extend).
 //
@@ -34,7 +34,7 @@ namespace attune::dispatch {
 enum class level : int {
     scalar = 0,  ///< attune's one-lane path
     sse2 = 1,    ///< x86-64 baseline (SSE2 … AVX without AVX2)
-    avx2 = 2,    ///< AVX2 + FMA
+    avx2 = 2,    ///< AVX2 + FMA (+ F16C)
     avx512 = 3,  ///< AVX-512 F/CD/DQ/BW/VL (+ AMX tiles where granted)
     neon = 4,    ///< aarch64 NEON
 };
@@ -76,6 +76,15 @@ namespace detail {
 // neon down to scalar.
 constexpr int fallback(int l) noexcept { return l == static_cast<int>(level::neon) ? 0 : l - 1; }
 
+// F16C, which the avx2 unit is built with (fp16 widening); xsimd 8 does not report it.
+inline bool has_f16c() noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    return __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
 // The widest level this CPU runs (xsimd's cpuid), computed once.
 inline level cpu_level() noexcept {
     static const level l = [] {
@@ -84,7 +93,7 @@ inline level cpu_level() noexcept {
         if (best >= xsimd::neon64::version()) return level::neon;
 #endif
         if (best >= xsimd::avx512bw::version()) return level::avx512;
-        if (best >= xsimd::fma3<xsimd::avx2>::version()) return level::avx2;
+        if (best >= xsimd::fma3<xsimd::avx2>::version() && has_f16c()) return level::avx2;
         if (best >= xsimd::sse2::version()) return level::sse2;
         return level::scalar;
     }();

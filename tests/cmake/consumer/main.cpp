@@ -46,5 +46,14 @@ int main() {
         std::printf("FAILED: attune's causal attention differs from the naive loop\n");
         return 1;
     }
+#ifdef ATTUNE_CONSUMER_DISPATCH
+    // Built with attune_dispatch(): the call ran at the widest level this CPU has.
+    const auto ran = attune::dispatch::last_run(), widest = attune::dispatch::cpu();
+    std::printf("dispatch: ran at %s, CPU's widest %s\n", attune::dispatch::name(ran), attune::dispatch::name(widest));
+    if (ran != widest) {
+        std::printf("FAILED: attune_dispatch() did not route the call to the CPU's widest level\n");
+        return 1;
+    }
+#endif
     return 0;
 }

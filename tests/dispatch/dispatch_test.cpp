@@ -152,8 +152,7 @@ TEST_CASE("dispatch: ATTUNE_ARCH pins the level of the whole process", "[env]") 
     inputs in;
     if (std::strcmp(expect, "error") == 0) {
         // Names the variable and its value, whether the value is no level or one this CPU lacks.
-        CHECK_THROWS_WITH(calls<attune::default_arch>(in),
-                          Catch::Contains("ATTUNE_ARCH") && Catch::Contains(std::getenv("ATTUNE_ARCH")));
+        CHECK_THROWS_WITH(calls<attune::default_arch>(in), Catch::Contains("ATTUNE_ARCH") && Catch::Contains(std::getenv("ATTUNE_ARCH")));
         return;
     }
     level want{};

@@ -3,7 +3,7 @@
 # benchmarks are not built (the CI sanitize job compiles them; cmake -DATTUNE_BUILD_BENCH=ON does here).
 # On a fresh Debian 12 machine it first installs the packages it needs. Tests build at -O2 (what
 # distributions build with; -O3, CMake's Release default, took about 1.5× the compile time on the
-# kernel suite, measured side by side); the aarch64 job builds at -O3.
+# kernel suite, measured side by side); the aarch64 job builds at -O2 too.
 #   scripts/test.sh            (from anywhere; the build goes to <repo>/build)
 #   extra ctest arguments pass through, e.g. scripts/test.sh -L golden
 #

@@ -20,6 +20,9 @@
 // cannot run is an attune::error.
 #include <atomic>
 #include <cstdlib>
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#endif
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -76,10 +79,12 @@ namespace detail {
 // neon down to scalar.
 constexpr int fallback(int l) noexcept { return l == static_cast<int>(level::neon) ? 0 : l - 1; }
 
-// F16C, which the avx2 unit is built with (fp16 widening); xsimd 8 does not report it.
+// F16C, which the avx2 unit is built with (fp16 widening): CPUID leaf 1, ECX bit 29. xsimd 8 does
+// not report it, and clang 14's __builtin_cpu_supports does not know it.
 inline bool has_f16c() noexcept {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    return __builtin_cpu_supports("f16c");
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 #else
     return false;
 #endif

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # CI job "sanitize": clang 14 with AddressSanitizer + UndefinedBehaviorSanitizer (any report fails
 # the test: -fno-sanitize-recover=all) and -Wall -Wextra -Werror, -g1 (line tables only: reports
-# keep file:line), in build-asan/. Optimisation where it pays: -O0 for what runs in seconds (the
-# validation suites, caches, examples; clang's optimiser under ASan took 5× the compile time of
-# -O0 on the cache suite, 124 s against 25), -O1 for the suites whose running is their cost, the
-# engine's arithmetic (kernel, batch, positions, quant, linear: 6× slower at -O0), and the
-# benchmarks compiled at -O0 (not run here; their -O3 under ASan took 7 CPU-minutes). One build serves two purposes: the second compiler (clang's
-# warnings come from its front end, so -Werror holds at -O1 too) and the sanitizers: a g++
-# sanitizer job plus a separate clang job took 31 of CI's minutes, this one about 23 (measured on
-# the 2-core CI machine; its first run also found UB and an overflow the g++ sanitizers had missed).
+# keep file:line), -O1, in build-asan/. Where compiling is the cost, not running, -O0: the
+# benchmarks (compiled, not run here; their -O3 under ASan took 7 CPU-minutes) and the suites of
+# caches, calibration, sparse kernels and validation (ATTUNE_TEST_EXTRA_FLAGS_SUITES; the cache
+# suite: 124 s to compile at -O1, 25 at -O0, then 39 s to run instead of 7). Whatever runs the
+# engine's arithmetic at length stays at -O1: at -O0 under ASan the hostile matrix took 494 s, not
+# 6. One build serves two purposes: the second compiler (clang's warnings come from its front end,
+# so -Werror holds at -O1 too) and the sanitizers: a g++ sanitizer job plus a separate clang job
+# took 31 of CI's minutes, this one about 23 before the -O0 suites (measured on the 2-core CI
+# machine; its first run also found UB and an overflow the g++ sanitizers had missed).
 # Built: the library, the benchmarks (compiled, not run), the examples (run, under the sanitizers)
 # and the tests for the widest arch this machine runs (ATTUNE_TEST_ARCHS=best, e.g. avx512) plus
 # the arch-independent ones. Not run here (the g++ test job runs them all): the CMake consumers
@@ -26,11 +27,11 @@ ci_install clang-14 libomp-14-dev
 dir="$root/build-asan"
 san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1" -DCMAKE_CXX_FLAGS="$san" \
+  -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=ON -DATTUNE_BENCH_OPTIMIZE=-O0 -DATTUNE_BUILD_EXAMPLES=ON -DATTUNE_UNITY_TESTS=ON \
   "-DATTUNE_TEST_SKIP_SUITES=random;long_rows;stress;linear_alloc" \
-  "-DATTUNE_TEST_OPTIMIZE_SUITES=kernel;batch;positions;quant;linear" -DATTUNE_TEST_OPTIMIZE_FLAGS=-O1
+  "-DATTUNE_TEST_EXTRA_FLAGS_SUITES=cache;calibration;sparse;cache_state;hostile" -DATTUNE_TEST_EXTRA_FLAGS=-O0
 cmake --build "$dir" -j "$jobs"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

@@ -1,7 +1,12 @@
 # Runtime dispatch (include/attune/simd/dispatch.hpp, cmake/dispatch.cmake): one binary built
 # without arch flags, the avx2 and avx512 units added by attune_dispatch(), runs every level this
 # CPU has (pinned in turn) against the float64 reference, and the widest unpinned. ATTUNE_ARCH is
-# read once per process, so its cases run in processes of their own.
+# read once per process, so its cases run in processes of their own. ATTUNE_TEST_SKIP_SUITES may
+# leave it out (the sanitize job: its units compile the built-in signatures once more per level,
+# minutes under ASan, for kernels the widest-arch suites already run there).
+if("dispatch" IN_LIST ATTUNE_TEST_SKIP_SUITES)
+  return()
+endif()
 add_executable(attune_dispatch_test ${CMAKE_CURRENT_LIST_DIR}/dispatch_test.cpp)
 target_include_directories(attune_dispatch_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(attune_dispatch_test PRIVATE attune::attune attune_warnings Catch2::Catch2WithMain)

@@ -42,8 +42,9 @@ struct options {
     // Working memory the call's items lease their buffers from (kernel/workspace.hpp); null: each
     // thread's own grow-only buffers.
     attune::workspace* workspace = nullptr;
-    /// int8 K (attune/quantized.hpp): decode scores as integer dot products (AVX-512 VNNI), Q
-    /// quantized per row to int8 on the fly as llama.cpp quantizes it; off: exact float scores.
+    /// int8 or q8_0 K (attune/quantized.hpp): decode scores as integer dot products (AVX-512
+    /// VNNI), Q quantized per row to int8 on the fly as llama.cpp quantizes it for its quantized
+    /// caches; off: exact float scores.
     bool int8_query = false;
 };
 

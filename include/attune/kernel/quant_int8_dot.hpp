@@ -1,11 +1,14 @@
 #pragma once
-// Decode scores on int8 K as integer dot products (options::int8_query), on CPUs with AVX-512 VNNI:
-// each query row is quantized to int8 on the fly (one scale per row, as llama.cpp quantizes Q for
-// its q8_0 dot products; int8's channel scales folded into Q first), and vpdpbusd multiplies 64
-// K bytes by 64 Q bytes into 16 sums in one instruction where the float kernel needs four widening
-// loads and sixteen FMAs. vpdpbusd takes unsigned × signed bytes: K is read as k + 128 (a flipped
-// sign bit), and 128·Σq is taken back out per row.
-//   s[n][r] = scale_n · sq_r · (Σ_d (k_nd + 128)·q̂_rd − 128·Σ_d q̂_rd),   q_r ≈ sq_r · q̂_r
+// Decode scores on int8 and q8_0 K as integer dot products (options::int8_query), on CPUs with
+// AVX-512 VNNI: each query row is quantized to int8 on the fly (one scale per row; int8's channel
+// scales folded into Q first), as llama.cpp quantizes Q for its dot products with a q8_0 cache, and
+// vpdpbusd multiplies 64 K bytes by 64 Q bytes into 16 sums in one instruction where the float
+// kernel needs four widening loads and sixteen FMAs. vpdpbusd takes unsigned × signed bytes: K is
+// read as k + 128 (a flipped sign bit), and 128·Σq is taken back out.
+//   int8  s[n][r] = scale_n · sq_r · (Σ_d (k_nd + 128)·q̂_rd − 128·Σ_d q̂_rd),   q_r ≈ sq_r · q̂_r
+//   q8_0  s[n][r] = sq_r · Σ_blocks d_nb · Σ_{d ∈ b} k_nd·q̂_rd: the 16 lanes of a 64-byte step hold
+//         two blocks (8 lanes each), so each step's lanes start at −128·(their 4 q̂) instead of 0,
+//         end exact, and are scaled by their block's d before they are added.
 // Exact integer sums (|Σ| < 2^24 for dk ≤ 512); the error is Q's rounding to int8.
 #include <cmath>
 #include <cstdint>
@@ -13,6 +16,7 @@
 #include <type_traits>
 
 #include "attune/kernel/quant_rows.hpp"
+#include "attune/quant/blocks.hpp"
 #include "attune/quant/int8.hpp"
 #include "attune/simd/caps.hpp"
 #include "attune/simd/prefetch.hpp"
@@ -20,11 +24,15 @@
 
 namespace attune::kernel {
 
+// The K formats the integer kernel reads.
+template <class F>
+inline constexpr bool int8_dot_format = std::is_same_v<F, quant::int8> || std::is_same_v<F, quant::q8_0>;
+
 // Whether the integer kernel exists for this arch and format (compiled with AVX-512 VNNI).
 template <class Arch, class F>
 inline constexpr bool int8_dot_available =
 #if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
-    std::is_same_v<F, quant::int8>&& simd::detail::arch_is<Arch, xsimd::avx512f>;
+    int8_dot_format<F>&& simd::detail::arch_is<Arch, xsimd::avx512f>;
 #else
     false;
 #endif
@@ -53,6 +61,26 @@ inline float quantize_query_row(const float* q, const float* c, index_t dk, std:
     return sq;
 }
 
+// The item's query rows in int8 (quantized on its first tile, kept for the others), padded with
+// zero rows to a multiple of RB; c: int8's channel scales, or null.
+template <int RB>
+inline int8_query_rows& query_rows(int8_query_rows& Q, const float* q, index_t q_stride, index_t rows, const float* c, index_t dk) {
+    if (Q.source == q) return Q;
+    const index_t rows_padded = (rows + RB - 1) / RB * RB;
+    for (index_t r = 0; r < rows_padded; ++r) {
+        std::int32_t sum = 0;
+        Q.scale[r] = 0.0f;
+        if (r < rows) Q.scale[r] = quantize_query_row(q + r * q_stride, c, dk, Q.q[r], sum);
+        else
+            for (index_t d = 0; d < dk; ++d) Q.q[r][d] = 0;
+        Q.correction[r] = 128.0f * static_cast<float>(sum);
+        for (index_t l = 0; l < dk / 4; ++l)
+            Q.lane_correction[r][l] = -128 * (Q.q[r][4 * l] + Q.q[r][4 * l + 1] + Q.q[r][4 * l + 2] + Q.q[r][4 * l + 3]);
+    }
+    Q.source = q;
+    return Q;
+}
+
 #if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
 // S[0..nk)[0..rows_padded) for int8 K rows with Q quantized per row; rows ≤ 8, dk % 64 == 0.
 template <class Arch, class Bytes>
@@ -60,19 +88,7 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                           float* s, index_t rows_padded) {
     constexpr int KB = 4, RB = 4;
     static_assert(simd::width<Arch> == KB * RB, "int8_dot_tile: 16 lanes");
-    int8_query_rows& Q = *k.int8_query;
-    if (Q.source != q) {  // the item's first tile: quantize its rows once
-        const index_t rows4 = (rows + RB - 1) / RB * RB;
-        for (index_t r = 0; r < rows4; ++r) {
-            std::int32_t sum = 0;
-            Q.scale[r] = 0.0f;
-            if (r < rows) Q.scale[r] = quantize_query_row(q + r * q_stride, k.hp.channel, dk, Q.q[r], sum);
-            else
-                for (index_t d = 0; d < dk; ++d) Q.q[r][d] = 0;
-            Q.correction[r] = 128.0f * static_cast<float>(sum);
-        }
-        Q.source = q;
-    }
+    int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, k.hp.channel, dk);
     const auto& qs = Q.q;
     const float* sq = Q.scale;
     const float* corr = Q.correction;
@@ -107,9 +123,56 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
         }
 }
+// The same for q8_0 K rows: per 64-byte step, blocks 2j and 2j + 1 (their 32 values each, past the
+// fp16 scales) as one vector, summed exactly per lane from the lane's correction, converted and
+// scaled by [d_2j ×8, d_2j+1 ×8]; the row's scale sq_r once at the end.
+template <class Arch, class Bytes>
+inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<quant::q8_0, Bytes>& k, index_t nk, index_t dk,
+                          float* s, index_t rows_padded) {
+    constexpr int KB = 4, RB = 4;
+    constexpr index_t G = quant::q8_0::group, BB = quant::q8_0::block_bytes;
+    static_assert(simd::width<Arch> == KB * RB, "int8_dot_tile: 16 lanes");
+    const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk);
+    const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (index_t r0 = 0; r0 < rows; r0 += RB)
+        for (index_t n0 = 0; n0 < nk; n0 += KB) {
+            const std::uint8_t* kr[KB];
+            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
+            __m512 acc[KB * RB];
+            for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_ps();
+            for (index_t d = 0; d < dk; d += 2 * G) {
+                __m512i qv[RB], qc[RB];
+                for (int r = 0; r < RB; ++r) {
+                    qv[r] = _mm512_load_si512(reinterpret_cast<const void*>(Q.q[r0 + r] + d));
+                    qc[r] = _mm512_load_si512(reinterpret_cast<const void*>(Q.lane_correction[r0 + r] + d / 4));
+                }
+                for (int i = 0; i < KB; ++i) {
+                    const std::uint8_t* b = kr[i] + d / G * BB;
+                    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
+                    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + BB + 2));
+                    const __m512i kv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+                    const __m512 scale =
+                        _mm512_insertf32x8(_mm512_set1_ps(quant::half_value(b)), _mm256_set1_ps(quant::half_value(b + BB)), 1);
+                    for (int r = 0; r < RB; ++r)
+                        acc[i * RB + r] =
+                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(qc[r], kv, qv[r])), scale, acc[i * RB + r]);
+                }
+            }
+            simd::vec<Arch> f[KB * RB];
+            for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(acc[i]);
+            alignas(64) float qsc[KB * RB], out[KB * RB];
+            for (int i = 0; i < KB; ++i)
+                for (int r = 0; r < RB; ++r) qsc[i * RB + r] = Q.scale[r0 + r];
+            simd::store_aligned<Arch>(out, simd::reduce_add_many(f) * simd::load_aligned<Arch>(qsc));
+            for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+        }
+}
 #else
 template <class Arch, class Bytes>
 inline void int8_dot_tile(const float*, index_t, index_t, const quant_rows<quant::int8, Bytes>&, index_t, index_t, float*, index_t) {}
+template <class Arch, class Bytes>
+inline void int8_dot_tile(const float*, index_t, index_t, const quant_rows<quant::q8_0, Bytes>&, index_t, index_t, float*, index_t) {}
 #endif
 
 }  // namespace attune::kernel

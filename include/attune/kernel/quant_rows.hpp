@@ -17,6 +17,10 @@ struct int8_query_rows {
     alignas(64) std::int8_t q[max_rows][max_dim];
     float scale[max_rows];
     float correction[max_rows];  // 128 · Σ_d q̂_rd
+    // −128 · (the sum of q̂ over the 4 bytes of each 32-bit lane): the starting value of a lane's
+    // vpdpbusd sum over flipped K bytes, so that it ends as the exact Σ k̂·q̂ of its 4 products
+    // (block formats, whose lanes are scaled per block before they are added).
+    alignas(64) std::int32_t lane_correction[max_rows][max_dim / 4];
 };
 
 template <class F, class Bytes>

@@ -36,14 +36,14 @@ struct quant_kv_source {
     using byte_rows = std::conditional_t<P::paged, pointer_rows<std::uint8_t>, strided_rows<std::uint8_t>>;
     const P& p;
     index_t page_size;
-    // The item's queries in int8 (options::int8_query with int8 K), in this thread's buffer: a source
+    // The item's queries in int8 (options::int8_query with int8 or q8_0 K), in this thread's buffer: a source
     // lives for one item, which runs on one thread, so the buffer starts empty with each source.
     static int8_query_rows& thread_query() noexcept {
         static thread_local int8_query_rows rows;
         return rows;
     }
     explicit quant_kv_source(const P& problem) noexcept : p(problem), page_size(P::paged ? problem.kq.tokens() : 0) {
-        if constexpr (std::is_same_v<key_type, quant::int8>) {
+        if constexpr (int8_dot_format<key_type>) {
             if (problem.int8_query) thread_query().source = nullptr;
         }
     }
@@ -64,7 +64,7 @@ struct quant_kv_source {
     }
     quant_rows<key_type, byte_rows> key_rows(index_t b, index_t hkv, index_t n0, index_t nk, detail::grow_buffer<const void*>& buf) const {
         int8_query_rows* q8 = nullptr;
-        if constexpr (std::is_same_v<key_type, quant::int8>) {
+        if constexpr (int8_dot_format<key_type>) {
             if (p.int8_query) q8 = &thread_query();
         }
         return {rows_of(p.kq, b, hkv, n0, nk, buf), p.kq.format().head(hkv), p.kq.row_bytes(), q8};

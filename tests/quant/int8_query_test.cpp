@@ -1,11 +1,11 @@
-// options::int8_query (kernel/quant_int8_dot.hpp): decode scores on int8 and q8_0 K as integer dot
-// products with Q quantized per row. Built twice: in the quant suite (no VNNI in its flags: the option falls
-// back to the exact float scores, checked to be those), and as attune_quant_vnni_tests with AVX-512
-// VNNI (where the CPU has it: the integer kernel), checked against the reference run with each query
-// row replaced by its int8 rounding — the kernel's only approximation — within fp32's bound, and
-// against float attention within the rounding's own effect. Odd lengths, GQA 1/4/8, head dims
-// 64/128 (80: not whole 64-byte vectors, the float path; q8_0 at 96), channel scales (int8),
-// forced splits, pages.
+// options::int8_query (kernel/quant_int8_dot.hpp): decode scores on int8, q8_0 and q4_0 K as
+// integer dot products with Q quantized per row. Built twice: in the quant suite (no VNNI in its
+// flags: the option falls back to the exact float scores, checked to be those), and as
+// attune_quant_vnni_tests with AVX-512 VNNI (where the CPU has it: the integer kernel), checked
+// against the reference run with each query row replaced by its int8 rounding — the kernel's only
+// approximation — within fp32's bound, and against float attention within the rounding's own
+// effect. Odd lengths, GQA 1/4/8, head dims 64/128/256 (80 and 96: not whole 64-byte vectors, the
+// float path), channel scales (int8), forced splits, pages.
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -106,6 +106,15 @@ TEST_CASE("int8_query: integer decode scores on q8_0 K (per-block scales)", "[in
             for (const index_t D : {64, 128, 96}) check_int8_query<quant::q8_0>(group, lk, D, false, 0, rng);
     check_int8_query<quant::q8_0>(4, 3000, 128, false, 5, rng);
     check_int8_query<quant::q8_0>(8, 65, 256, false, 2, rng);
+}
+
+TEST_CASE("int8_query: integer decode scores on q4_0 K (nibbles, per-block scales)", "[int8_query]") {
+    std::mt19937 rng(94);
+    for (const index_t group : {1, 4, 8})
+        for (const index_t lk : {1, 7, 129, 1000})
+            for (const index_t D : {64, 128, 96}) check_int8_query<quant::q4_0>(group, lk, D, false, 0, rng);
+    check_int8_query<quant::q4_0>(4, 3000, 128, false, 5, rng);
+    check_int8_query<quant::q4_0>(8, 65, 256, false, 2, rng);
 }
 
 TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {

@@ -1,5 +1,5 @@
 #pragma once
-// Decode scores on int8 and q8_0 K as integer dot products (options::int8_query), on CPUs with
+// Decode scores on int8, q8_0 and q4_0 K as integer dot products (options::int8_query), on CPUs with
 // AVX-512 VNNI: each query row is quantized to int8 on the fly (one scale per row; int8's channel
 // scales folded into Q first), as llama.cpp quantizes Q for its dot products with a q8_0 cache, and
 // vpdpbusd multiplies 64 K bytes by 64 Q bytes into 16 sums in one instruction where the float
@@ -8,7 +8,8 @@
 //   int8  s[n][r] = scale_n · sq_r · (Σ_d (k_nd + 128)·q̂_rd − 128·Σ_d q̂_rd),   q_r ≈ sq_r · q̂_r
 //   q8_0  s[n][r] = sq_r · Σ_blocks d_nb · Σ_{d ∈ b} k_nd·q̂_rd: the 16 lanes of a 64-byte step hold
 //         two blocks (8 lanes each), so each step's lanes start at −128·(their 4 q̂) instead of 0,
-//         end exact, and are scaled by their block's d before they are added.
+//         end exact, and are scaled by their block's d before they are added;
+//   q4_0  the same with the nibbles n as the unsigned bytes (n − 8 the value): lanes start at −8·Σ.
 // Exact integer sums (|Σ| < 2^24 for dk ≤ 512); the error is Q's rounding to int8.
 #include <cmath>
 #include <cstdint>
@@ -26,7 +27,7 @@ namespace attune::kernel {
 
 // The K formats the integer kernel reads.
 template <class F>
-inline constexpr bool int8_dot_format = std::is_same_v<F, quant::int8> || std::is_same_v<F, quant::q8_0>;
+inline constexpr bool int8_dot_format = std::is_same_v<F, quant::int8> || std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0>;
 
 // Whether the integer kernel exists for this arch and format (compiled with AVX-512 VNNI).
 template <class Arch, class F>
@@ -62,9 +63,11 @@ inline float quantize_query_row(const float* q, const float* c, index_t dk, std:
 }
 
 // The item's query rows in int8 (quantized on its first tile, kept for the others), padded with
-// zero rows to a multiple of RB; c: int8's channel scales, or null.
+// zero rows to a multiple of RB; c: int8's channel scales, or null; lane_offset: what each K byte
+// holds above its value (128: a flipped int8, 8: a q4_0 nibble), taken out per 32-bit lane.
 template <int RB>
-inline int8_query_rows& query_rows(int8_query_rows& Q, const float* q, index_t q_stride, index_t rows, const float* c, index_t dk) {
+inline int8_query_rows& query_rows(int8_query_rows& Q, const float* q, index_t q_stride, index_t rows, const float* c, index_t dk,
+                                   std::int32_t lane_offset = 128) {
     if (Q.source == q) return Q;
     const index_t rows_padded = (rows + RB - 1) / RB * RB;
     for (index_t r = 0; r < rows_padded; ++r) {
@@ -75,7 +78,7 @@ inline int8_query_rows& query_rows(int8_query_rows& Q, const float* q, index_t q
             for (index_t d = 0; d < dk; ++d) Q.q[r][d] = 0;
         Q.correction[r] = 128.0f * static_cast<float>(sum);
         for (index_t l = 0; l < dk / 4; ++l)
-            Q.lane_correction[r][l] = -128 * (Q.q[r][4 * l] + Q.q[r][4 * l + 1] + Q.q[r][4 * l + 2] + Q.q[r][4 * l + 3]);
+            Q.lane_correction[r][l] = -lane_offset * (Q.q[r][4 * l] + Q.q[r][4 * l + 1] + Q.q[r][4 * l + 2] + Q.q[r][4 * l + 3]);
     }
     Q.source = q;
     return Q;
@@ -123,18 +126,37 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
         }
 }
-// The same for q8_0 K rows: per 64-byte step, blocks 2j and 2j + 1 (their 32 values each, past the
-// fp16 scales) as one vector, summed exactly per lane from the lane's correction, converted and
-// scaled by [d_2j ×8, d_2j+1 ×8]; the row's scale sq_r once at the end.
-template <class Arch, class Bytes>
-inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<quant::q8_0, Bytes>& k, index_t nk, index_t dk,
-                          float* s, index_t rows_padded) {
+// The same for q8_0 and q4_0 K rows: per 64-byte step, blocks 2j and 2j + 1 as one vector of 64
+// unsigned bytes in element order (q8_0: its bytes flipped, k + 128; q4_0: its nibbles n, n − 8 the
+// value, unpacked: byte i holds elements i and i + 16), each lane's sum started at −offset·(its four
+// q̂) so that it ends exact, then converted and scaled by [d_2j ×8, d_2j+1 ×8]; sq_r once at the end.
+template <class F>
+inline __m512i block_pair_bytes(const std::uint8_t* b) noexcept {
+    constexpr index_t BB = F::block_bytes;
+    if constexpr (std::is_same_v<F, quant::q8_0>) {
+        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
+        const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + BB + 2));
+        return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(static_cast<char>(0x80)));
+    } else {
+        const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+        const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + BB + 2));
+        const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(b0), b1, 1);
+        const __m256i nib = _mm256_set1_epi8(0x0f);
+        const __m256i lo = _mm256_and_si256(y, nib), hi = _mm256_and_si256(_mm256_srli_epi16(y, 4), nib);
+        // [b0 0–15, b1 0–15, b0 16–31, b1 16–31] → [b0 0–15, b0 16–31, b1 0–15, b1 16–31]
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        return _mm512_shuffle_i64x2(z, z, 0 | (2 << 2) | (1 << 4) | (3 << 6));
+    }
+}
+
+template <class Arch, class F, class Bytes, std::enable_if_t<std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0>, int> = 0>
+inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
+                          index_t rows_padded) {
     constexpr int KB = 4, RB = 4;
-    constexpr index_t G = quant::q8_0::group, BB = quant::q8_0::block_bytes;
-    static_assert(simd::width<Arch> == KB * RB, "int8_dot_tile: 16 lanes");
-    const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk);
+    constexpr index_t G = F::group, BB = F::block_bytes;
+    static_assert(simd::width<Arch> == KB * RB && G == 32, "int8_dot_tile: 16 lanes, blocks of 32");
+    const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk, std::is_same_v<F, quant::q8_0> ? 128 : 8);
     const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
-    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     for (index_t r0 = 0; r0 < rows; r0 += RB)
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* kr[KB];
@@ -149,9 +171,7 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                 }
                 for (int i = 0; i < KB; ++i) {
                     const std::uint8_t* b = kr[i] + d / G * BB;
-                    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
-                    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + BB + 2));
-                    const __m512i kv = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+                    const __m512i kv = block_pair_bytes<F>(b);
                     const __m512 scale =
                         _mm512_insertf32x8(_mm512_set1_ps(quant::half_value(b)), _mm256_set1_ps(quant::half_value(b + BB)), 1);
                     for (int r = 0; r < RB; ++r)
@@ -169,10 +189,8 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
         }
 }
 #else
-template <class Arch, class Bytes>
-inline void int8_dot_tile(const float*, index_t, index_t, const quant_rows<quant::int8, Bytes>&, index_t, index_t, float*, index_t) {}
-template <class Arch, class Bytes>
-inline void int8_dot_tile(const float*, index_t, index_t, const quant_rows<quant::q8_0, Bytes>&, index_t, index_t, float*, index_t) {}
+template <class Arch, class F, class Bytes>
+inline void int8_dot_tile(const float*, index_t, index_t, const quant_rows<F, Bytes>&, index_t, index_t, float*, index_t) {}
 #endif
 
 }  // namespace attune::kernel

@@ -42,9 +42,10 @@ struct options {
     // Working memory the call's items lease their buffers from (kernel/workspace.hpp); null: each
     // thread's own grow-only buffers.
     attune::workspace* workspace = nullptr;
-    /// int8 or q8_0 K (attune/quantized.hpp): decode scores as integer dot products (AVX-512
-    /// VNNI), Q quantized per row to int8 on the fly as llama.cpp quantizes it for its quantized
-    /// caches; off: exact float scores.
+    /// Quantized K/V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI: integer products.
+    /// int8, q8_0 or q4_0 K: scores with Q quantized per row to int8 on the fly, as llama.cpp
+    /// quantizes it for its quantized caches; int8 V: P·V with each row's weights rounded to int16
+    /// per tile (15 bits). Off: exact float products.
     bool int8_query = false;
 };
 

@@ -2,9 +2,7 @@
 # attune_distributed_tests (plain main), run under mpiexec with 2, 3 and 4 processes as ctest
 # distributed.np2 / np3 / np4 (label distributed). Each compares every rank's rows with
 # single-process attention and a float64 reference, and checks that bad input on one rank makes
-# every rank throw. Open MPI: --oversubscribe (more ranks than cores), and the two environment
-# variables that let it run as root (CI's containers); other MPIs ignore them. One OpenMP thread
-# per rank: the ranks share the machine's cores.
+# every rank throw. mpiexec's extra flags and environment: cmake/distributed.cmake.
 if(TARGET attune_distributed)
   add_executable(attune_distributed_tests ${CMAKE_CURRENT_LIST_DIR}/distributed_test.cpp)
   target_link_libraries(attune_distributed_tests PRIVATE attune::distributed attune_warnings)
@@ -14,18 +12,10 @@ if(TARGET attune_distributed)
     target_compile_options(attune_distributed_tests PRIVATE ${ATTUNE_ARCH_FLAGS_${_attune_mpi_arch}})
     unset(_attune_mpi_arch)
   endif()
-  set(ATTUNE_MPIEXEC_EXTRA "")
-  execute_process(COMMAND "${MPIEXEC_EXECUTABLE}" --version OUTPUT_VARIABLE _attune_mpiexec_version ERROR_QUIET)
-  if(_attune_mpiexec_version MATCHES "Open MPI|OpenRTE")
-    set(ATTUNE_MPIEXEC_EXTRA --oversubscribe)
-  endif()
-  set(ATTUNE_MPI_TEST_ENV OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-    OMPI_MCA_rmaps_base_oversubscribe=1 CACHE INTERNAL "environment of the MPI tests")
   foreach(np 2 3 4)
     add_test(NAME distributed.np${np}
       COMMAND ${MPIEXEC_EXECUTABLE} ${MPIEXEC_NUMPROC_FLAG} ${np} ${ATTUNE_MPIEXEC_EXTRA} ${MPIEXEC_PREFLAGS}
               $<TARGET_FILE:attune_distributed_tests> ${MPIEXEC_POSTFLAGS})
     set_tests_properties(distributed.np${np} PROPERTIES LABELS distributed ENVIRONMENT "${ATTUNE_MPI_TEST_ENV}" TIMEOUT 120)
   endforeach()
-  unset(_attune_mpiexec_version)
 endif()

@@ -132,6 +132,23 @@ int main(int argc, char** argv) {
                 compute.push_back(st.compute_seconds);
                 wait.push_back(st.wait_seconds);
             }
+            // One process: plain attune::attention over the whole sequence, the baseline without
+            // the context-parallel machinery.
+            double plain = 0;
+            if (ranks == 1) {
+                std::vector<double> times;
+                for (index_t r = 0; r <= a.reps; ++r) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    const auto qv = attune::view_bhld<const float>(q.data(), 1, a.H, n, a.D);
+                    const auto kv = attune::view_bhld<const float>(k.data(), 1, a.Hkv, n, a.D);
+                    const auto vv = attune::view_bhld<const float>(v.data(), 1, a.Hkv, n, a.D);
+                    const auto ov = attune::view_bhld(out.data(), 1, a.H, n, a.D);
+                    if (a.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
+                    else attune::attention(qv, kv, vv, ov, attune::no_mask{}, attune::options{}, exec);
+                    if (r > 0) times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                }
+                plain = median(times);
+            }
             const double t = median(wall);
             const auto [cmax, cmean] = spread(median(compute), ranks);
             const auto [wmax, wmean] = spread(median(wait), ranks);
@@ -145,6 +162,7 @@ int main(int argc, char** argv) {
                             double(a.L) / t, 4.0 * double(a.H) * pairs * double(a.D) / t * 1e-12);
                 std::printf("  compute per rank     max %.4f s, mean %.4f s, max/mean %.3f\n", cmax, cmean, cmean > 0 ? cmax / cmean : 0.0);
                 std::printf("  waiting on K/V       max %.4f s, mean %.4f s\n", wmax, wmean);
+                if (ranks == 1) std::printf("  attune::attention    %.4f s (one process, no ring: the baseline)\n", plain);
             }
         } else {
             const ad::shard_plan cache(a.Lk, ranks, ad::shard_layout::contiguous);

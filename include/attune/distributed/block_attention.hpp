@@ -11,9 +11,11 @@
 ///    itself (bottom-right alignment is then the global rule);
 ///  - any other block runs with the mask at the tokens' positions (mask/shifted.hpp).
 /// Needs no MPI.
+#include <algorithm>
 #include <type_traits>
 
 #include "attune/attention.hpp"
+#include "attune/exec/region.hpp"
 #include "attune/distributed/shard_plan.hpp"
 #include "attune/mask/causal.hpp"
 #include "attune/mask/none.hpp"
@@ -61,10 +63,27 @@ bool attend_block(const Mask& mask, index_t length, const tensor_view<const TQ>&
     return true;
 }
 
+/// Calls f(b, h, t0, t1) for runs of at most 256 tokens of every (batch, head) of [B, H, n, ·], on
+/// the executor's threads: the merges and copies around the blocks' attention are row-parallel.
+template <class Exec, class F>
+void for_token_runs(const Exec& exec, index_t batch, index_t heads, index_t tokens, F&& f) {
+    constexpr index_t run = 256;
+    const index_t runs = (tokens + run - 1) / run;
+    attune::detail::parallel_for(exec, batch * heads * runs, [&](index_t i) {
+        const index_t r = i % runs, bh = i / runs;
+        f(bh / heads, bh % heads, r * run, std::min(tokens, (r + 1) * run));
+    });
+}
+
 /// Rows [first, first + count) of a view's tokens.
 template <class T>
 tensor_view<T> token_rows(const tensor_view<T>& v, index_t first, index_t count) {
     return tensor_view<T>(v.data() + first * v.strides()[2], {v.batch(), v.heads(), count, v.dim()}, v.strides());
+}
+/// Tokens [t0, t1) of batch b, head h of a view, as a [1, 1, t1 − t0, dim] view.
+template <class T>
+tensor_view<T> head_rows(const tensor_view<T>& v, index_t b, index_t h, index_t t0, index_t t1) {
+    return tensor_view<T>(v.data() + b * v.strides()[0] + h * v.strides()[1] + t0 * v.strides()[2], {1, 1, t1 - t0, v.dim()}, v.strides());
 }
 
 }  // namespace attune::distributed::detail

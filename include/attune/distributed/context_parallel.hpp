@@ -97,15 +97,26 @@ inline std::int64_t float_bits(float x) {
     std::memcpy(&u, &x, sizeof u);
     return u;
 }
-template <class T>
-void copy_rows_to(const tensor_view<const T>& from, T* to) {  // [B][H][L][D], contiguous
-    index_t at = 0;
-    for (index_t b = 0; b < from.batch(); ++b)
-        for (index_t h = 0; h < from.heads(); ++h)
-            for (index_t t = 0; t < from.tokens(); ++t, at += from.dim())
-                std::memcpy(to + at, from.row(b, h, t), static_cast<std::size_t>(from.dim()) * sizeof(T));
+// `from` into `to` as contiguous [B][H][L][D], on the executor's threads.
+template <class T, class Exec>
+void copy_rows_to(const tensor_view<const T>& from, T* to, const Exec& exec) {
+    const index_t H = from.heads(), L = from.tokens(), D = from.dim();
+    for_token_runs(exec, from.batch(), H, L, [&](index_t b, index_t h, index_t t0, index_t t1) {
+        for (index_t t = t0; t < t1; ++t)
+            std::memcpy(to + ((b * H + h) * L + t) * D, from.row(b, h, t), static_cast<std::size_t>(D) * sizeof(T));
+    });
 }
 inline std::size_t round_up_64(std::size_t n) { return (n + 63) / 64 * 64; }
+// A rank's segments with adjacent ones joined (one rank's two zig-zag chunks are the whole
+// sequence): one attention call instead of three and a merge.
+inline std::vector<token_segment> blocks_of(const shard_plan& plan, index_t rank) {
+    std::vector<token_segment> out;
+    for (const token_segment& s : plan.segments(rank)) {
+        if (!out.empty() && out.back().first + out.back().count == s.first) out.back().count += s.count;
+        else out.push_back(s);
+    }
+    return out;
+}
 
 }  // namespace detail
 
@@ -187,15 +198,17 @@ void context_parallel_attention(MPI_Comm comm, const Q& q_in, const K& k_in, con
     std::vector<float> tmp, tmp_lse;
     const tensor_view<float> acc_v(acc.data(), {B, Hq, n, Dv}, {Hq * n * Dv, n * Dv, Dv});
     const tensor_view<float> acc_lse_v(acc_lse.data(), {B, Hq, n, 1}, {Hq * n, n, 1});
-    const std::vector<token_segment> q_segments = plan.segments(rank);
+    const std::vector<token_segment> q_segments = detail::blocks_of(plan, rank);
     std::vector<char> started(q_segments.size(), 0);
 
-    ring_exchange ring(comm, capacity);
-    {
+    // One rank: no ring, no copy. Otherwise this rank's block is packed once to be sent on; its own
+    // step reads the caller's views.
+    ring_exchange ring(comm, ranks > 1 ? capacity : 0);
+    if (ranks > 1) {
         std::size_t kb = 0;
         (void)block_bytes(n, &kb);
-        detail::copy_rows_to(k, reinterpret_cast<TK*>(ring.current()));
-        detail::copy_rows_to(v, reinterpret_cast<TV*>(ring.current() + kb));
+        detail::copy_rows_to(k, reinterpret_cast<TK*>(ring.current()), exec);
+        detail::copy_rows_to(v, reinterpret_cast<TV*>(ring.current() + kb), exec);
     }
     options base{};
     base.scale = opt.scale;
@@ -208,8 +221,12 @@ void context_parallel_attention(MPI_Comm comm, const Q& q_in, const K& k_in, con
         const index_t kn = plan.tokens(src);
         std::size_t kb = 0;
         (void)block_bytes(kn, &kb);
-        const tensor_view<const TK> k_all(reinterpret_cast<const TK*>(ring.current()), {B, Hkv, kn, Dk}, {Hkv * kn * Dk, kn * Dk, Dk});
-        const tensor_view<const TV> v_all(reinterpret_cast<const TV*>(ring.current() + kb), {B, Hkv, kn, Dv}, {Hkv * kn * Dv, kn * Dv, Dv});
+        const tensor_view<const TK> k_all =
+            step == 0 ? k
+                      : tensor_view<const TK>(reinterpret_cast<const TK*>(ring.current()), {B, Hkv, kn, Dk}, {Hkv * kn * Dk, kn * Dk, Dk});
+        const tensor_view<const TV> v_all = step == 0 ? v
+                                                      : tensor_view<const TV>(reinterpret_cast<const TV*>(ring.current() + kb),
+                                                                              {B, Hkv, kn, Dv}, {Hkv * kn * Dv, kn * Dv, Dv});
         index_t q_row = 0;
         for (std::size_t qi = 0; qi < q_segments.size(); q_row += q_segments[qi].count, ++qi) {
             const token_segment& qs = q_segments[qi];
@@ -218,7 +235,7 @@ void context_parallel_attention(MPI_Comm comm, const Q& q_in, const K& k_in, con
             const auto acc_sub = detail::token_rows(acc_v, q_row, qs.count);
             const auto lse_sub = detail::token_rows(acc_lse_v, q_row, qs.count);
             index_t k_row = 0;
-            for (const token_segment& ks : plan.segments(src)) {
+            for (const token_segment& ks : detail::blocks_of(plan, src)) {
                 const auto k_sub = detail::token_rows(k_all, k_row, ks.count);
                 const auto v_sub = detail::token_rows(v_all, k_row, ks.count);
                 k_row += ks.count;
@@ -234,8 +251,12 @@ void context_parallel_attention(MPI_Comm comm, const Q& q_in, const K& k_in, con
                 const tensor_view<float> t(tmp.data(), {B, Hq, qs.count, Dv}, {Hq * qs.count * Dv, qs.count * Dv, Dv});
                 const tensor_view<float> tl(tmp_lse.data(), {B, Hq, qs.count, 1}, {Hq * qs.count, qs.count, 1});
                 if (detail::attend_block<Arch>(mask, length, q_sub, qs, k_sub, v_sub, ks, t, tl, base, exec)) {
-                    attune::detail::merge_rows(acc_sub, tensor_view<const float>(lse_sub), t, tensor_view<const float>(tl), acc_sub,
-                                               lse_sub);
+                    detail::for_token_runs(exec, B, Hq, qs.count, [&](index_t b, index_t h, index_t t0, index_t t1) {
+                        const auto a = detail::head_rows(acc_sub, b, h, t0, t1);
+                        const auto al = detail::head_rows(lse_sub, b, h, t0, t1);
+                        attune::detail::merge_rows(a, tensor_view<const float>(al), detail::head_rows(t, b, h, t0, t1),
+                                                   tensor_view<const float>(detail::head_rows(tl, b, h, t0, t1)), a, al);
+                    });
                     ++stats.blocks_run;
                 } else {
                     ++stats.blocks_skipped;
@@ -247,14 +268,14 @@ void context_parallel_attention(MPI_Comm comm, const Q& q_in, const K& k_in, con
     }
     stats.wait_seconds = ring.wait_seconds();
 
-    for (index_t b = 0; b < B; ++b)
-        for (index_t h = 0; h < Hq; ++h)
-            for (index_t t = 0; t < n; ++t) {
-                const float* a = acc_v.row(b, h, t);
-                TO* o = out.row(b, h, t);
-                for (index_t d = 0; d < Dv; ++d) o[d] = from_float<TO>(a[d]);
-                if (!opt.lse.empty()) *opt.lse.row(b, h, t) = *acc_lse_v.row(b, h, t);
-            }
+    detail::for_token_runs(exec, B, Hq, n, [&](index_t b, index_t h, index_t t0, index_t t1) {
+        for (index_t t = t0; t < t1; ++t) {
+            const float* a = acc_v.row(b, h, t);
+            TO* o = out.row(b, h, t);
+            for (index_t d = 0; d < Dv; ++d) o[d] = from_float<TO>(a[d]);
+            if (!opt.lse.empty()) *opt.lse.row(b, h, t) = *acc_lse_v.row(b, h, t);
+        }
+    });
     if (opt.stats != nullptr) *opt.stats = stats;
 }
 

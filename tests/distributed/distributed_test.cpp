@@ -208,6 +208,84 @@ void decode_case(const Mask& mask, const mask_case& mc, index_t Lk, index_t Lq, 
     expect(worst_lse <= 2e-5, what + ": LSE against the float64 reference, max error " + std::to_string(worst_lse));
 }
 
+// shard_plan against its definition: every token held by exactly one rank; zig-zag: 2P chunks of
+// ⌊L/2P⌋ or one more (the longer ones first), rank r holding chunks r and 2P − 1 − r, rows in
+// increasing position; contiguous: P chunks likewise.
+void plan_cases() {
+    for (index_t L = 0; L <= 41; ++L)
+        for (index_t P = 1; P <= 5; ++P)
+            for (auto layout : {ad::shard_layout::zigzag, ad::shard_layout::contiguous}) {
+                const ad::shard_plan plan(L, P, layout);
+                const index_t n = layout == ad::shard_layout::zigzag ? 2 * P : P;
+                std::vector<index_t> start(static_cast<std::size_t>(n + 1), 0);
+                for (index_t c = 0; c < n; ++c)
+                    start[static_cast<std::size_t>(c + 1)] = start[static_cast<std::size_t>(c)] + L / n + (c < L % n ? 1 : 0);
+                std::vector<int> owner(static_cast<std::size_t>(L), -1);
+                bool ok = start.back() == L;
+                for (index_t r = 0; r < P; ++r) {
+                    std::vector<index_t> want;
+                    for (index_t c : layout == ad::shard_layout::zigzag ? std::vector<index_t>{r, 2 * P - 1 - r} : std::vector<index_t>{r})
+                        for (index_t t = start[static_cast<std::size_t>(c)]; t < start[static_cast<std::size_t>(c + 1)]; ++t)
+                            want.push_back(t);
+                    ok = ok && plan.tokens(r) == static_cast<index_t>(want.size());
+                    for (index_t t = 0; ok && t < plan.tokens(r); ++t) {
+                        const index_t p = plan.position(r, t);
+                        ok = p == want[static_cast<std::size_t>(t)] && owner[static_cast<std::size_t>(p)] < 0;
+                        if (ok) owner[static_cast<std::size_t>(p)] = static_cast<int>(r);
+                    }
+                }
+                for (int o : owner) ok = ok && o >= 0;
+                expect(ok, "shard_plan L " + std::to_string(L) + " P " + std::to_string(P) +
+                               (layout == ad::shard_layout::zigzag ? " zigzag" : " contiguous"));
+            }
+    bool threw = false;
+    try {
+        (void)ad::shard_plan(10, 0, ad::shard_layout::zigzag);
+    } catch (const attune::error& e) {
+        threw = std::string(e.what()).find("ranks") != std::string::npos;
+    }
+    expect(threw, "shard_plan with 0 ranks");
+    threw = false;
+    try {
+        (void)ad::shard_plan(-1, 2, ad::shard_layout::zigzag);
+    } catch (const attune::error& e) {
+        threw = std::string(e.what()).find("length") != std::string::npos;
+    }
+    expect(threw, "shard_plan of length -1");
+    // scatter_tokens / gather_tokens refuse views that do not fit the plan.
+    const ad::shard_plan plan(10, 2, ad::shard_layout::zigzag);
+    std::vector<float> whole(10 * 4), local(6 * 4);
+    auto refused = [&](const std::function<void()>& f, const char* needle) {
+        try {
+            f();
+        } catch (const attune::error& e) {
+            return std::string(e.what()).find(needle) != std::string::npos;
+        }
+        return false;
+    };
+    expect(refused(
+               [&] {
+                   ad::scatter_tokens(plan, 0, attune::view_bhld<const float>(whole.data(), 1, 1, 10, 4),
+                                      attune::view_bhld(local.data(), 1, 1, 6, 4));
+               },
+               "local view"),
+           "scatter_tokens into a local view of 6 tokens for 5");
+    expect(refused(
+               [&] {
+                   ad::gather_tokens(plan, 1, attune::view_bhld<const float>(local.data(), 1, 1, 5, 4),
+                                     attune::view_bhld(whole.data(), 1, 1, 9, 4));
+               },
+               "whole view"),
+           "gather_tokens into a whole view of 9 tokens for 10");
+    expect(refused(
+               [&] {
+                   ad::scatter_tokens(plan, 2, attune::view_bhld<const float>(whole.data(), 1, 1, 10, 4),
+                                      attune::view_bhld(local.data(), 1, 1, 5, 4));
+               },
+               "rank 2"),
+           "scatter_tokens for rank 2 of 2");
+}
+
 // A mask whose validate() fails on one rank only, after the ranks agreed on everything they can
 // compare: the ranks must still all throw.
 struct picky_mask {
@@ -389,6 +467,7 @@ int main(int argc, char** argv) {
                 ++c;
             }
         }
+        plan_cases();
         hostile();
     } catch (const std::exception& e) {
         std::fprintf(stderr, "rank %d: unexpected exception: %s\n", rank_, e.what());

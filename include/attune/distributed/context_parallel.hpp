@@ -239,6 +239,7 @@ void context_parallel_attention(MPI_Comm comm, const Q& q_in, const K& k_in, con
                 const auto k_sub = detail::token_rows(k_all, k_row, ks.count);
                 const auto v_sub = detail::token_rows(v_all, k_row, ks.count);
                 k_row += ks.count;
+                ring.progress();
                 if (!started[qi]) {  // the segment's first block writes the accumulators directly
                     const bool ran = detail::attend_block<Arch>(mask, length, q_sub, qs, k_sub, v_sub, ks, acc_sub, lse_sub, base, exec);
                     started[qi] = ran ? 1 : 0;

@@ -43,6 +43,13 @@ public:
         post(aligned(buffers_[1 - current_]), recv_bytes, prev, true);
         post(current(), send_bytes, next, false);
     }
+    /// Lets MPI move the posted transfers along (MPI_Testall): most MPI libraries progress a large
+    /// message only inside MPI calls, so the caller pokes between its blocks of work.
+    void progress() {
+        if (requests_.empty()) return;
+        int done = 0;
+        MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE);
+    }
     /// Waits for the transfers start() posted, then makes the received block the current one.
     void finish() {
         wait();

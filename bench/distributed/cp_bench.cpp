@@ -15,10 +15,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -73,11 +73,15 @@ args parse(int argc, char** argv) {
     return a;
 }
 
+// Uniform values in [−1, 1) from a xorshift generator: the decode cache of 2^20 tokens holds 2^30
+// values per process, too many for std::normal_distribution to fill quickly.
 std::vector<float> random_values(index_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> d;
     std::vector<float> x(static_cast<std::size_t>(n));
-    for (auto& e : x) e = d(rng);
+    std::uint64_t s = 0x9e3779b97f4a7c15ull * (seed + 1);
+    for (auto& e : x) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        e = static_cast<float>(static_cast<double>(s >> 11) * 0x1.0p-52 - 1.0);
+    }
     return x;
 }
 

@@ -12,6 +12,12 @@ include(CMakePackageConfigHelpers)
 install(DIRECTORY include/attune DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS attune EXPORT attuneTargets)
 install(EXPORT attuneTargets NAMESPACE attune:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/attune)
+# attune::distributed in an export set of its own: attuneConfig.cmake loads it only when the
+# consumer finds MPI, so find_package(attune) keeps working without MPI.
+if(TARGET attune_distributed)
+  install(TARGETS attune_distributed EXPORT attuneDistributedTargets)
+  install(EXPORT attuneDistributedTargets NAMESPACE attune:: DESTINATION ${CMAKE_INSTALL_DATADIR}/cmake/attune)
+endif()
 
 set(ATTUNE_CONFIG_USES_OPENMP ${OpenMP_CXX_FOUND})
 configure_package_config_file(cmake/attuneConfig.cmake.in

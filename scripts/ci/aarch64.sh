@@ -21,7 +21,7 @@ ci_install g++-aarch64-linux-gnu qemu-user
 dir="$root/build-aarch64"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" \
-  -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_TEST_ARCHS=neon64 -DATTUNE_UNITY_TESTS=ON \
+  -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_TEST_ARCHS=neon64 -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_DISTRIBUTED=OFF \
   "-DATTUNE_TEST_SKIP_SUITES=hostile;hostile_matrix;cache_state;long_rows;cache;paged_cache;positions;calibration;sparse;stress;linear_alloc"
 cmake --build "$dir" -j "$jobs"
 export ATTUNE_RANDOM_CASES="${ATTUNE_RANDOM_CASES:-300}"

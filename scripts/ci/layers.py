@@ -47,6 +47,9 @@ LAYERS = [
      "stateful KV caches: each step appends and calls attention() or a sparse function"),
     ("aggregates", ["attune.hpp", "cache.hpp", "sparse.hpp", "calibration.hpp", "linear.hpp"],
      "one include per feature, for users; no header below includes them"),
+    ("distributed", ["distributed"],
+     "context-parallel attention and sharded decode over MPI, on the public entry points; optional "
+     "(only users who link MPI include it), so nothing else of attune may include it"),
 ]
 
 # Same-layer includes between different units that are allowed: (from, to) -> why.

@@ -32,6 +32,7 @@ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON -DCMAKE_C
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
   -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=ON -DATTUNE_BENCH_OPTIMIZE=-O0 -DATTUNE_BUILD_EXAMPLES=ON -DATTUNE_UNITY_TESTS=ON \
+  -DATTUNE_BUILD_DISTRIBUTED=OFF \
   "-DATTUNE_TEST_SKIP_SUITES=random;long_rows;stress;linear_alloc;dispatch" \
   "-DATTUNE_TEST_EXTRA_FLAGS_SUITES=cache;calibration;sparse;cache_state;hostile" -DATTUNE_TEST_EXTRA_FLAGS=-O0
 cmake --build "$dir" -j "$jobs"

@@ -11,7 +11,7 @@ dir="$root/build-tsan"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS="-fsanitize=thread" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=thread" -DATTUNE_USE_OPENMP=OFF \
-  -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_UNITY_TESTS=ON
+  -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_DISTRIBUTED=OFF
 targets=(attune_tests)
 while IFS= read -r t; do targets+=("$t"); done < <(cd "$dir" && cmake --build . --target help | sed -n 's/^\.\.\. \(attune_stress_tests_[a-z0-9]*\).*/\1/p')
 cmake --build "$dir" -j "$jobs" --target "${targets[@]}"

@@ -6,6 +6,11 @@
 file(GLOB_RECURSE _attune_public_headers CONFIGURE_DEPENDS RELATIVE "${PROJECT_SOURCE_DIR}/include"
      "${PROJECT_SOURCE_DIR}/include/attune/*.hpp")
 list(SORT _attune_public_headers)
+# distributed/ needs mpi.h: compiled with MPI's include path when attune::distributed exists,
+# left out otherwise.
+if(NOT TARGET attune_distributed)
+  list(FILTER _attune_public_headers EXCLUDE REGEX "^attune/distributed/")
+endif()
 set(_attune_header_tus "")
 foreach(header IN LISTS _attune_public_headers)
   string(MAKE_C_IDENTIFIER "${header}" id)
@@ -16,6 +21,9 @@ endforeach()
 list(LENGTH _attune_public_headers _attune_header_count)
 add_library(attune_header_check OBJECT EXCLUDE_FROM_ALL ${_attune_header_tus})
 target_link_libraries(attune_header_check PRIVATE attune::attune attune_warnings)
+if(TARGET attune_distributed)
+  target_link_libraries(attune_header_check PRIVATE attune::distributed)
+endif()
 # Parsing is the whole cost: no optimisation.
 target_compile_options(attune_header_check PRIVATE -O0)
 # Keep going past the first header that fails, so the log names every one (make -k, ninja -k 0).

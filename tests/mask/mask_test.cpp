@@ -255,3 +255,29 @@ TEST_CASE("mask region (cross-attention, Lq != Lk) vs reference", "[mask]") {
                 check_mask("regions, cross-attention", regions(s.Lq, s.Lk), s, splits, seed++);
             }
 }
+
+// mask/shifted.hpp through the engine: a block of queries [q0, q0 + lq) against keys [k0, k0 + lk)
+// of a sequence of 300 (as context-parallel attention calls it), the engine's lane-wise masking of
+// the shifted intervals (keys for the window, key_pair for sinks + window) against the reference
+// applying the same mask's visible() element by element (mask_unit_test checks visible() against
+// the global rule).
+TEST_CASE("mask shifted_mask blocks vs reference", "[mask]") {
+    std::uint32_t seed = 2100;
+    const index_t length = 300;
+    for (index_t lq : {1, 7, 65, 129})
+        for (index_t lk : {1, 63, 129})
+            for (index_t q0 : {index_t(0), index_t(100), length - lq})
+                for (index_t k0 : {index_t(0), index_t(90), length - lk}) {
+                    shape s;
+                    s.Hkv = seed % 2 == 0 ? 1 : 2;
+                    s.Hq = 4;
+                    s.Lq = lq;
+                    s.Lk = lk;
+                    s.D = seed % 3 == 0 ? 80 : 32;
+                    const index_t splits = seed % 2 == 0 ? 1 : 3;
+                    check_mask("shifted window {40, 3}", attune::at_positions(attune::sliding_window(40, 3), q0, lq, k0, lk, length), s,
+                               splits, seed++);
+                    check_mask("shifted sinks 5 + window 50", attune::at_positions(attune::sinks_window(5, 50), q0, lq, k0, lk, length), s,
+                               splits, seed++);
+                }
+}

@@ -70,6 +70,8 @@ public:
     index_t length() const noexcept { return data_->length; }    ///< positions per row of ids (must be Lk)
     index_t batches() const noexcept { return data_->batches; }  ///< rows of ids
     bool is_causal() const noexcept { return causal_; }          ///< whether causal within a document
+    /// The ids, row b at ids()[b * length() + pos] (null for a default-constructed mask).
+    const id_type* ids() const noexcept { return data_->ids.empty() ? nullptr : data_->ids.data(); }
 
     /// Throws attune::error unless the ids cover Lk positions and one or at least B rows.
     template <class Shape>

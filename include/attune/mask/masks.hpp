@@ -12,3 +12,4 @@
 #include "attune/mask/prefix_sharing.hpp"
 #include "attune/mask/region.hpp"
 #include "attune/mask/duo_heads.hpp"
+#include "attune/mask/shifted.hpp"

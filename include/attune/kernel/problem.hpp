@@ -24,6 +24,7 @@ struct problem {
     index_t batch, q_heads, kv_heads, group, lq, lk, dk, dv;
     workspace* ws = nullptr;                             // where items take their buffers; null: each thread's own
     index_t sequence = -1;                               // a ragged batch's problems: which sequence (batch index); −1: all
+    bool int8_qk = false;                                // options::int8_qk: prefill scores from int8 Q and K (kernel/int8_score_stage.hpp)
     index_t q_pos0() const noexcept { return lk - lq; }  // absolute position of query 0 (bottom-right)
 };
 

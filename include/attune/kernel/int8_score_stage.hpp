@@ -1,0 +1,155 @@
+#pragma once
+// The score stage of options::int8_qk: int8 Q·Kᵀ for prefill items, after SageAttention (Zhang et
+// al., "SageAttention: Accurate 8-Bit Attention for Plug-and-Play Inference Acceleration", ICLR
+// 2025): K smoothed by subtracting its mean over tokens (§4.2, Eq. 4), Q and K rounded to int8
+// (§4.3), the integer products on AMX-INT8, AVX-512 VNNI or plain loops (simd/int8_dot.hpp,
+// simd/amx_int8.hpp), the weights and P·V stages unchanged.
+//
+//   s[n][r] = sq_r · sk_n · Σ_d q̂_rd · k̂_nd  +  τ·q_r·k̄_t,   τ·q_r ≈ sq_r·q̂_r,  k_n − k̄_t ≈ sk_n·k̂_n
+//
+// Where it differs from the authors' code, and why:
+// - k̄_t is the mean of the keys of the tile (64 keys), not of all the head's tokens: any vector
+//   subtracted from every key of a tile and added back as τ·q·k̄_t leaves the scores exact, and the
+//   tile's own mean needs no pass over K before the item (the channel offsets smoothing removes are
+//   common to all tokens, so the tile's mean removes them as well).
+// - τ·q·k̄_t is added back to every score (in float, from the float Q). The authors drop it, as
+//   softmax is invariant to a per-row shift, and add it to the LSE alone; here sinks, score
+//   modifiers (softcap is not shift-invariant), sigmoid families and the ⊕ merge of split keys see
+//   the same scores as without the option.
+// - One scale per query row (with τ folded in, as the authors fold sm_scale·log2e) and one per key,
+//   where the authors take one per block of 128 queries (SageAttention2: per warp) and 64 keys
+//   (per thread): finer, and free on a CPU.
+// - No Q smoothing (SageAttention2's), no int8/fp8 P·V: P·V is the engine's (fp32, or bf16 on AMX
+//   with bf16 V and output, as the authors' fp16 P·V).
+#include <atomic>
+#include <cstdint>
+
+#include "attune/kernel/item.hpp"
+#include "attune/kernel/mask_stage.hpp"
+#include "attune/simd/amx.hpp"
+#include "attune/simd/amx_int8.hpp"
+#include "attune/simd/caps.hpp"
+#include "attune/simd/int8_dot.hpp"
+
+namespace attune::kernel {
+
+/// Which integer product options::int8_qk runs on.
+enum class int8_backend { portable, vnni, amx_int8 };
+
+/// The name of a back-end ("portable", "vnni", "amx_int8").
+inline const char* backend_name(int8_backend b) noexcept {
+    return b == int8_backend::amx_int8 ? "amx_int8" : b == int8_backend::vnni ? "vnni" : "portable";
+}
+
+/// The back-end options::int8_qk takes for Arch on this CPU (items whose padded rows are not whole
+/// 16-lane vectors take the portable loops).
+template <class Arch>
+int8_backend int8_qk_backend() {
+    if constexpr (simd::caps<Arch>::amx) {
+        if (simd::amx_int8_active()) return int8_backend::amx_int8;
+    }
+    if constexpr (simd::int8::vnni_compiled && simd::caps<Arch>::avx512) return int8_backend::vnni;
+    return int8_backend::portable;
+}
+
+// Whether int8 scores smooth K (set_int8_qk_smoothing).
+inline std::atomic<bool>& int8_qk_smoothing_flag() {
+    static std::atomic<bool> on{true};
+    return on;
+}
+
+/// Turns the smoothing of K off or on for later calls (default on); returns the previous value. For
+/// tests and measurements only: without it, keys with large channel offsets lose their precision.
+inline bool set_int8_qk_smoothing(bool on) { return int8_qk_smoothing_flag().exchange(on); }
+
+template <class Arch>
+struct int8_scores {
+    int8_backend backend = int8_backend::portable;
+    bool smooth = true;
+    index_t dp = 0;               // dims padded: a multiple of 4 (64 on AMX)
+    std::uint32_t* q = nullptr;   // Q as quads [dp/4][rp]
+    float* sq = nullptr;          // row scales [rp] (τ folded in)
+    std::int32_t* off = nullptr;  // per-row offset of the integer sums [rp]: 128·Σ q̂ for vpdpbusd, else 0
+    float* corr = nullptr;        // τ·q_r·k̄_t of the tile [rp]
+    float* mean = nullptr;        // k̄_t [dk]
+    float* sk = nullptr;          // key scales [kv_tile]
+    std::uint8_t* kq = nullptr;   // the tile's keys in int8 [kv_tile][dp]
+    std::int32_t* acc = nullptr;  // integer sums [kv_tile][rp]
+    simd::amx::session session;   // the tiles, for the AMX-INT8 scores and the AMX P·V stage
+
+    template <class It>
+    void begin(It& it) {
+        constexpr index_t T = work_plan::kv_tile;
+        static_assert(T % 16 == 0, "int8 scores: whole 16-key AMX blocks per tile");
+        const index_t rp = it.rp, dk = it.p.dk;
+        backend = int8_qk_backend<Arch>();
+        if (backend != int8_backend::portable && rp % 16 != 0) backend = int8_backend::portable;
+        smooth = int8_qk_smoothing_flag().load(std::memory_order_relaxed);
+        dp = round_up(dk, backend == int8_backend::amx_int8 ? 64 : 4);
+        float* fq = it.s.int8_q.get(dp / 4 * rp + 3 * rp + dk + T);
+        q = reinterpret_cast<std::uint32_t*>(fq);
+        sq = fq + dp / 4 * rp;
+        off = reinterpret_cast<std::int32_t*>(sq + rp);
+        corr = sq + 2 * rp;
+        mean = sq + 3 * rp;
+        sk = mean + dk;
+        float* fk = it.s.int8_k.get(T * dp / 4 + T * rp);
+        kq = reinterpret_cast<std::uint8_t*>(fk);
+        acc = reinterpret_cast<std::int32_t*>(fk + T * dp / 4);
+        simd::int8::quantize_q(it.qt, rp, dk, dp, q, sq, off);
+        if (backend != int8_backend::vnni)
+            for (index_t r = 0; r < rp; ++r) off[r] = 0;
+        // Every key row defined: a partial tile's blocks read the rows past its keys.
+        const std::uint8_t zero = backend == int8_backend::vnni ? 0x80 : 0;
+        for (index_t i = 0; i < T * dp; ++i) kq[i] = zero;
+        for (index_t i = 0; i < rp; ++i) corr[i] = 0.0f;
+        if constexpr (simd::caps<Arch>::amx) {
+            if (simd::amx_active()) session.start();
+        }
+    }
+
+    template <class It>
+    void compute(It& it, const key_span& t, const tile_bounds&) {
+        const index_t rp = it.rp, dk = it.p.dk, nk = t.nk;
+        const strided_rows<float> k = it.kv.template float_keys<Arch>(it.b, it.hkv, t.n0, nk, it.s.k_tile);
+        const float* c = nullptr;
+        if (smooth) {  // k̄_t, and τ·q_r·k̄_t from the float Q (it.qt holds τ·q)
+            for (index_t d = 0; d < dk; ++d) mean[d] = 0.0f;
+            for (index_t n = 0; n < nk; ++n) {
+                const float* row = k.first + n * k.stride;
+                for (index_t d = 0; d < dk; ++d) mean[d] += row[d];
+            }
+            const float inv_nk = 1.0f / static_cast<float>(nk);
+            for (index_t d = 0; d < dk; ++d) mean[d] *= inv_nk;
+            for (index_t r = 0; r < rp; ++r) corr[r] = 0.0f;
+            for (index_t d = 0; d < dk; ++d) {
+                const float* qd = it.qt + d * rp;
+                const float m = mean[d];
+                for (index_t r = 0; r < rp; ++r) corr[r] += qd[r] * m;
+            }
+            c = mean;
+        }
+        const std::uint8_t flip = backend == int8_backend::vnni ? 0x80 : 0;
+        for (index_t n = 0; n < nk; ++n) sk[n] = simd::int8::quantize_k_row(k.first + n * k.stride, c, dk, dp, flip, kq + n * dp);
+        if constexpr (simd::caps<Arch>::amx && simd::amx_int8_compiled) {
+            if (backend == int8_backend::amx_int8) simd::amx::int8_score_tile(kq, dp, nk, q, rp, acc);
+        }
+        if constexpr (simd::int8::vnni_compiled) {
+            if (backend == int8_backend::vnni) simd::int8::int8_scores_vnni(kq, dp, nk, q, rp, acc);
+        }
+        if (backend == int8_backend::portable) simd::int8::int8_scores_portable(kq, dp, nk, q, rp, acc);
+        for (index_t n = 0; n < nk; ++n) {
+            const std::int32_t* a = acc + n * rp;
+            float* s = it.S + n * rp;
+            const float skn = sk[n];
+            for (index_t r = 0; r < rp; ++r) s[r] = static_cast<float>(a[r] - off[r]) * (sq[r] * skn) + corr[r];
+        }
+    }
+
+    template <class It>
+    void end(It&) noexcept {
+        session.stop();
+    }
+};
+
+}  // namespace attune::kernel

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -350,4 +351,60 @@ TEST_CASE("int8_qk: hostile input", "[int8_qk]") {
     attune::attention<arch>(q2.cview(), k2.cview(), v2.cview(), out2.view, attune::variant<>{}, int8_options());
     CHECK(out2.nan_count() == 0);
     CHECK(max_difference(out2, tensor<float>(1, 4, L, Dk)) == 0.0);
+}
+
+TEST_CASE("int8_qk: the AVX-512 quantizers give the portable ones' bytes and scales", "[int8_qk]") {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    namespace i8 = attune::simd::int8;
+    std::mt19937 rng(2207);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    for (const index_t dk : {1, 7, 32, 80, 128, 131}) {
+        INFO("dk " << dk);
+        const index_t rp = 48, dp = (dk + 63) / 64 * 64;
+        std::vector<float> qt(static_cast<std::size_t>(dk * rp)), c(static_cast<std::size_t>(dk));
+        for (auto& x : qt) x = nd(rng);
+        for (auto& x : c) x = nd(rng);
+        for (index_t d = 0; d < dk; ++d) qt[static_cast<std::size_t>(d * rp + 5)] = 0.0f;  // a zero row
+        qt[static_cast<std::size_t>(7)] = 0.5f;
+        std::vector<std::uint32_t> qa(static_cast<std::size_t>(dp / 4 * rp)), qb(qa.size());
+        std::vector<float> sa(static_cast<std::size_t>(rp)), sb(sa.size());
+        std::vector<std::int32_t> oa(static_cast<std::size_t>(rp)), ob(oa.size());
+        i8::quantize_q(qt.data(), rp, dk, dp, qa.data(), sa.data(), oa.data());
+        i8::quantize_q_avx512(qt.data(), rp, dk, dp, qb.data(), sb.data(), ob.data());
+        CHECK(qa == qb);
+        CHECK(sa == sb);
+        CHECK(oa == ob);
+        for (const std::uint8_t flip : {std::uint8_t(0), std::uint8_t(0x80)})
+            for (const bool smooth : {false, true}) {
+                std::vector<std::uint8_t> ka(static_cast<std::size_t>(dp)), kb(ka.size());
+                const float* cc = smooth ? c.data() : nullptr;
+                const float a = i8::quantize_k_row(qt.data(), cc, dk, dp, flip, ka.data());
+                const float b = i8::quantize_k_row_avx512(qt.data(), cc, dk, dp, flip, kb.data());
+                CHECK(a == b);
+                CHECK(ka == kb);
+            }
+    }
+#else
+    WARN("AVX-512 quantizers: SKIPPED: not compiled for AVX-512");
+#endif
+}
+
+TEST_CASE("int8_qk: NaN in q or k reaches the rows that see it", "[int8_qk]") {
+    std::mt19937 rng(2208);
+    const index_t Hq = 4, Hkv = 1, L = 129, D = 64;
+    tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D), out(1, Hq, L, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    k.view(0, 0, 100, 3) = std::numeric_limits<float>::quiet_NaN();  // key 100: in the tile of keys 64–127
+    q.view(0, 2, 10, 7) = std::numeric_limits<float>::quiet_NaN();   // head 2, query 10
+    attune::attention<arch>(q.cview(), k.cview(), v.cview(), out.view, attune::causal{}, int8_options());
+    const auto row_has_nan = [&](index_t h, index_t t) {
+        bool any = false;
+        for (index_t d = 0; d < D; ++d) any = any || std::isnan(out.view(0, h, t, d));
+        return any;
+    };
+    for (index_t h = 0; h < Hq; ++h) {
+        INFO("head " << h);
+        for (index_t t = 0; t < 64; ++t) CHECK(row_has_nan(h, t) == (h == 2 && t == 10));  // their tiles hold no NaN key
+        for (index_t t = 100; t < L; ++t) CHECK(row_has_nan(h, t));                        // they see key 100
+    }
 }

@@ -30,6 +30,8 @@
 #include "attune/simd/amx_int8.hpp"
 #include "attune/simd/caps.hpp"
 #include "attune/simd/int8_dot.hpp"
+#include "attune/simd/unroll.hpp"
+#include "attune/simd/vec.hpp"
 
 namespace attune::kernel {
 
@@ -96,7 +98,8 @@ struct int8_scores {
         float* fk = it.s.int8_k.get(T * dp / 4 + T * rp);
         kq = reinterpret_cast<std::uint8_t*>(fk);
         acc = reinterpret_cast<std::int32_t*>(fk + T * dp / 4);
-        simd::int8::quantize_q(it.qt, rp, dk, dp, q, sq, off);
+        if constexpr (simd::caps<Arch>::avx512) simd::int8::quantize_q_avx512(it.qt, rp, dk, dp, q, sq, off);
+        else simd::int8::quantize_q(it.qt, rp, dk, dp, q, sq, off);
         if (backend != int8_backend::vnni)
             for (index_t r = 0; r < rp; ++r) off[r] = 0;
         // Every key row defined: a partial tile's blocks read the rows past its keys.
@@ -112,25 +115,55 @@ struct int8_scores {
     void compute(It& it, const key_span& t, const tile_bounds&) {
         const index_t rp = it.rp, dk = it.p.dk, nk = t.nk;
         const strided_rows<float> k = it.kv.template float_keys<Arch>(it.b, it.hkv, t.n0, nk, it.s.k_tile);
+        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
         const float* c = nullptr;
-        if (smooth) {  // k̄_t, and τ·q_r·k̄_t from the float Q (it.qt holds τ·q)
-            for (index_t d = 0; d < dk; ++d) mean[d] = 0.0f;
-            for (index_t n = 0; n < nk; ++n) {
-                const float* row = k.first + n * k.stride;
-                for (index_t d = 0; d < dk; ++d) mean[d] += row[d];
+        if (smooth) {  // k̄_t, and τ·q_r·k̄_t from the float Q (it.qt holds τ·q; rp is a multiple of W)
+            index_t d = 0;
+            for (; d + W <= dk; d += W) {
+                simd::vec<Arch> m = simd::broadcast<Arch>(0.0f);
+                for (index_t n = 0; n < nk; ++n) m += simd::load<Arch>(k.first + n * k.stride + d);
+                simd::store<Arch>(mean + d, m);
+            }
+            for (; d < dk; ++d) {
+                float m = 0.0f;
+                for (index_t n = 0; n < nk; ++n) m += k.first[n * k.stride + d];
+                mean[d] = m;
             }
             const float inv_nk = 1.0f / static_cast<float>(nk);
-            for (index_t d = 0; d < dk; ++d) mean[d] *= inv_nk;
-            for (index_t r = 0; r < rp; ++r) corr[r] = 0.0f;
-            for (index_t d = 0; d < dk; ++d) {
-                const float* qd = it.qt + d * rp;
-                const float m = mean[d];
-                for (index_t r = 0; r < rp; ++r) corr[r] += qd[r] * m;
+            for (d = 0; d < dk; ++d) mean[d] *= inv_nk;
+            // τ·q_r·k̄_t: blocks of up to four row vectors, each over the even and the odd dims (eight
+            // independent sums: one chain of FMAs would wait on each one's latency).
+            for (index_t r0 = 0; r0 < rp; r0 += 4 * W) {
+                const index_t nv = (rp - r0) / W < 4 ? (rp - r0) / W : 4;
+                simd::vec<Arch> even[4], odd[4];
+                ATTUNE_UNROLL_FULL
+                for (int j = 0; j < 4; ++j) even[j] = odd[j] = simd::broadcast<Arch>(0.0f);
+                for (d = 0; d + 1 < dk; d += 2) {
+                    const simd::vec<Arch> m0 = simd::broadcast<Arch>(mean[d]), m1 = simd::broadcast<Arch>(mean[d + 1]);
+                    const float* qd = it.qt + d * rp + r0;
+                    ATTUNE_UNROLL_FULL
+                    for (int j = 0; j < 4; ++j)
+                        if (j < nv) {
+                            even[j] = simd::fma(simd::load<Arch>(qd + j * W), m0, even[j]);
+                            odd[j] = simd::fma(simd::load<Arch>(qd + rp + j * W), m1, odd[j]);
+                        }
+                }
+                if (d < dk) {
+                    const simd::vec<Arch> m0 = simd::broadcast<Arch>(mean[d]);
+                    ATTUNE_UNROLL_FULL
+                    for (int j = 0; j < 4; ++j)
+                        if (j < nv) even[j] = simd::fma(simd::load<Arch>(it.qt + d * rp + r0 + j * W), m0, even[j]);
+                }
+                for (index_t j = 0; j < nv; ++j) simd::store<Arch>(corr + r0 + j * W, even[j] + odd[j]);
             }
             c = mean;
         }
         const std::uint8_t flip = backend == int8_backend::vnni ? 0x80 : 0;
-        for (index_t n = 0; n < nk; ++n) sk[n] = simd::int8::quantize_k_row(k.first + n * k.stride, c, dk, dp, flip, kq + n * dp);
+        for (index_t n = 0; n < nk; ++n) {
+            if constexpr (simd::caps<Arch>::avx512)
+                sk[n] = simd::int8::quantize_k_row_avx512(k.first + n * k.stride, c, dk, dp, flip, kq + n * dp);
+            else sk[n] = simd::int8::quantize_k_row(k.first + n * k.stride, c, dk, dp, flip, kq + n * dp);
+        }
         if constexpr (simd::caps<Arch>::amx && simd::amx_int8_compiled) {
             if (backend == int8_backend::amx_int8) simd::amx::int8_score_tile(kq, dp, nk, q, rp, acc);
         }
@@ -138,12 +171,8 @@ struct int8_scores {
             if (backend == int8_backend::vnni) simd::int8::int8_scores_vnni(kq, dp, nk, q, rp, acc);
         }
         if (backend == int8_backend::portable) simd::int8::int8_scores_portable(kq, dp, nk, q, rp, acc);
-        for (index_t n = 0; n < nk; ++n) {
-            const std::int32_t* a = acc + n * rp;
-            float* s = it.S + n * rp;
-            const float skn = sk[n];
-            for (index_t r = 0; r < rp; ++r) s[r] = static_cast<float>(a[r] - off[r]) * (sq[r] * skn) + corr[r];
-        }
+        if constexpr (simd::caps<Arch>::avx512) simd::int8::scale_sums_avx512(acc, nk, rp, off, sq, sk, corr, it.S);
+        else simd::int8::scale_sums(acc, nk, rp, off, sq, sk, corr, it.S);
     }
 
     template <class It>

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "attune/core/types.hpp"
+#include "attune/simd/unroll.hpp"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #include <immintrin.h>
@@ -83,6 +84,94 @@ inline float quantize_k_row(const float* k, const float* c, index_t dk, index_t 
     return amax / 127.0f;
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// quantize_k_row in 16 lanes: the same operations in the same order per element, so the same bytes.
+inline float quantize_k_row_avx512(const float* k, const float* c, index_t dk, index_t dp, std::uint8_t flip, std::uint8_t* out) {
+    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const auto at = [&](index_t d, __mmask16 m) {
+        const __m512 x = _mm512_maskz_loadu_ps(m, k + d);
+        return c != nullptr ? _mm512_sub_ps(x, _mm512_maskz_loadu_ps(m, c + d)) : x;
+    };
+    const auto tail = [&](index_t d) { return dk - d >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (dk - d)) - 1u); };
+    __m512 amax = _mm512_setzero_ps();
+    for (index_t d = 0; d < dk; d += 16) {
+        const __m512 a = _mm512_and_ps(at(d, tail(d)), abs_mask);
+        amax = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, amax, _CMP_GT_OQ), amax, a);  // a > amax ? a : amax
+    }
+    const float m = _mm512_reduce_max_ps(amax);
+    const __m512 inv = _mm512_set1_ps(inverse_step(m)), half = _mm512_set1_ps(0.5f), lim = _mm512_set1_ps(128.0f);
+    const __m128i fl = _mm_set1_epi8(static_cast<char>(flip));
+    for (index_t d = 0; d < dk; d += 16) {
+        const __mmask16 t = tail(d);
+        const __m512 y = _mm512_mul_ps(at(d, t), inv);
+        const __m512 r = _mm512_add_ps(y, _mm512_or_ps(_mm512_and_ps(y, sign), half));  // y + 0.5·sign(y)
+        const __mmask16 ok = _mm512_cmp_ps_mask(_mm512_and_ps(r, abs_mask), lim, _CMP_LT_OQ);
+        const __m128i b = _mm512_cvtepi32_epi8(_mm512_maskz_cvttps_epi32(ok, r));
+        _mm_mask_storeu_epi8(out + d, t, _mm_xor_si128(b, fl));
+    }
+    for (index_t d = dk; d < dp; ++d) out[d] = flip;
+    return m / 127.0f;
+}
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// quantize_q for rp a multiple of 16, 16 rows at a time: the same bytes, scales and offsets.
+inline void quantize_q_avx512(const float* qt, index_t rp, index_t dk, index_t dp, std::uint32_t* qp, float* sq, std::int32_t* off) {
+    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+    const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const __m512 half = _mm512_set1_ps(0.5f), lim = _mm512_set1_ps(128.0f), zero = _mm512_setzero_ps();
+    for (index_t r = 0; r < rp; r += 16) {
+        __m512 amax = zero;
+        for (index_t d = 0; d < dk; ++d) {
+            const __m512 a = _mm512_and_ps(_mm512_loadu_ps(qt + d * rp + r), abs_mask);
+            amax = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, amax, _CMP_GT_OQ), amax, a);  // a > amax ? a : amax
+        }
+        // inverse_step per lane: 127 / amax where 0 < amax ≤ 3e38, else 0.
+        const __mmask16 finite = _mm512_cmp_ps_mask(amax, zero, _CMP_GT_OQ) & _mm512_cmp_ps_mask(amax, _mm512_set1_ps(3.0e38f), _CMP_LE_OQ);
+        const __m512 inv = _mm512_maskz_div_ps(finite, _mm512_set1_ps(127.0f), amax);
+        __m512i sum = _mm512_setzero_si512();
+        for (index_t d4 = 0; d4 < dp / 4; ++d4) {
+            __m512i w = _mm512_setzero_si512();
+            for (index_t j = 0; j < 4; ++j) {
+                const index_t d = 4 * d4 + j;
+                if (d >= dk) break;
+                const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(qt + d * rp + r), inv);
+                const __m512 x = _mm512_add_ps(y, _mm512_or_ps(_mm512_and_ps(y, sign), half));
+                const __m512i v = _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(_mm512_and_ps(x, abs_mask), lim, _CMP_LT_OQ), x);
+                sum = _mm512_add_epi32(sum, v);
+                w = _mm512_or_si512(w, _mm512_slli_epi32(_mm512_and_si512(v, _mm512_set1_epi32(0xff)), static_cast<unsigned>(8 * j)));
+            }
+            _mm512_storeu_si512(static_cast<void*>(qp + d4 * rp + r), w);
+        }
+        _mm512_storeu_ps(sq + r, _mm512_div_ps(amax, _mm512_set1_ps(127.0f)));
+        _mm512_storeu_si512(static_cast<void*>(off + r), _mm512_slli_epi32(sum, 7));
+    }
+}
+#endif
+
+// The scores from the integer sums: s[n][r] = (acc[n][r] − off[r])·(sq[r]·sk[n]) + corr[r].
+inline void scale_sums(const std::int32_t* acc, index_t nk, index_t rp, const std::int32_t* off, const float* sq, const float* sk,
+                       const float* corr, float* s) {
+    for (index_t n = 0; n < nk; ++n)
+        for (index_t r = 0; r < rp; ++r) s[n * rp + r] = static_cast<float>(acc[n * rp + r] - off[r]) * (sq[r] * sk[n]) + corr[r];
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+// scale_sums for rp a multiple of 16 (mul and add kept apart: the same numbers as the loop above).
+inline void scale_sums_avx512(const std::int32_t* acc, index_t nk, index_t rp, const std::int32_t* off, const float* sq, const float* sk,
+                              const float* corr, float* s) {
+    for (index_t r = 0; r < rp; r += 16) {
+        const __m512i o = _mm512_loadu_si512(static_cast<const void*>(off + r));
+        const __m512 q = _mm512_loadu_ps(sq + r), c = _mm512_loadu_ps(corr + r);
+        for (index_t n = 0; n < nk; ++n) {
+            const __m512 a = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(static_cast<const void*>(acc + n * rp + r)), o));
+            _mm512_storeu_ps(s + n * rp + r, _mm512_add_ps(_mm512_mul_ps(a, _mm512_mul_ps(q, _mm512_set1_ps(sk[n]))), c));
+        }
+    }
+}
+#endif
+
 // acc[n][r] = Σ_d k̂[n][d]·q̂[r][d] for n < nk, r < rp; kq rows dp bytes apart (signed).
 inline void int8_scores_portable(const std::uint8_t* kq, index_t dp, index_t nk, const std::uint32_t* qp, index_t rp, std::int32_t* acc) {
     for (index_t n = 0; n < nk; ++n) {
@@ -119,22 +208,31 @@ template <int RB>
 inline void vnni_block(const std::uint8_t* kq, index_t dp, index_t n0, index_t nk, const std::uint32_t* qp, index_t rp, index_t r0,
                        std::int32_t* acc) {
     __m512i a[4][RB];
-    for (int i = 0; i < 4; ++i)
+    ATTUNE_UNROLL_FULL
+    for (int i = 0; i < 4; ++i) {
+        ATTUNE_UNROLL_FULL
         for (int j = 0; j < RB; ++j) a[i][j] = _mm512_setzero_si512();
+    }
     const std::uint8_t* k = kq + n0 * dp;
     for (index_t d4 = 0; d4 < dp / 4; ++d4) {
         __m512i q[RB];
+        ATTUNE_UNROLL_FULL
         for (int j = 0; j < RB; ++j) q[j] = _mm512_loadu_si512(static_cast<const void*>(qp + d4 * rp + r0 + 16 * j));
+        ATTUNE_UNROLL_FULL
         for (int i = 0; i < 4; ++i) {
             std::int32_t w;
             std::memcpy(&w, k + i * dp + 4 * d4, 4);
             const __m512i kb = _mm512_set1_epi32(w);
+            ATTUNE_UNROLL_FULL
             for (int j = 0; j < RB; ++j) a[i][j] = _mm512_dpbusd_epi32(a[i][j], kb, q[j]);
         }
     }
+    ATTUNE_UNROLL_FULL
     for (int i = 0; i < 4; ++i)
-        if (n0 + i < nk)
+        if (n0 + i < nk) {
+            ATTUNE_UNROLL_FULL
             for (int j = 0; j < RB; ++j) _mm512_storeu_si512(static_cast<void*>(acc + (n0 + i) * rp + r0 + 16 * j), a[i][j]);
+        }
 }
 }  // namespace detail
 

@@ -408,3 +408,27 @@ TEST_CASE("int8_qk: NaN in q or k reaches the rows that see it", "[int8_qk]") {
         for (index_t t = 100; t < L; ++t) CHECK(row_has_nan(h, t));                        // they see key 100
     }
 }
+
+TEST_CASE("int8_qk: AMX-INT8 and the vector or portable sums give the same attention", "[int8_qk]") {
+    // The back-ends differ only in how they sum the same int8 products (exactly): with float V and
+    // output (P·V in fp32 either way) the outputs must be bit-identical.
+    if (!attune::simd::caps<arch>::amx || !attune::simd::amx_int8_active()) {
+        WARN("AMX-INT8 against the other back-ends: SKIPPED: no AMX (compiled in: "
+             << (attune::simd::amx_int8_compiled ? "yes" : "no") << ", CPU: " << (attune::simd::amx_int8_supported() ? "yes" : "no")
+             << ")");
+        return;
+    }
+    std::mt19937 rng(2209);
+    for (const index_t D : {32, 80, 128}) {
+        INFO("D " << D);
+        const index_t Hq = 8, Hkv = 2, L = 129;
+        tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D), a(1, Hq, L, D), b(1, Hq, L, D);
+        q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), a.view, attune::causal{}, int8_options());
+        const bool was = attune::simd::set_amx_allowed(false);
+        INFO("without AMX: " << attune::kernel::backend_name(attune::kernel::int8_qk_backend<arch>()));
+        attune::attention<arch>(q.cview(), k.cview(), v.cview(), b.view, attune::causal{}, int8_options());
+        attune::simd::set_amx_allowed(was);
+        CHECK(max_difference(a, b) == 0.0);
+    }
+}

@@ -83,9 +83,12 @@ attune::options int8_options() {
     return o;
 }
 
+// Two kv heads without GQA, one with it: the sweep stays short on the scalar arch.
+index_t kv_heads(index_t group) { return group == 1 ? 2 : 1; }
+
 template <class Var>
 accuracy run_case(index_t group, index_t L, index_t D, const Var& var, std::mt19937& rng, index_t splits = 0) {
-    const index_t Hkv = 2, Hq = Hkv * group;
+    const index_t Hkv = kv_heads(group), Hq = Hkv * group;
     tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D), out(1, Hq, L, D);
     q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
     lse_buffer lse(1, Hq, L);
@@ -123,7 +126,7 @@ TEST_CASE("int8_qk: sink logit, softcap, sigmoid, split keys, bf16 and quantized
     const index_t Hkv = 2;
     for (const index_t group : {1, 4}) {
         INFO("GQA " << group);
-        const index_t Hq = Hkv * group;
+        const index_t Hq = kv_heads(group) * group;
         std::vector<float> z(static_cast<std::size_t>(Hq));
         for (index_t h = 0; h < Hq; ++h) z[static_cast<std::size_t>(h)] = 0.5f * static_cast<float>(h) - 1.0f;
         require_accurate(run_case(group, 129, 64, attune::variant(attune::causal{}, attune::sink_logit{z}), rng));

@@ -17,8 +17,10 @@
 #include "attune/core/types.hpp"
 #include "attune/simd/unroll.hpp"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+#if defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 #define ATTUNE_INT8_VNNI 1
 #else
 #define ATTUNE_INT8_VNNI 0
@@ -84,6 +86,14 @@ inline float quantize_k_row(const float* k, const float* c, index_t dk, index_t 
     return amax / 127.0f;
 }
 
+// The AVX-512 forms below, like the VNNI kernel, live in a namespace named by this unit's flags
+// (simd/dispatch.hpp links units built with and without them); elsewhere they are declared only,
+// for stages to name under `if constexpr (caps<Arch>::avx512)`.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+inline namespace avx512_compiled_in {
+#else
+inline namespace avx512_not_compiled {
+#endif
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 // quantize_k_row in 16 lanes: the same operations in the same order per element, so the same bytes.
 inline float quantize_k_row_avx512(const float* k, const float* c, index_t dk, index_t dp, std::uint8_t flip, std::uint8_t* out) {
@@ -113,6 +123,8 @@ inline float quantize_k_row_avx512(const float* k, const float* c, index_t dk, i
     for (index_t d = dk; d < dp; ++d) out[d] = flip;
     return m / 127.0f;
 }
+#else
+float quantize_k_row_avx512(const float* k, const float* c, index_t dk, index_t dp, std::uint8_t flip, std::uint8_t* out);
 #endif
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
@@ -148,6 +160,8 @@ inline void quantize_q_avx512(const float* qt, index_t rp, index_t dk, index_t d
         _mm512_storeu_si512(static_cast<void*>(off + r), _mm512_slli_epi32(sum, 7));
     }
 }
+#else
+void quantize_q_avx512(const float* qt, index_t rp, index_t dk, index_t dp, std::uint32_t* qp, float* sq, std::int32_t* off);
 #endif
 
 // The scores from the integer sums: s[n][r] = (acc[n][r] − off[r])·(sq[r]·sk[n]) + corr[r].
@@ -170,7 +184,11 @@ inline void scale_sums_avx512(const std::int32_t* acc, index_t nk, index_t rp, c
         }
     }
 }
+#else
+void scale_sums_avx512(const std::int32_t* acc, index_t nk, index_t rp, const std::int32_t* off, const float* sq, const float* sk,
+                       const float* corr, float* s);
 #endif
+}  // namespace avx512_compiled_in / avx512_not_compiled
 
 // acc[n][r] = Σ_d k̂[n][d]·q̂[r][d] for n < nk, r < rp; kq rows dp bytes apart (signed).
 inline void int8_scores_portable(const std::uint8_t* kq, index_t dp, index_t nk, const std::uint32_t* qp, index_t rp, std::int32_t* acc) {

@@ -116,6 +116,7 @@ void check_and_fill(P& p, const tensor_view<const TQ>& q, const std::array<index
     p.lse = opt.lse;
     p.ws = opt.workspace;
     p.int8_qk = opt.int8_qk;
+    p.call_id = opt.int8_qk ? kernel::next_call_id() : 0;
     p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     p.batch = q.batch();
     p.q_heads = q.heads();

@@ -95,6 +95,7 @@ void fill_sequence(P& p, const tensor_view<const TQ>& q, const tensor_view<TO>& 
     p.dv = dv;
     p.ws = opt.workspace;
     p.int8_qk = opt.int8_qk;
+    p.call_id = opt.int8_qk ? kernel::next_call_id() : 0;
     p.sequence = s;
 }
 

@@ -435,3 +435,28 @@ TEST_CASE("int8_qk: AMX-INT8 and the vector or portable sums give the same atten
         CHECK(max_difference(a, b) == 0.0);
     }
 }
+
+TEST_CASE("int8_qk: keys reused across a call's items, never across calls", "[int8_qk]") {
+    // A thread keeps the int8 keys of the head its items read (kernel/int8_score_stage.hpp): one
+    // thread reuses them across every query tile, several threads each their own share. Either way
+    // each tile's bytes are those a fresh quantization gives, so the outputs are bit-identical.
+    std::mt19937 rng(2210);
+    const index_t Hq = 8, Hkv = 2, L = 300, D = 80;
+    tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D), a(1, Hq, L, D), b(1, Hq, L, D), c(1, Hq, L, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    attune::options opt = int8_options();
+    opt.kv_splits = 1;  // the same items (and sums) on one thread and on three
+    attune::attention<arch>(q.cview(), k.cview(), v.cview(), a.view, attune::causal{}, opt, attune::serial_executor{});
+    attune::attention<arch>(q.cview(), k.cview(), v.cview(), b.view, attune::causal{}, opt, attune::openmp_executor(3));
+    CHECK(max_difference(a, b) == 0.0);
+    // K changed in place between two calls: the second call sees the new keys.
+    for (index_t t = 0; t < L; ++t) k.view(0, 1, t, 4) += 3.0f;
+    tensor<float> k2(1, Hkv, L, D);
+    for (index_t h = 0; h < Hkv; ++h)
+        for (index_t t = 0; t < L; ++t)
+            for (index_t d = 0; d < D; ++d) k2.view(0, h, t, d) = k.view(0, h, t, d);
+    attune::attention<arch>(q.cview(), k.cview(), v.cview(), b.view, attune::causal{}, opt, attune::serial_executor{});
+    attune::attention<arch>(q.cview(), k2.cview(), v.cview(), c.view, attune::causal{}, opt, attune::serial_executor{});
+    CHECK(max_difference(b, c) == 0.0);
+    CHECK(max_difference(a, b) > 0.0);
+}

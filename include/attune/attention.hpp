@@ -49,12 +49,13 @@ struct options {
     /// int8 Q·Kᵀ for prefill (SageAttention's recipe, Zhang et al., ICLR 2025): in items of many
     /// query rows, K smoothed by its mean over each 64-key tile, Q rounded to int8 per row (τ folded
     /// in) and K per key, the scores from integer products (AMX-INT8, AVX-512 VNNI, or plain loops
-    /// elsewhere: the same numbers on every arch) plus τ·q·k̄ added back, so every family, mask,
+    /// elsewhere: the same recipe on every arch) plus τ·q·k̄ added back, so every family, mask,
     /// score modifier, sink and LSE sees the same scores up to the rounding. P·V is unchanged (fp32;
     /// bf16 on AMX for bf16 V and output). Decode-shaped items (few rows) keep the exact float
     /// scores, and so do probes (attention maps). Any Q/K storage; head dim at most 65536. A NaN in a
-    /// key reaches the scores of its whole 64-key tile. kernel::int8_qk_backend<Arch>() names the
-    /// back-end. Off: the exact float scores.
+    /// key reaches the scores of its whole 64-key tile. Each thread keeps the int8 keys of the head
+    /// its items read, reused within the call only (at most 4 MiB a thread, kept by the thread).
+    /// kernel::int8_qk_backend<Arch>() names the back-end. Off: the exact float scores.
     bool int8_qk = false;
 };
 

@@ -441,7 +441,7 @@ TEST_CASE("int8_qk: keys reused across a call's items, never across calls", "[in
     // thread reuses them across every query tile, several threads each their own share. Either way
     // each tile's bytes are those a fresh quantization gives, so the outputs are bit-identical.
     std::mt19937 rng(2210);
-    const index_t Hq = 8, Hkv = 2, L = 300, D = 80;
+    const index_t Hq = 4, Hkv = 2, L = 150, D = 80;
     tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D), a(1, Hq, L, D), b(1, Hq, L, D), c(1, Hq, L, D);
     q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
     attune::options opt = int8_options();

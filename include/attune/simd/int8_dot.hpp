@@ -109,7 +109,15 @@ inline float quantize_k_row_avx512(const float* k, const float* c, index_t dk, i
         const __m512 a = _mm512_and_ps(at(d, tail(d)), abs_mask);
         amax = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, amax, _CMP_GT_OQ), amax, a);  // a > amax ? a : amax
     }
-    const float m = _mm512_reduce_max_ps(amax);
+    // The largest lane (all ≥ 0, none NaN: any order gives the scalar loop's value). The masked
+    // forms with all lanes on: the plain ones (and _mm512_reduce_max_ps) start from
+    // _mm512_undefined_ps, which GCC 12 reports as uninitialised here (-Werror in the benchmarks).
+    const __mmask16 all = 0xffff;
+    amax = _mm512_mask_max_ps(amax, all, amax, _mm512_mask_shuffle_f32x4(amax, all, amax, amax, 0x4e));
+    amax = _mm512_mask_max_ps(amax, all, amax, _mm512_mask_shuffle_f32x4(amax, all, amax, amax, 0xb1));
+    amax = _mm512_mask_max_ps(amax, all, amax, _mm512_mask_permute_ps(amax, all, amax, 0x4e));
+    amax = _mm512_mask_max_ps(amax, all, amax, _mm512_mask_permute_ps(amax, all, amax, 0xb1));
+    const float m = _mm512_cvtss_f32(amax);
     const __m512 inv = _mm512_set1_ps(inverse_step(m)), half = _mm512_set1_ps(0.5f), lim = _mm512_set1_ps(128.0f);
     const __m128i fl = _mm_set1_epi8(static_cast<char>(flip));
     for (index_t d = 0; d < dk; d += 16) {
@@ -117,7 +125,7 @@ inline float quantize_k_row_avx512(const float* k, const float* c, index_t dk, i
         const __m512 y = _mm512_mul_ps(at(d, t), inv);
         const __m512 r = _mm512_add_ps(y, _mm512_or_ps(_mm512_and_ps(y, sign), half));  // y + 0.5·sign(y)
         const __mmask16 ok = _mm512_cmp_ps_mask(_mm512_and_ps(r, abs_mask), lim, _CMP_LT_OQ);
-        const __m128i b = _mm512_cvtepi32_epi8(_mm512_maskz_cvttps_epi32(ok, r));
+        const __m128i b = _mm512_maskz_cvtepi32_epi8(0xffff, _mm512_maskz_cvttps_epi32(ok, r));
         _mm_mask_storeu_epi8(out + d, t, _mm_xor_si128(b, fl));
     }
     for (index_t d = dk; d < dp; ++d) out[d] = flip;
@@ -179,7 +187,8 @@ inline void scale_sums_avx512(const std::int32_t* acc, index_t nk, index_t rp, c
         const __m512i o = _mm512_loadu_si512(static_cast<const void*>(off + r));
         const __m512 q = _mm512_loadu_ps(sq + r), c = _mm512_loadu_ps(corr + r);
         for (index_t n = 0; n < nk; ++n) {
-            const __m512 a = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_loadu_si512(static_cast<const void*>(acc + n * rp + r)), o));
+            const __m512 a =
+                _mm512_maskz_cvtepi32_ps(0xffff, _mm512_sub_epi32(_mm512_loadu_si512(static_cast<const void*>(acc + n * rp + r)), o));
             _mm512_storeu_ps(s + n * rp + r, _mm512_add_ps(_mm512_mul_ps(a, _mm512_mul_ps(q, _mm512_set1_ps(sk[n]))), c));
         }
     }

@@ -8,6 +8,8 @@
 //   prefill/causal/L:2048/D:128/bf16/threads:N             the same with bf16 Q, K, V (fp32 out)
 //   prefill/causal/L:2048/D:128/bf16/out:bf16/threads:N    bf16 Q, K, V and out (as PyTorch's bf16 SDPA;
 //                                              with AMX, P·V on the tiles from P rounded to bf16)
+//   prefill/causal/L:2048/D:128/bf16[/out:bf16]/int8qk/threads:N   the two above with options::int8_qk
+//                                              (int8 Q·Kᵀ; counters int8_amx, int8_vnni: its back-end)
 //   prefill/sinks_window/L:2048/D:128/S:4/W:256/threads:N  StreamingLLM mask: 4 sinks + 256-token window
 //   prefill/causal/L:2048/D:128/offset:4/threads:N         Q, K, V and out 16 bytes off the buffers'
 //                                              64-byte alignment (a std::vector's)
@@ -75,6 +77,7 @@ struct shape {
     index_t offset = 0;               // elements from the aligned buffers to the views (4: a std::vector's 16 bytes)
     // A variant on top of the mask (the /mod: and /family: rows): its cost against plain softmax.
     enum class extra { none, softcap, alibi, relbias, music, sigmoid, moh50 } variant = extra::none;
+    bool int8_qk = false;  // options::int8_qk (the /int8qk rows)
     bool streaming() const { return sinks >= 0; }
     double pairs() const {
         return streaming() ? visible_pairs(lq, lk, attune::sinks_window(sinks, window)) : visible_pairs(lq, lk, causal);
@@ -150,9 +153,11 @@ void bm_attention(benchmark::State& state, shape sh) {
             case extra::none:
                 break;
         }
-        if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), attune::options{}, exec);
-        else if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, attune::options{}, exec);
-        else attune::attention(qv, kv, vv, ov, attune::no_mask{}, attune::options{}, exec);
+        attune::options opt;
+        opt.int8_qk = sh.int8_qk;
+        if (sh.streaming()) attune::attention(qv, kv, vv, ov, attune::sinks_window(sh.sinks, sh.window), opt, exec);
+        else if (sh.causal) attune::attention(qv, kv, vv, ov, attune::causal{}, opt, exec);
+        else attune::attention(qv, kv, vv, ov, attune::no_mask{}, opt, exec);
     };
     call();  // warm-up: first touch of the output, thread pool start, workspaces sized
     for (auto _ : state) {
@@ -164,6 +169,13 @@ void bm_attention(benchmark::State& state, shape sh) {
     // Whether bf16 scores ran on AMX tiles (simd/amx.hpp): 1 on, 0 the fp32 path (CPU, OS or build).
     if constexpr (std::is_same_v<TQ, attune::bf16> && std::is_same_v<TK, attune::bf16>)
         state.counters["amx"] = attune::simd::amx_active() ? 1.0 : 0.0;
+    // options::int8_qk's integer products: 2 AMX-INT8, 1 AVX-512 VNNI, 0 the portable loops.
+    if (sh.int8_qk) {
+        const auto backend = attune::kernel::int8_qk_backend<attune::default_arch>();
+        state.counters["int8_amx"] = backend == attune::kernel::int8_backend::amx_int8 ? 1.0 : 0.0;
+        state.counters["int8_vnni"] = backend == attune::kernel::int8_backend::vnni ? 1.0 : 0.0;
+        state.SetLabel(std::string("int8 scores: ") + attune::kernel::backend_name(backend));
+    }
 }
 
 // DuoAttention decode over a duo_cache holding `lk` tokens: every kv head a retrieval head
@@ -403,6 +415,14 @@ void register_all() {
         shape{1, 8, 8, 2048, 2048, 128, true});
     add("prefill/causal/L:2048/D:128/bf16/out:bf16", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16, attune::bf16>,
         shape{1, 8, 8, 2048, 2048, 128, true});
+    // The same two with options::int8_qk (SageAttention's int8 Q·Kᵀ; counters int8_amx / int8_vnni).
+    {
+        shape sh{1, 8, 8, 2048, 2048, 128, true};
+        sh.int8_qk = true;
+        add("prefill/causal/L:2048/D:128/bf16/int8qk", threads, bm_attention<attune::bf16, attune::bf16, attune::bf16>, sh);
+        add("prefill/causal/L:2048/D:128/bf16/out:bf16/int8qk", threads,
+            bm_attention<attune::bf16, attune::bf16, attune::bf16, attune::bf16>, sh);
+    }
 
     // MoH decode (multi-head, Hq = Hkv = 32): half the heads of the token active; a head's K/V is
     // not read when its row is off. Its plain row is the same shape with every head on.

@@ -15,8 +15,13 @@ set(ATTUNE_ARCH_FLAGS_avx512 "-mavx512f;-mavx512cd;-mavx512dq;-mavx512bw;-mavx51
 # and OS allow it and otherwise falls back at run time: the same binary tests both.
 include(CheckCXXCompilerFlag)
 check_cxx_compiler_flag("-mamx-tile -mamx-bf16" ATTUNE_COMPILER_HAS_AMX)
+# AMX-INT8 (options::int8_qk's integer scores, simd/amx_int8.hpp) likewise, checked at run time.
+check_cxx_compiler_flag("-mamx-tile -mamx-int8" ATTUNE_COMPILER_HAS_AMX_INT8)
 if(ATTUNE_COMPILER_HAS_AMX AND CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
   list(APPEND ATTUNE_ARCH_FLAGS_avx512 -mamx-tile -mamx-bf16)
+  if(ATTUNE_COMPILER_HAS_AMX_INT8)
+    list(APPEND ATTUNE_ARCH_FLAGS_avx512 -mamx-int8)
+  endif()
 endif()
 
 if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")

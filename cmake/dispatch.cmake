@@ -47,6 +47,11 @@ function(attune_dispatch target)
   if(ATTUNE_DISPATCH_COMPILER_HAS_AMX)
     # The AMX tiles ride in the avx512 unit: used only where the CPU and OS grant them.
     list(APPEND _flags_avx512 -mamx-tile -mamx-bf16)
+    # AMX-INT8 too (options::int8_qk), also checked at run time (CPUID) before use.
+    check_cxx_compiler_flag("-mamx-tile -mamx-int8" ATTUNE_DISPATCH_COMPILER_HAS_AMX_INT8)
+    if(ATTUNE_DISPATCH_COMPILER_HAS_AMX_INT8)
+      list(APPEND _flags_avx512 -mamx-int8)
+    endif()
   endif()
 
   set(_sources "${_attune_dispatch_dir}/dispatch/builtin_instances.cpp")

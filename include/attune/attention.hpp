@@ -27,6 +27,7 @@
 #include "attune/exec/executor.hpp"
 #include "attune/kernel/driver.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/simd/int8_dot.hpp"
 #include "attune/variant.hpp"
 
 namespace attune {
@@ -47,6 +48,17 @@ struct options {
     /// quantizes it for its quantized caches; int8 V: P·V with each row's weights rounded to int16
     /// per tile (15 bits). Off: exact float products.
     bool int8_query = false;
+    /// int8 Q·Kᵀ for prefill (SageAttention's recipe, Zhang et al., ICLR 2025): in items of many
+    /// query rows, K smoothed by its mean over each 64-key tile, Q rounded to int8 per row (τ folded
+    /// in) and K per key, the scores from integer products (AMX-INT8, AVX-512 VNNI, or plain loops
+    /// elsewhere: the same recipe on every arch) plus τ·q·k̄ added back, so every family, mask,
+    /// score modifier, sink and LSE sees the same scores up to the rounding. P·V is unchanged (fp32;
+    /// bf16 on AMX for bf16 V and output). Decode-shaped items (few rows) keep the exact float
+    /// scores, and so do probes (attention maps). Any Q/K storage; head dim at most 65536. A NaN in a
+    /// key reaches the scores of its whole 64-key tile. Each thread keeps the int8 keys of the head
+    /// its items read, reused within the call only (at most 4 MiB a thread, kept by the thread).
+    /// kernel::int8_qk_backend<Arch>() names the back-end. Off: the exact float scores.
+    bool int8_qk = false;
 };
 
 // An LSE output view over contiguous float [batch][heads][tokens].
@@ -99,11 +111,15 @@ void check_and_fill(P& p, const tensor_view<const TQ>& q, const std::array<index
     if (!opt.lse.empty())
         require(opt.lse.batch() == q.batch() && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() && opt.lse.dim() == 1,
                 "lse shape must be [", q.batch(), ", ", q.heads(), ", ", q.tokens(), ", 1]");
+    require(!opt.int8_qk || q.dim() <= simd::int8::max_dims, "options::int8_qk: head dim ", q.dim(), " exceeds ", simd::int8::max_dims,
+            " (the int32 sums of int8 products would overflow)");
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
     p.q = q;
     p.out = out;
     p.lse = opt.lse;
     p.ws = opt.workspace;
+    p.int8_qk = opt.int8_qk;
+    p.call_id = opt.int8_qk ? kernel::next_call_id() : 0;
     p.scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(q.dim()));
     p.batch = q.batch();
     p.q_heads = q.heads();

@@ -57,6 +57,8 @@ void check_batch_queries(const char* who, const tensor_view<const TQ>& q, const 
     if (!opt.lse.empty())
         require(opt.lse.batch() == 1 && opt.lse.heads() == q.heads() && opt.lse.tokens() == q.tokens() && opt.lse.dim() == 1,
                 "options::lse must be [1, ", q.heads(), ", ", q.tokens(), ", 1]");
+    require(!opt.int8_qk || dk <= simd::int8::max_dims, who, ": options::int8_qk: head dim ", dk, " exceeds ", simd::int8::max_dims,
+            " (the int32 sums of int8 products would overflow)");
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", opt.scale);
     require(opt.kv_splits >= 0, "kv_splits must be ≥ 0, got ", opt.kv_splits);
 }
@@ -92,6 +94,8 @@ void fill_sequence(P& p, const tensor_view<const TQ>& q, const tensor_view<TO>& 
     p.dk = q.dim();
     p.dv = dv;
     p.ws = opt.workspace;
+    p.int8_qk = opt.int8_qk;
+    p.call_id = opt.int8_qk ? kernel::next_call_id() : 0;
     p.sequence = s;
 }
 

@@ -17,6 +17,7 @@
 
 #include "attune/core/policy.hpp"
 #include "attune/kernel/epilogue.hpp"
+#include "attune/kernel/int8_score_stage.hpp"
 #include "attune/kernel/item.hpp"
 #include "attune/kernel/mask_stage.hpp"
 #include "attune/kernel/modifier_stage.hpp"
@@ -87,7 +88,7 @@ void run_stages(It& it, Scores scores, PV pv, index_t k_begin, index_t k_end, co
 }
 
 // Many rows: the broadcast GEMM, or the tile unit for bf16 Q and K where the CPU grants it (and for
-// P·V too when V and the output are bf16).
+// P·V too when V and the output are bf16); with options::int8_qk, int8 scores (a probe keeps exact ones).
 template <class Arch, class It, class Probe>
 void run_prefill(It& it, index_t k_begin, index_t k_end, const partial_result* partial, Probe* probe) {
     using P = std::decay_t<decltype(it.p)>;
@@ -95,6 +96,15 @@ void run_prefill(It& it, index_t k_begin, index_t k_end, const partial_result* p
     using TK = typename It::kv_type::key_type;
     using TV = typename It::kv_type::value_type;
     using TO = typename decltype(P::out)::value_type;
+    if constexpr (!is_probe<Probe>) {
+        if (it.p.int8_qk) {  // options::int8_qk: int8 Q·Kᵀ (kernel/int8_score_stage.hpp); P·V as below
+            if constexpr (simd::caps<Arch>::amx && std::is_same_v<TV, bf16> && std::is_same_v<TO, bf16>) {
+                if (simd::amx_active())
+                    return run_stages<Arch, true>(it, int8_scores<Arch>{}, amx_pv<Arch>{}, k_begin, k_end, partial, probe);
+            }
+            return run_stages<Arch, true>(it, int8_scores<Arch>{}, fp32_pv<Arch>{}, k_begin, k_end, partial, probe);
+        }
+    }
     if constexpr (simd::caps<Arch>::amx && std::is_same_v<TQ, bf16> && std::is_same_v<TK, bf16>) {
         if (simd::amx_active()) {
             if constexpr (std::is_same_v<TV, bf16> && std::is_same_v<TO, bf16>)

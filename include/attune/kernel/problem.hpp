@@ -1,5 +1,6 @@
 #pragma once
 // What one attention call computes (validated shapes, scale) and how its work is cut up.
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
@@ -22,8 +23,10 @@ struct problem {
     tensor_view<float> lse;  // optional [batch, q_heads, lq, 1]
     float scale;
     index_t batch, q_heads, kv_heads, group, lq, lk, dk, dv;
-    workspace* ws = nullptr;                             // where items take their buffers; null: each thread's own
-    index_t sequence = -1;                               // a ragged batch's problems: which sequence (batch index); −1: all
+    workspace* ws = nullptr;    // where items take their buffers; null: each thread's own
+    index_t sequence = -1;      // a ragged batch's problems: which sequence (batch index); −1: all
+    bool int8_qk = false;       // options::int8_qk: prefill scores from int8 Q and K (kernel/int8_score_stage.hpp)
+    std::uint64_t call_id = 0;  // options::int8_qk: this call's serial (next_call_id), so that int8 keys are reused within it only
     index_t q_pos0() const noexcept { return lk - lq; }  // absolute position of query 0 (bottom-right)
 };
 
@@ -35,6 +38,13 @@ struct paged_problem : problem<TQ, TK, TV, TO> {
     tensor_view<const TV> v_pages;        // [pages, kv_heads, page_size, dv]
     const std::int32_t* pages = nullptr;  // the sequence's page ids, validated
 };
+
+// A serial per call that may reuse per-thread state across its items (the int8 keys of
+// options::int8_qk): never 0, never repeated within a process.
+inline std::uint64_t next_call_id() noexcept {
+    static std::atomic<std::uint64_t> next{1};
+    return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 // Work items are (batch, kv head, query tile, key split). All query heads of a kv group are
 // processed together so that every K/V byte of a tile is read once per group.

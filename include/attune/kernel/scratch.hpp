@@ -67,12 +67,15 @@ struct item_scratch {
     buffer amx_k;                  // a zero-padded 16-key block of K in bf16: 16 × dk32 × 16 bits
     buffer amx_p;                  // weights rounded to bf16 for AMX P·V: [rows_padded][64 keys] × 16 bits
     buffer amx_v;                  // the V tile as bf16 key pairs for AMX P·V: [32 pairs][dv_padded] × 32 bits
+    buffer int8_q;                 // options::int8_qk: Q as int8 quads [dp/4][rows_padded], row scales, offsets, corrections, k̄
+    buffer int8_k;                 // options::int8_qk: the K tile in int8 [tile_keys][dp] and its integer sums [tile_keys][rows_padded]
     basic_buffer<index_t> bounds;  // a partial tile's keys per row and per row vector: 2 × rows_padded + 2 × vectors
     basic_buffer<const void*> k_rows, v_rows;  // a paged tile's K and V row addresses, and the rows ahead to prefetch
 
     std::size_t bytes() const noexcept {
         return qt.bytes() + q_pairs.bytes() + scores.bytes() + acc.bytes() + k_tile.bytes() + v_tile.bytes() + state.bytes() +
-               amx_q.bytes() + amx_k.bytes() + amx_p.bytes() + amx_v.bytes() + bounds.bytes() + k_rows.bytes() + v_rows.bytes();
+               amx_q.bytes() + amx_k.bytes() + amx_p.bytes() + amx_v.bytes() + int8_q.bytes() + int8_k.bytes() + bounds.bytes() +
+               k_rows.bytes() + v_rows.bytes();
     }
     static item_scratch& local();
 };

@@ -8,7 +8,6 @@
 // float path), channel scales (int8), forced splits, pages.
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <random>
 #include <vector>
 
@@ -77,23 +76,16 @@ void check_int8_query(index_t group, index_t lk, index_t D, bool channels, index
     opt.int8_query = true;
     out.poison();
     attune::attention<arch>(q.cview(), kq.view(), vq.view(), out.view, attune::variant<>{}, opt);
-    // P·V on int8 V in integers (kernel/quant_integer_pv.hpp) where V's rows are whole 32-column
-    // steps: each row's weights rounded to int16 against the tile's largest, up to 2^-16 of it per
-    // weight — measured ≤ 7.4e-5 (rel. L2) here; bounded at 2e-4.
-    const bool integer_pv = attune::kernel::integer_pv_available<arch, quant::int8> && D % 32 == 0;
-    const tolerance pv_tol = integer_pv ? tolerance{2e-4, 2e-4, 0.0, 1e-4} : fp32_tolerance();
     if (integer_kernel<F> && D % 64 == 0) {
         const tensor<float> qr = rounded_queries(q, 1.0f / std::sqrt(static_cast<float>(D)), channels ? c.data() : nullptr, group);
-        check_against_reference(out, attune::reference::attention(qr.cview(), kd.cview(), vd.cview()), pv_tol);
+        check_against_reference(out, attune::reference::attention(qr.cview(), kd.cview(), vd.cview()), fp32_tolerance());
         // Against exact scores: Q's rounding to int8. Channel scales move K's outlier channels into
         // Q (q ⊙ c), whose one scale per row then coarsens the other channels: measured up to 0.08
         // here (2e-2 without them; 2.02e-2 once on q8_0 K, GQA 8, Lk 7) — int8 K with channel scales
         // keeps its accuracy in exact mode. The tight check is the one above.
         CHECK(max_difference(out, exact) <= (channels ? 0.12 : 3e-2));
-    } else if (integer_pv) {
-        check_against_reference(out, attune::reference::attention(q.cview(), kd.cview(), vd.cview()), pv_tol);
     } else {
-        CHECK(max_difference(out, exact) == 0.0);  // the float kernels
+        CHECK(max_difference(out, exact) == 0.0);  // the float scores
     }
 }
 
@@ -145,25 +137,4 @@ TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
                                   paged_out.view, attune::variant<>{}, opt);
     attune::attention<arch>(q.cview(), dense.view(), dense.view(), dense_out.view, attune::variant<>{}, opt);
     CHECK(max_difference(paged_out, dense_out) <= 1e-6);
-}
-
-TEST_CASE("int8_query: a V row holding inf reaches every row that sees it, as in float attention", "[int8_query]") {
-    std::mt19937 rng(95);
-    const index_t Hq = 8, Hkv = 2, D = 128, lk = 100;
-    tensor<float> q(1, Hq, 1, D), k(1, Hkv, lk, D), v(1, Hkv, lk, D), out(1, Hq, 1, D), exact(1, Hq, 1, D);
-    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
-    v.view(0, 1, 70, 3) = std::numeric_limits<float>::infinity();  // kv head 1's key 70: a NaN row scale
-    const auto kq = quant::quantize(k.cview(), quant::int8{});
-    const auto vq = quant::quantize(v.cview(), quant::int8{});
-    attune::options opt;
-    attune::attention<arch>(q.cview(), kq.view(), vq.view(), exact.view, attune::variant<>{}, opt);
-    opt.int8_query = true;
-    out.poison();
-    attune::attention<arch>(q.cview(), kq.view(), vq.view(), out.view, attune::variant<>{}, opt);
-    for (index_t h = 0; h < Hq; ++h)
-        for (index_t d = 0; d < D; ++d) {
-            INFO("head " << h << " d " << d);
-            CHECK(std::isnan(out.view(0, h, 0, d)) == (h >= 4));
-            CHECK(std::isnan(exact.view(0, h, 0, d)) == (h >= 4));
-        }
 }

@@ -10,7 +10,6 @@
 
 #include "attune/kernel/kv_rows.hpp"
 #include "attune/kernel/quant_int8_dot.hpp"
-#include "attune/kernel/quant_integer_pv.hpp"
 #include "attune/kernel/quant_rows.hpp"
 #include "attune/kernel/microkernel.hpp"
 #include "attune/simd/prefetch.hpp"
@@ -128,10 +127,6 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
                     index_t dv_padded) {
     static_assert(!Pairs, "quant: no bf16 pairs");
     static_assert(work_plan::kv_tile <= 64, "quant pv_tile: one tile's weights on the stack");
-    if constexpr (integer_pv_available<Arch, F>) {
-        if (v.integer_pv && integer_pv_fits(rows, dv_padded, v.hp) && integer_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
-            return;
-    }
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     constexpr int RR = 4, CC = 4;
     const index_t colvecs = dv_padded / W;

@@ -71,7 +71,7 @@ struct quant_kv_source {
     }
     quant_rows<value_type, byte_rows> value_rows(index_t b, index_t hkv, index_t n0, index_t nk,
                                                  detail::grow_buffer<const void*>& buf) const {
-        return {rows_of(p.vq, b, hkv, n0, nk, buf), p.vq.format().head(hkv), p.vq.row_bytes(), nullptr, p.int8_query};
+        return {rows_of(p.vq, b, hkv, n0, nk, buf), p.vq.format().head(hkv), p.vq.row_bytes()};
     }
 
     // Row n of keys n0, n0 + 1, … of x.

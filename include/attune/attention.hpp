@@ -43,10 +43,9 @@ struct options {
     // Working memory the call's items lease their buffers from (kernel/workspace.hpp); null: each
     // thread's own grow-only buffers.
     attune::workspace* workspace = nullptr;
-    /// Quantized K/V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI: integer products.
-    /// int8, q8_0 or q4_0 K: scores with Q quantized per row to int8 on the fly, as llama.cpp
-    /// quantizes it for its quantized caches; int8 V: P·V with each row's weights rounded to int16
-    /// per tile (15 bits). Off: exact float products.
+    /// Quantized K/V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI: int8, q8_0 or
+    /// q4_0 K scored by integer dot products, Q quantized per row to int8 on the fly as llama.cpp
+    /// quantizes it for its quantized caches. Off: exact float scores.
     bool int8_query = false;
     /// int8 Q·Kᵀ for prefill (SageAttention's recipe, Zhang et al., ICLR 2025): in items of many
     /// query rows, K smoothed by its mean over each 64-key tile, Q rounded to int8 per row (τ folded

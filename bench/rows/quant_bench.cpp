@@ -4,7 +4,8 @@
 //
 //   quant/decode/Lk:<n>/D:128/kv:<format>     format: int8, int8ch (int8 K with per-channel scales),
 //        fp8_e4m3, q8_0, q4_0, int4_g32 (= q4_1), int4_g128; int8, q8_0, q4_0 + /int8_query: options::int8_query
-//        (integer scores, Q rounded to int8 per row; VNNI). Targets: 8-bit ≥ 1.8×, 4-bit ≥ 3× the
+//        (integer scores, Q rounded to int8 per row; VNNI), + /int8_query/int8_pv: options::int8_pv too
+//        (integer P·V, weights rounded to 8 bits per V block and tile; VNNI). Targets: 8-bit ≥ 1.8×, 4-bit ≥ 3× the
 //        bf16 row's time; against ggml's own q8_0 / q4_0 flash attention (peers/ggml) ≥ 5×.
 // Counters: "bytes" (rate) — the K and V bytes read (rows in the format, scales included);
 // "flops" (rate) — 4·D per (query head, key).
@@ -22,7 +23,7 @@ namespace quant = attune::quant;
 constexpr index_t kHq = 32, kHkv = 8, kD = 128;
 
 template <class F>
-void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool int8_query) {
+void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool int8_query, bool int8_pv) {
     const int threads = static_cast<int>(state.range(0));
     const auto kf = random_vector<float>(static_cast<std::size_t>(kHkv * lk * kD), 2);
     const auto vf = random_vector<float>(static_cast<std::size_t>(kHkv * lk * kD), 3);
@@ -42,6 +43,7 @@ void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool in
     if (!make_executor(state, threads, exec)) return;
     attune::options opt;
     opt.int8_query = int8_query;
+    opt.int8_pv = int8_pv;
     const auto call = [&] {
         attune::attention(attune::view_bhld<const float>(q.data(), 1, kHq, 1, kD), kq.view(), vq.view(),
                           attune::view_bhld<float>(out.data(), 1, kHq, 1, kD), attune::variant<>{}, opt, exec);
@@ -58,16 +60,19 @@ void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool in
 void register_rows(const std::vector<int>& threads) {
     for (index_t lk : {8192, 32768}) {
         const std::string base = "quant/decode/Lk:" + std::to_string(lk) + "/D:128/kv:";
-        add(base + "int8", threads, bm_quant_decode<quant::int8>, lk, false, false);
-        add(base + "int8ch", threads, bm_quant_decode<quant::int8>, lk, true, false);
-        add(base + "int8/int8_query", threads, bm_quant_decode<quant::int8>, lk, false, true);
-        add(base + "fp8_e4m3", threads, bm_quant_decode<quant::fp8_e4m3>, lk, false, false);
-        add(base + "q8_0", threads, bm_quant_decode<quant::q8_0>, lk, false, false);
-        add(base + "q8_0/int8_query", threads, bm_quant_decode<quant::q8_0>, lk, false, true);
-        add(base + "q4_0/int8_query", threads, bm_quant_decode<quant::q4_0>, lk, false, true);
-        add(base + "q4_0", threads, bm_quant_decode<quant::q4_0>, lk, false, false);
-        add(base + "int4_g32", threads, bm_quant_decode<quant::q4_1>, lk, false, false);
-        add(base + "int4_g128", threads, bm_quant_decode<quant::int4_group<128>>, lk, false, false);
+        add(base + "int8", threads, bm_quant_decode<quant::int8>, lk, false, false, false);
+        add(base + "int8ch", threads, bm_quant_decode<quant::int8>, lk, true, false, false);
+        add(base + "int8/int8_query", threads, bm_quant_decode<quant::int8>, lk, false, true, false);
+        add(base + "int8/int8_query/int8_pv", threads, bm_quant_decode<quant::int8>, lk, false, true, true);
+        add(base + "fp8_e4m3", threads, bm_quant_decode<quant::fp8_e4m3>, lk, false, false, false);
+        add(base + "q8_0", threads, bm_quant_decode<quant::q8_0>, lk, false, false, false);
+        add(base + "q8_0/int8_query", threads, bm_quant_decode<quant::q8_0>, lk, false, true, false);
+        add(base + "q8_0/int8_query/int8_pv", threads, bm_quant_decode<quant::q8_0>, lk, false, true, true);
+        add(base + "q4_0/int8_query", threads, bm_quant_decode<quant::q4_0>, lk, false, true, false);
+        add(base + "q4_0/int8_query/int8_pv", threads, bm_quant_decode<quant::q4_0>, lk, false, true, true);
+        add(base + "q4_0", threads, bm_quant_decode<quant::q4_0>, lk, false, false, false);
+        add(base + "int4_g32", threads, bm_quant_decode<quant::q4_1>, lk, false, false, false);
+        add(base + "int4_g128", threads, bm_quant_decode<quant::int4_group<128>>, lk, false, false, false);
     }
 }
 ATTUNE_BENCH_ROWS(register_rows);

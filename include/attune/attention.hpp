@@ -47,6 +47,15 @@ struct options {
     /// q4_0 K scored by integer dot products, Q quantized per row to int8 on the fly as llama.cpp
     /// quantizes it for its quantized caches. Off: exact float scores.
     bool int8_query = false;
+    /// Quantized int8, q8_0 or q4_0 V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI:
+    /// P·V by integer dot products (vpdpbusd over 4 keys × 16 columns), each row's weights times
+    /// V's scales rounded to int8 per V block and 64-key tile against their largest, as
+    /// SageAttention2 rounds P to 8 bits: an error of at most half a step of 1/127 of the tile's
+    /// largest weight per key (measured rel. L2 ≈ 5e-3 on near-uniform attention, where it is
+    /// largest). Head dims in whole steps (int8, q8_0: 64 columns; q4_0: 128), at most 512; int8 V
+    /// without channel scales; a tile whose weights are not finite takes the float kernel. Off: the
+    /// exact float P·V.
+    bool int8_pv = false;
     /// int8 Q·Kᵀ for prefill (SageAttention's recipe, Zhang et al., ICLR 2025): in items of many
     /// query rows, K smoothed by its mean over each 64-key tile, Q rounded to int8 per row (τ folded
     /// in) and K per key, the scores from integer products (AMX-INT8, AVX-512 VNNI, or plain loops

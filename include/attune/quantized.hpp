@@ -60,6 +60,7 @@ kernel::quant_problem<TQ, FK, FV, TO> make_quant_problem(const tensor_view<const
     p.kq = k;
     p.vq = v;
     p.int8_query = opt.int8_query;
+    p.int8_pv = opt.int8_pv;
     require_disjoint_output(out, "out", named(q, "q"));
     require_clear_of_quant(out, "out", k, "k", v, "v");
     if (!opt.lse.empty()) {
@@ -114,6 +115,7 @@ void paged_attention(const Q& q, const seq_offsets& q_offsets, const paged_quant
         p.vq = vp;
         p.pages = kv.table.pages(s);
         p.int8_query = opt.int8_query;
+        p.int8_pv = opt.int8_pv;
     }
     detail::run_batch_any<Arch>(problems, var, opt, exec);
 }

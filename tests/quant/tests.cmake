@@ -1,29 +1,30 @@
 # Quantized K/V (attune/quantized.hpp, quant/, kernel/quant_*.hpp, cache/quant_kv_cache.hpp): one
 # binary per arch but scalar (the sse2 build runs the formats' scalar loads already),
-# attune_quant_tests_<arch>; ctest runs quant.<arch>.quant and quant.<arch>.int8_query.
+# attune_quant_tests_<arch>; ctest runs quant.<arch>.quant, quant.<arch>.int8_query and quant.<arch>.int8_pv.
 attune_add_kernel_suite(quant SOURCES ${CMAKE_CURRENT_LIST_DIR}/quant_attention_test.cpp ${CMAKE_CURRENT_LIST_DIR}/int8_query_test.cpp
-  TAGS quant int8_query NO_SCALAR)
+  ${CMAKE_CURRENT_LIST_DIR}/int8_pv_test.cpp TAGS quant int8_query int8_pv NO_SCALAR)
 
 # options::int8_qk (kernel/int8_score_stage.hpp): one binary per arch, scalar included — the option
 # must give the same recipe on every arch (the portable integer loops where VNNI and AMX are absent);
 # attune_int8_qk_tests_<arch>, ctest int8_qk.<arch>.int8_qk.
 attune_add_kernel_suite(int8_qk SOURCES ${CMAKE_CURRENT_LIST_DIR}/int8_qk_test.cpp TAGS int8_qk)
 
-# options::int8_query's integer kernel exists only where the compiler targets AVX-512 VNNI: one more
-# binary of its test and of options::int8_qk's with those flags, attune_quant_vnni_tests, run
-# (quant.avx512vnni.int8_query, quant.avx512vnni.int8_qk) where the CPU has VNNI.
+# options::int8_query's and options::int8_pv's integer kernels exist only where the compiler targets
+# AVX-512 VNNI: one more binary of their tests and of options::int8_qk's with those flags,
+# attune_quant_vnni_tests, run (quant.avx512vnni.int8_query, .int8_pv, .int8_qk) where the CPU has VNNI.
 if("avx512" IN_LIST ATTUNE_RUNNABLE_ARCHS AND NOT "quant" IN_LIST ATTUNE_TEST_SKIP_SUITES)
   set(vnni_probe "${CMAKE_BINARY_DIR}/vnni_probe.cpp")
   file(WRITE "${vnni_probe}" "int main() { return __builtin_cpu_supports(\"avx512vnni\") ? 0 : 1; }\n")
   try_run(vnni_run vnni_compiled "${CMAKE_BINARY_DIR}/vnni_probe" "${vnni_probe}" COMPILE_DEFINITIONS -mavx512vnni)
   if(vnni_compiled AND vnni_run EQUAL 0)
-    add_executable(attune_quant_vnni_tests ${CMAKE_CURRENT_LIST_DIR}/int8_query_test.cpp ${CMAKE_CURRENT_LIST_DIR}/int8_qk_test.cpp)
+    add_executable(attune_quant_vnni_tests ${CMAKE_CURRENT_LIST_DIR}/int8_query_test.cpp ${CMAKE_CURRENT_LIST_DIR}/int8_pv_test.cpp
+      ${CMAKE_CURRENT_LIST_DIR}/int8_qk_test.cpp)
     target_include_directories(attune_quant_vnni_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     target_link_libraries(attune_quant_vnni_tests PRIVATE attune::attune attune_warnings Catch2::Catch2WithMain)
     target_compile_options(attune_quant_vnni_tests PRIVATE ${ATTUNE_ARCH_FLAGS_avx512} -mavx512vnni)
     target_compile_definitions(attune_quant_vnni_tests PRIVATE "ATTUNE_TEST_ARCH=${ATTUNE_ARCH_TYPE_avx512}"
       "ATTUNE_GOLDEN_DEFAULT_DIR=\"${ATTUNE_GOLDEN_DEFAULT_DIR}\"")
-    foreach(tag int8_query int8_qk)
+    foreach(tag int8_query int8_pv int8_qk)
       add_test(NAME quant.avx512vnni.${tag} COMMAND attune_quant_vnni_tests -w NoTests "[${tag}]")
       set_tests_properties(quant.avx512vnni.${tag} PROPERTIES LABELS "quant;avx512" ENVIRONMENT "${ATTUNE_TEST_ENV}")
     endforeach()

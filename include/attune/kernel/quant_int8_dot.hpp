@@ -21,6 +21,7 @@
 #include "attune/quant/int8.hpp"
 #include "attune/simd/caps.hpp"
 #include "attune/simd/prefetch.hpp"
+#include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::kernel {
@@ -97,34 +98,40 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
     const float* corr = Q.correction;
     const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-    for (index_t r0 = 0; r0 < rows; r0 += RB)
+    const std::uint8_t* table[work_plan::kv_tile + 3];
+    tile_row_table(k, nk, table);
+    // Lane i·RB + r of the sums is key i, row r.
+    const __m512i lane_key = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i lane_row = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
+    for (index_t r0 = 0; r0 < rows; r0 += RB) {
+        const __m512 qsc = _mm512_permutexvar_ps(lane_row, _mm512_castps128_ps512(_mm_loadu_ps(sq + r0)));
+        const __m512 qc = _mm512_permutexvar_ps(lane_row, _mm512_castps128_ps512(_mm_loadu_ps(corr + r0)));
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
-            const std::uint8_t* kr[KB];
-            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
+            const std::uint8_t* const* kr = table + n0;
+            if (r0 == 0) prefetch_ahead4(k, n0, ahead, ahead_l2);
             __m512i acc[KB * RB];
-            for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_si512();
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_si512();
             for (index_t d = 0; d < dk; d += 64) {
                 __m512i qv[RB];
-                for (int r = 0; r < RB; ++r) qv[r] = _mm512_load_si512(reinterpret_cast<const void*>(qs[r0 + r] + d));
-                for (int i = 0; i < KB; ++i) {
+                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) qv[r] = _mm512_load_si512(reinterpret_cast<const void*>(qs[r0 + r] + d));
+                ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
                     const __m512i kv = _mm512_xor_si512(_mm512_loadu_si512(reinterpret_cast<const void*>(kr[i] + 4 + d)), flip);
-                    for (int r = 0; r < RB; ++r) acc[i * RB + r] = _mm512_dpbusd_epi32(acc[i * RB + r], kv, qv[r]);
+                    ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] = _mm512_dpbusd_epi32(acc[i * RB + r], kv, qv[r]);
                 }
             }
-            // Lane i·RB + r of the sums is key i, row r: scaled and corrected as one vector, then
+            // Each key's row scale into its four lanes, the sums corrected and scaled as one vector;
             // each key's RB rows go out as one short copy.
+            alignas(16) float scale[KB];
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) scale[i] = quant::int8::row_scale(k.hp, kr[i]);
+            const __m512 rs = _mm512_permutexvar_ps(lane_key, _mm512_castps128_ps512(_mm_load_ps(scale)));
             simd::vec<Arch> f[KB * RB];
-            for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(_mm512_cvtepi32_ps(acc[i]));
-            alignas(64) float rs[KB * RB], qsc[KB * RB], qc[KB * RB], out[KB * RB];
-            for (int i = 0; i < KB; ++i) {
-                const float scale = quant::int8::row_scale(k.hp, kr[i]);
-                for (int r = 0; r < RB; ++r) rs[i * RB + r] = scale, qsc[i * RB + r] = sq[r0 + r], qc[i * RB + r] = corr[r0 + r];
-            }
-            const simd::vec<Arch> sums = simd::reduce_add_many(f);
-            simd::store_aligned<Arch>(out,
-                                      (sums - simd::load_aligned<Arch>(qc)) * simd::load_aligned<Arch>(qsc) * simd::load_aligned<Arch>(rs));
-            for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(_mm512_cvtepi32_ps(acc[i]));
+            const __m512 sums = simd::reduce_add_many(f);
+            alignas(64) float out[KB * RB];
+            _mm512_store_ps(out, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(sums, qc), qsc), rs));
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
         }
+    }
 }
 // The same for q8_0 and q4_0 K rows: per 64-byte step, blocks 2j and 2j + 1 as one vector of 64
 // unsigned bytes in element order (q8_0: its bytes flipped, k + 128; q4_0: its nibbles n, n − 8 the
@@ -157,36 +164,38 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
     static_assert(simd::width<Arch> == KB * RB && G == 32, "int8_dot_tile: 16 lanes, blocks of 32");
     const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk, std::is_same_v<F, quant::q8_0> ? 128 : 8);
     const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
-    for (index_t r0 = 0; r0 < rows; r0 += RB)
+    const std::uint8_t* table[work_plan::kv_tile + 3];
+    tile_row_table(k, nk, table);
+    const __m512i lane_row = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
+    for (index_t r0 = 0; r0 < rows; r0 += RB) {
+        const __m512 qsc = _mm512_permutexvar_ps(lane_row, _mm512_castps128_ps512(_mm_loadu_ps(Q.scale + r0)));
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
-            const std::uint8_t* kr[KB];
-            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
+            const std::uint8_t* const* kr = table + n0;
+            if (r0 == 0) prefetch_ahead4(k, n0, ahead, ahead_l2);
             __m512 acc[KB * RB];
-            for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_ps();
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_ps();
             for (index_t d = 0; d < dk; d += 2 * G) {
                 __m512i qv[RB], qc[RB];
-                for (int r = 0; r < RB; ++r) {
+                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
                     qv[r] = _mm512_load_si512(reinterpret_cast<const void*>(Q.q[r0 + r] + d));
                     qc[r] = _mm512_load_si512(reinterpret_cast<const void*>(Q.lane_correction[r0 + r] + d / 4));
                 }
-                for (int i = 0; i < KB; ++i) {
+                ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
                     const std::uint8_t* b = kr[i] + d / G * BB;
                     const __m512i kv = block_pair_bytes<F>(b);
                     const __m512 scale =
                         _mm512_insertf32x8(_mm512_set1_ps(quant::half_value(b)), _mm256_set1_ps(quant::half_value(b + BB)), 1);
-                    for (int r = 0; r < RB; ++r)
-                        acc[i * RB + r] =
-                            _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(qc[r], kv, qv[r])), scale, acc[i * RB + r]);
+                    ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(qc[r], kv, qv[r])), scale, acc[i * RB + r]);
                 }
             }
             simd::vec<Arch> f[KB * RB];
-            for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(acc[i]);
-            alignas(64) float qsc[KB * RB], out[KB * RB];
-            for (int i = 0; i < KB; ++i)
-                for (int r = 0; r < RB; ++r) qsc[i * RB + r] = Q.scale[r0 + r];
-            simd::store_aligned<Arch>(out, simd::reduce_add_many(f) * simd::load_aligned<Arch>(qsc));
-            for (int i = 0; i < KB; ++i) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(acc[i]);
+            alignas(64) float out[KB * RB];
+            _mm512_store_ps(out, _mm512_mul_ps(simd::reduce_add_many(f), qsc));
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
         }
+    }
 }
 #else
 template <class Arch, class F, class Bytes>

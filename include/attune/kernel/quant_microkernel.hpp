@@ -10,6 +10,7 @@
 
 #include "attune/kernel/kv_rows.hpp"
 #include "attune/kernel/quant_int8_dot.hpp"
+#include "attune/kernel/quant_int8_pv.hpp"
 #include "attune/kernel/quant_rows.hpp"
 #include "attune/kernel/microkernel.hpp"
 #include "attune/simd/prefetch.hpp"
@@ -127,6 +128,10 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
                     index_t dv_padded) {
     static_assert(!Pairs, "quant: no bf16 pairs");
     static_assert(work_plan::kv_tile <= 64, "quant pv_tile: one tile's weights on the stack");
+    if constexpr (int8_pv_available<Arch, F>) {
+        if (v.int8_pv && int8_pv_fits<F>(rows, dv_padded, v.row_bytes, v.hp) && int8_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
+            return;
+    }
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     constexpr int RR = 4, CC = 4;
     const index_t colvecs = dv_padded / W;

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "attune/core/types.hpp"
+#include "attune/kernel/kv_rows.hpp"
 #include "attune/simd/prefetch.hpp"
 
 namespace attune::kernel {
@@ -29,6 +30,7 @@ struct quant_rows {
     typename F::head_params hp;
     index_t row_bytes;
     int8_query_rows* int8_query = nullptr;  // options::int8_query (K rows only): the item's quantized Q
+    bool int8_pv = false;                    // options::int8_pv (V rows only): integer P·V
     const std::uint8_t* row(index_t n) const noexcept { return bytes.row(n); }
 };
 
@@ -47,6 +49,31 @@ ATTUNE_PREFETCH_INLINE void block_rows(const Rows& k, index_t n0, index_t nk, in
     if (!prefetch) return;
     for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
     for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
+}
+
+// The addresses of a tile's rows [0, nk) into rows[0 … round_up(nk, 4)), padded with the last row
+// (the integer kernels read keys in fours; a padding key's weight is 0).
+template <class T>
+inline void tile_row_table(const strided_rows<T>& k, index_t nk, const T** rows) noexcept {
+    const T* r = k.first;
+    for (index_t n = 0; n < nk; ++n, r += k.stride) rows[n] = r;
+    for (index_t n = nk; n % 4 != 0; ++n) rows[n] = rows[nk - 1];
+}
+template <class T>
+inline void tile_row_table(const pointer_rows<T>& k, index_t nk, const T** rows) noexcept {
+    for (index_t n = 0; n < nk; ++n) rows[n] = k.rows[n];
+    for (index_t n = nk; n % 4 != 0; ++n) rows[n] = rows[nk - 1];
+}
+template <class F, class Bytes>
+inline void tile_row_table(const quant_rows<F, Bytes>& k, index_t nk, const std::uint8_t** rows) noexcept {
+    tile_row_table(k.bytes, nk, rows);
+}
+
+// Rows n … n + 3 + `ahead` into L1 and + `ahead_l2` into L2 (a decode kernel's look-ahead).
+template <class Rows>
+ATTUNE_PREFETCH_INLINE void prefetch_ahead4(const Rows& k, index_t n, index_t ahead, index_t ahead_l2) noexcept {
+    for (int i = 0; i < 4; ++i) simd::prefetch_row(k.row(n + i + ahead), k.row_bytes);
+    for (int i = 0; i < 4; ++i) simd::prefetch_row_l2(k.row(n + i + ahead_l2), k.row_bytes);
 }
 
 }  // namespace attune::kernel

@@ -27,6 +27,7 @@ struct quant_problem : problem<TQ, float, float, TO> {
     quant::quant_view<FV> vq;
     const std::int32_t* pages = nullptr;  // Paged: the sequence's page ids, validated
     bool int8_query = false;              // options::int8_query
+    bool int8_pv = false;                 // options::int8_pv
 };
 
 template <class P>
@@ -71,7 +72,7 @@ struct quant_kv_source {
     }
     quant_rows<value_type, byte_rows> value_rows(index_t b, index_t hkv, index_t n0, index_t nk,
                                                  detail::grow_buffer<const void*>& buf) const {
-        return {rows_of(p.vq, b, hkv, n0, nk, buf), p.vq.format().head(hkv), p.vq.row_bytes()};
+        return {rows_of(p.vq, b, hkv, n0, nk, buf), p.vq.format().head(hkv), p.vq.row_bytes(), nullptr, p.int8_pv};
     }
 
     // Row n of keys n0, n0 + 1, … of x.

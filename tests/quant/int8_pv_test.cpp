@@ -137,13 +137,13 @@ void sweep(std::uint32_t seed) {
         for (const index_t lk : {1, 7, 63, 65, 129, 1000})
             for (const index_t D : {index_t{64}, index_t{128}, std::is_same_v<F, quant::int8> ? index_t{80} : index_t{96}})
                 check_int8_pv<F>(group, lk, D, 1, false, 0, 1.0f, rng);
-    check_int8_pv<F>(4, 3000, 128, 1, false, 5, 1.0f, rng);    // splits: tiles that start mid-range
-    check_int8_pv<F>(4, 777, 128, 1, false, 0, 0.05f, rng);    // near-uniform attention
-    check_int8_pv<F>(4, 777, 128, 1, false, 0, 8.0f, rng);     // peaked attention
-    check_int8_pv<F>(8, 129, 256, 1, false, 2, 1.0f, rng);     // wide heads
-    check_int8_pv<F>(4, 200, 128, 2, false, 0, 1.0f, rng);     // two query rows per head: 8 rows
-    check_int8_pv<F>(4, 200, 128, 3, false, 0, 1.0f, rng);     // 12 rows: the float kernel
-    check_int8_pv<F>(4, 1000, 128, 1, true, 0, 1.0f, rng);     // integer scores too
+    check_int8_pv<F>(4, 3000, 128, 1, false, 5, 1.0f, rng);  // splits: tiles that start mid-range
+    check_int8_pv<F>(4, 777, 128, 1, false, 0, 0.05f, rng);  // near-uniform attention
+    check_int8_pv<F>(4, 777, 128, 1, false, 0, 8.0f, rng);   // peaked attention
+    check_int8_pv<F>(8, 129, 256, 1, false, 2, 1.0f, rng);   // wide heads
+    check_int8_pv<F>(4, 200, 128, 2, false, 0, 1.0f, rng);   // two query rows per head: 8 rows
+    check_int8_pv<F>(4, 200, 128, 3, false, 0, 1.0f, rng);   // 12 rows: the float kernel
+    check_int8_pv<F>(4, 1000, 128, 1, true, 0, 1.0f, rng);   // integer scores too
     check_int8_pv<F>(1, 65, 64, 1, true, 3, 1.0f, rng);
 }
 

@@ -129,7 +129,9 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             const __m512 sums = simd::reduce_add_many(f);
             alignas(64) float out[KB * RB];
             _mm512_store_ps(out, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(sums, qc), qsc), rs));
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
+                if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+            }
         }
     }
 }
@@ -193,7 +195,9 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(acc[i]);
             alignas(64) float out[KB * RB];
             _mm512_store_ps(out, _mm512_mul_ps(simd::reduce_add_many(f), qsc));
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
+                if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+            }
         }
     }
 }

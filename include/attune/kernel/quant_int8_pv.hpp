@@ -143,7 +143,8 @@ inline bool round_weights(const float* p, index_t rows_padded, index_t nk, index
             __m512i offset = _mm512_setzero_si512();
             ATTUNE_UNROLL_FULL for (int j = 0; j < K / 16; ++j) {
                 const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(w[j], inv));  // 0 … 255 (finite weights ≥ 0)
-                if constexpr (nibbles) offset = _mm512_add_epi32(offset, _mm512_sub_epi32(_mm512_slli_epi32(q, 3), _mm512_maskz_mov_epi32(flip[j], q)));
+                if constexpr (nibbles)
+                    offset = _mm512_add_epi32(offset, _mm512_sub_epi32(_mm512_slli_epi32(q, 3), _mm512_maskz_mov_epi32(flip[j], q)));
                 _mm_store_si128(reinterpret_cast<__m128i*>(out.w[r][b] + 16 * j), _mm512_cvtusepi32_epi8(q));
             }
             out.offset[r][b] = nibbles ? _mm512_reduce_add_epi32(offset) : 0;
@@ -193,8 +194,9 @@ inline void int8_pv_step(const int8_pv_weights& w, const int8_pv_flips& flips, c
                          const std::uint8_t* const* rows, index_t nk, index_t c, float* o, index_t o_stride, index_t ahead,
                          index_t ahead_l2, bool prefetch) {
     constexpr int NV = std::is_same_v<F, quant::q4_0> ? 8 : 4;
-    constexpr index_t G = std::is_same_v<F, quant::int8> ? 0 : 32;  // columns per block; 0: one per row
-    constexpr int nb = std::is_same_v<F, quant::int8> ? 1 : std::is_same_v<F, quant::q8_0> ? 2 : 4;  // blocks per step
+    // Columns per block (0: one scale per row) and blocks per step.
+    constexpr index_t G = std::is_same_v<F, quant::int8> ? 0 : 32;
+    constexpr int nb = std::is_same_v<F, quant::int8> ? 1 : std::is_same_v<F, quant::q8_0> ? 2 : 4;
     const index_t b0 = G == 0 ? 0 : c / G;
     __m512i acc[RR * NV];
     ATTUNE_UNROLL_FULL for (int i = 0; i < RR * NV; ++i) acc[i] = _mm512_setzero_si512();

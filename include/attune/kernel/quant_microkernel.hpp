@@ -129,7 +129,8 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
     static_assert(!Pairs, "quant: no bf16 pairs");
     static_assert(work_plan::kv_tile <= 64, "quant pv_tile: one tile's weights on the stack");
     if constexpr (int8_pv_available<Arch, F>) {
-        if (v.int8_pv && int8_pv_fits<F>(rows, dv_padded, v.row_bytes, v.hp) && int8_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
+        if (v.int8_pv && int8_pv_fits<F>(rows, dv_padded, v.row_bytes, v.hp) &&
+            int8_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
             return;
     }
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);

@@ -30,7 +30,7 @@ struct quant_rows {
     typename F::head_params hp;
     index_t row_bytes;
     int8_query_rows* int8_query = nullptr;  // options::int8_query (K rows only): the item's quantized Q
-    bool int8_pv = false;                    // options::int8_pv (V rows only): integer P·V
+    bool int8_pv = false;                   // options::int8_pv (V rows only): integer P·V
     const std::uint8_t* row(index_t n) const noexcept { return bytes.row(n); }
 };
 

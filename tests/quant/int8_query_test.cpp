@@ -15,6 +15,7 @@
 
 #include "attune/quantized.hpp"
 #include "attune/reference/softmax.hpp"
+#include "paged_dense.hpp"
 #include "support.hpp"
 
 #ifndef ATTUNE_TEST_ARCH
@@ -119,22 +120,7 @@ TEST_CASE("int8_query: integer decode scores on q4_0 K (nibbles, per-block scale
 
 TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
     std::mt19937 rng(92);
-    const index_t Hq = 8, Hkv = 2, D = 128, page = 16, lk = 333, pages = (lk + page - 1) / page;
-    tensor<float> pool(pages, Hkv, page, D), q(1, Hq, 1, D), paged_out(1, Hq, 1, D), dense_out(1, Hq, 1, D);
-    pool.fill_random(rng), q.fill_random(rng);
-    const auto kq = quant::quantize(pool.cview(), quant::int8{});
-    std::vector<std::int32_t> ids(static_cast<std::size_t>(pages)), first{0, static_cast<std::int32_t>(pages)},
-        lengths{static_cast<std::int32_t>(lk)}, qo{0, 1};
-    for (index_t i = 0; i < pages; ++i) ids[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(pages - 1 - i);  // reversed
-    quant::quantized<quant::int8> dense(1, Hkv, lk, D);
-    for (index_t h = 0; h < Hkv; ++h)
-        for (index_t t = 0; t < lk; ++t)
-            std::copy_n(kq.view().row(ids[static_cast<std::size_t>(t / page)], h, t % page), kq.view().row_bytes(), dense.row(0, h, t));
     attune::options opt;
     opt.int8_query = true;
-    attune::paged_attention<arch>(q.cview(), attune::seq_offsets{qo.data(), 1},
-                                  attune::paged_quant_kv<quant::int8>{kq.view(), kq.view(), {ids.data(), first.data(), lengths.data(), 1}},
-                                  paged_out.view, attune::variant<>{}, opt);
-    attune::attention<arch>(q.cview(), dense.view(), dense.view(), dense_out.view, attune::variant<>{}, opt);
-    CHECK(max_difference(paged_out, dense_out) <= 1e-6);
+    CHECK(paged_minus_dense<quant::int8>(opt, rng) <= 1e-6);
 }

@@ -185,6 +185,27 @@ inline void interleave_keys(__m512i a, __m512i b, __m512i c, __m512i d, __m512i 
     x[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
 }
 
+// The 32-bit words at p, p + stride, … (4 keys' bytes of NB consecutive blocks), each broadcast
+// over the 128-bit lanes its block's columns occupy in a step: int8 all, q8_0 two blocks (lanes 0–1,
+// 2–3), q4_0 four (one lane each). Broadcast loads and lane inserts: no store is read back.
+template <int NB>
+inline __m512i block_words(const std::uint8_t* p, index_t stride) noexcept {
+    const auto word = [&](int b) {
+        std::int32_t w;
+        std::memcpy(&w, p + b * stride, 4);
+        return w;
+    };
+    if constexpr (NB == 1) {
+        return _mm512_set1_epi32(word(0));
+    } else if constexpr (NB == 2) {
+        return _mm512_inserti64x4(_mm512_set1_epi32(word(0)), _mm256_set1_epi32(word(1)), 1);
+    } else {
+        static_assert(NB == 4, "block_words: 1, 2 or 4 blocks");
+        const __m512i v = _mm512_inserti32x4(_mm512_set1_epi32(word(0)), _mm_set1_epi32(word(1)), 1);
+        return _mm512_inserti32x4(_mm512_inserti32x4(v, _mm_set1_epi32(word(2)), 2), _mm_set1_epi32(word(3)), 3);
+    }
+}
+
 // Rows r of an RR-row block, columns [c, c + step): the integer sums over the tile, then back in
 // column order, offset taken out, scaled and added to O. The accumulators acc[r][v] hold, in
 // 128-bit lane L, 32-bit lane i of vector v = 4h + k: the column 16L + 4k + i (int8, q8_0: h = 0)
@@ -200,10 +221,6 @@ inline void int8_pv_step(const int8_pv_weights& w, const int8_pv_flips& flips, c
     const index_t b0 = G == 0 ? 0 : c / G;
     __m512i acc[RR * NV];
     ATTUNE_UNROLL_FULL for (int i = 0; i < RR * NV; ++i) acc[i] = _mm512_setzero_si512();
-    // Which block each 128-bit lane of a weight vector reads: q8_0 lanes 0–1 and 2–3 two blocks,
-    // q4_0 one block per lane.
-    const __m512i lane_block = std::is_same_v<F, quant::q4_0> ? _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0)
-                                                              : _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     for (index_t n0 = 0; n0 < nk; n0 += 4) {
         if (prefetch) prefetch_ahead4(v, n0, ahead, ahead_l2);
         __m512i x[NV];
@@ -212,10 +229,7 @@ inline void int8_pv_step(const int8_pv_weights& w, const int8_pv_flips& flips, c
             interleave_keys(v_bytes<F>(rows[n0], c), v_bytes<F>(rows[n0 + 1], c), v_bytes<F>(rows[n0 + 2], c), v_bytes<F>(rows[n0 + 3], c),
                             raw);
             // Blocks with a negative scale: both nibbles n → 15 − n.
-            alignas(16) std::int32_t words[4];
-            ATTUNE_UNROLL_FULL for (int b = 0; b < nb; ++b) std::memcpy(&words[b], flips.f[b0 + b] + n0, 4);
-            const __m512i flip =
-                _mm512_permutexvar_epi32(lane_block, _mm512_castsi128_si512(_mm_load_si128(reinterpret_cast<const __m128i*>(words))));
+            const __m512i flip = block_words<nb>(flips.f[b0] + n0, int8_pv_weights::max_keys);
             const __m512i nib = _mm512_set1_epi8(0x0f);
             ATTUNE_UNROLL_FULL for (int k = 0; k < 4; ++k) {
                 const __m512i y = _mm512_xor_si512(raw[k], flip);
@@ -229,16 +243,7 @@ inline void int8_pv_step(const int8_pv_weights& w, const int8_pv_flips& flips, c
             ATTUNE_UNROLL_FULL for (int k = 0; k < 4; ++k) x[k] = four[k];
         }
         ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
-            __m512i wv;
-            if constexpr (nb == 1) {
-                std::int32_t word;
-                std::memcpy(&word, w.w[r][0] + n0, 4);
-                wv = _mm512_set1_epi32(word);
-            } else {
-                alignas(16) std::int32_t words[4] = {};
-                ATTUNE_UNROLL_FULL for (int b = 0; b < nb; ++b) std::memcpy(&words[b], w.w[r][b0 + b] + n0, 4);
-                wv = _mm512_permutexvar_epi32(lane_block, _mm512_castsi128_si512(_mm_load_si128(reinterpret_cast<const __m128i*>(words))));
-            }
+            const __m512i wv = block_words<nb>(w.w[r][b0] + n0, int8_pv_weights::max_keys);
             ATTUNE_UNROLL_FULL for (int k = 0; k < NV; ++k) acc[r * NV + k] = _mm512_dpbusd_epi32(acc[r * NV + k], wv, x[k]);
         }
     }

@@ -86,6 +86,17 @@ inline int8_query_rows& query_rows(int8_query_rows& Q, const float* q, index_t q
 }
 
 #if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
+// A block's scores (lane i·RB + r: key n0 + i, row r0 + r) into S, each key's RB rows as one short
+// copy, for the keys below nk.
+template <int KB, int RB>
+inline void store_key_scores(__m512 scores, index_t n0, index_t nk, float* s, index_t rows_padded, index_t r0) noexcept {
+    alignas(64) float out[KB * RB];
+    _mm512_store_ps(out, scores);
+    ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
+        if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
+    }
+}
+
 // S[0..nk)[0..rows_padded) for int8 K rows with Q quantized per row; rows ≤ 8, dk % 64 == 0.
 template <class Arch, class Bytes>
 inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<quant::int8, Bytes>& k, index_t nk, index_t dk,
@@ -108,7 +119,7 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
         const __m512 qc = _mm512_permutexvar_ps(lane_row, _mm512_castps128_ps512(_mm_loadu_ps(corr + r0)));
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* const* kr = table + n0;
-            if (r0 == 0) prefetch_ahead4(k, n0, ahead, ahead_l2);
+            if (r0 == 0) prefetch_ahead<4>(k, n0, ahead, ahead_l2);
             __m512i acc[KB * RB];
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_si512();
             for (index_t d = 0; d < dk; d += 64) {
@@ -119,19 +130,14 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                     ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] = _mm512_dpbusd_epi32(acc[i * RB + r], kv, qv[r]);
                 }
             }
-            // Each key's row scale into its four lanes, the sums corrected and scaled as one vector;
-            // each key's RB rows go out as one short copy.
+            // Each key's row scale into its four lanes, the sums corrected and scaled as one vector.
             alignas(16) float scale[KB];
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) scale[i] = quant::int8::row_scale(k.hp, kr[i]);
             const __m512 rs = _mm512_permutexvar_ps(lane_key, _mm512_castps128_ps512(_mm_load_ps(scale)));
             simd::vec<Arch> f[KB * RB];
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(_mm512_cvtepi32_ps(acc[i]));
             const __m512 sums = simd::reduce_add_many(f);
-            alignas(64) float out[KB * RB];
-            _mm512_store_ps(out, _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(sums, qc), qsc), rs));
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
-                if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
-            }
+            store_key_scores<KB, RB>(_mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(sums, qc), qsc), rs), n0, nk, s, rows_padded, r0);
         }
     }
 }
@@ -173,7 +179,7 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
         const __m512 qsc = _mm512_permutexvar_ps(lane_row, _mm512_castps128_ps512(_mm_loadu_ps(Q.scale + r0)));
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* const* kr = table + n0;
-            if (r0 == 0) prefetch_ahead4(k, n0, ahead, ahead_l2);
+            if (r0 == 0) prefetch_ahead<4>(k, n0, ahead, ahead_l2);
             __m512 acc[KB * RB];
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_ps();
             for (index_t d = 0; d < dk; d += 2 * G) {
@@ -193,11 +199,7 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             }
             simd::vec<Arch> f[KB * RB];
             ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(acc[i]);
-            alignas(64) float out[KB * RB];
-            _mm512_store_ps(out, _mm512_mul_ps(simd::reduce_add_many(f), qsc));
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
-                if (n0 + i < nk) std::memcpy(s + (n0 + i) * rows_padded + r0, out + i * RB, sizeof(float) * RB);
-            }
+            store_key_scores<KB, RB>(_mm512_mul_ps(simd::reduce_add_many(f), qsc), n0, nk, s, rows_padded, r0);
         }
     }
 }

@@ -222,7 +222,7 @@ inline void int8_pv_step(const int8_pv_weights& w, const int8_pv_flips& flips, c
     __m512i acc[RR * NV];
     ATTUNE_UNROLL_FULL for (int i = 0; i < RR * NV; ++i) acc[i] = _mm512_setzero_si512();
     for (index_t n0 = 0; n0 < nk; n0 += 4) {
-        if (prefetch) prefetch_ahead4(v, n0, ahead, ahead_l2);
+        if (prefetch) prefetch_ahead<4>(v, n0, ahead, ahead_l2);
         __m512i x[NV];
         if constexpr (NV == 8) {
             __m512i raw[4];

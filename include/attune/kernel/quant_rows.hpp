@@ -1,6 +1,7 @@
 #pragma once
 // How the decode kernels reach the rows of a quantized K or V tile (kernel/quant_source.hpp).
 #include <cstdint>
+#include <type_traits>
 
 #include "attune/core/types.hpp"
 #include "attune/kernel/kv_rows.hpp"
@@ -39,41 +40,35 @@ struct quant_rows {
 inline index_t quant_prefetch_rows(index_t dim, index_t row_bytes) noexcept { return (8 * 4 * dim + row_bytes - 1) / row_bytes; }
 inline index_t quant_prefetch_l2_rows(index_t dim, index_t row_bytes) noexcept { return (32 * 4 * dim + row_bytes - 1) / row_bytes; }
 
-// Rows n0 … n0 + KB − 1 of a tile (past nk: the last key again) into rows[], and, when `prefetch`,
-// the rows `ahead` keys further into L1 and `ahead_l2` keys further into L2 (a decode kernel's
+// Rows n0 … n0 + KB − 1 plus `ahead` into L1 and plus `ahead_l2` into L2 (a decode kernel's
 // look-ahead: its L1 prefetches first, then its L2 ones).
 template <int KB, class Rows>
-ATTUNE_PREFETCH_INLINE void block_rows(const Rows& k, index_t n0, index_t nk, index_t ahead, index_t ahead_l2, bool prefetch,
-                                       const std::uint8_t* (&rows)[KB]) noexcept {
-    for (int i = 0; i < KB; ++i) rows[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
-    if (!prefetch) return;
+ATTUNE_PREFETCH_INLINE void prefetch_ahead(const Rows& k, index_t n0, index_t ahead, index_t ahead_l2) noexcept {
     for (int i = 0; i < KB; ++i) simd::prefetch_row(k.row(n0 + i + ahead), k.row_bytes);
     for (int i = 0; i < KB; ++i) simd::prefetch_row_l2(k.row(n0 + i + ahead_l2), k.row_bytes);
 }
 
-// The addresses of a tile's rows [0, nk) into rows[0 … round_up(nk, 4)), padded with the last row
-// (the integer kernels read keys in fours; a padding key's weight is 0).
-template <class T>
-inline void tile_row_table(const strided_rows<T>& k, index_t nk, const T** rows) noexcept {
-    const T* r = k.first;
-    for (index_t n = 0; n < nk; ++n, r += k.stride) rows[n] = r;
-    for (index_t n = nk; n % 4 != 0; ++n) rows[n] = rows[nk - 1];
-}
-template <class T>
-inline void tile_row_table(const pointer_rows<T>& k, index_t nk, const T** rows) noexcept {
-    for (index_t n = 0; n < nk; ++n) rows[n] = k.rows[n];
-    for (index_t n = nk; n % 4 != 0; ++n) rows[n] = rows[nk - 1];
-}
-template <class F, class Bytes>
-inline void tile_row_table(const quant_rows<F, Bytes>& k, index_t nk, const std::uint8_t** rows) noexcept {
-    tile_row_table(k.bytes, nk, rows);
+// Rows n0 … n0 + KB − 1 of a tile (past nk: the last key again) into rows[], and, when `prefetch`,
+// the look-ahead of prefetch_ahead.
+template <int KB, class Rows>
+ATTUNE_PREFETCH_INLINE void block_rows(const Rows& k, index_t n0, index_t nk, index_t ahead, index_t ahead_l2, bool prefetch,
+                                       const std::uint8_t* (&rows)[KB]) noexcept {
+    for (int i = 0; i < KB; ++i) rows[i] = k.row(n0 + i < nk ? n0 + i : nk - 1);
+    if (prefetch) prefetch_ahead<KB>(k, n0, ahead, ahead_l2);
 }
 
-// Rows n … n + 3 + `ahead` into L1 and + `ahead_l2` into L2 (a decode kernel's look-ahead).
-template <class Rows>
-ATTUNE_PREFETCH_INLINE void prefetch_ahead4(const Rows& k, index_t n, index_t ahead, index_t ahead_l2) noexcept {
-    for (int i = 0; i < 4; ++i) simd::prefetch_row(k.row(n + i + ahead), k.row_bytes);
-    for (int i = 0; i < 4; ++i) simd::prefetch_row_l2(k.row(n + i + ahead_l2), k.row_bytes);
+// The addresses of a tile's rows [0, nk) into rows[0 … round_up(nk, 4)), padded with the last row
+// (the integer kernels read keys in fours; a padding key's weight is 0).
+// (Strided rows by increments: GCC vectorises n · stride over a few rows into vpmullq.)
+template <class F, class Bytes>
+inline void tile_row_table(const quant_rows<F, Bytes>& k, index_t nk, const std::uint8_t** rows) noexcept {
+    if constexpr (std::is_same_v<Bytes, strided_rows<std::uint8_t>>) {
+        const std::uint8_t* r = k.bytes.first;
+        for (index_t n = 0; n < nk; ++n, r += k.bytes.stride) rows[n] = r;
+    } else {
+        for (index_t n = 0; n < nk; ++n) rows[n] = k.row(n);
+    }
+    for (index_t n = nk; n % 4 != 0; ++n) rows[n] = rows[nk - 1];
 }
 
 }  // namespace attune::kernel

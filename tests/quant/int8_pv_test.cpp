@@ -181,6 +181,39 @@ TEST_CASE("int8_pv: a V scale that is NaN reaches exactly what the float P·V re
     CHECK(nans == 4 * 32);  // the 4 heads of kv head 1, the 32 columns of block 1
 }
 
+TEST_CASE("int8_pv: negative scales in an int8 or q8_0 cache (never written by their quantizers) are read right", "[int8_pv]") {
+    // A handed-over cache may hold them: their tiles take the float P·V (weights must be ≥ 0 for
+    // the unsigned 8-bit weights); the output stays the float kernel's within the rounding elsewhere.
+    std::mt19937 rng(106);
+    const index_t Hq = 8, Hkv = 2, D = 128, lk = 300;
+    tensor<float> q(1, Hq, 1, D), k(1, Hkv, lk, D), v(1, Hkv, lk, D), out(1, Hq, 1, D), exact(1, Hq, 1, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    const auto kq = quant::quantize(k.cview(), quant::int8{});
+    const auto check = [&](auto& vq) {
+        attune::options opt;
+        attune::attention<arch>(q.cview(), kq.view(), vq.view(), exact.view, attune::variant<>{}, opt);
+        opt.int8_pv = true;
+        out.poison();
+        attune::attention<arch>(q.cview(), kq.view(), vq.view(), out.view, attune::variant<>{}, opt);
+        for (index_t h = 0; h < Hq; ++h)
+            for (index_t c = 0; c < D; ++c) {
+                INFO("head " << h << " column " << c);
+                REQUIRE(std::isfinite(out.view(0, h, 0, c)));
+                REQUIRE(std::fabs(out.view(0, h, 0, c) - exact.view(0, h, 0, c)) <= 2e-2);
+            }
+    };
+    auto v8 = quant::quantize(v.cview(), quant::int8{});
+    float s;
+    std::memcpy(&s, v8.row(0, 1, 77), sizeof s);
+    s = -s;
+    std::memcpy(v8.row(0, 1, 77), &s, sizeof s);  // head 1, key 77: the row negated
+    check(v8);
+    auto vb = quant::quantize(v.cview(), quant::q8_0{});
+    std::uint8_t* block = vb.row(0, 0, 200) + 2 * quant::q8_0::block_bytes;  // head 0, key 200, block 2
+    quant::store_half(block, -quant::half_value(block));
+    check(vb);
+}
+
 TEST_CASE("int8_pv: paged q4_0 values equal dense ones", "[int8_pv]") {
     std::mt19937 rng(105);
     attune::options opt;

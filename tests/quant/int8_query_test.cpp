@@ -107,6 +107,7 @@ TEST_CASE("int8_query: integer decode scores on q8_0 K (per-block scales)", "[in
             for (const index_t D : {64, 128, 96}) check_int8_query<quant::q8_0>(group, lk, D, false, 0, rng);
     check_int8_query<quant::q8_0>(4, 3000, 128, false, 5, rng);
     check_int8_query<quant::q8_0>(8, 65, 256, false, 2, rng);
+    check_int8_query<quant::q8_0>(1, 17, 1024, false, 0, rng);  // the widest head the kernel takes: 32 blocks
 }
 
 TEST_CASE("int8_query: integer decode scores on q4_0 K (nibbles, per-block scales)", "[int8_query]") {
@@ -116,6 +117,7 @@ TEST_CASE("int8_query: integer decode scores on q4_0 K (nibbles, per-block scale
             for (const index_t D : {64, 128, 96}) check_int8_query<quant::q4_0>(group, lk, D, false, 0, rng);
     check_int8_query<quant::q4_0>(4, 3000, 128, false, 5, rng);
     check_int8_query<quant::q4_0>(8, 65, 256, false, 2, rng);
+    check_int8_query<quant::q4_0>(1, 17, 1024, false, 0, rng);
 }
 
 TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
@@ -123,4 +125,7 @@ TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
     attune::options opt;
     opt.int8_query = true;
     CHECK(paged_minus_dense<quant::int8>(opt, rng) <= 1e-6);
+    // The block formats' kernel reads 16 keys at a time across page boundaries (pages of 16, 333 keys).
+    CHECK(paged_minus_dense<quant::q8_0>(opt, rng) <= 1e-6);
+    CHECK(paged_minus_dense<quant::q4_0>(opt, rng) <= 1e-6);
 }

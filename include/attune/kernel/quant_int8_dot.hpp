@@ -6,10 +6,10 @@
 // kernel needs four widening loads and sixteen FMAs. vpdpbusd takes unsigned × signed bytes: K is
 // read as k + 128 (a flipped sign bit), and 128·Σq is taken back out.
 //   int8  s[n][r] = scale_n · sq_r · (Σ_d (k_nd + 128)·q̂_rd − 128·Σ_d q̂_rd),   q_r ≈ sq_r · q̂_r
-//   q8_0  s[n][r] = sq_r · Σ_blocks d_nb · Σ_{d ∈ b} k_nd·q̂_rd: the 16 lanes of a 64-byte step hold
-//         two blocks (8 lanes each), so each step's lanes start at −128·(their 4 q̂) instead of 0,
-//         end exact, and are scaled by their block's d before they are added;
-//   q4_0  the same with the nibbles n as the unsigned bytes (n − 8 the value): lanes start at −8·Σ.
+//   q8_0  s[n][r] = sq_r · Σ_blocks d_nb · Σ_{d ∈ b} k_nd·q̂_rd, one key a lane: 16 keys' bytes are
+//         transposed so that one vpdpbusd takes 4 bytes of each key, each block's sum starts at
+//         −128·(its Σ q̂), ends exact and is scaled by the 16 keys' d of the block in one FMA;
+//   q4_0  the same with the nibbles n as the unsigned bytes (n − 8 the value): sums start at −8·Σ.
 // Exact integer sums (|Σ| < 2^24 for dk ≤ 512); the error is Q's rounding to int8.
 #include <cmath>
 #include <cstdint>
@@ -141,10 +141,57 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
         }
     }
 }
-// The same for q8_0 and q4_0 K rows: per 64-byte step, blocks 2j and 2j + 1 as one vector of 64
-// unsigned bytes in element order (q8_0: its bytes flipped, k + 128; q4_0: its nibbles n, n − 8 the
-// value, unpacked: byte i holds elements i and i + 16), each lane's sum started at −offset·(its four
-// q̂) so that it ends exact, then converted and scaled by [d_2j ×8, d_2j+1 ×8]; sq_r once at the end.
+// The 16 × 16 matrix of 32-bit lanes transposed: lane j of x[i] into lane i of x[j].
+inline void transpose_16x16_epi32(__m512i (&x)[16]) noexcept {
+    __m512i t[16];
+    ATTUNE_UNROLL_FULL for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(x[i], x[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(x[i], x[i + 1]);
+    }
+    // y[4g + c], 128-bit lane L: column 4L + c of rows 4g … 4g + 3.
+    __m512i y[16];
+    ATTUNE_UNROLL_FULL for (int g = 0; g < 16; g += 4) {
+        y[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        y[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        y[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        y[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    ATTUNE_UNROLL_FULL for (int c = 0; c < 4; ++c) {
+        const __m512i u0 = _mm512_shuffle_i32x4(y[c], y[4 + c], 0x44), u1 = _mm512_shuffle_i32x4(y[c], y[4 + c], 0xee);
+        const __m512i u2 = _mm512_shuffle_i32x4(y[8 + c], y[12 + c], 0x44), u3 = _mm512_shuffle_i32x4(y[8 + c], y[12 + c], 0xee);
+        x[c] = _mm512_shuffle_i32x4(u0, u2, 0x88);
+        x[4 + c] = _mm512_shuffle_i32x4(u0, u2, 0xdd);
+        x[8 + c] = _mm512_shuffle_i32x4(u1, u3, 0x88);
+        x[12 + c] = _mm512_shuffle_i32x4(u1, u3, 0xdd);
+    }
+}
+
+// Four rows' scores of 16 keys (f[r], lane i: key i) into S, key-major: each key's four rows as
+// one 128-bit store, for the keys below nk − n0.
+inline void store_rows_by_key(const __m512 (&f)[4], index_t n0, index_t nk, float* s, index_t rows_padded, index_t r0) noexcept {
+    const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(f[0], f[1])), t1 = _mm512_castps_pd(_mm512_unpackhi_ps(f[0], f[1]));
+    const __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(f[2], f[3])), t3 = _mm512_castps_pd(_mm512_unpackhi_ps(f[2], f[3]));
+    // by_key[c], 128-bit lane L: key 4L + c.
+    const __m512 by_key[4] = {_mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)), _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
+                              _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)), _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3))};
+    const auto put = [&](int i, __m128 v) {
+        if (n0 + i < nk) _mm_storeu_ps(s + (n0 + i) * rows_padded + r0, v);
+    };
+    ATTUNE_UNROLL_FULL for (int c = 0; c < 4; ++c) {
+        put(c, _mm512_castps512_ps128(by_key[c]));
+        put(4 + c, _mm512_extractf32x4_ps(by_key[c], 1));
+        put(8 + c, _mm512_extractf32x4_ps(by_key[c], 2));
+        put(12 + c, _mm512_extractf32x4_ps(by_key[c], 3));
+    }
+}
+
+// The same for q8_0 and q4_0 K rows, one key a lane: per 64-byte step (blocks 2j and 2j + 1), the
+// 16 keys' bytes as unsigned bytes in element order (q8_0: flipped, k + 128; q4_0: the nibbles n,
+// n − 8 the value, unpacked: byte i holds elements i and i + 16) transposed so that vector c holds
+// bytes 4c … 4c + 3 of each key; then per row one vpdpbusd a vector with those 4 bytes of q̂
+// broadcast, into one sum per block started at −offset·(the block's Σ q̂) so that it ends exact,
+// converted and scaled by the 16 keys' d of the block. One conversion and FMA per block, row and 16
+// keys, where 16 lanes of one key and row took one per block pair, then a horizontal sum.
 template <class F>
 inline __m512i block_pair_bytes(const std::uint8_t* b) noexcept {
     constexpr index_t BB = F::block_bytes;
@@ -167,39 +214,60 @@ inline __m512i block_pair_bytes(const std::uint8_t* b) noexcept {
 template <class Arch, class F, class Bytes, std::enable_if_t<std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0>, int> = 0>
 inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
                           index_t rows_padded) {
-    constexpr int KB = 4, RB = 4;
+    constexpr int KB = 16, RB = 4;
     constexpr index_t G = F::group, BB = F::block_bytes;
-    static_assert(simd::width<Arch> == KB * RB && G == 32, "int8_dot_tile: 16 lanes, blocks of 32");
+    static_assert(simd::width<Arch> == KB && G == 32, "int8_dot_tile: 16 lanes, blocks of 32");
     const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk, std::is_same_v<F, quant::q8_0> ? 128 : 8);
     const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
-    const std::uint8_t* table[work_plan::kv_tile + 3];
-    tile_row_table(k, nk, table);
-    const __m512i lane_row = _mm512_set_epi32(3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0, 3, 2, 1, 0);
+    const std::uint8_t* table[work_plan::kv_tile + KB - 1];
+    tile_row_table(k, nk, table, KB);
+    const index_t blocks = dk / G;
     for (index_t r0 = 0; r0 < rows; r0 += RB) {
-        const __m512 qsc = _mm512_permutexvar_ps(lane_row, _mm512_castps128_ps512(_mm_loadu_ps(Q.scale + r0)));
+        // Each block's starting sum: its 8 lanes' corrections.
+        std::int32_t start[RB][int8_query_rows::max_dim / 32];
+        ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) for (index_t b = 0; b < blocks; ++b) {
+            std::int32_t c = 0;
+            for (index_t l = 8 * b; l < 8 * b + 8; ++l) c += Q.lane_correction[r0 + r][l];
+            start[r][b] = c;
+        }
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* const* kr = table + n0;
-            if (r0 == 0) prefetch_ahead<4>(k, n0, ahead, ahead_l2);
-            __m512 acc[KB * RB];
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) acc[i] = _mm512_setzero_ps();
+            if (r0 == 0) ATTUNE_UNROLL_FULL for (int i = 0; i < KB; i += 4) prefetch_ahead<4>(k, n0 + i, ahead, ahead_l2);
+            __m512 f[RB];
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) f[r] = _mm512_setzero_ps();
             for (index_t d = 0; d < dk; d += 2 * G) {
-                __m512i qv[RB], qc[RB];
-                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
-                    qv[r] = _mm512_load_si512(reinterpret_cast<const void*>(Q.q[r0 + r] + d));
-                    qc[r] = _mm512_load_si512(reinterpret_cast<const void*>(Q.lane_correction[r0 + r] + d / 4));
-                }
+                const index_t b = d / G;
+                __m512i x[KB];
+                alignas(64) std::uint32_t scale_bits[KB];  // the keys' d of blocks b (low half) and b + 1
                 ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
-                    const std::uint8_t* b = kr[i] + d / G * BB;
-                    const __m512i kv = block_pair_bytes<F>(b);
-                    const __m512 scale =
-                        _mm512_insertf32x8(_mm512_set1_ps(quant::half_value(b)), _mm256_set1_ps(quant::half_value(b + BB)), 1);
-                    ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] =
-                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(qc[r], kv, qv[r])), scale, acc[i * RB + r]);
+                    const std::uint8_t* p = kr[i] + b * BB;
+                    x[i] = block_pair_bytes<F>(p);
+                    std::uint16_t lo, hi;
+                    std::memcpy(&lo, p, 2);
+                    std::memcpy(&hi, p + BB, 2);
+                    scale_bits[i] = std::uint32_t{lo} | std::uint32_t{hi} << 16;
+                }
+                transpose_16x16_epi32(x);
+                const __m512i sb = _mm512_load_si512(reinterpret_cast<const void*>(scale_bits));
+                const __m512 d0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sb)), d1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sb, 16)));
+                ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
+                    const std::int8_t* qr = Q.q[r0 + r] + d;
+                    const auto word = [&](int c) {
+                        std::int32_t w;
+                        std::memcpy(&w, qr + 4 * c, 4);
+                        return _mm512_set1_epi32(w);
+                    };
+                    __m512i a0 = _mm512_set1_epi32(start[r][b]), a1 = _mm512_set1_epi32(start[r][b + 1]);
+                    ATTUNE_UNROLL_FULL for (int c = 0; c < 8; ++c) {
+                        a0 = _mm512_dpbusd_epi32(a0, x[c], word(c));
+                        a1 = _mm512_dpbusd_epi32(a1, x[8 + c], word(8 + c));
+                    }
+                    f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), d0, f[r]);
+                    f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), d1, f[r]);
                 }
             }
-            simd::vec<Arch> f[KB * RB];
-            ATTUNE_UNROLL_FULL for (int i = 0; i < KB * RB; ++i) f[i] = simd::vec<Arch>(acc[i]);
-            store_key_scores<KB, RB>(_mm512_mul_ps(simd::reduce_add_many(f), qsc), n0, nk, s, rows_padded, r0);
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) f[r] = _mm512_mul_ps(f[r], _mm512_set1_ps(Q.scale[r0 + r]));
+            store_rows_by_key(f, n0, nk, s, rows_padded, r0);
         }
     }
 }

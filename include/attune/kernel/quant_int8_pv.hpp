@@ -79,7 +79,10 @@ struct int8_pv_flips {
 };
 
 #if XSIMD_WITH_AVX512F && defined(__AVX512VNNI__) && defined(__AVX512BW__)
-// The V scales of the tile's keys, block-major: sc[b][n] (0 past nk; int8: one block).
+// The V scales of the tile's keys, block-major: sc[b][n] (0 past nk; int8: one block). Block
+// formats of 2 or 4 blocks a row (head dims 64 and 128) read each key's scales into one word and
+// put them block-major with a word permute: one store a key where a store a scale queued 256 a
+// tile behind the loads that read them back.
 template <class F, class Bytes>
 inline void v_scales(const quant_rows<F, Bytes>& v, index_t nk, index_t blocks, float (*sc)[int8_pv_weights::max_keys]) noexcept {
     constexpr index_t K = int8_pv_weights::max_keys;
@@ -87,37 +90,103 @@ inline void v_scales(const quant_rows<F, Bytes>& v, index_t nk, index_t blocks, 
         for (index_t n = 0; n < nk; ++n) sc[0][n] = quant::int8::row_scale(v.hp, v.row(n));
         for (index_t n = nk; n < K; ++n) sc[0][n] = 0.0f;
     } else {
-        alignas(64) std::uint16_t bits[int8_pv_weights::max_blocks][K];
+        const auto bits = [&](const std::uint8_t* row, index_t b) {
+            std::uint16_t h;
+            std::memcpy(&h, row + b * F::block_bytes, 2);
+            return std::uint64_t{h};
+        };
+        if (blocks == 2 || blocks == 4) {
+            // Key-major words: key n's scales at words [n·blocks, (n + 1)·blocks).
+            alignas(64) std::uint16_t words[K * 4];
+            for (index_t n = 0; n < nk; ++n) {
+                const std::uint8_t* row = v.row(n);
+                if (blocks == 4) {
+                    const std::uint64_t w = bits(row, 0) | bits(row, 1) << 16 | bits(row, 2) << 32 | bits(row, 3) << 48;
+                    std::memcpy(words + 4 * n, &w, 8);
+                } else {
+                    const auto w = static_cast<std::uint32_t>(bits(row, 0) | bits(row, 1) << 16);
+                    std::memcpy(words + 2 * n, &w, 4);
+                }
+            }
+            std::memset(words + nk * blocks, 0, static_cast<std::size_t>((K - nk) * blocks) * 2);
+            // Word i of a permute's result: key i % 16 of block b0 + i / 16.
+            alignas(64) std::uint16_t order[32];
+            for (int b0 = 0; b0 < blocks; b0 += 2) {
+                for (int i = 0; i < 32; ++i) order[i] = static_cast<std::uint16_t>(i % 16 * blocks + b0 + i / 16);
+                const __m512i idx = _mm512_load_si512(reinterpret_cast<const void*>(order));
+                for (index_t n = 0; n < K; n += 16) {
+                    const std::uint16_t* x = words + n * blocks;
+                    const __m512i lo = _mm512_load_si512(reinterpret_cast<const void*>(x));
+                    const __m512i hi = blocks == 4 ? _mm512_load_si512(reinterpret_cast<const void*>(x + 32)) : lo;
+                    const __m512i two = _mm512_permutex2var_epi16(lo, idx, hi);
+                    _mm512_store_ps(sc[b0] + n, _mm512_cvtph_ps(_mm512_castsi512_si256(two)));
+                    _mm512_store_ps(sc[b0 + 1] + n, _mm512_cvtph_ps(_mm512_extracti64x4_epi64(two, 1)));
+                }
+            }
+            return;
+        }
+        alignas(64) std::uint16_t h[int8_pv_weights::max_blocks][K];
         for (index_t n = 0; n < nk; ++n) {
             const std::uint8_t* row = v.row(n);
-            for (index_t b = 0; b < blocks; ++b) std::memcpy(&bits[b][n], row + b * F::block_bytes, 2);
+            for (index_t b = 0; b < blocks; ++b) h[b][n] = static_cast<std::uint16_t>(bits(row, b));
         }
         for (index_t b = 0; b < blocks; ++b) {
-            for (index_t n = nk; n < K; ++n) bits[b][n] = 0;
+            for (index_t n = nk; n < K; ++n) h[b][n] = 0;
             for (index_t n = 0; n < K; n += 16)
-                _mm512_store_ps(sc[b] + n, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(bits[b] + n))));
+                _mm512_store_ps(sc[b] + n, _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h[b] + n))));
         }
     }
 }
 
-// Rows r0 … r0 + RR − 1 of P (key-major, rows_padded apart) times the V scales' magnitudes, rounded
+// Rows 0 … 3 of P (key-major, rows_padded ≥ 4 apart) for keys 0 … 15 as four vectors, lane i key
+// i: four keys' rows a vector (keys k, k + 4, k + 8, k + 12 in its 128-bit lanes), then a 4 × 4
+// transpose in each 128-bit lane. Loads and in-lane shuffles where a gather a row was slow.
+inline void p_rows4(const float* p, index_t rows_padded, __m512 (&out)[4]) noexcept {
+    const auto keys = [&](int k) {
+        __m512 z = _mm512_castps128_ps512(_mm_loadu_ps(p + k * rows_padded));
+        z = _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 4) * rows_padded), 1);
+        z = _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 8) * rows_padded), 2);
+        return _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 12) * rows_padded), 3);
+    };
+    const __m512 a = keys(0), b = keys(1), c = keys(2), d = keys(3);
+    const __m512d ab_lo = _mm512_castps_pd(_mm512_unpacklo_ps(a, b)), ab_hi = _mm512_castps_pd(_mm512_unpackhi_ps(a, b));
+    const __m512d cd_lo = _mm512_castps_pd(_mm512_unpacklo_ps(c, d)), cd_hi = _mm512_castps_pd(_mm512_unpackhi_ps(c, d));
+    out[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(ab_lo, cd_lo));
+    out[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(ab_lo, cd_lo));
+    out[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(ab_hi, cd_hi));
+    out[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(ab_hi, cd_hi));
+}
+
+// Rows r0 … r0 + RR − 1 of P (key-major, rows_padded apart; p at row r0, whose block of four rows
+// lies in each key's rows when `four_rows`) times the V scales' magnitudes, rounded
 // to 8 bits against each (row, block)'s largest, and (q4_0) the blocks read flipped. False, with
-// `out` unusable, when a weight is not finite, or (int8, q8_0) negative.
+// `out` unusable, when a weight is not finite, or (int8, q8_0) negative. The check is one unsigned
+// maximum of the weights' bits: a NaN, an infinity or a sign bit makes it ≥ the bits of +inf.
 template <class F, int RR>
-inline bool round_weights(const float* p, index_t rows_padded, index_t nk, index_t blocks, const float (*sc)[int8_pv_weights::max_keys],
-                          int8_pv_weights& out, int8_pv_flips* flips) noexcept {
+inline bool round_weights(const float* p, index_t rows_padded, bool four_rows, index_t nk, index_t blocks,
+                          const float (*sc)[int8_pv_weights::max_keys], int8_pv_weights& out, int8_pv_flips* flips) noexcept {
     constexpr index_t K = int8_pv_weights::max_keys;
     constexpr bool nibbles = std::is_same_v<F, quant::q4_0>;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                           _mm512_set1_epi32(static_cast<int>(rows_padded)));
-    const __m512 big = _mm512_set1_ps(3.4e38f), zero = _mm512_setzero_ps();
+    const __m512 zero = _mm512_setzero_ps();
     __m512 pr[RR][K / 16];
     ATTUNE_UNROLL_FULL for (int j = 0; j < K / 16; ++j) {
-        const auto live = static_cast<__mmask16>(nk - 16 * j >= 16 ? 0xffff : nk > 16 * j ? (1u << (nk - 16 * j)) - 1u : 0u);
-        ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) pr[r][j] =
-            _mm512_mask_i32gather_ps(zero, live, idx, p + 16 * j * rows_padded + r, 4);
+        if (four_rows && nk >= 16 * (j + 1)) {
+            __m512 four[4];
+            p_rows4(p + 16 * j * rows_padded, rows_padded, four);
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) pr[r][j] = four[r];
+        } else {
+            const __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                                   _mm512_set1_epi32(static_cast<int>(rows_padded)));
+            const auto live = static_cast<__mmask16>(nk > 16 * j ? (1u << (nk - 16 * j)) - 1u : 0u);
+            ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) pr[r][j] =
+                _mm512_mask_i32gather_ps(zero, live, idx, p + 16 * j * rows_padded + r, 4);
+        }
     }
-    __mmask16 ok = 0xffff;
+    // The 64 weights' bytes in key order from four vectors of 16: two packs (which interleave the
+    // vectors' 128-bit lanes) and one permute of 32-bit groups.
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    static_assert(K == 64, "round_weights: a tile's weights as one vector of bytes");
+    const __m512i inf_bits = _mm512_set1_epi32(0x7f800000);
     for (index_t b = 0; b < blocks; ++b) {
         __m512 s[K / 16];
         __mmask16 flip[K / 16];
@@ -131,26 +200,33 @@ inline bool round_weights(const float* p, index_t rows_padded, index_t nk, index
         }
         ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
             __m512 w[K / 16];
-            __m512 wmax = zero;
+            __m512i top = _mm512_setzero_si512();
             ATTUNE_UNROLL_FULL for (int j = 0; j < K / 16; ++j) {
                 w[j] = _mm512_mul_ps(pr[r][j], s[j]);
-                ok &= _mm512_cmp_ps_mask(w[j], zero, _CMP_GE_OQ) & _mm512_cmp_ps_mask(w[j], big, _CMP_LE_OQ);  // not NaN, inf or < 0
-                wmax = _mm512_max_ps(wmax, w[j]);
+                top = _mm512_max_epu32(top, _mm512_castps_si512(w[j]));
             }
-            const float m = _mm512_reduce_max_ps(wmax);
-            out.scale[r][b] = m * (1.0f / 255.0f);
-            const __m512 inv = _mm512_set1_ps(m > 0.0f ? 255.0f / m : 0.0f);
+            // Every lane the largest (as the float order for finite weights ≥ +0).
+            top = _mm512_max_epu32(top, _mm512_shuffle_i32x4(top, top, 0x4e));
+            top = _mm512_max_epu32(top, _mm512_shuffle_i32x4(top, top, 0xb1));
+            top = _mm512_max_epu32(top, _mm512_shuffle_epi32(top, _MM_PERM_BADC));
+            top = _mm512_max_epu32(top, _mm512_shuffle_epi32(top, _MM_PERM_CDAB));
+            if (_mm512_cmpge_epu32_mask(top, inf_bits) != 0) return false;
+            const __m512 m = _mm512_castsi512_ps(top);
+            out.scale[r][b] = _mm512_cvtss_f32(m) * (1.0f / 255.0f);
+            const __m512 inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ), _mm512_set1_ps(255.0f), m);
+            __m512i q[K / 16];
             __m512i offset = _mm512_setzero_si512();
             ATTUNE_UNROLL_FULL for (int j = 0; j < K / 16; ++j) {
-                const __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(w[j], inv));  // 0 … 255 (finite weights ≥ 0)
+                q[j] = _mm512_cvtps_epi32(_mm512_mul_ps(w[j], inv));  // 0 … 255
                 if constexpr (nibbles)
-                    offset = _mm512_add_epi32(offset, _mm512_sub_epi32(_mm512_slli_epi32(q, 3), _mm512_maskz_mov_epi32(flip[j], q)));
-                _mm_store_si128(reinterpret_cast<__m128i*>(out.w[r][b] + 16 * j), _mm512_cvtusepi32_epi8(q));
+                    offset = _mm512_add_epi32(offset, _mm512_sub_epi32(_mm512_slli_epi32(q[j], 3), _mm512_maskz_mov_epi32(flip[j], q[j])));
             }
+            const __m512i bytes = _mm512_packus_epi16(_mm512_packus_epi32(q[0], q[1]), _mm512_packus_epi32(q[2], q[3]));
+            _mm512_store_si512(reinterpret_cast<void*>(out.w[r][b]), _mm512_permutexvar_epi32(order, bytes));
             out.offset[r][b] = nibbles ? _mm512_reduce_add_epi32(offset) : 0;
         }
     }
-    return ok == 0xffff;
+    return true;
 }
 
 // V's bytes of one key: `step` columns' signed bytes (q4_0: four blocks' 16 bytes of nibbles,
@@ -282,10 +358,11 @@ inline bool int8_pv_tile(const float* p, index_t rows_padded, index_t rows, cons
     for (index_t r0 = 0; r0 < rows; r0 += 4) {
         const float* pr = p + r0;
         int8_pv_flips* f = r0 == 0 ? &flips : nullptr;
-        const bool ok = rows - r0 >= 4   ? round_weights<F, 4>(pr, rows_padded, nk, blocks, sc, w[r0 / 4], f)
-                        : rows - r0 == 3 ? round_weights<F, 3>(pr, rows_padded, nk, blocks, sc, w[r0 / 4], f)
-                        : rows - r0 == 2 ? round_weights<F, 2>(pr, rows_padded, nk, blocks, sc, w[r0 / 4], f)
-                                         : round_weights<F, 1>(pr, rows_padded, nk, blocks, sc, w[r0 / 4], f);
+        const bool four = rows_padded - r0 >= 4;
+        const bool ok = rows - r0 >= 4   ? round_weights<F, 4>(pr, rows_padded, four, nk, blocks, sc, w[r0 / 4], f)
+                        : rows - r0 == 3 ? round_weights<F, 3>(pr, rows_padded, four, nk, blocks, sc, w[r0 / 4], f)
+                        : rows - r0 == 2 ? round_weights<F, 2>(pr, rows_padded, four, nk, blocks, sc, w[r0 / 4], f)
+                                         : round_weights<F, 1>(pr, rows_padded, four, nk, blocks, sc, w[r0 / 4], f);
         if (!ok) return false;  // before anything is written
     }
     const index_t ahead = quant_prefetch_rows(dv, v.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dv, v.row_bytes);

@@ -19,9 +19,9 @@ struct int8_query_rows {
     alignas(64) std::int8_t q[max_rows][max_dim];
     float scale[max_rows];
     float correction[max_rows];  // 128 · Σ_d q̂_rd
-    // −128 · (the sum of q̂ over the 4 bytes of each 32-bit lane): the starting value of a lane's
-    // vpdpbusd sum over flipped K bytes, so that it ends as the exact Σ k̂·q̂ of its 4 products
-    // (block formats, whose lanes are scaled per block before they are added).
+    // −offset · (the sum of q̂ over each 4 bytes): a block's 8 of them start its vpdpbusd sum over K
+    // bytes stored `offset` above their values (flipped q8_0, q4_0's nibbles), so that it ends as
+    // the exact Σ k̂·q̂ of the block (block formats, whose sums are scaled per block).
     alignas(64) std::int32_t lane_correction[max_rows][max_dim / 4];
 };
 
@@ -57,18 +57,18 @@ ATTUNE_PREFETCH_INLINE void block_rows(const Rows& k, index_t n0, index_t nk, in
     if (prefetch) prefetch_ahead<KB>(k, n0, ahead, ahead_l2);
 }
 
-// The addresses of a tile's rows [0, nk) into rows[0 … round_up(nk, 4)), padded with the last row
-// (the integer kernels read keys in fours; a padding key's weight is 0).
+// The addresses of a tile's rows [0, nk) into rows[0 … round_up(nk, group)), padded with the last
+// row (the integer kernels read keys in fours or sixteens; a padding key's weight is 0).
 // (Strided rows by increments: GCC vectorises n · stride over a few rows into vpmullq.)
 template <class F, class Bytes>
-inline void tile_row_table(const quant_rows<F, Bytes>& k, index_t nk, const std::uint8_t** rows) noexcept {
+inline void tile_row_table(const quant_rows<F, Bytes>& k, index_t nk, const std::uint8_t** rows, index_t group = 4) noexcept {
     if constexpr (std::is_same_v<Bytes, strided_rows<std::uint8_t>>) {
         const std::uint8_t* r = k.bytes.first;
         for (index_t n = 0; n < nk; ++n, r += k.bytes.stride) rows[n] = r;
     } else {
         for (index_t n = 0; n < nk; ++n) rows[n] = k.row(n);
     }
-    for (index_t n = nk; n % 4 != 0; ++n) rows[n] = rows[nk - 1];
+    for (index_t n = nk; n % group != 0; ++n) rows[n] = rows[nk - 1];
 }
 
 }  // namespace attune::kernel

@@ -169,11 +169,14 @@ inline void transpose_16x16_epi32(__m512i (&x)[16]) noexcept {
 // Four rows' scores of 16 keys (f[r], lane i: key i) into S, key-major: each key's four rows as
 // one 128-bit store, for the keys below nk − n0.
 inline void store_rows_by_key(const __m512 (&f)[4], index_t n0, index_t nk, float* s, index_t rows_padded, index_t r0) noexcept {
-    const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(f[0], f[1])), t1 = _mm512_castps_pd(_mm512_unpackhi_ps(f[0], f[1]));
-    const __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(f[2], f[3])), t3 = _mm512_castps_pd(_mm512_unpackhi_ps(f[2], f[3]));
+    const __m512d t0 = _mm512_castps_pd(_mm512_mask_unpacklo_ps(f[0], 0xffff, f[0], f[1])),
+                  t1 = _mm512_castps_pd(_mm512_mask_unpackhi_ps(f[0], 0xffff, f[0], f[1]));
+    const __m512d t2 = _mm512_castps_pd(_mm512_mask_unpacklo_ps(f[2], 0xffff, f[2], f[3])),
+                  t3 = _mm512_castps_pd(_mm512_mask_unpackhi_ps(f[2], 0xffff, f[2], f[3]));
     // by_key[c], 128-bit lane L: key 4L + c.
-    const __m512 by_key[4] = {_mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)), _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)),
-                              _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)), _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3))};
+    const __m512 by_key[4] = {
+        _mm512_castpd_ps(_mm512_mask_unpacklo_pd(t0, 0xff, t0, t2)), _mm512_castpd_ps(_mm512_mask_unpackhi_pd(t0, 0xff, t0, t2)),
+        _mm512_castpd_ps(_mm512_mask_unpacklo_pd(t1, 0xff, t1, t3)), _mm512_castpd_ps(_mm512_mask_unpackhi_pd(t1, 0xff, t1, t3))};
     const auto put = [&](int i, __m128 v) {
         if (n0 + i < nk) _mm_storeu_ps(s + (n0 + i) * rows_padded + r0, v);
     };
@@ -249,7 +252,8 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                 }
                 transpose_16x16_epi32(x);
                 const __m512i sb = _mm512_load_si512(reinterpret_cast<const void*>(scale_bits));
-                const __m512 d0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sb)), d1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sb, 16)));
+                const __m512 d0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sb)),
+                             d1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sb, 16)));
                 ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
                     const std::int8_t* qr = Q.q[r0 + r] + d;
                     const auto word = [&](int c) {

@@ -215,9 +215,9 @@ inline bool round_weights(const float* p, index_t rows_padded, bool four_rows, i
             top = _mm512_max_epu32(top, _mm512_shuffle_epi32(top, _MM_PERM_BADC));
             top = _mm512_max_epu32(top, _mm512_shuffle_epi32(top, _MM_PERM_CDAB));
             if (_mm512_cmpge_epu32_mask(top, inf_bits) != 0) return false;
-            const __m512 m = _mm512_castsi512_ps(top);
-            out.scale[r][b] = _mm512_cvtss_f32(m) * (1.0f / 255.0f);
-            const __m512 inv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(m, zero, _CMP_GT_OQ), _mm512_set1_ps(255.0f), m);
+            const float m = _mm512_cvtss_f32(_mm512_castsi512_ps(top));
+            out.scale[r][b] = m * (1.0f / 255.0f);
+            const __m512 inv = _mm512_set1_ps(m > 0.0f ? 255.0f / m : 0.0f);
             __m512i q[K / 16];
             __m512i offset = _mm512_setzero_si512();
             ATTUNE_UNROLL_FULL for (int j = 0; j < K / 16; ++j) {

@@ -1,4 +1,5 @@
-// simd/transpose.hpp: the 16 × 16 transpose of 32-bit lanes and the row packer built on it, element
+// simd/transpose.hpp: the 16 × 16 transpose of 32-bit lanes, the 4 × 4 transposes inside 128-bit
+// lanes, and the row packer built on the first, element
 // by element: tails of the source rows (zeros), null rows, a destination wider than the source and
 // the float scale. AVX-512 builds only.
 #include <cstdint>
@@ -23,6 +24,21 @@ TEST_CASE("transpose_16x16 moves lane j of row i to lane i of row j", "[simd]") 
     int wrong = 0;
     for (int i = 0; i < 16; ++i)
         for (int j = 0; j < 16; ++j) wrong += out[j][i] != in[i][j];
+    CHECK(wrong == 0);
+}
+
+TEST_CASE("transpose_4x4_lanes moves element k of lane L of v[i] to element i of lane L of v[k]", "[simd]") {
+    alignas(64) float in[4][16], out[4][16];
+    for (int i = 0; i < 4; ++i)
+        for (int e = 0; e < 16; ++e) in[i][e] = static_cast<float>(100 * i + e);
+    __m512 v[4];
+    for (int i = 0; i < 4; ++i) v[i] = _mm512_load_ps(in[i]);
+    attune::simd::transpose_4x4_lanes(v);
+    for (int i = 0; i < 4; ++i) _mm512_store_ps(out[i], v[i]);
+    int wrong = 0;
+    for (int i = 0; i < 4; ++i)
+        for (int lane = 0; lane < 4; ++lane)
+            for (int k = 0; k < 4; ++k) wrong += out[k][4 * lane + i] != in[i][4 * lane + k];
     CHECK(wrong == 0);
 }
 

@@ -21,6 +21,7 @@
 #include "attune/quant/int8.hpp"
 #include "attune/simd/caps.hpp"
 #include "attune/simd/prefetch.hpp"
+#include "attune/simd/transpose.hpp"
 #include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
 
@@ -141,42 +142,12 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
         }
     }
 }
-// The 16 × 16 matrix of 32-bit lanes transposed: lane j of x[i] into lane i of x[j].
-inline void transpose_16x16_epi32(__m512i (&x)[16]) noexcept {
-    __m512i t[16];
-    ATTUNE_UNROLL_FULL for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_epi32(x[i], x[i + 1]);
-        t[i + 1] = _mm512_unpackhi_epi32(x[i], x[i + 1]);
-    }
-    // y[4g + c], 128-bit lane L: column 4L + c of rows 4g … 4g + 3.
-    __m512i y[16];
-    ATTUNE_UNROLL_FULL for (int g = 0; g < 16; g += 4) {
-        y[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
-        y[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
-        y[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
-        y[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
-    }
-    ATTUNE_UNROLL_FULL for (int c = 0; c < 4; ++c) {
-        const __m512i u0 = _mm512_shuffle_i32x4(y[c], y[4 + c], 0x44), u1 = _mm512_shuffle_i32x4(y[c], y[4 + c], 0xee);
-        const __m512i u2 = _mm512_shuffle_i32x4(y[8 + c], y[12 + c], 0x44), u3 = _mm512_shuffle_i32x4(y[8 + c], y[12 + c], 0xee);
-        x[c] = _mm512_shuffle_i32x4(u0, u2, 0x88);
-        x[4 + c] = _mm512_shuffle_i32x4(u0, u2, 0xdd);
-        x[8 + c] = _mm512_shuffle_i32x4(u1, u3, 0x88);
-        x[12 + c] = _mm512_shuffle_i32x4(u1, u3, 0xdd);
-    }
-}
-
 // Four rows' scores of 16 keys (f[r], lane i: key i) into S, key-major: each key's four rows as
 // one 128-bit store, for the keys below nk − n0.
-inline void store_rows_by_key(const __m512 (&f)[4], index_t n0, index_t nk, float* s, index_t rows_padded, index_t r0) noexcept {
-    const __m512d t0 = _mm512_castps_pd(_mm512_mask_unpacklo_ps(f[0], 0xffff, f[0], f[1])),
-                  t1 = _mm512_castps_pd(_mm512_mask_unpackhi_ps(f[0], 0xffff, f[0], f[1]));
-    const __m512d t2 = _mm512_castps_pd(_mm512_mask_unpacklo_ps(f[2], 0xffff, f[2], f[3])),
-                  t3 = _mm512_castps_pd(_mm512_mask_unpackhi_ps(f[2], 0xffff, f[2], f[3]));
-    // by_key[c], 128-bit lane L: key 4L + c.
-    const __m512 by_key[4] = {
-        _mm512_castpd_ps(_mm512_mask_unpacklo_pd(t0, 0xff, t0, t2)), _mm512_castpd_ps(_mm512_mask_unpackhi_pd(t0, 0xff, t0, t2)),
-        _mm512_castpd_ps(_mm512_mask_unpacklo_pd(t1, 0xff, t1, t3)), _mm512_castpd_ps(_mm512_mask_unpackhi_pd(t1, 0xff, t1, t3))};
+ATTUNE_REGISTER_INLINE void store_rows_by_key(const __m512 (&f)[4], index_t n0, index_t nk, float* s, index_t rows_padded,
+                                              index_t r0) noexcept {
+    __m512 by_key[4] = {f[0], f[1], f[2], f[3]};
+    simd::transpose_4x4_lanes(by_key);  // by_key[c], 128-bit lane L: key 4L + c
     const auto put = [&](int i, __m128 v) {
         if (n0 + i < nk) _mm_storeu_ps(s + (n0 + i) * rows_padded + r0, v);
     };
@@ -250,7 +221,7 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                     std::memcpy(&hi, p + BB, 2);
                     scale_bits[i] = std::uint32_t{lo} | std::uint32_t{hi} << 16;
                 }
-                transpose_16x16_epi32(x);
+                simd::transpose_16x16(x);
                 const __m512i sb = _mm512_load_si512(reinterpret_cast<const void*>(scale_bits));
                 const __m512 d0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sb)),
                              d1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sb, 16)));

@@ -27,6 +27,7 @@
 #include "attune/quant/blocks.hpp"
 #include "attune/quant/int8.hpp"
 #include "attune/simd/caps.hpp"
+#include "attune/simd/transpose.hpp"
 #include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
 
@@ -140,25 +141,15 @@ inline void v_scales(const quant_rows<F, Bytes>& v, index_t nk, index_t blocks, 
 
 // Rows 0 … 3 of P (key-major, rows_padded ≥ 4 apart) for keys 0 … 15 as four vectors, lane i key
 // i: four keys' rows a vector (keys k, k + 4, k + 8, k + 12 in its 128-bit lanes), then a 4 × 4
-// transpose in each 128-bit lane. Loads and in-lane shuffles where a gather a row was slow. (The
-// unpacks' masked forms with every lane on: GCC 12 reports the plain ones' undefined source as
-// uninitialised at -O3.)
-inline void p_rows4(const float* p, index_t rows_padded, __m512 (&out)[4]) noexcept {
-    const auto keys = [&](int k) {
+// transpose in each 128-bit lane. Loads and in-lane shuffles where a gather a row was slow.
+ATTUNE_REGISTER_INLINE void p_rows4(const float* p, index_t rows_padded, __m512 (&out)[4]) noexcept {
+    ATTUNE_UNROLL_FULL for (int k = 0; k < 4; ++k) {
         __m512 z = _mm512_zextps128_ps512(_mm_loadu_ps(p + k * rows_padded));
         z = _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 4) * rows_padded), 1);
         z = _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 8) * rows_padded), 2);
-        return _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 12) * rows_padded), 3);
-    };
-    const __m512 a = keys(0), b = keys(1), c = keys(2), d = keys(3);
-    const __m512d ab_lo = _mm512_castps_pd(_mm512_mask_unpacklo_ps(a, 0xffff, a, b)),
-                  ab_hi = _mm512_castps_pd(_mm512_mask_unpackhi_ps(a, 0xffff, a, b));
-    const __m512d cd_lo = _mm512_castps_pd(_mm512_mask_unpacklo_ps(c, 0xffff, c, d)),
-                  cd_hi = _mm512_castps_pd(_mm512_mask_unpackhi_ps(c, 0xffff, c, d));
-    out[0] = _mm512_castpd_ps(_mm512_mask_unpacklo_pd(ab_lo, 0xff, ab_lo, cd_lo));
-    out[1] = _mm512_castpd_ps(_mm512_mask_unpackhi_pd(ab_lo, 0xff, ab_lo, cd_lo));
-    out[2] = _mm512_castpd_ps(_mm512_mask_unpacklo_pd(ab_hi, 0xff, ab_hi, cd_hi));
-    out[3] = _mm512_castpd_ps(_mm512_mask_unpackhi_pd(ab_hi, 0xff, ab_hi, cd_hi));
+        out[k] = _mm512_insertf32x4(z, _mm_loadu_ps(p + (k + 12) * rows_padded), 3);
+    }
+    simd::transpose_4x4_lanes(out);
 }
 
 // Rows r0 … r0 + RR − 1 of P (key-major, rows_padded apart; p at row r0, whose block of four rows

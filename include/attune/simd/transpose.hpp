@@ -3,6 +3,7 @@
 // column layouts: Q as Qt[d][rows] (fp32 scores) and as VNNI pairs (AMX), bf16 weights for AMX.
 #include "attune/core/types.hpp"
 #include "attune/simd/caps.hpp"
+#include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
 
 #if XSIMD_WITH_AVX512F
@@ -14,21 +15,23 @@ namespace attune::simd {
 // gather 4 × 4 blocks inside 128-bit lanes, two 128-bit shuffles move the blocks (64 operations).
 // The zero-masking forms with a full mask are the same instructions: the plain forms start from
 // _mm512_undefined_*, which GCC 12 reports as uninitialised under -Werror where they inline.
-inline void transpose_16x16(__m512i r[16]) {
+// Unrolled and inlined in full: at -O2 GCC kept the vectors in memory (the integer decode scores
+// run it per 16 keys and 64 bytes).
+ATTUNE_REGISTER_INLINE void transpose_16x16(__m512i r[16]) {
     const __mmask16 all = 0xFFFF;
     const __mmask8 all8 = 0xFF;
     __m512i t[16];
-    for (int i = 0; i < 8; ++i) {
+    ATTUNE_UNROLL_FULL for (int i = 0; i < 8; ++i) {
         t[2 * i] = _mm512_maskz_unpacklo_epi32(all, r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_maskz_unpackhi_epi32(all, r[2 * i], r[2 * i + 1]);
     }
-    for (int i = 0; i < 4; ++i) {  // u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3
+    ATTUNE_UNROLL_FULL for (int i = 0; i < 4; ++i) {  // u[4i + k], 128-bit lane L: column 4L + k of rows 4i..4i+3
         r[4 * i] = _mm512_maskz_unpacklo_epi64(all8, t[4 * i], t[4 * i + 2]);
         r[4 * i + 1] = _mm512_maskz_unpackhi_epi64(all8, t[4 * i], t[4 * i + 2]);
         r[4 * i + 2] = _mm512_maskz_unpacklo_epi64(all8, t[4 * i + 1], t[4 * i + 3]);
         r[4 * i + 3] = _mm512_maskz_unpackhi_epi64(all8, t[4 * i + 1], t[4 * i + 3]);
     }
-    for (int k = 0; k < 4; ++k) {
+    ATTUNE_UNROLL_FULL for (int k = 0; k < 4; ++k) {
         const __m512i x = _mm512_maskz_shuffle_i32x4(all, r[k], r[4 + k], 0x44), y = _mm512_maskz_shuffle_i32x4(all, r[k], r[4 + k], 0xee);
         const __m512i x2 = _mm512_maskz_shuffle_i32x4(all, r[8 + k], r[12 + k], 0x44);
         const __m512i y2 = _mm512_maskz_shuffle_i32x4(all, r[8 + k], r[12 + k], 0xee);
@@ -37,7 +40,23 @@ inline void transpose_16x16(__m512i r[16]) {
         t[8 + k] = _mm512_maskz_shuffle_i32x4(all, y, y2, 0x88);
         t[12 + k] = _mm512_maskz_shuffle_i32x4(all, y, y2, 0xdd);
     }
-    for (int i = 0; i < 16; ++i) r[i] = t[i];
+    ATTUNE_UNROLL_FULL for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// 4 × 4 transposes inside each 128-bit lane of four vectors: element k of lane L of v[i] into
+// element i of lane L of v[k] (eight in-lane unpacks). With v[i] holding four keys' rows i … one
+// key a lane, or four rows of four keys a lane, it turns one layout into the other.
+ATTUNE_REGISTER_INLINE void transpose_4x4_lanes(__m512 (&v)[4]) {
+    const __mmask16 all = 0xFFFF;
+    const __mmask8 all8 = 0xFF;
+    const __m512d lo01 = _mm512_castps_pd(_mm512_maskz_unpacklo_ps(all, v[0], v[1])),
+                  hi01 = _mm512_castps_pd(_mm512_maskz_unpackhi_ps(all, v[0], v[1]));
+    const __m512d lo23 = _mm512_castps_pd(_mm512_maskz_unpacklo_ps(all, v[2], v[3])),
+                  hi23 = _mm512_castps_pd(_mm512_maskz_unpackhi_ps(all, v[2], v[3]));
+    v[0] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, lo01, lo23));
+    v[1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, lo01, lo23));
+    v[2] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(all8, hi01, hi23));
+    v[3] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(all8, hi01, hi23));
 }
 
 // dst[j·dst_stride + r] = rows[r][j] for r < 16 and j < n_dst, 32-bit elements: elements j ≥ n_src

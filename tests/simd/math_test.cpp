@@ -1,5 +1,6 @@
 // attune/simd/math.hpp and attune/simd/vec.hpp for ATTUNE_TEST_ARCH: exp accuracy in ULP over a
-// dense sweep of its documented range, its special values, and the bf16/half loads and conversions.
+// dense sweep of its documented range, its special values, and the bf16/half loads, stores and
+// conversions.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -142,6 +143,43 @@ TEST_CASE("loads convert bf16 and half to float exactly, lane by lane", "[simd][
             else REQUIRE(std::memcmp(&fh[i], &eh, 4) == 0);
         }
     }
+}
+
+TEST_CASE("stores round floats to bf16 and half as from_float does, lane by lane", "[simd][convert]") {
+    INFO("arch " << ATTUNE_TEST_ARCH_NAME);
+    std::mt19937 rng(79);
+    std::uniform_int_distribution<std::uint32_t> bits;
+    // Random bit patterns (normals, subnormals, zeros, infinities, NaNs of both signs), then the
+    // rounding's edges: ties to even both ways, the largest values that round to bf16's and half's
+    // max or overflow, half's subnormal range.
+    std::vector<float> x;
+    for (int i = 0; i < 4000; ++i) x.push_back(Eigen::numext::bit_cast<float>(bits(rng)));
+    for (std::uint32_t u : {0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x7f7f8000u, 0x7f7f7fffu, 0xff7fffffu, 0x00008000u, 0x80018000u,
+                            0x7fc00000u, 0xffc00000u, 0x7f800001u, 0xff812345u, 0x7f800000u, 0xff800000u})
+        x.push_back(Eigen::numext::bit_cast<float>(u));
+    for (float f : {65504.0f, 65519.9f, 65520.0f, -65536.0f, 6.0e-8f, 2.9e-8f, 3.0e-8f, -1.0e-5f, 0.0f, -0.0f}) x.push_back(f);
+    while (x.size() % W != 0) x.push_back(1.0f);
+    std::vector<attune::bf16> b(x.size() + 1, attune::bf16(7.0f));
+    std::vector<attune::half> h(x.size() + 1, attune::half(7.0f));
+    for (std::size_t i = 0; i < x.size(); i += W) {
+        const auto v = attune::simd::load<arch>(x.data() + i);
+        attune::simd::store<arch>(b.data() + i, v);
+        attune::simd::store<arch>(h.data() + i, v);
+    }
+    CHECK(float(b.back()) == 7.0f);  // nothing written past the last vector
+    CHECK(float(h.back()) == 7.0f);
+    int wrong = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+        const auto want_b = Eigen::numext::bit_cast<std::uint16_t>(attune::from_float<attune::bf16>(x[i]));
+        const auto want_h = Eigen::numext::bit_cast<std::uint16_t>(attune::from_float<attune::half>(x[i]));
+        const auto got_b = Eigen::numext::bit_cast<std::uint16_t>(b[i]), got_h = Eigen::numext::bit_cast<std::uint16_t>(h[i]);
+        if (got_b != want_b) ++wrong;  // bf16: every bit, NaNs included (the quiet NaN with its sign)
+        // half: NaN payloads differ between the instruction and Eigen's loop: NaN and its sign.
+        const bool nan_h = (want_h & 0x7c00u) == 0x7c00u && (want_h & 0x3ffu) != 0;
+        if (nan_h ? !((got_h & 0x7c00u) == 0x7c00u && (got_h & 0x3ffu) != 0 && (got_h & 0x8000u) == (want_h & 0x8000u)) : got_h != want_h)
+            ++wrong;
+    }
+    CHECK(wrong == 0);
 }
 
 TEST_CASE("convert_row converts n elements (vector body and tail) and touches nothing after", "[simd][convert]") {

@@ -33,15 +33,12 @@ inline void store_row(const P& p, index_t b, index_t h, index_t t, const float* 
     if constexpr (Family::row_statistics) inv = st.l == 0.0f ? 0.0f : 1.0f / st.l;
     else if constexpr (::attune::detail::row_sum_v<Family>) inv = 1.0f / (st.l + Family::row_sum_eps);
     inv *= gate;
-    if constexpr (std::is_same_v<TO, float>) {
-        constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
-        const simd::vec<Arch> s = simd::broadcast<Arch>(inv);
-        index_t d = 0;
-        for (; d + W <= p.dv; d += W) simd::store<Arch>(dst + d, simd::load<Arch>(acc + d) * s);
-        for (; d < p.dv; ++d) dst[d] = acc[d] * inv;
-    } else {
-        for (index_t d = 0; d < p.dv; ++d) dst[d] = from_float<TO>(acc[d] * inv);
-    }
+    // bf16 and half rounded a vector at a time (simd::store), as from_float rounds each element.
+    constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
+    const simd::vec<Arch> s = simd::broadcast<Arch>(inv);
+    index_t d = 0;
+    for (; d + W <= p.dv; d += W) simd::store<Arch>(dst + d, simd::load<Arch>(acc + d) * s);
+    for (; d < p.dv; ++d) dst[d] = from_float<TO>(acc[d] * inv);
     if constexpr (Family::has_lse)
         if (!p.lse.empty()) *p.lse.row(b, h, t) = st.lse();
 }

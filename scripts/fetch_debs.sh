@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Downloads the Debian packages that attune_bench needs (headers of Eigen3 and xsimd, Google
-# Benchmark's headers and library) and unpacks them under .deb/root, for a machine without
-# internet access or Debian -dev packages (see bench/device_run.sh). .deb/ is git-ignored.
+# Downloads the Debian packages that attune_bench and the tests need (headers of Eigen3 and xsimd,
+# Google Benchmark's headers and library, Catch2) and unpacks them under .deb/root, for a machine
+# without internet access or Debian -dev packages (see bench/device_run.sh). .deb/ is git-ignored.
 #   scripts/fetch_debs.sh            -> .deb/*.deb and .deb/root/usr/{include,lib,share}
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-pkgs=(libeigen3-dev libxsimd-dev libbenchmark-dev libbenchmark1debian)
+pkgs=(libeigen3-dev libxsimd-dev libbenchmark-dev libbenchmark1debian catch2)
 dest="$root/.deb"
 mkdir -p "$dest"
 cd "$dest"

@@ -113,49 +113,44 @@ inline xsimd::batch<float, Arch> load_widened(const T* p) {
     return fb::load_aligned(f);
 }
 
-// Narrowing stores, the inverse (32-bit → 16-bit lanes), with the bits of attune::bf16's and
-// attune::half's own conversions (Eigen's): bf16 rounded to nearest even, NaN → the quiet NaN
-// 0x7fc0 with its sign; half by the conversion instruction (IEEE round to nearest even). A scalar
-// loop where the target lacks them (half on AVX2 without F16C).
+// Each lane's bf16 bits in its low half, as attune::bf16 (Eigen) rounds: to nearest even, NaN → the
+// quiet NaN 0x7fc0 with its sign.
+template <class Arch>
+inline xsimd::batch<std::uint32_t, Arch> bf16_bits(const xsimd::batch<float, Arch>& x) {
+    using ub = xsimd::batch<std::uint32_t, Arch>;
+    const ub bits = xsimd::bitwise_cast<ub>(x), high = bits >> 16;
+    const ub rounded = (bits + ub(0x7fffu) + (high & ub(1u))) >> 16;
+    const auto nan = (bits & ub(0x7fffffffu)) > ub(0x7f800000u);
+    return xsimd::select(nan, (high & ub(0x8000u)) | ub(0x7fc0u), rounded);
+}
+
+// Narrowing stores, the inverse of load_widened (32-bit → 16-bit lanes), with the bits of
+// attune::bf16's and attune::half's own conversions: bf16 by bf16_bits, half by the conversion
+// instruction (IEEE round to nearest even, as Eigen's). A scalar loop where the target lacks them
+// (half on AVX2 without F16C).
 template <class Arch, class T>
 inline void store_narrowed(T* p, const xsimd::batch<float, Arch>& x) {
     [[maybe_unused]] constexpr bool is_bf16 = std::is_same_v<T, bf16>;
 #if XSIMD_WITH_AVX512F
     if constexpr (arch_is<Arch, xsimd::avx512f>) {
-        const __m512 v = x;
         __m256i h;
-        if constexpr (is_bf16) {
-            const __m512i high = _mm512_srli_epi32(_mm512_castps_si512(v), 16);
-            const __m512i lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));
-            const __m512i rounded =
-                _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fff)), lsb), 16);
-            const __m512i nan = _mm512_or_si512(_mm512_and_si512(high, _mm512_set1_epi32(0x8000)), _mm512_set1_epi32(0x7fc0));
-            h = _mm512_cvtepi32_epi16(_mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), nan));
-        } else {
-            h = _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        }
+        if constexpr (is_bf16) h = _mm512_cvtepi32_epi16(bf16_bits(x));
+        else h = _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), h);
         return;
     }
 #endif
 #if XSIMD_WITH_AVX2
     if constexpr (arch_is<Arch, xsimd::avx2> && !arch_is<Arch, xsimd::avx512f>) {
-        const __m256 v = x;
         if constexpr (is_bf16) {
-            const __m256i high = _mm256_srli_epi32(_mm256_castps_si256(v), 16);
-            const __m256i lsb = _mm256_and_si256(high, _mm256_set1_epi32(1));
-            const __m256i rounded =
-                _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fff)), lsb), 16);
-            const __m256i nan = _mm256_or_si256(_mm256_and_si256(high, _mm256_set1_epi32(0x8000)), _mm256_set1_epi32(0x7fc0));
-            const __m256i bits = _mm256_blendv_epi8(rounded, nan, _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q)));
-            // Unsigned saturation keeps every 16-bit value; the packs work per 128-bit lane.
-            const __m128i h = _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(p), h);
+            const __m256i bits = bf16_bits(x);  // ≤ 0xffff a lane: the unsigned saturating pack keeps it
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(p),
+                             _mm_packus_epi32(_mm256_castsi256_si128(bits), _mm256_extracti128_si256(bits, 1)));
             return;
         }
 #if defined(__F16C__)
         else {
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
             return;
         }
 #endif

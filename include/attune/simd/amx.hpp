@@ -19,6 +19,7 @@
 
 #include "attune/core/types.hpp"
 #include "attune/simd/transpose.hpp"
+#include "attune/simd/vec.hpp"
 
 #include "attune/simd/caps.hpp"
 
@@ -184,32 +185,21 @@ inline void score_tile(const bf16* k, index_t k_stride, index_t nk, index_t dk, 
 
 // ---- P·V ----
 
-namespace detail {
-// fp32 → bf16 bits, rounded to nearest even, in the high half of each 32-bit lane (the low half
-// is garbage). NaN becomes the canonical quiet NaN: the carry of the rounding could turn some
-// NaN payloads into ±0 or ±inf.
-inline __m512i round_to_bf16_high(__m512 x) {
-    const __m512i bits = _mm512_castps_si512(x);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    const __m512i rounded = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7fff)), lsb);
-    return _mm512_mask_mov_epi32(rounded, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), _mm512_set1_epi32(0x7fc00000));
-}
-}  // namespace detail
-
 // Weights S[n][r] (fp32, rows_padded apart, n < nk ≤ pv_max_keys) → bf16 rows pb[r][n], each
-// pv_max_keys long, keys nk.. zero. One 16 × 16 transpose of key pairs per 32 keys × 16 rows.
+// pv_max_keys long, keys nk.. zero, rounded as attune::bf16 rounds (detail::bf16_bits). One 16 × 16
+// transpose of key pairs per 32 keys × 16 rows.
 inline void pack_weights(const float* s, index_t rp, index_t nk, bf16* pb) {
+    using fb = xsimd::batch<float, xsimd::avx512f>;
     const index_t nk32 = (nk + 31) / 32 * 32;
     const __m512 zero = _mm512_setzero_ps();
-    const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
     for (index_t r0 = 0; r0 < rp; r0 += 16)
         for (index_t n0 = 0; n0 < nk32; n0 += 32) {
             __m512i pairs[16];  // lane r: keys n0 + 2i (low half) and n0 + 2i + 1 (high half) of row r0 + r
             for (int i = 0; i < 16; ++i) {
                 const index_t n = n0 + 2 * i;
-                const __m512i even = detail::round_to_bf16_high(n < nk ? _mm512_loadu_ps(s + n * rp + r0) : zero);
-                const __m512i odd = detail::round_to_bf16_high(n + 1 < nk ? _mm512_loadu_ps(s + (n + 1) * rp + r0) : zero);
-                pairs[i] = _mm512_ternarylogic_epi32(odd, high, _mm512_srli_epi32(even, 16), 0xea);  // (odd & high) | even >> 16
+                const __m512i even = detail::bf16_bits(fb(n < nk ? _mm512_loadu_ps(s + n * rp + r0) : zero));
+                const __m512i odd = detail::bf16_bits(fb(n + 1 < nk ? _mm512_loadu_ps(s + (n + 1) * rp + r0) : zero));
+                pairs[i] = _mm512_or_si512(even, _mm512_slli_epi32(odd, 16));
             }
             transpose_16x16(pairs);
             for (int r = 0; r < 16; ++r) _mm512_storeu_si512(pb + (r0 + r) * pv_max_keys + n0, pairs[r]);

@@ -120,8 +120,11 @@ inline xsimd::batch<std::uint32_t, Arch> bf16_bits(const xsimd::batch<float, Arc
     using ub = xsimd::batch<std::uint32_t, Arch>;
     const ub bits = xsimd::bitwise_cast<ub>(x), high = bits >> 16;
     const ub rounded = (bits + ub(0x7fffu) + (high & ub(1u))) >> 16;
-    const auto nan = (bits & ub(0x7fffffffu)) > ub(0x7f800000u);
-    return xsimd::select(nan, (high & ub(0x8000u)) | ub(0x7fc0u), rounded);
+    // The choice is made on float lanes: xsimd 8.1's integer select for AVX-512BW does not compile
+    // at -O0 under GCC (its blend intrinsics are macros there, which cannot cast a batch).
+    using fb = xsimd::batch<float, Arch>;
+    const fb quiet_nan = xsimd::bitwise_cast<fb>((high & ub(0x8000u)) | ub(0x7fc0u));
+    return xsimd::bitwise_cast<ub>(xsimd::select(xsimd::isnan(x), quiet_nan, xsimd::bitwise_cast<fb>(rounded)));
 }
 
 // Narrowing stores, the inverse of load_widened (32-bit → 16-bit lanes), with the bits of

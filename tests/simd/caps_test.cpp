@@ -25,6 +25,9 @@ static_assert(caps<xsimd::neon>::registers == 16 && caps<xsimd::neon64>::registe
 static_assert(gemm_shape<xsimd::avx512bw>::rows == 6 && gemm_shape<xsimd::avx512bw>::colvecs == 4);
 static_assert(gemm_shape<xsimd::fma3<xsimd::avx2>>::rows == 4 && gemm_shape<xsimd::fma3<xsimd::avx2>>::colvecs == 3);
 static_assert(gemm_shape<xsimd::neon64>::rows == 6 && gemm_shape<attune::simd::scalar>::colvecs == 4);
+// simd::fma rounds once with FMA3 and in the scalar path (std::fma), not with SSE2 or AVX2 alone.
+static_assert(caps<attune::simd::scalar>::fused_multiply_add && caps<xsimd::fma3<xsimd::avx2>>::fused_multiply_add);
+static_assert(!caps<xsimd::sse2>::fused_multiply_add && !caps<xsimd::avx2>::fused_multiply_add);
 // No narrower arch borrows AVX-512's shuffles.
 static_assert(!caps<xsimd::avx2>::transpose16 && !caps<xsimd::avx2>::bf16_pairs && !caps<xsimd::avx2>::quads && !caps<xsimd::avx2>::amx);
 }  // namespace caps_test
@@ -40,4 +43,5 @@ TEST_CASE("caps: the test arch's block fills its register file without spilling"
     CHECK(attune::simd::caps<arch>::transpose16 == attune::simd::caps<arch>::avx512);
     CHECK(attune::simd::caps<arch>::bf16_pairs == attune::simd::caps<arch>::avx512);
     if (attune::simd::caps<arch>::amx) CHECK(attune::simd::caps<arch>::avx512);
+    if (attune::simd::caps<arch>::avx512) CHECK(attune::simd::caps<arch>::fused_multiply_add);
 }

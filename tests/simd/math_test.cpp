@@ -206,6 +206,34 @@ TEST_CASE("convert_row converts n elements (vector body and tail) and touches no
     }
 }
 
+TEST_CASE("simd::fma and simd::fnma round once where the arch fuses them", "[simd]") {
+    // a·a = 1 + 2^-11 + 2^-24 exactly; rounded on its own it is 1 + 2^-11 (a tie, to even), so with
+    // c = ∓(1 + 2^-11) one rounding leaves ±2^-24 and two leave 0. Lanes differ (scaled by powers of
+    // two) so that a lane mix-up shows too. From memory, so nothing is folded at compile time.
+    std::vector<float> a(W), c(W), mc(W), out(W);
+    for (std::size_t i = 0; i < W; ++i) {
+        const float scale = std::ldexp(1.0f, static_cast<int>(i % 5));
+        a[i] = (1.0f + 0x1p-12f) * scale;
+        c[i] = -(1.0f + 0x1p-11f) * scale * scale;
+        mc[i] = -c[i];
+    }
+    const auto va = attune::simd::load<arch>(a.data());
+    attune::simd::store<arch>(out.data(), attune::simd::fma(va, va, attune::simd::load<arch>(c.data())));
+    std::vector<float> fnma_out(W);
+    attune::simd::store<arch>(fnma_out.data(), attune::simd::fnma(va, va, attune::simd::load<arch>(mc.data())));
+    for (std::size_t i = 0; i < W; ++i) {
+        INFO("lane " << i);
+        const float exact = std::ldexp(0x1p-24f, 2 * static_cast<int>(i % 5));
+        if constexpr (attune::simd::caps<arch>::fused_multiply_add) {
+            CHECK(out[i] == exact);
+            CHECK(fnma_out[i] == -exact);
+        } else {  // SSE2: a product, then a sum
+            CHECK(out[i] == 0.0f);
+            CHECK(fnma_out[i] == 0.0f);
+        }
+    }
+}
+
 TEST_CASE("reduce_max and reduce_add over the lanes", "[simd]") {
     std::vector<float> x(W);
     for (std::size_t i = 0; i < W; ++i) x[i] = static_cast<float>((i * 7) % W) - 3.0f;

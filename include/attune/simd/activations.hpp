@@ -26,12 +26,12 @@ inline xsimd::batch<float, A> reciprocal_ge1(const xsimd::batch<float, A>& x) {
     using fb = xsimd::batch<float, A>;
     const fb one(1.0f);
     fb r = xsimd::reciprocal(x);
-    r = xsimd::fma(r, xsimd::fnma(x, r, one), r);
+    r = simd::fma(r, simd::fnma(x, r, one), r);
     bool second_step = true;
 #if XSIMD_WITH_AVX512F
     second_step = !std::is_base_of_v<xsimd::avx512f, A>;
 #endif
-    if (second_step) r = xsimd::fma(r, xsimd::fnma(x, r, one), r);
+    if (second_step) r = simd::fma(r, simd::fnma(x, r, one), r);
     return r;
 }
 
@@ -49,15 +49,15 @@ inline xsimd::batch<float, A> tanh(const xsimd::batch<float, A>& x) {
     const fb ax = xsimd::abs(x);
     const fb z = x * x;
     fb p(-5.70498872745e-3f);
-    p = xsimd::fma(p, z, fb(2.06390887954e-2f));
-    p = xsimd::fma(p, z, fb(-5.37397155531e-2f));
-    p = xsimd::fma(p, z, fb(1.33314422036e-1f));
-    p = xsimd::fma(p, z, fb(-3.33332819422e-1f));
-    const fb small = xsimd::fma(p * z, x, x);
+    p = simd::fma(p, z, fb(2.06390887954e-2f));
+    p = simd::fma(p, z, fb(-5.37397155531e-2f));
+    p = simd::fma(p, z, fb(1.33314422036e-1f));
+    p = simd::fma(p, z, fb(-3.33332819422e-1f));
+    const fb small = simd::fma(p * z, x, x);
     // Soft-capped scores mostly lie well inside the cap: skip the exp when every lane does.
     if (xsimd::all(ax < fb(0.625f))) return small;
     const fb t = simd::exp_nonpositive(fb(-2.0f) * ax);  // NaN stays NaN, −inf → 0
-    const fb big = xsimd::fnma(fb(2.0f) * t, reciprocal_ge1(fb(1.0f) + t), fb(1.0f));
+    const fb big = simd::fnma(fb(2.0f) * t, reciprocal_ge1(fb(1.0f) + t), fb(1.0f));
     // NaN: the comparison is false and big is NaN.
     return xsimd::select(ax < fb(0.625f), small, xsimd::select(x < fb(0.0f), -big, big));
 }

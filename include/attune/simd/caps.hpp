@@ -43,6 +43,9 @@ struct caps {
     static constexpr bool transpose16 = avx512;
     static constexpr bool bf16_pairs = avx512;
     static constexpr bool quads = avx512;
+    // simd::fma / fnma round once (a fused instruction, or std::fma for scalar); SSE2 alone has none.
+    static constexpr bool fused_multiply_add = std::is_same_v<Arch, scalar> || avx512 || detail::arch_is<Arch, xsimd::fma3<xsimd::avx2>> ||
+                                               (XSIMD_WITH_NEON64 && detail::arch_is<Arch, xsimd::neon64>);
     // AMX bf16 tiles compiled in (whether the CPU grants them is a run-time question: amx_active()).
     static constexpr bool amx = ATTUNE_AMX && avx512;
 };

@@ -26,15 +26,15 @@ inline xsimd::batch<float, A> exp_clamped(const xsimd::batch<float, A>& xc) {
     using fb = xsimd::batch<float, A>;
     using ib = xsimd::batch<int32_t, A>;
     const fb n = xsimd::nearbyint(xc * fb(1.44269504088896341f));
-    fb r = xsimd::fma(n, fb(-0.693359375f), xc);
-    r = xsimd::fma(n, fb(2.12194440e-4f), r);
+    fb r = simd::fma(n, fb(-0.693359375f), xc);
+    r = simd::fma(n, fb(2.12194440e-4f), r);
     fb p(1.9875691500e-4f);
-    p = xsimd::fma(p, r, fb(1.3981999507e-3f));
-    p = xsimd::fma(p, r, fb(8.3334519073e-3f));
-    p = xsimd::fma(p, r, fb(4.1665795894e-2f));
-    p = xsimd::fma(p, r, fb(1.6666665459e-1f));
-    p = xsimd::fma(p, r, fb(5.0000001201e-1f));
-    p = xsimd::fma(p, r * r, r + fb(1.0f));
+    p = simd::fma(p, r, fb(1.3981999507e-3f));
+    p = simd::fma(p, r, fb(8.3334519073e-3f));
+    p = simd::fma(p, r, fb(4.1665795894e-2f));
+    p = simd::fma(p, r, fb(1.6666665459e-1f));
+    p = simd::fma(p, r, fb(5.0000001201e-1f));
+    p = simd::fma(p, r * r, r + fb(1.0f));
 #if XSIMD_WITH_AVX512F
     // p·2^n in one instruction (vscalefps) instead of four (convert, add the bias, shift, multiply):
     // the same bits, since scaling by a power of two is exact here.

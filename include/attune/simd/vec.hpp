@@ -52,13 +52,31 @@ inline constexpr std::size_t width = vec<Arch>::size;
 // ---- loads and stores (always unaligned: user views carry no alignment promise) ----
 
 inline scalar_vec fma(scalar_vec a, scalar_vec b, scalar_vec c) { return std::fma(a.v, b.v, c.v); }
+inline scalar_vec fnma(scalar_vec a, scalar_vec b, scalar_vec c) { return std::fma(-a.v, b.v, c.v); }
 inline scalar_vec max(scalar_vec a, scalar_vec b) { return a.v > b.v ? a : b; }
 inline float reduce_add(scalar_vec a) { return a.v; }
 inline float reduce_max(scalar_vec a) { return a.v; }
 
+// a·b + c and c − a·b, each rounded once. xsimd 8.1 has no AVX-512 fma: its generic one is a·b + c
+// in two operations, which GCC contracts where it chooses (not in every instance under GCC 13, so
+// two instances of one block could differ in the last bit) and clang never does (a multiply and
+// an add per step in every kernel).
 template <class A>
 inline xsimd::batch<float, A> fma(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b, const xsimd::batch<float, A>& c) {
+#if XSIMD_WITH_AVX512F
+    if constexpr (detail::arch_is<A, xsimd::avx512f>) return _mm512_fmadd_ps(a, b, c);
+#endif
     return xsimd::fma(a, b, c);
+}
+template <class A>
+inline xsimd::batch<float, A> fnma(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b, const xsimd::batch<float, A>& c) {
+#if XSIMD_WITH_AVX512F
+    if constexpr (detail::arch_is<A, xsimd::avx512f>) return _mm512_fnmadd_ps(a, b, c);
+#endif
+#if XSIMD_WITH_NEON64
+    if constexpr (detail::arch_is<A, xsimd::neon64>) return vfmsq_f32(c, a, b);  // xsimd's fnma is generic there too
+#endif
+    return xsimd::fnma(a, b, c);
 }
 template <class A>
 inline xsimd::batch<float, A> max(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b) {

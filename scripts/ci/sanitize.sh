@@ -2,7 +2,8 @@
 # CI job "sanitize": clang 14 with AddressSanitizer + UndefinedBehaviorSanitizer (any report fails
 # the test: -fno-sanitize-recover=all) and -Wall -Wextra -Werror, -g1 (line tables only: reports
 # keep file:line), -O1, in build-asan/. Where compiling is the cost, not running, -O0: the
-# benchmarks (compiled, not run here; their -O3 under ASan took 7 CPU-minutes) and the suites of
+# benchmarks (compiled, not run here; their -O3 under ASan took 7 CPU-minutes), the examples and the
+# LLM runner (run for seconds; at -O1 their compile took 511 CPU-seconds) and the suites of
 # caches, calibration, sparse kernels and validation (ATTUNE_TEST_EXTRA_FLAGS_SUITES; the cache
 # suite: 124 s to compile at -O1, 25 at -O0, then 39 s to run instead of 7). Whatever runs the
 # engine's arithmetic at length stays at -O1: at -O0 under ASan the hostile matrix took 494 s, not
@@ -31,7 +32,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON -DCMAKE_CXX_COMPILER=clang++-14 \
   -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS="$san" \
   -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=ON -DATTUNE_BENCH_OPTIMIZE=-O0 -DATTUNE_BUILD_EXAMPLES=ON -DATTUNE_UNITY_TESTS=ON \
+  -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=ON -DATTUNE_BENCH_OPTIMIZE=-O0 -DATTUNE_BUILD_EXAMPLES=ON -DATTUNE_EXAMPLES_OPTIMIZE=-O0 -DATTUNE_UNITY_TESTS=ON \
   -DATTUNE_BUILD_DISTRIBUTED=OFF \
   "-DATTUNE_TEST_SKIP_SUITES=random;long_rows;stress;linear_alloc;dispatch" \
   "-DATTUNE_TEST_EXTRA_FLAGS_SUITES=cache;calibration;sparse;cache_state;hostile" -DATTUNE_TEST_EXTRA_FLAGS=-O0

@@ -19,16 +19,19 @@ using attune::index_t;
 using arch = ATTUNE_TEST_ARCH;
 constexpr index_t GW = static_cast<index_t>(attune::simd::width<arch>);
 
+// 64-byte aligned buffers (also where alignment is not needed: with std::allocator, GCC 13.3 at -O2
+// reports a false -Wfree-nonheap-object on the ragged-sizes case's vectors).
 template <class T>
-std::vector<T, xsimd::aligned_allocator<T, 64>> random_values(index_t n, unsigned seed) {
+using aligned_vector = std::vector<T, xsimd::aligned_allocator<T, 64>>;
+
+template <class T>
+aligned_vector<T> random_values(index_t n, unsigned seed) {
     std::mt19937 g(seed);
     std::normal_distribution<float> d;
-    std::vector<T, xsimd::aligned_allocator<T, 64>> v(static_cast<std::size_t>(n));
+    aligned_vector<T> v(static_cast<std::size_t>(n));
     for (auto& x : v) x = T(d(g));
     return v;
 }
-
-using aligned_floats = std::vector<float, xsimd::aligned_allocator<float, 64>>;
 
 // C[r][c] (+)= Σ_k a[r·rs + k·ks]·B[k][c] in float64.
 template <class TB>
@@ -87,7 +90,7 @@ TEST_CASE("gemm_block: bf16 B read as pairs holds each 2·W block's columns spli
         const index_t nk = 21, cs = CC * GW;
         const auto a = random_values<float>(RR * nk, 5);
         const auto b = random_values<attune::bf16>(nk * cs, 6);
-        std::vector<float, xsimd::aligned_allocator<float, 64>> c(static_cast<std::size_t>(RR * cs), 0.0f);
+        aligned_vector<float> c(static_cast<std::size_t>(RR * cs), 0.0f);
         attune::simd::no_prefetch none;
         attune::simd::gemm_block_of<arch, true, true>(RR, CC, attune::simd::scalar_rows{a.data(), nk, 1},
                                                       attune::simd::vector_rows<arch, attune::bf16, false, true>{b.data(), cs}, nk,
@@ -115,11 +118,10 @@ TEST_CASE("gemm: ragged sizes, triangles and a second B from a split row", "[sim
                 const auto b = random_values<float>(nk * n, 8);
                 const attune::simd::vector_rows<arch, float> B{b.data(), n};
                 // Plain, and B's rows from `split` on read from a copy elsewhere: the same sums.
-                // Aligned vectors: with std::allocator, GCC 13.3 at -O2 reports a false -Wfree-nonheap-object here.
-                aligned_floats c(static_cast<std::size_t>(m * n)), c_split(c.size());
+                aligned_vector<float> c(static_cast<std::size_t>(m * n)), c_split(c.size());
                 attune::simd::gemm<arch, false>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, c.data(), n);
                 const index_t split = nk / 2;
-                const aligned_floats tail(b.begin() + split * n, b.end());
+                const aligned_vector<float> tail(b.begin() + split * n, b.end());
                 const attune::simd::vector_rows<arch, float> B2{tail.data(), n};
                 attune::simd::gemm<arch, false>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, c_split.data(), n, 0, split,
                                                 &B2);
@@ -132,7 +134,7 @@ TEST_CASE("gemm: ragged sizes, triangles and a second B from a split row", "[sim
                 // Triangles, exactly as the row blocks (of gemm_shape rows) cut them: `columns`
                 // computes a block's columns up to its last row, in whole vectors, and leaves the
                 // rest untouched; `depth` sums a block's rows over k < offset + its last row + 1.
-                aligned_floats ct(c.size(), -7.0f), cd(c.size(), -7.0f);
+                aligned_vector<float> ct(c.size(), -7.0f), cd(c.size(), -7.0f);
                 attune::simd::gemm<arch, false, triangle::columns>(attune::simd::scalar_rows{a.data(), nk, 1}, B, m, nk, colvecs, ct.data(),
                                                                    n);
                 const index_t offset = 2;

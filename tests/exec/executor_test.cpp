@@ -1,6 +1,7 @@
 // attune/exec/executor.hpp: serial, OpenMP and user-pool executors each run every item exactly once,
 // and attention gives the same result whichever runs it.
 #include <atomic>
+#include <chrono>
 #include <random>
 #include <vector>
 
@@ -45,6 +46,61 @@ TEST_CASE("openmp_executor runs every item exactly once", "[executor]") {
     }
 }
 #endif
+
+#if defined(_OPENMP)
+TEST_CASE("openmp_executor hands items out as threads ask: one held on its first item, the other runs the rest", "[executor]") {
+    // A thread slowed by other work must not hold up the items a static share would have given it
+    // (decode's key splits rely on this: kernel/problem.hpp). The hold ends after 20 s at the
+    // latest, so that a static schedule fails the check instead of hanging.
+    const index_t n = 64;
+    std::atomic<index_t> others_done{0};
+    std::atomic<bool> waited_out{false};
+    attune::openmp_executor{2}.parallel_for(n, [&](index_t i) {
+        if (i != 0) {
+            others_done++;
+            return;
+        }
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (others_done.load() < n - 1)
+            if (std::chrono::steady_clock::now() > give_up) {
+                waited_out = true;
+                break;
+            }
+    });
+    CHECK_FALSE(waited_out.load());
+    CHECK(others_done.load() == n - 1);
+}
+#endif
+
+TEST_CASE("decode's key splits: items_per_worker items a worker, each at least 256 keys", "[executor]") {
+    // The executor sees the items the plan cut: few groups (one kv head, one query) over a long
+    // cache become items_per_worker items for each of its workers, fewer where a split would hold
+    // less than 256 keys; one worker, or groups enough, give no splits.
+    constexpr index_t per_worker = attune::kernel::work_plan::items_per_worker;
+    struct shape {
+        index_t Hkv, Lk, workers, items;
+    };
+    std::mt19937 rng(23);
+    for (const shape s : {shape{1, 65536, 4, 4 * per_worker}, shape{1, 4096, 4, 4096 / 256}, shape{1, 4096, 1, 1},
+                          shape{2, 16384, 3, 3 * per_worker}, shape{4 * per_worker, 1000, 4, 4 * per_worker}}) {
+        CAPTURE(s.Hkv, s.Lk, s.workers);
+        tensor<float> q(1, 2 * s.Hkv, 1, 32), k(1, s.Hkv, s.Lk, 32), v(1, s.Hkv, s.Lk, 32), out(1, 2 * s.Hkv, 1, 32),
+            ref(1, 2 * s.Hkv, 1, 32);
+        q.fill_random(rng);
+        k.fill_random(rng);
+        v.fill_random(rng);
+        index_t seen = -1;
+        // Items run last to first: any order gives the same result.
+        const attune::pool_executor ex(s.workers, [&](index_t n, const attune::pool_executor::body_type& body) {
+            seen = n;
+            for (index_t i = n - 1; i >= 0; --i) body(i);
+        });
+        attune::attention(q.cview(), k.cview(), v.cview(), out.view, attune::no_mask{}, attune::options{}, ex);
+        CHECK(seen == s.items);
+        attune::attention(q.cview(), k.cview(), v.cview(), ref.view, attune::no_mask{}, attune::options{}, attune::serial_executor{});
+        CHECK(max_difference(out, ref) <= 1e-5);
+    }
+}
 
 TEST_CASE("pool_executor over a std::thread pool runs every item exactly once", "[executor]") {
     thread_pool pool(3);

@@ -5,22 +5,7 @@
 // Items never share output memory, so any order and any thread assignment is correct. The library
 // runs its regions through detail::parallel_for (exec/region.hpp), which rethrows an item's
 // exception on the caller and checks that body(i) ran exactly once for every i.
-// An executor may also take parallel_for(n, f, uniform_work) for items of equal cost; the
-// kernels use it where it exists and fall back to parallel_for(n, f).
 // Built-ins: serial_executor, openmp_executor (= default_executor), pool_executor.
-#include <type_traits>
-#include <utility>
-
 #include "attune/exec/openmp.hpp"
 #include "attune/exec/pool.hpp"
 #include "attune/exec/serial.hpp"
-
-namespace attune::detail {
-
-template <class E, class F, class = void>
-struct takes_uniform_hint : std::false_type {};
-template <class E, class F>
-struct takes_uniform_hint<E, F, std::void_t<decltype(std::declval<const E&>().parallel_for(index_t{}, std::declval<F&>(), uniform_work))>>
-    : std::true_type {};
-
-}  // namespace attune::detail

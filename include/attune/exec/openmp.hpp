@@ -9,14 +9,10 @@
 
 namespace attune {
 
-/// Hint that every item costs the same (decode's key splits): an executor may then give each
-/// worker a fixed share, so repeated calls touch the same data from the same core.
-struct uniform_work_t {};
-/// The uniform-work hint's value, passed as parallel_for's third argument.
-inline constexpr uniform_work_t uniform_work{};
-
 /// Runs items on `threads` OpenMP threads (0: OpenMP's default), the default executor. Dynamic
-/// scheduling, because causal items differ in cost.
+/// scheduling, because causal items differ in cost and because a thread may run slower than the
+/// others (a core shared with other work): decode's key splits are cut finer than the threads for
+/// that (kernel/problem.hpp).
 struct openmp_executor {
     int threads = 0;  ///< threads to use; 0: OpenMP's default (omp_get_max_threads())
     /// OpenMP's default number of threads.
@@ -44,19 +40,6 @@ struct openmp_executor {
         }
 #if defined(_OPENMP)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(t)
-#endif
-        for (index_t i = 0; i < n; ++i) f(i);
-    }
-    /// The same with static scheduling, for items of equal cost.
-    template <class F>
-    void parallel_for(index_t n, F&& f, uniform_work_t) const {
-        const int t = static_cast<int>(workers());
-        if (t <= 1 || n <= 1) {
-            for (index_t i = 0; i < n; ++i) f(i);
-            return;
-        }
-#if defined(_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(t)
 #endif
         for (index_t i = 0; i < n; ++i) f(i);
     }

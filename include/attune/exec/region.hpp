@@ -122,15 +122,4 @@ void parallel_for(const E& exec, index_t n, F&& f) {
     state.finish();
 }
 
-/// The same for items of equal cost, with the executor's uniform-work hint where it takes one.
-template <class E, class F>
-void parallel_for_uniform(const E& exec, index_t n, F&& f) {
-    if (n <= 0) return;
-    region_state state(n);
-    auto body = [&state, &f](index_t i) { state.run(i, f); };
-    if constexpr (takes_uniform_hint<E, decltype(body)>::value) exec.parallel_for(n, body, uniform_work);
-    else exec.parallel_for(n, body);
-    state.finish();
-}
-
 }  // namespace attune::detail

@@ -188,8 +188,9 @@ void run(const P& p, const Variant& var, const Exec& exec, index_t requested_spl
         plan.rows_max, p.dv};
     index_t* done = call->finished.get(groups);
     for (index_t g = 0; g < groups; ++g) done[g] = 0;
-    // Splits exist only when there are few groups: every item then covers an equal key range.
-    ::attune::detail::parallel_for_uniform(exec, groups * plan.splits, [&](index_t item) {
+    // Splits exist only when there are few groups: items_per_worker a worker, scheduled as they
+    // come, so that a slow worker holds up the call by one item at most.
+    ::attune::detail::parallel_for(exec, groups * plan.splits, [&](index_t item) {
         const item_level level;
         const worker_lease lease(p.ws);
         const index_t g = item / plan.splits, sp = item % plan.splits;

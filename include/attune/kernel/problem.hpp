@@ -61,14 +61,25 @@ struct work_plan {
     index_t split_len = 0;  // keys per split, a multiple of kv_tile
     index_t block_len = 0;  // keys per running state inside a split (≤ max_block_keys; a split's last block may be shorter)
     index_t rows_max = 1;   // group × q_tile: rows of one item
+    // Items a worker's share is cut into when the groups alone are too few (decode): the items are
+    // scheduled dynamically, so a worker that runs slower than the others (a CPU shared with
+    // another tenant's or process's threads: bench/RESULTS.md, run 26) takes fewer of them instead of
+    // holding up the call.
+    static constexpr index_t items_per_worker = 8;
 };
 
 // a, b ≥ 0, b > 0; no a + b − 1 that could wrap.
 inline index_t ceil_div(index_t a, index_t b) { return a / b + (a % b != 0); }
 inline index_t round_up(index_t a, index_t b) { return ceil_div(a, b) * b; }
 
+// The most key splits worth making of lk keys: splits of at least ~256 keys (4 tiles).
+inline index_t useful_splits(index_t lk) noexcept {
+    const index_t kv_tiles = lk > 0 ? ceil_div(lk, work_plan::kv_tile) : 0;
+    return kv_tiles / 4 > 1 ? kv_tiles / 4 : 1;
+}
+
 // Rows per item ~64 (the score tile and accumulators stay in L2); splits only when the items
-// alone cannot keep the workers busy (decode: few items, long key range).
+// alone are fewer than items_per_worker a worker (decode: few items, long key range).
 // row_density: the fraction of rows a router keeps active (1 without one): query tiles grow by its
 // inverse (up to 8×) so that an item still holds ~64 active rows.
 inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index_t lq, index_t lk, index_t workers,
@@ -84,17 +95,17 @@ inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index
     w.q_tiles = lq > 0 ? ceil_div(lq, w.q_tile) : 0;
     w.rows_max = group * w.q_tile;
     const index_t kv_tiles = lk > 0 ? ceil_div(lk, w.kv_tile) : 0;
-    // An executor may report any workers() (a pool adapter's guess, index max): 2 × workers below
-    // must not wrap, and far fewer than 2^40 give the same plan.
+    // An executor may report any workers() (a pool adapter's guess, index max): items_per_worker ×
+    // workers below must not wrap, and far fewer than 2^40 give the same plan.
     if (workers > (index_t(1) << 40)) workers = index_t(1) << 40;
     index_t splits = 1;
     if (requested_splits > 0) {
         splits = requested_splits;
     } else if (workers > 1) {
         const index_t base = batch * kv_heads * w.q_tiles;
-        if (base > 0 && base < 2 * workers) splits = ceil_div(2 * workers, base);
-        const index_t max_useful = kv_tiles / 4 > 1 ? kv_tiles / 4 : 1;  // at least ~256 keys a split
-        if (splits > max_useful) splits = max_useful;
+        const index_t items = w.items_per_worker * workers;
+        if (base > 0 && base < items) splits = ceil_div(items, base);
+        if (splits > useful_splits(lk)) splits = useful_splits(lk);
     }
     if (kv_tiles == 0) splits = 1;
     if (splits > kv_tiles && kv_tiles > 0) splits = kv_tiles;

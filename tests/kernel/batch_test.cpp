@@ -240,6 +240,39 @@ TEST_CASE("batch: long decode rows split over the workers, and forced splits", "
     }
 }
 
+// An executor reporting `w` workers that runs its items serially, last to first, and records how
+// many it was given.
+struct workers_exec {
+    index_t w;
+    index_t* items;
+    index_t workers() const noexcept { return w; }
+    template <class F>
+    void parallel_for(index_t n, F&& f) const {
+        *items = n;
+        for (index_t i = n - 1; i >= 0; --i) f(i);
+    }
+};
+
+TEST_CASE("batch: a long row's automatic splits, whatever workers() the executor reports", "[batch]") {
+    // items_per_worker items a worker at most, each split at least 256 keys (kernel/problem.hpp):
+    // the long row (3000 keys: 47 tiles, at most 11 splits: of 5 tiles, 10 cover the row) splits
+    // into 10 whatever the executor claims beyond a few workers, and not at all on one; the share is
+    // computed without wrapping for any count, index max included.
+    constexpr index_t imax = std::numeric_limits<index_t>::max();
+    std::mt19937 rng(12);
+    // Sequences: one long decode row, a short one, a short prefill chunk; 2 kv heads, 1 query tile each.
+    const index_t groups = 3 * 2;
+    for (const auto& [w, splits] : {std::pair<index_t, index_t>{imax, 10}, {imax / 2 + 1, 10}, {64, 10}, {1, 1}, {0, 1}, {-7, 1}}) {
+        CAPTURE(w);
+        batch<float> b(4, 2, 32, 32, {{1, 3000}, {1, 5}, {8, 100}}, rng);
+        index_t items = -1;
+        attune::ragged_attention<arch>(b.qv(), b.q_offsets(), b.kv(), b.vv(), b.k_offsets(), b.ov(), attune::causal{}, {},
+                                       workers_exec{w, &items});
+        CHECK(items == groups + 2 * (splits - 1));
+        check_batch(b, attune::causal{});
+    }
+}
+
 TEST_CASE("batch: paged equals packed for every page size, bit for bit on one executor", "[batch]") {
     std::mt19937 rng(5);
     batch<float> b(4, 1, 80, 80, {{1, 257}, {33, 130}, {1, 1}}, rng);

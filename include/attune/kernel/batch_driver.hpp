@@ -46,9 +46,9 @@ inline void order_items(std::vector<batch_item>& items) {
     items.swap(merged);
 }
 
-// The key splits of each sequence: none unless a group's work exceeds a quarter of a worker's
-// share of the whole batch (then as many as bring it under, at least 256 keys each), or the
-// caller's count for every sequence.
+// The key splits of each sequence: none unless a group's work exceeds 1 / items_per_worker of a
+// worker's share of the whole batch (then as many as bring it under, at least 256 keys each; the
+// dense plan's granularity, kernel/problem.hpp), or the caller's count for every sequence.
 template <class P>
 void choose_splits(const P* problems, index_t count, index_t workers, index_t requested, double density, std::vector<work_plan>& plans) {
     std::vector<double> cost(static_cast<std::size_t>(count));
@@ -60,11 +60,14 @@ void choose_splits(const P* problems, index_t count, index_t workers, index_t re
         cost[s] = static_cast<double>(rows) * static_cast<double>(p.lk > 0 ? p.lk : 1);
         total += cost[s] * static_cast<double>(p.kv_heads * plans[s].q_tiles);
     }
-    const double share = total / static_cast<double>(4 * (workers > 1 ? workers : 1));
+    // In doubles: an executor may report any workers() (index max from a pool adapter's guess).
+    const double share = total / (static_cast<double>(work_plan::items_per_worker) * static_cast<double>(workers > 1 ? workers : 1));
     for (index_t s = 0; s < count; ++s) {
         const P& p = problems[s];
         index_t splits = requested;
-        if (splits == 0) splits = workers > 1 && cost[s] > share ? static_cast<index_t>(std::ceil(cost[s] / share)) : 1;
+        if (splits == 0 && workers > 1 && cost[s] > share)
+            splits = static_cast<index_t>(std::min(std::ceil(cost[s] / share), static_cast<double>(useful_splits(p.lk))));
+        if (splits == 0) splits = 1;
         if (splits > 1) plans[s] = make_plan(1, p.kv_heads, p.group, p.lq, p.lk, 1, splits, density);
     }
 }

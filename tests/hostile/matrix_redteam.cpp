@@ -312,7 +312,7 @@ void run_with_workers(index_t w, index_t kv_splits = 0) {
     opt.kv_splits = kv_splits;
     storage_combo<float, float, float, float>(4, 2, 1, 1000, 16, 16, attune::variant<attune::causal>{}, workers_exec{w}, opt);
 }
-HOSTILE_OK("executor: workers() = index max (the planner's 2 × workers must not wrap)") { run_with_workers(imax); };
+HOSTILE_OK("executor: workers() = index max (the planner's items_per_worker × workers must not wrap)") { run_with_workers(imax); };
 HOSTILE_OK("executor: workers() = index max / 2 + 1") { run_with_workers(imax / 2 + 1); };
 HOSTILE_OK("executor: workers() = 0") { run_with_workers(0); };
 HOSTILE_OK("executor: workers() negative") { run_with_workers(-7); };

@@ -306,6 +306,20 @@ private:
     std::vector<std::thread::id> seen_;
 };
 
+// An executor that reports `w` workers (any value, index max and negatives included) and runs its
+// items serially, last to first (any order is allowed), recording how many it was given in *items
+// when that is set.
+struct reversed_executor {
+    index_t w;
+    index_t* items = nullptr;
+    index_t workers() const noexcept { return w; }
+    template <class F>
+    void parallel_for(index_t n, F&& f) const {
+        if (items != nullptr) *items = n;
+        for (index_t i = n - 1; i >= 0; --i) f(i);
+    }
+};
+
 inline attune::pool_executor make_pool_executor(thread_pool& pool) {
     return attune::pool_executor(pool.size() + 1, [&pool](index_t n, const attune::pool_executor::body_type& body) { pool.run(n, body); });
 }

@@ -90,11 +90,7 @@ TEST_CASE("decode's key splits: items_per_worker items a worker, each at least 2
         k.fill_random(rng);
         v.fill_random(rng);
         index_t seen = -1;
-        // Items run last to first: any order gives the same result.
-        const attune::pool_executor ex(s.workers, [&](index_t n, const attune::pool_executor::body_type& body) {
-            seen = n;
-            for (index_t i = n - 1; i >= 0; --i) body(i);
-        });
+        const reversed_executor ex{s.workers, &seen};  // items last to first: any order gives the same result
         attune::attention(q.cview(), k.cview(), v.cview(), out.view, attune::no_mask{}, attune::options{}, ex);
         CHECK(seen == s.items);
         attune::attention(q.cview(), k.cview(), v.cview(), ref.view, attune::no_mask{}, attune::options{}, attune::serial_executor{});

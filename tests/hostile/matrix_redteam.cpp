@@ -299,18 +299,11 @@ HOSTILE_OK("overlap: k broadcast over a large batch with stride 0 needs no row l
 };
 
 // ---- executors that lie about their workers ----
-struct workers_exec {
-    index_t w;
-    index_t workers() const noexcept { return w; }
-    template <class F>
-    void parallel_for(index_t n, F&& f) const {
-        for (index_t i = n - 1; i >= 0; --i) f(i);  // reverse order: any order is allowed
-    }
-};
 void run_with_workers(index_t w, index_t kv_splits = 0) {
     attune::options opt;
     opt.kv_splits = kv_splits;
-    storage_combo<float, float, float, float>(4, 2, 1, 1000, 16, 16, attune::variant<attune::causal>{}, workers_exec{w}, opt);
+    storage_combo<float, float, float, float>(4, 2, 1, 1000, 16, 16, attune::variant<attune::causal>{}, attune_test::reversed_executor{w},
+                                              opt);
 }
 HOSTILE_OK("executor: workers() = index max (the planner's items_per_worker × workers must not wrap)") { run_with_workers(imax); };
 HOSTILE_OK("executor: workers() = index max / 2 + 1") { run_with_workers(imax / 2 + 1); };

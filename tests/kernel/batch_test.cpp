@@ -240,19 +240,6 @@ TEST_CASE("batch: long decode rows split over the workers, and forced splits", "
     }
 }
 
-// An executor reporting `w` workers that runs its items serially, last to first, and records how
-// many it was given.
-struct workers_exec {
-    index_t w;
-    index_t* items;
-    index_t workers() const noexcept { return w; }
-    template <class F>
-    void parallel_for(index_t n, F&& f) const {
-        *items = n;
-        for (index_t i = n - 1; i >= 0; --i) f(i);
-    }
-};
-
 TEST_CASE("batch: a long row's automatic splits, whatever workers() the executor reports", "[batch]") {
     // items_per_worker items a worker at most, each split at least 256 keys (kernel/problem.hpp):
     // the long row (3000 keys: 47 tiles, at most 11 splits: of 5 tiles, 10 cover the row) splits
@@ -267,7 +254,7 @@ TEST_CASE("batch: a long row's automatic splits, whatever workers() the executor
         batch<float> b(4, 2, 32, 32, {{1, 3000}, {1, 5}, {8, 100}}, rng);
         index_t items = -1;
         attune::ragged_attention<arch>(b.qv(), b.q_offsets(), b.kv(), b.vv(), b.k_offsets(), b.ov(), attune::causal{}, {},
-                                       workers_exec{w, &items});
+                                       reversed_executor{w, &items});
         CHECK(items == groups + 2 * (splits - 1));
         check_batch(b, attune::causal{});
     }

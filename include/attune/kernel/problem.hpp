@@ -1,5 +1,6 @@
 #pragma once
 // What one attention call computes (validated shapes, scale) and how its work is cut up.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
@@ -105,7 +106,7 @@ inline work_plan make_plan(index_t batch, index_t kv_heads, index_t group, index
         const index_t base = batch * kv_heads * w.q_tiles;
         const index_t items = w.items_per_worker * workers;
         if (base > 0 && base < items) splits = ceil_div(items, base);
-        if (splits > useful_splits(lk)) splits = useful_splits(lk);
+        splits = std::min(splits, useful_splits(lk));
     }
     if (kv_tiles == 0) splits = 1;
     if (splits > kv_tiles && kv_tiles > 0) splits = kv_tiles;

@@ -9,10 +9,16 @@
 //        bf16 row's time; against ggml's own q8_0 / q4_0 flash attention (peers/ggml) ≥ 5×.
 // Counters: "bytes" (rate) — the K and V bytes read (rows in the format, scales included);
 // "flops" (rate) — 4·D per (query head, key).
+//
+//   quant/append/L:2048/D:128/kv:<format>/threads:N   quant_kv_cache::append of a 2048-token prompt's
+//        float K and V (Hkv 8) into an emptied cache: quantization on append, vectorised, its rows
+//        split over N workers. Counters:
+//        "bytes" (rate) — the float input read plus the rows written; "values" (rate) — K and V elements.
 #include <string>
 #include <vector>
 
 #include "../support.hpp"
+#include "attune/cache/quant_kv_cache.hpp"
 #include "attune/quantized.hpp"
 
 namespace {
@@ -57,7 +63,38 @@ void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool in
                  static_cast<double>(kHkv * lk) * static_cast<double>(F::row_bytes(kD) * 2));
 }
 
+template <class F>
+void bm_quant_append(benchmark::State& state, index_t tokens) {
+    const int threads = static_cast<int>(state.range(0));
+    executor exec;
+    if (!make_executor(state, threads, exec)) return;
+    const auto kf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 2);
+    const auto vf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 3);
+    const auto k = attune::view_bhld<const float>(kf.data(), 1, kHkv, tokens, kD);
+    const auto v = attune::view_bhld<const float>(vf.data(), 1, kHkv, tokens, kD);
+    attune::kv_cache_options o;
+    o.reserve = tokens;
+    attune::quant_kv_cache<F> cache(kHkv, kD, kD, F{}, F{}, o);
+    cache.append(k, v, exec);  // the pages touched once
+    for (auto _ : state) {
+        cache.clear();
+        cache.append(k, v, exec);
+        benchmark::DoNotOptimize(cache.keys().data());
+    }
+    const double values = 2.0 * static_cast<double>(kHkv * tokens * kD), iters = static_cast<double>(state.iterations());
+    state.counters["bytes"] = benchmark::Counter((values * 4.0 + 2.0 * static_cast<double>(kHkv * tokens * F::row_bytes(kD))) * iters,
+                                                 benchmark::Counter::kIsRate);
+    state.counters["values"] = benchmark::Counter(values * iters, benchmark::Counter::kIsRate);
+}
+
 void register_rows(const std::vector<int>& threads) {
+    const std::string app = "quant/append/L:2048/D:128/kv:";
+    add(app + "int8", threads, bm_quant_append<quant::int8>, index_t(2048));
+    add(app + "fp8_e4m3", threads, bm_quant_append<quant::fp8_e4m3>, index_t(2048));
+    add(app + "q8_0", threads, bm_quant_append<quant::q8_0>, index_t(2048));
+    add(app + "q4_0", threads, bm_quant_append<quant::q4_0>, index_t(2048));
+    add(app + "int4_g32", threads, bm_quant_append<quant::q4_1>, index_t(2048));
+    add(app + "int4_g128", threads, bm_quant_append<quant::int4_group<128>>, index_t(2048));
     for (index_t lk : {8192, 32768}) {
         const std::string base = "quant/decode/Lk:" + std::to_string(lk) + "/D:128/kv:";
         add(base + "int8", threads, bm_quant_decode<quant::int8>, lk, false, false, false);

@@ -164,8 +164,8 @@ std::size_t check_values(const F& f, const std::string& what, const byte_rows& q
     return vector.checked;
 }
 
-// quantize_row of every input row against ggml's bytes.
-template <class F>
+// quantize_row<A> of every input row against ggml's bytes.
+template <class F, class A>
 void check_block_bytes(const char* fmt, index_t dim) {
     const std::string set = "blocks_d" + std::to_string(dim);
     const float_rows x = load_floats(set + "_in");
@@ -180,7 +180,7 @@ void check_block_bytes(const char* fmt, index_t dim) {
     mismatches bytes;
     std::vector<std::uint8_t> got(static_cast<std::size_t>(want.width));
     for (index_t r = 0; r < x.rows; ++r) {
-        f.quantize_row(0, x.row(r), got.data(), dim);
+        f.template quantize_row<A>(0, x.row(r), got.data(), dim);
         for (index_t j = 0; j < want.width; ++j) {
             ++bytes.checked;
             const std::uint8_t a = got[static_cast<std::size_t>(j)], b = want.row(r)[j];
@@ -202,7 +202,8 @@ void check_block_bytes(const char* fmt, index_t dim) {
             bytes.add(what + ": attune " + hex(a, 2) + ", ggml " + hex(b, 2));
         }
     }
-    INFO(bytes.report(std::string(fmt) + " d" + std::to_string(dim) + " quantize_row bytes against ggml's quantize_row_" + fmt + "_ref"));
+    INFO(bytes.report(std::string(fmt) + " d" + std::to_string(dim) + " quantize_row<" + attune::simd::arch_name<A>() +
+                      "> bytes against ggml's quantize_row_" + fmt + "_ref"));
     CHECK(bytes.count == 0);
 }
 
@@ -347,9 +348,18 @@ TEST_CASE("q8_0, q4_0 and q4_1 rows are ggml's bytes and values", "[quant_fixtur
     CHECK(q4_0::row_bytes(128) == 72);
     CHECK(q4_1::row_bytes(128) == 80);
     for (index_t dim : {index_t{128}, index_t{64}, index_t{32}}) {
-        SECTION("q8_0 d" + std::to_string(dim)) { check_block_bytes<q8_0>("q8_0", dim); }
-        SECTION("q4_0 d" + std::to_string(dim)) { check_block_bytes<q4_0>("q4_0", dim); }
-        SECTION("q4_1 d" + std::to_string(dim)) { check_block_bytes<q4_1>("q4_1", dim); }
+        SECTION("q8_0 d" + std::to_string(dim)) {
+            check_block_bytes<q8_0, attune::simd::scalar>("q8_0", dim);
+            check_block_bytes<q8_0, arch>("q8_0", dim);
+        }
+        SECTION("q4_0 d" + std::to_string(dim)) {
+            check_block_bytes<q4_0, attune::simd::scalar>("q4_0", dim);
+            check_block_bytes<q4_0, arch>("q4_0", dim);
+        }
+        SECTION("q4_1 d" + std::to_string(dim)) {
+            check_block_bytes<q4_1, attune::simd::scalar>("q4_1", dim);
+            check_block_bytes<q4_1, arch>("q4_1", dim);
+        }
     }
 }
 

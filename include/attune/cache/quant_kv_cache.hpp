@@ -12,6 +12,7 @@
 // append grows the storage. Every operation leaves the cache unchanged when it throws.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,8 @@
 #include "attune/cache/kv_cache.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
+#include "attune/exec/executor.hpp"
+#include "attune/exec/region.hpp"
 #include "attune/quantized.hpp"
 
 namespace attune {
@@ -55,9 +58,11 @@ public:
     /// Bytes the stored tokens take (keys and values).
     index_t bytes() const noexcept { return tokens_ * heads_ * (kb_ + vb_); }
 
-    /// Appends n tokens, quantized: k [1, heads, n, dk], v [1, heads, n, dv], any storage type.
-    template <class K, class V>
-    void append(const tensor_view<K>& k, const tensor_view<V>& v) {
+    /// Appends n tokens, quantized: k [1, heads, n, dk], v [1, heads, n, dv], any storage type. The
+    /// rows are quantized on Arch's vectors; a prompt's many rows are split over exec's workers
+    /// (items of `append_rows` tokens of one head's K or V), a decode step's few run on the caller.
+    template <class Arch = default_arch, class K, class V, class Exec = default_executor>
+    void append(const tensor_view<K>& k, const tensor_view<V>& v, const Exec& exec = {}) {
         const index_t n = detail::check_chunk("quant_kv_cache::append", k, v, heads_, dk_, dv_);
         check_not_storage("quant_kv_cache::append", k, "k");
         check_not_storage("quant_kv_cache::append", v, "v");
@@ -69,14 +74,35 @@ public:
             while (c < need) c = c > detail::index_max / 2 ? need : c * 2;
             grow(c < max_tokens_ ? c : max_tokens_, "quant_kv_cache::append: heads × capacity × row");
         }
-        std::vector<float>& tmp = scratch_;
-        for (index_t h = 0; h < heads_; ++h)
-            for (index_t t = 0; t < n; ++t) {
-                quant::detail::quantize_one(fk_, h, k.row(0, h, t), k_.data() + (h * capacity_ + tokens_ + t) * kb_, dk_, tmp);
-                quant::detail::quantize_one(fv_, h, v.row(0, h, t), v_.data() + (h * capacity_ + tokens_ + t) * vb_, dv_, tmp);
+        // items: [K or V][head][token range]; each a scratch row (for bf16 / half input) of its own
+        const index_t ranges = n / append_rows + (n % append_rows != 0), items = 2 * heads_ * ranges;
+        const bool one_thread = items <= 2 * heads_ && n * heads_ < append_rows;
+        const index_t row = dk_ > dv_ ? dk_ : dv_, scratch_items = one_thread ? 1 : items;
+        constexpr bool widen = !std::is_same_v<std::remove_const_t<K>, float> || !std::is_same_v<std::remove_const_t<V>, float>;
+        if constexpr (widen) {
+            const index_t floats = detail::checked_product("quant_kv_cache::append: scratch rows", scratch_items, row);
+            if (static_cast<index_t>(scratch_.size()) < floats)
+                detail::checked_assign(scratch_, floats, 0.0f, "quant_kv_cache::append: scratch rows");
+        }
+        const auto item = [&](index_t i, float* tmp) {
+            const index_t r = i % ranges, h = i / ranges % heads_, t0 = r * append_rows, t1 = std::min(n, t0 + append_rows);
+            for (index_t t = t0; t < t1; ++t) {
+                if (i < heads_ * ranges)
+                    quant::detail::quantize_one<Arch>(fk_, h, k.row(0, h, t), k_.data() + (h * capacity_ + tokens_ + t) * kb_, dk_, tmp);
+                else quant::detail::quantize_one<Arch>(fv_, h, v.row(0, h, t), v_.data() + (h * capacity_ + tokens_ + t) * vb_, dv_, tmp);
             }
+        };
+        if (one_thread) {
+            for (index_t i = 0; i < items; ++i) item(i, widen ? scratch_.data() : nullptr);
+        } else {
+            float* scratch = widen ? scratch_.data() : nullptr;
+            detail::parallel_for(exec, items, [&](index_t i) { item(i, widen ? scratch + i * row : nullptr); });
+        }
         tokens_ = need;
     }
+
+    /// Tokens of one head's K or V in one item of a parallel append.
+    static constexpr index_t append_rows = 128;
 
     /// Appends the chunk and writes the attention of its n queries q [1, Hq, n, dk] into out
     /// [1, Hq, n, dv]: a causal step over the whole (quantized) history, as kv_cache::step.
@@ -97,7 +123,7 @@ public:
         detail::check_variant(who, var, detail::step_problem(q, k, v, out, opt), tokens_ + n, opt);
         const auto full = detail::with_cache_mask(var, causal{});
         const index_t before = tokens_;
-        append(k, v);
+        append<Arch>(k, v, exec);
         try {
             attention<Arch>(tensor_view<const Q>(q), keys(), values(), out, full, opt, exec);
         } catch (...) {

@@ -14,6 +14,7 @@
 
 #include "attune/quant/format.hpp"
 #include "attune/simd/bytes.hpp"
+#include "attune/simd/narrow.hpp"
 
 namespace attune::quant {
 
@@ -40,13 +41,23 @@ struct q8_0 : block_format<q8_0, 32, 34> {
         const std::uint8_t* b = row + e / group * block_bytes;
         return half_value(b) * static_cast<float>(static_cast<std::int8_t>(b[2 + e % group]));
     }
+    template <class Arch = simd::default_arch>
     void quantize_row(index_t, const float* x, std::uint8_t* row, index_t dim) const {
         for (index_t i = 0; i < dim / group; ++i, x += group, row += block_bytes) {
             float amax = 0.0f;
-            for (index_t j = 0; j < group; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+            if constexpr (simd::narrowing<Arch>) amax = simd::abs_max<Arch>(x, group);
+            else
+                for (index_t j = 0; j < group; ++j) amax = std::fmax(amax, std::fabs(x[j]));
             const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
             store_half(row, d);
-            for (index_t j = 0; j < group; ++j) row[2 + j] = static_cast<std::uint8_t>(static_cast<std::int8_t>(std::round(x[j] * id)));
+            if constexpr (simd::narrowing<Arch>) {
+                using FV = simd::fvec<Arch>;
+                for (index_t j = 0; j < group; j += static_cast<index_t>(FV::size))
+                    simd::store_low_bytes<Arch>(row + 2 + j,
+                                                simd::trunc_i32<Arch>(simd::round_half_away<Arch>(FV::load_unaligned(x + j) * FV(id))));
+            } else {
+                for (index_t j = 0; j < group; ++j) row[2 + j] = static_cast<std::uint8_t>(simd::trunc_i8(std::round(x[j] * id)));
+            }
         }
     }
 };
@@ -66,19 +77,56 @@ struct q4_0 : block_format<q4_0, 32, 18> {
         const int n = (b[2 + j % 16] >> (j >= 16 ? 4 : 0)) & 0xf;
         return half_value(b) * static_cast<float>(n - 8);
     }
+    template <class Arch = simd::default_arch>
     void quantize_row(index_t, const float* x, std::uint8_t* row, index_t dim) const {
         for (index_t i = 0; i < dim / group; ++i, x += group, row += block_bytes) {
-            float amax = 0.0f, max = 0.0f;  // the value of largest magnitude, with its sign
-            for (index_t j = 0; j < group; ++j)
-                if (amax < std::fabs(x[j])) amax = std::fabs(x[j]), max = x[j];
+            const float max = signed_max<Arch>(x);
             const float d = max / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
             store_half(row, d);
-            for (index_t j = 0; j < 16; ++j) {
-                const int lo = static_cast<std::int8_t>(detail::unfused_product(x[j], id) + 8.5f),
-                          hi = static_cast<std::int8_t>(detail::unfused_product(x[j + 16], id) + 8.5f);
-                row[2 + j] = static_cast<std::uint8_t>((lo < 15 ? lo : 15) | ((hi < 15 ? hi : 15) << 4));
+            if constexpr (simd::narrowing<Arch>) {
+                using FV = simd::fvec<Arch>;
+                using IV = simd::ivec<Arch>;
+                const auto nibble = [&](index_t j) {  // min(trunc_i8(x · id + 8.5), 15), the product rounded first
+                    const IV n = simd::low_byte_signed<Arch>(
+                        simd::trunc_i32<Arch>(simd::unfused<Arch>(FV::load_unaligned(x + j) * FV(id)) + FV(8.5f)));
+                    return xsimd::min(n, IV(15));
+                };
+                for (index_t j = 0; j < 16; j += static_cast<index_t>(FV::size))
+                    simd::store_low_bytes<Arch>(row + 2 + j, nibble(j) | (nibble(j + 16) << 4));
+            } else {
+                for (index_t j = 0; j < 16; ++j) {
+                    const int lo = simd::trunc_i8(detail::unfused_product(x[j], id) + 8.5f),
+                              hi = simd::trunc_i8(detail::unfused_product(x[j + 16], id) + 8.5f);
+                    row[2 + j] = static_cast<std::uint8_t>((lo < 15 ? lo : 15) | ((hi < 15 ? hi : 15) << 4));
+                }
             }
         }
+    }
+
+private:
+    // The block's value of largest magnitude, the first of them (ggml's scan), with its sign; 0 for
+    // a block of zeros and NaN. On vectors: its magnitude, then the sign of the first lane holding
+    // it where both signs occur.
+    template <class Arch>
+    static float signed_max(const float* x) {
+        float amax = 0.0f, max = 0.0f;
+        if constexpr (simd::narrowing<Arch>) {
+            using FV = simd::fvec<Arch>;
+            amax = simd::abs_max<Arch>(x, group);
+            if (amax == 0.0f) return 0.0f;
+            auto pos = FV(0.0f) != FV(0.0f), neg = pos;
+            for (index_t j = 0; j < group; j += static_cast<index_t>(FV::size)) {
+                const FV v = FV::load_unaligned(x + j);
+                pos = pos | (v == FV(amax));
+                neg = neg | (v == FV(-amax));
+            }
+            if (!xsimd::any(neg)) return amax;
+            if (!xsimd::any(pos)) return -amax;
+            amax = 0.0f;  // both signs: the scan below finds the first
+        }
+        for (index_t j = 0; j < group; ++j)
+            if (amax < std::fabs(x[j])) amax = std::fabs(x[j]), max = x[j];
+        return max;
     }
 };
 
@@ -103,19 +151,56 @@ struct int4_group : block_format<int4_group<G>, G, 4 + G / 2> {
         const int n = (b[4 + j % (G / 2)] >> (j >= G / 2 ? 4 : 0)) & 0xf;
         return half_value(b) * static_cast<float>(n) + half_value(b + 2);
     }
+    template <class Arch = simd::default_arch>
     void quantize_row(index_t, const float* x, std::uint8_t* row, index_t dim) const {
         for (index_t i = 0; i < dim / group; ++i, x += group, row += block_bytes) {
             float lo = x[0], hi = x[0];
-            for (index_t j = 1; j < group; ++j) lo = x[j] < lo ? x[j] : lo, hi = x[j] > hi ? x[j] : hi;
+            range<Arch>(x, lo, hi);
             const float d = (hi - lo) / 15.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
             store_half(row, d);
             store_half(row + 2, lo);
-            for (index_t j = 0; j < G / 2; ++j) {
-                const int a = static_cast<std::int8_t>(detail::unfused_product(x[j] - lo, id) + 0.5f),
-                          b = static_cast<std::int8_t>(detail::unfused_product(x[j + G / 2] - lo, id) + 0.5f);
-                row[4 + j] = static_cast<std::uint8_t>((a < 15 ? a : 15) | ((b < 15 ? b : 15) << 4));
+            if constexpr (simd::narrowing<Arch>) {
+                using FV = simd::fvec<Arch>;
+                using IV = simd::ivec<Arch>;
+                const auto nibble = [&](index_t j) {  // min(trunc_i8((x − lo) · id + 0.5), 15), the product rounded first
+                    const FV p = simd::unfused<Arch>((FV::load_unaligned(x + j) - FV(lo)) * FV(id));
+                    return xsimd::min(simd::low_byte_signed<Arch>(simd::trunc_i32<Arch>(p + FV(0.5f))), IV(15));
+                };
+                for (index_t j = 0; j < G / 2; j += static_cast<index_t>(FV::size))
+                    simd::store_low_bytes<Arch>(row + 4 + j, nibble(j) | (nibble(j + G / 2) << 4));
+            } else {
+                for (index_t j = 0; j < G / 2; ++j) {
+                    const int a = simd::trunc_i8(detail::unfused_product(x[j] - lo, id) + 0.5f),
+                              b = simd::trunc_i8(detail::unfused_product(x[j + G / 2] - lo, id) + 0.5f);
+                    row[4 + j] = static_cast<std::uint8_t>((a < 15 ? a : 15) | ((b < 15 ? b : 15) << 4));
+                }
             }
         }
+    }
+
+private:
+    // The block's minimum and maximum as ggml's scan finds them from x[0] (a NaN x[0] stays; other
+    // NaNs are skipped). On vectors each lane scans its column, then the lanes in order; a zero at
+    // either end is rescanned, since +0 and −0 compare equal but store different halves.
+    template <class Arch>
+    static void range(const float* x, float& lo, float& hi) {
+        if constexpr (simd::narrowing<Arch>) {
+            using FV = simd::fvec<Arch>;
+            constexpr std::size_t W = FV::size;
+            FV l(x[0]), h(x[0]);
+            for (index_t j = 0; j < group; j += static_cast<index_t>(W)) {
+                const FV v = FV::load_unaligned(x + j);
+                l = xsimd::select(v < l, v, l);
+                h = xsimd::select(v > h, v, h);
+            }
+            alignas(64) float ls[W], hs[W];
+            l.store_aligned(ls);
+            h.store_aligned(hs);
+            for (std::size_t k = 0; k < W; ++k) lo = ls[k] < lo ? ls[k] : lo, hi = hs[k] > hi ? hs[k] : hi;
+            if (lo != 0.0f && hi != 0.0f) return;
+            lo = hi = x[0];
+        }
+        for (index_t j = 1; j < group; ++j) lo = x[j] < lo ? x[j] : lo, hi = x[j] > hi ? x[j] : hi;
     }
 };
 

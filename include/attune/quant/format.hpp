@@ -12,7 +12,8 @@
 //   load<Arch>(hp, row, d)          width<Arch> values from d (d a multiple of the width, which
 //                                   divides `group` or the dim), without row_scale
 //   value(hp, row, e)               one value, without row_scale (tails, tests)
-//   quantize_row(h, x, row, dim)    float → row (on append)
+//   quantize_row<Arch>(h, x, row, dim)  float → row (on append), on Arch's vectors; the scalar
+//                                   arch's loop is the reference every arch's bytes equal
 //
 // so that the value of element e is row_scale(hp, row) · value(hp, row, e).
 #include <cmath>

@@ -10,6 +10,7 @@
 
 #include "attune/quant/format.hpp"
 #include "attune/simd/bytes.hpp"
+#include "attune/simd/narrow.hpp"
 
 namespace attune::quant {
 
@@ -70,9 +71,33 @@ struct fp8 {
         const int code = ((exponent + bias) << mantissa_bits) | static_cast<int>(m);
         return sign | static_cast<std::uint8_t>(code > max_code ? max_code : code);
     }
+    // encode on Arch's vectors, lane by lane: the mantissa rounded to M bits (nearest even) in the
+    // float's own bits, a carry moving into the exponent; below the smallest normal, the multiple
+    // of the subnormal step by a power-of-two product and a rounding conversion.
+    template <class Arch>
+    static simd::ivec<Arch> encode(const simd::fvec<Arch>& x) {
+        using FV = simd::fvec<Arch>;
+        using IV = simd::ivec<Arch>;
+        constexpr int shift = 23 - mantissa_bits;
+        const IV bits = xsimd::bitwise_cast<IV>(x), abits = bits & IV(0x7fffffff);
+        const IV sign = (bits >> 24) & IV(0x80);
+        const IV normal = ((abits + IV((1 << (shift - 1)) - 1) + ((abits >> shift) & IV(1))) >> shift) - IV((127 - bias) << mantissa_bits);
+        const IV subnormal =
+            xsimd::nearbyint_as_int(xsimd::bitwise_cast<FV>(abits) * FV(static_cast<float>(1 << (mantissa_bits - min_exponent))));
+        const IV smallest_normal((127 + min_exponent) << 23), inf_bits(0x7f800000);
+        const IV code = xsimd::min(xsimd::select(abits < smallest_normal, subnormal, normal), IV(max_code)) | sign;
+        return xsimd::select(abits > inf_bits, IV(nan_code), code);
+    }
+    template <class Arch = simd::default_arch>
     void quantize_row(index_t h, const float* x, std::uint8_t* row, index_t dim) const {
         const float inv = 1.0f / (head_scales != nullptr ? head_scales[h] : scale);
-        for (index_t d = 0; d < dim; ++d) row[d] = encode(x[d] * inv);
+        index_t d = 0;
+        if constexpr (simd::narrowing<Arch>) {
+            using FV = simd::fvec<Arch>;
+            constexpr index_t W = static_cast<index_t>(FV::size);
+            for (; d + W <= dim; d += W) simd::store_low_bytes<Arch>(row + d, encode<Arch>(FV::load_unaligned(x + d) * FV(inv)));
+        }
+        for (; d < dim; ++d) row[d] = encode(x[d] * inv);
     }
 };
 

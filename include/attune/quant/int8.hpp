@@ -13,12 +13,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "attune/core/checked.hpp"
 #include "attune/core/view.hpp"
 #include "attune/quant/format.hpp"
 #include "attune/simd/bytes.hpp"
+#include "attune/simd/narrow.hpp"
 
 namespace attune::quant {
 
@@ -61,23 +63,62 @@ struct int8 {
         return hp.channel != nullptr ? q * hp.channel[e] : q;
     }
 
+    template <class Arch>
+    static simd::fvec<Arch> load_scaled(const float* x, const float* c, index_t d) {
+        const auto v = simd::fvec<Arch>::load_unaligned(x + d);
+        return c != nullptr ? simd::divide(v, simd::fvec<Arch>::load_unaligned(c + d)) : v;
+    }
+    // x / c (or x) of a row: its scale and its codes, on Arch's vectors (simd/narrow.hpp: the same
+    // bytes as the scalar arch's loop, which is the reference).
+    template <class Arch = simd::default_arch>
     void quantize_row(index_t h, const float* x_in, std::uint8_t* row, index_t dim) const {
         const float* c = head(h).channel;
+        const auto x = [&](index_t d) { return c != nullptr ? x_in[d] / c[d] : x_in[d]; };
         float amax = 0.0f;
         bool finite = true;
-        const auto x = [&](index_t d) { return c != nullptr ? x_in[d] / c[d] : x_in[d]; };
-        for (index_t d = 0; d < dim; ++d) {
+        index_t body = 0;
+        if constexpr (simd::narrowing<Arch>) {
+            using FV = simd::fvec<Arch>;
+            constexpr index_t W = static_cast<index_t>(FV::size);
+            body = dim - dim % W;
+            FV m(0.0f), inf(std::numeric_limits<float>::infinity());
+            auto all_finite = m == m;
+            for (index_t d = 0; d < body; d += W) {
+                const FV a = xsimd::abs(load_scaled<Arch>(x_in, c, d));
+                all_finite = all_finite & (a < inf);
+                m = xsimd::select(a > m, a, m);
+            }
+            finite = xsimd::all(all_finite);
+            amax = simd::max_lanes<Arch>(m);
+        }
+        for (index_t d = body; d < dim; ++d) {
             finite = finite && std::isfinite(x(d));
             amax = std::fabs(x(d)) > amax ? std::fabs(x(d)) : amax;
         }
         const float scale = !finite ? std::nanf("") : amax / 127.0f;
         std::memcpy(row, &scale, sizeof scale);
-        const float inv = finite && amax > 0.0f ? 127.0f / amax : 0.0f;
         auto* q = reinterpret_cast<std::int8_t*>(row + 4);
-        for (index_t d = 0; d < dim; ++d) {
-            float r = std::nearbyint(x(d) * inv);
+        if (!finite) {
+            std::memset(q, 0, static_cast<std::size_t>(dim));
+            return;
+        }
+        // 127 / amax overflows for a row of subnormal floats: such rows are scaled by 2^100 first
+        // (exact), so that their codes still span ±127.
+        const float pre = amax < 0x1p-100f ? 0x1p100f : 1.0f;
+        const float inv = amax > 0.0f ? 127.0f / (amax * pre) : 0.0f;
+        if constexpr (simd::narrowing<Arch>) {
+            using FV = simd::fvec<Arch>;
+            using IV = simd::ivec<Arch>;
+            constexpr index_t W = static_cast<index_t>(FV::size);
+            for (index_t d = 0; d < body; d += W) {
+                const IV r = xsimd::nearbyint_as_int(load_scaled<Arch>(x_in, c, d) * FV(pre) * FV(inv));
+                simd::store_low_bytes<Arch>(row + 4 + d, xsimd::min(xsimd::max(r, IV(-127)), IV(127)));
+            }
+        }
+        for (index_t d = body; d < dim; ++d) {
+            float r = std::nearbyint(x(d) * pre * inv);
             r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
-            q[d] = static_cast<std::int8_t>(finite ? r : 0.0f);
+            q[d] = static_cast<std::int8_t>(r);
         }
     }
 };

@@ -17,6 +17,7 @@
 #include "attune/core/view.hpp"
 #include "attune/quant/format.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/simd/vec.hpp"
 
 namespace attune::quant {
 
@@ -120,16 +121,22 @@ private:
 };
 
 namespace detail {
-// Row x (dim values of T) quantized into `row` for kv head h, through a float copy for bf16/half.
-template <class F, class T>
-void quantize_one(const F& f, index_t h, const T* x, std::uint8_t* row, index_t dim, std::vector<float>& tmp) {
+// Row x (dim values of T) quantized into `row` for kv head h on Arch's vectors, through tmp (dim
+// floats; unused for float rows) for bf16/half.
+template <class Arch = simd::default_arch, class F, class T>
+void quantize_one(const F& f, index_t h, const T* x, std::uint8_t* row, index_t dim, float* tmp) {
     if constexpr (std::is_same_v<T, float>) {
-        f.quantize_row(h, x, row, dim);
+        (void)tmp;
+        f.template quantize_row<Arch>(h, x, row, dim);
     } else {
-        tmp.resize(static_cast<std::size_t>(dim));
-        for (index_t d = 0; d < dim; ++d) tmp[static_cast<std::size_t>(d)] = to_float(x[d]);
-        f.quantize_row(h, tmp.data(), row, dim);
+        simd::convert_row<Arch>(x, tmp, dim);
+        f.template quantize_row<Arch>(h, tmp, row, dim);
     }
+}
+template <class Arch = simd::default_arch, class F, class T>
+void quantize_one(const F& f, index_t h, const T* x, std::uint8_t* row, index_t dim, std::vector<float>& tmp) {
+    if constexpr (!std::is_same_v<T, float>) tmp.resize(static_cast<std::size_t>(dim));
+    quantize_one<Arch>(f, h, x, row, dim, tmp.data());
 }
 }  // namespace detail
 

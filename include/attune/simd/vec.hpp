@@ -78,6 +78,16 @@ inline xsimd::batch<float, A> fnma(const xsimd::batch<float, A>& a, const xsimd:
 #endif
     return xsimd::fnma(a, b, c);
 }
+// a / b, correctly rounded: xsimd 8.1's neon64 float division is a reciprocal estimate refined by
+// two Newton steps (off by an ulp at times); the instruction is exact.
+inline scalar_vec divide(scalar_vec a, scalar_vec b) { return a.v / b.v; }
+template <class A>
+inline xsimd::batch<float, A> divide(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b) {
+#if XSIMD_WITH_NEON64
+    if constexpr (detail::arch_is<A, xsimd::neon64>) return vdivq_f32(a, b);
+#endif
+    return a / b;
+}
 template <class A>
 inline xsimd::batch<float, A> max(const xsimd::batch<float, A>& a, const xsimd::batch<float, A>& b) {
     return xsimd::max(a, b);

@@ -209,3 +209,29 @@ TEST_CASE("quantize from bf16 rows and quant_kv_cache's append write the scalar 
     check(quant::q4_0{});
     check(quant::int4_group<64>{});
 }
+
+// The decode kernels' fp8 widening (simd::load_fp8) on this arch: every byte's value, NaN for
+// e4m3's 0x7f / 0xff and e5m2's NaN codes, the same as the scalar decoding the reference reads.
+TEST_CASE("load_fp8 on this arch gives every byte's value", "[quant]") {
+    constexpr std::size_t W = attune::simd::width<arch>;
+    alignas(64) std::uint8_t bytes[256];
+    for (int i = 0; i < 256; ++i) bytes[i] = static_cast<std::uint8_t>(i * 37 % 256);  // every byte, in no lane order
+    const auto check = [&](auto e4m3) {
+        constexpr bool E4M3 = decltype(e4m3)::value;
+        int bad = 0, nans = 0;
+        for (std::size_t i = 0; i + W <= 256; i += W) {
+            alignas(64) float got[W];
+            attune::simd::store<arch>(got, attune::simd::load_fp8<arch, E4M3>(bytes + i));
+            for (std::size_t j = 0; j < W; ++j) {
+                const float want = attune::simd::fp8_scaled_value<E4M3>(bytes[i + j]);
+                nans += std::isnan(want);
+                if (std::isnan(want) ? !std::isnan(got[j]) : (got[j] != want || std::signbit(got[j]) != std::signbit(want))) ++bad;
+            }
+        }
+        INFO((E4M3 ? "e4m3" : "e5m2") << " on " << attune::simd::arch_name<arch>());
+        CHECK(bad == 0);
+        CHECK(nans == (E4M3 ? 2 : 6));
+    };
+    check(std::true_type{});
+    check(std::false_type{});
+}

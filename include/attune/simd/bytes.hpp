@@ -89,15 +89,25 @@ inline vec<Arch> load_fp8(const std::uint8_t* p) {
     constexpr std::size_t W = width<Arch>;
 #if XSIMD_WITH_AVX512F
     if constexpr (detail::arch_is<Arch, xsimd::avx512f>) {
-        const __m256i x = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-        __m256i h;
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        __m256i h = _mm256_cvtepu8_epi16(b);
         if constexpr (E4M3) {
-            const __m256i mag = _mm256_and_si256(x, _mm256_set1_epi16(0x7f));
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+            if constexpr (detail::arch_is<Arch, xsimd::avx512bw>) {
+                // sign-extended, the byte's sign lands in bit 15 and its magnitude in bits 13..7 after
+                // one shift (bit 14, a copy of the sign, cleared); a NaN's magnitude (all ones) → 0x7e00 too
+                const __m256i m =
+                    _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbf80)));
+                const __mmask16 nan = _mm256_cmpeq_epi16_mask(_mm256_and_si256(m, _mm256_set1_epi16(0x3f80)), _mm256_set1_epi16(0x3f80));
+                return vec<Arch>(_mm512_cvtph_ps(_mm256_mask_blend_epi16(nan, m, _mm256_or_si256(m, _mm256_set1_epi16(0x7e00)))));
+            }
+#endif
+            const __m256i mag = _mm256_and_si256(h, _mm256_set1_epi16(0x7f));
             const __m256i nan = _mm256_and_si256(_mm256_cmpeq_epi16(mag, _mm256_set1_epi16(0x7f)), _mm256_set1_epi16(0x7e00));
             h = _mm256_or_si256(
-                _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(x, _mm256_set1_epi16(0x80)), 8), _mm256_slli_epi16(mag, 7)), nan);
+                _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(h, _mm256_set1_epi16(0x80)), 8), _mm256_slli_epi16(mag, 7)), nan);
         } else {
-            h = _mm256_slli_epi16(x, 8);
+            h = _mm256_slli_epi16(h, 8);
         }
         return vec<Arch>(_mm512_cvtph_ps(h));
     }

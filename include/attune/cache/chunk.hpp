@@ -6,9 +6,11 @@
 // need first (shapes, options, overlap, sizes, allocations), then changes the cache; an exception
 // that can only come later (a user's executor or policy throwing inside the kernel) rolls the
 // change back, so a throwing call leaves the cache bit-identical to before.
+#include <cstdint>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "attune/attention.hpp"
@@ -59,6 +61,15 @@ template <class X, class S>
 inline void check_not_storage(const char* who, const tensor_view<X>& x, const char* name, const std::vector<S>& keys,
                               const std::vector<S>& values) {
     require(!shares_elements(x, storage_view(keys)) && !shares_elements(x, storage_view(values)), who, ": ", name,
+            " overlaps the cache's own storage (copy it out first)");
+}
+
+// The same for a cache of quantized rows (bytes): x's extent against the storage's bytes.
+template <class X>
+inline void check_not_storage(const char* who, const tensor_view<X>& x, const char* name, const std::vector<std::uint8_t>& keys,
+                              const std::vector<std::uint8_t>& values) {
+    const std::pair<const void*, const void*> kr{keys.data(), keys.data() + keys.size()}, vr{values.data(), values.data() + values.size()};
+    require(!overlaps(x.extent(), kr) && !overlaps(x.extent(), vr), who, ": ", name,
             " overlaps the cache's own storage (copy it out first)");
 }
 

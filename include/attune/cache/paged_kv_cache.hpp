@@ -41,32 +41,10 @@
 #include "attune/core/paged.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
+#include "attune/cache/rows.hpp"
 #include "attune/quantized.hpp"
 
 namespace attune {
-
-namespace detail {
-// How a paged_kv_cache<T> stores a row of `dim` values: T an element type (rows of T, converted on
-// append) or a quantized format (rows of T::row_bytes(dim) bytes, quantized on append).
-template <class T, bool Format = quant::is_format_v<T>>
-struct page_rows {
-    using element = T;
-    static index_t elems(index_t dim) noexcept { return dim; }
-    template <class S>
-    static void write(const T&, index_t, const S* src, T* dst, index_t dim, std::vector<float>&) {
-        copy_row(src, dst, dim);
-    }
-};
-template <class F>
-struct page_rows<F, true> {
-    using element = std::uint8_t;
-    static index_t elems(index_t dim) noexcept { return F::row_bytes(dim); }
-    template <class S>
-    static void write(const F& f, index_t head, const S* src, std::uint8_t* dst, index_t dim, std::vector<float>& tmp) {
-        quant::detail::quantize_one(f, head, src, dst, dim, tmp);
-    }
-};
-}  // namespace detail
 
 /// The two page layouts of a pool: NHD [pages, page_size, Hkv, D] (vLLM, FlashInfer "NHD") and
 /// HND [pages, Hkv, page_size, D] (FlashInfer "HND").
@@ -93,7 +71,7 @@ class paged_kv_cache {
     static_assert(is_storage_type_v<T> || quant::is_format_v<T>,
                   "attune::paged_kv_cache: storage must be float, bf16, half or a quantized format (attune::quant)");
     static constexpr bool quantized = quant::is_format_v<T>;
-    using rows = detail::page_rows<T>;
+    using rows = detail::cache_rows<T>;
     using element = typename rows::element;
 
 public:
@@ -197,7 +175,10 @@ public:
         detail::require(!overlaps_pool(k), who, ": k overlaps the cache's page pool (copy it out first)");
         detail::require(!overlaps_pool(v), who, ": v overlaps the cache's page pool (copy it out first)");
         detail::checked_reserve(q.pages, g.pages, "paged_kv_cache::append: page list");
-        if constexpr (quantized) detail::checked_reserve(scratch_, dk_ > dv_ ? dk_ : dv_, "paged_kv_cache::append: row buffer");
+        if constexpr (quantized) {
+            detail::checked_reserve(scratch_, dk_ > dv_ ? dk_ : dv_, "paged_kv_cache::append: row buffer");
+            scratch_.resize(static_cast<std::size_t>(dk_ > dv_ ? dk_ : dv_));  // within the capacity: no allocation
+        }
         // Nothing below throws.
         const index_t fill = q.tokens % page_size_;
         if (g.copy) {
@@ -211,8 +192,8 @@ public:
             if (slot == 0) q.pages.push_back(pop_free());  // capacity reserved above
             const index_t page = q.pages[static_cast<std::size_t>(at / page_size_)];
             for (index_t h = 0; h < heads_; ++h) {
-                rows::write(k_format_, h, k.row(0, h, t), k_.data() + offset(k_stride_, page, h, slot), dk_, scratch_);
-                rows::write(v_format_, h, v.row(0, h, t), v_.data() + offset(v_stride_, page, h, slot), dv_, scratch_);
+                rows::write(k_format_, h, k.row(0, h, t), k_.data() + offset(k_stride_, page, h, slot), dk_, scratch_.data());
+                rows::write(v_format_, h, v.row(0, h, t), v_.data() + offset(v_stride_, page, h, slot), dv_, scratch_.data());
             }
         }
         q.tokens += n;

@@ -24,6 +24,10 @@
 // position(s) is a slot's token position in the history; cache_position(s) its rank 0..size−1 in
 // position order — the re-indexed positions StreamingLLM applies RoPE with (keys cached before
 // RoPE; the query then sits at size − 1 after its own append).
+//
+// T may also be a quantized format (attune/quantized.hpp): streaming_cache<quant::q8_0> quantizes
+// each row as it is appended (the chunk's rows in the step's scratch too, so a step attends to
+// exactly the rows the ring keeps) and reads them in place.
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -31,6 +35,7 @@
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
 #include "attune/cache/interface.hpp"
+#include "attune/cache/rows.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
@@ -49,47 +54,45 @@ struct streaming_cache_options {
 /// so memory and decode time stay flat; step() attends with sinks + window over the whole history.
 template <class T = float>
 class streaming_cache {
-    static_assert(is_storage_type_v<T>, "attune::streaming_cache: storage must be float, bf16 or half");
+    static constexpr bool quantized = quant::is_format_v<T>;
+    static_assert(is_storage_type_v<T> || quantized,
+                  "attune::streaming_cache: storage must be float, bf16, half or a quantized format (attune::quant)");
+    using rows = detail::cache_rows<T>;
+    using element = typename rows::element;  // T, or the bytes of a quantized row
 
 public:
-    using value_type = T;  ///< the storage type
+    using value_type = T;  ///< the storage type (an element type or a quantized format)
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) keeping the first `sinks` tokens
     /// (≥ 0; StreamingLLM uses 4) and the last `recent` (≥ 1).
     streaming_cache(index_t heads, index_t dk, index_t dv, index_t sinks, index_t recent)
-        : heads_(heads), dk_(dk), dv_(dv), sinks_(sinks), recent_(recent) {
-        detail::require(heads > 0 && dk > 0 && dv > 0, "streaming_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
-        detail::require(sinks >= 0 && recent >= 1, "streaming_cache: sinks (", sinks, ") must be ≥ 0 and recent (", recent, ") ≥ 1");
-        slots_ = detail::checked_add(sinks, recent, "streaming_cache: sinks + recent");
-        detail::checked_assign(k_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dk", heads, slots_, dk), T{},
-                               "streaming_cache: heads × (sinks + recent) × dk");
-        detail::checked_assign(v_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dv", heads, slots_, dv), T{},
-                               "streaming_cache: heads × (sinks + recent) × dv");
-    }
+        : streaming_cache(heads, dk, dv, sinks, recent, T{}, T{}, 0) {}
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) with options `o`.
     streaming_cache(index_t heads, index_t dk, index_t dv, const streaming_cache_options& o)
         : streaming_cache(heads, dk, dv, o.sinks, o.recent) {}
 
-    index_t heads() const noexcept { return heads_; }                                   ///< kv heads
-    index_t dk() const noexcept { return dk_; }                                         ///< key head dim
-    index_t dv() const noexcept { return dv_; }                                         ///< value head dim
-    index_t sinks() const noexcept { return sinks_; }                                   ///< S, the sink tokens kept
-    index_t recent() const noexcept { return recent_; }                                 ///< R, the ring's length
-    index_t slots() const noexcept { return slots_; }                                   ///< S + R, the constant capacity
-    index_t seen() const noexcept { return seen_; }                                     ///< tokens appended so far
-    index_t tokens() const noexcept { return seen_; }                                   ///< the history's length, seen()
-    index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }         ///< tokens held
-    std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(T); }  ///< bytes of K/V storage
+    /// A quantized cache: K rows in `k_format`, V rows in `v_format` (their scales, for fp8).
+    template <class F = T, std::enable_if_t<quant::is_format_v<F>, int> = 0>
+    streaming_cache(index_t heads, index_t dk, index_t dv, const streaming_cache_options& o, F k_format, F v_format)
+        : streaming_cache(heads, dk, dv, o.sinks, o.recent, k_format, v_format, 0) {}
 
-    /// The held keys as a [1, heads, size, dk] view, in slot order (not position order).
-    tensor_view<const T> keys() const {
-        return tensor_view<const T>(k_.data(), {1, heads_, size(), dk_}, {heads_ * slots_ * dk_, slots_ * dk_, dk_});
-    }
+    index_t heads() const noexcept { return heads_; }                                         ///< kv heads
+    index_t dk() const noexcept { return dk_; }                                               ///< key head dim
+    index_t dv() const noexcept { return dv_; }                                               ///< value head dim
+    index_t sinks() const noexcept { return sinks_; }                                         ///< S, the sink tokens kept
+    index_t recent() const noexcept { return recent_; }                                       ///< R, the ring's length
+    index_t slots() const noexcept { return slots_; }                                         ///< S + R, the constant capacity
+    index_t seen() const noexcept { return seen_; }                                           ///< tokens appended so far
+    index_t tokens() const noexcept { return seen_; }                                         ///< the history's length, seen()
+    index_t size() const noexcept { return seen_ < slots() ? seen_ : slots(); }               ///< tokens held
+    std::size_t bytes() const noexcept { return (k_.size() + v_.size()) * sizeof(element); }  ///< bytes of K/V storage
+
+    /// The held keys as a [1, heads, size, dk] view (a quant_view for a quantized T), in slot order
+    /// (not position order).
+    auto keys() const { return rows::view(kf_, k_.data(), {1, heads_, size(), dk_}, {heads_ * slots_ * kb_, slots_ * kb_, kb_}); }
     /// The held values as a [1, heads, size, dv] view, in slot order.
-    tensor_view<const T> values() const {
-        return tensor_view<const T>(v_.data(), {1, heads_, size(), dv_}, {heads_ * slots_ * dv_, slots_ * dv_, dv_});
-    }
+    auto values() const { return rows::view(vf_, v_.data(), {1, heads_, size(), dv_}, {heads_ * slots_ * vb_, slots_ * vb_, vb_}); }
 
     /// The history position of the token in slot s (s < size()).
     index_t position(index_t s) const {
@@ -122,7 +125,7 @@ public:
     /// never exceed S + R whatever the history's length. Writes the held keys, in slot order, rotated
     /// to their cache positions (cache_position(s)) into out [1, heads, size(), dk]; the chunk's n
     /// queries then rotate at size() − n + i (apply_rope with rope_positions::from_offset(size() − n)).
-    /// out may not share memory with the cache.
+    /// out may not share memory with the cache. Quantized keys are rotated from their values.
     template <class Arch = default_arch, class O, class Exec = default_executor>
     void rotated_keys(const rope& r, const tensor_view<O>& out, const Exec& exec = {}) {
         detail::require(out.batch() == 1 && out.heads() == heads_ && out.tokens() == size() && out.dim() == dk_,
@@ -130,7 +133,16 @@ public:
         detail::check_not_storage("streaming_cache::rotated_keys", out, "out", k_, v_);
         detail::checked_resize(rank_, size(), "streaming_cache::rotated_keys: held tokens");
         for (index_t s = 0; s < size(); ++s) rank_[static_cast<std::size_t>(s)] = static_cast<std::int32_t>(cache_position(s));
-        rotate_keys_to_cache<Arch>(r, keys(), out, rope_positions::per_token(rank_.data()), exec);
+        if constexpr (quantized) {
+            detail::checked_resize(values_,
+                                   detail::checked_product("streaming_cache::rotated_keys: heads × held × dk", heads_, size(), dk_),
+                                   "streaming_cache::rotated_keys: heads × held × dk");
+            const tensor_view<float> k(values_.data(), {1, heads_, size(), dk_}, {heads_ * size() * dk_, size() * dk_, dk_});
+            quant::dequantize<T, Arch>(keys(), k);
+            rotate_keys_to_cache<Arch>(r, tensor_view<const float>(k), out, rope_positions::per_token(rank_.data()), exec);
+        } else {
+            rotate_keys_to_cache<Arch>(r, keys(), out, rope_positions::per_token(rank_.data()), exec);
+        }
     }
 
     /// Appends n tokens (k [1, heads, n, dk], v [1, heads, n, dv]); with n > R the chunk's own
@@ -180,22 +192,23 @@ public:
             return;
         }
         // Old cache in position order, then the chunk, in scratch: sinks_window(S, R) over it.
-        detail::checked_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, dk_),
+        detail::checked_resize(sk_, detail::checked_product("streaming_cache::step: heads × tokens × dk", heads_, total, kb_),
                                "streaming_cache::step: heads × tokens × dk");
-        detail::checked_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, dv_),
+        detail::checked_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, vb_),
                                "streaming_cache::step: heads × tokens × dv");
+        reserve_widening();
         std::vector<index_t>& order = order_;
         detail::checked_assign(order, held, index_t{0}, "streaming_cache::step: held tokens");
         for (index_t s = 0; s < held; ++s) order[static_cast<std::size_t>(cache_position(s))] = s;
         for (index_t h = 0; h < heads_; ++h) {
             for (index_t r = 0; r < held; ++r) {
                 const index_t s = order[static_cast<std::size_t>(r)];
-                detail::copy_row(key_slot(h, s), sk_.data() + (h * total + r) * dk_, dk_);
-                detail::copy_row(value_slot(h, s), sv_.data() + (h * total + r) * dv_, dv_);
+                detail::copy_row(key_slot(h, s), sk_.data() + (h * total + r) * kb_, kb_);
+                detail::copy_row(value_slot(h, s), sv_.data() + (h * total + r) * vb_, vb_);
             }
             for (index_t t = 0; t < n; ++t) {
-                detail::copy_row(k.row(0, h, t), sk_.data() + (h * total + held + t) * dk_, dk_);
-                detail::copy_row(v.row(0, h, t), sv_.data() + (h * total + held + t) * dv_, dv_);
+                rows::write(kf_, h, k.row(0, h, t), sk_.data() + (h * total + held + t) * kb_, dk_, wide_.data());
+                rows::write(vf_, h, v.row(0, h, t), sv_.data() + (h * total + held + t) * vb_, dv_, wide_.data());
             }
         }
         if (positioned) {
@@ -204,8 +217,8 @@ public:
                 ids_[static_cast<std::size_t>(r)] = static_cast<std::int32_t>(position(order[static_cast<std::size_t>(r)]));
             for (index_t t = 0; t < n; ++t) ids_[static_cast<std::size_t>(held + t)] = static_cast<std::int32_t>(seen_ + t);
         }
-        const tensor_view<const T> kk(sk_.data(), {1, heads_, total, dk_}, {heads_ * total * dk_, total * dk_, dk_});
-        const tensor_view<const T> vv(sv_.data(), {1, heads_, total, dv_}, {heads_ * total * dv_, total * dv_, dv_});
+        const auto kk = rows::view(kf_, sk_.data(), {1, heads_, total, dk_}, {heads_ * total * kb_, total * kb_, kb_});
+        const auto vv = rows::view(vf_, sv_.data(), {1, heads_, total, dv_}, {heads_ * total * vb_, total * vb_, vb_});
         attention<Arch>(tensor_view<const Q>(q), kk, vv, out,
                         detail::with_score_positions(detail::with_cache_mask(var, sinks_window(sinks_, recent_)),
                                                      positioned ? position_ids::shared(ids_.data(), total) : position_ids()),
@@ -226,6 +239,28 @@ private:
     template <class>
     friend class duo_cache;
 
+    streaming_cache(index_t heads, index_t dk, index_t dv, index_t sinks, index_t recent, T k_format, T v_format, int)
+        : heads_(heads), dk_(dk), dv_(dv), sinks_(sinks), recent_(recent), kf_(k_format), vf_(v_format) {
+        detail::require(heads > 0 && dk > 0 && dv > 0, "streaming_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
+        detail::require(sinks >= 0 && recent >= 1, "streaming_cache: sinks (", sinks, ") must be ≥ 0 and recent (", recent, ") ≥ 1");
+        if constexpr (quantized) {
+            kf_.check(heads, dk, "streaming_cache: key format");
+            vf_.check(heads, dv, "streaming_cache: value format");
+        }
+        kb_ = rows::elems(dk);
+        vb_ = rows::elems(dv);
+        slots_ = detail::checked_add(sinks, recent, "streaming_cache: sinks + recent");
+        detail::checked_assign(k_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dk", heads, slots_, kb_), element{},
+                               "streaming_cache: heads × (sinks + recent) × dk");
+        detail::checked_assign(v_, detail::checked_product("streaming_cache: heads × (sinks + recent) × dv", heads, slots_, vb_), element{},
+                               "streaming_cache: heads × (sinks + recent) × dv");
+    }
+
+    // A quantized format fed bf16 / half rows widens each to floats first: one row of scratch.
+    void reserve_widening() {
+        if constexpr (quantized) detail::checked_resize(wide_, dk_ > dv_ ? dk_ : dv_, "streaming_cache: a widened row");
+    }
+
     index_t slot_of(index_t pos) const noexcept { return pos < sinks_ ? pos : sinks_ + (pos - sinks_) % recent_; }
 
     // Writes n checked tokens into their slots, first saving what undo() needs: seen() and every
@@ -240,18 +275,19 @@ private:
         index_t saved = 0;
         for (index_t t = 0; t < distinct; ++t) saved += slot_of(seen_ + t) < held ? 1 : 0;
         detail::checked_resize(undo_slots_, saved, "streaming_cache: undo slots");
-        detail::checked_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, dk_),
+        detail::checked_resize(undo_k_, detail::checked_product("streaming_cache: undo keys", saved, heads_, kb_),
                                "streaming_cache: undo keys");
-        detail::checked_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, dv_),
+        detail::checked_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, vb_),
                                "streaming_cache: undo values");
+        reserve_widening();
         index_t i = 0;
         for (index_t t = 0; t < distinct; ++t) {
             const index_t s = slot_of(seen_ + t);
             if (s >= held) continue;
             undo_slots_[static_cast<std::size_t>(i)] = s;
             for (index_t h = 0; h < heads_; ++h) {
-                detail::copy_row(key_slot(h, s), undo_k_.data() + (i * heads_ + h) * dk_, dk_);
-                detail::copy_row(value_slot(h, s), undo_v_.data() + (i * heads_ + h) * dv_, dv_);
+                detail::copy_row(key_slot(h, s), undo_k_.data() + (i * heads_ + h) * kb_, kb_);
+                detail::copy_row(value_slot(h, s), undo_v_.data() + (i * heads_ + h) * vb_, vb_);
             }
             ++i;
         }
@@ -259,8 +295,8 @@ private:
         for (index_t t = 0; t < n; ++t) {
             const index_t s = slot_of(seen_ + t);
             for (index_t h = 0; h < heads_; ++h) {
-                detail::copy_row(k.row(0, h, t), key_slot(h, s), dk_);
-                detail::copy_row(v.row(0, h, t), value_slot(h, s), dv_);
+                rows::write(kf_, h, k.row(0, h, t), key_slot(h, s), dk_, wide_.data());
+                rows::write(vf_, h, v.row(0, h, t), value_slot(h, s), dv_, wide_.data());
             }
         }
         seen_ += n;
@@ -270,28 +306,32 @@ private:
         for (std::size_t i = 0; i < undo_slots_.size(); ++i) {
             const index_t s = undo_slots_[i], j = static_cast<index_t>(i);
             for (index_t h = 0; h < heads_; ++h) {
-                detail::copy_row(undo_k_.data() + (j * heads_ + h) * dk_, key_slot(h, s), dk_);
-                detail::copy_row(undo_v_.data() + (j * heads_ + h) * dv_, value_slot(h, s), dv_);
+                detail::copy_row(undo_k_.data() + (j * heads_ + h) * kb_, key_slot(h, s), kb_);
+                detail::copy_row(undo_v_.data() + (j * heads_ + h) * vb_, value_slot(h, s), vb_);
             }
         }
         seen_ = undo_seen_;
     }
 
-    T* key_slot(index_t h, index_t s) noexcept { return k_.data() + (h * slots_ + s) * dk_; }
-    T* value_slot(index_t h, index_t s) noexcept { return v_.data() + (h * slots_ + s) * dv_; }
-    const T* key_slot(index_t h, index_t s) const noexcept { return k_.data() + (h * slots_ + s) * dk_; }
-    const T* value_slot(index_t h, index_t s) const noexcept { return v_.data() + (h * slots_ + s) * dv_; }
+    element* key_slot(index_t h, index_t s) noexcept { return k_.data() + (h * slots_ + s) * kb_; }
+    element* value_slot(index_t h, index_t s) noexcept { return v_.data() + (h * slots_ + s) * vb_; }
+    const element* key_slot(index_t h, index_t s) const noexcept { return k_.data() + (h * slots_ + s) * kb_; }
+    const element* value_slot(index_t h, index_t s) const noexcept { return v_.data() + (h * slots_ + s) * vb_; }
 
     index_t heads_, dk_, dv_, sinks_, recent_, slots_ = 0;
+    index_t kb_ = 0, vb_ = 0;  // elements a key / value row takes (bytes for a quantized T)
     index_t seen_ = 0;
-    std::vector<T> k_, v_;
-    std::vector<std::int32_t> rank_;   // rotated_keys: each slot's cache position
-    std::vector<T> sk_, sv_;           // chunk scratch (prefill only)
-    std::vector<index_t> order_;       // slots in position order (prefill only)
-    std::vector<std::int32_t> ids_;    // the scratch's history positions (score modifiers)
-    std::vector<index_t> undo_slots_;  // what undo() restores: the slots the last commit overwrote,
-    std::vector<T> undo_k_, undo_v_;   // their old rows,
-    index_t undo_seen_ = 0;            // and seen() before it
+    T kf_{}, vf_{};  // a quantized T's formats (unused for element types)
+    std::vector<element> k_, v_;
+    std::vector<std::int32_t> rank_;        // rotated_keys: each slot's cache position
+    std::vector<float> values_;             // rotated_keys: quantized keys' values
+    std::vector<float> wide_;               // a bf16 / half row widened before quantization
+    std::vector<element> sk_, sv_;          // chunk scratch (prefill only)
+    std::vector<index_t> order_;            // slots in position order (prefill only)
+    std::vector<std::int32_t> ids_;         // the scratch's history positions (score modifiers)
+    std::vector<index_t> undo_slots_;       // what undo() restores: the slots the last commit overwrote,
+    std::vector<element> undo_k_, undo_v_;  // their old rows,
+    index_t undo_seen_ = 0;                 // and seen() before it
 };
 
 }  // namespace attune

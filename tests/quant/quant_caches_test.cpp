@@ -1,0 +1,148 @@
+// streaming_cache over a quantized format (cache/streaming_cache.hpp, cache/rows.hpp): its oracle is
+// streaming_cache<float> fed the same rows quantized and dequantized — both attend to the same
+// values, so decode steps and chunks (the ring overwritten inside a chunk, score modifiers on the
+// position-ordered scratch) agree within fp32 rounding, and rotated_keys exactly. Then float and
+// bf16 chunks, a throwing step leaving the bytes as they were, and the hostile constructions.
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "attune/cache/streaming_cache.hpp"
+#include "attune/quantized.hpp"
+#include "support.hpp"
+
+#ifndef ATTUNE_TEST_ARCH
+#error "ATTUNE_TEST_ARCH must name the arch type the kernels are instantiated with"
+#endif
+
+using attune::index_t;
+using attune_test::tensor;
+namespace quant = attune::quant;
+using arch = ATTUNE_TEST_ARCH;
+
+namespace {
+
+template <class T>
+attune::tensor_view<const T> tokens(const tensor<T>& x, index_t at, index_t n) {
+    const auto v = x.cview();
+    return attune::tensor_view<const T>(&v(0, 0, at, 0), {1, v.heads(), n, v.dim()}, v.strides());
+}
+
+// x's rows quantized in format f and back, as float.
+template <class F, class T>
+tensor<float> round_trip(const tensor<T>& x, const F& f) {
+    const auto v = x.cview();
+    const auto q = quant::quantize(v, f);
+    tensor<float> out(1, v.heads(), v.tokens(), v.dim());
+    quant::dequantize(q.view(), out.view);
+    return out;
+}
+
+struct throwing_sink {
+    using policy_kind = attune::sink_kind;
+    template <class T>
+    void start(const attune::basic_sink_row<T>&, T&, T&, T*) const {
+        throw std::runtime_error("throwing_sink");
+    }
+};
+
+template <class F>
+std::vector<std::uint8_t> bytes_of(const attune::streaming_cache<F>& c) {
+    std::vector<std::uint8_t> b;
+    for (const auto& view : {c.keys(), c.values()})
+        for (index_t h = 0; h < view.heads(); ++h)
+            for (index_t t = 0; t < view.tokens(); ++t) b.insert(b.end(), view.row(0, h, t), view.row(0, h, t) + view.row_bytes());
+    return b;
+}
+
+// Steps of chunks 12, 1, 1, 5, 1, 20 (more than the ring), 1, 1 with sinks 2 and a ring of 9, each
+// twice (no variant, then softcap: a score modifier runs on the position-ordered scratch).
+template <class F, class T>
+void check_streaming(const F& kf, const F& vf) {
+    const index_t Hkv = 2, Hq = 4, D = 64, L = 42;
+    std::mt19937 rng(51);
+    tensor<float> q(1, Hq, L, D);
+    tensor<T> k(1, Hkv, L, D), v(1, Hkv, L, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    const tensor<float> kd = round_trip(k, kf), vd = round_trip(v, vf);
+    for (bool modifier : {false, true}) {
+        INFO(F::name() << (modifier ? ", softcap" : ", no variant"));
+        attune::streaming_cache<F> a(Hkv, D, D, attune::streaming_cache_options{2, 9}, kf, vf);
+        attune::streaming_cache<float> b(Hkv, D, D, 2, 9);
+        CHECK(a.bytes() == static_cast<std::size_t>(2 * Hkv * 11 * F::row_bytes(D)));
+        index_t at = 0;
+        for (index_t n : {12, 1, 1, 5, 1, 20, 1, 1}) {
+            INFO("chunk of " << n << " at " << at);
+            const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
+            tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
+            oa.poison();
+            if (modifier) {
+                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{4.0f});
+                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{4.0f});
+            } else {
+                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view);
+                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view);
+            }
+            CHECK(attune_test::max_difference(oa, ob) <= 2e-5);
+            at += n;
+        }
+        REQUIRE(a.tokens() == L);
+        // rotated_keys: the same values rotated the same way
+        attune::rope r;
+        r.head_dim = D;
+        tensor<float> ra(1, Hkv, a.size(), D), rb(1, Hkv, b.size(), D);
+        a.template rotated_keys<arch>(r, ra.view);
+        b.template rotated_keys<arch>(r, rb.view);
+        CHECK(attune_test::max_difference(ra, rb) == 0.0);
+        // a step that throws inside the kernel leaves every byte and seen() as they were
+        const auto before = bytes_of(a);
+        const attune::tensor_view<const float> q1(&q.view(0, 0, 0, 0), {1, Hq, 1, D}, q.view.strides());
+        tensor<float> o1(1, Hq, 1, D);
+        CHECK_THROWS_WITH(
+            a.template step<arch>(q1, tokens(k, 0, 1), tokens(v, 0, 1), o1.view, throwing_sink{}, {}, attune::serial_executor{}),
+            Catch::Contains("throwing_sink"));
+        CHECK(bytes_of(a) == before);
+        CHECK(a.tokens() == L);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("streaming_cache over quantized rows equals streaming_cache<float> over their values", "[quant]") {
+    check_streaming<quant::q8_0, float>(quant::q8_0{}, quant::q8_0{});
+    check_streaming<quant::q4_0, attune::bf16>(quant::q4_0{}, quant::q4_0{});
+    check_streaming<quant::int8, float>(quant::int8{}, quant::int8{});
+    quant::fp8_e4m3 ks, vs;
+    ks.scale = 0.02f;
+    vs.scale = 0.01f;
+    check_streaming<quant::fp8_e4m3, attune::bf16>(ks, vs);
+    check_streaming<quant::int4_group<64>, float>(quant::int4_group<64>{}, quant::int4_group<64>{});
+}
+
+TEST_CASE("streaming_cache over quantized rows: hostile formats and inputs", "[quant]") {
+    using sq8 = attune::streaming_cache<quant::q8_0>;
+    CHECK_THROWS_WITH(sq8(2, 48, 64, attune::streaming_cache_options{2, 9}, quant::q8_0{}, quant::q8_0{}),
+                      Catch::Contains("key format") && Catch::Contains("multiple of 32"));
+    CHECK_THROWS_WITH(sq8(2, 64, 40, attune::streaming_cache_options{2, 9}, quant::q8_0{}, quant::q8_0{}), Catch::Contains("value format"));
+    quant::fp8_e5m2 bad;
+    bad.scale = 0.0f;
+    CHECK_THROWS_WITH(attune::streaming_cache<quant::fp8_e5m2>(2, 16, 16, attune::streaming_cache_options{1, 4}, bad, quant::fp8_e5m2{}),
+                      Catch::Contains("fp8 scale must be finite and > 0"));
+    // a chunk read from the cache's own bytes is refused before anything changes
+    sq8 c(1, 32, 32, attune::streaming_cache_options{1, 4}, quant::q8_0{}, quant::q8_0{});
+    tensor<float> k(1, 1, 3, 32), v(1, 1, 3, 32);
+    std::mt19937 rng(3);
+    k.fill_random(rng), v.fill_random(rng);
+    c.append(k.cview(), v.cview());
+    const auto* own = reinterpret_cast<const float*>(c.keys().row(0, 0, 0));
+    const attune::tensor_view<const float> inside(own, {1, 1, 1, 32}, {32, 32, 32});
+    const auto before = bytes_of(c);
+    CHECK_THROWS_WITH(c.append(inside, inside), Catch::Contains("overlaps the cache's own storage"));
+    CHECK(bytes_of(c) == before);
+    CHECK(c.tokens() == 3);
+}

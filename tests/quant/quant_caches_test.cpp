@@ -1,8 +1,10 @@
-// streaming_cache over a quantized format (cache/streaming_cache.hpp, cache/rows.hpp): its oracle is
-// streaming_cache<float> fed the same rows quantized and dequantized — both attend to the same
-// values, so decode steps and chunks (the ring overwritten inside a chunk, score modifiers on the
-// position-ordered scratch) agree within fp32 rounding, and rotated_keys exactly. Then float and
-// bf16 chunks, a throwing step leaving the bytes as they were, and the hostile constructions.
+// streaming_cache and duo_cache over a quantized format (cache/streaming_cache.hpp, cache/rows.hpp,
+// cache/duo_cache.hpp): the oracle is the same cache over float fed the same rows quantized and
+// dequantized — both attend to the same values, so decode steps and chunks (the ring overwritten
+// inside a chunk, score modifiers on the position-ordered scratch) agree within fp32 rounding, and
+// rotated_keys exactly. Float and bf16 chunks, per-head fp8 scales and int8 channel scales (duo
+// keeps each kv head in a cache of its own: head_format), a throwing step leaving the bytes as they
+// were, and the hostile constructions.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "attune/cache/duo_cache.hpp"
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/quantized.hpp"
 #include "support.hpp"
@@ -145,4 +148,57 @@ TEST_CASE("streaming_cache over quantized rows: hostile formats and inputs", "[q
     CHECK_THROWS_WITH(c.append(inside, inside), Catch::Contains("overlaps the cache's own storage"));
     CHECK(bytes_of(c) == before);
     CHECK(c.tokens() == 3);
+}
+
+// duo_cache: kv head 0 retrieval (quant_kv_cache), head 1 streaming (sinks 2, ring 9), three query
+// heads each; per-head formats, so head_format(h) must give each head's own scales.
+template <class F>
+void check_duo(const F& kf, const F& vf, const F& kf_one_head0, const F& kf_one_head1) {
+    const index_t Hkv = 2, Hq = 6, D = 64, L = 40;
+    std::mt19937 rng(52);
+    tensor<float> q(1, Hq, L, D), k(1, Hkv, L, D), v(1, Hkv, L, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    const tensor<float> kd = round_trip(k, kf), vd = round_trip(v, vf);
+    attune::duo_cache<F> a({false, true}, Hq, D, D, attune::duo_cache_options{2, 9, 0}, kf, vf);
+    attune::duo_cache<float> b({false, true}, Hq, D, D, 2, 9);
+    index_t at = 0;
+    for (index_t n : {12, 1, 1, 15, 1, 1, 9}) {
+        INFO(F::name() << ": chunk of " << n << " at " << at);
+        const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
+        tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
+        oa.poison();
+        a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{5.0f});
+        b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{5.0f});
+        CHECK(attune_test::max_difference(oa, ob) <= 2e-5);
+        at += n;
+    }
+    CHECK(a.tokens() == L);
+    CHECK(a.retrieval_cache(0).tokens() == L);
+    CHECK(a.streaming_cache_of(1).size() == 11);
+    CHECK(a.bytes() == static_cast<std::size_t>((L + 11) * 2 * F::row_bytes(D)));
+    // each head's own cache holds the bytes of its head's format
+    std::vector<std::uint8_t> want(static_cast<std::size_t>(F::row_bytes(D)));
+    const auto kv0 = a.retrieval_cache(0).keys();
+    kf_one_head0.quantize_row(0, &k.view(0, 0, 5, 0), want.data(), D);
+    CHECK(std::memcmp(kv0.row(0, 0, 5), want.data(), want.size()) == 0);
+    const auto kv1 = a.streaming_cache_of(1).keys();
+    const index_t newest = 2 + (L - 1 - 2) % 9;  // the slot of token L − 1
+    kf_one_head1.quantize_row(0, &k.view(0, 1, L - 1, 0), want.data(), D);
+    CHECK(std::memcmp(kv1.row(0, 0, newest), want.data(), want.size()) == 0);
+}
+
+TEST_CASE("duo_cache over quantized rows equals duo_cache<float> over their values", "[quant]") {
+    check_duo(quant::q8_0{}, quant::q8_0{}, quant::q8_0{}, quant::q8_0{});
+    const float ks[2] = {0.02f, 0.005f}, vs[2] = {0.01f, 0.03f};
+    quant::fp8_e4m3 kf, vf;
+    kf.head_scales = ks;
+    vf.head_scales = vs;
+    quant::fp8_e4m3 k0, k1;
+    k0.scale = ks[0];
+    k1.scale = ks[1];
+    check_duo(kf, vf, k0, k1);
+    std::vector<float> c(2 * 64);
+    for (std::size_t i = 0; i < c.size(); ++i) c[i] = 0.5f + static_cast<float>(i % 13) * 0.25f;
+    const quant::int8 ck{c.data(), 64}, cv{};
+    check_duo(ck, cv, quant::int8{c.data(), 64}, quant::int8{c.data() + 64, 64});
 }

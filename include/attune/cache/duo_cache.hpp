@@ -15,13 +15,19 @@
 // read only the keys they keep. A variant (cache/interface.hpp; no mask) applies to both kinds of
 // head: its head-indexed policies see the whole call's head indices (sparse/head_offset.hpp), its
 // score modifier the history positions (the streaming heads' ids, streaming_cache.hpp).
+//
+// T may also be a quantized format (attune/quantized.hpp): the retrieval heads then keep a
+// quant_kv_cache and the streaming heads a quantized streaming_cache, each head in its format's
+// head_format(h) (fp8's scale of that head, int8's channel scales of that head).
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
 #include "attune/cache/interface.hpp"
 #include "attune/cache/kv_cache.hpp"
+#include "attune/cache/quant_kv_cache.hpp"
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
@@ -41,8 +47,11 @@ struct duo_cache_options {
 /// streaming kv heads only their sinks and recent window.
 template <class T = float>
 class duo_cache {
+    static constexpr bool quantized = quant::is_format_v<T>;
+    using full_cache = std::conditional_t<quantized, quant_kv_cache<T, T>, kv_cache<T>>;
+
 public:
-    using value_type = T;  ///< the storage type
+    using value_type = T;  ///< the storage type (an element type or a quantized format)
 
     /// A cache whose kv head h streams iff `streaming_kv_heads[h]` (as duo_heads::by_sparsity returns),
     /// for `q_heads` query heads (a multiple of the kv heads), key dim `dk`, value dim `dv`. Streaming
@@ -50,17 +59,14 @@ public:
     /// `reserve` is the tokens the retrieval heads' caches allocate up front (they double when full).
     duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, index_t sinks = 64, index_t recent = 256,
               index_t reserve = 0)
-        : streaming_(std::move(streaming_kv_heads)), q_heads_(q_heads), dk_(dk), dv_(dv) {
-        const auto kv = static_cast<index_t>(streaming_.size());
-        detail::require(kv > 0, "duo_cache: needs at least one kv head");
-        detail::require(q_heads > 0 && q_heads % kv == 0, "duo_cache: query heads (", q_heads, ") must be a multiple of the kv heads (", kv,
-                        ")");
-        for (index_t h = 0; h < kv; ++h) {
-            if (streaming_[static_cast<std::size_t>(h)]) stream_.push_back(std::make_unique<streaming_cache<T>>(1, dk, dv, sinks, recent));
-            else full_.push_back(std::make_unique<kv_cache<T>>(1, dk, dv, unbounded, reserve));
-            slot_.push_back(static_cast<index_t>(streaming_[static_cast<std::size_t>(h)] ? stream_.size() : full_.size()) - 1);
-        }
-    }
+        : duo_cache(std::move(streaming_kv_heads), q_heads, dk, dv, duo_cache_options{sinks, recent, reserve}, T{}, T{}, 0) {}
+
+    /// A quantized cache: K rows in `k_format`, V rows in `v_format` (with per-head scales, for all
+    /// kv heads), with options `o`.
+    template <class F = T, std::enable_if_t<quant::is_format_v<F>, int> = 0>
+    duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, const duo_cache_options& o, F k_format,
+              F v_format)
+        : duo_cache(std::move(streaming_kv_heads), q_heads, dk, dv, o, k_format, v_format, 0) {}
 
     /// A cache whose kv head h streams iff `streaming_kv_heads[h]`, for `q_heads` query heads, key
     /// dim `dk`, value dim `dv`, with options `o`.
@@ -76,8 +82,9 @@ public:
         detail::require(kv_head >= 0 && kv_head < kv_heads(), "duo_cache::streaming: kv_head ", kv_head, " outside [0, ", kv_heads(), ")");
         return streaming_[static_cast<std::size_t>(kv_head)];
     }
-    /// The cache of retrieval kv head `kv_head` (an attune::error for a streaming head).
-    const kv_cache<T>& retrieval_cache(index_t kv_head) const {
+    /// The cache of retrieval kv head `kv_head` (an attune::error for a streaming head): a kv_cache, or
+    /// a quant_kv_cache for a quantized T.
+    const full_cache& retrieval_cache(index_t kv_head) const {
         detail::require(kv_head >= 0 && kv_head < kv_heads() && !streaming_[static_cast<std::size_t>(kv_head)],
                         "duo_cache::retrieval_cache: kv_head ", kv_head, " is not a retrieval head");
         return *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(kv_head)])];
@@ -91,7 +98,10 @@ public:
     /// Bytes of K/V held (the memory a full cache would hold is seen() × kv_heads × (dk + dv) × sizeof(T)).
     std::size_t bytes() const {
         std::size_t b = 0;
-        for (const auto& c : full_) b += static_cast<std::size_t>(c->tokens()) * static_cast<std::size_t>(dk_ + dv_) * sizeof(T);
+        for (const auto& c : full_) {
+            if constexpr (quantized) b += static_cast<std::size_t>(c->bytes());
+            else b += static_cast<std::size_t>(c->tokens()) * static_cast<std::size_t>(dk_ + dv_) * sizeof(T);
+        }
         for (const auto& c : stream_) b += c->bytes();
         return b;
     }
@@ -183,6 +193,34 @@ public:
     }
 
 private:
+    duo_cache(std::vector<bool> streaming_kv_heads, index_t q_heads, index_t dk, index_t dv, const duo_cache_options& o, T k_format,
+              T v_format, int)
+        : streaming_(std::move(streaming_kv_heads)), q_heads_(q_heads), dk_(dk), dv_(dv) {
+        const auto kv = static_cast<index_t>(streaming_.size());
+        detail::require(kv > 0, "duo_cache: needs at least one kv head");
+        detail::require(q_heads > 0 && q_heads % kv == 0, "duo_cache: query heads (", q_heads, ") must be a multiple of the kv heads (", kv,
+                        ")");
+        if constexpr (quantized) {
+            k_format.check(kv, dk, "duo_cache: key format");
+            v_format.check(kv, dv, "duo_cache: value format");
+        }
+        for (index_t h = 0; h < kv; ++h) {
+            if (streaming_[static_cast<std::size_t>(h)]) {
+                if constexpr (quantized)
+                    stream_.push_back(std::make_unique<streaming_cache<T>>(1, dk, dv, streaming_cache_options{o.sinks, o.recent},
+                                                                           k_format.head_format(h), v_format.head_format(h)));
+                else stream_.push_back(std::make_unique<streaming_cache<T>>(1, dk, dv, o.sinks, o.recent));
+            } else {
+                kv_cache_options fo;
+                fo.reserve = o.reserve;
+                if constexpr (quantized)
+                    full_.push_back(std::make_unique<full_cache>(1, dk, dv, k_format.head_format(h), v_format.head_format(h), fo));
+                else full_.push_back(std::make_unique<full_cache>(1, dk, dv, fo));
+            }
+            slot_.push_back(static_cast<index_t>(streaming_[static_cast<std::size_t>(h)] ? stream_.size() : full_.size()) - 1);
+        }
+    }
+
     // Heads [h0, h0 + n) of a batch-1 view.
     template <class X>
     static tensor_view<X> head(const tensor_view<X>& x, index_t h0, index_t n) {
@@ -190,7 +228,7 @@ private:
     }
 
     streaming_cache<T>& stream(index_t h) { return *stream_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]; }
-    kv_cache<T>& full(index_t h) { return *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]; }
+    full_cache& full(index_t h) { return *full_[static_cast<std::size_t>(slot_[static_cast<std::size_t>(h)])]; }
 
     // Undoes the last append of heads [0, heads) (this call's: n tokens each, seen_ not yet counted).
     void undo(index_t heads) noexcept {
@@ -210,7 +248,7 @@ private:
     std::vector<bool> streaming_;
     index_t q_heads_, dk_, dv_;
     index_t seen_ = 0;
-    std::vector<std::unique_ptr<kv_cache<T>>> full_;
+    std::vector<std::unique_ptr<full_cache>> full_;
     std::vector<std::unique_ptr<streaming_cache<T>>> stream_;
     std::vector<index_t> slot_;  // kv head → its index in full_ or stream_
 };

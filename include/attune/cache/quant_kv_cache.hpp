@@ -144,6 +144,12 @@ public:
     }
 
 private:
+    template <class>
+    friend class duo_cache;
+
+    // duo_cache's undo of a retrieval head's append: back to `tokens` held (storage kept).
+    void truncate(index_t tokens) noexcept { tokens_ = tokens; }
+
     // A view over the cache's own bytes would be freed by a growth before it is read.
     template <class X>
     void check_not_storage(const char* who, const tensor_view<X>& x, const char* name) const {

@@ -27,6 +27,7 @@ struct block_format {
     void check(index_t, index_t dim, const char* what) const { detail::check_group(dim, group, Derived::name(), what); }
     struct head_params {};
     head_params head(index_t) const noexcept { return {}; }
+    Derived head_format(index_t) const noexcept { return static_cast<const Derived&>(*this); }
     static float row_scale(head_params, const std::uint8_t*) noexcept { return 1.0f; }
 };
 

@@ -8,6 +8,8 @@
 //   row_bytes(dim)                  bytes per row
 //   check(heads, dim, what)         throws attune::error when the format cannot hold such rows
 //   head(h) → head_params           what a kv head's rows share (fp8's scale)
+//   head_format(h)                  the format of head h's rows alone, as head 0 of a one-head cache
+//                                   (duo_cache keeps each kv head in a cache of its own)
 //   row_scale(hp, row)              one factor for the whole row (int8's scale; 1 for block formats)
 //   load<Arch>(hp, row, d)          width<Arch> values from d (d a multiple of the width, which
 //                                   divides `group` or the dim), without row_scale

@@ -45,6 +45,7 @@ struct fp8 {
         float factor;  // scale · load_factor
     };
     head_params head(index_t h) const noexcept { return {(head_scales != nullptr ? head_scales[h] : scale) * load_factor}; }
+    fp8 head_format(index_t h) const noexcept { return {head_scales != nullptr ? head_scales[h] : scale, nullptr}; }
     static float row_scale(head_params hp, const std::uint8_t*) noexcept { return hp.factor; }
     template <class Arch>
     static simd::vec<Arch> load(head_params, const std::uint8_t* row, index_t d) {

@@ -48,6 +48,7 @@ struct int8 {
         const float* channel;  // this head's channel scales, or null
     };
     head_params head(index_t h) const noexcept { return {channel != nullptr ? channel + h * channel_stride : nullptr}; }
+    int8 head_format(index_t h) const noexcept { return {channel != nullptr ? channel + h * channel_stride : nullptr, channel_stride}; }
     static float row_scale(head_params, const std::uint8_t* row) noexcept {
         float s;
         std::memcpy(&s, row, sizeof s);

@@ -1,8 +1,8 @@
-// streaming_cache and duo_cache over a quantized format (cache/streaming_cache.hpp, cache/rows.hpp,
-// cache/duo_cache.hpp): the oracle is the same cache over float fed the same rows quantized and
+// streaming_cache, duo_cache and h2o_cache over a quantized format (cache/streaming_cache.hpp,
+// cache/rows.hpp, cache/duo_cache.hpp, cache/h2o_cache.hpp): the oracle is the same cache over float fed the same rows quantized and
 // dequantized — both attend to the same values, so decode steps and chunks (the ring overwritten
 // inside a chunk, score modifiers on the position-ordered scratch) agree within fp32 rounding, and
-// rotated_keys exactly. Float and bf16 chunks, per-head fp8 scales and int8 channel scales (duo
+// rotated_keys exactly; h2o keeps the same heavy hitters with the same scores. Float and bf16 chunks, per-head fp8 scales and int8 channel scales (duo
 // keeps each kv head in a cache of its own: head_format), a throwing step leaving the bytes as they
 // were, and the hostile constructions.
 #include <cmath>
@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include "attune/cache/duo_cache.hpp"
+#include "attune/cache/h2o_cache.hpp"
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/quantized.hpp"
 #include "support.hpp"
@@ -201,4 +202,52 @@ TEST_CASE("duo_cache over quantized rows equals duo_cache<float> over their valu
     for (std::size_t i = 0; i < c.size(); ++i) c[i] = 0.5f + static_cast<float>(i % 13) * 0.25f;
     const quant::int8 ck{c.data(), 64}, cv{};
     check_duo(ck, cv, quant::int8{c.data(), 64}, quant::int8{c.data() + 64, 64});
+}
+
+// h2o_cache: heavy 3, recent 4 per kv head; chunks and decode steps, plain and softcap (the
+// per-element weights pass); the scores come from the dequantized keys, so the same tokens stay.
+template <class F, class T>
+void check_h2o(const F& kf, const F& vf) {
+    const index_t Hkv = 2, Hq = 4, D = 64, L = 30;
+    std::mt19937 rng(53);
+    tensor<float> q(1, Hq, L, D);
+    tensor<T> k(1, Hkv, L, D), v(1, Hkv, L, D);
+    q.fill_random(rng, 2.0f), k.fill_random(rng), v.fill_random(rng);
+    const tensor<float> kd = round_trip(k, kf), vd = round_trip(v, vf);
+    for (bool modifier : {false, true}) {
+        INFO(F::name() << (modifier ? ", softcap" : ", no variant"));
+        attune::h2o_cache<F> a(Hkv, D, D, attune::h2o_cache_options{3, 4}, kf, vf);
+        attune::h2o_cache<float> b(Hkv, D, D, 3, 4);
+        index_t at = 0;
+        for (index_t n : {10, 1, 1, 6, 1, 1, 1, 9}) {
+            INFO("chunk of " << n << " at " << at);
+            const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
+            tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
+            oa.poison();
+            if (modifier) {
+                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{6.0f});
+                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{6.0f});
+            } else {
+                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view);
+                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view);
+            }
+            CHECK(attune_test::max_difference(oa, ob) <= 2e-5);
+            for (index_t h = 0; h < Hkv; ++h) {
+                REQUIRE(a.held_positions(h) == b.held_positions(h));
+                for (index_t sl = 0; sl < a.size(); ++sl)
+                    CHECK(std::fabs(a.score(h, sl) - b.score(h, sl)) <= 1e-5 * (1.0 + b.score(h, sl)));
+            }
+            at += n;
+        }
+        CHECK(a.size() == 7);
+    }
+}
+
+TEST_CASE("h2o_cache over quantized rows keeps the heavy hitters of h2o_cache<float> over their values", "[quant]") {
+    check_h2o<quant::q8_0, float>(quant::q8_0{}, quant::q8_0{});
+    check_h2o<quant::int8, attune::bf16>(quant::int8{}, quant::int8{});
+    quant::fp8_e5m2 f;
+    f.scale = 0.01f;
+    check_h2o<quant::fp8_e5m2, float>(f, f);
+    check_h2o<quant::q4_0, float>(quant::q4_0{}, quant::q4_0{});
 }

@@ -23,6 +23,10 @@
 //    family a key's score adds its weights σ(s + b) instead (there is no LSE).
 //  - append(k, v) adds tokens with score 0 (no query saw them) and evicts as a step does.
 // Memory: heads × (heavy + recent + largest step) × dim; buffers are reused from step to step.
+//
+// T may also be a quantized format (attune/quantized.hpp): rows are quantized as they are
+// appended and read in place by the attention; the scores' second pass reads each head's held
+// keys dequantized.
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -31,6 +35,7 @@
 #include "attune/attention.hpp"
 #include "attune/cache/chunk.hpp"
 #include "attune/cache/interface.hpp"
+#include "attune/cache/rows.hpp"
 #include "attune/core/error.hpp"
 #include "attune/core/view.hpp"
 #include "attune/mask/causal.hpp"
@@ -49,24 +54,27 @@ struct h2o_cache_options {
 /// the `heavy` older ones with the largest accumulated attention, evicting the rest.
 template <class T = float>
 class h2o_cache {
-    static_assert(is_storage_type_v<T>, "attune::h2o_cache: storage must be float, bf16 or half");
+    static constexpr bool quantized = quant::is_format_v<T>;
+    static_assert(is_storage_type_v<T> || quantized,
+                  "attune::h2o_cache: storage must be float, bf16, half or a quantized format (attune::quant)");
+    using rows = detail::cache_rows<T>;
+    using element = typename rows::element;  // T, or the bytes of a quantized row
 
 public:
-    using value_type = T;  ///< the storage type
+    using value_type = T;  ///< the storage type (an element type or a quantized format)
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) keeping `heavy` heavy hitters and
     /// the `recent` newest tokens per head (H2O's defaults: heavy 4, recent 512).
     h2o_cache(index_t heads, index_t dk, index_t dv, index_t heavy, index_t recent)
-        : heads_(heads), dk_(dk), dv_(dv), heavy_(heavy), recent_(recent) {
-        detail::require(heads > 0 && dk > 0 && dv > 0, "h2o_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
-        detail::require(heavy >= 0 && recent >= 0 && (heavy > 0 || recent > 0), "h2o_cache: heavy (", heavy, ") and recent (", recent,
-                        ") must be ≥ 0 with heavy + recent ≥ 1");
-        const index_t budget = detail::checked_add(heavy, recent, "h2o_cache: heavy + recent");
-        reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");
-    }
+        : h2o_cache(heads, dk, dv, h2o_cache_options{heavy, recent}, T{}, T{}, 0) {}
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) with options `o`.
     h2o_cache(index_t heads, index_t dk, index_t dv, const h2o_cache_options& o) : h2o_cache(heads, dk, dv, o.heavy, o.recent) {}
+
+    /// A quantized cache: K rows in `k_format`, V rows in `v_format` (their scales, for fp8).
+    template <class F = T, std::enable_if_t<quant::is_format_v<F>, int> = 0>
+    h2o_cache(index_t heads, index_t dk, index_t dv, const h2o_cache_options& o, F k_format, F v_format)
+        : h2o_cache(heads, dk, dv, o, k_format, v_format, 0) {}
 
     index_t heads() const noexcept { return heads_; }             ///< kv heads
     index_t dk() const noexcept { return dk_; }                   ///< key head dim
@@ -78,14 +86,11 @@ public:
     index_t size() const noexcept { return size_; }               ///< tokens held per head (the same in every head)
     index_t budget() const noexcept { return heavy_ + recent_; }  ///< heavy + recent
 
-    /// The held keys, [1, heads, size, dk], in slot order (which differs per head).
-    tensor_view<const T> keys() const {
-        return tensor_view<const T>(k_.data(), {1, heads_, size_, dk_}, {heads_ * cap_ * dk_, cap_ * dk_, dk_});
-    }
+    /// The held keys, [1, heads, size, dk] (a quant_view for a quantized T), in slot order (which
+    /// differs per head).
+    auto keys() const { return rows::view(kf_, k_.data(), {1, heads_, size_, dk_}, {heads_ * cap_ * kb_, cap_ * kb_, kb_}); }
     /// The held values, [1, heads, size, dv], in slot order.
-    tensor_view<const T> values() const {
-        return tensor_view<const T>(v_.data(), {1, heads_, size_, dv_}, {heads_ * cap_ * dv_, cap_ * dv_, dv_});
-    }
+    auto values() const { return rows::view(vf_, v_.data(), {1, heads_, size_, dv_}, {heads_ * cap_ * vb_, cap_ * vb_, vb_}); }
     /// The history position of the token in slot s of head h.
     index_t position(index_t h, index_t s) const { return pos_[checked_at("h2o_cache::position", h, s)]; }
     /// The accumulated attention score of the token in slot s of head h.
@@ -112,6 +117,7 @@ public:
         reserve(grown, "h2o_cache::append: heads × (held + chunk) × dim");
         detail::checked_reserve(cand_, grown, "h2o_cache::append: held + chunk tokens");
         detail::checked_reserve(gone_, grown, "h2o_cache::append: held + chunk tokens");
+        reserve_widening();
         write(k, v, n);
         evict();
     }
@@ -154,6 +160,7 @@ public:
         detail::checked_reserve(cand_, grown, "h2o_cache::step: held + chunk tokens");
         detail::checked_reserve(gone_, grown, "h2o_cache::step: held + chunk tokens");
         for (index_t h = 0; h < heads_; ++h) std::copy_n(score_.begin() + h * cap_, size_, saved_score_.begin() + h * size_);
+        reserve_widening();
 
         const index_t held = size_;
         write(k, v, n);
@@ -178,6 +185,26 @@ public:
     void clear() noexcept { size_ = seen_ = 0; }
 
 private:
+    h2o_cache(index_t heads, index_t dk, index_t dv, const h2o_cache_options& o, T k_format, T v_format, int)
+        : heads_(heads), dk_(dk), dv_(dv), heavy_(o.heavy), recent_(o.recent), kf_(k_format), vf_(v_format) {
+        detail::require(heads > 0 && dk > 0 && dv > 0, "h2o_cache: heads (", heads, "), dk (", dk, ") and dv (", dv, ") must be ≥ 1");
+        detail::require(heavy_ >= 0 && recent_ >= 0 && (heavy_ > 0 || recent_ > 0), "h2o_cache: heavy (", heavy_, ") and recent (", recent_,
+                        ") must be ≥ 0 with heavy + recent ≥ 1");
+        if constexpr (quantized) {
+            kf_.check(heads, dk, "h2o_cache: key format");
+            vf_.check(heads, dv, "h2o_cache: value format");
+        }
+        kb_ = rows::elems(dk);
+        vb_ = rows::elems(dv);
+        const index_t budget = detail::checked_add(heavy_, recent_, "h2o_cache: heavy + recent");
+        reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");
+    }
+
+    // A quantized format fed bf16 / half rows widens each to floats first: one row of scratch.
+    void reserve_widening() {
+        if constexpr (quantized) detail::checked_resize(wide_, dk_ > dv_ ? dk_ : dv_, "h2o_cache: a widened row");
+    }
+
     std::size_t at(index_t h, index_t s) const { return static_cast<std::size_t>(h * cap_ + s); }
     std::size_t checked_at(const char* who, index_t h, index_t s) const {
         detail::require(h >= 0 && h < heads_ && s >= 0 && s < size_, who, ": (head ", h, ", slot ", s, ") outside [0, ", heads_, ") × [0, ",
@@ -190,8 +217,8 @@ private:
     void write(const tensor_view<K>& k, const tensor_view<V>& v, index_t n) {
         for (index_t h = 0; h < heads_; ++h)
             for (index_t t = 0; t < n; ++t) {
-                detail::copy_row(k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * dk_, dk_);
-                detail::copy_row(v.row(0, h, t), v_.data() + (h * cap_ + size_ + t) * dv_, dv_);
+                rows::write(kf_, h, k.row(0, h, t), k_.data() + (h * cap_ + size_ + t) * kb_, dk_, wide_.data());
+                rows::write(vf_, h, v.row(0, h, t), v_.data() + (h * cap_ + size_ + t) * vb_, dv_, wide_.data());
                 pos_[at(h, size_ + t)] = seen_ + t;
                 score_[at(h, size_ + t)] = 0.0;
             }
@@ -211,27 +238,37 @@ private:
 
         // Scores: query i of the chunk sees the held slots and the new ones up to itself.
         const float scale = opt.scale > 0.0f ? opt.scale : 1.0f / std::sqrt(static_cast<float>(dk_));
-        const tensor_view<const T> kv = keys();
+        const auto kv = keys();
         const index_t first = seen_ - n;  // the chunk's first history position
         ::attune::detail::parallel_for(exec, heads_, [&](index_t h) {
-            thread_local std::vector<const std::remove_const_t<Q>*> rows;
+            thread_local std::vector<const std::remove_const_t<Q>*> q_rows;
             thread_local std::vector<float> lse;
             thread_local std::vector<index_t> visible, qh, qp;
-            rows.clear(), lse.clear(), visible.clear(), qh.clear(), qp.clear();
+            q_rows.clear(), lse.clear(), visible.clear(), qh.clear(), qp.clear();
             for (index_t g = 0; g < group; ++g)
                 for (index_t i = 0; i < n; ++i) {
-                    rows.push_back(q.row(0, h * group + g, i));
+                    q_rows.push_back(q.row(0, h * group + g, i));
                     lse.push_back(family::has_lse ? *opt.lse.row(0, h * group + g, i) : 0.0f);
                     visible.push_back(held + i + 1);
                     qh.push_back(h * group + g);
                     qp.push_back(first + i);
                 }
-            if constexpr (plain)
-                sparse::detail::accumulate_probabilities<Arch>(rows.data(), lse.data(), visible.data(), group * n, scale, kv, 0, h,
-                                                               score_.data() + h * cap_);
-            else
-                sparse::detail::accumulate_weights<Arch>(var, rows.data(), lse.data(), visible.data(), qh.data(), qp.data(),
-                                                         pos_.data() + h * cap_, group * n, scale, kv, 0, h, score_.data() + h * cap_);
+            const auto accumulate = [&](const auto& k) {
+                if constexpr (plain)
+                    sparse::detail::accumulate_probabilities<Arch>(q_rows.data(), lse.data(), visible.data(), group * n, scale, k, 0, h,
+                                                                   score_.data() + h * cap_);
+                else
+                    sparse::detail::accumulate_weights<Arch>(var, q_rows.data(), lse.data(), visible.data(), qh.data(), qp.data(),
+                                                             pos_.data() + h * cap_, group * n, scale, k, 0, h, score_.data() + h * cap_);
+            };
+            if constexpr (quantized) {  // head h's keys dequantized, seen through a view whose every head is them
+                thread_local std::vector<float> kd;
+                kd.resize(static_cast<std::size_t>(size_ * dk_));
+                for (index_t j = 0; j < size_; ++j) quant::dequantize_row<Arch>(kf_, h, kv.row(0, h, j), kd.data() + j * dk_, dk_);
+                accumulate(tensor_view<const float>(kd.data(), {1, heads_, size_, dk_}, {0, 0, dk_}));
+            } else {
+                accumulate(kv);
+            }
         });
     }
 
@@ -271,8 +308,8 @@ private:
     }
 
     void move_slot(index_t h, index_t from, index_t to) {
-        std::copy_n(k_.data() + (h * cap_ + from) * dk_, dk_, k_.data() + (h * cap_ + to) * dk_);
-        std::copy_n(v_.data() + (h * cap_ + from) * dv_, dv_, v_.data() + (h * cap_ + to) * dv_);
+        std::copy_n(k_.data() + (h * cap_ + from) * kb_, kb_, k_.data() + (h * cap_ + to) * kb_);
+        std::copy_n(v_.data() + (h * cap_ + from) * vb_, vb_, v_.data() + (h * cap_ + to) * vb_);
         pos_[at(h, to)] = pos_[at(h, from)];
         score_[at(h, to)] = score_[at(h, from)];
     }
@@ -280,16 +317,16 @@ private:
     // Grows the slots per head to `cap`, sizes checked and allocated before anything changes.
     void reserve(index_t cap, const char* what) {
         if (cap <= cap_) return;
-        std::vector<T> k, v;
+        std::vector<element> k, v;
         std::vector<index_t> p;
         std::vector<double> sc;
-        detail::checked_assign(k, detail::checked_product(what, heads_, cap, dk_), T{}, what);
-        detail::checked_assign(v, detail::checked_product(what, heads_, cap, dv_), T{}, what);
+        detail::checked_assign(k, detail::checked_product(what, heads_, cap, kb_), element{}, what);
+        detail::checked_assign(v, detail::checked_product(what, heads_, cap, vb_), element{}, what);
         detail::checked_assign(p, detail::checked_product(what, heads_, cap), index_t{0}, what);
         detail::checked_assign(sc, detail::checked_product(what, heads_, cap), 0.0, what);
         for (index_t h = 0; h < heads_; ++h) {
-            std::copy_n(k_.begin() + h * cap_ * dk_, size_ * dk_, k.begin() + h * cap * dk_);
-            std::copy_n(v_.begin() + h * cap_ * dv_, size_ * dv_, v.begin() + h * cap * dv_);
+            std::copy_n(k_.begin() + h * cap_ * kb_, size_ * kb_, k.begin() + h * cap * kb_);
+            std::copy_n(v_.begin() + h * cap_ * vb_, size_ * vb_, v.begin() + h * cap * vb_);
             std::copy_n(pos_.begin() + h * cap_, size_, p.begin() + h * cap);
             std::copy_n(score_.begin() + h * cap_, size_, sc.begin() + h * cap);
         }
@@ -298,8 +335,11 @@ private:
     }
 
     index_t heads_, dk_, dv_, heavy_, recent_;
+    index_t kb_ = 0, vb_ = 0;  // elements a key / value row takes (bytes for a quantized T)
     index_t seen_ = 0, size_ = 0, cap_ = 0;
-    std::vector<T> k_, v_;
+    T kf_{}, vf_{};  // a quantized T's formats (unused for element types)
+    std::vector<element> k_, v_;
+    std::vector<float> wide_;  // a bf16 / half row widened before quantization
     std::vector<index_t> pos_;
     std::vector<double> score_;
     std::vector<float> lse_;

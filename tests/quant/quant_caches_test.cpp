@@ -55,6 +55,25 @@ struct throwing_sink {
     }
 };
 
+// One chunk [at, at + n) through the quantized cache a and its float oracle b (fed kd, vd: the
+// chunk's rows dequantized), under softcap{cap} when cap > 0: the outputs' largest difference.
+template <class A, class B, class T>
+double step_both(A& a, B& b, const tensor<float>& q, const tensor<T>& k, const tensor<T>& v, const tensor<float>& kd,
+                 const tensor<float>& vd, index_t at, index_t n, float cap) {
+    const index_t Hq = q.view.heads(), D = q.view.dim();
+    const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
+    tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
+    oa.poison();
+    if (cap > 0.0f) {
+        a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{cap});
+        b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{cap});
+    } else {
+        a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view);
+        b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view);
+    }
+    return attune_test::max_difference(oa, ob);
+}
+
 template <class F>
 std::vector<std::uint8_t> bytes_of(const attune::streaming_cache<F>& c) {
     std::vector<std::uint8_t> b;
@@ -82,17 +101,7 @@ void check_streaming(const F& kf, const F& vf) {
         index_t at = 0;
         for (index_t n : {12, 1, 1, 5, 1, 20, 1, 1}) {
             INFO("chunk of " << n << " at " << at);
-            const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
-            tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
-            oa.poison();
-            if (modifier) {
-                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{4.0f});
-                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{4.0f});
-            } else {
-                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view);
-                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view);
-            }
-            CHECK(attune_test::max_difference(oa, ob) <= 2e-5);
+            CHECK(step_both(a, b, q, k, v, kd, vd, at, n, modifier ? 4.0f : 0.0f) <= 2e-5);
             at += n;
         }
         REQUIRE(a.tokens() == L);
@@ -165,12 +174,7 @@ void check_duo(const F& kf, const F& vf, const F& kf_one_head0, const F& kf_one_
     index_t at = 0;
     for (index_t n : {12, 1, 1, 15, 1, 1, 9}) {
         INFO(F::name() << ": chunk of " << n << " at " << at);
-        const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
-        tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
-        oa.poison();
-        a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{5.0f});
-        b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{5.0f});
-        CHECK(attune_test::max_difference(oa, ob) <= 2e-5);
+        CHECK(step_both(a, b, q, k, v, kd, vd, at, n, 5.0f) <= 2e-5);
         at += n;
     }
     CHECK(a.tokens() == L);
@@ -221,17 +225,7 @@ void check_h2o(const F& kf, const F& vf) {
         index_t at = 0;
         for (index_t n : {10, 1, 1, 6, 1, 1, 1, 9}) {
             INFO("chunk of " << n << " at " << at);
-            const attune::tensor_view<const float> qc(&q.view(0, 0, at, 0), {1, Hq, n, D}, q.view.strides());
-            tensor<float> oa(1, Hq, n, D), ob(1, Hq, n, D);
-            oa.poison();
-            if (modifier) {
-                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view, attune::softcap{6.0f});
-                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view, attune::softcap{6.0f});
-            } else {
-                a.template step<arch>(qc, tokens(k, at, n), tokens(v, at, n), oa.view);
-                b.template step<arch>(qc, tokens(kd, at, n), tokens(vd, at, n), ob.view);
-            }
-            CHECK(attune_test::max_difference(oa, ob) <= 2e-5);
+            CHECK(step_both(a, b, q, k, v, kd, vd, at, n, modifier ? 6.0f : 0.0f) <= 2e-5);
             for (index_t h = 0; h < Hkv; ++h) {
                 REQUIRE(a.held_positions(h) == b.held_positions(h));
                 for (index_t sl = 0; sl < a.size(); ++sl)

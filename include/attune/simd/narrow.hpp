@@ -10,6 +10,7 @@
 //   unfused          a copy the compiler cannot see through, so a product is rounded before the
 //                    add that follows (ggml's reference rounds it; an fma would not)
 //   store_low_bytes  each lane's low byte, stored (a truncating narrow)
+//   max_lanes        the largest lane of a vector without NaN lanes (in registers)
 //   abs_max          max |x| over whole vectors, NaN ignored (std::fmax's fold)
 // Only xsimd's vector archs take these paths (narrowing<Arch>); attune's scalar arch runs the reference.
 #include <cstdint>

@@ -117,7 +117,7 @@ public:
         reserve(grown, "h2o_cache::append: heads × (held + chunk) × dim");
         detail::checked_reserve(cand_, grown, "h2o_cache::append: held + chunk tokens");
         detail::checked_reserve(gone_, grown, "h2o_cache::append: held + chunk tokens");
-        reserve_widening();
+        rows::reserve_widening(wide_, dk_, dv_, "h2o_cache: a widened row");
         write(k, v, n);
         evict();
     }
@@ -160,7 +160,7 @@ public:
         detail::checked_reserve(cand_, grown, "h2o_cache::step: held + chunk tokens");
         detail::checked_reserve(gone_, grown, "h2o_cache::step: held + chunk tokens");
         for (index_t h = 0; h < heads_; ++h) std::copy_n(score_.begin() + h * cap_, size_, saved_score_.begin() + h * size_);
-        reserve_widening();
+        rows::reserve_widening(wide_, dk_, dv_, "h2o_cache: a widened row");
 
         const index_t held = size_;
         write(k, v, n);
@@ -198,11 +198,6 @@ private:
         vb_ = rows::elems(dv);
         const index_t budget = detail::checked_add(heavy_, recent_, "h2o_cache: heavy + recent");
         reserve(detail::checked_add(budget, 1, "h2o_cache: heavy + recent"), "h2o_cache: heads × (heavy + recent + 1) × dim");
-    }
-
-    // A quantized format fed bf16 / half rows widens each to floats first: one row of scratch.
-    void reserve_widening() {
-        if constexpr (quantized) detail::checked_resize(wide_, dk_ > dv_ ? dk_ : dv_, "h2o_cache: a widened row");
     }
 
     std::size_t at(index_t h, index_t s) const { return static_cast<std::size_t>(h * cap_ + s); }

@@ -76,7 +76,7 @@ public:
         }
         // items: [K or V][head][token range]; each a scratch row (for bf16 / half input) of its own
         const index_t ranges = n / append_rows + (n % append_rows != 0), items = 2 * heads_ * ranges;
-        const bool one_thread = items <= 2 * heads_ && n * heads_ < append_rows;
+        const bool one_thread = n < append_rows && heads_ < append_rows && n * heads_ < append_rows;  // no overflow
         const index_t row = dk_ > dv_ ? dk_ : dv_, scratch_items = one_thread ? 1 : items;
         constexpr bool widen = !std::is_same_v<std::remove_const_t<K>, float> || !std::is_same_v<std::remove_const_t<V>, float>;
         if constexpr (widen) {

@@ -8,9 +8,12 @@
 //                    fed bf16 / half rows)
 //   view(fmt, data, shape, strides)   the rows as attention's K/V operand (a tensor_view, or a
 //                    quant_view carrying the format)
+//   reserve_widening(tmp, dk, dv, what)   tmp sized for write's widened row (a format's; none else)
 #include <array>
 #include <cstdint>
+#include <vector>
 
+#include "attune/core/checked.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
 #include "attune/quantized.hpp"
@@ -25,6 +28,7 @@ struct cache_rows {
     static void write(const T&, index_t, const S* src, T* dst, index_t dim, float*) {
         copy_row(src, dst, dim);
     }
+    static void reserve_widening(std::vector<float>&, index_t, index_t, const char*) noexcept {}
     static tensor_view<const T> view(const T&, const T* data, const std::array<index_t, 4>& shape, const std::array<index_t, 3>& strides) {
         return tensor_view<const T>(data, shape, strides);
     }
@@ -36,6 +40,9 @@ struct cache_rows<F, true> {
     template <class Arch = default_arch, class S>
     static void write(const F& f, index_t head, const S* src, std::uint8_t* dst, index_t dim, float* tmp) {
         quant::detail::quantize_one<Arch>(f, head, src, dst, dim, tmp);
+    }
+    static void reserve_widening(std::vector<float>& tmp, index_t dk, index_t dv, const char* what) {
+        checked_resize(tmp, dk > dv ? dk : dv, what);
     }
     static quant::quant_view<F> view(const F& f, const std::uint8_t* data, const std::array<index_t, 4>& shape,
                                      const std::array<index_t, 3>& strides) {

@@ -196,7 +196,7 @@ public:
                                "streaming_cache::step: heads × tokens × dk");
         detail::checked_resize(sv_, detail::checked_product("streaming_cache::step: heads × tokens × dv", heads_, total, vb_),
                                "streaming_cache::step: heads × tokens × dv");
-        reserve_widening();
+        rows::reserve_widening(wide_, dk_, dv_, "streaming_cache: a widened row");
         std::vector<index_t>& order = order_;
         detail::checked_assign(order, held, index_t{0}, "streaming_cache::step: held tokens");
         for (index_t s = 0; s < held; ++s) order[static_cast<std::size_t>(cache_position(s))] = s;
@@ -256,11 +256,6 @@ private:
                                "streaming_cache: heads × (sinks + recent) × dv");
     }
 
-    // A quantized format fed bf16 / half rows widens each to floats first: one row of scratch.
-    void reserve_widening() {
-        if constexpr (quantized) detail::checked_resize(wide_, dk_ > dv_ ? dk_ : dv_, "streaming_cache: a widened row");
-    }
-
     index_t slot_of(index_t pos) const noexcept { return pos < sinks_ ? pos : sinks_ + (pos - sinks_) % recent_; }
 
     // Writes n checked tokens into their slots, first saving what undo() needs: seen() and every
@@ -279,7 +274,7 @@ private:
                                "streaming_cache: undo keys");
         detail::checked_resize(undo_v_, detail::checked_product("streaming_cache: undo values", saved, heads_, vb_),
                                "streaming_cache: undo values");
-        reserve_widening();
+        rows::reserve_widening(wide_, dk_, dv_, "streaming_cache: a widened row");
         index_t i = 0;
         for (index_t t = 0; t < distinct; ++t) {
             const index_t s = slot_of(seen_ + t);

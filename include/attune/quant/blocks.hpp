@@ -106,24 +106,16 @@ struct q4_0 : block_format<q4_0, 32, 18> {
 
 private:
     // The block's value of largest magnitude, the first of them (ggml's scan), with its sign; 0 for
-    // a block of zeros and NaN. On vectors: its magnitude, then the sign of the first lane holding
-    // it where both signs occur.
+    // a block of zeros and NaN. On vectors, one pass for the block's range from 0: the larger of
+    // hi and −lo is the magnitude and says its sign, unless both signs reach it (then the scan).
     template <class Arch>
     static float signed_max(const float* x) {
         float amax = 0.0f, max = 0.0f;
         if constexpr (simd::narrowing<Arch>) {
-            using FV = simd::fvec<Arch>;
-            amax = simd::abs_max<Arch>(x, group);
-            if (amax == 0.0f) return 0.0f;
-            auto pos = FV(0.0f) != FV(0.0f), neg = pos;
-            for (index_t j = 0; j < group; j += static_cast<index_t>(FV::size)) {
-                const FV v = FV::load_unaligned(x + j);
-                pos = pos | (v == FV(amax));
-                neg = neg | (v == FV(-amax));
-            }
-            if (!xsimd::any(neg)) return amax;
-            if (!xsimd::any(pos)) return -amax;
-            amax = 0.0f;  // both signs: the scan below finds the first
+            float lo = 0.0f, hi = 0.0f;
+            simd::scan_range<Arch>(x, group, lo, hi);
+            if (hi != -lo) return hi > -lo ? hi : lo;
+            if (hi == 0.0f) return 0.0f;
         }
         for (index_t j = 0; j < group; ++j)
             if (amax < std::fabs(x[j])) amax = std::fabs(x[j]), max = x[j];
@@ -186,18 +178,7 @@ private:
     template <class Arch>
     static void range(const float* x, float& lo, float& hi) {
         if constexpr (simd::narrowing<Arch>) {
-            using FV = simd::fvec<Arch>;
-            constexpr std::size_t W = FV::size;
-            FV l(x[0]), h(x[0]);
-            for (index_t j = 0; j < group; j += static_cast<index_t>(W)) {
-                const FV v = FV::load_unaligned(x + j);
-                l = xsimd::select(v < l, v, l);
-                h = xsimd::select(v > h, v, h);
-            }
-            alignas(64) float ls[W], hs[W];
-            l.store_aligned(ls);
-            h.store_aligned(hs);
-            for (std::size_t k = 0; k < W; ++k) lo = ls[k] < lo ? ls[k] : lo, hi = hs[k] > hi ? hs[k] : hi;
+            simd::scan_range<Arch>(x, group, lo, hi);
             if (lo != 0.0f && hi != 0.0f) return;
             lo = hi = x[0];
         }

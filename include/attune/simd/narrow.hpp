@@ -11,6 +11,7 @@
 //                    add that follows (ggml's reference rounds it; an fma would not)
 //   store_low_bytes  each lane's low byte, stored (a truncating narrow)
 //   max_lanes        the largest lane of a vector without NaN lanes (in registers)
+//   scan_range       min and max over whole vectors from an initial value, NaN ignored
 //   abs_max          max |x| over whole vectors, NaN ignored (std::fmax's fold)
 // Only xsimd's vector archs take these paths (narrowing<Arch>); attune's scalar arch runs the reference.
 #include <cstdint>
@@ -125,6 +126,25 @@ inline float max_lanes(const fvec<Arch>& m) {
     }
 #endif
     return reduce_max(m);
+}
+
+// The minimum and maximum of x[0, n) (n a multiple of the width) by a scan from lo = hi = init
+// with strict compares, as `v < lo ? v : lo` in order: NaN never replaces (an init of NaN stays),
+// and the lanes are folded in lane order. Equal values of two signs (±0) may come from another
+// element than the in-order scan's: callers that store the value rescan those.
+template <class Arch>
+inline void scan_range(const float* x, index_t n, float& lo, float& hi) {
+    constexpr std::size_t W = fvec<Arch>::size;
+    fvec<Arch> l(lo), h(hi);
+    for (index_t j = 0; j < n; j += static_cast<index_t>(W)) {
+        const fvec<Arch> v = fvec<Arch>::load_unaligned(x + j);
+        l = xsimd::select(v < l, v, l);
+        h = xsimd::select(v > h, v, h);
+    }
+    alignas(64) float ls[W], hs[W];
+    l.store_aligned(ls);
+    h.store_aligned(hs);
+    for (std::size_t k = 0; k < W; ++k) lo = ls[k] < lo ? ls[k] : lo, hi = hs[k] > hi ? hs[k] : hi;
 }
 
 // max |x| over n values (n a multiple of the width), NaN ignored as std::fmax ignores it.

@@ -7,9 +7,11 @@
 // quant::quantize from bf16 rows and through quant_kv_cache's append.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -208,6 +210,49 @@ TEST_CASE("quantize from bf16 rows and quant_kv_cache's append write the scalar 
     check(quant::q8_0{});
     check(quant::q4_0{});
     check(quant::int4_group<64>{});
+}
+
+namespace {
+// Throws halfway through its items (a user's executor failing mid-append).
+struct throwing_executor {
+    index_t workers() const noexcept { return 4; }
+    template <class Fn>
+    void parallel_for(index_t n, Fn&& f) const {
+        for (index_t i = 0; i < n; ++i) {
+            if (i == n / 2) throw std::runtime_error("throwing_executor");
+            f(i);
+        }
+    }
+};
+}  // namespace
+
+// A prompt's append whose executor throws: the error reaches the caller, the cache holds what it
+// held (tokens and bytes), and the same append then succeeds with the scalar reference's bytes.
+TEST_CASE("quant_kv_cache::append with a throwing executor leaves the cache as it was", "[quant]") {
+    const index_t heads = 2, dim = 32, n = 200;
+    attune_test::tensor<float> k(1, heads, n, dim), v(1, heads, n, dim);
+    std::mt19937 rng(9);
+    k.fill_random(rng), v.fill_random(rng);
+    attune::quant_kv_cache<quant::q8_0> cache(heads, dim, dim);
+    const auto first = [&](const attune_test::tensor<float>& x) {
+        const auto c = x.cview();
+        return decltype(c)(&c(0, 0, 0, 0), {1, heads, 3, dim}, c.strides());
+    };
+    cache.append(first(k), first(v));
+    const std::vector<std::uint8_t> before(cache.keys().row(0, 0, 0), cache.keys().row(0, 0, 0) + 3 * quant::q8_0::row_bytes(dim));
+    CHECK_THROWS_WITH(cache.append(k.cview(), v.cview(), throwing_executor{}), Catch::Contains("throwing_executor"));
+    CHECK(cache.tokens() == 3);
+    CHECK(std::vector<std::uint8_t>(cache.keys().row(0, 0, 0), cache.keys().row(0, 0, 0) + 3 * quant::q8_0::row_bytes(dim)) == before);
+    cache.append(k.cview(), v.cview(), attune::serial_executor{});
+    REQUIRE(cache.tokens() == 3 + n);
+    std::vector<std::uint8_t> want(static_cast<std::size_t>(quant::q8_0::row_bytes(dim)));
+    int bad = 0;
+    for (index_t h = 0; h < heads; ++h)
+        for (index_t t = 0; t < n; ++t) {
+            quant::q8_0{}.quantize_row<attune::simd::scalar>(h, &k.view(0, h, t, 0), want.data(), dim);
+            bad += std::memcmp(cache.keys().row(0, h, 3 + t), want.data(), want.size()) != 0;
+        }
+    CHECK(bad == 0);
 }
 
 // The decode kernels' fp8 widening (simd::load_fp8) on this arch: every byte's value, NaN for

@@ -121,6 +121,7 @@ void check_streaming(const F& kf, const F& vf) {
             Catch::Contains("throwing_sink"));
         CHECK(bytes_of(a) == before);
         CHECK(a.tokens() == L);
+        CHECK(step_both(a, b, q, k, v, kd, vd, 0, 1, modifier ? 4.0f : 0.0f) <= 2e-5);  // and the next good step
     }
 }
 
@@ -234,6 +235,25 @@ void check_h2o(const F& kf, const F& vf) {
             at += n;
         }
         CHECK(a.size() == 7);
+        // a step that throws inside the kernel leaves the held tokens and scores; the next good one agrees
+        std::vector<std::vector<index_t>> held;
+        std::vector<double> scores;
+        for (index_t h = 0; h < Hkv; ++h) {
+            held.push_back(a.held_positions(h));
+            for (index_t sl = 0; sl < a.size(); ++sl) scores.push_back(a.score(h, sl));
+        }
+        const attune::tensor_view<const float> q1(&q.view(0, 0, 0, 0), {1, Hq, 1, D}, q.view.strides());
+        tensor<float> o1(1, Hq, 1, D);
+        CHECK_THROWS_WITH(
+            a.template step<arch>(q1, tokens(k, 0, 1), tokens(v, 0, 1), o1.view, throwing_sink{}, {}, attune::serial_executor{}),
+            Catch::Contains("throwing_sink"));
+        std::vector<double> after;
+        for (index_t h = 0; h < Hkv; ++h) {
+            CHECK(a.held_positions(h) == held[static_cast<std::size_t>(h)]);
+            for (index_t sl = 0; sl < a.size(); ++sl) after.push_back(a.score(h, sl));
+        }
+        CHECK(after == scores);
+        CHECK(step_both(a, b, q, k, v, kd, vd, 0, 1, modifier ? 6.0f : 0.0f) <= 2e-5);
     }
 }
 

@@ -20,5 +20,6 @@
 #include "attune/mask/shifted_groups.hpp"
 #include "attune/sparse/probabilities.hpp"
 #include "attune/sparse/gather.hpp"
+#include "attune/sparse/gather_quantized.hpp"
 #include "attune/sparse/landmark.hpp"
 #include "attune/sparse/topk.hpp"

@@ -15,6 +15,7 @@
 
 #include "attune/quantized.hpp"
 #include "attune/reference/softmax.hpp"
+#include "attune/sparse/gather_quantized.hpp"
 #include "paged_dense.hpp"
 #include "support.hpp"
 
@@ -128,4 +129,45 @@ TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
     // The block formats' kernel reads 16 keys at a time across page boundaries (pages of 16, 333 keys).
     CHECK(paged_minus_dense<quant::q8_0>(opt, rng) <= 1e-6);
     CHECK(paged_minus_dense<quant::q4_0>(opt, rng) <= 1e-6);
+}
+
+TEST_CASE("int8_query and int8_pv reach gather_attention's quantized tiles", "[int8_query]") {
+    // The gather over q8_0 K/V with both options equals attention with both options over the listed
+    // rows copied into a tile of their own (padding and repeats included); where the integer kernels
+    // exist that differs from the exact float result.
+    const index_t Hkv = 2, Hq = 8, D = 128, Lk = 700, count = 600;
+    std::mt19937 rng(95);
+    tensor<float> q(1, Hq, 1, D), k(1, Hkv, Lk, D), v(1, Hkv, Lk, D);
+    q.fill_random(rng, 2.0f), k.fill_random(rng), v.fill_random(rng);
+    const auto kq = quant::quantize(k.cview(), quant::q8_0{});
+    const auto vq = quant::quantize(v.cview(), quant::q8_0{});
+    std::vector<index_t> idx(static_cast<std::size_t>(Hkv * count));
+    std::uniform_int_distribution<index_t> pick(-1, Lk - 1);
+    for (auto& e : idx) e = pick(rng);
+    attune::options opt;
+    opt.int8_query = opt.int8_pv = true;
+    opt.kv_splits = 1;  // one part a list: the same 64-key tiles as the call on the copied rows (int8_pv rounds per tile)
+    tensor<float> out(1, Hq, 1, D), exact(1, Hq, 1, D), want(1, Hq, 1, D);
+    out.poison();
+    attune::sparse::gather_attention<arch>(q.cview(), kq.view(), vq.view(), attune::index_view{idx.data(), 1, Hkv, 1, count}, out.view,
+                                           opt);
+    attune::sparse::gather_attention<arch>(q.cview(), kq.view(), vq.view(), attune::index_view{idx.data(), 1, Hkv, 1, count}, exact.view);
+    const index_t rb = quant::q8_0::row_bytes(D), group = Hq / Hkv;
+    for (index_t h = 0; h < Hkv; ++h) {
+        std::vector<std::uint8_t> kt, vt;
+        for (index_t e = 0; e < count; ++e) {
+            const index_t j = idx[static_cast<std::size_t>(h * count + e)];
+            if (j < 0) continue;
+            kt.insert(kt.end(), kq.view().row(0, h, j), kq.view().row(0, h, j) + rb);
+            vt.insert(vt.end(), vq.view().row(0, h, j), vq.view().row(0, h, j) + rb);
+        }
+        const index_t m = static_cast<index_t>(kt.size()) / rb;
+        const attune::tensor_view<const float> qh(q.view.row(0, h * group, 0), {1, group, 1, D}, q.view.strides());
+        const attune::tensor_view<float> oh(want.view.row(0, h * group, 0), {1, group, 1, D}, want.view.strides());
+        attune::attention<arch>(qh, quant::view_bhld<quant::q8_0>(kt.data(), 1, 1, m, D),
+                                quant::view_bhld<quant::q8_0>(vt.data(), 1, 1, m, D), oh, attune::variant<>{}, opt,
+                                attune::serial_executor{});
+    }
+    CHECK(max_difference(out, want) <= 1e-5);
+    if (integer_kernel<quant::q8_0>) CHECK(max_difference(out, exact) > 1e-6);
 }

@@ -4,7 +4,7 @@
 # attune_quant_tests_<arch>; ctest runs quant.<arch>.quant, quant.<arch>.int8_query and quant.<arch>.int8_pv.
 attune_add_kernel_suite(quant SOURCES ${CMAKE_CURRENT_LIST_DIR}/quant_attention_test.cpp ${CMAKE_CURRENT_LIST_DIR}/int8_query_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/int8_pv_test.cpp ${CMAKE_CURRENT_LIST_DIR}/encode_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/quant_caches_test.cpp TAGS quant int8_query int8_pv NO_SCALAR)
+  ${CMAKE_CURRENT_LIST_DIR}/quant_caches_test.cpp ${CMAKE_CURRENT_LIST_DIR}/quant_landmark_test.cpp TAGS quant int8_query int8_pv NO_SCALAR)
 
 # options::int8_qk (kernel/int8_score_stage.hpp): one binary per arch, scalar included — the option
 # must give the same recipe on every arch (the portable integer loops where VNNI and AMX are absent);

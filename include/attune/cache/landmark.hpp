@@ -24,16 +24,23 @@
 //  - attention is sparse::gather_attention over the retrieved blocks' tokens and the window, one
 //    list per (query head, query token): the cache is not copied.
 // selected() returns the last attend's blocks: [Hq][Lq][top_k], −1 = none.
+//
+// T may also be a quantized format (attune/quantized.hpp): the tokens are kept in a quant_kv_cache,
+// a block's mean is taken over its keys as stored (dequantized), and the gather reads the listed
+// rows' bytes (sparse/gather_quantized.hpp).
+//   attune::mean_key_landmark_cache<attune::quant::q8_0> cache(8, 128, 128, /*block*/ 64, {}, {});
 #include <algorithm>
 #include <type_traits>
 #include <vector>
 
 #include "attune/cache/kv_cache.hpp"
+#include "attune/cache/quant_kv_cache.hpp"
 #include "attune/attention.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/simd/vec.hpp"
 #include "attune/sparse/gather.hpp"
+#include "attune/sparse/gather_quantized.hpp"
 #include "attune/exec/region.hpp"
 
 namespace attune {
@@ -43,19 +50,23 @@ namespace attune {
 /// query over its top-k blocks plus its local window.
 template <class T = float>
 class mean_key_landmark_cache {
+    static constexpr bool quantized = quant::is_format_v<T>;
+
 public:
-    using value_type = T;  ///< the storage type
+    using value_type = T;  ///< the storage type (an element type or a quantized format)
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) cut into blocks of `block` tokens
     /// (the paper uses 50, or 63 + 1 landmark), holding at most `max_tokens`.
     mean_key_landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, index_t max_tokens = unbounded)
-        : kv_(heads, dk, dv, max_tokens), block_(block) {
-        detail::require(block >= 1, "mean_key_landmark_cache: block (", block, ") must be ≥ 1");
-        detail::checked_assign(sum_, detail::checked_product("mean_key_landmark_cache: heads × dk", heads, dk), 0.0f,
-                               "mean_key_landmark_cache: heads × dk");
-    }
+        : mean_key_landmark_cache(heads, dk, dv, block, T{}, T{}, max_tokens, 0) {}
 
-    const kv_cache<T>& kv() const noexcept { return kv_; }    ///< the underlying cache of every token
+    /// A quantized cache: K rows in `k_format`, V rows in `v_format` (their scales, for fp8).
+    template <class F = T, std::enable_if_t<quant::is_format_v<F>, int> = 0>
+    mean_key_landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, F k_format, F v_format, index_t max_tokens = unbounded)
+        : mean_key_landmark_cache(heads, dk, dv, block, k_format, v_format, max_tokens, 0) {}
+
+    /// The underlying cache of every token (a quant_kv_cache for a quantized T).
+    const detail::growable_cache<T>& kv() const noexcept { return kv_; }
     index_t heads() const noexcept { return kv_.heads(); }    ///< kv heads
     index_t tokens() const noexcept { return kv_.tokens(); }  ///< tokens held
     index_t block() const noexcept { return block_; }         ///< tokens per block
@@ -85,11 +96,12 @@ public:
                                         "mean_key_landmark_cache::append: blocks × heads × dk");
         }
         kv_.append(k, v);
+        const auto keys = kv_.keys();
         for (index_t t = first; t < kv_.tokens(); ++t) {
             for (index_t h = 0; h < H; ++h) {
-                const T* kr = kv_.key_row(h, t);
+                detail::row_as_float<default_arch>(keys, h, t, key_.data());  // the key as stored
                 float* s = sum_.data() + h * dk;
-                for (index_t d = 0; d < dk; ++d) s[d] += to_float(kr[d]);
+                for (index_t d = 0; d < dk; ++d) s[d] += key_[static_cast<std::size_t>(d)];
             }
             if ((t + 1) % block_ == 0) {  // the block is complete: its landmark is the mean key
                 const float inv = 1.0f / static_cast<float>(block_);
@@ -114,7 +126,9 @@ public:
         require(Lq <= Lk, "mean_key_landmark_cache::attend: ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
         // What the attention will check (options, out and lse against q and the cache), before selected() changes.
         require(opt.kv_splits >= 0, who, ": kv_splits must be ≥ 0, got ", opt.kv_splits);
-        (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), kv_.keys(), kv_.values(), out, opt);
+        if constexpr (quantized)
+            (void)detail::make_quant_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), kv_.keys(), kv_.values(), out, opt);
+        else (void)detail::make_problem<std::remove_const_t<Q>, T, T, O>(tensor_view<const Q>(q), kv_.keys(), kv_.values(), out, opt);
         auto win_start = [&](index_t p) { return (p - window + 1 > 0 ? p - window + 1 : 0) / block_ * block_; };
         index_t widest = 0;  // window lengths are not monotone in p (the start jumps by whole blocks)
         for (index_t i = 0; i < Lq; ++i) {
@@ -162,8 +176,17 @@ public:
     }
 
 private:
-    kv_cache<T> kv_;
+    mean_key_landmark_cache(index_t heads, index_t dk, index_t dv, index_t block, const T& kf, const T& vf, index_t max_tokens, int)
+        : kv_(detail::make_growable_cache<T>(heads, dk, dv, max_tokens, kf, vf)), block_(block) {
+        detail::require(block >= 1, "mean_key_landmark_cache: block (", block, ") must be ≥ 1");
+        detail::checked_assign(sum_, detail::checked_product("mean_key_landmark_cache: heads × dk", heads, dk), 0.0f,
+                               "mean_key_landmark_cache: heads × dk");
+        detail::checked_resize(key_, dk, "mean_key_landmark_cache: a key row");
+    }
+
+    detail::growable_cache<T> kv_;
     index_t block_;
+    std::vector<float> key_;   // [dk]: one key as float
     std::vector<float> sum_;   // [heads][dk]: the incomplete block's key sum
     std::vector<float> reps_;  // [blocks][heads][dk]
     std::vector<index_t> list_, selected_, next_selected_;

@@ -21,11 +21,17 @@
 //  - attention: the e-th retrieved block (ascending order) takes slot s = e, or e + 1 when it is one
 //    of the k most recent blocks; its tokens sit at prefix + s·(block+1) + j, its landmark at
 //    prefix + s·(block+1) + block (the landmark joins the top group there; it carries no value).
+//
+// T may also be a quantized format (attune/quantized.hpp): the ordinary tokens' keys and values are
+// kept in a quant_kv_cache and read dequantized (every retrieved block is re-rotated per query
+// anyway); the landmark keys, one per block, stay float.
+//   attune::landmark_attention_cache<attune::quant::q8_0> cache(8, 128, 128, /*block*/ 50, rope, {}, {});
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "attune/cache/kv_cache.hpp"
+#include "attune/cache/quant_kv_cache.hpp"
 #include "attune/cache/chunk.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
@@ -44,14 +50,27 @@ namespace attune {
 /// softmax, at the authors' re-mapped RoPE positions.
 template <class T = float>
 class landmark_attention_cache {
+    static constexpr bool quantized = quant::is_format_v<T>;
+
 public:
-    using value_type = T;  ///< the storage type
+    using value_type = T;  ///< the storage type (an element type or a quantized format)
 
     /// A cache of `heads` kv heads (key dim `dk`, value dim `dv`) in blocks of `block` ordinary tokens
     /// (the authors' mem_freq: 50 in their lm_benchmark runs, 63 in their LLaMA fine-tune), rotated by `r` (head_dim dk),
     /// holding at most `max_tokens` ordinary tokens.
     landmark_attention_cache(index_t heads, index_t dk, index_t dv, index_t block, const rope& r, index_t max_tokens = unbounded)
-        : kv_(heads, dk, dv, max_tokens), block_(block), rope_(r) {
+        : landmark_attention_cache(heads, dk, dv, block, r, T{}, T{}, max_tokens, 0) {}
+
+    /// A quantized cache: the tokens' K rows in `k_format`, V rows in `v_format` (their scales, for fp8).
+    template <class F = T, std::enable_if_t<quant::is_format_v<F>, int> = 0>
+    landmark_attention_cache(index_t heads, index_t dk, index_t dv, index_t block, const rope& r, F k_format, F v_format,
+                             index_t max_tokens = unbounded)
+        : landmark_attention_cache(heads, dk, dv, block, r, k_format, v_format, max_tokens, 0) {}
+
+private:
+    landmark_attention_cache(index_t heads, index_t dk, index_t dv, index_t block, const rope& r, const T& kf, const T& vf,
+                             index_t max_tokens, int)
+        : kv_(detail::make_growable_cache<T>(heads, dk, dv, max_tokens, kf, vf)), block_(block), rope_(r) {
         detail::require(block >= 1, "landmark_attention_cache: block (", block, ") must be ≥ 1");
         detail::check_rope(r, "landmark_attention_cache");
         detail::require(r.head_dim == dk, "landmark_attention_cache: rope::head_dim (", r.head_dim, ") differs from dk (", dk, ")");
@@ -60,7 +79,9 @@ public:
         (void)detail::checked_product("landmark_attention_cache: heads × dk", heads, dk);
     }
 
-    const kv_cache<T>& kv() const noexcept { return kv_; }    ///< the ordinary tokens' pre-RoPE keys and values
+public:
+    /// The ordinary tokens' pre-RoPE keys and values (a quant_kv_cache for a quantized T).
+    const detail::growable_cache<T>& kv() const noexcept { return kv_; }
     index_t heads() const noexcept { return kv_.heads(); }    ///< kv heads
     index_t tokens() const noexcept { return kv_.tokens(); }  ///< ordinary tokens held
     index_t block() const noexcept { return block_; }         ///< ordinary tokens per block
@@ -122,8 +143,9 @@ public:
         require(std::isfinite(scale) && scale >= 0.0f, who, ": scale must be finite and ≥ 0 (0 selects 1/sqrt(dk)), got ", scale);
         const index_t Hq = q.heads(), Lq = q.tokens(), Lk = tokens(), group = Hq / heads(), dk = kv_.dk(), dv = kv_.dv(), B = block_;
         require(Lq <= Lk, who, ": ", Lq, " queries but the cache holds ", Lk, " tokens (append first)");
-        detail::require_disjoint_output(out, "landmark_attention_cache::attend: out", detail::named(q, "q"), detail::named(kv_.keys(), "k"),
-                                        detail::named(kv_.values(), "v"));
+        detail::require_disjoint_output(out, "landmark_attention_cache::attend: out", detail::named(q, "q"));
+        detail::require_clear_of_rows(out, "landmark_attention_cache::attend: out", kv_.keys(), "k");
+        detail::require_clear_of_rows(out, "landmark_attention_cache::attend: out", kv_.values(), "v");
         require(!detail::shares_elements(out, detail::storage_view(lm_)), who, ": out overlaps the cache's landmarks");
         if (Lq == 0) {
             selected_.clear();
@@ -144,7 +166,7 @@ public:
         const auto values = kv_.values();
         ::attune::detail::parallel_for(exec, Hq * Lq, [&](index_t r) {
             const index_t h = r / Lq, i = r % Lq, hk = h / group, p = Lk - Lq + i, local = p - c * B + 1;
-            thread_local std::vector<float> buf, qf, score, acc;
+            thread_local std::vector<float> buf, qf, score, acc, vals;
             thread_local std::vector<std::int32_t> pos;
             thread_local std::vector<index_t> order;
             buf.resize(static_cast<std::size_t>(rows * dk));
@@ -179,7 +201,7 @@ public:
                 const index_t b = order[static_cast<std::size_t>(e)], base = prefix + (e + (b >= c - k_ret ? 1 : 0)) * S;
                 next_selected_[static_cast<std::size_t>(r * top_k + e)] = b;
                 for (index_t j = 0; j < B; ++j) {
-                    simd::convert_row<Arch>(keys.row(0, hk, b * B + j), buf.data() + (e * B + j) * dk, dk);
+                    detail::row_as_float<Arch>(keys, hk, b * B + j, buf.data() + (e * B + j) * dk);
                     pos[static_cast<std::size_t>(e * B + j)] = static_cast<std::int32_t>(base + j);
                 }
                 std::copy_n(landmark(hk, b), dk, buf.data() + (k_ret * B + e) * dk);
@@ -187,17 +209,29 @@ public:
             }
             const index_t at = k_ret * S;
             for (index_t j = 0; j < local; ++j) {
-                simd::convert_row<Arch>(keys.row(0, hk, c * B + j), buf.data() + (at + j) * dk, dk);
+                detail::row_as_float<Arch>(keys, hk, c * B + j, buf.data() + (at + j) * dk);
                 pos[static_cast<std::size_t>(at + j)] = static_cast<std::int32_t>(position(c * B + j));
             }
             rotate(at + local);
             acc.resize(static_cast<std::size_t>(dv));
             const float* rk = buf.data();
+            // Value j of the e-th retrieved block (e = k_ret: the query's own block): in place, or
+            // dequantized once into vals.
+            const auto token = [&](index_t e, index_t j) { return (e < k_ret ? order[static_cast<std::size_t>(e)] : c) * B + j; };
+            const auto value = [&](index_t e, index_t j) {
+                if constexpr (quantized) return static_cast<const float*>(vals.data() + (e * B + j) * dv);
+                else return values.row(0, hk, token(e, j));
+            };
+            if constexpr (quantized) {
+                vals.resize(static_cast<std::size_t>((k_ret * B + local) * dv));
+                for (index_t e = 0; e <= k_ret; ++e)
+                    for (index_t j = 0; j < (e < k_ret ? B : local); ++j)
+                        detail::row_as_float<Arch>(values, hk, token(e, j), vals.data() + (e * B + j) * dv);
+            }
             detail::landmark_grouped_row<Arch>(
-                qf.data(), dk, dv, k_ret, B, local, [&](index_t e, index_t j) { return rk + (e * B + j) * dk; },
-                [&](index_t e, index_t j) { return values.row(0, hk, order[static_cast<std::size_t>(e)] * B + j); },
+                qf.data(), dk, dv, k_ret, B, local, [&](index_t e, index_t j) { return rk + (e * B + j) * dk; }, value,
                 [&](index_t e) { return rk + (k_ret * B + e) * dk; }, [&](index_t j) { return rk + (at + j) * dk; },
-                [&](index_t j) { return values.row(0, hk, c * B + j); }, acc.data());
+                [&](index_t j) { return value(k_ret, j); }, acc.data());
             O* o = out.row(0, h, i);
             for (index_t d = 0; d < dv; ++d) o[d] = from_float<O>(acc[static_cast<std::size_t>(d)]);
         });
@@ -205,7 +239,7 @@ public:
     }
 
 private:
-    kv_cache<T> kv_;
+    detail::growable_cache<T> kv_;
     index_t block_;
     rope rope_;
     std::vector<float> lm_;  // [landmarks][heads][dk], pre-RoPE

@@ -59,6 +59,36 @@ inline void prefetch_rows(const TK* k, index_t dk, const TV* v, index_t dv) noex
     simd::prefetch_row(v, dv);
 }
 
+// A K or V operand: rows of an element type (a tensor_view) or of a quantized format (a quant_view,
+// sparse/gather_quantized.hpp). What the gather needs of it:
+//   element                 what the scratch holds (T, or the bytes of quantized rows)
+//   row_elems(x)            elements one row takes
+//   require_data(x, name)
+//   require_clear(out, out_name, x, x_name)   out shares no memory with x
+//   tile(x, hkv, data, m)   m gathered rows of kv head hkv, contiguous at data, as attention's operand
+//   problem(q, k, v, out, opt)   the attention problem, for the variant's checks
+template <class X>
+struct gather_operand;
+template <class T>
+struct gather_operand<tensor_view<T>> {
+    using element = std::remove_const_t<T>;
+    static index_t row_elems(const tensor_view<T>& x) noexcept { return x.dim(); }
+    static void require_data(const tensor_view<T>& x, const char* name) { attune::detail::require_data(x, name); }
+    template <class O>
+    static void require_clear(const tensor_view<O>& out, const char* out_name, const tensor_view<T>& x, const char* x_name) {
+        attune::detail::require_disjoint_output(out, out_name, attune::detail::named(x, x_name));
+    }
+    static tensor_view<const element> tile(const tensor_view<T>&, index_t, const element* data, index_t m, index_t dim) {
+        return tensor_view<const element>(data, {1, 1, m, dim}, {0, 0, dim});
+    }
+    template <class Q, class V, class O>
+    static auto problem(const tensor_view<Q>& q, const tensor_view<T>& k, const V& v, const tensor_view<O>& out, const options& opt) {
+        using TV = typename gather_operand<V>::element;
+        return attune::detail::make_problem<std::remove_const_t<Q>, element, TV, O>(tensor_view<const Q>(q), tensor_view<const element>(k),
+                                                                                    tensor_view<const TV>(v), out, opt);
+    }
+};
+
 template <class TK, class TV>
 struct gather_scratch {
     std::vector<TK> k;
@@ -73,14 +103,13 @@ struct gather_scratch {
 
 // The views: data, shapes, head dims, overlap of out with the inputs, the scale.
 template <class Q, class K, class V, class O>
-void check_gather_views(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
-                        const options& opt) {
+void check_gather_views(const tensor_view<Q>& q, const K& k, const V& v, const tensor_view<O>& out, const options& opt) {
     using attune::detail::named;
     using attune::detail::require;
     const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens(), Hkv = k.heads(), Lk = k.tokens();
     attune::detail::require_data(q, "gather_attention: q");
-    attune::detail::require_data(k, "gather_attention: k");
-    attune::detail::require_data(v, "gather_attention: v");
+    gather_operand<K>::require_data(k, "gather_attention: k");
+    gather_operand<V>::require_data(v, "gather_attention: v");
     attune::detail::require_data(out, "gather_attention: out");
     require(k.batch() == B && v.batch() == B && out.batch() == B, "gather_attention: q, k, v and out must have the same batch");
     require(Hkv > 0 && Hq > 0 && Hq % Hkv == 0, "gather_attention: query heads (", Hq, ") are not a positive multiple of kv heads (", Hkv,
@@ -90,7 +119,9 @@ void check_gather_views(const tensor_view<Q>& q, const tensor_view<K>& k, const 
     require(k.dim() == q.dim(), "gather_attention: k head dim (", k.dim(), ") differs from q's (", q.dim(), ")");
     require(out.heads() == Hq && out.tokens() == Lq && out.dim() == v.dim(), "gather_attention: out must be [", B, ", ", Hq, ", ", Lq, ", ",
             v.dim(), "]");
-    attune::detail::require_disjoint_output(out, "gather_attention: out", named(q, "q"), named(k, "k"), named(v, "v"));
+    attune::detail::require_disjoint_output(out, "gather_attention: out", named(q, "q"));
+    gather_operand<K>::require_clear(out, "gather_attention: out", k, "k");
+    gather_operand<V>::require_clear(out, "gather_attention: out", v, "v");
     require(std::isfinite(opt.scale) && opt.scale >= 0.0f, "gather_attention: scale must be finite and ≥ 0, got ", opt.scale);
 }
 
@@ -110,19 +141,19 @@ inline index_t check_gather_lists(const index_view& idx, index_t B, index_t Hq, 
 
 // options::lse, when given: its shape and its overlap with the inputs and out.
 template <class Q, class K, class V, class O>
-void check_gather_lse(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const tensor_view<O>& out,
-                      const options& opt) {
+void check_gather_lse(const tensor_view<Q>& q, const K& k, const V& v, const tensor_view<O>& out, const options& opt) {
     using attune::detail::named;
     if (opt.lse.empty()) return;
     const index_t B = q.batch(), Hq = q.heads(), Lq = q.tokens();
     attune::detail::require(opt.lse.batch() == B && opt.lse.heads() == Hq && opt.lse.tokens() == Lq && opt.lse.dim() == 1,
                             "gather_attention: lse must be [", B, ", ", Hq, ", ", Lq, ", 1]");
-    attune::detail::require_disjoint_output(opt.lse, "gather_attention: options::lse", named(q, "q"), named(k, "k"), named(v, "v"),
-                                            named(out, "out"));
+    attune::detail::require_disjoint_output(opt.lse, "gather_attention: options::lse", named(q, "q"), named(out, "out"));
+    gather_operand<K>::require_clear(opt.lse, "gather_attention: options::lse", k, "k");
+    gather_operand<V>::require_clear(opt.lse, "gather_attention: options::lse", v, "v");
 }
 
 // Every index, in full (negative entries are padding), and the size of the gathered rows.
-inline void check_gather_entries(const index_view& idx, index_t total, index_t Lk, index_t dk, index_t dv) {
+inline void check_gather_entries(const index_view& idx, index_t total, index_t Lk, index_t dk, index_t dv) {  // dk, dv: a row's elements
     for (index_t e = 0; e < total; ++e)
         attune::detail::require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e, " is out of range (k has ",
                                 Lk, " tokens)");
@@ -130,12 +161,11 @@ inline void check_gather_entries(const index_view& idx, index_t total, index_t L
 }
 
 template <class Q, class K, class V, class O>
-void check_gather(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
-                  const tensor_view<O>& out, const options& opt) {
+void check_gather(const tensor_view<Q>& q, const K& k, const V& v, const index_view& idx, const tensor_view<O>& out, const options& opt) {
     check_gather_views(q, k, v, out, opt);
     const index_t total = check_gather_lists(idx, q.batch(), q.heads(), k.heads(), q.tokens(), opt);
     check_gather_lse(q, k, v, out, opt);
-    check_gather_entries(idx, total, k.tokens(), k.dim(), v.dim());
+    check_gather_entries(idx, total, k.tokens(), gather_operand<K>::row_elems(k), gather_operand<V>::row_elems(v));
 }
 
 // ---- planning ----
@@ -220,44 +250,45 @@ tensor_view<T> list_rows(const tensor_view<T>& x, const gather_plan& pl, const g
 
 // Copies the listed K and V rows of entries [e0, e1) into kd, vd (padding skipped); returns the row count.
 template <class K, class V, class TK, class TV>
-index_t copy_listed_rows(const tensor_view<K>& k, const tensor_view<V>& v, const index_t* list, index_t e0, index_t e1, index_t b,
-                         index_t hkv, TK* kd, TV* vd) {
-    const index_t dk = k.dim(), dv = v.dim();
+index_t copy_listed_rows(const K& k, const V& v, const index_t* list, index_t e0, index_t e1, index_t b, index_t hkv, TK* kd, TV* vd) {
+    const index_t dk = gather_operand<K>::row_elems(k), dv = gather_operand<V>::row_elems(v);
     index_t m = 0;
     constexpr index_t ahead = 8;  // rows in flight: listed rows are scattered, the hardware prefetcher cannot guess them
     for (index_t e = e0; e < e1; ++e) {
         if (e + ahead < e1 && list[e + ahead] >= 0) prefetch_rows(k.row(b, hkv, list[e + ahead]), dk, v.row(b, hkv, list[e + ahead]), dv);
         const index_t j = list[e];
         if (j < 0) continue;
-        attune::detail::copy_row(k.row(b, hkv, j), kd + m * dk, dk);
-        attune::detail::copy_row(v.row(b, hkv, j), vd + m * dv, dv);
+        std::copy_n(k.row(b, hkv, j), dk, kd + m * dk);
+        std::copy_n(v.row(b, hkv, j), dv, vd + m * dv);
         ++m;
     }
     return m;
 }
 
 template <class Arch, class Q, class K, class V, class O, class Var>
-void gather_item(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
-                 const tensor_view<O>& out, const Var& var, const options& opt, const gather_plan& pl, index_t item) {
-    using TK = std::remove_const_t<K>;
-    using TV = std::remove_const_t<V>;
-    const index_t Hq = q.heads(), Hkv = k.heads(), dk = k.dim(), dv = v.dim();
+void gather_item(const tensor_view<Q>& q, const K& k, const V& v, const index_view& idx, const tensor_view<O>& out, const Var& var,
+                 const options& opt, const gather_plan& pl, index_t item) {
+    using TK = typename gather_operand<K>::element;
+    using TV = typename gather_operand<V>::element;
+    const index_t Hq = q.heads(), Hkv = k.heads(), kr = gather_operand<K>::row_elems(k), vr = gather_operand<V>::row_elems(v);
     const index_t it = item / pl.splits, sp = item % pl.splits;
     const gather_list l = list_at(idx, pl, it);
     const index_t hkv = idx.heads == Hq ? l.hi / (Hq / Hkv) : l.hi;
     const index_t e0 = sp * pl.part, e1 = e0 + pl.part < idx.count ? e0 + pl.part : idx.count;
     auto& s = gather_scratch<TK, TV>::local();
-    if (static_cast<index_t>(s.k.size()) < pl.part * dk)
-        attune::detail::checked_assign(s.k, pl.part * dk, TK{}, "gather_attention: gathered keys");
-    if (static_cast<index_t>(s.v.size()) < pl.part * dv)
-        attune::detail::checked_assign(s.v, pl.part * dv, TV{}, "gather_attention: gathered values");
+    if (static_cast<index_t>(s.k.size()) < pl.part * kr)
+        attune::detail::checked_assign(s.k, pl.part * kr, TK{}, "gather_attention: gathered keys");
+    if (static_cast<index_t>(s.v.size()) < pl.part * vr)
+        attune::detail::checked_assign(s.v, pl.part * vr, TV{}, "gather_attention: gathered values");
     const index_t m = copy_listed_rows(k, v, idx.row(l.b, l.hi, l.t), e0, e1, l.b, hkv, s.k.data(), s.v.data());
     const auto& qs = q.strides();
-    const tensor_view<const std::remove_const_t<Q>> qv(q.row(l.b, l.h0, l.t0), {1, pl.per, pl.toks, dk}, {0, qs[1], qs[2]});
-    const tensor_view<const TK> kv(s.k.data(), {1, 1, m, dk}, {0, 0, dk});
-    const tensor_view<const TV> vv(s.v.data(), {1, 1, m, dv}, {0, 0, dv});
+    const tensor_view<const std::remove_const_t<Q>> qv(q.row(l.b, l.h0, l.t0), {1, pl.per, pl.toks, q.dim()}, {0, qs[1], qs[2]});
+    const auto kv = gather_operand<K>::tile(k, hkv, s.k.data(), m, k.dim());
+    const auto vv = gather_operand<V>::tile(v, hkv, s.v.data(), m, v.dim());
     options o;
     o.scale = opt.scale;
+    o.int8_query = opt.int8_query, o.int8_pv = opt.int8_pv,
+    o.int8_qk = opt.int8_qk;  // the kernels' options; splits and LSE are the gather's
     // No mask: every gathered key is visible (bottom-right alignment plays no part). The variant's
     // head-indexed parts see the whole call's heads.
     const auto shifted = with_head_offset(var, l.h0, hkv);
@@ -274,8 +305,7 @@ void gather_item(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_
 // The variant against the whole call, before any output is written: no mask, a score modifier that
 // reads no positions, the family's LSE, every policy's parameters.
 template <class Var, class Q, class K, class V, class O>
-void check_gather_variant(const Var& var, const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v,
-                          const tensor_view<O>& out, const options& opt) {
+void check_gather_variant(const Var& var, const tensor_view<Q>& q, const K& k, const V& v, const tensor_view<O>& out, const options& opt) {
     using attune::detail::require;
     using Vt = std::decay_t<Var>;
     require(attune::detail::is_none_v<typename Vt::mask_type>,
@@ -286,8 +316,7 @@ void check_gather_variant(const Var& var, const tensor_view<Q>& q, const tensor_
     if constexpr (!Vt::family_type::has_lse)
         require(opt.lse.empty(), "gather_attention: options::lse was given, but the variant's family (e.g. sigmoid) has no log-sum-exp");
     if (q.batch() == 0 || q.tokens() == 0) return;
-    const auto p = attune::detail::make_problem<std::remove_const_t<Q>, std::remove_const_t<K>, std::remove_const_t<V>, O>(
-        tensor_view<const Q>(q), tensor_view<const K>(k), tensor_view<const V>(v), out, opt);
+    const auto p = gather_operand<K>::problem(q, k, v, out, opt);
     attune::detail::validate_policy(var.family(), p);
     attune::detail::validate_policy(var.score(), p);
     attune::detail::validate_policy(var.sink(), p);
@@ -307,6 +336,25 @@ void gather_merge(const index_view& idx, const tensor_view<O>& out, const option
                                  list_rows(out, pl, l), lv);
 }
 
+// The whole call for any K/V operands (gather_operand): validated once, the lists in parallel, the
+// split parts merged.
+template <class Arch, class Q, class K, class V, class O, class Var, class Exec>
+void run_gather(const tensor_view<Q>& q, const K& k, const V& v, const index_view& idx, const tensor_view<O>& out, const Var& var_in,
+                const options& opt, const Exec& exec) {
+    // Everything is validated here, once, before any output is written: the per-list attention
+    // calls below then cannot fail (their arguments are sub-views of the validated ones), so a bad
+    // call writes nothing.
+    check_gather(q, k, v, idx, out, opt);
+    const auto& var = to_variant(var_in);
+    check_gather_variant(var, q, k, v, out, opt);
+    using Vt = std::decay_t<decltype(var)>;
+    const gather_plan pl = make_gather_plan(idx, q.heads(), k.heads(), q.tokens(), v.dim(), opt, exec, Vt::family_type::row_statistics);
+    ::attune::detail::parallel_for(exec, pl.lists * pl.splits,
+                                   [&](index_t item) { gather_item<Arch>(q, k, v, idx, out, var, opt, pl, item); });
+    if (pl.splits == 1) return;
+    ::attune::detail::parallel_for(exec, pl.lists, [&](index_t it) { gather_merge(idx, out, opt, pl, it); });
+}
+
 }  // namespace detail
 
 /// Attention of each query row over its listed keys only (see the top of this file), for the variant
@@ -314,20 +362,8 @@ void gather_merge(const index_view& idx, const tensor_view<O>& out, const option
 template <class Arch = default_arch, class Q, class K, class V, class O, class Var, class Exec = default_executor,
           std::enable_if_t<!std::is_same_v<std::decay_t<Var>, options>, int> = 0>
 void gather_attention(const tensor_view<Q>& q, const tensor_view<K>& k, const tensor_view<V>& v, const index_view& idx,
-                      const tensor_view<O>& out, const Var& var_in, const options& opt = {}, const Exec& exec = {}) {
-    // Everything is validated here, once, before any output is written: the per-list attention
-    // calls below then cannot fail (their arguments are sub-views of the validated ones), so a bad
-    // call writes nothing.
-    detail::check_gather(q, k, v, idx, out, opt);
-    const auto& var = to_variant(var_in);
-    detail::check_gather_variant(var, q, k, v, out, opt);
-    using Vt = std::decay_t<decltype(var)>;
-    const detail::gather_plan pl =
-        detail::make_gather_plan(idx, q.heads(), k.heads(), q.tokens(), v.dim(), opt, exec, Vt::family_type::row_statistics);
-    ::attune::detail::parallel_for(exec, pl.lists * pl.splits,
-                                   [&](index_t item) { detail::gather_item<Arch>(q, k, v, idx, out, var, opt, pl, item); });
-    if (pl.splits == 1) return;
-    ::attune::detail::parallel_for(exec, pl.lists, [&](index_t it) { detail::gather_merge(idx, out, opt, pl, it); });
+                      const tensor_view<O>& out, const Var& var, const options& opt = {}, const Exec& exec = {}) {
+    detail::run_gather<Arch>(q, k, v, idx, out, var, opt, exec);
 }
 
 /// Attention of each query row over its listed keys only, plain softmax (see the top of this file).

@@ -3,7 +3,9 @@
 // avx2 and avx512 units. Every level this CPU runs — found here independently of attune, from the
 // compiler's cpuid builtins — is pinned in turn and must be the level that ran, with results equal
 // to the float64 reference: dense prefill (GQA 4, causal), decode with forced key splits, bf16
-// with sink logits, kv_cache chunks with a sliding window, paged bf16 with sink logits. Unpinned,
+// with sink logits, kv_cache chunks with a sliding window, paged bf16 with sink logits, a q8_0
+// quant_kv_cache (its append quantizes at the pinned level too, byte for byte the scalar reference's,
+// and its causal attention equals the reference over the dequantized rows). Unpinned,
 // the widest level runs. ATTUNE_ARCH is read once per process: ctest runs the [env] case in
 // processes of its own (dispatch.env.*), with ATTUNE_EXPECT naming the outcome.
 #include <cstdlib>
@@ -12,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "attune/cache/quant_kv_cache.hpp"
 #include "support.hpp"
 
 namespace {
 
+using attune::index_t;
 using attune::dispatch::level;
 using attune_test::layout;
 using attune_test::tensor;
@@ -59,8 +63,12 @@ struct inputs {
     attune::seq_id seq = pool.add_sequence();
     attune::page_table_storage tables;
     std::int32_t cu[2] = {0, 3};
+    // A q8_0 cache of 40 tokens (its append routed as the engine is), queried by the last 5.
+    tensor<float> qq{1, 8, 5, 64}, qk{1, 2, 40, 64}, qv{1, 2, 40, 64}, qout{1, 8, 5, 64};
+    attune::quant_kv_cache<attune::quant::q8_0> qcache{2, 64, 64};
+    level append_level = level::scalar;
     inputs() {
-        for (auto* t : {&q, &k, &v, &dq, &dk, &dv, &cq, &ck, &cv}) t->fill_random(rng);
+        for (auto* t : {&q, &k, &v, &dq, &dk, &dv, &cq, &ck, &cv, &qq, &qk, &qv}) t->fill_random(rng);
         for (auto* t : {&bq, &bk, &bv, &pq, &pk, &pv}) t->fill_random(rng);
         pool.append(seq, pk.cview(), pv.cview());
     }
@@ -80,6 +88,32 @@ void calls(inputs& in) {
     in.cache.step<Arch>(in.cq.cview(), in.ck.cview(), in.cv.cview(), in.cout.view, attune::sliding_window{3, 0});
     attune::paged_attention<Arch>(in.pq.cview(), attune::seq_offsets{in.cu, 1}, in.pool.kv(&in.seq, 1, in.tables), in.pout.view,
                                   attune::variant(attune::causal{}, in.z));
+    in.qout.poison();
+    in.qcache.clear();
+    in.qcache.append<Arch>(in.qk.cview(), in.qv.cview(), attune::serial_executor{});
+    in.append_level = attune::dispatch::last_run();
+    attune::attention<Arch>(in.qq.cview(), in.qcache.keys(), in.qcache.values(), in.qout.view, attune::causal{});
+}
+
+// The q8_0 cache's bytes against the scalar arch's quantize_row, and its output against the
+// float64 reference over the dequantized rows.
+void check_quant_cache(inputs& in) {
+    const auto keys = in.qcache.keys(), values = in.qcache.values();
+    std::vector<std::uint8_t> want(static_cast<std::size_t>(keys.row_bytes()));
+    bool same = true;
+    for (index_t h = 0; h < 2; ++h)
+        for (index_t t = 0; t < 40; ++t) {
+            keys.format().quantize_row<attune::simd::scalar>(h, in.qk.view.row(0, h, t), want.data(), 64);
+            same = same && std::memcmp(want.data(), keys.row(0, h, t), want.size()) == 0;
+            values.format().quantize_row<attune::simd::scalar>(h, in.qv.view.row(0, h, t), want.data(), 64);
+            same = same && std::memcmp(want.data(), values.row(0, h, t), want.size()) == 0;
+        }
+    CHECK(same);
+    tensor<float> kd{1, 2, 40, 64}, vd{1, 2, 40, 64};
+    attune::quant::dequantize(keys, kd.view);
+    attune::quant::dequantize(values, vd.view);
+    attune_test::check_against_reference(in.qout, attune::reference::attention(in.qq.cview(), kd.cview(), vd.cview(), attune::causal{}),
+                                         attune_test::fp32_tolerance());
 }
 
 [[maybe_unused]] void scalar_instances(inputs& in) { calls<attune::simd::scalar>(in); }
@@ -97,6 +131,8 @@ void run_and_check(level expected) {
     inputs in;
     calls<attune::default_arch>(in);
     CHECK(attune::dispatch::last_run() == expected);
+    CHECK(in.append_level == expected);
+    check_quant_cache(in);
 
     attune_test::check_against_reference(in.out, attune::reference::attention(in.q.cview(), in.k.cview(), in.v.cview(), attune::causal{}),
                                          attune_test::fp32_tolerance());

@@ -86,11 +86,12 @@ public:
         }
         const auto item = [&](index_t i, float* tmp) {
             const index_t r = i % ranges, h = i / ranges % heads_, t0 = r * append_rows, t1 = std::min(n, t0 + append_rows);
-            for (index_t t = t0; t < t1; ++t) {
-                if (i < heads_ * ranges)
-                    quant::detail::quantize_one<Arch>(fk_, h, k.row(0, h, t), k_.data() + (h * capacity_ + tokens_ + t) * kb_, dk_, tmp);
-                else quant::detail::quantize_one<Arch>(fv_, h, v.row(0, h, t), v_.data() + (h * capacity_ + tokens_ + t) * vb_, dv_, tmp);
-            }
+            if (i < heads_ * ranges)
+                quant::detail::quantize_rows<Arch>(fk_, h, k.row(0, h, t0), k.strides()[2],
+                                                   k_.data() + (h * capacity_ + tokens_ + t0) * kb_, kb_, t1 - t0, dk_, tmp);
+            else
+                quant::detail::quantize_rows<Arch>(fv_, h, v.row(0, h, t0), v.strides()[2],
+                                                   v_.data() + (h * capacity_ + tokens_ + t0) * vb_, vb_, t1 - t0, dv_, tmp);
         };
         if (one_thread) {
             for (index_t i = 0; i < items; ++i) item(i, widen ? scratch_.data() : nullptr);

@@ -17,6 +17,7 @@
 #include "attune/core/view.hpp"
 #include "attune/quant/format.hpp"
 #include "attune/simd/arch.hpp"
+#include "attune/simd/dispatch.hpp"
 #include "attune/simd/vec.hpp"
 
 namespace attune::quant {
@@ -138,6 +139,18 @@ void quantize_one(const F& f, index_t h, const T* x, std::uint8_t* row, index_t 
     if constexpr (!std::is_same_v<T, float>) tmp.resize(static_cast<std::size_t>(dim));
     quantize_one<Arch>(f, h, x, row, dim, tmp.data());
 }
+// Rows x + r·x_stride, r < rows (dim values of T each) quantized into out + r·out_stride for kv
+// head h, through tmp (dim floats, for bf16/half). The caches' appends call this: in a binary built
+// with attune_dispatch() the widest registered instantiation runs (simd/dispatch.hpp), so a
+// baseline-compiled caller quantizes at the CPU's width too.
+template <class Arch = simd::default_arch, class F, class T>
+void quantize_rows(const F& f, index_t h, const T* x, index_t x_stride, std::uint8_t* out, index_t out_stride, index_t rows, index_t dim,
+                   float* tmp) {
+    using signature = void(const F&, index_t, const T*, index_t, std::uint8_t*, index_t, index_t, index_t, float*);
+    if (signature* wider = dispatch::route<signature, Arch, &quantize_rows<Arch, F, T>>())
+        return wider(f, h, x, x_stride, out, out_stride, rows, dim, tmp);
+    for (index_t r = 0; r < rows; ++r) quantize_one<Arch>(f, h, x + r * x_stride, out + r * out_stride, dim, tmp);
+}
 }  // namespace detail
 
 /// x [B, H, L, D] (float, bf16 or half) quantized to format f.
@@ -145,10 +158,12 @@ template <class F, class T>
 quantized<F> quantize(const tensor_view<T>& x, F f = {}) {
     attune::detail::require(x.data() != nullptr || x.size() == 0, "quantize: x has null data");
     quantized<F> q(x.batch(), x.heads(), x.tokens(), x.dim(), f);
-    std::vector<float> tmp;
+    std::vector<float> tmp(std::is_same_v<std::remove_const_t<T>, float> ? 0 : static_cast<std::size_t>(x.dim()));
     for (index_t b = 0; b < x.batch(); ++b)
         for (index_t h = 0; h < x.heads(); ++h)
-            for (index_t t = 0; t < x.tokens(); ++t) detail::quantize_one(q.format(), h, x.row(b, h, t), q.row(b, h, t), x.dim(), tmp);
+            if (x.tokens() > 0)
+                detail::quantize_rows(q.format(), h, x.row(b, h, 0), x.strides()[2], q.row(b, h, 0), F::row_bytes(x.dim()), x.tokens(),
+                                      x.dim(), tmp.data());
     return q;
 }
 

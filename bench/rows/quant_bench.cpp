@@ -14,10 +14,14 @@
 //        float K and V (Hkv 8) into an emptied cache: quantization on append, vectorised, its rows
 //        split over N workers. Counters:
 //        "bytes" (rate) — the float input read plus the rows written; "values" (rate) — K and V elements.
+//   quant/paged_append/L:2048/D:128/kv:<format>/threads:N   the same prompt into a fresh sequence of a
+//        paged_kv_cache (pages of 16, NHD) of q8_0, q4_0 or bf16 rows: its rows split over N workers,
+//        each item a head's run of 128 tokens across 8 pages. Counters as quant/append.
 #include <string>
 #include <vector>
 
 #include "../support.hpp"
+#include "attune/cache/paged_kv_cache.hpp"
 #include "attune/cache/quant_kv_cache.hpp"
 #include "attune/quantized.hpp"
 
@@ -87,7 +91,38 @@ void bm_quant_append(benchmark::State& state, index_t tokens) {
     state.counters["values"] = benchmark::Counter(values * iters, benchmark::Counter::kIsRate);
 }
 
+template <class T>
+void bm_paged_append(benchmark::State& state, index_t tokens) {
+    const int threads = static_cast<int>(state.range(0));
+    executor exec;
+    if (!make_executor(state, threads, exec)) return;
+    const auto kf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 2);
+    const auto vf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 3);
+    const auto k = attune::view_bhld<const float>(kf.data(), 1, kHkv, tokens, kD);
+    const auto v = attune::view_bhld<const float>(vf.data(), 1, kHkv, tokens, kD);
+    constexpr index_t page = 16;
+    attune::paged_kv_cache<T> pool(kHkv, kD, kD, page, tokens / page + 1, attune::page_layout::nhd);
+    attune::seq_id s = pool.add_sequence();
+    pool.append(s, k, v, exec);  // the pages touched once
+    for (auto _ : state) {
+        pool.free(s);
+        s = pool.add_sequence();
+        pool.append(s, k, v, exec);
+        benchmark::DoNotOptimize(pool.page_ids(s));
+    }
+    index_t row_bytes = kD * static_cast<index_t>(sizeof(T));
+    if constexpr (attune::quant::is_format_v<T>) row_bytes = T::row_bytes(kD);
+    const double values = 2.0 * static_cast<double>(kHkv * tokens * kD), iters = static_cast<double>(state.iterations());
+    state.counters["bytes"] =
+        benchmark::Counter((values * 4.0 + 2.0 * static_cast<double>(kHkv * tokens * row_bytes)) * iters, benchmark::Counter::kIsRate);
+    state.counters["values"] = benchmark::Counter(values * iters, benchmark::Counter::kIsRate);
+}
+
 void register_rows(const std::vector<int>& threads) {
+    const std::string paged = "quant/paged_append/L:2048/D:128/kv:";
+    add(paged + "q8_0", threads, bm_paged_append<quant::q8_0>, index_t(2048));
+    add(paged + "q4_0", threads, bm_paged_append<quant::q4_0>, index_t(2048));
+    add(paged + "bf16", threads, bm_paged_append<attune::bf16>, index_t(2048));
     const std::string app = "quant/append/L:2048/D:128/kv:";
     add(app + "int8", threads, bm_quant_append<quant::int8>, index_t(2048));
     add(app + "fp8_e4m3", threads, bm_quant_append<quant::fp8_e4m3>, index_t(2048));

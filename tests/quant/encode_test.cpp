@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include "attune/cache/quant_kv_cache.hpp"
+#include "attune/cache/paged_kv_cache.hpp"
 #include "attune/quantized.hpp"
 #include "support.hpp"
 
@@ -253,6 +255,80 @@ TEST_CASE("quant_kv_cache::append with a throwing executor leaves the cache as i
             bad += std::memcmp(cache.keys().row(0, h, 3 + t), want.data(), want.size()) != 0;
         }
     CHECK(bad == 0);
+}
+
+namespace {
+// Token t of sequence s of a paged pool, head h: its K row's bytes.
+template <class Pool>
+const std::uint8_t* paged_key(const Pool& pool, attune::seq_id s, index_t h, index_t t) {
+    return pool.k_pages().row(pool.page_ids(s)[t / pool.page_size()], h, t % pool.page_size());
+}
+// The bytes of every page the sequences hold (a free page's bytes are no one's).
+template <class Pool>
+std::vector<std::uint8_t> held_bytes(const Pool& pool, std::initializer_list<attune::seq_id> seqs) {
+    std::vector<std::uint8_t> b;
+    for (const attune::seq_id s : seqs)
+        for (const auto& x : {pool.k_pages(), pool.v_pages()})
+            for (index_t i = 0; i < pool.page_count(s); ++i)
+                for (index_t h = 0; h < x.heads(); ++h)
+                    for (index_t t = 0; t < x.tokens(); ++t) {
+                        const std::uint8_t* row = x.row(pool.page_ids(s)[i], h, t);
+                        b.insert(b.end(), row, row + x.row_bytes());
+                    }
+    return b;
+}
+}  // namespace
+
+// paged_kv_cache::append over an executor (items of 128 tokens of one head's K or V, each across
+// its pages' runs): a fork's copy-on-write append whose executor throws halfway leaves the free
+// list, every sequence's pages, reference counts and held bytes as they were; then the same append, its items run in reverse on an
+// executor, gives the scalar reference's bytes in both layouts, from float and from bf16 rows.
+TEST_CASE("paged_kv_cache::append splits a prompt over the executor; a throwing executor leaves the pool as it was", "[quant]") {
+    const index_t heads = 3, dim = 64, n = 300;
+    std::mt19937 rng(10);
+    attune_test::tensor<float> k(1, heads, n, dim), v(1, heads, n, dim);
+    k.fill_random(rng), v.fill_random(rng);
+    attune_test::tensor<attune::bf16> kb(1, heads, n, dim), vb(1, heads, n, dim);
+    kb.fill_random(rng), vb.fill_random(rng);
+    for (const auto layout : {attune::page_layout::nhd, attune::page_layout::hnd}) {
+        attune::paged_kv_cache<quant::q8_0> pool(heads, dim, dim, 16, 60, layout, quant::q8_0{}, quant::q8_0{});
+        const attune::seq_id a = pool.add_sequence();
+        const auto five = [&](const auto& x) {
+            const auto c = x.cview();
+            return decltype(c)(&c(0, 0, 0, 0), {1, heads, 5, dim}, c.strides());
+        };
+        pool.append(a, five(k), five(v));
+        const attune::seq_id b = pool.fork(a);  // shares a's partial page: b's append copies it first
+        const auto before = held_bytes(pool, {a, b});
+        const index_t free_before = pool.pages_free(), shared = pool.page_ids(b)[0];
+        CHECK_THROWS_WITH(pool.append(b, k.cview(), v.cview(), throwing_executor{}), Catch::Contains("throwing_executor"));
+        CHECK(pool.pages_free() == free_before);
+        CHECK(pool.tokens(b) == 5);
+        CHECK(pool.page_ids(b)[0] == shared);
+        CHECK(pool.ref_count(shared) == 2);
+        CHECK((held_bytes(pool, {a, b}) == before));
+        pool.append(b, k.cview(), v.cview(), attune_test::reversed_executor{4});
+        const attune::seq_id c = pool.add_sequence();
+        pool.append(c, kb.cview(), vb.cview(), attune_test::reversed_executor{4});
+        REQUIRE(pool.tokens(b) == 5 + n);
+        CHECK(pool.page_ids(b)[0] != shared);
+        CHECK(pool.ref_count(shared) == 1);
+        std::vector<std::uint8_t> want(static_cast<std::size_t>(quant::q8_0::row_bytes(dim)));
+        std::vector<float> wide(static_cast<std::size_t>(dim));
+        int bad = 0;
+        for (index_t h = 0; h < heads; ++h)
+            for (index_t t = 0; t < n; ++t) {
+                quant::q8_0{}.quantize_row<attune::simd::scalar>(h, &k.view(0, h, t, 0), want.data(), dim);
+                bad += std::memcmp(paged_key(pool, b, h, 5 + t), want.data(), want.size()) != 0;
+                for (index_t d = 0; d < dim; ++d) wide[static_cast<std::size_t>(d)] = static_cast<float>(kb.view(0, h, t, d));
+                quant::q8_0{}.quantize_row<attune::simd::scalar>(h, wide.data(), want.data(), dim);
+                bad += std::memcmp(paged_key(pool, c, h, t), want.data(), want.size()) != 0;
+            }
+        for (index_t h = 0; h < heads; ++h)  // the copied page keeps a's five tokens
+            for (index_t t = 0; t < 5; ++t) bad += std::memcmp(paged_key(pool, b, h, t), paged_key(pool, a, h, t), want.size()) != 0;
+        INFO((layout == attune::page_layout::nhd ? "nhd" : "hnd"));
+        CHECK(bad == 0);
+    }
 }
 
 // The decode kernels' fp8 widening (simd::load_fp8) on this arch: every byte's value, NaN for

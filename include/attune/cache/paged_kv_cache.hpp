@@ -29,6 +29,7 @@
 // reused. Every operation checks everything first (ids, shapes, overlap with the pool, int32
 // limits, free pages, allocations) and changes the cache only after: one that throws leaves the
 // cache as it was.
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -42,6 +43,8 @@
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
 #include "attune/cache/rows.hpp"
+#include "attune/exec/executor.hpp"
+#include "attune/exec/region.hpp"
 #include "attune/quantized.hpp"
 
 namespace attune {
@@ -158,11 +161,14 @@ public:
     }
 
     /// Appends n tokens to sequence s: k [1, kv_heads, n, dk], v [1, kv_heads, n, dv], any storage
-    /// type and strides (converted to T). Takes pages from the free list; first copies s's last page
-    /// when it is partially filled and shared with a fork. attune::error, and nothing changes, when
-    /// the pool has too few free pages, or k or v overlap the pool.
-    template <class K, class V>
-    void append(seq_id s, const tensor_view<K>& k, const tensor_view<V>& v) {
+    /// type and strides (converted to T, or quantized on Arch's vectors). Takes pages from the free
+    /// list; first copies s's last page when it is partially filled and shared with a fork. A
+    /// prompt's rows are split over exec's workers (items of `append_rows` tokens of one head's K or
+    /// V), a decode step's few rows run on the caller. attune::error, and nothing changes, when the
+    /// pool has too few free pages, or k or v overlap the pool; an exception from the executor also
+    /// leaves the cache as it was (its pages back on the free list).
+    template <class Arch = default_arch, class K, class V, class Exec = default_executor>
+    void append(seq_id s, const tensor_view<K>& k, const tensor_view<V>& v, const Exec& exec = {}) {
         const char* who = "paged_kv_cache::append";
         const index_t i = slot_of(s, "paged_kv_cache::append: seq");
         const index_t n = check_chunk(who, k, v);
@@ -175,29 +181,69 @@ public:
         detail::require(!overlaps_pool(k), who, ": k overlaps the cache's page pool (copy it out first)");
         detail::require(!overlaps_pool(v), who, ": v overlaps the cache's page pool (copy it out first)");
         detail::checked_reserve(q.pages, g.pages, "paged_kv_cache::append: page list");
-        if constexpr (quantized) {
-            detail::checked_reserve(scratch_, dk_ > dv_ ? dk_ : dv_, "paged_kv_cache::append: row buffer");
-            scratch_.resize(static_cast<std::size_t>(dk_ > dv_ ? dk_ : dv_));  // within the capacity: no allocation
+        // items: [K or V][head][token range]; each a widened row (bf16 / half into a format) of its own
+        const index_t ranges = n / append_rows + (n % append_rows != 0), items = 2 * heads_ * ranges;
+        const bool one_thread = n < append_rows && heads_ < append_rows && n * heads_ < append_rows;  // no overflow
+        const index_t row = dk_ > dv_ ? dk_ : dv_;
+        constexpr bool widen =
+            quantized && (!std::is_same_v<std::remove_const_t<K>, float> || !std::is_same_v<std::remove_const_t<V>, float>);
+        if constexpr (widen) {
+            const index_t floats = detail::checked_product("paged_kv_cache::append: row buffers", one_thread ? 1 : items, row);
+            if (static_cast<index_t>(scratch_.size()) < floats)
+                detail::checked_assign(scratch_, floats, 0.0f, "paged_kv_cache::append: row buffers");
         }
-        // Nothing below throws.
-        const index_t fill = q.tokens % page_size_;
+        // The pages first (nothing here throws), then the rows.
+        const std::size_t held = q.pages.size();
+        std::int32_t replaced = -1;
         if (g.copy) {
             const std::int32_t old = q.pages.back(), fresh = pop_free();
-            copy_page(old, fresh, fill);
+            copy_page(old, fresh, q.tokens % page_size_);
             --refs_[static_cast<std::size_t>(old)];
             q.pages.back() = fresh;
+            replaced = old;
         }
-        for (index_t t = 0; t < n; ++t) {
-            const index_t at = q.tokens + t, slot = at % page_size_;
-            if (slot == 0) q.pages.push_back(pop_free());  // capacity reserved above
-            const index_t page = q.pages[static_cast<std::size_t>(at / page_size_)];
-            for (index_t h = 0; h < heads_; ++h) {
-                rows::write(k_format_, h, k.row(0, h, t), k_.data() + offset(k_stride_, page, h, slot), dk_, scratch_.data());
-                rows::write(v_format_, h, v.row(0, h, t), v_.data() + offset(v_stride_, page, h, slot), dv_, scratch_.data());
+        while (static_cast<index_t>(q.pages.size()) < g.pages) q.pages.push_back(pop_free());  // capacity reserved above
+        const auto item = [&](index_t it, float* tmp) {
+            const index_t r = it % ranges, h = it / ranges % heads_, t1 = std::min(n, (r + 1) * append_rows);
+            const bool key = it < heads_ * ranges;
+            for (index_t t = r * append_rows; t < t1;) {  // a page's run of slots at a time: evenly strided
+                const index_t at = q.tokens + t, slot = at % page_size_, run = std::min(t1 - t, page_size_ - slot);
+                const index_t page = q.pages[static_cast<std::size_t>(at / page_size_)];
+                if (key)
+                    rows::template write_rows<Arch>(k_format_, h, k.row(0, h, t), k.strides()[2],
+                                                    k_.data() + offset(k_stride_, page, h, slot), k_stride_.slot, run, dk_, tmp);
+                else
+                    rows::template write_rows<Arch>(v_format_, h, v.row(0, h, t), v.strides()[2],
+                                                    v_.data() + offset(v_stride_, page, h, slot), v_stride_.slot, run, dv_, tmp);
+                t += run;
             }
+        };
+        float* scratch = widen ? scratch_.data() : nullptr;
+        try {
+            if (one_thread) {
+                for (index_t it = 0; it < items; ++it) item(it, scratch);
+            } else {
+                detail::parallel_for(exec, items, [&](index_t it) { item(it, widen ? scratch + it * row : nullptr); });
+            }
+        } catch (...) {  // the executor threw: the pages go back, in the order they were taken
+            while (q.pages.size() > held) {
+                refs_[static_cast<std::size_t>(q.pages.back())] = 0;
+                free_.push_back(q.pages.back());
+                q.pages.pop_back();
+            }
+            if (replaced >= 0) {
+                refs_[static_cast<std::size_t>(q.pages.back())] = 0;
+                free_.push_back(q.pages.back());
+                q.pages.back() = replaced;
+                ++refs_[static_cast<std::size_t>(replaced)];
+            }
+            throw;
         }
         q.tokens += n;
     }
+
+    /// Tokens of one head's K or V in one item of a parallel append.
+    static constexpr index_t append_rows = 128;
 
     /// A new sequence sharing every page of `parent` (its tokens, as they are now). Either one's
     /// next append to a shared partially filled last page copies that page first; full pages stay

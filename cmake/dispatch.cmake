@@ -25,7 +25,6 @@
 # sources on the link line) and narrowest first: where two units hold the same inline function
 # (a std::vector member, say), the linker keeps the first copy, which then never uses
 # instructions wider than the narrowest unit that needed it. Do not combine with LTO across them.
-set(_attune_dispatch_dir "${CMAKE_CURRENT_LIST_DIR}")
 
 function(attune_dispatch target)
   cmake_parse_arguments(D "" "" "SOURCES;LEVELS" ${ARGN})
@@ -54,7 +53,9 @@ function(attune_dispatch target)
     endif()
   endif()
 
-  set(_sources "${_attune_dispatch_dir}/dispatch/builtin_instances.cpp")
+  # Beside this file, found through the function (a variable set at include time would be out of
+  # scope in a project that pulls attune in with add_subdirectory and calls this from its own).
+  set(_sources "${CMAKE_CURRENT_FUNCTION_LIST_DIR}/dispatch/builtin_instances.cpp")
   foreach(src IN LISTS D_SOURCES)
     get_filename_component(src "${src}" ABSOLUTE)
     list(APPEND _sources "${src}")

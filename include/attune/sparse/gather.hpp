@@ -152,8 +152,9 @@ void check_gather_lse(const tensor_view<Q>& q, const K& k, const V& v, const ten
     gather_operand<V>::require_clear(opt.lse, "gather_attention: options::lse", v, "v");
 }
 
-// Every index, in full (negative entries are padding), and the size of the gathered rows.
-inline void check_gather_entries(const index_view& idx, index_t total, index_t Lk, index_t dk, index_t dv) {  // dk, dv: a row's elements
+// Every index, in full (negative entries are padding), and the size of the gathered rows (dk, dv:
+// the elements a K and a V row take).
+inline void check_gather_entries(const index_view& idx, index_t total, index_t Lk, index_t dk, index_t dv) {
     for (index_t e = 0; e < total; ++e)
         attune::detail::require(idx.data[e] < Lk, "gather_attention: key index ", idx.data[e], " at entry ", e, " is out of range (k has ",
                                 Lk, " tokens)");

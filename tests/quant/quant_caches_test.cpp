@@ -18,6 +18,7 @@
 #include "attune/cache/h2o_cache.hpp"
 #include "attune/cache/streaming_cache.hpp"
 #include "attune/quantized.hpp"
+#include "cache_oracle.hpp"
 #include "support.hpp"
 
 #ifndef ATTUNE_TEST_ARCH
@@ -31,21 +32,8 @@ using arch = ATTUNE_TEST_ARCH;
 
 namespace {
 
-template <class T>
-attune::tensor_view<const T> tokens(const tensor<T>& x, index_t at, index_t n) {
-    const auto v = x.cview();
-    return attune::tensor_view<const T>(&v(0, 0, at, 0), {1, v.heads(), n, v.dim()}, v.strides());
-}
-
-// x's rows quantized in format f and back, as float.
-template <class F, class T>
-tensor<float> round_trip(const tensor<T>& x, const F& f) {
-    const auto v = x.cview();
-    const auto q = quant::quantize(v, f);
-    tensor<float> out(1, v.heads(), v.tokens(), v.dim());
-    quant::dequantize(q.view(), out.view);
-    return out;
-}
+using quant_oracle::round_trip;
+using quant_oracle::tokens;
 
 struct throwing_sink {
     using policy_kind = attune::sink_kind;

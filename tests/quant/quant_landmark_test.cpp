@@ -16,6 +16,7 @@
 #include "attune/cache/landmark_attention_cache.hpp"
 #include "attune/quantized.hpp"
 #include "attune/sparse/gather_quantized.hpp"
+#include "cache_oracle.hpp"
 #include "support.hpp"
 
 #ifndef ATTUNE_TEST_ARCH
@@ -29,19 +30,8 @@ using arch = ATTUNE_TEST_ARCH;
 
 namespace {
 
-template <class T>
-attune::tensor_view<const T> rows_of(const tensor<T>& x, index_t at, index_t n) {
-    const auto v = x.cview();
-    return attune::tensor_view<const T>(&v(0, 0, at, 0), {1, v.heads(), n, v.dim()}, v.strides());
-}
-
-template <class F>
-tensor<float> dequantized(const quant::quantized<F>& x) {
-    const auto v = x.view();
-    tensor<float> out(v.batch(), v.heads(), v.tokens(), v.dim());
-    quant::dequantize(v, out.view);
-    return out;
-}
+using quant_oracle::round_trip;
+using quant_oracle::tokens;
 
 // Random lists of `count` entries in [−1, Lk): padding and repeats included.
 std::vector<index_t> random_lists(std::mt19937& rng, index_t lists, index_t count, index_t Lk) {
@@ -61,7 +51,7 @@ void check_gather(const FK& kf, const FV& vf, index_t D) {
     q.fill_random(rng, 2.0f), k.fill_random(rng), v.fill_random(rng);
     const auto kq = quant::quantize(k.cview(), kf);
     const auto vq = quant::quantize(v.cview(), vf);
-    const tensor<float> kd = dequantized(kq), vd = dequantized(vq);
+    const tensor<float> kd = round_trip(k, kf), vd = round_trip(v, vf);
     for (const index_t list_heads : {Hkv, Hq})
         for (const index_t list_tokens : {index_t{1}, Lq})
             for (const index_t splits : {index_t{0}, index_t{3}})
@@ -153,13 +143,13 @@ void check_mean_key(const F& kf, const F& vf, index_t D) {
     tensor<T> k(1, Hkv, L, D), v(1, Hkv, L, D);
     tensor<float> q(1, Hq, 9, D);
     k.fill_random(rng), v.fill_random(rng), q.fill_random(rng, 2.0f);
-    const tensor<float> kd = dequantized(quant::quantize(k.cview(), kf)), vd = dequantized(quant::quantize(v.cview(), vf));
+    const tensor<float> kd = round_trip(k, kf), vd = round_trip(v, vf);
     attune::mean_key_landmark_cache<F> a(Hkv, D, D, Bk, kf, vf);
     attune::mean_key_landmark_cache<float> b(Hkv, D, D, Bk);
     index_t at = 0;
     for (index_t n : {1, 20, 13, 49}) {
-        a.append(rows_of(k, at, n), rows_of(v, at, n));
-        b.append(rows_of(kd, at, n), rows_of(vd, at, n));
+        a.append(tokens(k, at, n), tokens(v, at, n));
+        b.append(tokens(kd, at, n), tokens(vd, at, n));
         at += n;
     }
     REQUIRE(a.blocks() == L / Bk);
@@ -187,18 +177,18 @@ void check_landmark_attention(const F& kf, const F& vf, index_t D) {
     tensor<T> k(1, Hkv, L, D), v(1, Hkv, L, D);
     tensor<float> lm(1, Hkv, L / B, D), q(1, Hq, 3, D);
     k.fill_random(rng), v.fill_random(rng), lm.fill_random(rng), q.fill_random(rng, 2.0f);
-    const tensor<float> kd = dequantized(quant::quantize(k.cview(), kf)), vd = dequantized(quant::quantize(v.cview(), vf));
+    const tensor<float> kd = round_trip(k, kf), vd = round_trip(v, vf);
     attune::rope r;
     r.head_dim = D;
     attune::landmark_attention_cache<F> a(Hkv, D, D, B, r, kf, vf);
     attune::landmark_attention_cache<float> b(Hkv, D, D, B, r);
     for (index_t blk = 0; blk * B < L; ++blk) {
         const index_t n = std::min(B, L - blk * B);
-        a.append(rows_of(k, blk * B, n), rows_of(v, blk * B, n));
-        b.append(rows_of(kd, blk * B, n), rows_of(vd, blk * B, n));
+        a.append(tokens(k, blk * B, n), tokens(v, blk * B, n));
+        b.append(tokens(kd, blk * B, n), tokens(vd, blk * B, n));
         if (n == B) {
-            a.append_landmark(rows_of(lm, blk, 1));
-            b.append_landmark(rows_of(lm, blk, 1));
+            a.append_landmark(tokens(lm, blk, 1));
+            b.append_landmark(tokens(lm, blk, 1));
         }
     }
     for (index_t Lq : {1, 3})
@@ -258,7 +248,7 @@ TEST_CASE("landmark caches over quantized rows: hostile formats and inputs", "[q
     auto* mown = const_cast<float*>(reinterpret_cast<const float*>(m.kv().keys().row(0, 0, 0)));
     CHECK_THROWS_WITH(m.attend<arch>(q.cview(), attune::tensor_view<float>(mown, {1, 1, 1, 32}, {32, 32, 32}), 1, 4),
                       Catch::Contains("overlaps k"));
-    CHECK_THROWS_WITH(m.append(attune::tensor_view<const float>(mown, {1, 1, 1, 32}, {32, 32, 32}), rows_of(v, 0, 1)),
+    CHECK_THROWS_WITH(m.append(attune::tensor_view<const float>(mown, {1, 1, 1, 32}, {32, 32, 32}), tokens(v, 0, 1)),
                       Catch::Contains("overlaps the cache's own storage"));
     CHECK(m.tokens() == 3);
     CHECK(a.tokens() == 3);

@@ -56,7 +56,8 @@ int main() {
     big.append(attune::view_bhld<const float>(k.data(), 1, H, Lk, D), attune::view_bhld<const float>(v.data(), 1, H, Lk, D), one);
     const double decode = median_ms([&] {
         attune::attention(attune::view_bhld<const float>(q.data(), 1, Hq, 1, D), big.keys(), big.values(),
-                          attune::view_bhld<float>(o.data(), 1, Hq, 1, D), attune::variant<>{}, attune::options{}, one);  // the built-in signature
+                          attune::view_bhld<float>(o.data(), 1, Hq, 1, D), attune::variant<>{}, attune::options{},
+                          one);  // the built-in signature
     });
     const auto decode_level = attune::dispatch::last_run();
     std::printf("q8_0 append %.3f ms [%s], paged append %.3f ms, decode Lk %ld %.3f ms [%s]\n", append,

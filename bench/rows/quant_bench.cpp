@@ -3,7 +3,7 @@
 // D 128, fp32 Q and out, K and V in one format, [B, Hkv, Lk] rows.
 //
 //   quant/decode/Lk:<n>/D:128/kv:<format>     format: int8, int8ch (int8 K with per-channel scales),
-//        fp8_e4m3, q8_0, q4_0, int4_g32 (= q4_1), int4_g128; int8, q8_0, q4_0 + /int8_query: options::int8_query
+//        fp8_e4m3, q8_0, q4_0, int4_g32 (= q4_1), int4_g128; int8, q8_0, q4_0, int4_g32 + /int8_query: options::int8_query
 //        (integer scores, Q rounded to int8 per row; VNNI), + /int8_query/int8_pv: options::int8_pv too
 //        (integer P·V, weights rounded to 8 bits per V block and tile; VNNI). Targets: 8-bit ≥ 1.8×, 4-bit ≥ 3× the
 //        bf16 row's time; against ggml's own q8_0 / q4_0 flash attention (peers/ggml) ≥ 5×.
@@ -143,6 +143,7 @@ void register_rows(const std::vector<int>& threads) {
         add(base + "q4_0/int8_query", threads, bm_quant_decode<quant::q4_0>, lk, false, true, false);
         add(base + "q4_0/int8_query/int8_pv", threads, bm_quant_decode<quant::q4_0>, lk, false, true, true);
         add(base + "q4_0", threads, bm_quant_decode<quant::q4_0>, lk, false, false, false);
+        add(base + "int4_g32/int8_query", threads, bm_quant_decode<quant::q4_1>, lk, false, true, false);
         add(base + "int4_g32", threads, bm_quant_decode<quant::q4_1>, lk, false, false, false);
         add(base + "int4_g128", threads, bm_quant_decode<quant::int4_group<128>>, lk, false, false, false);
     }

@@ -43,8 +43,8 @@ struct options {
     // Working memory the call's items lease their buffers from (kernel/workspace.hpp); null: each
     // thread's own grow-only buffers.
     attune::workspace* workspace = nullptr;
-    /// Quantized K/V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI: int8, q8_0 or
-    /// q4_0 K scored by integer dot products, Q quantized per row to int8 on the fly as llama.cpp
+    /// Quantized K/V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI: int8, q8_0, q4_0
+    /// or q4_1 (int4_group<32>) K scored by integer dot products, Q quantized per row to int8 on the fly as llama.cpp
     /// quantizes it for its quantized caches. Off: exact float scores.
     bool int8_query = false;
     /// Quantized int8, q8_0 or q4_0 V (attune/quantized.hpp), decode, on CPUs with AVX-512 VNNI:

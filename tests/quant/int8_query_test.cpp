@@ -1,4 +1,4 @@
-// options::int8_query (kernel/quant_int8_dot.hpp): decode scores on int8, q8_0 and q4_0 K as
+// options::int8_query (kernel/quant_int8_dot.hpp): decode scores on int8, q8_0, q4_0 and q4_1 K as
 // integer dot products with Q quantized per row. Built twice: in the quant suite (no VNNI in its
 // flags: the option falls back to the exact float scores, checked to be those), and as
 // attune_quant_vnni_tests with AVX-512 VNNI (where the CPU has it: the integer kernel), checked
@@ -121,6 +121,16 @@ TEST_CASE("int8_query: integer decode scores on q4_0 K (nibbles, per-block scale
     check_int8_query<quant::q4_0>(1, 17, 1024, false, 0, rng);
 }
 
+TEST_CASE("int8_query: integer decode scores on q4_1 K (int4_group<32>: nibbles, per-block scale and minimum)", "[int8_query]") {
+    std::mt19937 rng(96);
+    for (const index_t group : {1, 4, 8})
+        for (const index_t lk : {1, 7, 129, 1000})
+            for (const index_t D : {64, 128, 96}) check_int8_query<quant::q4_1>(group, lk, D, false, 0, rng);
+    check_int8_query<quant::q4_1>(4, 3000, 128, false, 5, rng);
+    check_int8_query<quant::q4_1>(8, 65, 256, false, 2, rng);
+    check_int8_query<quant::q4_1>(1, 17, 1024, false, 0, rng);
+}
+
 TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
     std::mt19937 rng(92);
     attune::options opt;
@@ -129,6 +139,7 @@ TEST_CASE("int8_query: paged int8 keys equal dense ones", "[int8_query]") {
     // The block formats' kernel reads 16 keys at a time across page boundaries (pages of 16, 333 keys).
     CHECK(paged_minus_dense<quant::q8_0>(opt, rng) <= 1e-6);
     CHECK(paged_minus_dense<quant::q4_0>(opt, rng) <= 1e-6);
+    CHECK(paged_minus_dense<quant::q4_1>(opt, rng) <= 1e-6);
 }
 
 TEST_CASE("int8_query and int8_pv reach gather_attention's quantized tiles", "[int8_query]") {

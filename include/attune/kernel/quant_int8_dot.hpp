@@ -10,6 +10,8 @@
 //         transposed so that one vpdpbusd takes 4 bytes of each key, each block's sum starts at
 //         −128·(its Σ q̂), ends exact and is scaled by the 16 keys' d of the block in one FMA;
 //   q4_0  the same with the nibbles n as the unsigned bytes (n − 8 the value): sums start at −8·Σ.
+//   q4_1  (int4_group<32>, d·n + m) the same nibbles, sums from 0, and m_nb·(the block's Σ q̂) added
+//         by one more FMA per block, row and 16 keys.
 // Exact integer sums (|Σ| < 2^24 for dk ≤ 512); the error is Q's rounding to int8.
 #include <cmath>
 #include <cstdint>
@@ -29,7 +31,8 @@ namespace attune::kernel {
 
 // The K formats the integer kernel reads.
 template <class F>
-inline constexpr bool int8_dot_format = std::is_same_v<F, quant::int8> || std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0>;
+inline constexpr bool int8_dot_format =
+    std::is_same_v<F, quant::int8> || std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0> || std::is_same_v<F, quant::q4_1>;
 
 // Whether the integer kernel exists for this arch and format (compiled with AVX-512 VNNI).
 template <class Arch, class F>
@@ -168,14 +171,14 @@ ATTUNE_REGISTER_INLINE void store_rows_by_key(const __m512 (&f)[4], index_t n0, 
 // keys, where 16 lanes of one key and row took one per block pair, then a horizontal sum.
 template <class F>
 inline __m512i block_pair_bytes(const std::uint8_t* b) noexcept {
-    constexpr index_t BB = F::block_bytes;
+    constexpr index_t BB = F::block_bytes, at = std::is_same_v<F, quant::q4_1> ? 4 : 2;  // the codes after d (and q4_1's m)
     if constexpr (std::is_same_v<F, quant::q8_0>) {
         const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
         const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + BB + 2));
         return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8(static_cast<char>(0x80)));
     } else {
-        const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
-        const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + BB + 2));
+        const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + at));
+        const __m128i b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + BB + at));
         const __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(b0), b1, 1);
         const __m256i nib = _mm256_set1_epi8(0x0f);
         const __m256i lo = _mm256_and_si256(y, nib), hi = _mm256_and_si256(_mm256_srli_epi16(y, 4), nib);
@@ -185,24 +188,35 @@ inline __m512i block_pair_bytes(const std::uint8_t* b) noexcept {
     }
 }
 
-template <class Arch, class F, class Bytes, std::enable_if_t<std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0>, int> = 0>
+template <class Arch, class F, class Bytes,
+          std::enable_if_t<std::is_same_v<F, quant::q8_0> || std::is_same_v<F, quant::q4_0> || std::is_same_v<F, quant::q4_1>, int> = 0>
 inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
                           index_t rows_padded) {
     constexpr int KB = 16, RB = 4;
     constexpr index_t G = F::group, BB = F::block_bytes;
     static_assert(simd::width<Arch> == KB && G == 32, "int8_dot_tile: 16 lanes, blocks of 32");
-    const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk, std::is_same_v<F, quant::q8_0> ? 128 : 8);
+    constexpr bool with_min = std::is_same_v<F, quant::q4_1>;  // d·n + m: no offset in the codes, m times the block's Σ q̂
+    const int8_query_rows& Q = query_rows<RB>(*k.int8_query, q, q_stride, rows, nullptr, dk,
+                                              std::is_same_v<F, quant::q8_0> ? 128
+                                              : with_min                     ? 0
+                                                                             : 8);
     const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
     const std::uint8_t* table[work_plan::kv_tile + KB - 1];
     tile_row_table(k, nk, table, KB);
     const index_t blocks = dk / G;
     for (index_t r0 = 0; r0 < rows; r0 += RB) {
-        // Each block's starting sum: its 8 lanes' corrections.
+        // Each block's starting sum: its 8 lanes' corrections; q4_1: each block's Σ q̂, which m multiplies.
         std::int32_t start[RB][int8_query_rows::max_dim / 32];
+        [[maybe_unused]] float block_sum[RB][with_min ? int8_query_rows::max_dim / 32 : 1];
         ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) for (index_t b = 0; b < blocks; ++b) {
             std::int32_t c = 0;
             for (index_t l = 8 * b; l < 8 * b + 8; ++l) c += Q.lane_correction[r0 + r][l];
             start[r][b] = c;
+            if constexpr (with_min) {
+                std::int32_t sum = 0;
+                for (index_t d = G * b; d < G * b + G; ++d) sum += Q.q[r0 + r][d];
+                block_sum[r][b] = static_cast<float>(sum);
+            }
         }
         for (index_t n0 = 0; n0 < nk; n0 += KB) {
             const std::uint8_t* const* kr = table + n0;
@@ -212,7 +226,8 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
             for (index_t d = 0; d < dk; d += 2 * G) {
                 const index_t b = d / G;
                 __m512i x[KB];
-                alignas(64) std::uint32_t scale_bits[KB];  // the keys' d of blocks b (low half) and b + 1
+                alignas(64) std::uint32_t scale_bits[KB];                                // the keys' d of blocks b (low half) and b + 1
+                [[maybe_unused]] alignas(64) std::uint32_t min_bits[with_min ? KB : 1];  // q4_1: their m
                 ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
                     const std::uint8_t* p = kr[i] + b * BB;
                     x[i] = block_pair_bytes<F>(p);
@@ -220,11 +235,22 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                     std::memcpy(&lo, p, 2);
                     std::memcpy(&hi, p + BB, 2);
                     scale_bits[i] = std::uint32_t{lo} | std::uint32_t{hi} << 16;
+                    if constexpr (with_min) {
+                        std::memcpy(&lo, p + 2, 2);
+                        std::memcpy(&hi, p + BB + 2, 2);
+                        min_bits[i] = std::uint32_t{lo} | std::uint32_t{hi} << 16;
+                    }
                 }
                 simd::transpose_16x16(x);
                 const __m512i sb = _mm512_load_si512(reinterpret_cast<const void*>(scale_bits));
                 const __m512 d0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sb)),
                              d1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(sb, 16)));
+                [[maybe_unused]] __m512 m0 = _mm512_setzero_ps(), m1 = m0;
+                if constexpr (with_min) {
+                    const __m512i mb = _mm512_load_si512(reinterpret_cast<const void*>(min_bits));
+                    m0 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(mb));
+                    m1 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(mb, 16)));
+                }
                 ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) {
                     const std::int8_t* qr = Q.q[r0 + r] + d;
                     const auto word = [&](int c) {
@@ -239,6 +265,10 @@ inline void int8_dot_tile(const float* q, index_t q_stride, index_t rows, const 
                     }
                     f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), d0, f[r]);
                     f[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), d1, f[r]);
+                    if constexpr (with_min) {
+                        f[r] = _mm512_fmadd_ps(_mm512_set1_ps(block_sum[r][b]), m0, f[r]);
+                        f[r] = _mm512_fmadd_ps(_mm512_set1_ps(block_sum[r][b + 1]), m1, f[r]);
+                    }
                 }
             }
             ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) f[r] = _mm512_mul_ps(f[r], _mm512_set1_ps(Q.scale[r0 + r]));

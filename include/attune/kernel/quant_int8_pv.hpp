@@ -35,7 +35,7 @@ namespace attune::kernel {
 
 // Whether the integer P·V exists for this arch and V format (compiled with AVX-512 VNNI).
 template <class Arch, class F>
-inline constexpr bool int8_pv_available = int8_dot_available<Arch, F>;
+inline constexpr bool int8_pv_available = int8_dot_available<Arch, F> && !std::is_same_v<F, quant::q4_1>;
 
 // How each format's V rows go into the kernel: `step` columns per pass (int8 and q8_0 one 64-byte
 // vector of a row, q4_0 four blocks of nibbles).

@@ -85,9 +85,12 @@ struct fp8 {
         const IV normal = ((abits + IV((1 << (shift - 1)) - 1) + ((abits >> shift) & IV(1))) >> shift) - IV((127 - bias) << mantissa_bits);
         const IV subnormal =
             xsimd::nearbyint_as_int(xsimd::bitwise_cast<FV>(abits) * FV(static_cast<float>(1 << (mantissa_bits - min_exponent))));
-        const IV smallest_normal((127 + min_exponent) << 23), inf_bits(0x7f800000);
-        const IV code = xsimd::min(xsimd::select(abits < smallest_normal, subnormal, normal), IV(max_code)) | sign;
-        return xsimd::select(abits > inf_bits, IV(nan_code), code);
+        const IV smallest_normal((127 + min_exponent) << 23);
+        // The lanes' choices on float compares of |x| (the same order as its bits; NaN compares false).
+        const FV ax = xsimd::bitwise_cast<FV>(abits);
+        const IV code =
+            xsimd::min(simd::select_bits<Arch>(ax < xsimd::bitwise_cast<FV>(smallest_normal), subnormal, normal), IV(max_code)) | sign;
+        return simd::select_bits<Arch>(xsimd::isnan(ax), IV(nan_code), code);
     }
     template <class Arch = simd::default_arch>
     void quantize_row(index_t h, const float* x, std::uint8_t* row, index_t dim) const {

@@ -13,6 +13,8 @@
 //   max_lanes        the largest lane of a vector without NaN lanes (in registers)
 //   scan_range       min and max over whole vectors from an initial value, NaN ignored
 //   abs_max          max |x| over whole vectors, NaN ignored (std::fmax's fold)
+//   select_bits      int32 lanes chosen by a float mask, on float lanes (xsimd 8.1's integer select
+//                    for AVX-512BW does not compile at -O0: a Debug build of attune_dispatch()'s units)
 // Only xsimd's vector archs take these paths (narrowing<Arch>); attune's scalar arch runs the reference.
 #include <cstdint>
 #include <cstring>
@@ -54,6 +56,11 @@ template <class Arch>
 inline ivec<Arch> trunc_i32(const fvec<Arch>& v) {
     const fvec<Arch> low(-2147483648.0f);  // converts to INT32_MIN on every arch
     return xsimd::to_int(xsimd::select((v >= low) & (v < fvec<Arch>(2147483648.0f)), v, low));
+}
+// a where m, else b, bit for bit (a blend copies NaN patterns as they are).
+template <class Arch>
+inline ivec<Arch> select_bits(const xsimd::batch_bool<float, Arch>& m, const ivec<Arch>& a, const ivec<Arch>& b) {
+    return xsimd::bitwise_cast<ivec<Arch>>(xsimd::select(m, xsimd::bitwise_cast<fvec<Arch>>(a), xsimd::bitwise_cast<fvec<Arch>>(b)));
 }
 // Each lane's low byte, sign-extended (trunc_i8 of a trunc_i32 lane).
 template <class Arch>

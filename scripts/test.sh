@@ -3,7 +3,10 @@
 # benchmarks are not built (the CI sanitize job compiles them; cmake -DATTUNE_BUILD_BENCH=ON does here).
 # On a fresh Debian 12 machine it first installs the packages it needs. Tests build at -O2 (what
 # distributions build with; -O3, CMake's Release default, took about 1.5× the compile time on the
-# kernel suite, measured side by side); the aarch64 job builds at -O2 too.
+# kernel suite, measured side by side) for the widest arch this machine runs, and at -O1 for the
+# narrower ones (ATTUNE_TEST_NARROW_FLAGS: they are there for their lane counts and instructions;
+# two thirds of the compile time); the examples at -O0 (they run for seconds; the sanitize job
+# builds them with clang too). The aarch64 job builds at -O2.
 #   scripts/test.sh            (from anywhere; the build goes to <repo>/build)
 #   extra ctest arguments pass through, e.g. scripts/test.sh -L golden
 #
@@ -33,7 +36,8 @@ if [ "$quick" -eq 1 ]; then
   test_cmd=(ctest --preset quick -j "$jobs")
 else
   build="$root/build"
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_BENCH=OFF
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_BENCH=OFF \
+    -DATTUNE_TEST_NARROW_FLAGS=-O1 -DATTUNE_EXAMPLES_OPTIMIZE=-O0
   cmake --build "$build" -j "$jobs"
   test_cmd=(ctest --test-dir "$build" --output-on-failure -j "$jobs")
 fi

@@ -10,9 +10,9 @@
 # the header self-containment test (compiler-independent, run by the g++ job), the
 # suites that test validation rather than arithmetic (the hostile suites, cache state, long rows)
 # and those that run the engine's arithmetic through policies, caches and sparse selections
-# (cache, paged cache, positions, calibration, sparse, stress, linear allocations): their NEON
-# code is the engine's, tested here by the kernel and batch suites; the x86 jobs run them all
-# (ATTUNE_TEST_SKIP_SUITES).
+# (policies, cache, paged cache, quantized caches, positions, calibration, sparse, stress, linear
+# allocations): their NEON code is the engine's, tested here by the kernel and batch suites (and
+# every policy family by the randomized suite); the x86 jobs run them all (ATTUNE_TEST_SKIP_SUITES).
 #   scripts/ci/aarch64.sh [extra ctest arguments]
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 attune_install_deps
@@ -22,7 +22,7 @@ dir="$root/build-aarch64"
 cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchains/aarch64-linux-gnu.cmake" \
   -DATTUNE_BUILD_BENCH=OFF -DATTUNE_BUILD_EXAMPLES=OFF -DATTUNE_TEST_ARCHS=neon64 -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_DISTRIBUTED=OFF \
-  "-DATTUNE_TEST_SKIP_SUITES=hostile;hostile_matrix;cache_state;long_rows;cache;paged_cache;positions;calibration;sparse;stress;linear_alloc"
+  "-DATTUNE_TEST_SKIP_SUITES=hostile;hostile_matrix;cache_state;long_rows;cache;paged_cache;positions;calibration;sparse;stress;linear_alloc;quant_caches;policies"
 cmake --build "$dir" -j "$jobs"
 export ATTUNE_RANDOM_CASES="${ATTUNE_RANDOM_CASES:-300}"
 ci_ctest aarch64 "$dir" -LE "cmake|compile|headers|long" "$@"

@@ -4,7 +4,7 @@
 # keep file:line), -O1, in build-asan/. Where compiling is the cost, not running, -O0: the
 # benchmarks (compiled, not run here; their -O3 under ASan took 7 CPU-minutes), the examples and the
 # LLM runner (run for seconds; at -O1 their compile took 511 CPU-seconds) and the suites of
-# caches, calibration, sparse kernels and validation (ATTUNE_TEST_EXTRA_FLAGS_SUITES; the cache
+# caches (quantized ones too), calibration, sparse kernels and validation (ATTUNE_TEST_EXTRA_FLAGS_SUITES; the cache
 # suite: 124 s to compile at -O1, 25 at -O0, then 39 s to run instead of 7). Whatever runs the
 # engine's arithmetic at length stays at -O1: at -O0 under ASan the hostile matrix took 494 s, not
 # 6. One build serves two purposes: the second compiler (clang's warnings come from its front end,
@@ -35,7 +35,7 @@ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DATTUNE_WERROR=ON -DCMAKE_C
   -DATTUNE_TEST_ARCHS=best -DATTUNE_BUILD_BENCH=ON -DATTUNE_BENCH_OPTIMIZE=-O0 -DATTUNE_BUILD_EXAMPLES=ON -DATTUNE_EXAMPLES_OPTIMIZE=-O0 -DATTUNE_UNITY_TESTS=ON \
   -DATTUNE_BUILD_DISTRIBUTED=OFF \
   "-DATTUNE_TEST_SKIP_SUITES=random;long_rows;stress;linear_alloc;dispatch" \
-  "-DATTUNE_TEST_EXTRA_FLAGS_SUITES=cache;calibration;sparse;cache_state;hostile" -DATTUNE_TEST_EXTRA_FLAGS=-O0
+  "-DATTUNE_TEST_EXTRA_FLAGS_SUITES=cache;calibration;sparse;cache_state;hostile;quant_caches" -DATTUNE_TEST_EXTRA_FLAGS=-O0
 cmake --build "$dir" -j "$jobs"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1:check_initialization_order=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

@@ -115,7 +115,7 @@ void check_streaming(const F& kf, const F& vf) {
 
 }  // namespace
 
-TEST_CASE("streaming_cache over quantized rows equals streaming_cache<float> over their values", "[quant]") {
+TEST_CASE("streaming_cache over quantized rows equals streaming_cache<float> over their values", "[quant_caches]") {
     check_streaming<quant::q8_0, float>(quant::q8_0{}, quant::q8_0{});
     check_streaming<quant::q4_0, attune::bf16>(quant::q4_0{}, quant::q4_0{});
     check_streaming<quant::int8, float>(quant::int8{}, quant::int8{});
@@ -126,7 +126,7 @@ TEST_CASE("streaming_cache over quantized rows equals streaming_cache<float> ove
     check_streaming<quant::int4_group<64>, float>(quant::int4_group<64>{}, quant::int4_group<64>{});
 }
 
-TEST_CASE("streaming_cache over quantized rows: hostile formats and inputs", "[quant]") {
+TEST_CASE("streaming_cache over quantized rows: hostile formats and inputs", "[quant_caches]") {
     using sq8 = attune::streaming_cache<quant::q8_0>;
     CHECK_THROWS_WITH(sq8(2, 48, 64, attune::streaming_cache_options{2, 9}, quant::q8_0{}, quant::q8_0{}),
                       Catch::Contains("key format") && Catch::Contains("multiple of 32"));
@@ -181,7 +181,7 @@ void check_duo(const F& kf, const F& vf, const F& kf_one_head0, const F& kf_one_
     CHECK(std::memcmp(kv1.row(0, 0, newest), want.data(), want.size()) == 0);
 }
 
-TEST_CASE("duo_cache over quantized rows equals duo_cache<float> over their values", "[quant]") {
+TEST_CASE("duo_cache over quantized rows equals duo_cache<float> over their values", "[quant_caches]") {
     check_duo(quant::q8_0{}, quant::q8_0{}, quant::q8_0{}, quant::q8_0{});
     const float ks[2] = {0.02f, 0.005f}, vs[2] = {0.01f, 0.03f};
     quant::fp8_e4m3 kf, vf;
@@ -245,7 +245,7 @@ void check_h2o(const F& kf, const F& vf) {
     }
 }
 
-TEST_CASE("h2o_cache over quantized rows keeps the heavy hitters of h2o_cache<float> over their values", "[quant]") {
+TEST_CASE("h2o_cache over quantized rows keeps the heavy hitters of h2o_cache<float> over their values", "[quant_caches]") {
     check_h2o<quant::q8_0, float>(quant::q8_0{}, quant::q8_0{});
     check_h2o<quant::int8, attune::bf16>(quant::int8{}, quant::int8{});
     quant::fp8_e5m2 f;

@@ -82,7 +82,7 @@ void check_gather(const FK& kf, const FV& vf, index_t D) {
 
 }  // namespace
 
-TEST_CASE("gather_attention over quantized K/V equals gather_attention over their values", "[quant]") {
+TEST_CASE("gather_attention over quantized K/V equals gather_attention over their values", "[quant_caches]") {
     check_gather(quant::q8_0{}, quant::q4_0{}, 64);
     check_gather(quant::int4_group<32>{}, quant::q8_0{}, 32);
     std::vector<float> c(2 * 80);
@@ -95,7 +95,7 @@ TEST_CASE("gather_attention over quantized K/V equals gather_attention over thei
     check_gather(kf, vf, 128);
 }
 
-TEST_CASE("gather_attention over quantized K/V: hostile inputs", "[quant]") {
+TEST_CASE("gather_attention over quantized K/V: hostile inputs", "[quant_caches]") {
     const index_t Hkv = 1, Hq = 2, D = 32, Lk = 8;
     std::mt19937 rng(62);
     tensor<float> q(1, Hq, 1, D), k(1, Hkv, Lk, D), v(1, Hkv, Lk, D), out(1, Hq, 1, D);
@@ -206,7 +206,7 @@ void check_landmark_attention(const F& kf, const F& vf, index_t D) {
 
 }  // namespace
 
-TEST_CASE("mean_key_landmark_cache over quantized rows equals mean_key_landmark_cache<float> over their values", "[quant]") {
+TEST_CASE("mean_key_landmark_cache over quantized rows equals mean_key_landmark_cache<float> over their values", "[quant_caches]") {
     check_mean_key<quant::q8_0, float>(quant::q8_0{}, quant::q8_0{}, 64);
     check_mean_key<quant::q4_0, attune::bf16>(quant::q4_0{}, quant::q4_0{}, 32);
     quant::fp8_e5m2 f;
@@ -214,13 +214,13 @@ TEST_CASE("mean_key_landmark_cache over quantized rows equals mean_key_landmark_
     check_mean_key<quant::fp8_e5m2, float>(f, f, 80);
 }
 
-TEST_CASE("landmark_attention_cache over quantized rows equals landmark_attention_cache<float> over their values", "[quant]") {
+TEST_CASE("landmark_attention_cache over quantized rows equals landmark_attention_cache<float> over their values", "[quant_caches]") {
     check_landmark_attention<quant::q8_0, float>(quant::q8_0{}, quant::q8_0{}, 64);
     check_landmark_attention<quant::int8, attune::bf16>(quant::int8{}, quant::int8{}, 32);
     check_landmark_attention<quant::int4_group<32>, float>(quant::int4_group<32>{}, quant::int4_group<32>{}, 64);
 }
 
-TEST_CASE("landmark caches over quantized rows: hostile formats and inputs", "[quant]") {
+TEST_CASE("landmark caches over quantized rows: hostile formats and inputs", "[quant_caches]") {
     attune::rope r;
     r.head_dim = 48;
     CHECK_THROWS_WITH((attune::landmark_attention_cache<quant::q8_0>(2, 48, 64, 4, r, quant::q8_0{}, quant::q8_0{})),

@@ -1,10 +1,17 @@
-# Quantized K/V (attune/quantized.hpp, quant/, kernel/quant_*.hpp, cache/quant_kv_cache.hpp): one
-# binary per arch but scalar (the sse2 build runs the formats' scalar loads already; encode_test.cpp
-# checks each arch's quantize_row against the scalar arch's),
-# attune_quant_tests_<arch>; ctest runs quant.<arch>.quant, quant.<arch>.int8_query and quant.<arch>.int8_pv.
-attune_add_kernel_suite(quant SOURCES ${CMAKE_CURRENT_LIST_DIR}/quant_attention_test.cpp ${CMAKE_CURRENT_LIST_DIR}/int8_query_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/int8_pv_test.cpp ${CMAKE_CURRENT_LIST_DIR}/encode_test.cpp
-  ${CMAKE_CURRENT_LIST_DIR}/quant_caches_test.cpp ${CMAKE_CURRENT_LIST_DIR}/quant_landmark_test.cpp TAGS quant int8_query int8_pv NO_SCALAR)
+# Quantized K/V (attune/quantized.hpp, quant/, kernel/quant_*.hpp, cache/quant_kv_cache.hpp), in two
+# binaries per arch set:
+#   attune_quant_tests_<arch>, every arch but scalar (the sse2 build runs the formats' scalar loads
+#     already): the formats' SIMD code, their loads in the kernels and their quantize_row, checked
+#     against the scalar arch's (encode_test.cpp); ctest quant.<arch>.quant.
+#   attune_quant_caches_tests_<arch>, the widest arch (BEST_ONLY): what sits on those kernels and is
+#     the same C++ on every arch: the caches and the sparse gather over formats, and the options
+#     int8_query / int8_pv where the compiler has no VNNI (the float path, checked to be taken);
+#     ctest quant_caches.<arch>.quant_caches, .int8_query and .int8_pv. Per arch they cost 4 of the
+#     test job's CPU-minutes and tested the same lines again.
+attune_add_kernel_suite(quant SOURCES ${CMAKE_CURRENT_LIST_DIR}/quant_attention_test.cpp ${CMAKE_CURRENT_LIST_DIR}/encode_test.cpp
+  TAGS quant NO_SCALAR)
+attune_add_kernel_suite(quant_caches SOURCES ${CMAKE_CURRENT_LIST_DIR}/quant_caches_test.cpp ${CMAKE_CURRENT_LIST_DIR}/quant_landmark_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/int8_query_test.cpp ${CMAKE_CURRENT_LIST_DIR}/int8_pv_test.cpp TAGS quant_caches int8_query int8_pv BEST_ONLY)
 
 # options::int8_qk (kernel/int8_score_stage.hpp): one binary per arch, scalar included — the option
 # must give the same recipe on every arch (the portable integer loops where VNNI and AMX are absent);
@@ -23,6 +30,7 @@ if("avx512" IN_LIST ATTUNE_RUNNABLE_ARCHS AND NOT "quant" IN_LIST ATTUNE_TEST_SK
       ${CMAKE_CURRENT_LIST_DIR}/int8_qk_test.cpp)
     target_include_directories(attune_quant_vnni_tests PRIVATE ${PROJECT_SOURCE_DIR}/tests)
     target_link_libraries(attune_quant_vnni_tests PRIVATE attune::attune attune_warnings Catch2::Catch2WithMain)
+    attune_unity_test(attune_quant_vnni_tests)
     target_compile_options(attune_quant_vnni_tests PRIVATE ${ATTUNE_ARCH_FLAGS_avx512} -mavx512vnni)
     target_compile_definitions(attune_quant_vnni_tests PRIVATE "ATTUNE_TEST_ARCH=${ATTUNE_ARCH_TYPE_avx512}"
       "ATTUNE_GOLDEN_DEFAULT_DIR=\"${ATTUNE_GOLDEN_DEFAULT_DIR}\"")

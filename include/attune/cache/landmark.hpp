@@ -33,8 +33,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "attune/cache/kv_cache.hpp"
-#include "attune/cache/quant_kv_cache.hpp"
+#include "attune/cache/growable.hpp"
 #include "attune/attention.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"

@@ -30,8 +30,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "attune/cache/kv_cache.hpp"
-#include "attune/cache/quant_kv_cache.hpp"
+#include "attune/cache/growable.hpp"
 #include "attune/cache/chunk.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"

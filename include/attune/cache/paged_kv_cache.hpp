@@ -181,14 +181,12 @@ public:
         detail::require(!overlaps_pool(k), who, ": k overlaps the cache's page pool (copy it out first)");
         detail::require(!overlaps_pool(v), who, ": v overlaps the cache's page pool (copy it out first)");
         detail::checked_reserve(q.pages, g.pages, "paged_kv_cache::append: page list");
-        // items: [K or V][head][token range]; each a widened row (bf16 / half into a format) of its own
-        const index_t ranges = n / append_rows + (n % append_rows != 0), items = 2 * heads_ * ranges;
-        const bool one_thread = n < append_rows && heads_ < append_rows && n * heads_ < append_rows;  // no overflow
+        const detail::append_items items(n, heads_);
         const index_t row = dk_ > dv_ ? dk_ : dv_;
         constexpr bool widen =
             quantized && (!std::is_same_v<std::remove_const_t<K>, float> || !std::is_same_v<std::remove_const_t<V>, float>);
         if constexpr (widen) {
-            const index_t floats = detail::checked_product("paged_kv_cache::append: row buffers", one_thread ? 1 : items, row);
+            const index_t floats = detail::checked_product("paged_kv_cache::append: row buffers", items.buffers(), row);
             if (static_cast<index_t>(scratch_.size()) < floats)
                 detail::checked_assign(scratch_, floats, 0.0f, "paged_kv_cache::append: row buffers");
         }
@@ -203,28 +201,20 @@ public:
             replaced = old;
         }
         while (static_cast<index_t>(q.pages.size()) < g.pages) q.pages.push_back(pop_free());  // capacity reserved above
-        const auto item = [&](index_t it, float* tmp) {
-            const index_t r = it % ranges, h = it / ranges % heads_, t1 = std::min(n, (r + 1) * append_rows);
-            const bool key = it < heads_ * ranges;
-            for (index_t t = r * append_rows; t < t1;) {  // a page's run of slots at a time: evenly strided
-                const index_t at = q.tokens + t, slot = at % page_size_, run = std::min(t1 - t, page_size_ - slot);
-                const index_t page = q.pages[static_cast<std::size_t>(at / page_size_)];
-                if (key)
-                    rows::template write_rows<Arch>(k_format_, h, k.row(0, h, t), k.strides()[2],
-                                                    k_.data() + offset(k_stride_, page, h, slot), k_stride_.slot, run, dk_, tmp);
-                else
-                    rows::template write_rows<Arch>(v_format_, h, v.row(0, h, t), v.strides()[2],
-                                                    v_.data() + offset(v_stride_, page, h, slot), v_stride_.slot, run, dv_, tmp);
-                t += run;
-            }
-        };
-        float* scratch = widen ? scratch_.data() : nullptr;
         try {
-            if (one_thread) {
-                for (index_t it = 0; it < items; ++it) item(it, scratch);
-            } else {
-                detail::parallel_for(exec, items, [&](index_t it) { item(it, widen ? scratch + it * row : nullptr); });
-            }
+            items.run(exec, widen ? scratch_.data() : nullptr, row, [&](const detail::append_items::item& it, float* tmp) {
+                for (index_t t = it.t0; t < it.t1;) {  // a page's run of slots at a time: evenly strided
+                    const index_t at = q.tokens + t, slot = at % page_size_, run = std::min(it.t1 - t, page_size_ - slot);
+                    const index_t page = q.pages[static_cast<std::size_t>(at / page_size_)];
+                    if (it.key)
+                        rows::template write_rows<Arch>(k_format_, it.head, k.row(0, it.head, t), k.strides()[2],
+                                                        k_.data() + offset(k_stride_, page, it.head, slot), k_stride_.slot, run, dk_, tmp);
+                    else
+                        rows::template write_rows<Arch>(v_format_, it.head, v.row(0, it.head, t), v.strides()[2],
+                                                        v_.data() + offset(v_stride_, page, it.head, slot), v_stride_.slot, run, dv_, tmp);
+                    t += run;
+                }
+            });
         } catch (...) {  // the executor threw: the pages go back, in the order they were taken
             while (q.pages.size() > held) {
                 refs_[static_cast<std::size_t>(q.pages.back())] = 0;
@@ -243,7 +233,7 @@ public:
     }
 
     /// Tokens of one head's K or V in one item of a parallel append.
-    static constexpr index_t append_rows = 128;
+    static constexpr index_t append_rows = detail::append_items::tokens;
 
     /// A new sequence sharing every page of `parent` (its tokens, as they are now). Either one's
     /// next append to a shared partially filled last page copies that page first; full pages stay

@@ -19,6 +19,7 @@
 #include "attune/cache/chunk.hpp"
 #include "attune/cache/interface.hpp"
 #include "attune/cache/kv_cache.hpp"
+#include "attune/cache/rows.hpp"
 #include "attune/core/checked.hpp"
 #include "attune/core/error.hpp"
 #include "attune/exec/executor.hpp"
@@ -74,36 +75,27 @@ public:
             while (c < need) c = c > detail::index_max / 2 ? need : c * 2;
             grow(c < max_tokens_ ? c : max_tokens_, "quant_kv_cache::append: heads × capacity × row");
         }
-        // items: [K or V][head][token range]; each a scratch row (for bf16 / half input) of its own
-        const index_t ranges = n / append_rows + (n % append_rows != 0), items = 2 * heads_ * ranges;
-        const bool one_thread = n < append_rows && heads_ < append_rows && n * heads_ < append_rows;  // no overflow
-        const index_t row = dk_ > dv_ ? dk_ : dv_, scratch_items = one_thread ? 1 : items;
+        const detail::append_items items(n, heads_);
+        const index_t row = dk_ > dv_ ? dk_ : dv_;
         constexpr bool widen = !std::is_same_v<std::remove_const_t<K>, float> || !std::is_same_v<std::remove_const_t<V>, float>;
         if constexpr (widen) {
-            const index_t floats = detail::checked_product("quant_kv_cache::append: scratch rows", scratch_items, row);
+            const index_t floats = detail::checked_product("quant_kv_cache::append: scratch rows", items.buffers(), row);
             if (static_cast<index_t>(scratch_.size()) < floats)
                 detail::checked_assign(scratch_, floats, 0.0f, "quant_kv_cache::append: scratch rows");
         }
-        const auto item = [&](index_t i, float* tmp) {
-            const index_t r = i % ranges, h = i / ranges % heads_, t0 = r * append_rows, t1 = std::min(n, t0 + append_rows);
-            if (i < heads_ * ranges)
-                quant::detail::quantize_rows<Arch>(fk_, h, k.row(0, h, t0), k.strides()[2],
-                                                   k_.data() + (h * capacity_ + tokens_ + t0) * kb_, kb_, t1 - t0, dk_, tmp);
+        items.run(exec, widen ? scratch_.data() : nullptr, row, [&](const detail::append_items::item& it, float* tmp) {
+            if (it.key)
+                quant::detail::quantize_rows<Arch>(fk_, it.head, k.row(0, it.head, it.t0), k.strides()[2],
+                                                   k_.data() + (it.head * capacity_ + tokens_ + it.t0) * kb_, kb_, it.t1 - it.t0, dk_, tmp);
             else
-                quant::detail::quantize_rows<Arch>(fv_, h, v.row(0, h, t0), v.strides()[2],
-                                                   v_.data() + (h * capacity_ + tokens_ + t0) * vb_, vb_, t1 - t0, dv_, tmp);
-        };
-        if (one_thread) {
-            for (index_t i = 0; i < items; ++i) item(i, widen ? scratch_.data() : nullptr);
-        } else {
-            float* scratch = widen ? scratch_.data() : nullptr;
-            detail::parallel_for(exec, items, [&](index_t i) { item(i, widen ? scratch + i * row : nullptr); });
-        }
+                quant::detail::quantize_rows<Arch>(fv_, it.head, v.row(0, it.head, it.t0), v.strides()[2],
+                                                   v_.data() + (it.head * capacity_ + tokens_ + it.t0) * vb_, vb_, it.t1 - it.t0, dv_, tmp);
+        });
         tokens_ = need;
     }
 
     /// Tokens of one head's K or V in one item of a parallel append.
-    static constexpr index_t append_rows = 128;
+    static constexpr index_t append_rows = detail::append_items::tokens;
 
     /// Appends the chunk and writes the attention of its n queries q [1, Hq, n, dk] into out
     /// [1, Hq, n, dv]: a causal step over the whole (quantized) history, as kv_cache::step.
@@ -181,40 +173,5 @@ private:
     std::vector<std::uint8_t> k_, v_;
     std::vector<float> scratch_;
 };
-
-namespace detail {
-
-// The growable cache of one sequence in storage T: kv_cache for an element type, quant_kv_cache for
-// a format (the landmark caches keep their tokens in it).
-template <class T>
-using growable_cache = std::conditional_t<quant::is_format_v<T>, quant_kv_cache<T>, kv_cache<T>>;
-
-template <class T>
-growable_cache<T> make_growable_cache(index_t heads, index_t dk, index_t dv, index_t max_tokens, const T& kf, const T& vf) {
-    if constexpr (quant::is_format_v<T>) return quant_kv_cache<T>(heads, dk, dv, kf, vf, kv_cache_options{max_tokens, 0});
-    else return kv_cache<T>(heads, dk, dv, max_tokens);
-}
-
-// Row t of head h of a cache's keys or values (x: keys() or values()) as x.dim() floats.
-template <class Arch, class T>
-void row_as_float(const tensor_view<const T>& x, index_t h, index_t t, float* out) {
-    simd::convert_row<Arch>(x.row(0, h, t), out, x.dim());
-}
-template <class Arch, class F>
-void row_as_float(const quant::quant_view<F>& x, index_t h, index_t t, float* out) {
-    quant::dequantize_row<Arch>(x.format(), h, x.row(0, h, t), out, x.dim());
-}
-
-// out shares no memory with a cache's keys or values (x).
-template <class O, class T>
-void require_clear_of_rows(const tensor_view<O>& out, const char* out_name, const tensor_view<const T>& x, const char* x_name) {
-    require_disjoint_output(out, out_name, named(x, x_name));
-}
-template <class O, class F>
-void require_clear_of_rows(const tensor_view<O>& out, const char* out_name, const quant::quant_view<F>& x, const char* x_name) {
-    require(!overlaps(out.extent(), x.extent()), out_name, " overlaps ", x_name);
-}
-
-}  // namespace detail
 
 }  // namespace attune

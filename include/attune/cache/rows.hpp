@@ -10,6 +10,8 @@
 //   view(fmt, data, shape, strides)   the rows as attention's K/V operand (a tensor_view, or a
 //                    quant_view carrying the format)
 //   reserve_widening(tmp, dk, dv, what)   tmp sized for write's widened row (a format's; none else)
+// append_items: how a cache splits an appended chunk's rows into work for an executor.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "attune/core/checked.hpp"
 #include "attune/core/types.hpp"
 #include "attune/core/view.hpp"
+#include "attune/exec/region.hpp"
 #include "attune/quantized.hpp"
 
 namespace attune::detail {
@@ -59,6 +62,44 @@ struct cache_rows<F, true> {
                                      const std::array<index_t, 3>& strides) {
         return quant::quant_view<F>(data, shape, strides, f);
     }
+};
+
+// An appended chunk of n tokens as items [K or V][head][range of `tokens` tokens]: a prompt's many
+// rows spread over an executor's workers, each item with a float row of its own (for rows widened
+// from bf16 / half into a format); a decode step's few rows stay on the caller, with one row.
+struct append_items {
+    static constexpr index_t tokens = 128;  // of one head's K or V in an item
+    struct item {
+        bool key;  // K, else V
+        index_t head;
+        index_t t0, t1;  // the chunk's tokens [t0, t1)
+    };
+    append_items(index_t n, index_t heads) noexcept
+        : n_(n),
+          heads_(heads),
+          ranges_(n / tokens + (n % tokens != 0)),
+          count_(2 * heads * ranges_),
+          on_caller_(n < tokens && heads < tokens && n * heads < tokens) {}  // the product cannot overflow
+    index_t count() const noexcept { return count_; }
+    /// Widening rows the items need at once.
+    index_t buffers() const noexcept { return on_caller_ ? 1 : count_; }
+    item operator[](index_t i) const noexcept {
+        const index_t r = i % ranges_, t0 = r * tokens;
+        return {i < heads_ * ranges_, i / ranges_ % heads_, t0, std::min(n_, t0 + tokens)};
+    }
+    /// f(item, row) for every item, row = rows + (its buffer) · row_floats, or null without rows.
+    template <class Exec, class F>
+    void run(const Exec& exec, float* rows, index_t row_floats, F&& f) const {
+        if (on_caller_) {
+            for (index_t i = 0; i < count_; ++i) f((*this)[i], rows);
+        } else {
+            parallel_for(exec, count_, [&](index_t i) { f((*this)[i], rows != nullptr ? rows + i * row_floats : nullptr); });
+        }
+    }
+
+private:
+    index_t n_, heads_, ranges_, count_;
+    bool on_caller_;
 };
 
 }  // namespace attune::detail

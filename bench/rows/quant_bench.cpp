@@ -67,28 +67,42 @@ void bm_quant_decode(benchmark::State& state, index_t lk, bool channels, bool in
                  static_cast<double>(kHkv * lk) * static_cast<double>(F::row_bytes(kD) * 2));
 }
 
+// A prompt's float K and V [1, Hkv, tokens, D], as both append rows feed them.
+struct append_prompt {
+    explicit append_prompt(index_t tokens)
+        : n(tokens),
+          kf(random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 2)),
+          vf(random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 3)),
+          k(attune::view_bhld<const float>(kf.data(), 1, kHkv, tokens, kD)),
+          v(attune::view_bhld<const float>(vf.data(), 1, kHkv, tokens, kD)) {}
+    // bytes: the floats read and the rows of `row_bytes` written; values: those quantized or converted
+    void set_counters(benchmark::State& state, index_t row_bytes) const {
+        const double values = 2.0 * static_cast<double>(kHkv * n * kD), iters = static_cast<double>(state.iterations());
+        state.counters["bytes"] =
+            benchmark::Counter((values * 4.0 + 2.0 * static_cast<double>(kHkv * n * row_bytes)) * iters, benchmark::Counter::kIsRate);
+        state.counters["values"] = benchmark::Counter(values * iters, benchmark::Counter::kIsRate);
+    }
+    index_t n;
+    aligned_vector<float> kf, vf;
+    attune::tensor_view<const float> k, v;
+};
+
 template <class F>
 void bm_quant_append(benchmark::State& state, index_t tokens) {
     const int threads = static_cast<int>(state.range(0));
     executor exec;
     if (!make_executor(state, threads, exec)) return;
-    const auto kf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 2);
-    const auto vf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 3);
-    const auto k = attune::view_bhld<const float>(kf.data(), 1, kHkv, tokens, kD);
-    const auto v = attune::view_bhld<const float>(vf.data(), 1, kHkv, tokens, kD);
+    const append_prompt p(tokens);
     attune::kv_cache_options o;
     o.reserve = tokens;
     attune::quant_kv_cache<F> cache(kHkv, kD, kD, F{}, F{}, o);
-    cache.append(k, v, exec);  // the pages touched once
+    cache.append(p.k, p.v, exec);  // the pages touched once
     for (auto _ : state) {
         cache.clear();
-        cache.append(k, v, exec);
+        cache.append(p.k, p.v, exec);
         benchmark::DoNotOptimize(cache.keys().data());
     }
-    const double values = 2.0 * static_cast<double>(kHkv * tokens * kD), iters = static_cast<double>(state.iterations());
-    state.counters["bytes"] = benchmark::Counter((values * 4.0 + 2.0 * static_cast<double>(kHkv * tokens * F::row_bytes(kD))) * iters,
-                                                 benchmark::Counter::kIsRate);
-    state.counters["values"] = benchmark::Counter(values * iters, benchmark::Counter::kIsRate);
+    p.set_counters(state, F::row_bytes(kD));
 }
 
 template <class T>
@@ -96,26 +110,20 @@ void bm_paged_append(benchmark::State& state, index_t tokens) {
     const int threads = static_cast<int>(state.range(0));
     executor exec;
     if (!make_executor(state, threads, exec)) return;
-    const auto kf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 2);
-    const auto vf = random_vector<float>(static_cast<std::size_t>(kHkv * tokens * kD), 3);
-    const auto k = attune::view_bhld<const float>(kf.data(), 1, kHkv, tokens, kD);
-    const auto v = attune::view_bhld<const float>(vf.data(), 1, kHkv, tokens, kD);
+    const append_prompt p(tokens);
     constexpr index_t page = 16;
     attune::paged_kv_cache<T> pool(kHkv, kD, kD, page, tokens / page + 1, attune::page_layout::nhd);
     attune::seq_id s = pool.add_sequence();
-    pool.append(s, k, v, exec);  // the pages touched once
+    pool.append(s, p.k, p.v, exec);  // the pages touched once
     for (auto _ : state) {
         pool.free(s);
         s = pool.add_sequence();
-        pool.append(s, k, v, exec);
+        pool.append(s, p.k, p.v, exec);
         benchmark::DoNotOptimize(pool.page_ids(s));
     }
     index_t row_bytes = kD * static_cast<index_t>(sizeof(T));
     if constexpr (attune::quant::is_format_v<T>) row_bytes = T::row_bytes(kD);
-    const double values = 2.0 * static_cast<double>(kHkv * tokens * kD), iters = static_cast<double>(state.iterations());
-    state.counters["bytes"] =
-        benchmark::Counter((values * 4.0 + 2.0 * static_cast<double>(kHkv * tokens * row_bytes)) * iters, benchmark::Counter::kIsRate);
-    state.counters["values"] = benchmark::Counter(values * iters, benchmark::Counter::kIsRate);
+    p.set_counters(state, row_bytes);
 }
 
 void register_rows(const std::vector<int>& threads) {

@@ -356,3 +356,48 @@ TEST_CASE("load_fp8 on this arch gives every byte's value", "[quant]") {
     check(std::true_type{});
     check(std::false_type{});
 }
+
+// The decode kernels' shorter e4m3 widening for tiles without NaN (simd::load_e4m3_finite) gives
+// load_fp8's value for every other byte, and e4m3_has_nan finds a NaN byte (0x7f or 0xff) at every
+// position of lengths 1 … 200 (whole 64- and 32-byte steps and every tail) and none in bytes
+// without one.
+TEST_CASE("load_e4m3_finite and e4m3_has_nan on this arch", "[quant]") {
+    constexpr std::size_t W = attune::simd::width<arch>;
+    alignas(64) std::uint8_t bytes[256];
+    std::size_t n = 0;
+    for (int i = 0; i < 256; ++i)
+        if ((i & 0x7f) != 0x7f) bytes[n++] = static_cast<std::uint8_t>(i * 37 % 256 == 0x7f || i * 37 % 256 == 0xff ? i : i * 37 % 256);
+    for (std::size_t i = n; i < 256; ++i) bytes[i] = 0x38;  // 254 finite bytes, then 1.0 (code 0x38) to fill the last vector
+    int bad = 0, seen = 0;
+    for (std::size_t i = 0; i + W <= 256; i += W) {
+        alignas(64) float got[W], want[W];
+        attune::simd::store<arch>(got, attune::simd::load_e4m3_finite<arch>(bytes + i));
+        attune::simd::store<arch>(want, attune::simd::load_fp8<arch, true>(bytes + i));
+        for (std::size_t j = 0; j < W; ++j, ++seen)
+            bad += got[j] != want[j] || std::signbit(got[j]) != std::signbit(want[j]) || std::isnan(got[j]);
+    }
+    INFO("on " << attune::simd::arch_name<arch>());
+    CHECK(bad == 0);
+    CHECK(seen == 256);
+    CHECK_FALSE(attune::simd::e4m3_has_nan<arch>(bytes, 256));
+
+    std::mt19937 rng(7);
+    std::vector<std::uint8_t> row(256);
+    int missed = 0, false_alarms = 0;
+    for (index_t len = 1; len <= 200; ++len) {
+        for (auto& b : row) b = bytes[rng() % 254];
+        false_alarms += attune::simd::e4m3_has_nan<arch>(row.data() + 1, len);  // unaligned, no NaN
+        for (index_t at = 0; at < len; ++at) {
+            const std::uint8_t keep = row[1 + at];
+            row[1 + at] = at % 2 ? 0x7f : 0xff;
+            missed += !attune::simd::e4m3_has_nan<arch>(row.data() + 1, len);
+            row[1 + at] = keep;
+        }
+        row[1 + len] = 0x7f;  // just past the end: not seen
+        false_alarms += attune::simd::e4m3_has_nan<arch>(row.data() + 1, len);
+        row[0] = 0xff;  // just before
+        false_alarms += attune::simd::e4m3_has_nan<arch>(row.data() + 1, len);
+    }
+    CHECK(missed == 0);
+    CHECK(false_alarms == 0);
+}

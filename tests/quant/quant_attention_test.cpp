@@ -131,6 +131,50 @@ TEST_CASE("quantized K/V: key splits, variants, LSE, per-head fp8 scales, mixed 
                             fp32_tolerance(), &lse);
 }
 
+// e4m3's NaN bytes (0x7f / 0xff) stay NaN: decode reads a tile without them by the shorter
+// widening (quant/fp8.hpp's load_finite), a tile with one by the exact one. A K NaN makes its kv
+// head's rows NaN, a V NaN its column; every other output equals the reference on the dequantized
+// values, in the tiles before and after it too. Planted (every tile read by load_finite): the NaN
+// key read as 480 and no output NaN.
+TEST_CASE("quantized K/V: e4m3 NaN bytes stay NaN; the tiles around them read finite", "[quant]") {
+    std::mt19937 rng(31);
+    const index_t Hq = 8, Hkv = 2, Lk = 300, D = 80;
+    tensor<float> q(1, Hq, 1, D), k(1, Hkv, Lk, D), v(1, Hkv, Lk, D), out(1, Hq, 1, D);
+    q.fill_random(rng), k.fill_random(rng), v.fill_random(rng);
+    const quant::fp8_e4m3 f{0.01f};
+    quantized_input<quant::fp8_e4m3> kq(k, f), vq(v, f);
+    auto plant = [](quantized_input<quant::fp8_e4m3>& x, index_t h, index_t t, index_t d, std::uint8_t code) {
+        x.q.row(0, h, t)[d] = code;
+        x.values.view(0, h, t, d) = std::numeric_limits<float>::quiet_NaN();
+    };
+    plant(kq, 1, 130, 17, 0x7f);  // K: head 1's third tile
+    plant(vq, 0, 250, 41, 0xff);  // V: head 0's fourth tile, column 41
+    for (const index_t splits : {0, 3}) {
+        INFO("splits " << splits);
+        attune::options opt;
+        opt.kv_splits = splits;
+        out.poison();
+        attune::attention<arch>(q.cview(), kq.q.view(), vq.q.view(), out.view, attune::variant<>{}, opt);
+        const auto ref = attune::reference::attention(q.cview(), kq.values.cview(), vq.values.cview(), attune::variant<>{});
+        int wrong_nan = 0, far = 0;
+        double worst = 0;
+        for (index_t h = 0; h < Hq; ++h)
+            for (index_t d = 0; d < D; ++d) {
+                const bool want_nan = h / (Hq / Hkv) == 1 || d == 41;
+                const float o = out.view(0, h, 0, d);
+                wrong_nan += std::isnan(o) != want_nan;
+                if (!want_nan) {
+                    const double e = std::fabs(o - ref.at(0, h, 0, d));
+                    worst = std::max(worst, e);
+                    far += e > 1e-5;
+                }
+            }
+        INFO("largest error " << worst);
+        CHECK(wrong_nan == 0);
+        CHECK(far == 0);
+    }
+}
+
 TEST_CASE("quantized K/V: bf16 queries and outputs", "[quant]") {
     std::mt19937 rng(31);
     for (const index_t lq : {1, 40}) {

@@ -6,6 +6,8 @@
 //   dot_tile  S[n][r] = Σ_d K[n][d]·q_r[d]  (the decode score stage's product, for quant_rows)
 //   pv_tile   O[r][·] += Σ_n P[n][r]·V[n][·] (the decode P·V stage's product, for quant_rows)
 // Both are overloads the stages reach by their K/V source's row type (kernel/quant_source.hpp).
+// A format with a faster load for rows without special values (quant/format.hpp's finite_load:
+// e4m3 without NaN) is read by it in every tile whose rows all pass a check of their bytes.
 #include <cstdint>
 
 #include "attune/kernel/kv_rows.hpp"
@@ -13,6 +15,7 @@
 #include "attune/kernel/quant_int8_pv.hpp"
 #include "attune/kernel/quant_rows.hpp"
 #include "attune/kernel/microkernel.hpp"
+#include "attune/quant/format.hpp"
 #include "attune/simd/prefetch.hpp"
 #include "attune/simd/unroll.hpp"
 #include "attune/simd/vec.hpp"
@@ -27,8 +30,23 @@ inline index_t quant_vector_span(index_t dim) noexcept {
     return dim - dim % W;
 }
 
+// F's load, or its load_finite in a tile that quant_tile_finite passed.
+template <class Arch, class F, bool Finite>
+inline simd::vec<Arch> quant_load(const typename F::head_params& hp, const std::uint8_t* row, index_t d) {
+    if constexpr (Finite) return F::template load_finite<Arch>(hp, row, d);
+    else return F::template load<Arch>(hp, row, d);
+}
+
+// Whether every row of the tile passes F's row_finite (a format with load_finite).
+template <class Arch, class F, class Bytes>
+inline bool quant_tile_finite(const quant_rows<F, Bytes>& rows, index_t nk) {
+    for (index_t n = 0; n < nk; ++n)
+        if (!F::template row_finite<Arch>(rows.row(n), rows.row_bytes)) return false;
+    return true;
+}
+
 // clang-format off: each ATTUNE_UNROLL_FULL stays on the line of the loop it unrolls.
-template <class Arch, int KB, int RB, class F>
+template <class Arch, int KB, int RB, class F, bool Finite>
 inline void quant_dot_block(const float* q, index_t q_stride, const std::uint8_t* const* k, const typename F::head_params& hp, index_t dk,
                             float* s, index_t rows_padded) {
     using V = simd::vec<Arch>;
@@ -41,7 +59,7 @@ inline void quant_dot_block(const float* q, index_t q_stride, const std::uint8_t
         V qv[RB];
         ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) qv[r] = simd::load<Arch>(q + r * q_stride + d);
         ATTUNE_UNROLL_FULL for (int i = 0; i < KB; ++i) {
-            const V kv = F::template load<Arch>(hp, k[i], d);
+            const V kv = quant_load<Arch, F, Finite>(hp, k[i], d);
             ATTUNE_UNROLL_FULL for (int r = 0; r < RB; ++r) acc[i * RB + r] = simd::fma(kv, qv[r], acc[i * RB + r]);
         }
     }
@@ -59,6 +77,19 @@ inline void quant_dot_block(const float* q, index_t q_stride, const std::uint8_t
 }
 // clang-format on
 
+template <class Arch, bool Finite, class F, class Bytes>
+inline void quant_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
+                           index_t rows_padded) {
+    constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
+    const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
+    for (index_t r0 = 0; r0 < rows; r0 += RB)
+        for (index_t n0 = 0; n0 < nk; n0 += KB) {
+            const std::uint8_t* kr[KB];
+            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
+            quant_dot_block<Arch, KB, RB, F, Finite>(q + r0 * q_stride, q_stride, kr, k.hp, dk, s + n0 * rows_padded + r0, rows_padded);
+        }
+}
+
 // S[0..nk)[0..rows_padded) = K · Qᵀ for quantized K rows; as dot_tile (kernel/microkernel.hpp).
 template <class Arch, class TK, bool Pairs, class F, class Bytes>
 inline void dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
@@ -67,21 +98,17 @@ inline void dot_tile(const float* q, index_t q_stride, index_t rows, const quant
     if constexpr (int8_dot_available<Arch, F>) {
         if (k.int8_query != nullptr && int8_dot_fits(rows, dk)) return int8_dot_tile<Arch>(q, q_stride, rows, k, nk, dk, s, rows_padded);
     }
-    constexpr int KB = dot_shape<Arch>::keys, RB = dot_shape<Arch>::rows;
-    const index_t ahead = quant_prefetch_rows(dk, k.row_bytes), ahead_l2 = quant_prefetch_l2_rows(dk, k.row_bytes);
-    for (index_t r0 = 0; r0 < rows; r0 += RB)
-        for (index_t n0 = 0; n0 < nk; n0 += KB) {
-            const std::uint8_t* kr[KB];
-            block_rows<KB>(k, n0, nk, ahead, ahead_l2, r0 == 0, kr);
-            quant_dot_block<Arch, KB, RB, F>(q + r0 * q_stride, q_stride, kr, k.hp, dk, s + n0 * rows_padded + r0, rows_padded);
-        }
+    if constexpr (quant::has_finite_load_v<F>) {
+        if (quant_tile_finite<Arch>(k, nk)) return quant_dot_tile<Arch, true>(q, q_stride, rows, k, nk, dk, s, rows_padded);
+    }
+    quant_dot_tile<Arch, false>(q, q_stride, rows, k, nk, dk, s, rows_padded);
 }
 
 // clang-format off
 // O[r0 + r][c0·W + c·W …] += Σ_n W[n][r]·V[n][…] for RR rows × CC column vectors, V dequantized once
 // per key for all RR rows; W: the weights with each key's row scale folded in (w, RR apart), read
 // as broadcasts from memory (a load, not a shuffle: the shuffle port also widens the bytes).
-template <class Arch, int RR, int CC, class F, class Bytes>
+template <class Arch, int RR, int CC, bool Finite, class F, class Bytes>
 inline void quant_pv_block(const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o, index_t o_stride,
                            index_t ahead, index_t ahead_l2, bool prefetch) {
     using V = simd::vec<Arch>;
@@ -95,7 +122,7 @@ inline void quant_pv_block(const float* w, const quant_rows<F, Bytes>& v, index_
             simd::prefetch_row_l2(v.row(n + ahead_l2), v.row_bytes);
         }
         V vv[CC];
-        ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) vv[c] = F::template load<Arch>(v.hp, row, col + c * W);
+        ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) vv[c] = quant_load<Arch, F, Finite>(v.hp, row, col + c * W);
         ATTUNE_UNROLL_FULL for (int r = 0; r < RR; ++r) {
             const V wr = simd::broadcast<Arch>(w[n * RR + r]);
             ATTUNE_UNROLL_FULL for (int c = 0; c < CC; ++c) acc[r][c] = simd::fma(wr, vv[c], acc[r][c]);
@@ -105,19 +132,28 @@ inline void quant_pv_block(const float* w, const quant_rows<F, Bytes>& v, index_
 }
 // clang-format on
 
-template <class Arch, int RR, class F, class Bytes>
+template <class Arch, int RR, bool Finite, class F, class Bytes>
 inline void quant_pv_cols(int cc, const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o, index_t o_stride,
                           index_t ahead, index_t ahead_l2, bool prefetch) {
     switch (cc) {
         case 1:
-            return quant_pv_block<Arch, RR, 1>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+            return quant_pv_block<Arch, RR, 1, Finite>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
         case 2:
-            return quant_pv_block<Arch, RR, 2>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+            return quant_pv_block<Arch, RR, 2, Finite>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
         case 3:
-            return quant_pv_block<Arch, RR, 3>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+            return quant_pv_block<Arch, RR, 3, Finite>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
         default:
-            return quant_pv_block<Arch, RR, 4>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+            return quant_pv_block<Arch, RR, 4, Finite>(w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
     }
+}
+
+template <class Arch, int RR, class F, class Bytes>
+inline void quant_pv_cols_as(bool finite, int cc, const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o,
+                             index_t o_stride, index_t ahead, index_t ahead_l2, bool prefetch) {
+    if constexpr (quant::has_finite_load_v<F>) {
+        if (finite) return quant_pv_cols<Arch, RR, true>(cc, w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
+    }
+    quant_pv_cols<Arch, RR, false>(cc, w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
 }
 
 // O[0..rows)[0..dv_padded) += Pᵀ · V for quantized V rows (decode: every row sees the whole tile;
@@ -133,6 +169,8 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
             int8_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
             return;
     }
+    bool finite = false;
+    if constexpr (quant::has_finite_load_v<F>) finite = quant_tile_finite<Arch>(v, nk);
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     constexpr int RR = 4, CC = 4;
     const index_t colvecs = dv_padded / W;
@@ -150,16 +188,16 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
             float* of = o + r0 * dv_padded + c0 * W;
             switch (rr) {
                 case 1:
-                    quant_pv_cols<Arch, 1>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols_as<Arch, 1>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
                 case 2:
-                    quant_pv_cols<Arch, 2>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols_as<Arch, 2>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
                 case 3:
-                    quant_pv_cols<Arch, 3>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols_as<Arch, 3>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
                 default:
-                    quant_pv_cols<Arch, 4>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols_as<Arch, 4>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
             }
         }

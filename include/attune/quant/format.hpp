@@ -17,7 +17,9 @@
 //   quantize_row<Arch>(h, x, row, dim)  float → row (on append), on Arch's vectors; the scalar
 //                                   arch's loop is the reference every arch's bytes equal
 //
-// so that the value of element e is row_scale(hp, row) · value(hp, row, e).
+// so that the value of element e is row_scale(hp, row) · value(hp, row, e). A format may also
+// offer a faster load for rows without special values (finite_load = true, row_finite<Arch>(row,
+// bytes), load_finite<Arch>(hp, row, d)): decode uses it for tiles whose every row passes.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -62,6 +64,14 @@ template <class T>
 struct is_format<T, std::void_t<decltype(T::row_bytes(index_t(1)))>> : std::true_type {};
 template <class T>
 inline constexpr bool is_format_v = is_format<T>::value;
+
+/// Whether format F has load_finite (its `finite_load` is true).
+template <class F, class = void>
+struct has_finite_load : std::false_type {};
+template <class F>
+struct has_finite_load<F, std::enable_if_t<F::finite_load>> : std::true_type {};
+template <class F>
+inline constexpr bool has_finite_load_v = has_finite_load<F>::value;
 
 namespace detail {
 // a · b rounded to float before any add: a compiler may not fuse it into an fma (-ffp-contract),

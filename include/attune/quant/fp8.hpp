@@ -4,7 +4,8 @@
 // value, one scale per tensor or per kv head. Quantization rounds to nearest even and saturates at
 // the format's largest finite value (as vLLM's scaled conversion does); NaN stays NaN.
 // The kernel reads an fp8 byte through the half converter (simd/bytes.hpp) and folds the scale
-// (and e4m3's 2^8) into one factor per row.
+// (and e4m3's 2^8) into one factor per row; decode reads e4m3 tiles that hold no NaN byte without
+// the NaN lanes' fix (finite_load).
 #include <cmath>
 #include <cstdint>
 
@@ -52,6 +53,17 @@ struct fp8 {
         return simd::load_fp8<Arch, E4M3>(row + d);
     }
     static float value(head_params, const std::uint8_t* row, index_t e) noexcept { return simd::fp8_scaled_value<E4M3>(row[e]); }
+    // e4m3's NaN takes four of load's nine instructions a vector (AVX-512), so decode checks a
+    // tile's rows once (row_finite) and reads a tile without NaN by the shorter widening.
+    static constexpr bool finite_load = E4M3;
+    template <class Arch>
+    static bool row_finite(const std::uint8_t* row, index_t bytes) {
+        return !simd::e4m3_has_nan<Arch>(row, bytes);
+    }
+    template <class Arch>
+    static simd::vec<Arch> load_finite(head_params, const std::uint8_t* row, index_t d) {
+        return simd::load_e4m3_finite<Arch>(row + d);
+    }
 
     // x (already divided by the scale) as an fp8 byte.
     static std::uint8_t encode(float x) noexcept {

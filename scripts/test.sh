@@ -5,8 +5,11 @@
 # distributions build with; -O3, CMake's Release default, took about 1.5× the compile time on the
 # kernel suite, measured side by side) for the widest arch this machine runs, and at -O1 for the
 # narrower ones (ATTUNE_TEST_NARROW_FLAGS: they are there for their lane counts and instructions;
-# two thirds of the compile time); the examples at -O0 (they run for seconds; the sanitize job
-# builds them with clang too). The aarch64 job builds at -O2.
+# two thirds of the compile time) and for the suites that test logic over the engine rather than
+# its arithmetic — the caches, calibration, positions, sparse selections, validation, the dispatch
+# table (ATTUNE_TEST_EXTRA_FLAGS_SUITES; the kernel, policy, quant, batch and randomized suites run
+# that arithmetic at -O2); the examples at -O0 (they run for seconds; the sanitize job builds them
+# with clang too). The aarch64 job builds at -O1 too (its NEON code is intrinsics).
 #   scripts/test.sh            (from anywhere; the build goes to <repo>/build)
 #   extra ctest arguments pass through, e.g. scripts/test.sh -L golden
 #
@@ -37,7 +40,8 @@ if [ "$quick" -eq 1 ]; then
 else
   build="$root/build"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" -DATTUNE_WERROR=ON -DATTUNE_UNITY_TESTS=ON -DATTUNE_BUILD_BENCH=OFF \
-    -DATTUNE_TEST_NARROW_FLAGS=-O1 -DATTUNE_EXAMPLES_OPTIMIZE=-O0
+    -DATTUNE_TEST_NARROW_FLAGS=-O1 -DATTUNE_EXAMPLES_OPTIMIZE=-O0 -DATTUNE_TEST_EXTRA_FLAGS=-O1 \
+    "-DATTUNE_TEST_EXTRA_FLAGS_SUITES=cache;paged_cache;quant_caches;calibration;positions;sparse;hostile;hostile_matrix;cache_state;dispatch"
   cmake --build "$build" -j "$jobs"
   test_cmd=(ctest --test-dir "$build" --output-on-failure -j "$jobs")
 fi

@@ -380,6 +380,8 @@ TEST_CASE("load_e4m3_finite and e4m3_has_nan on this arch", "[quant]") {
     CHECK(bad == 0);
     CHECK(seen == 256);
     CHECK_FALSE(attune::simd::e4m3_has_nan<arch>(bytes, 256));
+    const std::uint8_t nan_byte = 0x7f;
+    CHECK_FALSE(attune::simd::e4m3_has_nan<arch>(&nan_byte, 0));  // no bytes: nothing read
 
     std::mt19937 rng(7);
     std::vector<std::uint8_t> row(256);

@@ -77,6 +77,7 @@ inline void quant_dot_block(const float* q, index_t q_stride, const std::uint8_t
 }
 // clang-format on
 
+// dot_tile's float path, K read by F's load or (Finite) its load_finite.
 template <class Arch, bool Finite, class F, class Bytes>
 inline void quant_dot_tile(const float* q, index_t q_stride, index_t rows, const quant_rows<F, Bytes>& k, index_t nk, index_t dk, float* s,
                            index_t rows_padded) {
@@ -147,30 +148,11 @@ inline void quant_pv_cols(int cc, const float* w, const quant_rows<F, Bytes>& v,
     }
 }
 
-template <class Arch, int RR, class F, class Bytes>
-inline void quant_pv_cols_as(bool finite, int cc, const float* w, const quant_rows<F, Bytes>& v, index_t col, index_t nk, float* o,
-                             index_t o_stride, index_t ahead, index_t ahead_l2, bool prefetch) {
-    if constexpr (quant::has_finite_load_v<F>) {
-        if (finite) return quant_pv_cols<Arch, RR, true>(cc, w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-    }
-    quant_pv_cols<Arch, RR, false>(cc, w, v, col, nk, o, o_stride, ahead, ahead_l2, prefetch);
-}
-
-// O[0..rows)[0..dv_padded) += Pᵀ · V for quantized V rows (decode: every row sees the whole tile;
-// dv_padded = dv, a multiple of the width, nk ≤ a kv tile). Blocks of 4 rows × 4 column vectors;
-// the first block prefetches the rows ahead.
-template <class Arch, class TV, bool Pairs, class F, class Bytes>
-inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o,
-                    index_t dv_padded) {
-    static_assert(!Pairs, "quant: no bf16 pairs");
+// pv_tile's float path, V read by F's load or (Finite) its load_finite.
+template <class Arch, bool Finite, class F, class Bytes>
+inline void quant_pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o,
+                          index_t dv_padded) {
     static_assert(work_plan::kv_tile <= 64, "quant pv_tile: one tile's weights on the stack");
-    if constexpr (int8_pv_available<Arch, F>) {
-        if (v.int8_pv && int8_pv_fits<F>(rows, dv_padded, v.row_bytes, v.hp) &&
-            int8_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
-            return;
-    }
-    bool finite = false;
-    if constexpr (quant::has_finite_load_v<F>) finite = quant_tile_finite<Arch>(v, nk);
     constexpr index_t W = static_cast<index_t>(simd::width<Arch>);
     constexpr int RR = 4, CC = 4;
     const index_t colvecs = dv_padded / W;
@@ -188,20 +170,38 @@ inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const qua
             float* of = o + r0 * dv_padded + c0 * W;
             switch (rr) {
                 case 1:
-                    quant_pv_cols_as<Arch, 1>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols<Arch, 1, Finite>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
                 case 2:
-                    quant_pv_cols_as<Arch, 2>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols<Arch, 2, Finite>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
                 case 3:
-                    quant_pv_cols_as<Arch, 3>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols<Arch, 3, Finite>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
                 default:
-                    quant_pv_cols_as<Arch, 4>(finite, cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
+                    quant_pv_cols<Arch, 4, Finite>(cc, w, v, c0 * W, nk, of, dv_padded, ahead, ahead_l2, prefetch);
                     break;
             }
         }
     }
+}
+
+// O[0..rows)[0..dv_padded) += Pᵀ · V for quantized V rows (decode: every row sees the whole tile;
+// dv_padded = dv, a multiple of the width, nk ≤ a kv tile). Blocks of 4 rows × 4 column vectors;
+// the first block prefetches the rows ahead.
+template <class Arch, class TV, bool Pairs, class F, class Bytes>
+inline void pv_tile(const float* p, index_t rows_padded, index_t rows, const quant_rows<F, Bytes>& v, index_t nk, float* o,
+                    index_t dv_padded) {
+    static_assert(!Pairs, "quant: no bf16 pairs");
+    if constexpr (int8_pv_available<Arch, F>) {
+        if (v.int8_pv && int8_pv_fits<F>(rows, dv_padded, v.row_bytes, v.hp) &&
+            int8_pv_tile<Arch>(p, rows_padded, rows, v, nk, o, dv_padded))
+            return;
+    }
+    if constexpr (quant::has_finite_load_v<F>) {
+        if (quant_tile_finite<Arch>(v, nk)) return quant_pv_tile<Arch, true>(p, rows_padded, rows, v, nk, o, dv_padded);
+    }
+    quant_pv_tile<Arch, false>(p, rows_padded, rows, v, nk, o, dv_padded);
 }
 
 }  // namespace attune::kernel

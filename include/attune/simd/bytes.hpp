@@ -41,6 +41,17 @@ inline float fp8_scaled_value(std::uint8_t x) noexcept {
     return static_cast<float>(half(Eigen::half_impl::raw_uint16_to_half(fp8_half_bits<E4M3>(x))));
 }
 
+#if XSIMD_WITH_AVX512F && defined(__AVX512BW__) && defined(__AVX512VL__)
+namespace detail {
+// 16 e4m3 bytes as the halves of value · 2^-8: sign-extended, the byte's sign lands in bit 15 and
+// its magnitude in bits 13..7 after one shift (bit 14, a copy of the sign, cleared). NaN is left
+// to the caller.
+inline __m256i e4m3_half_bits(__m128i b) {
+    return _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbf80)));
+}
+}  // namespace detail
+#endif
+
 template <class Arch>
 inline vec<Arch> load_i8(const std::int8_t* p) {
     constexpr std::size_t W = width<Arch>;
@@ -98,10 +109,8 @@ inline vec<Arch> load_fp8(const std::uint8_t* p) {
         if constexpr (E4M3) {
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
             if constexpr (detail::arch_is<Arch, xsimd::avx512bw>) {
-                // sign-extended, the byte's sign lands in bit 15 and its magnitude in bits 13..7 after
-                // one shift (bit 14, a copy of the sign, cleared); a NaN's magnitude (all ones) → 0x7e00 too
-                const __m256i m =
-                    _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbf80)));
+                // a NaN's magnitude (all ones) lands on 0x3f80: made a half NaN (0x7f80) here
+                const __m256i m = detail::e4m3_half_bits(b);
                 const __mmask16 nan = _mm256_cmpeq_epi16_mask(_mm256_and_si256(m, _mm256_set1_epi16(0x3f80)), _mm256_set1_epi16(0x3f80));
                 return vec<Arch>(_mm512_cvtph_ps(_mm256_mask_blend_epi16(nan, m, _mm256_or_si256(m, _mm256_set1_epi16(0x7e00)))));
             }
@@ -143,11 +152,7 @@ template <class Arch>
 inline vec<Arch> load_e4m3_finite(const std::uint8_t* p) {
 #if XSIMD_WITH_AVX512F && defined(__AVX512BW__) && defined(__AVX512VL__)
     if constexpr (detail::arch_is<Arch, xsimd::avx512bw>) {
-        // sign-extended, the byte's sign lands in bit 15 and its magnitude in bits 13..7 after one
-        // shift (bit 14, a copy of the sign, cleared): the half of value · 2^-8
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        return vec<Arch>(_mm512_cvtph_ps(
-            _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(b), 7), _mm256_set1_epi16(static_cast<short>(0xbf80)))));
+        return vec<Arch>(_mm512_cvtph_ps(detail::e4m3_half_bits(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))));
     }
 #endif
 #if XSIMD_WITH_AVX2 && defined(__F16C__)
